@@ -1,0 +1,14 @@
+"""Per-request context carried across logs and internal calls."""
+
+from __future__ import annotations
+
+from contextvars import ContextVar
+
+request_id_var: ContextVar[str | None] = ContextVar("request_id", default=None)
+org_id_var: ContextVar[str | None] = ContextVar("org_id", default=None)
+
+REQUEST_ID_HEADER = "X-Request-ID"
+ORG_ID_HEADER = "X-Org-Id"
+INTERNAL_TOKEN_HEADER = "X-Internal-Token"
+KEY_ID_HEADER = "X-Key-Id"
+KEY_SCOPE_HEADER = "X-Key-Scope"

@@ -1,0 +1,127 @@
+"""The object store interface. Bodies move as async iterators of chunks: nothing holds a whole object."""
+
+from __future__ import annotations
+
+import abc
+import hashlib
+from collections.abc import AsyncIterable, AsyncIterator
+from dataclasses import dataclass
+from datetime import datetime
+
+from automl_common.errors import BadRequest, NotFound
+
+DEFAULT_CHUNK_SIZE = 1024 * 1024
+MAX_KEY_LENGTH = 1024
+
+
+class ObjectNotFound(NotFound):
+    pass
+
+
+class InvalidObjectKey(BadRequest):
+    pass
+
+
+@dataclass(frozen=True)
+class ObjectInfo:
+    key: str
+    size: int
+    etag: str | None = None
+    content_type: str | None = None
+    last_modified: datetime | None = None
+    sha256: str | None = None  # known when the store just wrote the object
+
+
+def validate_key(key: str) -> str:
+    """Keys are relative '/'-separated paths: no empty, '.' or '..' segment, no backslash, no control char."""
+    if not key or len(key) > MAX_KEY_LENGTH:
+        raise InvalidObjectKey(f"object key must be 1..{MAX_KEY_LENGTH} characters")
+    if key.startswith("/") or "\\" in key or any(ord(ch) < 32 or ord(ch) == 127 for ch in key):
+        raise InvalidObjectKey(f"object key {key!r} has a leading '/', a backslash or a control character")
+    if any(part in ("", ".", "..") for part in key.split("/")):
+        raise InvalidObjectKey(f"object key {key!r} has an empty, '.' or '..' segment")
+    return key
+
+
+class ObjectStream(abc.ABC):
+    """An open object: its info, and its body as chunks. Close it (or use ``async with``)."""
+
+    def __init__(self, info: ObjectInfo) -> None:
+        self.info = info
+
+    @abc.abstractmethod
+    def __aiter__(self) -> AsyncIterator[bytes]: ...
+
+    @abc.abstractmethod
+    async def aclose(self) -> None: ...
+
+    async def __aenter__(self) -> ObjectStream:
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        await self.aclose()
+
+
+class ObjectStore(abc.ABC):
+    @abc.abstractmethod
+    async def put(
+        self, key: str, data: bytes | AsyncIterable[bytes], *, content_type: str | None = None
+    ) -> ObjectInfo:
+        """Write an object atomically: readers see the old object or the whole new one, never a part."""
+
+    @abc.abstractmethod
+    async def open(self, key: str, *, chunk_size: int = DEFAULT_CHUNK_SIZE) -> ObjectStream:
+        """Open an object for streaming; ``ObjectNotFound`` at once if it does not exist."""
+
+    @abc.abstractmethod
+    async def head(self, key: str) -> ObjectInfo: ...
+
+    @abc.abstractmethod
+    def list(self, prefix: str = "") -> AsyncIterator[ObjectInfo]:
+        """Objects whose key starts with ``prefix``, in key order."""
+
+    @abc.abstractmethod
+    async def delete(self, key: str) -> None:
+        """Delete an object; deleting a missing object is not an error."""
+
+    @abc.abstractmethod
+    async def presigned_url(self, key: str, *, expires_s: int = 3600) -> str | None:
+        """A time-limited GET URL, or None where the backend has no such thing."""
+
+    @abc.abstractmethod
+    async def check(self) -> None:
+        """Raise if the store cannot be reached (readiness)."""
+
+    async def close(self) -> None:  # noqa: B027 - optional hook
+        """Release clients and pools."""
+
+    async def get_bytes(self, key: str) -> bytes:
+        """A small object's whole body. Large objects should be streamed with ``open``."""
+        async with await self.open(key) as stream:
+            return b"".join([chunk async for chunk in stream])
+
+    async def exists(self, key: str) -> bool:
+        try:
+            await self.head(key)
+        except ObjectNotFound:
+            return False
+        return True
+
+    async def delete_prefix(self, prefix: str) -> int:
+        keys = [info.key async for info in self.list(prefix)]
+        for key in keys:
+            await self.delete(key)
+        return len(keys)
+
+
+async def as_chunks(data: bytes | AsyncIterable[bytes]) -> AsyncIterator[bytes]:
+    if isinstance(data, bytes | bytearray | memoryview):
+        yield bytes(data)
+        return
+    async for chunk in data:
+        if chunk:
+            yield chunk
+
+
+def new_hasher() -> hashlib._Hash:
+    return hashlib.sha256()

@@ -1,0 +1,38 @@
+"""Export every contract's JSON Schema to ``proto/schemas`` (``python -m automl_proto.export``)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from pydantic import BaseModel
+
+from automl_proto import orgs
+
+CONTRACTS: dict[str, type[BaseModel]] = {
+    "org_create": orgs.OrgCreate,
+    "org": orgs.Org,
+    "org_created": orgs.OrgCreated,
+    "key_create": orgs.KeyCreate,
+    "key": orgs.Key,
+    "key_created": orgs.KeyCreated,
+}
+
+
+def render() -> dict[str, str]:
+    return {
+        f"{name}.json": json.dumps(model.model_json_schema(), indent=2, sort_keys=True) + "\n"
+        for name, model in CONTRACTS.items()
+    }
+
+
+def main() -> None:
+    target = Path(sys.argv[1]) if len(sys.argv) > 1 else Path(__file__).resolve().parent.parent / "schemas"
+    target.mkdir(parents=True, exist_ok=True)
+    for name, text in render().items():
+        (target / name).write_text(text)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,56 @@
+"""Public schemas of orgs and API keys (served by the gateway)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+KeyScope = Literal["admin", "deployment"]
+
+
+class OrgCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9][A-Za-z0-9 ._-]*$")
+
+
+class Org(BaseModel):
+    id: str
+    name: str
+    created_at: datetime
+
+
+class OrgCreated(Org):
+    admin_key: str = Field(description="shown once; only its hash is stored")
+
+
+class KeyCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=100)
+    scope: KeyScope = "admin"
+    deployment_id: str | None = Field(default=None, min_length=1, max_length=64)
+
+    @model_validator(mode="after")
+    def _deployment_matches_scope(self) -> KeyCreate:
+        if self.scope == "deployment" and self.deployment_id is None:
+            raise ValueError("deployment_id is required when scope is 'deployment'")
+        if self.scope == "admin" and self.deployment_id is not None:
+            raise ValueError("deployment_id is only allowed when scope is 'deployment'")
+        return self
+
+
+class Key(BaseModel):
+    id: str
+    name: str
+    scope: KeyScope
+    deployment_id: str | None = None
+    prefix: str = Field(description="the key's public start, to recognise it; not a secret")
+    created_at: datetime
+    revoked_at: datetime | None = None
+
+
+class KeyCreated(Key):
+    key: str = Field(description="shown once; only its hash is stored")

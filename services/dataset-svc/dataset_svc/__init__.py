@@ -1,0 +1,1 @@
+"""Datasets: uploads, column mapping, rows, image assets."""

@@ -1,0 +1,1 @@
+"""Gateway: orgs, API keys, quotas, the public entry."""

@@ -1,0 +1,137 @@
+"""Who is calling: the API key from ``Authorization``, looked up (with a short cache), scoped, rate limited."""
+
+from __future__ import annotations
+
+import hmac
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from automl_common.context import org_id_var
+from automl_common.db import Database
+from automl_common.errors import Forbidden, RateLimited, Unauthorized
+from gateway.keys.repository import KeyRepository
+from gateway.keys.tokens import hash_key, parse_lookup
+from gateway.ratelimit import TokenBucketLimiter, retry_after_header
+
+_SCHEMES = ("bearer", "token")
+_MAX_CACHE_ENTRIES = 100_000
+
+
+@dataclass(frozen=True)
+class Principal:
+    org_id: str
+    key_id: str
+    scope: str
+    deployment_id: str | None
+
+
+@dataclass(frozen=True)
+class _CacheEntry:
+    principal: Principal | None
+    reason: str
+    expires: float
+
+
+def credentials_from_header(value: str | None) -> str:
+    """The key from ``Authorization: Bearer <key>`` (or ``Token <key>``)."""
+    if not value:
+        raise Unauthorized("missing Authorization header; send 'Authorization: Bearer <key>'")
+    scheme, _, credentials = value.strip().partition(" ")
+    credentials = credentials.strip()
+    if scheme.lower() not in _SCHEMES or not credentials or " " in credentials:
+        raise Unauthorized("malformed Authorization header; expected 'Bearer <key>' or 'Token <key>'")
+    return credentials
+
+
+class Authenticator:
+    """Resolves keys to principals. A cached answer is trusted for ``ttl_s``: revocation on another replica
+    takes effect within that time, and at once on the replica that revoked it."""
+
+    def __init__(self, database: Database, ttl_s: float, *, clock: Callable[[], float] = time.monotonic) -> None:
+        self.database = database
+        self.ttl_s = ttl_s
+        self.clock = clock
+        self._cache: dict[str, _CacheEntry] = {}
+        # Keys revoked through this replica, refused even if a lookup raced the revoking transaction.
+        self._revoked_here: dict[str, float] = {}
+
+    async def authenticate(self, key: str) -> Principal:
+        digest = hash_key(key)
+        now = self.clock()
+        entry = self._cache.get(digest)
+        if entry is None or entry.expires <= now:
+            entry = await self._look_up(key, digest, now)
+        if entry.principal is None:
+            raise Unauthorized(entry.reason)
+        if self._revoked_here and entry.principal.key_id in self._revoked_here:
+            raise Unauthorized("API key has been revoked")
+        return entry.principal
+
+    async def _look_up(self, key: str, digest: str, now: float) -> _CacheEntry:
+        lookup = parse_lookup(key)
+        principal: Principal | None = None
+        reason = "invalid API key"
+        if lookup is not None:
+            async with self.database.sessionmaker() as session:
+                row = await KeyRepository(session).get_by_lookup(lookup)
+            if row is not None and hmac.compare_digest(row.key_hash, digest):
+                if row.revoked_at is not None:
+                    reason = "API key has been revoked"
+                else:
+                    principal = Principal(row.org_id, row.id, row.scope, row.deployment_id)
+        entry = _CacheEntry(principal, reason, now + self.ttl_s)
+        if self.ttl_s > 0:
+            if len(self._cache) >= _MAX_CACHE_ENTRIES:
+                self._cache = {k: v for k, v in self._cache.items() if v.expires > now}
+                if len(self._cache) >= _MAX_CACHE_ENTRIES:
+                    self._cache.clear()
+            self._cache[digest] = entry
+        return entry
+
+    def forget_key(self, key_id: str) -> None:
+        now = self.clock()
+        self._revoked_here = {k: t for k, t in self._revoked_here.items() if t > now}
+        # Long enough for the revoking transaction to commit and any racing cache entry to expire.
+        self._revoked_here[key_id] = now + max(self.ttl_s, 1.0) * 2 + 30.0
+        self._cache = {
+            digest: entry
+            for digest, entry in self._cache.items()
+            if entry.principal is None or entry.principal.key_id != key_id
+        }
+
+
+async def _principal(request: Request) -> Principal:
+    authenticator: Authenticator = request.app.state.authenticator
+    principal = await authenticator.authenticate(credentials_from_header(request.headers.get("authorization")))
+    limiter: TokenBucketLimiter = request.app.state.rate_limiter
+    wait = limiter.acquire(principal.key_id)
+    if wait is not None:
+        raise RateLimited(
+            "rate limit exceeded for this API key; retry after the time in Retry-After",
+            headers={"Retry-After": retry_after_header(wait)},
+        )
+    request.state.principal = principal
+    org_id_var.set(principal.org_id)
+    return principal
+
+
+async def _admin(principal: Annotated[Principal, Depends(_principal)]) -> Principal:
+    if principal.scope != "admin":
+        raise Forbidden("this key's scope does not allow this call; an admin key is required")
+    return principal
+
+
+async def _operator(request: Request) -> None:
+    presented = credentials_from_header(request.headers.get("authorization"))
+    expected: str = request.app.state.operator_key
+    if not hmac.compare_digest(presented.encode(), expected.encode()):
+        raise Unauthorized("invalid operator key")
+
+
+PrincipalDep = Annotated[Principal, Depends(_principal)]
+AdminDep = Annotated[Principal, Depends(_admin)]
+OperatorDep = Annotated[None, Depends(_operator)]

@@ -1,0 +1,1 @@
+"""API keys: random, prefixed, stored hashed, scoped, revocable."""

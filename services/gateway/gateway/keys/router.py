@@ -1,0 +1,52 @@
+from __future__ import annotations
+
+from fastapi import APIRouter, Request, status
+
+from automl_common.deps import PageDep, SessionDep
+from automl_common.errors import (
+    Forbidden,
+    InvalidRequest,
+    MalformedJSON,
+    NotFound,
+    RateLimited,
+    Unauthorized,
+    error_responses,
+)
+from automl_common.schemas import Page
+from automl_proto.orgs import Key, KeyCreate, KeyCreated
+from gateway.auth import AdminDep, Authenticator
+from gateway.keys import service
+
+router = APIRouter(prefix="/v1/keys", tags=["keys"])
+_AUTH_ERRORS = (Unauthorized, Forbidden, RateLimited)
+
+
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    response_model=KeyCreated,
+    responses=error_responses(*_AUTH_ERRORS, MalformedJSON, InvalidRequest),
+)
+async def create_key(body: KeyCreate, session: SessionDep, principal: AdminDep) -> KeyCreated:
+    """Create a key. The answer holds the key itself; it is never shown again."""
+    return await service.create_key(session, principal.org_id, body)
+
+
+@router.get("", response_model=Page[Key], responses=error_responses(*_AUTH_ERRORS, InvalidRequest))
+async def list_keys(session: SessionDep, principal: AdminDep, page: PageDep) -> Page[Key]:
+    """The org's keys, without their secrets."""
+    return await service.list_keys(session, principal.org_id, limit=page.limit, after=page.after)
+
+
+@router.get("/{key_id}", response_model=Key, responses=error_responses(*_AUTH_ERRORS, NotFound))
+async def get_key(key_id: str, session: SessionDep, principal: AdminDep) -> Key:
+    return await service.get_key(session, principal.org_id, key_id)
+
+
+@router.delete("/{key_id}", response_model=Key, responses=error_responses(*_AUTH_ERRORS, NotFound))
+async def revoke_key(key_id: str, request: Request, session: SessionDep, principal: AdminDep) -> Key:
+    """Revoke a key; it stops working at once here, and within the key cache TTL on other replicas."""
+    key = await service.revoke_key(session, principal.org_id, key_id)
+    authenticator: Authenticator = request.app.state.authenticator
+    authenticator.forget_key(key_id)
+    return key

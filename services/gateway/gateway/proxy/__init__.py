@@ -1,0 +1,1 @@
+"""The reverse proxy from the public ``/v1/...`` paths to the service that owns each."""

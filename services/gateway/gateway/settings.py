@@ -1,0 +1,65 @@
+"""Gateway settings: env prefix AUTOML_GATEWAY_, falling back to AUTOML_."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import SettingsConfigDict
+
+from automl_common.settings import MIN_SECRET_LENGTH, ServiceSettings, read_or_create_secret
+
+
+class GatewaySettings(ServiceSettings):
+    service_name: ClassVar[str] = "gateway"
+    default_port: ClassVar[int] = 8080
+    model_config = SettingsConfigDict(env_prefix="AUTOML_GATEWAY_", extra="ignore")
+
+    operator_key: SecretStr | None = Field(
+        default=None, description="the platform operator's key (creates orgs); generated in local mode"
+    )
+    key_cache_ttl_s: float = Field(
+        default=2.0, ge=0, le=60, description="how long a looked-up key is trusted before re-reading it"
+    )
+    rate_limit_per_s: float = Field(default=200.0, gt=0, description="sustained requests per second per key")
+    rate_limit_burst: int = Field(default=400, ge=1, description="requests a key may send at once")
+    max_upload_bytes: int = Field(default=2 * 1024**3, ge=1024, description="dataset upload size limit")
+
+    dataset_url: str = "http://127.0.0.1:8081"
+    snapshot_url: str = "http://127.0.0.1:8082"
+    trainer_url: str = "http://127.0.0.1:8083"
+    inference_url: str = "http://127.0.0.1:8084"
+    extra_routes: dict[str, str] = Field(
+        default_factory=dict, description="more path prefixes to proxy, e.g. {'/v1/echo': 'http://...'}"
+    )
+    upstream_connect_timeout_s: float = Field(default=5.0, gt=0)
+    upstream_timeout_s: float = Field(default=60.0, gt=0, description="read/write timeout to a service")
+    upstream_max_connections: int = Field(default=200, ge=1)
+
+    @model_validator(mode="after")
+    def _check_operator_key(self) -> GatewaySettings:
+        if self.mode == "cluster":
+            key = self.operator_key.get_secret_value() if self.operator_key else ""
+            if len(key) < MIN_SECRET_LENGTH:
+                raise ValueError(f"operator_key must be set to at least {MIN_SECRET_LENGTH} characters outside local mode")
+        return self
+
+    def resolved_operator_key(self) -> str:
+        if self.operator_key is not None:
+            return self.operator_key.get_secret_value()
+        return read_or_create_secret(self.data_dir / "operator.key")
+
+    def routes(self) -> dict[str, tuple[str, str]]:
+        """Path prefix -> (service name, base URL) of the service that owns it."""
+        table = {
+            "/v1/datasets": ("dataset-svc", self.dataset_url),
+            "/v1/snapshots": ("snapshot-svc", self.snapshot_url),
+            "/v1/base-models": ("trainer-svc", self.trainer_url),
+            "/v1/models": ("trainer-svc", self.trainer_url),
+            "/v1/deployments": ("inference-svc", self.inference_url),
+            "/v1/tasks": ("inference-svc", self.inference_url),
+            "/v1/batch-predictions": ("inference-svc", self.inference_url),
+        }
+        for prefix, url in self.extra_routes.items():
+            table[prefix.rstrip("/")] = (prefix.strip("/").replace("/", "-"), url)
+        return table

@@ -1,0 +1,1 @@
+"""Inference: deployments, async tasks, batch predictions."""

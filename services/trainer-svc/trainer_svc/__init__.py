@@ -1,0 +1,1 @@
+"""Training: base models, training runs, events, metrics."""

@@ -1,0 +1,12 @@
+"""The declarative base of trainer-svc's own tables."""
+
+from sqlalchemy import MetaData
+from sqlalchemy.orm import DeclarativeBase
+
+from automl_common.db import NAMING_CONVENTION
+
+VERSION_TABLE = "alembic_version_trainer"
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
