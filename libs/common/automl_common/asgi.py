@@ -6,7 +6,6 @@ import json
 
 from starlette.types import Scope, Send
 
-from automl_common.context import REQUEST_ID_HEADER
 from automl_common.errors import AutoMLError
 
 
@@ -17,13 +16,12 @@ def request_id_of(scope: Scope) -> str | None:
 
 
 async def send_error(send: Send, error: AutoMLError, request_id: str | None) -> None:
+    # The request id header itself is added by the observability middleware, which wraps everything.
     body = json.dumps(error.to_body(request_id)).encode()
     headers = [
         (b"content-type", b"application/json"),
         (b"content-length", str(len(body)).encode()),
     ]
-    if request_id:
-        headers.append((REQUEST_ID_HEADER.lower().encode(), request_id.encode()))
     headers.extend((k.lower().encode(), v.encode()) for k, v in error.headers.items())
     await send({"type": "http.response.start", "status": error.status_code, "headers": headers})
     await send({"type": "http.response.body", "body": body})

@@ -50,7 +50,7 @@ _DROP_REQUEST = frozenset(
     }
 )
 _DROP_RESPONSE = frozenset(
-    {"connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding", "upgrade", "server", "date"}
+    {"connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding", "upgrade", "server", "date", REQUEST_ID_HEADER.lower()}
 )
 
 
