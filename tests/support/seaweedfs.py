@@ -36,33 +36,27 @@ def weed_binary() -> str:
 
 def start_seaweedfs(directory: Path, *, timeout_s: float = 30.0) -> S3Server:
     (directory / "logs").mkdir(parents=True, exist_ok=True)
-    flags = [
-        f"-{component}.port={free_port()}" if kind == "http" else f"-{component}.port.grpc={free_port()}"
-        for component in ("master", "volume", "filer", "s3")
-        for kind in ("http", "grpc")
-    ]
-    s3_port = int(flags[-2].rsplit("=", 1)[1])
+    s3_port = free_port()
+    # Every port explicit: the defaults (8080, 8888, 9333) would collide with the platform and each other.
+    flags = [f"-s3.port={s3_port}", f"-s3.port.grpc={free_port()}"]
+    for component in ("master", "volume", "filer"):
+        flags += [f"-{component}.port={free_port()}", f"-{component}.port.grpc={free_port()}"]
     env = dict(os.environ, AWS_ACCESS_KEY_ID="automl-test", AWS_SECRET_ACCESS_KEY="automl-test-secret")
-    log = open(directory / "logs" / "weed.out", "wb")  # noqa: SIM115 - lives as long as the server
-    process = subprocess.Popen(
-        [
-            weed_binary(),
-            f"-logdir={directory / 'logs'}",
-            "mini",
-            f"-dir={directory}",
-            "-ip=127.0.0.1",
-            "-ip.bind=127.0.0.1",
-            *flags,
-            "-webdav=false",
-            "-admin.ui=false",
-            "-s3.port.iceberg=0",
-            "-s3.port.lance=0",
-        ],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
+    command = [
+        weed_binary(),
+        f"-logdir={directory / 'logs'}",
+        "mini",
+        f"-dir={directory}",
+        "-ip=127.0.0.1",
+        "-ip.bind=127.0.0.1",
+        *flags,
+        "-webdav=false",
+        "-admin.ui=false",
+        "-s3.port.iceberg=0",
+        "-s3.port.lance=0",
+    ]
+    with open(directory / "logs" / "weed.out", "wb") as log:  # the child keeps its own descriptor
+        process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     endpoint = f"http://127.0.0.1:{s3_port}"
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
@@ -78,6 +72,7 @@ def start_seaweedfs(directory: Path, *, timeout_s: float = 30.0) -> S3Server:
 
 
 def stop_seaweedfs(process: subprocess.Popen[bytes], timeout_s: float = 10.0) -> None:
+    """SIGTERM, then SIGKILL after ``timeout_s``."""
     if process.poll() is not None:
         return
     os.killpg(process.pid, signal.SIGTERM)

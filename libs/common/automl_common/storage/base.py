@@ -78,7 +78,7 @@ class ObjectStore(abc.ABC):
 
     @abc.abstractmethod
     def list(self, prefix: str = "") -> AsyncIterator[ObjectInfo]:
-        """Objects whose key starts with ``prefix``, in key order."""
+        """Objects whose key starts with ``prefix`` (order is the backend's: S3 sorts, SeaweedFS need not)."""
 
     @abc.abstractmethod
     async def delete(self, key: str) -> None:
