@@ -133,8 +133,8 @@ class FilesystemStore(ObjectStore):
         return None
 
     async def check(self) -> None:
-        if not os.access(self.root, os.W_OK):
-            raise OSError(f"object store root {self.root} is not writable")
+        if not self.root.is_dir() or not os.access(self.root, os.W_OK):
+            raise OSError(f"object store root {self.root} is missing or not writable")
 
 
 def _flush_and_sync(handle: BinaryIO) -> None:

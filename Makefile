@@ -1,0 +1,43 @@
+# The two commands that matter: `make up` (run the platform) and `make test` (run the suite).
+# Each installs what it needs into .venv first, idempotently.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PACKAGES := libs/common proto services/gateway services/dataset-svc services/snapshot-svc services/trainer-svc services/inference-svc
+STAMP := $(VENV)/.installed
+INSTALL_INPUTS := requirements-dev.txt constraints.txt $(addsuffix /pyproject.toml,$(PACKAGES))
+
+.PHONY: install up demo test lint format typecheck bench proto helm-lint clean
+
+install: $(STAMP)
+
+$(STAMP): $(INSTALL_INPUTS)
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -c constraints.txt -r requirements-dev.txt $(addprefix -e ,$(PACKAGES))
+	@touch $@
+
+up: install
+	$(PY) -m deploy.local.up
+
+test: install
+	$(PY) -m pytest
+
+lint: install
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+	$(PY) -m mypy libs/common/automl_common proto/automl_proto services/*/[a-z]*_svc services/gateway/gateway deploy bench tests
+
+format: install
+	$(PY) -m ruff check --fix .
+	$(PY) -m ruff format .
+
+bench: install
+	$(PY) -m bench.gateway_overhead
+
+proto: install
+	$(PY) -m automl_proto.export
+
+clean:
+	rm -rf $(VENV) .automl .pytest_cache .mypy_cache .ruff_cache

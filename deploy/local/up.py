@@ -1,0 +1,169 @@
+"""`make up`: run the five services on this machine with the embedded defaults (SQLite and a filesystem
+object store under the data dir), wait until all are ready, print the gateway URL and an admin key, and
+stop them all cleanly on Ctrl-C (or SIGTERM)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from types import FrameType
+
+import httpx
+
+from automl_common.settings import read_or_create_secret
+
+READY_TIMEOUT_S = 60.0
+STOP_TIMEOUT_S = 15.0
+
+
+@dataclass(frozen=True)
+class Service:
+    name: str
+    module: str
+    env_prefix: str
+    default_port: int
+
+
+SERVICES = [
+    Service("dataset-svc", "dataset_svc", "AUTOML_DATASET_", 8081),
+    Service("snapshot-svc", "snapshot_svc", "AUTOML_SNAPSHOT_", 8082),
+    Service("trainer-svc", "trainer_svc", "AUTOML_TRAINER_", 8083),
+    Service("inference-svc", "inference_svc", "AUTOML_INFERENCE_", 8084),
+    Service("gateway", "gateway", "AUTOML_GATEWAY_", 8080),
+]
+
+
+def port_of(service: Service) -> int:
+    return int(os.environ.get(f"{service.env_prefix}PORT", service.default_port))
+
+
+def service_env(data_dir: Path, internal_token: str) -> dict[str, str]:
+    env = dict(os.environ, AUTOML_MODE="local", AUTOML_DATA_DIR=str(data_dir), AUTOML_INTERNAL_TOKEN=internal_token)
+    for service in SERVICES:
+        if service.name != "gateway":
+            short = service.env_prefix.removeprefix("AUTOML_").removesuffix("_").lower()
+            env[f"AUTOML_GATEWAY_{short.upper()}_URL"] = f"http://127.0.0.1:{port_of(service)}"
+    return env
+
+
+def start(service: Service, env: dict[str, str], log_dir: Path) -> subprocess.Popen[bytes]:
+    with open(log_dir / f"{service.name}.log", "ab") as log:
+        return subprocess.Popen(
+            [sys.executable, "-m", service.module],
+            env=env | {f"{service.env_prefix}PORT": str(port_of(service))},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # Ctrl-C reaches only us; we stop the children in order
+        )
+
+
+def wait_ready(processes: dict[str, subprocess.Popen[bytes]], deadline: float) -> None:
+    pending = {service.name: f"http://127.0.0.1:{port_of(service)}/readyz" for service in SERVICES}
+    with httpx.Client(timeout=2.0) as client:
+        while pending:
+            for name, url in list(pending.items()):
+                if processes[name].poll() is not None:
+                    raise RuntimeError(f"{name} exited with code {processes[name].returncode} while starting")
+                try:
+                    if client.get(url).status_code == 200:
+                        del pending[name]
+                except httpx.TransportError:
+                    pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"not ready after {READY_TIMEOUT_S:.0f} s: {', '.join(sorted(pending))}")
+            if pending:
+                time.sleep(0.1)
+
+
+def stop_all(processes: dict[str, subprocess.Popen[bytes]]) -> None:
+    for process in processes.values():
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + STOP_TIMEOUT_S
+    for process in processes.values():
+        try:
+            process.wait(max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def bootstrap(env: dict[str, str], data_dir: Path) -> dict[str, str]:
+    result = subprocess.run(
+        [sys.executable, "-m", "gateway.cli", "bootstrap", "--key-file", str(data_dir / "admin.key")],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    answer: dict[str, str] = json.loads(result.stdout)
+    return answer
+
+
+def tail(path: Path, lines: int = 20) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except FileNotFoundError:
+        return ""
+
+
+def main() -> int:
+    started = time.monotonic()
+    data_dir = Path(os.environ.get("AUTOML_DATA_DIR", ".automl")).resolve()
+    log_dir = data_dir / "logs"
+    log_dir.mkdir(parents=True, exist_ok=True)
+    internal_token = os.environ.get("AUTOML_INTERNAL_TOKEN") or read_or_create_secret(data_dir / "internal.token")
+    if not os.environ.get("AUTOML_OPERATOR_KEY"):
+        read_or_create_secret(data_dir / "operator.key")
+    env = service_env(data_dir, internal_token)
+
+    stopping = False
+
+    def request_stop(signum: int, _frame: FrameType | None) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, request_stop)
+    signal.signal(signal.SIGTERM, request_stop)
+
+    processes = {service.name: start(service, env, log_dir) for service in SERVICES}
+    try:
+        wait_ready(processes, started + READY_TIMEOUT_S)
+        admin = bootstrap(env, data_dir)
+    except (RuntimeError, subprocess.CalledProcessError) as error:
+        print(f"make up failed: {error}", file=sys.stderr)
+        for service in SERVICES:
+            print(f"--- {service.name} ({log_dir / (service.name + '.log')}):\n{tail(log_dir / f'{service.name}.log')}", file=sys.stderr)
+        stop_all(processes)
+        return 1
+
+    gateway = next(service for service in SERVICES if service.name == "gateway")
+    print(f"AutoML platform is up: {len(SERVICES)} services ready in {time.monotonic() - started:.1f} s", flush=True)
+    print(f"  gateway:      http://127.0.0.1:{port_of(gateway)}", flush=True)
+    print(f"  admin key:    {admin['admin_key']}  (also in {data_dir / 'admin.key'})", flush=True)
+    print(f"  operator key: in {data_dir / 'operator.key'} (creates orgs)", flush=True)
+    print(f"  logs:         {log_dir}", flush=True)
+    print("Ctrl-C stops everything.", flush=True)
+
+    exit_code = 0
+    while not stopping:
+        for name, process in processes.items():
+            if process.poll() is not None:
+                print(f"{name} exited with code {process.returncode}; stopping.\n{tail(log_dir / f'{name}.log')}", file=sys.stderr)
+                stopping, exit_code = True, 1
+                break
+        time.sleep(0.2)
+    print("stopping...", flush=True)
+    stop_all(processes)
+    print("stopped.", flush=True)
+    return exit_code
+
+
+if __name__ == "__main__":
+    sys.exit(main())
