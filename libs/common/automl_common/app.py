@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from fastapi import APIRouter, FastAPI
+from starlette.middleware import Middleware
 from prometheus_client import CollectorRegistry, PlatformCollector, ProcessCollector
 
 from automl_common.auth import InternalAuthMiddleware
@@ -42,6 +43,7 @@ class ServiceSpec:
     body_limits: Sequence[BodyLimit] = ()
     lifespan: ExtraLifespan | None = None
     extra_readiness: dict[str, ReadinessCheck] = field(default_factory=dict)
+    middleware: Sequence[Middleware] = ()  # innermost, inside auth, limits and observability
 
 
 def create_service_app(
@@ -92,6 +94,8 @@ def create_service_app(
         app.include_router(router)
 
     # Added innermost first: observability wraps everything so that even a 401 or 413 is counted and logged.
+    for extra in reversed(spec.middleware):
+        app.add_middleware(extra.cls, *extra.args, **extra.kwargs)
     if spec.require_internal_token:
         app.add_middleware(InternalAuthMiddleware, internal_token=settings.resolved_internal_token())
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes, overrides=spec.body_limits)

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Request
+from starlette.datastructures import State
 
 from automl_common.context import org_id_var
 from automl_common.db import Database
@@ -104,19 +105,23 @@ class Authenticator:
         }
 
 
-async def _principal(request: Request) -> Principal:
-    authenticator: Authenticator = request.app.state.authenticator
-    principal = await authenticator.authenticate(credentials_from_header(request.headers.get("authorization")))
-    limiter: TokenBucketLimiter = request.app.state.rate_limiter
+async def resolve_principal(state: State, authorization: str | None) -> Principal:
+    """Authenticate the key in ``authorization`` and take one token from its rate limit."""
+    authenticator: Authenticator = state.authenticator
+    principal = await authenticator.authenticate(credentials_from_header(authorization))
+    limiter: TokenBucketLimiter = state.rate_limiter
     wait = limiter.acquire(principal.key_id)
     if wait is not None:
         raise RateLimited(
             "rate limit exceeded for this API key; retry after the time in Retry-After",
             headers={"Retry-After": retry_after_header(wait)},
         )
-    request.state.principal = principal
     org_id_var.set(principal.org_id)
     return principal
+
+
+async def _principal(request: Request) -> Principal:
+    return await resolve_principal(request.app.state, request.headers.get("authorization"))
 
 
 async def _admin(principal: Annotated[Principal, Depends(_principal)]) -> Principal:

@@ -1,4 +1,11 @@
-"""Forward authenticated requests to the owning service, streaming both bodies.
+"""The reverse proxy: ``/v1/<prefix>[/...]`` to the service that owns the prefix, both bodies streamed.
+
+It runs as pure ASGI inside the observability and body-limit middlewares (so every proxied request still
+gets a request id, metrics, an access log and the size limit) but outside FastAPI's routing and dependency
+machinery, which would double the gateway's CPU per request for nothing a proxy needs. The data plane uses
+aiohttp's client: httpx over httpcore re-checked every pooled socket on every request, which made the
+client the gateway's largest cost under concurrency (bench/gateway_overhead.py measures the result).
+Control-plane calls between services use the httpx ``InternalClient`` of the shared library.
 
 The gateway strips the caller's credentials and adds the internal token, the org id, the key id and scope,
 and the request id. Transport failures become 502/503/504 in the one error shape; the service's own
@@ -7,38 +14,49 @@ answers (errors included) pass through unchanged.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterable
+import asyncio
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass
+from urllib.parse import quote
 
-import httpx
-from fastapi import APIRouter, Request
-from fastapi.responses import Response, StreamingResponse
-from starlette.background import BackgroundTask
+import aiohttp
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from yarl import URL
 
+from automl_common.asgi import header_value, request_id_of, send_error
 from automl_common.context import (
     INTERNAL_TOKEN_HEADER,
     KEY_ID_HEADER,
     KEY_SCOPE_HEADER,
     ORG_ID_HEADER,
     REQUEST_ID_HEADER,
-    request_id_var,
 )
-from automl_common.errors import Forbidden
-from automl_common.http import upstream_error
-from gateway.auth import Principal, PrincipalDep
+from automl_common.errors import (
+    AutoMLError,
+    BadGateway,
+    BadRequest,
+    Forbidden,
+    GatewayTimeout,
+    PayloadTooLarge,
+    ServiceUnavailable,
+)
+from gateway.auth import Principal, resolve_principal
 
-METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
-# Answers up to this size are read whole and sent in one piece; larger ones stream through.
+# Answers up to this size are read whole and sent in one message; larger ones stream through.
 _BUFFER_LIMIT = 64 * 1024
+_CHUNK_SIZE = 256 * 1024
 
-# Hop-by-hop headers (RFC 9110 7.6.1) and what the gateway itself decides.
+# Hop-by-hop headers (RFC 9110 7.6.1), the caller's credentials, and what only the gateway may set.
 _DROP_REQUEST = frozenset(
-    {
+    name.encode()
+    for name in (
         "host",
         "connection",
         "keep-alive",
         "proxy-connection",
         "te",
         "trailer",
+        "transfer-encoding",
         "upgrade",
         "authorization",
         "cookie",
@@ -47,95 +65,181 @@ _DROP_REQUEST = frozenset(
         KEY_ID_HEADER.lower(),
         KEY_SCOPE_HEADER.lower(),
         REQUEST_ID_HEADER.lower(),
-    }
+    )
 )
 _DROP_RESPONSE = frozenset(
-    {"connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding", "upgrade", "server", "date", REQUEST_ID_HEADER.lower()}
+    name.encode()
+    for name in (
+        "connection",
+        "keep-alive",
+        "proxy-connection",
+        "te",
+        "trailer",
+        "transfer-encoding",
+        "upgrade",
+        "server",
+        "date",
+        REQUEST_ID_HEADER.lower(),
+    )
 )
+
+
+class ClientDisconnected(Exception):
+    pass
+
+
+@dataclass(frozen=True)
+class ProxyRoute:
+    """Stands in for a Starlette route in ``scope['route']`` so metrics label by template, not raw path."""
+
+    path: str
 
 
 class Upstream:
-    """One service behind the gateway and the pooled client that reaches it."""
+    """One service behind the gateway, reached through a shared aiohttp session."""
 
-    def __init__(
-        self, name: str, base_url: str, internal_token: str, client: httpx.AsyncClient
-    ) -> None:
+    def __init__(self, name: str, base_url: str, internal_token: str, timeout: aiohttp.ClientTimeout) -> None:
         self.name = name
         self.base_url = base_url.rstrip("/")
         self.internal_token = internal_token
-        self.client = client
+        self.timeout = timeout
+        self._session: aiohttp.ClientSession | None = None
 
-    def request_headers(self, request: Request, principal: Principal) -> list[tuple[str, str]]:
-        headers = [(k, v) for k, v in request.headers.items() if k not in _DROP_REQUEST]
+    @property
+    def session(self) -> aiohttp.ClientSession:
+        if self._session is None:
+            raise RuntimeError("the upstream session is created in the gateway's lifespan")
+        return self._session
+
+    def bind(self, session: aiohttp.ClientSession | None) -> None:
+        self._session = session
+
+    def request_headers(self, scope: Scope, principal: Principal) -> list[tuple[str, str]]:
+        headers = [
+            (name.decode("latin-1"), value.decode("latin-1"))
+            for name, value in scope["headers"]
+            if name not in _DROP_REQUEST
+        ]
         headers.append((INTERNAL_TOKEN_HEADER, self.internal_token))
         headers.append((ORG_ID_HEADER, principal.org_id))
         headers.append((KEY_ID_HEADER, principal.key_id))
         headers.append((KEY_SCOPE_HEADER, principal.scope))
-        request_id = request_id_var.get()
+        request_id = request_id_of(scope)
         if request_id:
             headers.append((REQUEST_ID_HEADER, request_id))
         return headers
 
-    async def forward(self, request: Request, principal: Principal) -> Response:
-        has_body = "content-length" in request.headers or "transfer-encoding" in request.headers
-        upstream_request = self.client.build_request(
-            request.method,
-            self.base_url + request.url.path,
-            params=request.url.query or None,
-            headers=self.request_headers(request, principal),
-            content=request.stream() if has_body else None,
-        )
+    async def forward(self, scope: Scope, receive: Receive, send: Send, principal: Principal) -> None:
+        query = scope.get("query_string", b"").decode("latin-1")
+        raw_path = scope.get("raw_path")
+        path = raw_path.decode("latin-1").split("?", 1)[0] if raw_path else quote(scope["path"])
+        url = URL(self.base_url + path + (f"?{query}" if query else ""), encoded=True)
+        has_body = header_value(scope, b"content-length") is not None or header_value(scope, b"transfer-encoding") is not None
+        body_error: list[BaseException] = []
         try:
-            response = await self.client.send(upstream_request, stream=True)
-        except httpx.TransportError as error:
-            raise upstream_error(error, self.name) from error
+            response = await self.session.request(
+                scope["method"],
+                url,
+                headers=self.request_headers(scope, principal),
+                data=_request_body(receive, body_error) if has_body else None,
+                allow_redirects=False,
+                auto_decompress=False,
+                skip_auto_headers=("User-Agent", "Accept-Encoding", "Accept", "Content-Type"),
+                timeout=self.timeout,
+            )
+        except (aiohttp.ClientError, asyncio.TimeoutError) as error:
+            if body_error:
+                raise body_error[0] from error
+            raise self._map_error(error) from error
 
-        headers = _response_headers(response.headers.multi_items())
-        length = response.headers.get("content-length")
-        if length is not None and length.isdigit() and int(length) <= _BUFFER_LIMIT:
-            try:
-                body = await response.aread()
-            except httpx.TransportError as error:
-                raise upstream_error(error, self.name) from error
-            finally:
-                await response.aclose()
-            return Response(body, status_code=response.status_code, headers=headers)
-        return StreamingResponse(
-            response.aiter_raw(), status_code=response.status_code, headers=headers, background=BackgroundTask(response.aclose)
-        )
+        try:
+            headers = [(name.lower(), value) for name, value in response.raw_headers if name.lower() not in _DROP_RESPONSE]
+            if response.content_length is not None and response.content_length <= _BUFFER_LIMIT:
+                try:
+                    body = await response.read()
+                except (aiohttp.ClientError, asyncio.TimeoutError) as error:
+                    raise self._map_error(error) from error
+                await send({"type": "http.response.start", "status": response.status, "headers": headers})
+                await send({"type": "http.response.body", "body": body})
+                return
+            await send({"type": "http.response.start", "status": response.status, "headers": headers})
+            # Once the answer has started, a failure can only cut the connection; the client sees a short body.
+            async for chunk in response.content.iter_chunked(_CHUNK_SIZE):
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+            await send({"type": "http.response.body", "body": b""})
+        finally:
+            response.release()
+
+    def _map_error(self, error: BaseException) -> AutoMLError:
+        if isinstance(error, asyncio.TimeoutError | aiohttp.ServerTimeoutError):
+            return GatewayTimeout(f"{self.name} did not answer in time")
+        if isinstance(error, aiohttp.ClientConnectorError):
+            return ServiceUnavailable(f"{self.name} is unavailable", headers={"Retry-After": "1"})
+        return BadGateway(f"{self.name} failed: {type(error).__name__}")
 
 
-def _response_headers(items: Iterable[tuple[str, str]]) -> dict[str, str]:
-    # A dict keeps one value per name; Set-Cookie is the only header that may repeat, and services set none.
-    return {k: v for k, v in items if k.lower() not in _DROP_RESPONSE}
+async def _request_body(receive: Receive, errors: list[BaseException]) -> AsyncIterator[bytes]:
+    """The caller's body as it arrives. A failure here (size limit, disconnect) is kept for the caller of
+    the upstream request to raise, since aiohttp reports it only as a broken upload."""
+    try:
+        while True:
+            message: Message = await receive()
+            if message["type"] == "http.disconnect":
+                raise ClientDisconnected("the client went away while sending the body")
+            chunk = message.get("body", b"")
+            if chunk:
+                yield chunk
+            if not message.get("more_body", False):
+                return
+    except (PayloadTooLarge, ClientDisconnected) as error:
+        errors.append(error if isinstance(error, PayloadTooLarge) else BadRequest(str(error)))
+        raise
 
 
-def check_scope(principal: Principal, request: Request) -> None:
+def check_scope(principal: Principal, method: str, path: str) -> None:
     """A deployment-scoped key may only call predict on its own deployment."""
     if principal.scope == "admin":
         return
-    allowed = (
-        principal.scope == "deployment"
-        and request.method == "POST"
-        and request.url.path == f"/v1/deployments/{principal.deployment_id}/predict"
-    )
-    if not allowed:
-        raise Forbidden("this key is scoped to one deployment's predict endpoint")
+    if principal.scope == "deployment" and method == "POST" and path == f"/v1/deployments/{principal.deployment_id}/predict":
+        return
+    raise Forbidden("this key is scoped to one deployment's predict endpoint")
 
 
-def build_router(upstreams: dict[str, Upstream]) -> APIRouter:
-    """Routes for every prefix: ``/v1/datasets`` and ``/v1/datasets/...`` (not ``/v1/datasetsX``)."""
-    router = APIRouter(tags=["proxy"])
-    for prefix, upstream in upstreams.items():
-        endpoint = _endpoint(upstream)
-        for path in (prefix, prefix + "/{rest:path}"):
-            router.add_api_route(path, endpoint, methods=METHODS, include_in_schema=False, name=f"proxy:{path}")
-    return router
+class ProxyMiddleware:
+    """Answers every path under a proxied prefix; everything else goes on to the gateway's own routes."""
 
+    def __init__(self, app: ASGIApp, upstreams: Mapping[str, Upstream]) -> None:
+        self.app = app
+        # Longest prefix first, so that a more specific route wins.
+        self.routes = sorted(
+            ((prefix.rstrip("/"), upstream) for prefix, upstream in upstreams.items()), key=lambda item: -len(item[0])
+        )
 
-def _endpoint(upstream: Upstream) -> Callable[[Request, Principal], Awaitable[Response]]:
-    async def proxy(request: Request, principal: PrincipalDep) -> Response:
-        check_scope(principal, request)
-        return await upstream.forward(request, principal)
+    def match(self, path: str) -> tuple[str, Upstream] | None:
+        for prefix, upstream in self.routes:
+            if path == prefix or path.startswith(prefix + "/"):
+                return prefix, upstream
+        return None
 
-    return proxy
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        matched = self.match(scope["path"]) if scope["type"] == "http" else None
+        if matched is None:
+            await self.app(scope, receive, send)
+            return
+        prefix, upstream = matched
+        scope["route"] = ProxyRoute(prefix if scope["path"] == prefix else prefix + "/{rest:path}")
+        started = False
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            principal = await resolve_principal(scope["app"].state, header_value(scope, b"authorization"))
+            check_scope(principal, scope["method"], scope["path"])
+            await upstream.forward(scope, receive, tracking_send, principal)
+        except AutoMLError as error:
+            if started:
+                raise
+            await send_error(send, error, request_id_of(scope))
