@@ -73,11 +73,14 @@ def main() -> None:
         "AUTOML_GATEWAY_RATE_LIMIT_PER_S": "1000000",
         "AUTOML_GATEWAY_RATE_LIMIT_BURST": "1000000",
     }
-    with server("bench.echo_server", echo_env, echo_port, workdir / "echo.log"), server(
-        "gateway", gateway_env, gateway_port, workdir / "gateway.log"
+    with (
+        server("bench.echo_server", echo_env, echo_port, workdir / "echo.log"),
+        server("gateway", gateway_env, gateway_port, workdir / "gateway.log"),
     ):
         org = httpx.post(
-            f"http://{HOST}:{gateway_port}/v1/orgs", json={"name": "bench"}, headers={"Authorization": f"Bearer {OPERATOR_KEY}"}
+            f"http://{HOST}:{gateway_port}/v1/orgs",
+            json={"name": "bench"},
+            headers={"Authorization": f"Bearer {OPERATOR_KEY}"},
         ).json()
         direct = build_request(HOST, echo_port, "/v1/echo", {"X-Internal-Token": INTERNAL_TOKEN, "X-Org-Id": org["id"]})
         through = build_request(HOST, gateway_port, "/v1/echo", {"Authorization": f"Bearer {org['admin_key']}"})
@@ -85,12 +88,23 @@ def main() -> None:
     report(args, results)
 
 
-async def run(args: argparse.Namespace, echo_port: int, gateway_port: int, direct: bytes, through: bytes) -> dict[str, object]:
+async def run(
+    args: argparse.Namespace, echo_port: int, gateway_port: int, direct: bytes, through: bytes
+) -> dict[str, object]:
     # Interleaved, two rounds each, best kept: a noisy neighbour then hurts neither path more than the other.
-    results: dict[str, list[object]] = {"direct_latency": [], "gateway_latency": [], "direct_rps": [], "gateway_rps": []}
+    results: dict[str, list[object]] = {
+        "direct_latency": [],
+        "gateway_latency": [],
+        "direct_rps": [],
+        "gateway_rps": [],
+    }
     for _ in range(2):
-        results["direct_latency"].append(await measure_latency(HOST, echo_port, direct, count=args.requests, warmup=300))
-        results["gateway_latency"].append(await measure_latency(HOST, gateway_port, through, count=args.requests, warmup=300))
+        results["direct_latency"].append(
+            await measure_latency(HOST, echo_port, direct, count=args.requests, warmup=300)
+        )
+        results["gateway_latency"].append(
+            await measure_latency(HOST, gateway_port, through, count=args.requests, warmup=300)
+        )
         results["direct_rps"].append(
             await measure_throughput(HOST, echo_port, direct, concurrency=args.concurrency, seconds=args.seconds)
         )
@@ -110,7 +124,10 @@ def report(args: argparse.Namespace, results: dict[str, object]) -> None:
     direct_rps, gateway_rps = results["direct_rps"], results["gateway_rps"]
     added = gateway_latency.p50_ms - direct_latency.p50_ms  # type: ignore[attr-defined]
     ratio = gateway_rps.requests_per_s / direct_rps.requests_per_s  # type: ignore[attr-defined]
-    print(f"gateway_overhead: GET /v1/echo, {args.requests} sequential requests; throughput at concurrency {args.concurrency} for {args.seconds:.0f} s")
+    print(
+        f"gateway_overhead: GET /v1/echo, {args.requests} sequential requests; "
+        f"throughput at concurrency {args.concurrency} for {args.seconds:.0f} s"
+    )
     for name, latency, rps in (("direct ", direct_latency, direct_rps), ("gateway", gateway_latency, gateway_rps)):
         print(
             f"  {name}  p50 {latency.p50_ms:6.2f} ms   p99 {latency.p99_ms:6.2f} ms   "  # type: ignore[attr-defined]

@@ -13,9 +13,8 @@ import pytest
 
 from automl_common.storage import FilesystemStore, ObjectStore, S3Store
 from tests.support import postgres
-from tests.support.seaweedfs import S3Server, start_seaweedfs, stop_seaweedfs
-
 from tests.support.api import INTERNAL_TOKEN, OPERATOR_KEY
+from tests.support.seaweedfs import S3Server, start_seaweedfs, stop_seaweedfs
 
 
 @pytest.fixture(scope="session")

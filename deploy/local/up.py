@@ -139,7 +139,10 @@ def main() -> int:
     except (RuntimeError, subprocess.CalledProcessError) as error:
         print(f"make up failed: {error}", file=sys.stderr)
         for service in SERVICES:
-            print(f"--- {service.name} ({log_dir / (service.name + '.log')}):\n{tail(log_dir / f'{service.name}.log')}", file=sys.stderr)
+            print(
+                f"--- {service.name} ({log_dir / (service.name + '.log')}):\n{tail(log_dir / f'{service.name}.log')}",
+                file=sys.stderr,
+            )
         stop_all(processes)
         return 1
 
@@ -155,7 +158,10 @@ def main() -> int:
     while not stopping:
         for name, process in processes.items():
             if process.poll() is not None:
-                print(f"{name} exited with code {process.returncode}; stopping.\n{tail(log_dir / f'{name}.log')}", file=sys.stderr)
+                print(
+                    f"{name} exited with code {process.returncode}; stopping.\n{tail(log_dir / f'{name}.log')}",
+                    file=sys.stderr,
+                )
                 stopping, exit_code = True, 1
                 break
         time.sleep(0.2)

@@ -28,7 +28,12 @@ def test_make_up_starts_all_services_and_stops_them_on_ctrl_c(tmp_path: Path):
 
     started = time.monotonic()
     process = subprocess.Popen(
-        [sys.executable, "-m", "deploy.local.up"], cwd=repo_root, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        [sys.executable, "-m", "deploy.local.up"],
+        cwd=repo_root,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     try:
         lines = []
@@ -73,8 +78,20 @@ def test_bootstrap_is_idempotent(tmp_path: Path):
     assert (tmp_path / "admin.key").read_text().strip() in second.stdout
     assert oct((tmp_path / "admin.key").stat().st_mode & 0o777) == "0o600"
 
-    created = subprocess.run([sys.executable, "-m", "gateway.cli", "create-org", "second"], env=env, capture_output=True, text=True, check=True)
+    created = subprocess.run(
+        [sys.executable, "-m", "gateway.cli", "create-org", "second"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     assert '"admin_key": "aml_' in created.stdout
-    duplicate = subprocess.run([sys.executable, "-m", "gateway.cli", "create-org", "second"], env=env, capture_output=True, text=True, check=False)
+    duplicate = subprocess.run(
+        [sys.executable, "-m", "gateway.cli", "create-org", "second"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert duplicate.returncode == 1
     assert "OrgNameTaken" in duplicate.stderr

@@ -21,7 +21,9 @@ async def started(package: str, tmp_path: Path, database_url: str, **overrides):
     app_module = importlib.import_module(f"{package}.app")
     settings_module = importlib.import_module(f"{package}.settings")
     settings_class = next(
-        value for name, value in vars(settings_module).items() if name.endswith("Settings") and name != "ServiceSettings"
+        value
+        for name, value in vars(settings_module).items()
+        if name.endswith("Settings") and name != "ServiceSettings"
     )
     settings = settings_class(**service_env(tmp_path, database_url, **overrides))
     app = app_module.create_app(settings, store=FilesystemStore(tmp_path / "objects"))
@@ -31,29 +33,35 @@ async def started(package: str, tmp_path: Path, database_url: str, **overrides):
 @pytest.mark.parametrize("package", SERVICES)
 async def test_health_readiness_metrics_and_internal_token(package, tmp_path, database_url):
     app = await started(package, tmp_path, database_url)
-    async with app.router.lifespan_context(app):
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://svc") as client:
-            assert (await client.get("/healthz")).json() == {"status": "ok"}
-            ready = await client.get("/readyz")
-            assert ready.status_code == 200
-            assert ready.json()["checks"] == {"database": "ok", "object_store": "ok"}
+    transport = httpx.ASGITransport(app=app)
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=transport, base_url="http://svc") as client,
+    ):
+        assert (await client.get("/healthz")).json() == {"status": "ok"}
+        ready = await client.get("/readyz")
+        assert ready.status_code == 200
+        assert ready.json()["checks"] == {"database": "ok", "object_store": "ok"}
 
-            for path in ("/v1/anything", "/openapi.json", "/docs"):
-                refused = await client.get(path)
-                assert refused.status_code == 401, path
-                assert refused.json()["error"] == "Unauthorized"
-                wrong = await client.get(path, headers={"X-Internal-Token": "nope"})
-                assert wrong.status_code == 401
+        for path in ("/v1/anything", "/openapi.json", "/docs"):
+            refused = await client.get(path)
+            assert refused.status_code == 401, path
+            assert refused.json()["error"] == "Unauthorized"
+            wrong = await client.get(path, headers={"X-Internal-Token": "nope"})
+            assert wrong.status_code == 401
 
-            unknown = await client.get("/v1/unknown", headers={"X-Internal-Token": INTERNAL_TOKEN})
-            assert unknown.status_code == 404
-            assert unknown.json()["error"] == "NotFound"
+        unknown = await client.get("/v1/unknown", headers={"X-Internal-Token": INTERNAL_TOKEN})
+        assert unknown.status_code == 404
+        assert unknown.json()["error"] == "NotFound"
 
-            metrics = (await client.get("/metrics")).text
-            service_name = app.state.settings.service_name
-            assert f'automl_http_requests_total{{method="GET",route="<unmatched>",service="{service_name}",status="401"}}' in metrics
-            assert "automl_http_request_duration_seconds_bucket" in metrics
-            assert "automl_http_requests_in_flight" in metrics
+        metrics = (await client.get("/metrics")).text
+        service_name = app.state.settings.service_name
+        assert (
+            f'automl_http_requests_total{{method="GET",route="<unmatched>",service="{service_name}",status="401"}}'
+            in metrics
+        )
+        assert "automl_http_request_duration_seconds_bucket" in metrics
+        assert "automl_http_requests_in_flight" in metrics
 
 
 async def test_readiness_fails_when_the_store_is_gone(tmp_path, database_url):

@@ -16,7 +16,9 @@ from tests.support.ports import free_port
 @contextmanager
 def running_server(app: FastAPI, port: int | None = None, *, timeout_s: float = 30.0) -> Iterator[str]:
     port = port or free_port()
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, access_log=False, lifespan="on", loop="asyncio")
+    config = uvicorn.Config(
+        app, host="127.0.0.1", port=port, log_config=None, access_log=False, lifespan="on", loop="asyncio"
+    )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

@@ -10,8 +10,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from fastapi import APIRouter, FastAPI
-from starlette.middleware import Middleware
 from prometheus_client import CollectorRegistry, PlatformCollector, ProcessCollector
+from starlette.middleware import Middleware
 
 from automl_common.auth import InternalAuthMiddleware
 from automl_common.db import migrations

@@ -99,4 +99,3 @@ def error_responses(*errors: type[AutoMLError]) -> dict[int | str, dict[str, obj
         names.append(error.__name__)
         entry["description"] = ", ".join(names)
     return responses
-

@@ -62,9 +62,7 @@ class InternalClient:
             headers.update(extra)
         return headers
 
-    async def request(
-        self, method: str, path: str, *, org_id: str | None = None, **kwargs: Any
-    ) -> httpx.Response:
+    async def request(self, method: str, path: str, *, org_id: str | None = None, **kwargs: Any) -> httpx.Response:
         """Send a request; transport failures become 502/503/504 errors, HTTP answers are returned as-is."""
         headers = self.headers(org_id, kwargs.pop("headers", None))
         try:

@@ -12,7 +12,7 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from automl_common.db import Database, migrations
-from automl_common.errors import AutoMLError
+from automl_common.errors import AutoMLError, Unauthorized
 from automl_proto.orgs import OrgCreate
 from gateway.app import MIGRATIONS_DIR
 from gateway.auth import Authenticator
@@ -40,17 +40,18 @@ async def create_org(settings: GatewaySettings, name: str) -> dict[str, str]:
         await database.dispose()
 
 
-async def bootstrap(settings: GatewaySettings, org_name: str, key_file: Path) -> dict[str, str]:
-    """Make sure ``org_name`` exists and ``key_file`` holds a working admin key for it (idempotent)."""
+async def bootstrap(settings: GatewaySettings, org_name: str, existing_key: str | None) -> dict[str, str]:
+    """Make sure ``org_name`` exists and return a working admin key for it: ``existing_key`` if it still
+    works, else a new one (idempotent: ``make up`` runs this every time)."""
     database = await _database(settings)
     try:
-        if key_file.exists():
+        if existing_key:
             try:
-                principal = await Authenticator(database, ttl_s=0).authenticate(key_file.read_text().strip())
-            except Exception:
+                principal = await Authenticator(database, ttl_s=0).authenticate(existing_key)
+            except Unauthorized:
                 principal = None
             if principal is not None and principal.scope == "admin":
-                return {"org_id": principal.org_id, "admin_key": key_file.read_text().strip(), "created": "false"}
+                return {"org_id": principal.org_id, "admin_key": existing_key, "created": "false"}
         async with database.session() as session:
             row = await OrgRepository(session).get_by_name(org_name)
             if row is None:
@@ -58,13 +59,16 @@ async def bootstrap(settings: GatewaySettings, org_name: str, key_file: Path) ->
                 org_id, key = created.id, created.admin_key
             else:
                 org_id, key = row.id, (await issue_key(session, row.id, "admin (bootstrap)", "admin")).key
-        key_file.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as handle:
-            handle.write(key + "\n")
         return {"org_id": org_id, "admin_key": key, "created": "true"}
     finally:
         await database.dispose()
+
+
+def write_secret(path: Path, value: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(value + "\n")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -82,7 +86,10 @@ def main(argv: list[str] | None = None) -> int:
             result = asyncio.run(create_org(settings, args.name))
         else:
             key_file = args.key_file or settings.data_dir / "admin.key"
-            result = asyncio.run(bootstrap(settings, args.org, key_file))
+            existing = key_file.read_text().strip() if key_file.exists() else None
+            result = asyncio.run(bootstrap(settings, args.org, existing))
+            if result["created"] == "true":
+                write_secret(key_file, result["admin_key"])
     except (AutoMLError, ValidationError) as error:
         print(json.dumps({"error": type(error).__name__, "detail": str(error)}), file=sys.stderr)
         return 1

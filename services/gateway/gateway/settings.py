@@ -41,7 +41,9 @@ class GatewaySettings(ServiceSettings):
         if self.mode == "cluster":
             key = self.operator_key.get_secret_value() if self.operator_key else ""
             if len(key) < MIN_SECRET_LENGTH:
-                raise ValueError(f"operator_key must be set to at least {MIN_SECRET_LENGTH} characters outside local mode")
+                raise ValueError(
+                    f"operator_key must be set to at least {MIN_SECRET_LENGTH} characters outside local mode"
+                )
         return self
 
     def resolved_operator_key(self) -> str:

@@ -24,7 +24,9 @@ class LiveStack:
 
 
 def start_echo(tmp_path: Path, **overrides: object) -> Iterator[str]:
-    settings = EchoSettings(**service_env(tmp_path / "echo", f"sqlite+aiosqlite:///{tmp_path / 'echo.db'}", **overrides))
+    settings = EchoSettings(
+        **service_env(tmp_path / "echo", f"sqlite+aiosqlite:///{tmp_path / 'echo.db'}", **overrides)
+    )
     with running_server(create_echo_app(settings)) as url:
         yield url
 

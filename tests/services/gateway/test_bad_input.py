@@ -45,9 +45,7 @@ async def test_oversized_and_lying_bodies(gateway_factory, database_url):
     client = await gateway_factory(database_url, max_body_bytes=2048)
     response = await client.post("/v1/orgs", content=b"{" + b" " * 4096 + b"}", headers=bearer(OPERATOR_KEY))
     assert_error_shape(response, 413, "PayloadTooLarge")
-    bad_length = await client.post(
-        "/v1/orgs", content=b"{}", headers=bearer(OPERATOR_KEY) | {"Content-Length": "abc"}
-    )
+    bad_length = await client.post("/v1/orgs", content=b"{}", headers=bearer(OPERATOR_KEY) | {"Content-Length": "abc"})
     assert bad_length.status_code in (400, 413)
 
 

@@ -45,7 +45,7 @@ async def test_operator_lists_orgs_in_pages(gateway_factory, database_url):
     client = await gateway_factory(database_url)
     for index in range(5):
         await create_org(client, f"org{index}")
-    seen = []
+    seen: list[str] = []
     cursor = None
     while True:
         params = {"limit": 2} | ({"after": cursor} if cursor else {})

@@ -76,7 +76,9 @@ async def _stream_both_ways(live):
         assert upload.json() == {"bytes": size, "sha256": expected.hexdigest()}
 
         received = 0
-        async with client.stream("GET", "/v1/echo/download", params={"size": size}, headers=bearer(live.admin_key)) as response:
+        async with client.stream(
+            "GET", "/v1/echo/download", params={"size": size}, headers=bearer(live.admin_key)
+        ) as response:
             assert response.status_code == 200
             async for chunk in response.aiter_bytes():
                 received += len(chunk)
@@ -85,7 +87,9 @@ async def _stream_both_ways(live):
 
 async def test_oversized_body_is_413(live):
     async with httpx.AsyncClient(base_url=live.gateway_url) as client:
-        declared = await client.post("/v1/echo/upload", content=b"x" * (2 * 1024 * 1024), headers=bearer(live.admin_key))
+        declared = await client.post(
+            "/v1/echo/upload", content=b"x" * (2 * 1024 * 1024), headers=bearer(live.admin_key)
+        )
         assert declared.status_code == 413
         assert declared.json()["error"] == "PayloadTooLarge"
 
@@ -138,10 +142,16 @@ async def test_deployment_scoped_key_reaches_only_its_predict(live):
     async with httpx.AsyncClient(base_url=live.gateway_url) as client:
         scoped = (
             await client.post(
-                "/v1/keys", json={"name": "d", "scope": "deployment", "deployment_id": "dep_1"}, headers=bearer(live.admin_key)
+                "/v1/keys",
+                json={"name": "d", "scope": "deployment", "deployment_id": "dep_1"},
+                headers=bearer(live.admin_key),
             )
         ).json()["key"]
-        for method, path in [("GET", "/v1/echo"), ("GET", "/v1/deployments/dep_1"), ("POST", "/v1/deployments/dep_2/predict")]:
+        for method, path in [
+            ("GET", "/v1/echo"),
+            ("GET", "/v1/deployments/dep_1"),
+            ("POST", "/v1/deployments/dep_2/predict"),
+        ]:
             response = await client.request(method, path, headers=bearer(scoped))
             assert response.status_code == 403, path
             assert response.json()["error"] == "Forbidden"

@@ -25,7 +25,8 @@ class Repository(Generic[ModelT]):
     async def get_in_org(self, org_id: str, entity_id: str) -> ModelT | None:
         """The entity if it belongs to ``org_id``; another org's entity is indistinguishable from none."""
         statement = select(self.model).where(self.model.id == entity_id, self.model.org_id == org_id)
-        return (await self.session.execute(statement)).scalar_one_or_none()  # type: ignore[no-any-return]
+        entity: ModelT | None = (await self.session.execute(statement)).scalar_one_or_none()
+        return entity
 
     async def add(self, entity: ModelT) -> ModelT:
         self.session.add(entity)

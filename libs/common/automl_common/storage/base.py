@@ -64,9 +64,7 @@ class ObjectStream(abc.ABC):
 
 class ObjectStore(abc.ABC):
     @abc.abstractmethod
-    async def put(
-        self, key: str, data: bytes | AsyncIterable[bytes], *, content_type: str | None = None
-    ) -> ObjectInfo:
+    async def put(self, key: str, data: bytes | AsyncIterable[bytes], *, content_type: str | None = None) -> ObjectInfo:
         """Write an object atomically: readers see the old object or the whole new one, never a part."""
 
     @abc.abstractmethod

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import builtins
 import os
 import uuid
 from collections.abc import AsyncIterable, AsyncIterator
@@ -66,9 +67,7 @@ class FilesystemStore(ObjectStore):
             sha256=sha256,
         )
 
-    async def put(
-        self, key: str, data: bytes | AsyncIterable[bytes], *, content_type: str | None = None
-    ) -> ObjectInfo:
+    async def put(self, key: str, data: bytes | AsyncIterable[bytes], *, content_type: str | None = None) -> ObjectInfo:
         path = self._path(key)
         temporary = self.root / _TMP_DIR / uuid.uuid4().hex
         hasher = new_hasher()
@@ -106,12 +105,12 @@ class FilesystemStore(ObjectStore):
             except ObjectNotFound:
                 continue  # deleted while listing
 
-    def _matching_keys(self, prefix: str) -> list[str]:
+    def _matching_keys(self, prefix: str) -> builtins.list[str]:
         # Walk only the deepest directory the prefix names fully, then filter by the partial last segment.
         directory = self.root / prefix.rsplit("/", 1)[0] if "/" in prefix else self.root
         if not directory.is_dir():
             return []
-        keys = []
+        keys: builtins.list[str] = []
         for current, dirnames, filenames in os.walk(directory):
             relative = Path(current).relative_to(self.root).as_posix()
             if relative == _TMP_DIR:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import builtins
 from collections.abc import AsyncIterable, AsyncIterator
 from typing import Any
 
@@ -78,9 +79,7 @@ class S3Store(ObjectStore):
                 raise
             await asyncio.to_thread(self.client.create_bucket, Bucket=self.bucket)
 
-    async def put(
-        self, key: str, data: bytes | AsyncIterable[bytes], *, content_type: str | None = None
-    ) -> ObjectInfo:
+    async def put(self, key: str, data: bytes | AsyncIterable[bytes], *, content_type: str | None = None) -> ObjectInfo:
         validate_key(key)
         extra: dict[str, Any] = {"ContentType": content_type} if content_type else {}
         hasher = new_hasher()
@@ -178,7 +177,10 @@ class S3Store(ObjectStore):
             response = await asyncio.to_thread(self.client.list_objects_v2, **kwargs)
             for item in response.get("Contents", []):
                 yield ObjectInfo(
-                    key=item["Key"], size=int(item["Size"]), etag=item.get("ETag"), last_modified=item.get("LastModified")
+                    key=item["Key"],
+                    size=int(item["Size"]),
+                    etag=item.get("ETag"),
+                    last_modified=item.get("LastModified"),
                 )
             if not response.get("IsTruncated"):
                 return
@@ -200,7 +202,7 @@ class S3Store(ObjectStore):
             deleted += await self._delete_batch(batch)
         return deleted
 
-    async def _delete_batch(self, batch: list[dict[str, str]]) -> int:
+    async def _delete_batch(self, batch: builtins.list[dict[str, str]]) -> int:
         await asyncio.to_thread(
             self.client.delete_objects, Bucket=self.bucket, Delete={"Objects": batch, "Quiet": True}
         )

@@ -20,7 +20,7 @@ def to_schema(row: ApiKey) -> Key:
     return Key(
         id=row.id,
         name=row.name,
-        scope=row.scope,  # type: ignore[arg-type]
+        scope=row.scope,
         deployment_id=row.deployment_id,
         prefix=display_prefix(row.lookup),
         created_at=row.created_at,

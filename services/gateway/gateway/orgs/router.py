@@ -3,7 +3,15 @@ from __future__ import annotations
 from fastapi import APIRouter, status
 
 from automl_common.deps import PageDep, SessionDep
-from automl_common.errors import Conflict, InvalidRequest, MalformedJSON, NotFound, RateLimited, Unauthorized, error_responses
+from automl_common.errors import (
+    Conflict,
+    InvalidRequest,
+    MalformedJSON,
+    NotFound,
+    RateLimited,
+    Unauthorized,
+    error_responses,
+)
 from automl_common.schemas import Page
 from automl_proto.orgs import Org, OrgCreate, OrgCreated
 from gateway.auth import OperatorDep, PrincipalDep

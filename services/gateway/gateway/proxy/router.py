@@ -134,7 +134,9 @@ class Upstream:
         raw_path = scope.get("raw_path")
         path = raw_path.decode("latin-1").split("?", 1)[0] if raw_path else quote(scope["path"])
         url = URL(self.base_url + path + (f"?{query}" if query else ""), encoded=True)
-        has_body = header_value(scope, b"content-length") is not None or header_value(scope, b"transfer-encoding") is not None
+        has_body = (
+            header_value(scope, b"content-length") is not None or header_value(scope, b"transfer-encoding") is not None
+        )
         body_error: list[BaseException] = []
         try:
             response = await self.session.request(
@@ -147,17 +149,19 @@ class Upstream:
                 skip_auto_headers=("User-Agent", "Accept-Encoding", "Accept", "Content-Type"),
                 timeout=self.timeout,
             )
-        except (aiohttp.ClientError, asyncio.TimeoutError) as error:
+        except (TimeoutError, aiohttp.ClientError) as error:
             if body_error:
                 raise body_error[0] from error
             raise self._map_error(error) from error
 
         try:
-            headers = [(name.lower(), value) for name, value in response.raw_headers if name.lower() not in _DROP_RESPONSE]
+            headers = [
+                (name.lower(), value) for name, value in response.raw_headers if name.lower() not in _DROP_RESPONSE
+            ]
             if response.content_length is not None and response.content_length <= _BUFFER_LIMIT:
                 try:
                     body = await response.read()
-                except (aiohttp.ClientError, asyncio.TimeoutError) as error:
+                except (TimeoutError, aiohttp.ClientError) as error:
                     raise self._map_error(error) from error
                 await send({"type": "http.response.start", "status": response.status, "headers": headers})
                 await send({"type": "http.response.body", "body": body})
@@ -200,7 +204,11 @@ def check_scope(principal: Principal, method: str, path: str) -> None:
     """A deployment-scoped key may only call predict on its own deployment."""
     if principal.scope == "admin":
         return
-    if principal.scope == "deployment" and method == "POST" and path == f"/v1/deployments/{principal.deployment_id}/predict":
+    if (
+        principal.scope == "deployment"
+        and method == "POST"
+        and path == f"/v1/deployments/{principal.deployment_id}/predict"
+    ):
         return
     raise Forbidden("this key is scoped to one deployment's predict endpoint")
 
