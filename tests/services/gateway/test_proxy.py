@@ -155,3 +155,47 @@ async def test_deployment_scoped_key_reaches_only_its_predict(live):
             response = await client.request(method, path, headers=bearer(scoped))
             assert response.status_code == 403, path
             assert response.json()["error"] == "Forbidden"
+
+
+def test_upstream_that_breaks_the_connection_is_502(tmp_path):
+    import socket
+    import threading
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    stop = threading.Event()
+
+    def accept_and_hang_up() -> None:
+        listener.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                connection, _ = listener.accept()
+            except TimeoutError:
+                continue
+            connection.recv(65536)
+            connection.sendall(b"this is not HTTP\r\n\r\n")
+            connection.close()
+
+    thread = threading.Thread(target=accept_and_hang_up, daemon=True)
+    thread.start()
+    try:
+        for stack in start_live_gateway(tmp_path, f"http://127.0.0.1:{listener.getsockname()[1]}"):
+            response = httpx.get(f"{stack.gateway_url}/v1/echo", headers=bearer(stack.admin_key))
+            assert response.status_code == 502
+            assert response.json()["error"] == "BadGateway"
+    finally:
+        stop.set()
+        thread.join()
+        listener.close()
+
+
+async def test_metrics_label_proxied_routes_by_template(live):
+    async with httpx.AsyncClient(base_url=live.gateway_url) as client:
+        for index in range(3):
+            await client.get(f"/v1/echo/item-{index}", headers=bearer(live.admin_key))
+        await client.get("/v1/echo", headers=bearer(live.admin_key))
+        metrics = (await client.get("/metrics")).text
+    assert 'route="/v1/echo/{rest:path}"' in metrics
+    assert 'route="/v1/echo",service="gateway",status="200"' in metrics
+    assert "item-1" not in metrics
