@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import time
 from collections.abc import Callable
@@ -59,18 +60,38 @@ class Authenticator:
         self._cache: dict[str, _CacheEntry] = {}
         # Keys revoked through this replica, refused even if a lookup raced the revoking transaction.
         self._revoked_here: dict[str, float] = {}
+        self._in_flight: dict[str, asyncio.Future[_CacheEntry]] = {}
 
     async def authenticate(self, key: str) -> Principal:
         digest = hash_key(key)
         now = self.clock()
         entry = self._cache.get(digest)
         if entry is None or entry.expires <= now:
-            entry = await self._look_up(key, digest, now)
+            entry = await self._look_up_once(key, digest, now)
         if entry.principal is None:
             raise Unauthorized(entry.reason)
         if self._revoked_here and entry.principal.key_id in self._revoked_here:
             raise Unauthorized("API key has been revoked")
         return entry.principal
+
+    async def _look_up_once(self, key: str, digest: str, now: float) -> _CacheEntry:
+        """Concurrent requests with the same uncached key share one database lookup."""
+        pending = self._in_flight.get(digest)
+        if pending is not None:
+            return await asyncio.shield(pending)
+        future: asyncio.Future[_CacheEntry] = asyncio.get_running_loop().create_future()
+        self._in_flight[digest] = future
+        try:
+            entry = await self._look_up(key, digest, now)
+        except BaseException as error:
+            future.set_exception(error)
+            future.exception()  # retrieved here, so an unawaited failure is not reported twice
+            raise
+        else:
+            future.set_result(entry)
+            return entry
+        finally:
+            del self._in_flight[digest]
 
     async def _look_up(self, key: str, digest: str, now: float) -> _CacheEntry:
         lookup = parse_lookup(key)

@@ -146,3 +146,24 @@ async def test_key_create_validation(gateway_factory, database_url):
         response = await client.post("/v1/keys", json=body, headers=bearer(admin_key))
         assert response.status_code == 422, body
         assert response.json()["error"] == "InvalidRequest"
+
+
+async def test_concurrent_requests_with_an_uncached_key_share_one_lookup(gateway_factory, database_url):
+    import asyncio
+
+    client = await gateway_factory(database_url)
+    admin_key = (await create_org(client))["admin_key"]
+    authenticator = client.app.state.authenticator
+    authenticator._cache.clear()
+    calls = 0
+    original = authenticator._look_up
+
+    async def counting(*args):
+        nonlocal calls
+        calls += 1
+        return await original(*args)
+
+    authenticator._look_up = counting
+    responses = await asyncio.gather(*(client.get("/v1/orgs/me", headers=bearer(admin_key)) for _ in range(20)))
+    assert [response.status_code for response in responses] == [200] * 20
+    assert calls == 1
