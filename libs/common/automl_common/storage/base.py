@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import abc
+import asyncio
 import hashlib
 from collections.abc import AsyncIterable, AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime
+from typing import BinaryIO
 
 from automl_common.errors import BadRequest, NotFound
 
@@ -60,6 +62,22 @@ class ObjectStream(abc.ABC):
 
     async def __aexit__(self, *_: object) -> None:
         await self.aclose()
+
+
+class BlockingReaderStream(ObjectStream):
+    """A stream over a blocking reader (a file, a boto3 body): each read runs in a worker thread."""
+
+    def __init__(self, info: ObjectInfo, reader: BinaryIO, chunk_size: int) -> None:
+        super().__init__(info)
+        self._reader = reader
+        self._chunk_size = chunk_size
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        while chunk := await asyncio.to_thread(self._reader.read, self._chunk_size):
+            yield chunk
+
+    async def aclose(self) -> None:
+        await asyncio.to_thread(self._reader.close)
 
 
 class ObjectStore(abc.ABC):

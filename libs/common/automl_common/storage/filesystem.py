@@ -13,6 +13,7 @@ from typing import BinaryIO
 
 from automl_common.storage.base import (
     DEFAULT_CHUNK_SIZE,
+    BlockingReaderStream,
     InvalidObjectKey,
     ObjectInfo,
     ObjectNotFound,
@@ -24,20 +25,6 @@ from automl_common.storage.base import (
 )
 
 _TMP_DIR = ".tmp"
-
-
-class _FileStream(ObjectStream):
-    def __init__(self, info: ObjectInfo, handle: BinaryIO, chunk_size: int) -> None:
-        super().__init__(info)
-        self._handle = handle
-        self._chunk_size = chunk_size
-
-    async def __aiter__(self) -> AsyncIterator[bytes]:
-        while chunk := await asyncio.to_thread(self._handle.read, self._chunk_size):
-            yield chunk
-
-    async def aclose(self) -> None:
-        self._handle.close()
 
 
 class FilesystemStore(ObjectStore):
@@ -92,7 +79,7 @@ class FilesystemStore(ObjectStore):
             handle = await asyncio.to_thread(open, path, "rb")
         except FileNotFoundError as error:
             raise ObjectNotFound(f"object {key!r} does not exist") from error
-        return _FileStream(info, handle, chunk_size)
+        return BlockingReaderStream(info, handle, chunk_size)
 
     async def head(self, key: str) -> ObjectInfo:
         return self._info(key, self._path(key))

@@ -13,6 +13,7 @@ from botocore.exceptions import ClientError
 
 from automl_common.storage.base import (
     DEFAULT_CHUNK_SIZE,
+    BlockingReaderStream,
     ObjectInfo,
     ObjectNotFound,
     ObjectStore,
@@ -27,20 +28,6 @@ _MISSING_CODES = frozenset({"404", "NoSuchKey", "NotFound"})
 
 def _is_missing(error: ClientError) -> bool:
     return str(error.response.get("Error", {}).get("Code")) in _MISSING_CODES
-
-
-class _S3Stream(ObjectStream):
-    def __init__(self, info: ObjectInfo, body: Any, chunk_size: int) -> None:
-        super().__init__(info)
-        self._body = body
-        self._chunk_size = chunk_size
-
-    async def __aiter__(self) -> AsyncIterator[bytes]:
-        while chunk := await asyncio.to_thread(self._body.read, self._chunk_size):
-            yield chunk
-
-    async def aclose(self) -> None:
-        await asyncio.to_thread(self._body.close)
 
 
 class S3Store(ObjectStore):
@@ -150,7 +137,7 @@ class S3Store(ObjectStore):
             content_type=response.get("ContentType"),
             last_modified=response.get("LastModified"),
         )
-        return _S3Stream(info, response["Body"], chunk_size)
+        return BlockingReaderStream(info, response["Body"], chunk_size)
 
     async def head(self, key: str) -> ObjectInfo:
         validate_key(key)
