@@ -8,7 +8,7 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
-from automl_proto import orgs
+from automl_proto import datasets, orgs
 
 CONTRACTS: dict[str, type[BaseModel]] = {
     "org_create": orgs.OrgCreate,
@@ -17,6 +17,13 @@ CONTRACTS: dict[str, type[BaseModel]] = {
     "key_create": orgs.KeyCreate,
     "key": orgs.Key,
     "key_created": orgs.KeyCreated,
+    "dataset": datasets.Dataset,
+    "column_mapping": datasets.ColumnMapping,
+    "row": datasets.Row,
+    "rows_create": datasets.RowsCreate,
+    "row_values": datasets.RowValues,
+    "dataset_export_header": datasets.ExportHeader,
+    "dataset_export_trailer": datasets.ExportTrailer,
 }
 
 

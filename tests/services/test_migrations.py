@@ -11,7 +11,7 @@ from automl_common.db import create_engine, migrations
 
 SERVICES = {
     "gateway": {"orgs", "api_keys"},
-    "dataset_svc": set(),
+    "dataset_svc": {"datasets", "dataset_columns", "dataset_rows", "image_assets"},
     "snapshot_svc": set(),
     "trainer_svc": set(),
     "inference_svc": set(),

@@ -1,0 +1,166 @@
+"""Fetch a URL that a user gave us without letting it reach inside the platform (SSRF guard).
+
+Only http and https. Every host is resolved here and every address checked before connecting: private,
+loopback, link-local (cloud metadata included), multicast, reserved and other non-global addresses are
+refused, and the connection goes to the checked address (so a second DNS answer cannot swap it: no DNS
+rebinding). Redirects are followed by hand and each hop is checked the same way. Size and time are capped.
+A policy can allow private addresses (local demos) or a few networks (tests).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import socket
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from urllib.parse import urljoin
+
+import httpx
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+_REDIRECTS = frozenset({301, 302, 303, 307, 308})
+
+
+class FetchError(Exception):
+    """Why a URL could not be fetched. ``code`` is stable (for row statuses), ``detail`` is for people."""
+
+    def __init__(self, code: str, detail: str) -> None:
+        super().__init__(detail)
+        self.code = code
+        self.detail = detail
+
+
+@dataclass(frozen=True)
+class UrlPolicy:
+    allow_private: bool = False
+    allowed_networks: Sequence[IPNetwork] = field(default_factory=tuple)
+
+    def check(self, address: IPAddress) -> None:
+        if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+            address = address.ipv4_mapped
+        if any(address in network for network in self.allowed_networks):
+            return
+        public = address.is_global and not address.is_multicast
+        if public or (self.allow_private and not address.is_unspecified and not address.is_multicast):
+            return
+        raise FetchError(
+            "blocked_address", f"address {address} is not allowed (private, loopback, link-local or reserved)"
+        )
+
+
+@dataclass(frozen=True)
+class Fetched:
+    url: str
+    status: int
+    content_type: str | None
+    body: bytes
+
+
+async def resolve(host: str, port: int) -> list[IPAddress]:
+    try:
+        return [ipaddress.ip_address(host)]
+    except ValueError:
+        pass
+    try:
+        infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except socket.gaierror as error:
+        raise FetchError("dns_failed", f"cannot resolve {host!r}") from error
+    addresses: list[IPAddress] = []
+    for info in infos:
+        address = ipaddress.ip_address(info[4][0])
+        if address not in addresses:
+            addresses.append(address)
+    return addresses
+
+
+class GuardedFetcher:
+    def __init__(
+        self,
+        policy: UrlPolicy,
+        *,
+        timeout_s: float,
+        max_bytes: int,
+        max_redirects: int = 5,
+        transport: httpx.AsyncBaseTransport | None = None,
+        user_agent: str = "automl-fetcher/1",
+    ) -> None:
+        self.policy = policy
+        self.timeout_s = timeout_s
+        self.max_bytes = max_bytes
+        self.max_redirects = max_redirects
+        self.client = httpx.AsyncClient(
+            follow_redirects=False,
+            trust_env=False,  # never through an environment proxy: the guard must see the real target
+            timeout=httpx.Timeout(timeout_s),
+            transport=transport,
+            headers={"User-Agent": user_agent},
+        )
+
+    async def aclose(self) -> None:
+        await self.client.aclose()
+
+    async def fetch(self, url: str) -> Fetched:
+        try:
+            async with asyncio.timeout(self.timeout_s):
+                return await self._fetch(url)
+        except TimeoutError as error:
+            raise FetchError("timeout", f"no complete answer within {self.timeout_s:g} s") from error
+        except httpx.TimeoutException as error:
+            raise FetchError("timeout", f"no complete answer within {self.timeout_s:g} s") from error
+        except httpx.HTTPError as error:
+            raise FetchError("connection_failed", f"{type(error).__name__}: {error}"[:300]) from error
+
+    async def _fetch(self, url: str) -> Fetched:
+        current = url
+        for _ in range(self.max_redirects + 1):
+            target, request = await self._pinned_request(current)
+            response = await self.client.send(request, stream=True)
+            try:
+                if response.status_code in _REDIRECTS:
+                    location = response.headers.get("location")
+                    if not location:
+                        raise FetchError("bad_redirect", f"HTTP {response.status_code} without a Location")
+                    current = urljoin(str(target), location)
+                    continue
+                if response.status_code == 404:
+                    raise FetchError("not_found", "HTTP 404 not found")
+                if response.status_code != 200:
+                    raise FetchError("http_error", f"HTTP {response.status_code}")
+                declared = response.headers.get("content-length")
+                if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
+                    raise FetchError("too_large", f"{declared} bytes is over the limit of {self.max_bytes}")
+                body = bytearray()
+                async for chunk in response.aiter_bytes():
+                    body += chunk
+                    if len(body) > self.max_bytes:
+                        raise FetchError("too_large", f"more than the limit of {self.max_bytes} bytes")
+                return Fetched(str(target), response.status_code, response.headers.get("content-type"), bytes(body))
+            finally:
+                await response.aclose()
+        raise FetchError("too_many_redirects", f"more than {self.max_redirects} redirects")
+
+    async def _pinned_request(self, url: str) -> tuple[httpx.URL, httpx.Request]:
+        try:
+            target = httpx.URL(url)
+        except httpx.InvalidURL as error:
+            raise FetchError("bad_url", f"invalid URL: {error}") from error
+        if target.scheme not in ("http", "https"):
+            raise FetchError("bad_url", f"scheme {target.scheme!r} is not allowed; use http or https")
+        if not target.host:
+            raise FetchError("bad_url", "URL has no host")
+        if target.userinfo:
+            raise FetchError("bad_url", "URLs with credentials are not allowed")
+        host = target.host
+        port = target.port or (443 if target.scheme == "https" else 80)
+        addresses = await resolve(host, port)
+        if not addresses:
+            raise FetchError("dns_failed", f"no address for {host!r}")
+        for address in addresses:  # every answer must pass, not just the first
+            self.policy.check(address)
+        pinned = target.copy_with(host=str(addresses[0]))
+        host_header = host if target.port is None else f"{host}:{target.port}"
+        extensions = {"sni_hostname": host} if target.scheme == "https" else {}
+        request = self.client.build_request("GET", pinned, headers={"Host": host_header}, extensions=extensions)
+        return target, request

@@ -1,0 +1,33 @@
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy import delete, select, update
+
+from automl_common.db import Repository, utcnow
+from dataset_svc.models import Dataset, DatasetColumn
+
+
+class DatasetRepository(Repository[Dataset]):
+    model = Dataset
+
+    async def page_for_org(self, org_id: str, *, limit: int, after: str | None) -> tuple[Sequence[Dataset], str | None]:
+        return await self.page(select(Dataset).where(Dataset.org_id == org_id), limit=limit, after=after)
+
+    async def columns(self, dataset_id: str) -> Sequence[DatasetColumn]:
+        statement = select(DatasetColumn).where(DatasetColumn.dataset_id == dataset_id).order_by(DatasetColumn.position)
+        return (await self.session.execute(statement)).scalars().all()
+
+    async def replace_columns(self, dataset_id: str, columns: Sequence[DatasetColumn]) -> None:
+        await self.session.execute(delete(DatasetColumn).where(DatasetColumn.dataset_id == dataset_id))
+        self.session.add_all(columns)
+        await self.session.flush()
+
+    async def bump_version(self, dataset_id: str) -> None:
+        """Every edit bumps the version atomically in the database, never read-modify-write in Python."""
+        await self.session.execute(
+            update(Dataset).where(Dataset.id == dataset_id).values(version=Dataset.version + 1, updated_at=utcnow())
+        )
+
+    async def in_status(self, status: str) -> Sequence[str]:
+        return (await self.session.execute(select(Dataset.id).where(Dataset.status == status))).scalars().all()

@@ -1,0 +1,112 @@
+from __future__ import annotations
+
+from fastapi import APIRouter, BackgroundTasks, Request, Response, status
+from fastapi.responses import StreamingResponse
+
+from automl_common.auth import OrgIdDep
+from automl_common.deps import PageDep, SessionDep, StoreDep
+from automl_common.errors import (
+    BadRequest,
+    Conflict,
+    InvalidRequest,
+    NotFound,
+    PayloadTooLarge,
+    UnsupportedMediaType,
+    error_responses,
+)
+from automl_common.schemas import Page
+from automl_proto import datasets as schemas
+from dataset_svc.datasets import service
+from dataset_svc.datasets.export import export_lines
+from dataset_svc.datasets.upload import MultipartUpload
+from dataset_svc.deps import DatasetSettingsDep, IngestorDep
+
+router = APIRouter(prefix="/v1/datasets", tags=["datasets"])
+
+
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    response_model=schemas.Dataset,
+    responses=error_responses(BadRequest, PayloadTooLarge, UnsupportedMediaType, InvalidRequest),
+    openapi_extra={"requestBody": {"content": {"multipart/form-data": {"schema": {"type": "object"}}}}},
+)
+async def upload_dataset(
+    request: Request,
+    session: SessionDep,
+    store: StoreDep,
+    settings: DatasetSettingsDep,
+    ingestor: IngestorDep,
+    org_id: OrgIdDep,
+    background: BackgroundTasks,
+) -> schemas.Dataset:
+    """Upload a CSV, TSV, JSONL, or a zip of one CSV plus images (multipart: ``file``, optional ``name``).
+    The file streams to storage; parsing runs in the background (``status: processing``)."""
+    upload = MultipartUpload(request, max_file_bytes=settings.max_upload_bytes)
+    dataset = await service.upload_dataset(session, store, settings, org_id, upload)
+    background.add_task(ingestor.schedule, dataset.id)  # after the response: the row has been committed
+    return await service.to_schema(session, dataset)
+
+
+@router.get("", response_model=Page[schemas.Dataset], responses=error_responses(InvalidRequest))
+async def list_datasets(session: SessionDep, org_id: OrgIdDep, page: PageDep) -> Page[schemas.Dataset]:
+    return await service.list_datasets(session, org_id, limit=page.limit, after=page.after)
+
+
+@router.get("/{dataset_id}", response_model=schemas.Dataset, responses=error_responses(NotFound))
+async def get_dataset(dataset_id: str, session: SessionDep, org_id: OrgIdDep) -> schemas.Dataset:
+    return await service.to_schema(session, await service.get_dataset_row(session, org_id, dataset_id))
+
+
+@router.delete("/{dataset_id}", status_code=status.HTTP_204_NO_CONTENT, responses=error_responses(NotFound))
+async def delete_dataset(
+    dataset_id: str,
+    session: SessionDep,
+    store: StoreDep,
+    settings: DatasetSettingsDep,
+    ingestor: IngestorDep,
+    org_id: OrgIdDep,
+) -> Response:
+    await service.delete_dataset(session, store, ingestor, settings, org_id, dataset_id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.put(
+    "/{dataset_id}/columns",
+    response_model=schemas.Dataset,
+    responses=error_responses(NotFound, Conflict, InvalidRequest),
+)
+async def update_columns(
+    dataset_id: str,
+    body: schemas.ColumnMapping,
+    session: SessionDep,
+    ingestor: IngestorDep,
+    org_id: OrgIdDep,
+    background: BackgroundTasks,
+) -> schemas.Dataset:
+    """Confirm or correct the inferred column types. A column newly mapped to ``image`` fetches its images."""
+    dataset = await service.update_mapping(session, org_id, dataset_id, body)
+    if dataset.status == "processing":
+        background.add_task(ingestor.schedule, dataset.id, "images")
+    return await service.to_schema(session, dataset)
+
+
+@router.post(
+    "/{dataset_id}/images/retry", response_model=schemas.Dataset, responses=error_responses(NotFound, Conflict)
+)
+async def retry_images(
+    dataset_id: str, session: SessionDep, ingestor: IngestorDep, org_id: OrgIdDep, background: BackgroundTasks
+) -> schemas.Dataset:
+    """Fetch the images that failed again."""
+    dataset = await service.retry_failed_images(session, org_id, dataset_id)
+    if dataset.status == "processing":
+        background.add_task(ingestor.schedule, dataset.id, "images")
+    return await service.to_schema(session, dataset)
+
+
+@router.get("/{dataset_id}/export", responses=error_responses(NotFound, Conflict))
+async def export_dataset(dataset_id: str, request: Request, session: SessionDep, org_id: OrgIdDep) -> StreamingResponse:
+    """Every row as JSON lines (header, rows, trailer), streamed. Used by snapshot-svc."""
+    dataset = await service.get_dataset_row(session, org_id, dataset_id)
+    service.require_ready(dataset)
+    return StreamingResponse(export_lines(request.app.state.database, dataset_id), media_type="application/x-ndjson")

@@ -1,0 +1,75 @@
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy import delete, func, select, update
+
+from automl_common.db import Repository
+from dataset_svc.models import Dataset, DatasetRow, ImageAsset
+
+
+class AssetRepository(Repository[ImageAsset]):
+    model = ImageAsset
+
+    async def for_rows(self, row_ids: Sequence[int]) -> Sequence[ImageAsset]:
+        if not row_ids:
+            return []
+        return (await self.session.execute(select(ImageAsset).where(ImageAsset.row_id.in_(row_ids)))).scalars().all()
+
+    async def pending_batch(self, dataset_id: str, limit: int) -> Sequence[ImageAsset]:
+        statement = (
+            select(ImageAsset)
+            .where(ImageAsset.dataset_id == dataset_id, ImageAsset.status == "pending")
+            .order_by(ImageAsset.row_id)
+            .limit(limit)
+        )
+        return (await self.session.execute(statement)).scalars().all()
+
+    async def mark_failed_pending(self, dataset_id: str) -> None:
+        await self.session.execute(
+            update(ImageAsset)
+            .where(ImageAsset.dataset_id == dataset_id, ImageAsset.status == "failed")
+            .values(status="pending", reason=None)
+        )
+
+    async def delete_column(self, dataset_id: str, column: str) -> None:
+        await self.session.execute(
+            delete(ImageAsset).where(ImageAsset.dataset_id == dataset_id, ImageAsset.column == column)
+        )
+
+    async def counts(self, dataset_id: str) -> dict[str, int]:
+        statement = (
+            select(ImageAsset.status, func.count())
+            .where(ImageAsset.dataset_id == dataset_id)
+            .group_by(ImageAsset.status)
+        )
+        return {status: int(count) for status, count in (await self.session.execute(statement)).all()}
+
+    async def row_ids_with_failures(self, dataset_id: str) -> set[int]:
+        statement = select(ImageAsset.row_id).where(ImageAsset.dataset_id == dataset_id, ImageAsset.status == "failed")
+        return set((await self.session.execute(statement)).scalars().all())
+
+    async def row_ids_without_failures(self, dataset_id: str) -> set[int]:
+        failed = select(ImageAsset.row_id).where(ImageAsset.dataset_id == dataset_id, ImageAsset.status == "failed")
+        statement = select(DatasetRow.id).where(
+            DatasetRow.dataset_id == dataset_id, DatasetRow.status == "image_failed", DatasetRow.id.not_in(failed)
+        )
+        return set((await self.session.execute(statement)).scalars().all())
+
+    async def unshared_hashes(self, dataset_id: str, org_id: str) -> set[str]:
+        """Image hashes this dataset uses that no other dataset of the org uses (safe to delete with it)."""
+        mine = (
+            select(ImageAsset.sha256)
+            .where(ImageAsset.dataset_id == dataset_id, ImageAsset.sha256.is_not(None))
+            .distinct()
+        )
+        hashes = {sha256 for sha256 in (await self.session.execute(mine)).scalars().all() if sha256}
+        if not hashes:
+            return set()
+        shared = (
+            select(ImageAsset.sha256)
+            .join(Dataset, Dataset.id == ImageAsset.dataset_id)
+            .where(Dataset.org_id == org_id, ImageAsset.dataset_id != dataset_id, ImageAsset.sha256.in_(hashes))
+            .distinct()
+        )
+        return hashes - {sha256 for sha256 in (await self.session.execute(shared)).scalars().all() if sha256}

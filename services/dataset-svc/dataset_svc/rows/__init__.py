@@ -1,0 +1,1 @@
+"""Dataset rows: paged preview, filters, edits."""

@@ -1,0 +1,102 @@
+"""The platform as real servers on loopback: the gateway in front of the domain services, each on its own
+uvicorn server and database, for tests that go through the public API."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from automl_common.storage import ObjectStore
+from tests.support.api import OPERATOR_KEY, bearer
+from tests.support.servers import running_server
+
+
+@dataclass
+class Platform:
+    gateway_url: str
+    service_urls: dict[str, str]
+    apps: dict[str, Any] = field(default_factory=dict)
+
+    def org(self, name: str) -> OrgClient:
+        created = httpx.post(f"{self.gateway_url}/v1/orgs", json={"name": name}, headers=bearer(OPERATOR_KEY))
+        assert created.status_code == 201, created.text
+        body = created.json()
+        return OrgClient(self.gateway_url, body["id"], body["admin_key"])
+
+
+class OrgClient(httpx.AsyncClient):
+    """An httpx client for one org, authenticated with its admin key."""
+
+    def __init__(self, gateway_url: str, org_id: str, admin_key: str) -> None:
+        super().__init__(base_url=gateway_url, headers=bearer(admin_key), timeout=60)
+        self.org_id = org_id
+        self.admin_key = admin_key
+
+    async def upload(self, filename: str, content: bytes, name: str | None = None, **extra: Any) -> httpx.Response:
+        data = {"name": name} if name is not None else {}
+        return await self.post("/v1/datasets", files={"file": (filename, content)}, data=data, **extra)
+
+    async def wait_dataset(self, dataset_id: str, timeout_s: float = 60) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout_s
+        while True:
+            response = await self.get(f"/v1/datasets/{dataset_id}")
+            assert response.status_code == 200, response.text
+            body: dict[str, Any] = response.json()
+            if body["status"] != "processing":
+                return body
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"dataset {dataset_id} still processing: {body}")
+            await asyncio.sleep(0.05)
+
+    async def rows(self, dataset_id: str, **params: Any) -> list[dict[str, Any]]:
+        items: list[dict[str, Any]] = []
+        cursor = None
+        while True:
+            query = {"limit": 500, **params} | ({"after": cursor} if cursor else {})
+            page = (await self.get(f"/v1/datasets/{dataset_id}/rows", params=query)).json()
+            items.extend(page["items"])
+            cursor = page["next"]
+            if cursor is None:
+                return items
+
+
+@contextmanager
+def run_platform(
+    tmp_path: Path,
+    database_url_for: dict[str, str],
+    *,
+    store: ObjectStore | None = None,
+    dataset_overrides: dict[str, Any] | None = None,
+    dataset_url_policy: Any = None,
+    gateway_overrides: dict[str, Any] | None = None,
+) -> Iterator[Platform]:
+    from dataset_svc.app import create_app as create_dataset_app
+    from dataset_svc.settings import DatasetSettings
+    from gateway.app import create_app as create_gateway_app
+    from gateway.settings import GatewaySettings
+    from tests.conftest import service_env
+
+    with ExitStack() as stack:
+        dataset_settings = DatasetSettings(
+            **service_env(tmp_path / "dataset", database_url_for["dataset"], **(dataset_overrides or {}))
+        )
+        dataset_app = create_dataset_app(dataset_settings, store=store, url_policy=dataset_url_policy)
+        dataset_url = stack.enter_context(running_server(dataset_app))
+        gateway_settings = GatewaySettings(
+            **service_env(
+                tmp_path / "gateway",
+                database_url_for["gateway"],
+                operator_key=OPERATOR_KEY,
+                dataset_url=dataset_url,
+                **(gateway_overrides or {}),
+            )
+        )
+        gateway_url = stack.enter_context(running_server(create_gateway_app(gateway_settings)))
+        yield Platform(gateway_url, {"dataset": dataset_url}, {"dataset": dataset_app})
