@@ -1,0 +1,90 @@
+"""The SSRF guard, against real addresses and a real local server."""
+
+from __future__ import annotations
+
+import ipaddress
+
+import pytest
+
+from automl_common.ssrf import FetchError, GuardedFetcher, UrlPolicy
+from tests.support.image_server import image_server, png_bytes
+
+
+async def fetch(url: str, policy: UrlPolicy | None = None, **kwargs) -> bytes:
+    fetcher = GuardedFetcher(policy or UrlPolicy(), timeout_s=kwargs.pop("timeout_s", 5), max_bytes=kwargs.pop("max_bytes", 1_000_000))
+    try:
+        return (await fetcher.fetch(url)).body
+    finally:
+        await fetcher.aclose()
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://127.0.0.1/x.png",
+        "http://10.0.0.1/x.png",
+        "http://169.254.169.254/latest/meta-data/",
+        "http://[::1]/x.png",
+        "http://localhost/x.png",  # a name that resolves to loopback
+        "http://0.0.0.0/x.png",
+        "http://[::ffff:127.0.0.1]/x.png",
+        "http://192.168.1.1/x.png",
+        "http://100.64.0.1/x.png",
+        "http://224.0.0.1/x.png",
+    ],
+)
+async def test_private_loopback_link_local_and_metadata_addresses_are_refused(url):
+    with pytest.raises(FetchError) as caught:
+        await fetch(url)
+    assert caught.value.code == "blocked_address"
+
+
+@pytest.mark.parametrize("url", ["file:///etc/passwd", "ftp://example.com/x", "gopher://x", "http://user:pw@example.com/x", "not a url"])
+async def test_only_plain_http_and_https_urls(url):
+    with pytest.raises(FetchError) as caught:
+        await fetch(url)
+    assert caught.value.code == "bad_url"
+
+
+async def test_local_server_is_reachable_only_with_the_demo_setting():
+    body = png_bytes()
+    with image_server({"/a.png": (200, "image/png", body, {})}) as base:
+        with pytest.raises(FetchError) as caught:
+            await fetch(f"{base}/a.png")
+        assert caught.value.code == "blocked_address"
+        assert await fetch(f"{base}/a.png", UrlPolicy(allow_private=True)) == body
+
+
+async def test_every_redirect_hop_is_checked():
+    # The first hop is allowed (loopback is let through for this test only); the redirect target is private.
+    loopback_only = UrlPolicy(allowed_networks=(ipaddress.ip_network("127.0.0.1/32"),))
+    routes = {
+        "/to-private": (302, "text/plain", b"", {"Location": "http://10.0.0.1/secret"}),
+        "/to-metadata": (301, "text/plain", b"", {"Location": "http://169.254.169.254/latest/"}),
+        "/to-other-loopback": (307, "text/plain", b"", {"Location": "http://127.0.0.2:9/x"}),
+        "/to-self": (302, "text/plain", b"", {"Location": "/final.png"}),
+        "/final.png": (200, "image/png", png_bytes(), {}),
+        "/loop": (302, "text/plain", b"", {"Location": "/loop"}),
+    }
+    with image_server(routes) as base:
+        for path in ("/to-private", "/to-metadata", "/to-other-loopback"):
+            with pytest.raises(FetchError) as caught:
+                await fetch(base + path, loopback_only)
+            assert caught.value.code == "blocked_address", path
+        assert await fetch(base + "/to-self", loopback_only) == png_bytes()
+        with pytest.raises(FetchError) as caught:
+            await fetch(base + "/loop", loopback_only)
+        assert caught.value.code == "too_many_redirects"
+
+
+async def test_size_status_and_time_limits():
+    routes = {"/big": (200, "image/png", b"x" * 5000, {}), "/gone": (404, "text/plain", b"", {}), "/err": (500, "text/plain", b"", {})}
+    allow = UrlPolicy(allow_private=True)
+    with image_server(routes) as base:
+        for path, code in (("/big", "too_large"), ("/gone", "not_found"), ("/err", "http_error")):
+            with pytest.raises(FetchError) as caught:
+                await fetch(base + path, allow, max_bytes=1000)
+            assert caught.value.code == code
+        with pytest.raises(FetchError) as caught:
+            await fetch(base + "/slow", allow, timeout_s=0.5)
+        assert caught.value.code == "timeout"
