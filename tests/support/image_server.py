@@ -24,12 +24,16 @@ def jpeg_bytes(width: int = 40, height: int = 30, seed: int = 0) -> bytes:
     return output.getvalue()
 
 
+Route = tuple[int, str, bytes, dict[str, str]]
+
+
 class _Handler(BaseHTTPRequestHandler):
-    routes: dict[str, tuple[int, str, bytes, dict[str, str]]] = {}
+    routes: dict[str, Route] = {}
     delay_s: float = 0.0
 
     def do_GET(self) -> None:
         path = self.path.split("?", 1)[0]
+        route: Route
         if path.startswith("/img/"):
             # /img/<n>.jpg: a distinct small JPEG per n, as many as a test wants.
             number = int(path.removeprefix("/img/").split(".", 1)[0])
@@ -48,13 +52,14 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - the stdlib's name
+    def log_message(self, format: str, *args: object) -> None:
         pass
 
 
 @contextmanager
-def image_server(routes: dict[str, tuple[int, str, bytes, dict[str, str]]] | None = None) -> Iterator[str]:
-    handler = type("Handler", (_Handler,), {"routes": dict(routes or {})})
+def image_server(routes: dict[str, Route] | None = None) -> Iterator[str]:
+    # The caller's dict itself: a test may add routes while the server runs.
+    handler = type("Handler", (_Handler,), {"routes": routes if routes is not None else {}})
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     server.daemon_threads = True
     thread = threading.Thread(target=server.serve_forever, daemon=True)

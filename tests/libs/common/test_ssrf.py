@@ -7,11 +7,13 @@ import ipaddress
 import pytest
 
 from automl_common.ssrf import FetchError, GuardedFetcher, UrlPolicy
-from tests.support.image_server import image_server, png_bytes
+from tests.support.image_server import Route, image_server, png_bytes
 
 
 async def fetch(url: str, policy: UrlPolicy | None = None, **kwargs) -> bytes:
-    fetcher = GuardedFetcher(policy or UrlPolicy(), timeout_s=kwargs.pop("timeout_s", 5), max_bytes=kwargs.pop("max_bytes", 1_000_000))
+    fetcher = GuardedFetcher(
+        policy or UrlPolicy(), timeout_s=kwargs.pop("timeout_s", 5), max_bytes=kwargs.pop("max_bytes", 1_000_000)
+    )
     try:
         return (await fetcher.fetch(url)).body
     finally:
@@ -39,7 +41,9 @@ async def test_private_loopback_link_local_and_metadata_addresses_are_refused(ur
     assert caught.value.code == "blocked_address"
 
 
-@pytest.mark.parametrize("url", ["file:///etc/passwd", "ftp://example.com/x", "gopher://x", "http://user:pw@example.com/x", "not a url"])
+@pytest.mark.parametrize(
+    "url", ["file:///etc/passwd", "ftp://example.com/x", "gopher://x", "http://user:pw@example.com/x", "not a url"]
+)
 async def test_only_plain_http_and_https_urls(url):
     with pytest.raises(FetchError) as caught:
         await fetch(url)
@@ -78,7 +82,11 @@ async def test_every_redirect_hop_is_checked():
 
 
 async def test_size_status_and_time_limits():
-    routes = {"/big": (200, "image/png", b"x" * 5000, {}), "/gone": (404, "text/plain", b"", {}), "/err": (500, "text/plain", b"", {})}
+    routes: dict[str, Route] = {
+        "/big": (200, "image/png", b"x" * 5000, {}),
+        "/gone": (404, "text/plain", b"", {}),
+        "/err": (500, "text/plain", b"", {}),
+    }
     allow = UrlPolicy(allow_private=True)
     with image_server(routes) as base:
         for path, code in (("/big", "too_large"), ("/gone", "not_found"), ("/err", "http_error")):

@@ -5,7 +5,9 @@ from sqlalchemy import text
 from automl_common.db import create_engine
 from tests.services.dataset_svc.test_upload import upload_and_wait
 
-CSV = b"text,label\n" + b"".join(f"message {index},{'spam' if index % 4 == 0 else 'ham'}\n".encode() for index in range(120))
+CSV = b"text,label\n" + b"".join(
+    f"message {index},{'spam' if index % 4 == 0 else 'ham'}\n".encode() for index in range(120)
+)
 
 
 async def test_paging_with_cursor_and_start(platform):
@@ -13,7 +15,9 @@ async def test_paging_with_cursor_and_start(platform):
         dataset = await upload_and_wait(client, "d.csv", CSV)
         first = (await client.get(f"/v1/datasets/{dataset['id']}/rows", params={"limit": 50})).json()
         assert [row["index"] for row in first["items"]] == list(range(50))
-        second = (await client.get(f"/v1/datasets/{dataset['id']}/rows", params={"limit": 50, "after": first["next"]})).json()
+        second = (
+            await client.get(f"/v1/datasets/{dataset['id']}/rows", params={"limit": 50, "after": first["next"]})
+        ).json()
         assert [row["index"] for row in second["items"]] == list(range(50, 100))
         deep = (await client.get(f"/v1/datasets/{dataset['id']}/rows", params={"limit": 5, "start": 117})).json()
         assert [row["index"] for row in deep["items"]] == [117, 118, 119]
@@ -38,7 +42,9 @@ async def test_edit_add_delete_bump_the_version(platform):
         assert edited.json()["values"] == {"text": "message 0", "label": "ham"}
         assert (await client.get(f"/v1/datasets/{dataset_id}")).json()["version"] == 2
 
-        added = await client.post(f"/v1/datasets/{dataset_id}/rows", json={"rows": [{"values": {"text": "new", "label": "spam"}}]})
+        added = await client.post(
+            f"/v1/datasets/{dataset_id}/rows", json={"rows": [{"values": {"text": "new", "label": "spam"}}]}
+        )
         assert added.status_code == 201, added.text
         new_row = added.json()["items"][0]
         assert new_row["index"] == 120
@@ -73,7 +79,9 @@ async def test_bad_edits_are_refused_and_change_nothing(platform):
             response = await client.patch(f"/v1/datasets/{dataset_id}/rows/{row['id']}", json=body)
             assert response.status_code == 422, body
             assert expected in response.json()["detail"], (body, response.json())
-        too_many = await client.post(f"/v1/datasets/{dataset_id}/rows", json={"rows": [{"values": {"text": "x"}}] * 1001})
+        too_many = await client.post(
+            f"/v1/datasets/{dataset_id}/rows", json={"rows": [{"values": {"text": "x"}}] * 1001}
+        )
         assert too_many.status_code == 422
         half_bad = await client.post(
             f"/v1/datasets/{dataset_id}/rows", json={"rows": [{"values": {"text": "ok"}}, {"values": {"bad": "x"}}]}
@@ -93,7 +101,9 @@ async def test_editing_an_invalid_row_makes_it_valid(platform):
         dataset = await upload_and_wait(client, "d.csv", b"text,label\na,x\nbroken\nc,y\nd,x\n")
         invalid = await client.rows(dataset["id"], status="invalid")
         assert len(invalid) == 1
-        fixed = await client.patch(f"/v1/datasets/{dataset['id']}/rows/{invalid[0]['id']}", json={"values": {"text": "b", "label": "y"}})
+        fixed = await client.patch(
+            f"/v1/datasets/{dataset['id']}/rows/{invalid[0]['id']}", json={"values": {"text": "b", "label": "y"}}
+        )
         assert fixed.json()["status"] == "ok"
         assert fixed.json()["errors"] is None
         after = (await client.get(f"/v1/datasets/{dataset['id']}")).json()
@@ -110,14 +120,19 @@ async def test_column_mapping(platform):
         assert "nope" in unknown.json()["detail"]
         bad_type = await client.put(f"/v1/datasets/{dataset_id}/columns", json={"columns": {"text": "video"}})
         assert bad_type.status_code == 422
-        confirmed = await client.put(f"/v1/datasets/{dataset_id}/columns", json={"columns": {"label": "label", "text": "text"}})
+        confirmed = await client.put(
+            f"/v1/datasets/{dataset_id}/columns", json={"columns": {"label": "label", "text": "text"}}
+        )
         assert confirmed.status_code == 200
         body = confirmed.json()
         assert body["mapping_confirmed"] is True
         assert body["version"] == 2
         corrected = await client.put(f"/v1/datasets/{dataset_id}/columns", json={"columns": {"text": "ignore"}})
         assert {c["name"]: c["type"] for c in corrected.json()["columns"]} == {"text": "ignore", "label": "label"}
-        assert {c["name"]: c["inferred_type"] for c in corrected.json()["columns"]} == {"text": "text", "label": "label"}
+        assert {c["name"]: c["inferred_type"] for c in corrected.json()["columns"]} == {
+            "text": "text",
+            "label": "label",
+        }
 
 
 async def test_export_streams_header_rows_trailer(platform):

@@ -43,7 +43,10 @@ async def test_formats_bom_tsv_semicolons_and_jsonl(platform):
         utf16 = await upload_and_wait(client, "u16.csv", "a,b\nhé,x\n".encode("utf-16"))
         assert (await client.rows(utf16["id"]))[0]["values"] == {"a": "hé", "b": "x"}
         jsonl = await upload_and_wait(
-            client, "data.jsonl", b'{"text": "hi", "meta": {"k": 1}}\n{"text": "yo", "extra": 5}\nnot json\n[1, 2]\n' + b'{"text": "ok"}\n' * 3
+            client,
+            "data.jsonl",
+            b'{"text": "hi", "meta": {"k": 1}}\n{"text": "yo", "extra": 5}\nnot json\n[1, 2]\n'
+            + b'{"text": "ok"}\n' * 3,
         )
         assert [c["name"] for c in jsonl["columns"]] == ["text", "meta", "extra"]
         rows = await client.rows(jsonl["id"])
@@ -107,7 +110,9 @@ async def test_bad_files_are_refused_at_once_and_leave_nothing(platform):
 
 async def test_encoding_error_deep_in_the_file_fails_with_its_line(platform):
     async with platform.org("acme") as client:
-        content = b"text,label\n" + b"".join(f"row {index},x\n".encode() for index in range(20000)) + b"bad \xff byte,y\n"
+        content = (
+            b"text,label\n" + b"".join(f"row {index},x\n".encode() for index in range(20000)) + b"bad \xff byte,y\n"
+        )
         dataset = await upload_and_wait(client, "late.csv", content)
         assert dataset["status"] == "failed"
         assert "line 20002" in dataset["error"]
@@ -131,7 +136,9 @@ async def test_upload_errors_for_the_request_itself(platform):
 async def test_oversized_upload_is_413_and_leaves_nothing(tmp_path, database_url):
     from tests.support.platform import run_platform
 
-    with run_platform(tmp_path, {"dataset": database_url, "gateway": database_url}, dataset_overrides={"max_upload_bytes": 10_000}) as platform:
+    with run_platform(
+        tmp_path, {"dataset": database_url, "gateway": database_url}, dataset_overrides={"max_upload_bytes": 10_000}
+    ) as platform:
         async with platform.org("acme") as client:
             response = await client.upload("big.csv", b"a,b\n" + b"1,2\n" * 5000)
             assert response.status_code == 413
@@ -144,7 +151,9 @@ async def test_oversized_upload_is_413_and_leaves_nothing(tmp_path, database_url
 async def test_too_many_rows_fails(tmp_path, database_url):
     from tests.support.platform import run_platform
 
-    with run_platform(tmp_path, {"dataset": database_url, "gateway": database_url}, dataset_overrides={"max_rows": 10}) as platform:
+    with run_platform(
+        tmp_path, {"dataset": database_url, "gateway": database_url}, dataset_overrides={"max_rows": 10}
+    ) as platform:
         async with platform.org("acme") as client:
             dataset = await upload_and_wait(client, "rows.csv", b"a\n" + b"1\n" * 11)
             assert dataset["status"] == "failed"

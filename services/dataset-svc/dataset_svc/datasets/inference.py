@@ -69,8 +69,8 @@ class ColumnStats:
             elif is_url(text):
                 self.urls += 1
                 self.image_urls += looks_like_image_path(text)
-            elif zip_member is not None and looks_like_image_path(text) and zip_member(text):
-                self.zip_images += 1
+            elif zip_member is not None and (looks_like_image_path(text) or zip_member(text)):
+                self.zip_images += 1  # a path into the uploaded zip (or named like an image file)
         self.max_chars = max(self.max_chars, len(text))
         if not self.distinct_capped and text not in self.distinct:
             if len(self.distinct) >= DISTINCT_CAP:
@@ -88,7 +88,7 @@ class ColumnStats:
         n = self.non_empty
         if n == 0:
             return "ignore"
-        if self.zip_images >= 0.9 * n:
+        if self.zip_images >= 0.9 * n or (self.zip_images >= 0.5 * n and _IMAGE_NAME_HINT.search(self.name)):
             return "image"
         if self.urls >= 0.9 * n and (self.image_urls >= 0.5 * n or _IMAGE_NAME_HINT.search(self.name)):
             return "image"

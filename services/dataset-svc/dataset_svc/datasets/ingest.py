@@ -36,7 +36,7 @@ from dataset_svc.settings import DatasetSettings
 logger = logging.getLogger(__name__)
 
 _CHUNK = 1024 * 1024
-_TABLE_FORMATS = (".csv", ".tsv", ".txt", ".jsonl", ".ndjson")
+_TABLE_FORMATS = (".csv", ".tsv", ".jsonl", ".ndjson")
 
 
 class IngestFailed(Exception):
