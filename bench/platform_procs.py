@@ -1,0 +1,78 @@
+"""Start platform services as real processes for benchmarks, and watch their memory."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+import psutil
+
+HOST = "127.0.0.1"
+
+
+@contextmanager
+def service_process(module: str, env: dict[str, str], port: int, log: Path) -> Iterator[subprocess.Popen[bytes]]:
+    with open(log, "wb") as handle:
+        process = subprocess.Popen([sys.executable, "-m", module], env=env, stdout=handle, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"http://{HOST}:{port}/readyz").status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"{module} did not start; see {log}")
+            time.sleep(0.1)
+        yield process
+    finally:
+        process.terminate()
+        try:
+            process.wait(15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+class PeakMemory:
+    """Samples the resident memory of some processes every few milliseconds (each service process with any
+    children it starts; the benchmark's own process must be listed without children: they are the services)."""
+
+    def __init__(self, pids: dict[str, int], interval_s: float = 0.02, *, with_children: bool = True) -> None:
+        self.processes = {name: psutil.Process(pid) for name, pid in pids.items()}
+        self.with_children = with_children
+        self.peaks = dict.fromkeys(pids, 0)
+        self.interval_s = interval_s
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            for name, process in self.processes.items():
+                try:
+                    rss = process.memory_info().rss
+                    if self.with_children:
+                        rss += sum(child.memory_info().rss for child in process.children(recursive=True))
+                except psutil.Error:
+                    continue
+                self.peaks[name] = max(self.peaks[name], rss)
+            time.sleep(self.interval_s)
+
+    def __enter__(self) -> PeakMemory:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def clean_env(**values: str) -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if not k.startswith("AUTOML_")} | values
