@@ -33,7 +33,28 @@ from tests.support.ports import free_port
 
 INTERNAL_TOKEN = "bench-internal-token-0123456789abcdef"
 OPERATOR_KEY = "bench-operator-key-0123456789abcdefgh"
-WORDS = ["free", "prize", "call", "now", "win", "cash", "claim", "urgent", "reply", "stop", "text", "meet", "later", "home", "love", "ok", "thanks", "see", "you", "soon"]
+WORDS = [
+    "free",
+    "prize",
+    "call",
+    "now",
+    "win",
+    "cash",
+    "claim",
+    "urgent",
+    "reply",
+    "stop",
+    "text",
+    "meet",
+    "later",
+    "home",
+    "love",
+    "ok",
+    "thanks",
+    "see",
+    "you",
+    "soon",
+]
 
 
 def build_csv(path: Path, rows: int) -> int:
@@ -190,7 +211,8 @@ def run(args: argparse.Namespace, workdir: Path, csv_path: Path, size: int, data
     }
     print(f"dataset_ingest: {args.rows} rows, {size / mb:.0f} MB CSV, through the gateway into Postgres")
     print(
-        f"  ready in {ingest_s:.1f} s (upload {uploaded:.1f} s); bare COPY of the same rows {copy_s:.1f} s: ratio {ingest_s / copy_s:.1f}x (target ready <= 60 s)"
+        f"  ready in {ingest_s:.1f} s (upload {uploaded:.1f} s); bare COPY of the same rows {copy_s:.1f} s: "
+        f"ratio {ingest_s / copy_s:.1f}x (target ready <= 60 s)"
     )
     print(
         "  peak memory: "
@@ -198,10 +220,12 @@ def run(args: argparse.Namespace, workdir: Path, csv_path: Path, size: int, data
         + " (target <= 500 MB each)"
     )
     print(
-        f"  preview page at row {int(args.rows * 0.9)}: {deep_ms:.1f} ms; first page {first_ms:.1f} ms: ratio {deep_ms / first_ms:.2f} (target < 50 ms)"
+        f"  preview page at row {int(args.rows * 0.9)}: {deep_ms:.1f} ms; first page {first_ms:.1f} ms: "
+        f"ratio {deep_ms / first_ms:.2f} (target < 50 ms)"
     )
     print(
-        f"  {args.images} images ready in {images_s:.1f} s; fetched one by one {sequential_s:.1f} s: ratio {images_s / sequential_s:.2f} (target < 20 s)"
+        f"  {args.images} images ready in {images_s:.1f} s; fetched one by one {sequential_s:.1f} s: "
+        f"ratio {images_s / sequential_s:.2f} (target < 20 s)"
     )
     print(json.dumps(figures))
 
