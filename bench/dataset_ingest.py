@@ -102,7 +102,7 @@ def wait_ready(client: httpx.Client, dataset_id: str, timeout_s: float = 600) ->
         time.sleep(0.1)
 
 
-def page_latency(client: httpx.Client, dataset_id: str, params: dict[str, object], repeat: int = 30) -> float:
+def page_latency(client: httpx.Client, dataset_id: str, params: dict[str, int], repeat: int = 30) -> float:
     samples = []
     for _ in range(repeat):
         started = time.perf_counter()
