@@ -8,7 +8,7 @@ PACKAGES := libs/common proto services/gateway services/dataset-svc services/sna
 STAMP := $(VENV)/.installed
 INSTALL_INPUTS := requirements-dev.txt constraints.txt $(addsuffix /pyproject.toml,$(PACKAGES))
 
-.PHONY: install up demo test lint format typecheck bench proto helm-lint clean
+.PHONY: install up test lint format bench proto clean
 
 install: $(STAMP)
 
@@ -35,6 +35,7 @@ format: install
 
 bench: install
 	$(PY) -m bench.gateway_overhead
+	$(PY) -m bench.dataset_ingest
 
 proto: install
 	$(PY) -m automl_proto.export
