@@ -208,3 +208,21 @@ def test_200_mb_object_streams_in_bounded_memory(backend, tmp_path, request):
     assert figures["same"] is True
     grown_mb = (figures["peak"] - figures["start"]) / 1024 / 1024
     assert grown_mb < 100, f"peak memory grew {grown_mb:.1f} MB while streaming 200 MB"
+
+
+async def test_cancelled_open_does_not_leak_the_handle(object_store: ObjectStore):
+    import asyncio
+    import gc
+
+    await object_store.put("k", b"x" * 1000)
+    for _ in range(20):
+        task = asyncio.ensure_future(object_store.open("k"))
+        await asyncio.sleep(0)
+        task.cancel()
+        try:
+            stream = await task
+        except asyncio.CancelledError:
+            continue
+        await stream.aclose()
+    await asyncio.sleep(0.3)  # let the worker threads finish and their orphans be closed
+    gc.collect()  # an unclosed file would raise ResourceWarning here (warnings are errors)

@@ -5,14 +5,15 @@ from __future__ import annotations
 import abc
 import asyncio
 import hashlib
-from collections.abc import AsyncIterable, AsyncIterator
+from collections.abc import AsyncIterable, AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import BinaryIO
+from typing import BinaryIO, TypeVar
 
 from automl_common.errors import BadRequest, NotFound
 
 DEFAULT_CHUNK_SIZE = 1024 * 1024
+T = TypeVar("T")
 MAX_KEY_LENGTH = 1024
 
 
@@ -43,6 +44,22 @@ def validate_key(key: str) -> str:
     if any(part in ("", ".", "..") for part in key.split("/")):
         raise InvalidObjectKey(f"object key {key!r} has an empty, '.' or '..' segment")
     return key
+
+
+async def run_closing_on_cancel(call: Callable[[], T], close: Callable[[T], object]) -> T:
+    """Run a blocking call that opens something in a thread. If the caller is cancelled meanwhile, the
+    thread still finishes; whatever it opened is then closed instead of leaking."""
+    future = asyncio.ensure_future(asyncio.to_thread(call))
+    try:
+        return await asyncio.shield(future)
+    except asyncio.CancelledError:
+
+        def close_orphan(done: asyncio.Future[T]) -> None:
+            if not done.cancelled() and done.exception() is None:
+                close(done.result())
+
+        future.add_done_callback(close_orphan)
+        raise
 
 
 class ObjectStream(abc.ABC):

@@ -21,6 +21,7 @@ from automl_common.storage.base import (
     ObjectStream,
     as_chunks,
     new_hasher,
+    run_closing_on_cancel,
     validate_key,
 )
 
@@ -76,7 +77,7 @@ class FilesystemStore(ObjectStore):
         path = self._path(key)
         info = self._info(key, path)
         try:
-            handle = await asyncio.to_thread(open, path, "rb")
+            handle = await run_closing_on_cancel(lambda: open(path, "rb"), lambda opened: opened.close())  # noqa: SIM115
         except FileNotFoundError as error:
             raise ObjectNotFound(f"object {key!r} does not exist") from error
         return BlockingReaderStream(info, handle, chunk_size)

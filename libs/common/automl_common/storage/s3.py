@@ -20,6 +20,7 @@ from automl_common.storage.base import (
     ObjectStream,
     as_chunks,
     new_hasher,
+    run_closing_on_cancel,
     validate_key,
 )
 
@@ -125,7 +126,9 @@ class S3Store(ObjectStore):
     async def open(self, key: str, *, chunk_size: int = DEFAULT_CHUNK_SIZE) -> ObjectStream:
         validate_key(key)
         try:
-            response = await asyncio.to_thread(self.client.get_object, Bucket=self.bucket, Key=key)
+            response = await run_closing_on_cancel(
+                lambda: self.client.get_object(Bucket=self.bucket, Key=key), lambda opened: opened["Body"].close()
+            )
         except ClientError as error:
             if _is_missing(error):
                 raise ObjectNotFound(f"object {key!r} does not exist") from error
