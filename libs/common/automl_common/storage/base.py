@@ -82,19 +82,38 @@ class ObjectStream(abc.ABC):
 
 
 class BlockingReaderStream(ObjectStream):
-    """A stream over a blocking reader (a file, a boto3 body): each read runs in a worker thread."""
+    """A stream over a blocking reader (a file, a boto3 body): each read runs in a worker thread.
+
+    A cancelled read keeps running in its thread (it is shielded), so closing waits for it: closing a reader
+    that another thread is reading from can fail and leave it open."""
 
     def __init__(self, info: ObjectInfo, reader: BinaryIO, chunk_size: int) -> None:
         super().__init__(info)
         self._reader = reader
         self._chunk_size = chunk_size
+        self._pending: asyncio.Future[bytes] | None = None
+        self._closed = False
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
-        while chunk := await asyncio.to_thread(self._reader.read, self._chunk_size):
+        while not self._closed:
+            self._pending = asyncio.ensure_future(asyncio.to_thread(self._reader.read, self._chunk_size))
+            chunk = await asyncio.shield(self._pending)
+            self._pending = None
+            if not chunk:
+                return
             yield chunk
 
     async def aclose(self) -> None:
-        await asyncio.to_thread(self._reader.close)
+        if self._closed:
+            return
+        self._closed = True
+        pending = self._pending
+        if pending is not None and not pending.done():
+            pending.add_done_callback(lambda _: self._reader.close())
+            return
+        # Closed here rather than in a worker thread: a queued thread job is dropped when its awaiting task is
+        # cancelled, and the reader would stay open. Closing a file or an HTTP body does not block for long.
+        self._reader.close()
 
 
 class ObjectStore(abc.ABC):
