@@ -8,7 +8,7 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
-from automl_proto import datasets, orgs
+from automl_proto import datasets, orgs, snapshots
 
 CONTRACTS: dict[str, type[BaseModel]] = {
     "org_create": orgs.OrgCreate,
@@ -24,6 +24,12 @@ CONTRACTS: dict[str, type[BaseModel]] = {
     "row_values": datasets.RowValues,
     "dataset_export_header": datasets.ExportHeader,
     "dataset_export_trailer": datasets.ExportTrailer,
+    "snapshot_create": snapshots.SnapshotCreate,
+    "snapshot": snapshots.Snapshot,
+    "snapshot_invalid_row": snapshots.InvalidRow,
+    "split_create": snapshots.SplitCreate,
+    "split": snapshots.Split,
+    "compatibility": snapshots.Compatibility,
 }
 
 

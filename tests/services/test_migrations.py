@@ -12,7 +12,7 @@ from automl_common.db import create_engine, migrations
 SERVICES = {
     "gateway": {"orgs", "api_keys"},
     "dataset_svc": {"datasets", "dataset_columns", "dataset_rows", "image_assets"},
-    "snapshot_svc": set(),
+    "snapshot_svc": {"snapshots", "snapshot_invalid_rows", "snapshot_references", "splits"},
     "trainer_svc": set(),
     "inference_svc": set(),
 }

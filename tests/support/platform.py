@@ -55,6 +55,18 @@ class OrgClient(httpx.AsyncClient):
                 raise TimeoutError(f"dataset {dataset_id} still processing: {body}")
             await asyncio.sleep(0.05)
 
+    async def wait_snapshot(self, snapshot_id: str, timeout_s: float = 60) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout_s
+        while True:
+            response = await self.get(f"/v1/snapshots/{snapshot_id}")
+            assert response.status_code == 200, response.text
+            body: dict[str, Any] = response.json()
+            if body["status"] != "creating":
+                return body
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"snapshot {snapshot_id} still creating: {body}")
+            await asyncio.sleep(0.05)
+
     async def rows(self, dataset_id: str, **params: Any) -> list[dict[str, Any]]:
         items: list[dict[str, Any]] = []
         cursor = None
@@ -76,11 +88,14 @@ def run_platform(
     dataset_overrides: dict[str, Any] | None = None,
     dataset_url_policy: Any = None,
     gateway_overrides: dict[str, Any] | None = None,
+    snapshot_overrides: dict[str, Any] | None = None,
 ) -> Iterator[Platform]:
     from dataset_svc.app import create_app as create_dataset_app
     from dataset_svc.settings import DatasetSettings
     from gateway.app import create_app as create_gateway_app
     from gateway.settings import GatewaySettings
+    from snapshot_svc.app import create_app as create_snapshot_app
+    from snapshot_svc.settings import SnapshotSettings
     from tests.conftest import service_env
 
     with ExitStack() as stack:
@@ -89,14 +104,29 @@ def run_platform(
         )
         dataset_app = create_dataset_app(dataset_settings, store=store, url_policy=dataset_url_policy)
         dataset_url = stack.enter_context(running_server(dataset_app))
+        snapshot_settings = SnapshotSettings(
+            **service_env(
+                tmp_path / "snapshot",
+                database_url_for.get("snapshot", database_url_for["dataset"]),
+                dataset_url=dataset_url,
+                **(snapshot_overrides or {}),
+            )
+        )
+        snapshot_app = create_snapshot_app(snapshot_settings, store=store)
+        snapshot_url = stack.enter_context(running_server(snapshot_app))
         gateway_settings = GatewaySettings(
             **service_env(
                 tmp_path / "gateway",
                 database_url_for["gateway"],
                 operator_key=OPERATOR_KEY,
                 dataset_url=dataset_url,
+                snapshot_url=snapshot_url,
                 **(gateway_overrides or {}),
             )
         )
         gateway_url = stack.enter_context(running_server(create_gateway_app(gateway_settings)))
-        yield Platform(gateway_url, {"dataset": dataset_url}, {"dataset": dataset_app})
+        yield Platform(
+            gateway_url,
+            {"dataset": dataset_url, "snapshot": snapshot_url},
+            {"dataset": dataset_app, "snapshot": snapshot_app},
+        )

@@ -1,17 +1,48 @@
 """The snapshot-svc app factory."""
 
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 from fastapi import FastAPI
 
 from automl_common.app import ServiceSpec, create_service_app
+from automl_common.http import InternalClient
 from automl_common.storage import ObjectStore
 from snapshot_svc.db import VERSION_TABLE
 from snapshot_svc.settings import SnapshotSettings
+from snapshot_svc.snapshots.build import SnapshotBuilder
+from snapshot_svc.snapshots.repository import SnapshotRepository
+from snapshot_svc.snapshots.router import internal_router, router
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "alembic"
 
 
 def create_app(settings: SnapshotSettings | None = None, *, store: ObjectStore | None = None) -> FastAPI:
-    spec = ServiceSpec(title="AutoML snapshot-svc", migrations_dir=MIGRATIONS_DIR, version_table=VERSION_TABLE)
-    return create_service_app(spec, settings or SnapshotSettings(), store=store)
+    settings = settings or SnapshotSettings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        datasets = InternalClient("dataset-svc", settings.dataset_url, settings.resolved_internal_token())
+        builder = SnapshotBuilder(app.state.database, app.state.store, settings, datasets)
+        app.state.datasets = datasets
+        app.state.builder = builder
+        async with app.state.database.session() as session:
+            interrupted = await SnapshotRepository(session).in_status("creating")
+        await builder.resume_interrupted(interrupted)
+        try:
+            yield
+        finally:
+            await builder.aclose()
+            await datasets.aclose()
+
+    spec = ServiceSpec(
+        title="AutoML snapshot-svc",
+        migrations_dir=MIGRATIONS_DIR,
+        version_table=VERSION_TABLE,
+        routers=[router, internal_router],
+        lifespan=lifespan,
+    )
+    return create_service_app(spec, settings, store=store)

@@ -1,0 +1,152 @@
+"""Public schemas of snapshots (served by snapshot-svc through the gateway) and their splits."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+SnapshotType = Literal["text_classification", "image_classification", "llm"]
+SnapshotStatus = Literal["creating", "ready", "failed"]
+
+# Why a row was left out of a snapshot (the keys of ``invalid_reasons``).
+INVALID_REASONS = (
+    "invalid_in_dataset",
+    "missing_input",
+    "text_too_long",
+    "image_not_fetched",
+    "no_label",
+    "unparseable_multilabel",
+    "class_too_rare",
+    "invalid_messages",
+)
+
+
+class HeadSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    column: str = Field(min_length=1, max_length=200)
+    multilabel: bool = False
+    separator: str | None = Field(
+        default=None, min_length=1, max_length=5, description="multi-label values split on this; default: a JSON list"
+    )
+
+
+class SnapshotCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    dataset_id: str = Field(min_length=1, max_length=64)
+    name: str = Field(min_length=1, max_length=200)
+    type: SnapshotType
+    input_column: str | None = Field(default=None, max_length=200)
+    prompt_column: str | None = Field(default=None, max_length=200)
+    completion_column: str | None = Field(default=None, max_length=200)
+    messages_column: str | None = Field(default=None, max_length=200)
+    heads: list[HeadSpec] = Field(default_factory=list, max_length=50)
+    max_invalid_row_pct: float = Field(default=10.0, ge=0, le=100)
+
+    @model_validator(mode="after")
+    def _columns_fit_the_type(self) -> SnapshotCreate:
+        if self.type in ("text_classification", "image_classification"):
+            if not self.input_column:
+                raise ValueError(f"input_column is required for {self.type}")
+            if not self.heads:
+                raise ValueError(f"at least one head is required for {self.type}")
+            if self.prompt_column or self.completion_column or self.messages_column:
+                raise ValueError("prompt_column, completion_column and messages_column are for llm snapshots")
+        else:
+            pair = bool(self.prompt_column and self.completion_column)
+            if pair == bool(self.messages_column) or (bool(self.prompt_column) != bool(self.completion_column)):
+                raise ValueError("an llm snapshot needs prompt_column and completion_column, or messages_column")
+            if self.input_column or self.heads:
+                raise ValueError("input_column and heads are for classification snapshots")
+        names = [head.column for head in self.heads]
+        if len(set(names)) != len(names):
+            raise ValueError("each head must name a different column")
+        if self.input_column in names:
+            raise ValueError("the input column cannot also be a head")
+        return self
+
+
+class ClassCount(BaseModel):
+    name: str
+    count: int
+
+
+class Head(BaseModel):
+    name: str
+    multilabel: bool
+    classes: list[ClassCount]
+
+
+class Progress(BaseModel):
+    rows_read: int = 0
+
+
+class Snapshot(BaseModel):
+    id: str
+    name: str
+    dataset_id: str
+    dataset_version: int | None
+    type: SnapshotType
+    input_column: str | None
+    prompt_column: str | None
+    completion_column: str | None
+    messages_column: str | None
+    max_invalid_row_pct: float
+    status: SnapshotStatus
+    progress: Progress
+    row_count: int
+    invalid_row_count: int
+    invalid_reasons: dict[str, int]
+    heads: list[Head]
+    stats: dict[str, Any]
+    sha256: str | None
+    error: str | None
+    created_at: datetime
+
+
+class InvalidRow(BaseModel):
+    row_id: int
+    index: int
+    reasons: list[str]
+
+
+class SplitCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    test_pct: float = Field(gt=0, lt=100)
+    seed: int = Field(default=0, ge=0, le=2**31 - 1)
+
+
+class SplitClass(BaseModel):
+    name: str
+    train: int
+    test: int
+
+
+class SplitHead(BaseModel):
+    name: str
+    classes: list[SplitClass]
+
+
+class Split(BaseModel):
+    id: str
+    snapshot_id: str
+    seed: int
+    test_pct: float
+    train_rows: int
+    test_rows: int
+    heads: list[SplitHead]
+    created_at: datetime
+
+
+class Leakage(BaseModel):
+    duplicate_rows: int = Field(description="test rows whose input also appears in the train snapshot")
+
+
+class Compatibility(BaseModel):
+    compatible: bool
+    problems: list[str]
+    leakage: Leakage

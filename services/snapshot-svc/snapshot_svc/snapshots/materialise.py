@@ -1,0 +1,223 @@
+"""Writing a snapshot's rows to Parquet (runs in worker threads; pyarrow does the heavy lifting).
+
+Pass 1 writes every valid row and counts classes. Pass 2 leaves out classes under the minimum number of
+examples (a row left with no label at all becomes invalid), writes the final file, and computes the
+content hash over a canonical form of the rows (so the hash does not depend on the Parquet writer)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import statistics
+from array import array
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from snapshot_svc.snapshots.validation import InvalidRow, Spec, ValidRow
+
+ROW_GROUP_ROWS = 100_000
+
+
+class SnapshotBuildError(Exception):
+    pass
+
+
+def head_field(index: int) -> str:
+    return f"head_{index}"
+
+
+def pass1_schema(spec: Spec) -> pa.Schema:
+    fields = [
+        pa.field("row_id", pa.int64()),
+        pa.field("index", pa.int64()),
+        pa.field("input", pa.string()),
+        pa.field("input_hash", pa.string()),
+        pa.field("completion", pa.string()),
+        pa.field("text_length", pa.int32()),
+        pa.field("image_width", pa.int32()),
+        pa.field("image_height", pa.int32()),
+    ]
+    fields += [pa.field(head_field(index), pa.list_(pa.string())) for index in range(len(spec.heads))]
+    return pa.schema(fields)
+
+
+def final_schema(spec: Spec) -> pa.Schema:
+    fields = [
+        pa.field("row_id", pa.int64()),
+        pa.field("index", pa.int64()),
+        pa.field(_input_name(spec), pa.string()),
+        pa.field("input_hash", pa.string()),
+    ]
+    if spec.completion_column is not None:
+        fields.append(pa.field("completion", pa.string()))
+    for head in spec.heads:
+        fields.append(pa.field(f"label:{head.column}", pa.list_(pa.string()) if head.multilabel else pa.string()))
+    return pa.schema(fields)
+
+
+def _input_name(spec: Spec) -> str:
+    if spec.type == "image_classification":
+        return "image_sha256"
+    if spec.type == "llm":
+        return "messages" if spec.messages_column else "prompt"
+    return "text"
+
+
+@dataclass
+class Pass1:
+    spec: Spec
+    path: Path
+    counts: list[Counter[str]] = field(default_factory=list)
+    rows: int = 0
+    invalid: list[InvalidRow] = field(default_factory=list)
+    rows_read: int = 0
+    _writer: pq.ParquetWriter | None = None
+
+    def __post_init__(self) -> None:
+        self.counts = [Counter() for _ in self.spec.heads]
+        self._writer = pq.ParquetWriter(self.path, pass1_schema(self.spec))
+
+    def add(self, valid: list[ValidRow], invalid: list[InvalidRow]) -> None:
+        self.invalid.extend(invalid)
+        self.rows_read += len(valid) + len(invalid)
+        if not valid:
+            return
+        for row in valid:
+            for head_index, labels in enumerate(row.labels):
+                self.counts[head_index].update(labels)
+        columns: dict[str, list[Any]] = {
+            "row_id": [row.row_id for row in valid],
+            "index": [row.index for row in valid],
+            "input": [row.input for row in valid],
+            "input_hash": [row.input_hash for row in valid],
+            "completion": [row.completion for row in valid],
+            "text_length": [row.text_length for row in valid],
+            "image_width": [row.image_size[0] if row.image_size else None for row in valid],
+            "image_height": [row.image_size[1] if row.image_size else None for row in valid],
+        }
+        for head_index in range(len(self.spec.heads)):
+            columns[head_field(head_index)] = [row.labels[head_index] for row in valid]
+        assert self._writer is not None
+        self._writer.write_table(pa.table(columns, schema=pass1_schema(self.spec)), row_group_size=ROW_GROUP_ROWS)
+        self.rows += len(valid)
+
+    def close(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
+
+
+@dataclass
+class Final:
+    rows: int
+    sha256: str
+    heads: list[dict[str, Any]]
+    stats: dict[str, Any]
+    dropped: list[InvalidRow]
+
+
+def finalize(first: Pass1, path: Path, min_examples: int) -> Final:
+    spec = first.spec
+    kept_classes: list[set[str]] = []
+    for head, counts in zip(spec.heads, first.counts, strict=True):
+        kept = {name for name, count in counts.items() if count >= min_examples}
+        if len(kept) < 2:
+            shown = ", ".join(f"{name!r}: {count}" for name, count in counts.most_common(10)) or "no labels"
+            raise SnapshotBuildError(
+                f"head {head.column!r} has fewer than 2 classes with at least {min_examples} examples ({shown})"
+            )
+        kept_classes.append(kept)
+    if first.rows == 0:
+        raise SnapshotBuildError("no valid rows: every row was left out (see invalid_reasons)")
+
+    schema = final_schema(spec)
+    hasher = hashlib.sha256()
+    counts: list[Counter[str]] = [Counter() for _ in spec.heads]
+    dropped: list[InvalidRow] = []
+    lengths: array[int] = array("l")
+    widths: array[int] = array("l")
+    heights: array[int] = array("l")
+    rows = 0
+    dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+    with pq.ParquetWriter(path, schema) as writer:
+        for batch in pq.ParquetFile(first.path).iter_batches(batch_size=50_000):
+            data = batch.to_pydict()
+            out: dict[str, list[Any]] = {name: [] for name in schema.names}
+            head_columns = [data[head_field(index)] for index in range(len(spec.heads))]
+            for position, row_id in enumerate(data["row_id"]):
+                labels = [
+                    [label for label in column[position] if label in kept_classes[head_index]]
+                    for head_index, column in enumerate(head_columns)
+                ]
+                if spec.heads and not any(labels):
+                    dropped.append(InvalidRow(row_id, data["index"][position], ["class_too_rare"]))
+                    continue
+                out["row_id"].append(row_id)
+                out["index"].append(data["index"][position])
+                out[_input_name(spec)].append(data["input"][position])
+                out["input_hash"].append(data["input_hash"][position])
+                if spec.completion_column is not None:
+                    out["completion"].append(data["completion"][position])
+                for head_index, head in enumerate(spec.heads):
+                    counts[head_index].update(labels[head_index])
+                    value: Any = (
+                        labels[head_index]
+                        if head.multilabel
+                        else (labels[head_index][0] if labels[head_index] else None)
+                    )
+                    out[f"label:{head.column}"].append(value)
+                canonical = [data["index"][position], data["input"][position], data["completion"][position], labels]
+                hasher.update(dumps(canonical).encode())
+                hasher.update(b"\n")
+                if data["text_length"][position] is not None:
+                    lengths.append(data["text_length"][position])
+                if data["image_width"][position] is not None:
+                    widths.append(data["image_width"][position])
+                    heights.append(data["image_height"][position])
+                rows += 1
+            if out["row_id"]:
+                writer.write_table(pa.table(out, schema=schema), row_group_size=ROW_GROUP_ROWS)
+    heads = [
+        {
+            "name": head.column,
+            "multilabel": head.multilabel,
+            "classes": [{"name": name, "count": count} for name, count in sorted(counts[index].items())],
+        }
+        for index, head in enumerate(spec.heads)
+    ]
+    stats: dict[str, Any] = {}
+    if lengths:
+        stats["text_length"] = distribution(lengths)
+    if widths:
+        stats["image_width"] = distribution(widths)
+        stats["image_height"] = distribution(heights)
+    return Final(rows=rows, sha256=hasher.hexdigest(), heads=heads, stats=stats, dropped=dropped)
+
+
+def distribution(values: array[int]) -> dict[str, Any]:
+    ordered = sorted(values)
+
+    def percentile(fraction: float) -> int:
+        return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
+
+    low, high = ordered[0], ordered[-1]
+    width = max(1, -(-(high - low + 1) // 10))
+    histogram = Counter((value - low) // width for value in ordered)
+    return {
+        "min": low,
+        "max": high,
+        "mean": round(statistics.fmean(ordered), 2),
+        "p50": percentile(0.5),
+        "p90": percentile(0.9),
+        "p99": percentile(0.99),
+        "histogram": [
+            {"from": low + bucket * width, "to": low + (bucket + 1) * width - 1, "count": histogram.get(bucket, 0)}
+            for bucket in range(10)
+            if low + bucket * width <= high
+        ],
+    }

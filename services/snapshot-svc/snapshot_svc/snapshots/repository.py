@@ -1,0 +1,49 @@
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy import select
+
+from automl_common.db import Repository
+from snapshot_svc.models import Snapshot, SnapshotInvalidRow, SnapshotReference, Split
+
+
+class SnapshotRepository(Repository[Snapshot]):
+    model = Snapshot
+
+    async def page_for_org(
+        self, org_id: str, *, limit: int, after: str | None
+    ) -> tuple[Sequence[Snapshot], str | None]:
+        return await self.page(select(Snapshot).where(Snapshot.org_id == org_id), limit=limit, after=after)
+
+    async def invalid_rows(
+        self, snapshot_id: str, *, limit: int, after: int | None
+    ) -> tuple[Sequence[SnapshotInvalidRow], int | None]:
+        statement = select(SnapshotInvalidRow).where(SnapshotInvalidRow.snapshot_id == snapshot_id)
+        if after is not None:
+            statement = statement.where(SnapshotInvalidRow.position > after)
+        rows = (
+            (await self.session.execute(statement.order_by(SnapshotInvalidRow.position).limit(limit + 1)))
+            .scalars()
+            .all()
+        )
+        if len(rows) > limit:
+            return rows[:limit], rows[limit - 1].position
+        return rows, None
+
+    async def references(self, snapshot_id: str) -> Sequence[str]:
+        statement = select(SnapshotReference.model_id).where(SnapshotReference.snapshot_id == snapshot_id)
+        return (await self.session.execute(statement)).scalars().all()
+
+    async def in_status(self, status: str) -> list[str]:
+        return list((await self.session.execute(select(Snapshot.id).where(Snapshot.status == status))).scalars().all())
+
+    async def find_split(self, snapshot_id: str, seed: int, test_pct: float) -> Split | None:
+        statement = select(Split).where(
+            Split.snapshot_id == snapshot_id, Split.seed == seed, Split.test_pct == test_pct
+        )
+        return (await self.session.execute(statement)).scalar_one_or_none()
+
+    async def get_split(self, snapshot_id: str, split_id: str) -> Split | None:
+        statement = select(Split).where(Split.snapshot_id == snapshot_id, Split.id == split_id)
+        return (await self.session.execute(statement)).scalar_one_or_none()
