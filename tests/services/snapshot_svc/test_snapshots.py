@@ -23,7 +23,8 @@ async def ready_dataset(client, content: bytes, mapping: dict[str, str] | None =
     assert dataset["status"] == "ready", dataset
     mapped = await client.put(f"/v1/datasets/{dataset['id']}/columns", json={"columns": mapping or {"text": "text"}})
     assert mapped.status_code == 200, mapped.text
-    return mapped.json()
+    body: dict[str, Any] = mapped.json()
+    return body
 
 
 async def snapshot(client, dataset_id: str, **body: Any) -> dict[str, Any]:
@@ -37,7 +38,8 @@ async def snapshot(client, dataset_id: str, **body: Any) -> dict[str, Any]:
     response = await client.post("/v1/snapshots", json=payload)
     assert response.status_code == 201, response.text
     assert response.json()["status"] == "creating"
-    return await client.wait_snapshot(response.json()["id"])
+    ready: dict[str, Any] = await client.wait_snapshot(response.json()["id"])
+    return ready
 
 
 async def test_snapshot_of_a_dataset_with_heads_and_partial_labels(platform):

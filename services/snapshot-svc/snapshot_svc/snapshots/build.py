@@ -238,7 +238,7 @@ class SnapshotBuilder:
                         await asyncio.to_thread(process, pending)
                         pending, pending_bytes = [], 0
                         await self._progress(snapshot_id, first.rows_read)
-                await asyncio.to_thread(process, pending + [b"\n"])
+                await asyncio.to_thread(process, [*pending, b"\n"])
         finally:
             await asyncio.to_thread(first.close)
         header, trailer = state["header"], state["trailer"]
@@ -301,7 +301,9 @@ def column_problems(spec: Spec, types: dict[str, str]) -> list[str]:
         wanted.append(("prompt_column", spec.prompt_column, ("text",)))
         wanted.append(("completion_column", spec.completion_column, ("text",)))
     for index, head in enumerate(spec.heads):
-        allowed = ("label", "text", "json", "number") if head.multilabel else ("label", "number", "text")
+        allowed: tuple[str, ...] = (
+            ("label", "text", "json", "number") if head.multilabel else ("label", "number", "text")
+        )
         wanted.append((f"heads.{index}.column", head.column, allowed))
     problems = []
     for field_name, column, allowed in wanted:

@@ -124,10 +124,10 @@ class Final:
 def finalize(first: Pass1, path: Path, min_examples: int) -> Final:
     spec = first.spec
     kept_classes: list[set[str]] = []
-    for head, counts in zip(spec.heads, first.counts, strict=True):
-        kept = {name for name, count in counts.items() if count >= min_examples}
+    for head, head_counts in zip(spec.heads, first.counts, strict=True):
+        kept = {name for name, count in head_counts.items() if count >= min_examples}
         if len(kept) < 2:
-            shown = ", ".join(f"{name!r}: {count}" for name, count in counts.most_common(10)) or "no labels"
+            shown = ", ".join(f"{name!r}: {count}" for name, count in head_counts.most_common(10)) or "no labels"
             raise SnapshotBuildError(
                 f"head {head.column!r} has fewer than 2 classes with at least {min_examples} examples ({shown})"
             )

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from typing import Annotated
 
 from fastapi import APIRouter, BackgroundTasks, Query, Response, status
@@ -107,7 +108,7 @@ async def check_compatibility(
 async def _stream(store: ObjectStore, key: str, media_type: str) -> StreamingResponse:
     stream = await store.open(key)
 
-    async def body():  # type: ignore[no-untyped-def]
+    async def body() -> AsyncIterator[bytes]:
         async with stream:
             async for chunk in stream:
                 yield chunk

@@ -64,13 +64,13 @@ def to_schema(snapshot: Snapshot) -> schemas.Snapshot:
         name=snapshot.name,
         dataset_id=snapshot.dataset_id,
         dataset_version=snapshot.dataset_version,
-        type=snapshot.type,  # type: ignore[arg-type]
+        type=snapshot.type,
         input_column=spec.get("input_column"),
         prompt_column=spec.get("prompt_column"),
         completion_column=spec.get("completion_column"),
         messages_column=spec.get("messages_column"),
         max_invalid_row_pct=spec.get("max_invalid_row_pct", 10.0),
-        status=snapshot.status,  # type: ignore[arg-type]
+        status=snapshot.status,
         progress=schemas.Progress(rows_read=snapshot.rows_read),
         row_count=snapshot.row_count,
         invalid_row_count=snapshot.invalid_row_count,
@@ -111,7 +111,8 @@ async def create_snapshot(
         raise DatasetNotReady(f"dataset_id: dataset {body.dataset_id!r} is {dataset['status']}; wait until it is ready")
     if not dataset["mapping_confirmed"]:
         raise MappingNotConfirmed(
-            f"dataset_id: confirm the column mapping of dataset {body.dataset_id!r} first (PUT /v1/datasets/{{id}}/columns)"
+            f"dataset_id: confirm the column mapping of dataset {body.dataset_id!r} first "
+            "(PUT /v1/datasets/{id}/columns)"
         )
     spec_dict = body.model_dump(exclude={"dataset_id", "name", "type"})
     spec = Spec.from_dict({"type": body.type, **spec_dict}, settings.max_text_chars)
@@ -244,7 +245,8 @@ async def create_split(
         heads=result.heads,
         data_key=key,
     )
-    await repository.add(split)
+    session.add(split)
+    await session.flush()
     return split
 
 
@@ -277,7 +279,8 @@ async def compatibility(
         if unknown:
             problems.append(f"heads.{name}: test classes {sorted(unknown)} are not among the train classes")
     with tempfile.TemporaryDirectory(prefix="automl-compat-") as directory:
-        assert train.data_key is not None and test.data_key is not None
+        assert train.data_key is not None
+        assert test.data_key is not None
         await download(store, train.data_key, Path(directory) / "train.parquet")
         await download(store, test.data_key, Path(directory) / "test.parquet")
         duplicates = await asyncio.to_thread(

@@ -152,7 +152,8 @@ def validate_row(row: dict[str, Any], spec: Spec) -> ValidRow | InvalidRow:
         text_length = len(value)
         hashed = value
     else:
-        assert spec.prompt_column is not None and spec.completion_column is not None
+        assert spec.prompt_column is not None
+        assert spec.completion_column is not None
         value = _text(values.get(spec.prompt_column))
         completion = _text(values.get(spec.completion_column))
         if not value.strip() or not completion.strip():
