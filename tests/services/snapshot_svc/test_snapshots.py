@@ -184,7 +184,7 @@ async def test_requests_are_checked_up_front(platform):
         assert response.status_code == 409
         assert response.json()["error"] == "MappingNotConfirmed"
         await client.put(f"/v1/datasets/{unconfirmed['id']}/columns", json={"columns": {"text": "text"}})
-        cases = [
+        cases: list[tuple[dict[str, Any], int, str]] = [
             ({"input_column": "nope"}, 422, "input_column: the dataset has no column 'nope'"),
             ({"input_column": "label"}, 422, "input column cannot also be a head"),
             (
