@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import io
+from typing import Any
 
 import httpx
 import pyarrow.parquet as pq
@@ -18,9 +19,10 @@ def multi_head_csv() -> bytes:
     return ("\n".join(lines) + "\n").encode()
 
 
-async def split_rows(client, snapshot_id: str, split: dict) -> list[bool]:
+async def split_rows(client, snapshot_id: str, split: dict[str, Any]) -> list[bool]:
     data = (await client.get(f"/v1/snapshots/{snapshot_id}/splits/{split['id']}/data")).content
-    return pq.read_table(io.BytesIO(data)).column("test").to_pylist()
+    flags: list[bool] = pq.read_table(io.BytesIO(data)).column("test").to_pylist()
+    return flags
 
 
 async def test_same_seed_same_split_other_seed_other_split_and_stratified(platform):
