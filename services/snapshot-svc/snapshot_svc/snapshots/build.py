@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import orjson
 from sqlalchemy import delete, insert, update
 
 from automl_common.db import Database, utcnow
@@ -212,7 +213,7 @@ class SnapshotBuilder:
             invalid: list[InvalidRow] = []
             for chunk in chunks:
                 for line in splitter.feed(chunk):
-                    row = json.loads(line)
+                    row = orjson.loads(line)
                     kind = row.get("kind")
                     if kind == "header":
                         state["header"] = row

@@ -7,7 +7,6 @@ content hash over a canonical form of the rows (so the hash does not depend on t
 from __future__ import annotations
 
 import hashlib
-import json
 import statistics
 from array import array
 from collections import Counter
@@ -15,7 +14,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from snapshot_svc.snapshots.validation import InvalidRow, Spec, ValidRow
@@ -76,11 +77,21 @@ class Pass1:
     rows: int = 0
     invalid: list[InvalidRow] = field(default_factory=list)
     rows_read: int = 0
+    lengths: array[int] = field(default_factory=lambda: array("l"))
+    widths: array[int] = field(default_factory=lambda: array("l"))
+    heights: array[int] = field(default_factory=lambda: array("l"))
     _writer: pq.ParquetWriter | None = None
+    _hasher: Any = None
 
     def __post_init__(self) -> None:
         self.counts = [Counter() for _ in self.spec.heads]
         self._writer = pq.ParquetWriter(self.path, pass1_schema(self.spec))
+        self._hasher = hashlib.sha256()
+
+    @property
+    def sha256(self) -> str:
+        """The content hash, if no row is left out later (see ``finalize``)."""
+        return str(self._hasher.hexdigest())
 
     def add(self, valid: list[ValidRow], invalid: list[InvalidRow]) -> None:
         self.invalid.extend(invalid)
@@ -90,6 +101,12 @@ class Pass1:
         for row in valid:
             for head_index, labels in enumerate(row.labels):
                 self.counts[head_index].update(labels)
+            self._hasher.update(canonical(row.index, row.input, row.completion, row.labels))
+            if row.text_length is not None:
+                self.lengths.append(row.text_length)
+            if row.image_size is not None:
+                self.widths.append(row.image_size[0])
+                self.heights.append(row.image_size[1])
         columns: dict[str, list[Any]] = {
             "row_id": [row.row_id for row in valid],
             "index": [row.index for row in valid],
@@ -121,6 +138,53 @@ class Final:
     dropped: list[InvalidRow]
 
 
+def canonical(index: int, value: str, completion: str | None, labels: list[list[str]]) -> bytes:
+    """One row in the form the content hash is taken over (independent of the Parquet writer)."""
+    return orjson.dumps([index, value, completion, labels]) + b"\n"
+
+
+def _stats(lengths: array[int], widths: array[int], heights: array[int]) -> dict[str, Any]:
+    stats: dict[str, Any] = {}
+    if lengths:
+        stats["text_length"] = distribution(lengths)
+    if widths:
+        stats["image_width"] = distribution(widths)
+        stats["image_height"] = distribution(heights)
+    return stats
+
+
+def _heads(spec: Spec, counts: list[Counter[str]]) -> list[dict[str, Any]]:
+    return [
+        {
+            "name": head.column,
+            "multilabel": head.multilabel,
+            "classes": [{"name": name, "count": count} for name, count in sorted(counts[index].items())],
+        }
+        for index, head in enumerate(spec.heads)
+    ]
+
+
+def _rewrite_columns(spec: Spec, batch: pa.RecordBatch) -> pa.Table:
+    """Pass-1 columns to final columns, vectorised (no class was left out, so no row changes)."""
+    columns: dict[str, Any] = {
+        "row_id": batch.column("row_id"),
+        "index": batch.column("index"),
+        _input_name(spec): batch.column("input"),
+        "input_hash": batch.column("input_hash"),
+    }
+    if spec.completion_column is not None:
+        columns["completion"] = batch.column("completion")
+    for head_index, head in enumerate(spec.heads):
+        labels = batch.column(head_field(head_index))
+        if not head.multilabel:
+            # An unlabelled row has []: give it [null] so that taking element 0 yields null.
+            has_label = pc.greater(pc.list_value_length(labels), 0)
+            padded = pc.if_else(has_label, labels, pa.scalar([None], pa.list_(pa.string())))
+            labels = pc.list_element(padded, 0)
+        columns[f"label:{head.column}"] = labels
+    return pa.table(columns, schema=final_schema(spec))
+
+
 def finalize(first: Pass1, path: Path, min_examples: int) -> Final:
     spec = first.spec
     kept_classes: list[set[str]] = []
@@ -134,6 +198,18 @@ def finalize(first: Pass1, path: Path, min_examples: int) -> Final:
         kept_classes.append(kept)
     if first.rows == 0:
         raise SnapshotBuildError("no valid rows: every row was left out (see invalid_reasons)")
+    if all(len(kept) == len(head_counts) for kept, head_counts in zip(kept_classes, first.counts, strict=True)):
+        # The usual case: every class is kept, so the rows are pass 1's; only the columns change shape.
+        with pq.ParquetWriter(path, final_schema(spec)) as writer:
+            for batch in pq.ParquetFile(first.path).iter_batches(batch_size=100_000):
+                writer.write_table(_rewrite_columns(spec, batch), row_group_size=ROW_GROUP_ROWS)
+        return Final(
+            rows=first.rows,
+            sha256=first.sha256,
+            heads=_heads(spec, first.counts),
+            stats=_stats(first.lengths, first.widths, first.heights),
+            dropped=[],
+        )
 
     schema = final_schema(spec)
     hasher = hashlib.sha256()
@@ -143,7 +219,6 @@ def finalize(first: Pass1, path: Path, min_examples: int) -> Final:
     widths: array[int] = array("l")
     heights: array[int] = array("l")
     rows = 0
-    dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
     with pq.ParquetWriter(path, schema) as writer:
         for batch in pq.ParquetFile(first.path).iter_batches(batch_size=50_000):
             data = batch.to_pydict()
@@ -171,9 +246,9 @@ def finalize(first: Pass1, path: Path, min_examples: int) -> Final:
                         else (labels[head_index][0] if labels[head_index] else None)
                     )
                     out[f"label:{head.column}"].append(value)
-                canonical = [data["index"][position], data["input"][position], data["completion"][position], labels]
-                hasher.update(dumps(canonical).encode())
-                hasher.update(b"\n")
+                hasher.update(
+                    canonical(data["index"][position], data["input"][position], data["completion"][position], labels)
+                )
                 if data["text_length"][position] is not None:
                     lengths.append(data["text_length"][position])
                 if data["image_width"][position] is not None:
@@ -182,21 +257,13 @@ def finalize(first: Pass1, path: Path, min_examples: int) -> Final:
                 rows += 1
             if out["row_id"]:
                 writer.write_table(pa.table(out, schema=schema), row_group_size=ROW_GROUP_ROWS)
-    heads = [
-        {
-            "name": head.column,
-            "multilabel": head.multilabel,
-            "classes": [{"name": name, "count": count} for name, count in sorted(counts[index].items())],
-        }
-        for index, head in enumerate(spec.heads)
-    ]
-    stats: dict[str, Any] = {}
-    if lengths:
-        stats["text_length"] = distribution(lengths)
-    if widths:
-        stats["image_width"] = distribution(widths)
-        stats["image_height"] = distribution(heights)
-    return Final(rows=rows, sha256=hasher.hexdigest(), heads=heads, stats=stats, dropped=dropped)
+    return Final(
+        rows=rows,
+        sha256=hasher.hexdigest(),
+        heads=_heads(spec, counts),
+        stats=_stats(lengths, widths, heights),
+        dropped=dropped,
+    )
 
 
 def distribution(values: array[int]) -> dict[str, Any]:
