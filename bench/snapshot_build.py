@@ -72,14 +72,13 @@ def run(args: argparse.Namespace, workdir: Path, csv_path: Path, database_url: s
         service_process("snapshot_svc", snapshot_env, snapshot_port, workdir / "snapshot.log") as snapshot_process,
         service_process("gateway", gateway_env, gateway_port, workdir / "gateway.log"),
     ):
-        org = httpx.post(
-            f"http://{HOST}:{gateway_port}/v1/orgs", json={"name": "bench"}, headers={"Authorization": f"Bearer {OPERATOR_KEY}"}
-        ).json()
-        client = httpx.Client(
-            base_url=f"http://{HOST}:{gateway_port}", headers={"Authorization": f"Bearer {org['admin_key']}"}, timeout=600
-        )
+        operator = {"Authorization": f"Bearer {OPERATOR_KEY}"}
+        org = httpx.post(f"http://{HOST}:{gateway_port}/v1/orgs", json={"name": "bench"}, headers=operator).json()
+        admin = {"Authorization": f"Bearer {org['admin_key']}"}
+        client = httpx.Client(base_url=f"http://{HOST}:{gateway_port}", headers=admin, timeout=600)
         dataset = wait_ready(client, str(upload(client, csv_path, "messages")["id"]))
-        client.put(f"/v1/datasets/{dataset['id']}/columns", json={"columns": {"text": "text", "label": "label"}}).raise_for_status()
+        mapping = {"columns": {"text": "text", "label": "label"}}
+        client.put(f"/v1/datasets/{dataset['id']}/columns", json=mapping).raise_for_status()
 
         started = time.perf_counter()
         with client.stream("GET", f"/v1/datasets/{dataset['id']}/export") as response:
@@ -109,7 +108,8 @@ def run(args: argparse.Namespace, workdir: Path, csv_path: Path, database_url: s
         f"  ready in {build_s:.1f} s; reading the export alone ({exported / mb:.0f} MB) {export_s:.1f} s: "
         f"ratio {build_s / export_s:.2f} (target ready <= 30 s)"
     )
-    print("  peak memory: " + ", ".join(f"{name} {peak / mb:.0f} MB" for name, peak in memory.peaks.items()) + " (target <= 500 MB)")
+    peaks = ", ".join(f"{name} {peak / mb:.0f} MB" for name, peak in memory.peaks.items())
+    print(f"  peak memory: {peaks} (target <= 500 MB)")
     print(
         json.dumps(
             {

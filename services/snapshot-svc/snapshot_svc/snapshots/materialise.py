@@ -7,8 +7,6 @@ content hash over a canonical form of the rows (so the hash does not depend on t
 from __future__ import annotations
 
 import hashlib
-import statistics
-from array import array
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +20,10 @@ import pyarrow.parquet as pq
 from snapshot_svc.snapshots.validation import InvalidRow, Spec, ValidRow
 
 ROW_GROUP_ROWS = 100_000
+
+# Arrow's default allocator (mimalloc) keeps freed memory for reuse; a service that builds a large snapshot
+# now and then should give it back, so Arrow allocates with the C library's malloc here.
+pa.set_memory_pool(pa.system_memory_pool())
 
 
 class SnapshotBuildError(Exception):
@@ -77,9 +79,9 @@ class Pass1:
     rows: int = 0
     invalid: list[InvalidRow] = field(default_factory=list)
     rows_read: int = 0
-    lengths: array[int] = field(default_factory=lambda: array("l"))
-    widths: array[int] = field(default_factory=lambda: array("l"))
-    heights: array[int] = field(default_factory=lambda: array("l"))
+    lengths: Counter[int] = field(default_factory=Counter)
+    widths: Counter[int] = field(default_factory=Counter)
+    heights: Counter[int] = field(default_factory=Counter)
     _writer: pq.ParquetWriter | None = None
     _hasher: Any = None
 
@@ -103,10 +105,10 @@ class Pass1:
                 self.counts[head_index].update(labels)
             self._hasher.update(canonical(row.index, row.input, row.completion, row.labels))
             if row.text_length is not None:
-                self.lengths.append(row.text_length)
+                self.lengths[row.text_length] += 1
             if row.image_size is not None:
-                self.widths.append(row.image_size[0])
-                self.heights.append(row.image_size[1])
+                self.widths[row.image_size[0]] += 1
+                self.heights[row.image_size[1]] += 1
         columns: dict[str, list[Any]] = {
             "row_id": [row.row_id for row in valid],
             "index": [row.index for row in valid],
@@ -143,7 +145,7 @@ def canonical(index: int, value: str, completion: str | None, labels: list[list[
     return orjson.dumps([index, value, completion, labels]) + b"\n"
 
 
-def _stats(lengths: array[int], widths: array[int], heights: array[int]) -> dict[str, Any]:
+def _stats(lengths: Counter[int], widths: Counter[int], heights: Counter[int]) -> dict[str, Any]:
     stats: dict[str, Any] = {}
     if lengths:
         stats["text_length"] = distribution(lengths)
@@ -201,7 +203,7 @@ def finalize(first: Pass1, path: Path, min_examples: int) -> Final:
     if all(len(kept) == len(head_counts) for kept, head_counts in zip(kept_classes, first.counts, strict=True)):
         # The usual case: every class is kept, so the rows are pass 1's; only the columns change shape.
         with pq.ParquetWriter(path, final_schema(spec)) as writer:
-            for batch in pq.ParquetFile(first.path).iter_batches(batch_size=100_000):
+            for batch in pq.ParquetFile(first.path).iter_batches(batch_size=20_000):
                 writer.write_table(_rewrite_columns(spec, batch), row_group_size=ROW_GROUP_ROWS)
         return Final(
             rows=first.rows,
@@ -215,9 +217,9 @@ def finalize(first: Pass1, path: Path, min_examples: int) -> Final:
     hasher = hashlib.sha256()
     counts: list[Counter[str]] = [Counter() for _ in spec.heads]
     dropped: list[InvalidRow] = []
-    lengths: array[int] = array("l")
-    widths: array[int] = array("l")
-    heights: array[int] = array("l")
+    lengths: Counter[int] = Counter()
+    widths: Counter[int] = Counter()
+    heights: Counter[int] = Counter()
     rows = 0
     with pq.ParquetWriter(path, schema) as writer:
         for batch in pq.ParquetFile(first.path).iter_batches(batch_size=50_000):
@@ -250,10 +252,10 @@ def finalize(first: Pass1, path: Path, min_examples: int) -> Final:
                     canonical(data["index"][position], data["input"][position], data["completion"][position], labels)
                 )
                 if data["text_length"][position] is not None:
-                    lengths.append(data["text_length"][position])
+                    lengths[data["text_length"][position]] += 1
                 if data["image_width"][position] is not None:
-                    widths.append(data["image_width"][position])
-                    heights.append(data["image_height"][position])
+                    widths[data["image_width"][position]] += 1
+                    heights[data["image_height"][position]] += 1
                 rows += 1
             if out["row_id"]:
                 writer.write_table(pa.table(out, schema=schema), row_group_size=ROW_GROUP_ROWS)
@@ -266,19 +268,30 @@ def finalize(first: Pass1, path: Path, min_examples: int) -> Final:
     )
 
 
-def distribution(values: array[int]) -> dict[str, Any]:
-    ordered = sorted(values)
+def distribution(counts: Counter[int]) -> dict[str, Any]:
+    """Min, max, mean, percentiles and a 10-bucket histogram, from value counts (memory: one entry per
+    distinct value, not per row)."""
+    values = sorted(counts)
+    total = sum(counts.values())
 
     def percentile(fraction: float) -> int:
-        return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
+        rank = min(total - 1, int(fraction * total))
+        seen = 0
+        for value in values:
+            seen += counts[value]
+            if seen > rank:
+                return value
+        return values[-1]
 
-    low, high = ordered[0], ordered[-1]
+    low, high = values[0], values[-1]
     width = max(1, -(-(high - low + 1) // 10))
-    histogram = Counter((value - low) // width for value in ordered)
+    histogram: Counter[int] = Counter()
+    for value in values:
+        histogram[(value - low) // width] += counts[value]
     return {
         "min": low,
         "max": high,
-        "mean": round(statistics.fmean(ordered), 2),
+        "mean": round(sum(value * count for value, count in counts.items()) / total, 2),
         "p50": percentile(0.5),
         "p90": percentile(0.9),
         "p99": percentile(0.99),
