@@ -22,8 +22,10 @@ from dataset_svc.models import Dataset, DatasetRow, ImageAsset
 PAGE = 5000
 
 
-def _row_columns(dialect: str) -> tuple[ColumnElement[Any], ...]:
+def _row_columns(dialect: str) -> tuple[Any, ...]:
     """Row columns, with ``values`` and ``errors`` as the stored JSON text (not parsed by the driver)."""
+    values: ColumnElement[str]
+    errors: ColumnElement[str]
     if dialect == "postgresql":
         values, errors = cast(DatasetRow.values, Text), cast(DatasetRow.errors, Text)
     else:
