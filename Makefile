@@ -36,6 +36,7 @@ format: install
 bench: install
 	$(PY) -m bench.gateway_overhead
 	$(PY) -m bench.dataset_ingest
+	$(PY) -m bench.snapshot_build
 
 proto: install
 	$(PY) -m automl_proto.export
