@@ -26,7 +26,7 @@ from pathlib import Path
 import asyncpg
 import httpx
 
-from bench.platform_procs import HOST, PeakMemory, clean_env, service_process
+from bench.platform_procs import HOST, PeakMemory, clean_env, service_process, wait_while
 from tests.support import postgres
 from tests.support.image_server import image_server
 from tests.support.ports import free_port
@@ -91,15 +91,8 @@ def upload(client: httpx.Client, path: Path, name: str) -> dict[str, object]:
     return body
 
 
-def wait_ready(client: httpx.Client, dataset_id: str, timeout_s: float = 600) -> dict[str, object]:
-    deadline = time.monotonic() + timeout_s
-    while True:
-        body: dict[str, object] = client.get(f"/v1/datasets/{dataset_id}").json()
-        if body["status"] != "processing":
-            return body
-        if time.monotonic() > deadline:
-            raise TimeoutError(body)
-        time.sleep(0.1)
+def wait_ready(client: httpx.Client, dataset_id: str) -> dict[str, object]:
+    return wait_while(client, f"/v1/datasets/{dataset_id}", "processing")
 
 
 def page_latency(client: httpx.Client, dataset_id: str, params: dict[str, int], repeat: int = 30) -> float:

@@ -11,43 +11,17 @@ import argparse
 import asyncio
 import json
 import os
-import subprocess
-import sys
 import tempfile
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
 
 from bench.loadgen import build_request, measure_latency, measure_throughput
+from bench.platform_procs import HOST, service_process
 from tests.support.ports import free_port
 
-HOST = "127.0.0.1"
 INTERNAL_TOKEN = "bench-internal-token-0123456789abcdef"
 OPERATOR_KEY = "bench-operator-key-0123456789abcdefgh"
-
-
-@contextmanager
-def server(module: str, env: dict[str, str], port: int, log: Path) -> Iterator[None]:
-    with open(log, "wb") as handle:
-        process = subprocess.Popen([sys.executable, "-m", module], env=env, stdout=handle, stderr=subprocess.STDOUT)
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"http://{HOST}:{port}/readyz").status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"{module} did not start; see {log}")
-            time.sleep(0.1)
-        yield
-    finally:
-        process.terminate()
-        process.wait(15)
 
 
 def main() -> None:
@@ -74,8 +48,8 @@ def main() -> None:
         "AUTOML_GATEWAY_RATE_LIMIT_BURST": "1000000",
     }
     with (
-        server("bench.echo_server", echo_env, echo_port, workdir / "echo.log"),
-        server("gateway", gateway_env, gateway_port, workdir / "gateway.log"),
+        service_process("bench.echo_server", echo_env, echo_port, workdir / "echo.log"),
+        service_process("gateway", gateway_env, gateway_port, workdir / "gateway.log"),
     ):
         org = httpx.post(
             f"http://{HOST}:{gateway_port}/v1/orgs",

@@ -76,3 +76,15 @@ class PeakMemory:
 
 def clean_env(**values: str) -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if not k.startswith("AUTOML_")} | values
+
+
+def wait_while(client: httpx.Client, path: str, pending: str, timeout_s: float = 600) -> dict[str, object]:
+    """GET ``path`` until its ``status`` is no longer ``pending``."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        body: dict[str, object] = client.get(path).json()
+        if body["status"] != pending:
+            return body
+        if time.monotonic() > deadline:
+            raise TimeoutError(body)
+        time.sleep(0.1)

@@ -19,20 +19,13 @@ from pathlib import Path
 import httpx
 
 from bench.dataset_ingest import INTERNAL_TOKEN, OPERATOR_KEY, build_csv, upload, wait_ready
-from bench.platform_procs import HOST, PeakMemory, clean_env, service_process
+from bench.platform_procs import HOST, PeakMemory, clean_env, service_process, wait_while
 from tests.support import postgres
 from tests.support.ports import free_port
 
 
-def wait_snapshot(client: httpx.Client, snapshot_id: str, timeout_s: float = 600) -> dict[str, object]:
-    deadline = time.monotonic() + timeout_s
-    while True:
-        body: dict[str, object] = client.get(f"/v1/snapshots/{snapshot_id}").json()
-        if body["status"] != "creating":
-            return body
-        if time.monotonic() > deadline:
-            raise TimeoutError(body)
-        time.sleep(0.1)
+def wait_snapshot(client: httpx.Client, snapshot_id: str) -> dict[str, object]:
+    return wait_while(client, f"/v1/snapshots/{snapshot_id}", "creating")
 
 
 def main() -> None:

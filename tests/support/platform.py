@@ -43,29 +43,24 @@ class OrgClient(httpx.AsyncClient):
         data = {"name": name} if name is not None else {}
         return await self.post("/v1/datasets", files={"file": (filename, content)}, data=data, **extra)
 
-    async def wait_dataset(self, dataset_id: str, timeout_s: float = 60) -> dict[str, Any]:
+    async def wait_while(self, path: str, pending: str, timeout_s: float = 60) -> dict[str, Any]:
+        """GET ``path`` until its ``status`` is no longer ``pending``; return the last answer."""
         deadline = time.monotonic() + timeout_s
         while True:
-            response = await self.get(f"/v1/datasets/{dataset_id}")
+            response = await self.get(path)
             assert response.status_code == 200, response.text
             body: dict[str, Any] = response.json()
-            if body["status"] != "processing":
+            if body["status"] != pending:
                 return body
             if time.monotonic() > deadline:
-                raise TimeoutError(f"dataset {dataset_id} still processing: {body}")
+                raise TimeoutError(f"{path} still {pending}: {body}")
             await asyncio.sleep(0.05)
 
+    async def wait_dataset(self, dataset_id: str, timeout_s: float = 60) -> dict[str, Any]:
+        return await self.wait_while(f"/v1/datasets/{dataset_id}", "processing", timeout_s)
+
     async def wait_snapshot(self, snapshot_id: str, timeout_s: float = 60) -> dict[str, Any]:
-        deadline = time.monotonic() + timeout_s
-        while True:
-            response = await self.get(f"/v1/snapshots/{snapshot_id}")
-            assert response.status_code == 200, response.text
-            body: dict[str, Any] = response.json()
-            if body["status"] != "creating":
-                return body
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"snapshot {snapshot_id} still creating: {body}")
-            await asyncio.sleep(0.05)
+        return await self.wait_while(f"/v1/snapshots/{snapshot_id}", "creating", timeout_s)
 
     async def rows(self, dataset_id: str, **params: Any) -> list[dict[str, Any]]:
         items: list[dict[str, Any]] = []

@@ -25,6 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from automl_common.db import Database
 from automl_common.storage import ObjectStore
+from automl_common.tasks import TaskRegistry
 from dataset_svc.datasets.inference import ColumnStats
 from dataset_svc.datasets.parsing import CsvParser, JsonlParser, UploadFormatError, decode_lines
 from dataset_svc.datasets.repository import DatasetRepository
@@ -111,33 +112,18 @@ class Ingestor:
         self.store = store
         self.settings = settings
         self.images = images
-        self.tasks: dict[str, asyncio.Task[None]] = {}
+        self.tasks = TaskRegistry()
 
     def start(self, dataset_id: str, job: str = "ingest") -> None:
-        if dataset_id in self.tasks and not self.tasks[dataset_id].done():
-            return
         runner = self._ingest if job == "ingest" else self._images_only
-        task = asyncio.create_task(runner(dataset_id), name=f"{job}:{dataset_id}")
-        self.tasks[dataset_id] = task
-        task.add_done_callback(
-            lambda _: self.tasks.pop(dataset_id, None) if self.tasks.get(dataset_id) is task else None
-        )
+        self.tasks.start(dataset_id, lambda: runner(dataset_id))
 
     async def schedule(self, dataset_id: str, job: str = "ingest") -> None:
         """``start``, as a coroutine: response background tasks run plain functions in a thread pool."""
         self.start(dataset_id, job)
 
     async def cancel(self, dataset_id: str) -> None:
-        task = self.tasks.pop(dataset_id, None)
-        if task is not None and not task.done():
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-
-    async def wait(self, dataset_id: str) -> None:
-        task = self.tasks.get(dataset_id)
-        if task is not None:
-            await asyncio.shield(task)
+        await self.tasks.cancel(dataset_id)
 
     async def resume_interrupted(self) -> None:
         """Datasets left ``processing`` by a stopped process start over from their stored original."""
@@ -148,8 +134,7 @@ class Ingestor:
             self.start(dataset_id)
 
     async def aclose(self) -> None:
-        for dataset_id in list(self.tasks):
-            await self.cancel(dataset_id)
+        await self.tasks.aclose()
 
     async def _ingest(self, dataset_id: str) -> None:
         try:

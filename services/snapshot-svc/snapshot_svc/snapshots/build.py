@@ -6,7 +6,6 @@ A failed build removes everything it wrote and leaves the snapshot ``failed`` wi
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 import tempfile
@@ -22,6 +21,7 @@ from automl_common.db import Database, utcnow
 from automl_common.errors import AutoMLError
 from automl_common.http import InternalClient
 from automl_common.storage import ObjectStore
+from automl_common.tasks import TaskRegistry
 from snapshot_svc.models import Snapshot, SnapshotInvalidRow
 from snapshot_svc.settings import SnapshotSettings
 from snapshot_svc.snapshots.materialise import Pass1, SnapshotBuildError, finalize
@@ -70,31 +70,17 @@ class SnapshotBuilder:
         self.store = store
         self.settings = settings
         self.datasets = datasets
-        self.tasks: dict[str, asyncio.Task[None]] = {}
+        self.tasks = TaskRegistry()
 
     def start(self, snapshot_id: str) -> None:
-        if snapshot_id in self.tasks and not self.tasks[snapshot_id].done():
-            return
-        task = asyncio.create_task(self._build(snapshot_id), name=f"snapshot:{snapshot_id}")
-        self.tasks[snapshot_id] = task
-        task.add_done_callback(
-            lambda _: self.tasks.pop(snapshot_id, None) if self.tasks.get(snapshot_id) is task else None
-        )
+        self.tasks.start(snapshot_id, lambda: self._build(snapshot_id))
 
     async def schedule(self, snapshot_id: str) -> None:
+        """``start``, as a coroutine: response background tasks run plain functions in a thread pool."""
         self.start(snapshot_id)
 
-    async def wait(self, snapshot_id: str) -> None:
-        task = self.tasks.get(snapshot_id)
-        if task is not None:
-            await asyncio.shield(task)
-
     async def cancel(self, snapshot_id: str) -> None:
-        task = self.tasks.pop(snapshot_id, None)
-        if task is not None and not task.done():
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await self.tasks.cancel(snapshot_id)
 
     async def resume_interrupted(self, snapshot_ids: list[str]) -> None:
         for snapshot_id in snapshot_ids:
@@ -102,8 +88,7 @@ class SnapshotBuilder:
             self.start(snapshot_id)
 
     async def aclose(self) -> None:
-        for snapshot_id in list(self.tasks):
-            await self.cancel(snapshot_id)
+        await self.tasks.aclose()
 
     async def _build(self, snapshot_id: str) -> None:
         async with self.database.session() as session:
