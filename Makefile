@@ -4,7 +4,7 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
-PACKAGES := libs/common proto services/gateway services/dataset-svc services/snapshot-svc services/trainer-svc services/inference-svc
+PACKAGES := libs/common libs/modelkit proto services/gateway services/dataset-svc services/snapshot-svc services/trainer-svc services/inference-svc
 STAMP := $(VENV)/.installed
 INSTALL_INPUTS := requirements-dev.txt constraints.txt $(addsuffix /pyproject.toml,$(PACKAGES))
 
@@ -27,7 +27,7 @@ test: install
 lint: install
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
-	$(PY) -m mypy libs/common/automl_common proto/automl_proto services/*/[a-z]*_svc services/gateway/gateway deploy bench tests
+	$(PY) -m mypy libs/common/automl_common libs/modelkit/modelkit proto/automl_proto services/*/[a-z]*_svc services/gateway/gateway deploy bench tests
 
 format: install
 	$(PY) -m ruff check --fix .
@@ -37,6 +37,7 @@ bench: install
 	$(PY) -m bench.gateway_overhead
 	$(PY) -m bench.dataset_ingest
 	$(PY) -m bench.snapshot_build
+	$(PY) -m bench.metrics
 
 proto: install
 	$(PY) -m automl_proto.export

@@ -1,0 +1,1 @@
+"""Shared ML code: evaluation metrics and reports, model cards."""
