@@ -131,7 +131,7 @@ def test_curves_and_thresholds_match_sklearn(data):
     positive = y == 0
     if not positive.any() or positive.all():
         return
-    precision, recall, thresholds = skm.precision_recall_curve(positive, scores[:, 0])
+    precision, recall, _thresholds = skm.precision_recall_curve(positive, scores[:, 0])
     best = np.argmax(
         np.where(precision + recall > 0, 2 * precision * recall / np.maximum(precision + recall, 1e-300), 0)[:-1]
     )

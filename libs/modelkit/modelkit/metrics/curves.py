@@ -24,16 +24,24 @@ class BinaryCurve:
 
 
 def binary_curve(positive: NDArray[np.bool_], scores: NDArray[np.float64]) -> BinaryCurve:
-    order = np.argsort(scores, kind="mergesort")[::-1]
-    sorted_scores = scores[order]
-    sorted_positive = positive[order]
-    # The last index of each run of equal scores.
-    distinct = np.flatnonzero(np.diff(sorted_scores))
-    ends = np.r_[distinct, sorted_positive.size - 1]
-    tps = np.cumsum(sorted_positive, dtype=np.float64)[ends]
-    fps = (ends + 1).astype(np.float64) - tps
-    positives = int(tps[-1]) if tps.size else 0
-    return BinaryCurve(sorted_scores[ends], tps, fps, positives, int(sorted_positive.size - positives))
+    """Counts at every distinct score. Sorting the scores (not argsorting them and gathering the labels)
+    is enough: the rows scoring >= t are a suffix of the sorted scores, and the positives among them are
+    counted by a binary search in the sorted positive scores."""
+    ascending = np.sort(scores)
+    starts = np.r_[0, np.flatnonzero(np.diff(ascending)) + 1]  # where each distinct score begins
+    thresholds = ascending[starts]
+    at_or_above = ascending.size - starts
+    positive_scores = np.sort(scores[positive])
+    positives = int(positive_scores.size)
+    tps = positives - np.searchsorted(positive_scores, thresholds, side="left")
+    fps = at_or_above - tps
+    return BinaryCurve(
+        thresholds[::-1],
+        tps[::-1].astype(np.float64),
+        fps[::-1].astype(np.float64),
+        positives,
+        int(ascending.size - positives),
+    )
 
 
 def roc_auc(curve: BinaryCurve) -> float | None:
