@@ -50,7 +50,7 @@ def sklearn_multi(y: np.ndarray, scores: np.ndarray) -> None:
         skm.precision_recall_curve(y[:, index], scores[:, index])
 
 
-def timed(call) -> float:  # type: ignore[no-untyped-def]
+def timed(call) -> float:
     started = time.perf_counter()
     call()
     return time.perf_counter() - started
@@ -84,7 +84,8 @@ def main() -> None:
     ):
         verdict = "PASS" if ours < 3 and ours < theirs else "MISS"
         print(
-            f"  {name}: {ours:.2f} s; scikit-learn for the same figures {theirs:.2f} s: {theirs / ours:.1f}x faster ({verdict}: < 3 s and faster)"
+            f"  {name}: {ours:.2f} s; scikit-learn for the same figures {theirs:.2f} s: "
+            f"{theirs / ours:.1f}x faster ({verdict}: < 3 s and faster)"
         )
 
 
