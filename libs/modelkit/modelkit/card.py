@@ -1,0 +1,165 @@
+"""The model card: a markdown report of how a model was made and how well it does, for people."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+FEW_TEST_EXAMPLES = 10
+STRONG_IMBALANCE = 10.0
+
+
+@dataclass
+class CardInputs:
+    name: str
+    base_model: str
+    method: str
+    model_type: str
+    train_snapshot: dict[str, Any]  # {id, name, row_count, heads: [{name, multilabel, classes: [{name, count}]}]}
+    evaluation_data: str  # e.g. "test snapshot snap_... (1,000 rows)" or "20% stratified split, seed 1"
+    hyperparameters: dict[str, Any]
+    report: dict[str, Any]  # modelkit.metrics.evaluate(...)
+    delta: dict[str, Any] | None = None  # modelkit.metrics.delta(report, baseline)
+    baseline: str = "the majority-class predictor"
+    epochs: list[dict[str, Any]] = field(default_factory=list)  # {epoch, step, train_loss, val_loss, <metric>}
+    selection_metric: str = "macro_f1"
+    chosen_epoch: int | None = None
+    description: str = ""
+    leaked_rows: int | None = None
+
+
+def _number(value: Any, digits: int = 4) -> str:
+    if value is None:
+        return "n/a"
+    if isinstance(value, float):
+        return f"{value:.{digits}f}"
+    return str(value)
+
+
+def _signed(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:+.4f}"
+
+
+def limitations(inputs: CardInputs) -> list[str]:
+    """What in the data should make a reader careful with the figures."""
+    found: list[str] = []
+    for name, head in inputs.report["heads"].items():
+        few = [label for label, metrics in head["classes"].items() if metrics["support"] < FEW_TEST_EXAMPLES]
+        if few:
+            found.append(
+                f"Head `{name}`: classes with fewer than {FEW_TEST_EXAMPLES} test examples ({', '.join(few)}); "
+                "their metrics are uncertain."
+            )
+    for head in inputs.train_snapshot.get("heads", []):
+        counts = [item["count"] for item in head.get("classes", []) if item["count"] > 0]
+        if len(counts) >= 2 and max(counts) / min(counts) >= STRONG_IMBALANCE:
+            found.append(
+                f"Head `{head['name']}` is strongly imbalanced in training (largest class {max(counts)} rows, "
+                f"smallest {min(counts)}); look at per-class recall, not accuracy alone."
+            )
+    if inputs.leaked_rows:
+        found.append(
+            f"{inputs.leaked_rows} test rows also appear in the training data (leakage); the test figures "
+            "are optimistic."
+        )
+    return found
+
+
+def render_model_card(inputs: CardInputs) -> str:
+    hp = inputs.hyperparameters
+    lines = [f"# Model card: {inputs.name}", ""]
+    if inputs.description:
+        lines += [inputs.description, ""]
+    lines += [
+        "## Model",
+        "",
+        f"- Type: {inputs.model_type}",
+        f"- Base model: {inputs.base_model}",
+        f"- Training method: {inputs.method}",
+        "",
+        "## Data",
+        "",
+        f"- Training snapshot: {inputs.train_snapshot.get('name', '')} (`{inputs.train_snapshot.get('id', '')}`), "
+        f"{inputs.train_snapshot.get('row_count', 'n/a')} rows",
+        f"- Evaluation data: {inputs.evaluation_data}",
+        "",
+    ]
+    for head in inputs.train_snapshot.get("heads", []):
+        kind = "multi-label" if head.get("multilabel") else "single-label"
+        counts = ", ".join(f"{item['name']}: {item['count']}" for item in head.get("classes", []))
+        lines.append(f"- Head `{head['name']}` ({kind}): {counts}")
+    optimizer = hp.get("optimizer", {})
+    scheduler = hp.get("scheduler", {})
+    stopping = hp.get("early_stopping", {})
+    lines += [
+        "",
+        "## Hyperparameters",
+        "",
+        "| setting | value |",
+        "|---|---|",
+        f"| learning rate | {hp.get('learning_rate', 'n/a')} |",
+        f"| train batch size | {hp.get('train_batch_size', 'n/a')} |",
+        f"| eval batch size | {hp.get('eval_batch_size', 'n/a')} |",
+        f"| seed | {hp.get('seed', 'n/a')} |",
+        f"| optimizer | {optimizer.get('name', 'n/a')} (betas {optimizer.get('betas', 'n/a')}, "
+        f"epsilon {optimizer.get('epsilon', 'n/a')}, weight decay {optimizer.get('weight_decay', 'n/a')}) |",
+        f"| scheduler | {scheduler.get('name', 'n/a')}, warmup {scheduler.get('warmup_steps', 'n/a')} steps |",
+        f"| epochs | {hp.get('epochs', 'n/a')} |",
+        f"| early stopping | patience {stopping.get('patience', 'n/a')}, "
+        f"min delta {stopping.get('min_delta', 'n/a')} |",
+        f"| model selection | best {inputs.selection_metric}"
+        + (f", chosen epoch {inputs.chosen_epoch}" if inputs.chosen_epoch is not None else "")
+        + " |",
+        "",
+    ]
+    if inputs.epochs:
+        lines += [
+            "## Training",
+            "",
+            f"| epoch | step | training loss | validation loss | {inputs.selection_metric} |",
+            "|---|---|---|---|---|",
+        ]
+        for row in inputs.epochs:
+            lines.append(
+                f"| {row.get('epoch')} | {row.get('step')} | {_number(row.get('train_loss'))} | "
+                f"{_number(row.get('val_loss'))} | {_number(row.get(inputs.selection_metric))} |"
+            )
+        lines.append("")
+    lines += ["## Results", ""]
+    overall = inputs.report["overall"]
+    overall_delta = (inputs.delta or {}).get("overall", {})
+    lines += [
+        f"Overall (mean over heads), with the change against {inputs.baseline}:",
+        "",
+        "| metric | value | change |",
+        "|---|---|---|",
+    ]
+    for key in ("accuracy", "precision", "recall", "f1", "balanced_accuracy", "specificity", "loss"):
+        lines.append(f"| {key} | {_number(overall.get(key))} | {_signed(overall_delta.get(key))} |")
+    lines.append("")
+    for name, head in inputs.report["heads"].items():
+        head_delta = (inputs.delta or {}).get("heads", {}).get(name, {})
+        accuracy_name = "Hamming score" if head["multilabel"] else "accuracy"
+        lines += [
+            f"### Head `{name}`",
+            "",
+            f"{accuracy_name} {_number(head['accuracy'])} ({_signed(head_delta.get('accuracy'))}), "
+            f"macro F1 {_number(head['macro']['f1'])} ({_signed(head_delta.get('macro', {}).get('f1'))}), "
+            f"loss {_number(head['loss'])}, {head['rows']} rows.",
+            "",
+            "| class | precision | recall | specificity | F1 | balanced accuracy | support | ROC AUC | AP |",
+            "|---|---|---|---|---|---|---|---|---|",
+        ]
+        for label, metrics in head["classes"].items():
+            lines.append(
+                f"| {label} | {_number(metrics['precision'])} | {_number(metrics['recall'])} | "
+                f"{_number(metrics['specificity'])} | {_number(metrics['f1'])} | "
+                f"{_number(metrics['balanced_accuracy'])} | {metrics['support']} | {_number(metrics['roc_auc'])} | "
+                f"{_number(metrics['average_precision'])} |"
+            )
+        lines.append("")
+    found = limitations(inputs)
+    lines += ["## Limitations", ""]
+    lines += [f"- {item}" for item in found] if found else ["- None found in the data."]
+    lines.append("")
+    return "\n".join(lines)
