@@ -47,8 +47,10 @@ def service_env(data_dir: Path, internal_token: str) -> dict[str, str]:
     env = dict(os.environ, AUTOML_MODE="local", AUTOML_DATA_DIR=str(data_dir), AUTOML_INTERNAL_TOKEN=internal_token)
     for service in SERVICES:
         if service.name != "gateway":
-            short = service.env_prefix.removeprefix("AUTOML_").removesuffix("_").lower()
-            env[f"AUTOML_GATEWAY_{short.upper()}_URL"] = f"http://127.0.0.1:{port_of(service)}"
+            short = service.env_prefix.removeprefix("AUTOML_").removesuffix("_")
+            env[f"AUTOML_GATEWAY_{short}_URL"] = f"http://127.0.0.1:{port_of(service)}"
+    dataset = next(service for service in SERVICES if service.name == "dataset-svc")
+    env["AUTOML_SNAPSHOT_DATASET_URL"] = f"http://127.0.0.1:{port_of(dataset)}"
     return env
 
 

@@ -57,6 +57,7 @@ def test_make_up_starts_all_services_and_stops_them_on_ctrl_c(tmp_path: Path):
             assert httpx.get(f"http://127.0.0.1:{port}/readyz").status_code == 200, prefix
         # A domain service is reachable through the gateway only: directly, it wants the internal token.
         assert httpx.get(f"http://127.0.0.1:{ports['AUTOML_DATASET_']}/v1/datasets").status_code == 401
+        walk_the_journey(gateway, admin_key)
     finally:
         process.send_signal(signal.SIGINT)
         remaining, _ = process.communicate(timeout=30)
@@ -95,3 +96,35 @@ def test_bootstrap_is_idempotent(tmp_path: Path):
     )
     assert duplicate.returncode == 1
     assert "OrgNameTaken" in duplicate.stderr
+
+
+def walk_the_journey(gateway: str, admin_key: str) -> None:
+    """Dataset to snapshot through the gateway of `make up` (the services find each other on their ports)."""
+    client = httpx.Client(base_url=gateway, headers={"Authorization": f"Bearer {admin_key}"}, timeout=30)
+    rows = "".join(f"message {index},{'spam' if index % 3 == 0 else 'ham'}\n" for index in range(60))
+    created = client.post(
+        "/v1/datasets", files={"file": ("sms.csv", b"text,label\n" + rows.encode())}, data={"name": "sms"}
+    )
+    assert created.status_code == 201, created.text
+    dataset_id = created.json()["id"]
+    deadline = time.monotonic() + 30
+    while client.get(f"/v1/datasets/{dataset_id}").json()["status"] == "processing" and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert client.put(f"/v1/datasets/{dataset_id}/columns", json={"columns": {"text": "text"}}).status_code == 200
+    snapshot = client.post(
+        "/v1/snapshots",
+        json={
+            "dataset_id": dataset_id,
+            "name": "sms",
+            "type": "text_classification",
+            "input_column": "text",
+            "heads": [{"column": "label"}],
+        },
+    )
+    assert snapshot.status_code == 201, snapshot.text
+    snapshot_id = snapshot.json()["id"]
+    while client.get(f"/v1/snapshots/{snapshot_id}").json()["status"] == "creating" and time.monotonic() < deadline:
+        time.sleep(0.1)
+    ready = client.get(f"/v1/snapshots/{snapshot_id}").json()
+    assert ready["status"] == "ready", ready
+    assert ready["row_count"] == 60
