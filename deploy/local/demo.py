@@ -52,9 +52,12 @@ def main() -> int:
     if not key_file.exists():
         print(f"no admin key in {key_file}: start the platform with `make up` first", file=sys.stderr)
         return 1
-    client = httpx.Client(
-        base_url=gateway, headers={"Authorization": f"Bearer {key_file.read_text().strip()}"}, timeout=120
-    )
+    headers = {"Authorization": f"Bearer {key_file.read_text().strip()}"}
+    with httpx.Client(base_url=gateway, headers=headers, timeout=120) as client:
+        return walk(client, gateway)
+
+
+def walk(client: httpx.Client, gateway: str) -> int:
     try:
         client.get("/v1/orgs/me").raise_for_status()
     except httpx.HTTPError as error:

@@ -100,7 +100,11 @@ def test_bootstrap_is_idempotent(tmp_path: Path):
 
 def walk_the_journey(gateway: str, admin_key: str) -> None:
     """Dataset to snapshot through the gateway of `make up` (the services find each other on their ports)."""
-    client = httpx.Client(base_url=gateway, headers={"Authorization": f"Bearer {admin_key}"}, timeout=30)
+    with httpx.Client(base_url=gateway, headers={"Authorization": f"Bearer {admin_key}"}, timeout=30) as client:
+        _journey(client)
+
+
+def _journey(client: httpx.Client) -> None:
     rows = "".join(f"message {index},{'spam' if index % 3 == 0 else 'ham'}\n" for index in range(60))
     created = client.post(
         "/v1/datasets", files={"file": ("sms.csv", b"text,label\n" + rows.encode())}, data={"name": "sms"}
