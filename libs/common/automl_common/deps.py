@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from typing import Annotated
+from collections.abc import AsyncIterator, Callable
+from typing import Annotated, TypeVar
 
 from fastapi import Depends, Query, Request
 from pydantic import BaseModel
@@ -14,6 +14,7 @@ from automl_common.settings import ServiceSettings
 from automl_common.storage.base import ObjectStore
 
 MAX_PAGE_SIZE = 500
+T = TypeVar("T")
 
 
 async def _session(request: Request) -> AsyncIterator[AsyncSession]:
@@ -22,14 +23,15 @@ async def _session(request: Request) -> AsyncIterator[AsyncSession]:
         yield session
 
 
-def _store(request: Request) -> ObjectStore:
-    store: ObjectStore = request.app.state.store
-    return store
+def from_state(name: str, kind: type[T]) -> Callable[[Request], T]:
+    """A dependency giving ``app.state.<name>`` (set up in the lifespan), typed as ``kind``."""
 
+    def dependency(request: Request) -> T:
+        value = getattr(request.app.state, name)
+        assert isinstance(value, kind), f"app.state.{name} is {type(value).__name__}, not {kind.__name__}"
+        return value
 
-def _settings(request: Request) -> ServiceSettings:
-    settings: ServiceSettings = request.app.state.settings
-    return settings
+    return dependency
 
 
 class PageParams(BaseModel):
@@ -47,6 +49,6 @@ def _page_params(
 # scope="function": the session commits when the endpoint returns, *before* the response is sent, so a
 # failed commit becomes an error response instead of a success the database never saw.
 SessionDep = Annotated[AsyncSession, Depends(_session, scope="function")]
-StoreDep = Annotated[ObjectStore, Depends(_store)]
-SettingsDep = Annotated[ServiceSettings, Depends(_settings)]
+StoreDep = Annotated[ObjectStore, Depends(from_state("store", ObjectStore))]
+SettingsDep = Annotated[ServiceSettings, Depends(from_state("settings", ServiceSettings))]
 PageDep = Annotated[PageParams, Depends(_page_params)]

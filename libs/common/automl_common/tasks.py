@@ -30,11 +30,6 @@ class TaskRegistry:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
 
-    async def wait(self, key: str) -> None:
-        task = self.tasks.get(key)
-        if task is not None:
-            await asyncio.shield(task)
-
     async def aclose(self) -> None:
         for key in list(self.tasks):
             await self.cancel(key)

@@ -4,21 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends
 
+from automl_common.deps import from_state
 from dataset_svc.datasets.ingest import Ingestor
 from dataset_svc.settings import DatasetSettings
 
-
-def _ingestor(request: Request) -> Ingestor:
-    ingestor: Ingestor = request.app.state.ingestor
-    return ingestor
-
-
-def _settings(request: Request) -> DatasetSettings:
-    settings: DatasetSettings = request.app.state.settings
-    return settings
-
-
-IngestorDep = Annotated[Ingestor, Depends(_ingestor)]
-DatasetSettingsDep = Annotated[DatasetSettings, Depends(_settings)]
+IngestorDep = Annotated[Ingestor, Depends(from_state("ingestor", Ingestor))]
+DatasetSettingsDep = Annotated[DatasetSettings, Depends(from_state("settings", DatasetSettings))]

@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
+import pyarrow as pa
 from fastapi import FastAPI
 
 from automl_common.app import ServiceSpec, create_service_app
@@ -25,6 +26,9 @@ def create_app(settings: SnapshotSettings | None = None, *, store: ObjectStore |
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # Arrow's default allocator (mimalloc) keeps freed memory for reuse; a service that builds a large
+        # snapshot now and then should give it back, so Arrow allocates with the C library's malloc.
+        pa.set_memory_pool(pa.system_memory_pool())
         datasets = InternalClient("dataset-svc", settings.dataset_url, settings.resolved_internal_token())
         builder = SnapshotBuilder(app.state.database, app.state.store, settings, datasets)
         app.state.datasets = datasets

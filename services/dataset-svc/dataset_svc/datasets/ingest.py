@@ -175,7 +175,7 @@ class Ingestor:
 
         async with self._zip(source_format, source_key) as zip_images:
             if zip_images is not None:
-                table = self._zip_table(zip_images)
+                table = zip_images.table
                 inner_format = (
                     "jsonl"
                     if table.lower().endswith((".jsonl", ".ndjson"))
@@ -332,9 +332,7 @@ class Ingestor:
                 raise UploadFormatError("the upload is not a readable zip file") from error
             with archive:
                 self._check_zip(archive)
-                table = self._zip_table_name(archive)
-                base = table.rsplit("/", 1)[0] if "/" in table else ""
-                yield ZipImages(archive, base, self.settings.image_max_bytes)
+                yield ZipImages(archive, self._zip_table_name(archive), self.settings.image_max_bytes)
 
     def _check_zip(self, archive: zipfile.ZipFile) -> None:
         infos = archive.infolist()
@@ -359,9 +357,6 @@ class Ingestor:
             found = ", ".join(tables[:5]) or "none"
             raise UploadFormatError(f"the zip must hold exactly one CSV, TSV or JSONL file (found: {found})")
         return tables[0]
-
-    def _zip_table(self, zip_images: ZipImages) -> str:
-        return self._zip_table_name(zip_images.archive)
 
 
 async def create_image_assets(session: AsyncSession, dataset_id: str, columns: list[str]) -> None:

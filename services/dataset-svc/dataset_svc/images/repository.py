@@ -64,12 +64,18 @@ class AssetRepository(Repository[ImageAsset]):
             .distinct()
         )
         hashes = {sha256 for sha256 in (await self.session.execute(mine)).scalars().all() if sha256}
-        if not hashes:
-            return set()
-        shared = (
-            select(ImageAsset.sha256)
-            .join(Dataset, Dataset.id == ImageAsset.dataset_id)
-            .where(Dataset.org_id == org_id, ImageAsset.dataset_id != dataset_id, ImageAsset.sha256.in_(hashes))
-            .distinct()
-        )
-        return hashes - {sha256 for sha256 in (await self.session.execute(shared)).scalars().all() if sha256}
+        shared: set[str] = set()
+        ordered = sorted(hashes)
+        for start in range(0, len(ordered), 1000):  # bounded IN lists: drivers cap a statement's parameters
+            statement = (
+                select(ImageAsset.sha256)
+                .join(Dataset, Dataset.id == ImageAsset.dataset_id)
+                .where(
+                    Dataset.org_id == org_id,
+                    ImageAsset.dataset_id != dataset_id,
+                    ImageAsset.sha256.in_(ordered[start : start + 1000]),
+                )
+                .distinct()
+            )
+            shared.update(sha256 for sha256 in (await self.session.execute(statement)).scalars().all() if sha256)
+        return hashes - shared

@@ -8,7 +8,7 @@ import hashlib
 import logging
 import posixpath
 import zipfile
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from automl_common.db import Database
@@ -35,9 +35,10 @@ def thumbnail_key(org_id: str, sha256: str, size: int) -> str:
 class ZipImages:
     """Image paths inside an uploaded zip, resolved relative to the CSV's folder (or the zip's root)."""
 
-    def __init__(self, archive: zipfile.ZipFile, base: str, max_bytes: int) -> None:
+    def __init__(self, archive: zipfile.ZipFile, table: str, max_bytes: int) -> None:
         self.archive = archive
-        self.base = base
+        self.table = table  # the one CSV/TSV/JSONL member
+        self.base = table.rsplit("/", 1)[0] if "/" in table else ""
         self.max_bytes = max_bytes
         self.members = {info.filename: info for info in archive.infolist() if not info.is_dir()}
 
@@ -138,8 +139,6 @@ class ImageIngestor:
             await _in_chunks(sorted(recovered), lambda chunk: rows.set_status(chunk, "ok"))
 
 
-async def _in_chunks(ids: list[int], action: Callable[[list[int]], object]) -> None:
+async def _in_chunks(ids: list[int], action: Callable[[list[int]], Awaitable[None]]) -> None:
     for start in range(0, len(ids), 500):
-        result = action(ids[start : start + 500])
-        if asyncio.iscoroutine(result):
-            await result
+        await action(ids[start : start + 500])

@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from automl_common.errors import InvalidRequest, NotFound
@@ -183,8 +182,3 @@ async def _after_edit(session: AsyncSession, dataset: Dataset, images_queued: bo
     await session.flush()
     await DatasetRepository(session).bump_version(dataset.id)
     await session.refresh(dataset)
-
-
-async def count_rows(session: AsyncSession, dataset_id: str) -> int:
-    statement = select(func.count()).select_from(DatasetRow).where(DatasetRow.dataset_id == dataset_id)
-    return int((await session.execute(statement)).scalar_one())

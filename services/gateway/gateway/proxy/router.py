@@ -46,18 +46,14 @@ from gateway.auth import Principal, resolve_principal
 _BUFFER_LIMIT = 64 * 1024
 _CHUNK_SIZE = 256 * 1024
 
-# Hop-by-hop headers (RFC 9110 7.6.1), the caller's credentials, and what only the gateway may set.
+# Hop-by-hop headers (RFC 9110 7.6.1): never forwarded in either direction.
+_HOP_BY_HOP = ("connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding", "upgrade")
+# Also dropped: the caller's credentials, and what only the gateway may set.
 _DROP_REQUEST = frozenset(
     name.encode()
     for name in (
+        *_HOP_BY_HOP,
         "host",
-        "connection",
-        "keep-alive",
-        "proxy-connection",
-        "te",
-        "trailer",
-        "transfer-encoding",
-        "upgrade",
         "authorization",
         "cookie",
         INTERNAL_TOKEN_HEADER.lower(),
@@ -67,21 +63,8 @@ _DROP_REQUEST = frozenset(
         REQUEST_ID_HEADER.lower(),
     )
 )
-_DROP_RESPONSE = frozenset(
-    name.encode()
-    for name in (
-        "connection",
-        "keep-alive",
-        "proxy-connection",
-        "te",
-        "trailer",
-        "transfer-encoding",
-        "upgrade",
-        "server",
-        "date",
-        REQUEST_ID_HEADER.lower(),
-    )
-)
+# The gateway's own server, date and request id replace the service's.
+_DROP_RESPONSE = frozenset(name.encode() for name in (*_HOP_BY_HOP, "server", "date", REQUEST_ID_HEADER.lower()))
 
 
 class ClientDisconnected(Exception):

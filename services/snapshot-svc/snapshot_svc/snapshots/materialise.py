@@ -21,10 +21,6 @@ from snapshot_svc.snapshots.validation import InvalidRow, Spec, ValidRow
 
 ROW_GROUP_ROWS = 100_000
 
-# Arrow's default allocator (mimalloc) keeps freed memory for reuse; a service that builds a large snapshot
-# now and then should give it back, so Arrow allocates with the C library's malloc here.
-pa.set_memory_pool(pa.system_memory_pool())
-
 
 class SnapshotBuildError(Exception):
     pass
