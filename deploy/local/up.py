@@ -51,6 +51,8 @@ def service_env(data_dir: Path, internal_token: str) -> dict[str, str]:
             env[f"AUTOML_GATEWAY_{short}_URL"] = f"http://127.0.0.1:{port_of(service)}"
     dataset = next(service for service in SERVICES if service.name == "dataset-svc")
     env["AUTOML_SNAPSHOT_DATASET_URL"] = f"http://127.0.0.1:{port_of(dataset)}"
+    snapshot = next(service for service in SERVICES if service.name == "snapshot-svc")
+    env["AUTOML_TRAINER_SNAPSHOT_URL"] = f"http://127.0.0.1:{port_of(snapshot)}"
     return env
 
 

@@ -15,7 +15,16 @@ import httpx
 
 from automl_common.storage import ObjectStore
 from tests.support.api import OPERATOR_KEY, bearer
+from tests.support.ports import free_port
 from tests.support.servers import running_server
+
+# Small and quick: one torch thread per worker (two cores here), a fast dispatcher, a short kill grace.
+TRAINER_TEST_DEFAULTS: dict[str, Any] = {
+    "worker_threads": 1,
+    "dispatch_interval_s": 0.2,
+    "cancel_grace_s": 3.0,
+    "max_concurrent_jobs": 2,
+}
 
 
 @dataclass
@@ -84,7 +93,10 @@ def run_platform(
     dataset_url_policy: Any = None,
     gateway_overrides: dict[str, Any] | None = None,
     snapshot_overrides: dict[str, Any] | None = None,
+    trainer_overrides: dict[str, Any] | None = None,
 ) -> Iterator[Platform]:
+    """``trainer_overrides`` not None: trainer-svc too, its workers as real subprocesses. Without an injected
+    ``store`` the services then share one filesystem store, as they share a bucket on a cluster."""
     from dataset_svc.app import create_app as create_dataset_app
     from dataset_svc.settings import DatasetSettings
     from gateway.app import create_app as create_gateway_app
@@ -93,9 +105,14 @@ def run_platform(
     from snapshot_svc.settings import SnapshotSettings
     from tests.conftest import service_env
 
+    shared_store: dict[str, Any] = {}
+    if trainer_overrides is not None and store is None:
+        shared_store["store_root"] = tmp_path / "objects"
     with ExitStack() as stack:
         dataset_settings = DatasetSettings(
-            **service_env(tmp_path / "dataset", database_url_for["dataset"], **(dataset_overrides or {}))
+            **service_env(
+                tmp_path / "dataset", database_url_for["dataset"], **shared_store, **(dataset_overrides or {})
+            )
         )
         dataset_app = create_dataset_app(dataset_settings, store=store, url_policy=dataset_url_policy)
         dataset_url = stack.enter_context(running_server(dataset_app))
@@ -104,11 +121,32 @@ def run_platform(
                 tmp_path / "snapshot",
                 database_url_for.get("snapshot", database_url_for["dataset"]),
                 dataset_url=dataset_url,
+                **shared_store,
                 **(snapshot_overrides or {}),
             )
         )
         snapshot_app = create_snapshot_app(snapshot_settings, store=store)
         snapshot_url = stack.enter_context(running_server(snapshot_app))
+        service_urls = {"dataset": dataset_url, "snapshot": snapshot_url}
+        apps: dict[str, Any] = {"dataset": dataset_app, "snapshot": snapshot_app}
+        if trainer_overrides is not None:
+            from trainer_svc.app import create_app as create_trainer_app
+            from trainer_svc.settings import TrainerSettings
+
+            port = free_port()
+            trainer_settings = TrainerSettings(
+                **service_env(
+                    tmp_path / "trainer",
+                    database_url_for.get("trainer", database_url_for["dataset"]),
+                    snapshot_url=snapshot_url,
+                    port=port,
+                    public_url=f"http://127.0.0.1:{port}",
+                    **shared_store,
+                    **{**TRAINER_TEST_DEFAULTS, **trainer_overrides},
+                )
+            )
+            apps["trainer"] = create_trainer_app(trainer_settings, store=store)
+            service_urls["trainer"] = stack.enter_context(running_server(apps["trainer"], port))
         gateway_settings = GatewaySettings(
             **service_env(
                 tmp_path / "gateway",
@@ -116,12 +154,9 @@ def run_platform(
                 operator_key=OPERATOR_KEY,
                 dataset_url=dataset_url,
                 snapshot_url=snapshot_url,
+                trainer_url=service_urls.get("trainer", "http://127.0.0.1:9"),
                 **(gateway_overrides or {}),
             )
         )
         gateway_url = stack.enter_context(running_server(create_gateway_app(gateway_settings)))
-        yield Platform(
-            gateway_url,
-            {"dataset": dataset_url, "snapshot": snapshot_url},
-            {"dataset": dataset_app, "snapshot": snapshot_app},
-        )
+        yield Platform(gateway_url, service_urls, apps)

@@ -40,6 +40,7 @@ class ServiceSpec:
     version_table: str = ""
     routers: Sequence[APIRouter] = ()
     require_internal_token: bool = True
+    open_prefixes: tuple[str, ...] = ()  # paths that authenticate themselves, not with the internal token
     body_limits: Sequence[BodyLimit] = ()
     lifespan: ExtraLifespan | None = None
     extra_readiness: dict[str, ReadinessCheck] = field(default_factory=dict)
@@ -97,7 +98,11 @@ def create_service_app(
     for extra in reversed(spec.middleware):
         app.add_middleware(extra.cls, *extra.args, **extra.kwargs)
     if spec.require_internal_token:
-        app.add_middleware(InternalAuthMiddleware, internal_token=settings.resolved_internal_token())
+        app.add_middleware(
+            InternalAuthMiddleware,
+            internal_token=settings.resolved_internal_token(),
+            open_prefixes=spec.open_prefixes,
+        )
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes, overrides=spec.body_limits)
     app.add_middleware(ObservabilityMiddleware, metrics=app.state.http_metrics)
     return app

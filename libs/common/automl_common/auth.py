@@ -20,12 +20,13 @@ PUBLIC_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
 
 
 class InternalAuthMiddleware:
-    def __init__(self, app: ASGIApp, internal_token: str) -> None:
+    def __init__(self, app: ASGIApp, internal_token: str, open_prefixes: tuple[str, ...] = ()) -> None:
         self.app = app
         self.expected = internal_token.encode()
+        self.open_prefixes = open_prefixes  # paths with an authentication of their own (job tokens)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] in PUBLIC_PATHS:
+        if scope["type"] != "http" or scope["path"] in PUBLIC_PATHS or scope["path"].startswith(self.open_prefixes):
             await self.app(scope, receive, send)
             return
         presented = header_value(scope, b"x-internal-token")

@@ -1,17 +1,71 @@
 """The trainer-svc app factory."""
 
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 from fastapi import FastAPI
 
 from automl_common.app import ServiceSpec, create_service_app
+from automl_common.http import InternalClient
 from automl_common.storage import ObjectStore
+from trainer_svc.base_models import service as base_models
+from trainer_svc.base_models.router import router as base_models_router
+from trainer_svc.base_models.service import BaseModelImporter
 from trainer_svc.db import VERSION_TABLE
+from trainer_svc.jobs.backend import JobBackend
+from trainer_svc.jobs.dispatcher import Dispatcher
+from trainer_svc.jobs.local import LocalProcessBackend
+from trainer_svc.models.router import jobs_router, router
 from trainer_svc.settings import TrainerSettings
+from trainer_svc.worker.settings import worker_environment
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "alembic"
 
 
-def create_app(settings: TrainerSettings | None = None, *, store: ObjectStore | None = None) -> FastAPI:
-    spec = ServiceSpec(title="AutoML trainer-svc", migrations_dir=MIGRATIONS_DIR, version_table=VERSION_TABLE)
-    return create_service_app(spec, settings or TrainerSettings(), store=store)
+def local_backend(settings: TrainerSettings) -> LocalProcessBackend:
+    env = {**os.environ, **worker_environment(settings, settings.resolved_cache_dir, settings.worker_threads)}
+    return LocalProcessBackend(
+        (settings.data_dir / "jobs").resolve(),
+        python=settings.worker_python,
+        env=env,
+        max_concurrent=settings.max_concurrent_jobs,
+        grace_s=settings.cancel_grace_s,
+    )
+
+
+def create_app(
+    settings: TrainerSettings | None = None, *, store: ObjectStore | None = None, backend: JobBackend | None = None
+) -> FastAPI:
+    settings = settings or TrainerSettings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        snapshots = InternalClient("snapshot-svc", settings.snapshot_url, settings.resolved_internal_token())
+        job_backend = backend or local_backend(settings)
+        importer = BaseModelImporter(app.state.database, app.state.store)
+        dispatcher = Dispatcher(app.state.database, job_backend, importer, snapshots, settings)
+        app.state.snapshots = snapshots
+        app.state.dispatcher = dispatcher
+        async with app.state.database.session() as session:
+            await base_models.sync_builtins(session)
+        dispatcher.start()
+        try:
+            yield
+        finally:
+            await dispatcher.aclose()
+            await job_backend.aclose()
+            await snapshots.aclose()
+
+    spec = ServiceSpec(
+        title="AutoML trainer-svc",
+        migrations_dir=MIGRATIONS_DIR,
+        version_table=VERSION_TABLE,
+        routers=[base_models_router, router, jobs_router],
+        lifespan=lifespan,
+        open_prefixes=("/jobs/",),
+    )
+    return create_service_app(spec, settings, store=store)

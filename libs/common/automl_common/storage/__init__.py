@@ -9,6 +9,7 @@ from automl_common.storage.base import (
     validate_key,
 )
 from automl_common.storage.factory import create_store
+from automl_common.storage.files import download_file, download_prefix, upload_directory, upload_file
 from automl_common.storage.filesystem import FilesystemStore
 from automl_common.storage.s3 import S3Store
 
@@ -21,5 +22,9 @@ __all__ = [
     "ObjectStream",
     "S3Store",
     "create_store",
+    "download_file",
+    "download_prefix",
+    "upload_directory",
+    "upload_file",
     "validate_key",
 ]

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, BackgroundTasks, Query, Response, status
 from fastapi.responses import StreamingResponse
@@ -142,6 +142,14 @@ async def download_split(
     """One boolean ``test`` column, aligned with the snapshot's rows."""
     split = await service.get_split(session, org_id, snapshot_id, split_id)
     return await _stream(store, split.data_key, "application/vnd.apache.parquet")
+
+
+@internal_router.get("/{snapshot_id}/files", responses=error_responses(NotFound, Conflict))
+async def snapshot_files(
+    snapshot_id: str, session: SessionDep, org_id: OrgIdDep, split_id: str | None = None
+) -> dict[str, Any]:
+    """trainer-svc: where a ready snapshot's rows (and one of its splits) are in the object store."""
+    return await service.files(session, org_id, snapshot_id, split_id)
 
 
 @internal_router.put("/{snapshot_id}/references/{model_id}", status_code=status.HTTP_204_NO_CONTENT)

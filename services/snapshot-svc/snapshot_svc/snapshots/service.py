@@ -15,7 +15,7 @@ from automl_common.errors import Conflict, InvalidRequest, NotFound
 from automl_common.http import InternalClient
 from automl_common.ids import new_id
 from automl_common.schemas import Page
-from automl_common.storage import ObjectStore
+from automl_common.storage import ObjectStore, download_file
 from automl_proto import snapshots as schemas
 from snapshot_svc.models import Snapshot, SnapshotReference, Split
 from snapshot_svc.settings import SnapshotSettings
@@ -188,6 +188,24 @@ async def remove_reference(session: AsyncSession, org_id: str, snapshot_id: str,
         await session.delete(reference)
 
 
+async def files(session: AsyncSession, org_id: str, snapshot_id: str, split_id: str | None) -> dict[str, Any]:
+    snapshot = await get_snapshot_row(session, org_id, snapshot_id)
+    require_ready(snapshot)
+    found: dict[str, Any] = {
+        "id": snapshot.id,
+        "name": snapshot.name,
+        "type": snapshot.type,
+        "sha256": snapshot.sha256,
+        "data_key": snapshot.data_key,
+        "heads": snapshot.heads,
+        "row_count": snapshot.row_count,
+        "split_key": None,
+    }
+    if split_id is not None:
+        found["split_key"] = (await get_split(session, org_id, snapshot_id, split_id)).data_key
+    return found
+
+
 def split_schema(split: Split) -> schemas.Split:
     return schemas.Split(
         id=split.id,
@@ -199,13 +217,6 @@ def split_schema(split: Split) -> schemas.Split:
         heads=[schemas.SplitHead(**head) for head in split.heads],
         created_at=split.created_at,
     )
-
-
-async def download(store: ObjectStore, key: str, path: Path) -> None:
-    async with await store.open(key) as stream:
-        with path.open("wb") as handle:
-            async for chunk in stream:
-                handle.write(chunk)
 
 
 async def create_split(
@@ -222,7 +233,7 @@ async def create_split(
     split_id = new_id("split")
     with tempfile.TemporaryDirectory(prefix="automl-split-") as directory:
         data = Path(directory) / "data.parquet"
-        await download(store, snapshot.data_key, data)
+        await download_file(store, snapshot.data_key, data)
         result = await asyncio.to_thread(
             compute_split,
             data,
@@ -281,8 +292,8 @@ async def compatibility(
     with tempfile.TemporaryDirectory(prefix="automl-compat-") as directory:
         assert train.data_key is not None
         assert test.data_key is not None
-        await download(store, train.data_key, Path(directory) / "train.parquet")
-        await download(store, test.data_key, Path(directory) / "test.parquet")
+        await download_file(store, train.data_key, Path(directory) / "train.parquet")
+        await download_file(store, test.data_key, Path(directory) / "test.parquet")
         duplicates = await asyncio.to_thread(
             _leakage, Path(directory) / "train.parquet", Path(directory) / "test.parquet"
         )

@@ -1,0 +1,67 @@
+"""A labelled text set: token ids plus one target array per head, and its stratified validation split."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from numpy.typing import NDArray
+
+from modelkit.losses import HeadTargets
+from modelkit.text import TokenizedTexts
+
+
+@dataclass
+class TextData:
+    texts: TokenizedTexts
+    targets: list[HeadTargets]
+
+    def __len__(self) -> int:
+        return len(self.texts)
+
+    def subset(self, positions: NDArray[np.int64]) -> TextData:
+        return TextData(
+            self.texts.subset(positions), [HeadTargets(t.values[positions], t.multilabel) for t in self.targets]
+        )
+
+    def target_tensors(self, positions: NDArray[np.int64]) -> list[torch.Tensor]:
+        return [torch.from_numpy(t.values[positions]) for t in self.targets]
+
+
+def stratum_keys(targets: list[HeadTargets]) -> NDArray[np.int64]:
+    """A row's stratum: its class on the first head that labels it (multi-label: its first label)."""
+    keys = np.full(len(targets[0].values), -1, dtype=np.int64)
+    offset = 0
+    for target in targets:
+        if target.multilabel:
+            labelled = target.values[:, 0] >= 0
+            first = np.where(labelled & (target.values.max(axis=1) > 0), target.values.argmax(axis=1), 0)
+            width = target.values.shape[1]
+        else:
+            labelled = target.values >= 0
+            first = target.values
+            width = int(target.values.max(initial=0)) + 1
+        free = (keys < 0) & labelled
+        keys[free] = offset + first[free]
+        offset += width
+    return keys
+
+
+def validation_split(targets: list[HeadTargets], pct: float, seed: int) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+    """Deterministic stratified hold-out: ``pct`` percent of each stratum (at least one row of any stratum
+    with two or more rows) goes to validation."""
+    rng = np.random.default_rng(seed)
+    keys = stratum_keys(targets)
+    validation: list[NDArray[np.int64]] = []
+    for key in np.unique(keys):
+        rows = np.flatnonzero(keys == key)
+        rng.shuffle(rows)
+        take = round(len(rows) * pct / 100)
+        if len(rows) >= 2:
+            take = min(max(take, 1), len(rows) - 1)
+        validation.append(rows[:take])
+    held = np.sort(np.concatenate(validation)) if validation else np.zeros(0, dtype=np.int64)
+    mask = np.ones(len(keys), dtype=bool)
+    mask[held] = False
+    return np.flatnonzero(mask), held

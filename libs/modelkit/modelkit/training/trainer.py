@@ -1,0 +1,319 @@
+"""The training loop for the three methods.
+
+- ``last_layer``: the encoder is frozen, so every text is embedded once and the heads train on the cached
+  embeddings for many cheap epochs.
+- ``lora``: peft adapters on the encoder's attention, plus the heads.
+- ``full``: every weight.
+
+AdamW with a linear schedule and warmup, masked per-head losses with class weights, evaluation every epoch or
+every N steps, early stopping and the selection rule, a checkpoint at the end of each epoch. Each epoch's
+shuffle and dropout are seeded by (seed, epoch), so a run resumed from a checkpoint matches one that was not
+interrupted."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+import torch
+from numpy.typing import NDArray
+from torch import nn
+
+from automl_proto.models import TrainingOptions
+from modelkit.classifier import MultiHeadClassifier, probabilities
+from modelkit.losses import balanced_weights, multi_head_loss
+from modelkit.metrics import HeadInput, evaluate
+from modelkit.text import length_sorted_batches
+from modelkit.training.data import TextData
+from modelkit.training.selection import Selector, selection_name, selection_value
+
+INFERENCE_BATCH = 128
+DEFAULT_HEAD_LR = 1e-3
+
+
+class TrainingCancelled(Exception):
+    pass
+
+
+class Hooks(Protocol):
+    def progress(self, progress: dict[str, Any]) -> None: ...
+    def evaluated(self, record: dict[str, Any]) -> None: ...
+    def epoch_done(self, checkpoint: dict[str, Any]) -> None: ...
+    def should_stop(self) -> bool: ...
+
+
+@dataclass
+class FitResult:
+    history: list[dict[str, Any]]
+    best_epoch: float | None
+    best_step: int | None
+    best_value: float | None
+    stopped_early: bool
+    best_state: dict[str, torch.Tensor]
+    total_steps: int = 0
+    seconds: float = 0.0
+    examples_per_s: float | None = None
+    embedding_s: float = 0.0
+
+
+def trainable_state(model: nn.Module) -> dict[str, torch.Tensor]:
+    return {name: p.detach().clone() for name, p in model.named_parameters() if p.requires_grad}
+
+
+def load_trainable(model: nn.Module, state: dict[str, torch.Tensor]) -> None:
+    parameters = dict(model.named_parameters())
+    with torch.no_grad():
+        for name, value in state.items():
+            parameters[name].copy_(value)
+
+
+@torch.no_grad()
+def embed(model: MultiHeadClassifier, data: TextData, batch_size: int = INFERENCE_BATCH) -> torch.Tensor:
+    """One inference pass of the encoder over ``data``, in length-sorted batches, returned in input order."""
+    model.eval()
+    out = torch.empty(len(data), model.spec.encoder.hidden_size)
+    for positions in length_sorted_batches(data.texts, batch_size):
+        batch = data.texts.batch(positions)
+        out[torch.from_numpy(positions)] = model.embed(batch["input_ids"], batch["attention_mask"])
+    return out
+
+
+@torch.no_grad()
+def head_scores(model: MultiHeadClassifier, embeddings: torch.Tensor) -> list[NDArray[np.float64]]:
+    model.eval()
+    logits = model.classify(embeddings)
+    return [
+        probabilities(head_logits, head.multilabel).double().numpy()
+        for head_logits, head in zip(logits, model.spec.heads, strict=True)
+    ]
+
+
+def report_for(model: MultiHeadClassifier, data: TextData, scores: list[NDArray[np.float64]]) -> dict[str, Any]:
+    """The metrics report over the heads that have at least one labelled row in ``data``."""
+    inputs = [
+        HeadInput(head.name, head.classes, target.values, head_scores_, head.multilabel)
+        for head, target, head_scores_ in zip(model.spec.heads, data.targets, scores, strict=True)
+        if target.labelled().any()
+    ]
+    return evaluate(inputs)
+
+
+def class_weight_tensors(
+    model: MultiHeadClassifier, data: TextData, options: TrainingOptions
+) -> list[torch.Tensor | None]:
+    weights: list[torch.Tensor | None] = []
+    for head, target in zip(model.spec.heads, data.targets, strict=True):
+        if options.class_weights == "balanced":
+            weights.append(torch.from_numpy(balanced_weights(target, len(head.classes))))
+        elif isinstance(options.class_weights, dict) and head.name in options.class_weights:
+            custom = options.class_weights[head.name]
+            weights.append(torch.tensor([float(custom.get(name, 1.0)) for name in head.classes]))
+        else:
+            weights.append(None)
+    return weights
+
+
+def linear_schedule(optimizer: torch.optim.Optimizer, warmup: int, total: int) -> torch.optim.lr_scheduler.LambdaLR:
+    def factor(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / max(1, warmup)
+        return max(0.0, (total - step) / max(1, total - warmup))
+
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+
+
+@dataclass
+class _Loop:
+    model: MultiHeadClassifier
+    method: str
+    options: TrainingOptions
+    train: TextData
+    validation: TextData
+    hooks: Hooks
+    train_embeddings: torch.Tensor | None = None
+    validation_embeddings: torch.Tensor | None = None
+    history: list[dict[str, Any]] = field(default_factory=list)
+    step: int = 0
+    running_loss: float = 0.0
+    running_batches: int = 0
+
+    def batches(self, epoch: int) -> Iterator[NDArray[np.int64]]:
+        order = np.random.default_rng([self.options.seed, epoch]).permutation(len(self.train))
+        size = self.options.batch_size or 32
+        for start in range(0, len(order), size):
+            yield order[start : start + size]
+
+    def forward(self, positions: NDArray[np.int64]) -> list[torch.Tensor]:
+        if self.train_embeddings is not None:
+            return self.model.classify(self.train_embeddings[torch.from_numpy(positions)])
+        batch = self.train.texts.batch(positions)
+        logits: list[torch.Tensor] = self.model(batch["input_ids"], batch["attention_mask"])
+        return logits
+
+    def validation_report(self) -> dict[str, Any]:
+        embeddings = self.validation_embeddings
+        if embeddings is None:
+            embeddings = embed(self.model, self.validation)
+        report = report_for(self.model, self.validation, head_scores(self.model, embeddings))
+        self.model.train()
+        if self.train_embeddings is not None:
+            self.model.encoder.eval()  # frozen: no dropout in the (unused) encoder either
+        return report
+
+
+def _optimizer(model: MultiHeadClassifier, method: str, options: TrainingOptions) -> torch.optim.AdamW:
+    lr = float(options.learning_rate or 1e-3)
+    head_lr = lr if method == "last_layer" else float(options.head_learning_rate or max(lr, DEFAULT_HEAD_LR))
+    head_params = [p for p in model.heads.parameters() if p.requires_grad]
+    encoder_params = [p for p in model.encoder.parameters() if p.requires_grad]
+    groups: list[dict[str, Any]] = [{"params": head_params, "lr": head_lr}]
+    if encoder_params:
+        groups.append({"params": encoder_params, "lr": lr})
+    return torch.optim.AdamW(groups, weight_decay=options.weight_decay)
+
+
+def fit(
+    model: MultiHeadClassifier,
+    method: str,
+    options: TrainingOptions,
+    train: TextData,
+    validation: TextData,
+    hooks: Hooks,
+    resume: dict[str, Any] | None = None,
+) -> FitResult:
+    """Train ``model`` in place (its trainable parameters must already be set by the method) and return the
+    history and the selected weights. ``resume`` is a checkpoint given earlier to ``hooks.epoch_done``."""
+    options = options.resolved(method)
+    assert options.max_epochs is not None
+    assert options.batch_size is not None
+    started = time.perf_counter()
+    loop = _Loop(model, method, options, train, validation, hooks)
+    embedding_s = 0.0
+    if method == "last_layer":
+        begin = time.perf_counter()
+        loop.train_embeddings = embed(model, train)
+        loop.validation_embeddings = embed(model, validation) if len(validation) else None
+        embedding_s = time.perf_counter() - begin
+    steps_per_epoch = math.ceil(len(train) / options.batch_size)
+    total_steps = steps_per_epoch * options.max_epochs
+    optimizer = _optimizer(model, method, options)
+    scheduler = linear_schedule(optimizer, int(total_steps * options.warmup_ratio), total_steps)
+    weights = class_weight_tensors(model, train, options)
+    multilabel = [head.multilabel for head in model.spec.heads]
+    selection = options.selection
+    selector = Selector(lower_is_better=selection.metric == "loss")
+    if options.early_stopping is not None:
+        selector.min_delta = options.early_stopping.min_delta
+    best_state = trainable_state(model)
+    start_epoch = 0
+    if resume is not None:
+        load_trainable(model, resume["trainable"])
+        optimizer.load_state_dict(resume["optimizer"])
+        scheduler.load_state_dict(resume["scheduler"])
+        selector.load(resume["selector"])
+        best_state = resume["best_state"]
+        loop.history = list(resume["history"])
+        loop.step = int(resume["step"])
+        start_epoch = int(resume["epoch"])
+    metric_key = selection_name(selection)
+    stopped_early = False
+    window_start, window_examples = time.perf_counter(), 0
+    trained_examples, training_s = 0, 0.0
+
+    def evaluate_now(epoch: float) -> bool:
+        nonlocal best_state
+        train_loss = loop.running_loss / max(1, loop.running_batches)
+        loop.running_loss, loop.running_batches = 0.0, 0
+        record: dict[str, Any] = {"epoch": round(epoch, 4), "step": loop.step, "train_loss": train_loss}
+        if len(validation):
+            report = loop.validation_report()
+            value = selection_value(report, selection)
+            record["val_loss"] = report["overall"]["loss"]
+            record[metric_key] = value
+        else:  # no validation rows: keep the latest weights
+            value = -float(loop.step) if selector.lower_is_better else float(loop.step)
+        if selector.offer(value, epoch, loop.step):
+            best_state = trainable_state(model)
+        record["best"] = selector.best_step == loop.step
+        loop.history.append(record)
+        hooks.evaluated(record)
+        patience = options.early_stopping.patience if options.early_stopping else None
+        return patience is not None and selector.stale >= patience
+
+    model.train()
+    if loop.train_embeddings is not None:
+        model.encoder.eval()
+    for epoch in range(start_epoch, options.max_epochs):
+        torch.manual_seed(options.seed * 1000 + epoch)
+        stop = False
+        epoch_started = time.perf_counter()
+        for index, positions in enumerate(loop.batches(epoch)):
+            if hooks.should_stop():
+                raise TrainingCancelled
+            logits = loop.forward(positions)
+            loss = multi_head_loss(logits, train.target_tensors(positions), multilabel, weights)
+            loss.backward()  # type: ignore[no-untyped-call]
+            nn.utils.clip_grad_norm_([p for group in optimizer.param_groups for p in group["params"]], 1.0)
+            optimizer.step()
+            scheduler.step()
+            optimizer.zero_grad(set_to_none=True)
+            loop.step += 1
+            loop.running_loss += float(loss)
+            loop.running_batches += 1
+            window_examples += len(positions)
+            now = time.perf_counter()
+            if now - window_start >= 1.0 or loop.step == total_steps:
+                rate = window_examples / (now - window_start)
+                remaining = (total_steps - loop.step) * len(positions) / rate if rate else None
+                hooks.progress(
+                    {
+                        "step": loop.step,
+                        "total_steps": total_steps,
+                        "epoch": round(epoch + (index + 1) / steps_per_epoch, 4),
+                        "loss": float(loss),
+                        "examples_per_s": round(rate, 2),
+                        "eta_s": round(remaining, 1) if remaining is not None else None,
+                    }
+                )
+                window_start, window_examples = now, 0
+            if options.eval_strategy == "steps" and loop.step % options.eval_steps == 0:
+                stop = evaluate_now(epoch + (index + 1) / steps_per_epoch)
+                if stop:
+                    break
+        training_s += time.perf_counter() - epoch_started
+        trained_examples += len(train) if not stop else 0
+        if not stop and (options.eval_strategy == "epoch" or loop.running_batches):
+            stop = evaluate_now(float(epoch + 1))
+        hooks.epoch_done(
+            {
+                "epoch": epoch + 1,
+                "step": loop.step,
+                "trainable": trainable_state(model),
+                "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict(),
+                "selector": selector.state(),
+                "best_state": best_state,
+                "history": loop.history,
+            }
+        )
+        if stop:
+            stopped_early = True
+            break
+    load_trainable(model, best_state)
+    model.eval()
+    return FitResult(
+        history=loop.history,
+        best_epoch=selector.best_epoch,
+        best_step=selector.best_step,
+        best_value=selector.best,
+        stopped_early=stopped_early,
+        best_state=best_state,
+        total_steps=total_steps,
+        seconds=time.perf_counter() - started,
+        examples_per_s=trained_examples / training_s if training_s and trained_examples else None,
+        embedding_s=embedding_s,
+    )

@@ -1,0 +1,62 @@
+"""The contract between trainer-svc and the training worker: the job spec it runs and the events it reports.
+
+The worker gets the spec as a JSON file (local backend) or an environment variable (Kubernetes Job) and
+reports to ``events_url`` with ``Authorization: Bearer <token>``; trainer-svc keeps only the token's hash."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from automl_proto.models import Method, TrainingOptions
+
+EventKind = Literal["started", "progress", "epoch", "checkpoint", "resumed", "log", "succeeded", "failed", "cancelled"]
+
+
+class SnapshotFiles(BaseModel):
+    id: str
+    sha256: str
+    data_key: str
+    heads: list[dict[str, Any]]  # [{name, multilabel, classes: [{name, count}]}]
+    row_count: int
+    name: str = ""
+
+
+class BaseModelFiles(BaseModel):
+    id: str
+    name: str
+    sha256: str
+    store_prefix: str  # every file of the model under this prefix (config, weights, tokenizer)
+
+
+class ParentModel(BaseModel):
+    id: str
+    name: str
+    artifacts_prefix: str
+
+
+class JobSpec(BaseModel):
+    job_id: str
+    model_id: str
+    model_name: str
+    description: str = ""
+    model_type: str
+    method: Method
+    base_model: BaseModelFiles
+    train: SnapshotFiles
+    test: SnapshotFiles | None = None  # None: evaluate on the split's test part
+    split_key: str | None = None  # a Parquet file with one boolean ``test`` column aligned with ``train``'s rows
+    split_description: str = ""
+    parent: ParentModel | None = None
+    options: TrainingOptions
+    output_prefix: str  # artifacts, metrics, card and checkpoints go under here
+    events_url: str
+    token: str
+    attempt: int = 1
+
+
+class JobEvent(BaseModel):
+    kind: EventKind
+    message: str = Field(default="", max_length=20_000)
+    data: dict[str, Any] = Field(default_factory=dict)

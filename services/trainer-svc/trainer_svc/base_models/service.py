@@ -1,0 +1,191 @@
+"""Base models: the built-in ones (org-less rows), an org's own registered ones, and their one-time import
+into the object store under ``base-models/<sha256>/``."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import logging
+import shutil
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+
+from sqlalchemy import or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from automl_common.db.engine import Database
+from automl_common.errors import InvalidRequest, NotFound
+from automl_common.ids import new_id
+from automl_common.storage import ObjectStore, download_prefix, upload_directory, validate_key
+from automl_proto import models as schemas
+from trainer_svc.base_models.builtin import BUILTINS, BaseModelUnavailable
+from trainer_svc.tables import BaseModelRow
+
+logger = logging.getLogger("automl.trainer.base_models")
+
+TOKENIZER_FILES = ("tokenizer.json", "vocab.txt", "spiece.model", "vocab.json", "tokenizer.model")
+
+
+class BaseModelNotFound(NotFound):
+    pass
+
+
+def to_schema(row: BaseModelRow) -> schemas.BaseModelInfo:
+    return schemas.BaseModelInfo(
+        id=row.id,
+        name=row.name,
+        model_type=row.model_type,
+        methods=row.methods,
+        description=row.description,
+        builtin=row.org_id is None,
+        status=row.status,
+        sha256=row.sha256,
+        error=row.error,
+        created_at=row.created_at,
+    )
+
+
+async def sync_builtins(session: AsyncSession) -> None:
+    """One row per built-in model; its status says whether its package is installed."""
+    for builtin in BUILTINS.values():
+        row = await session.get(BaseModelRow, builtin.id)
+        installed = builtin.installed()
+        if row is None:
+            session.add(
+                BaseModelRow(
+                    id=builtin.id,
+                    org_id=None,
+                    name=builtin.name,
+                    model_type=builtin.model_type,
+                    methods=list(builtin.methods),
+                    description=builtin.description,
+                    source=f"package:{','.join(builtin.packages)}",
+                    status="available" if installed else "missing",
+                    error=None if installed else f"not installed here: {builtin.install_hint}",
+                )
+            )
+        elif row.status in ("missing", "available", "failed") and row.sha256 is None:
+            row.status = "available" if installed else "missing"
+            row.error = None if installed else f"not installed here: {builtin.install_hint}"
+    await session.flush()
+
+
+async def list_for_org(session: AsyncSession, org_id: str) -> Sequence[BaseModelRow]:
+    statement = select(BaseModelRow).where(or_(BaseModelRow.org_id.is_(None), BaseModelRow.org_id == org_id))
+    return (
+        (await session.execute(statement.order_by(BaseModelRow.org_id.is_not(None), BaseModelRow.id))).scalars().all()
+    )
+
+
+async def get_for_org(session: AsyncSession, org_id: str, base_model_id: str) -> BaseModelRow:
+    row = await session.get(BaseModelRow, base_model_id)
+    if row is None or row.org_id not in (None, org_id):
+        raise BaseModelNotFound(f"base_model: base model {base_model_id!r} not found (GET /v1/base-models lists them)")
+    return row
+
+
+async def register(session: AsyncSession, org_id: str, body: schemas.BaseModelRegister) -> BaseModelRow:
+    prefix = body.store_path.strip("/") + "/"
+    try:
+        validate_key(prefix + "config.json")
+    except ValueError as e:
+        raise InvalidRequest(f"store_path: {e}") from e
+    if not prefix.startswith(f"orgs/{org_id}/"):
+        raise InvalidRequest(f"store_path: must be a folder under your org's own prefix orgs/{org_id}/")
+    row = BaseModelRow(
+        id=new_id("bm"),
+        org_id=org_id,
+        name=body.name,
+        model_type=body.model_type,
+        methods=list(body.methods),
+        description=body.description,
+        source=f"store:{prefix}",
+        status="importing",
+    )
+    session.add(row)
+    await session.flush()
+    return row
+
+
+def content_hash(directory: Path) -> str:
+    """sha256 over every file's relative path and bytes, in path order."""
+    digest = hashlib.sha256()
+    for path in sorted(p for p in directory.rglob("*") if p.is_file()):
+        digest.update(path.relative_to(directory).as_posix().encode() + b"\0")
+        with path.open("rb") as handle:
+            while chunk := handle.read(1024 * 1024):
+                digest.update(chunk)
+        digest.update(b"\0")
+    return digest.hexdigest()
+
+
+def check_model_folder(directory: Path) -> None:
+    config_path = directory / "config.json"
+    if not config_path.is_file():
+        raise BaseModelUnavailable("no config.json in the model folder")
+    try:
+        config = json.loads(config_path.read_text())
+    except ValueError as e:
+        raise BaseModelUnavailable(f"config.json is not valid JSON: {e}") from e
+    if not isinstance(config, dict) or "model_type" not in config:
+        raise BaseModelUnavailable("config.json does not name a model_type")
+    if not any((directory / name).is_file() for name in TOKENIZER_FILES):
+        raise BaseModelUnavailable(f"no tokenizer in the model folder (one of {', '.join(TOKENIZER_FILES)})")
+    if not any(directory.glob("*.safetensors")) and not any(directory.glob("*.bin")):
+        raise BaseModelUnavailable("no weights (*.safetensors or *.bin) in the model folder")
+
+
+class BaseModelImporter:
+    """Imports a base model into the object store once (a lock per model within this process)."""
+
+    def __init__(self, database: Database, store: ObjectStore) -> None:
+        self.database = database
+        self.store = store
+        self._locks: dict[str, asyncio.Lock] = {}
+
+    async def ensure_ready(self, base_model_id: str) -> BaseModelRow:
+        lock = self._locks.setdefault(base_model_id, asyncio.Lock())
+        async with lock:
+            async with self.database.session() as session:
+                row = await session.get(BaseModelRow, base_model_id)
+                if row is None:
+                    raise BaseModelUnavailable(f"base model {base_model_id} no longer exists")
+                if row.status == "ready":
+                    return row
+                if row.status == "missing":
+                    raise BaseModelUnavailable(row.error or "base model not installed")
+                source = row.source
+                row.status = "importing"
+            try:
+                sha256, prefix = await self._import(base_model_id, source)
+            except (BaseModelUnavailable, OSError) as error:
+                async with self.database.session() as session:
+                    row = await session.get(BaseModelRow, base_model_id)
+                    assert row is not None
+                    row.status, row.error = "failed", str(error)
+                raise BaseModelUnavailable(str(error)) from error
+            async with self.database.session() as session:
+                row = await session.get(BaseModelRow, base_model_id)
+                assert row is not None
+                row.status, row.sha256, row.store_prefix, row.error = "ready", sha256, prefix, None
+                return row
+
+    async def _import(self, base_model_id: str, source: str) -> tuple[str, str]:
+        with tempfile.TemporaryDirectory(prefix="automl-base-model-") as work:
+            folder = Path(work) / "model"
+            if source.startswith("store:"):
+                count = await download_prefix(self.store, source.removeprefix("store:"), folder)
+                if not count:
+                    raise BaseModelUnavailable(f"nothing in the object store under {source.removeprefix('store:')}")
+            else:
+                await asyncio.to_thread(BUILTINS[base_model_id].materialise, folder)
+            await asyncio.to_thread(check_model_folder, folder)
+            sha256 = await asyncio.to_thread(content_hash, folder)
+            prefix = f"base-models/{sha256}/"
+            if not await self.store.exists(prefix + "config.json"):
+                await upload_directory(self.store, folder, prefix)
+            logger.info("base model %s imported as %s", base_model_id, prefix)
+            shutil.rmtree(folder, ignore_errors=True)
+            return sha256, prefix

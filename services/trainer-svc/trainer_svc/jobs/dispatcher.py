@@ -1,0 +1,242 @@
+"""Runs queued models on the job backend and reconciles what the backend reports.
+
+Every tick: (1) jobs whose process ended without the worker reporting an outcome are restarted (a kill by
+a signal, while attempts remain: the worker resumes from its checkpoint) or marked failed with the reason
+and the last log lines; cancelled models' jobs are stopped; (2) queued models are submitted, oldest first,
+while the backend has free slots."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+from typing import Any
+
+from automl_common.db.base import utcnow
+from automl_common.db.engine import Database
+from automl_common.errors import AutoMLError
+from automl_common.http import InternalClient
+from automl_proto.training import BaseModelFiles, JobSpec, ParentModel, SnapshotFiles
+from trainer_svc.base_models.builtin import BaseModelUnavailable
+from trainer_svc.base_models.service import BaseModelImporter
+from trainer_svc.jobs.backend import JobBackend
+from trainer_svc.models.repository import ModelRepository
+from trainer_svc.models.service import TERMINAL
+from trainer_svc.models.worker_events import token_hash
+from trainer_svc.settings import TrainerSettings
+from trainer_svc.tables import BaseModelRow, TrainingModel
+
+logger = logging.getLogger("automl.trainer.dispatcher")
+
+
+class SpecError(Exception):
+    pass
+
+
+class Dispatcher:
+    def __init__(
+        self,
+        database: Database,
+        backend: JobBackend,
+        importer: BaseModelImporter,
+        snapshots: InternalClient,
+        settings: TrainerSettings,
+    ) -> None:
+        self.database = database
+        self.backend = backend
+        self.importer = importer
+        self.snapshots = snapshots
+        self.settings = settings
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._cancelling: set[str] = set()
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="trainer-dispatcher")
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def stop(self, handle: str) -> None:
+        """Stop a job now (its model is being deleted)."""
+        await self.backend.cancel(handle)
+
+    async def aclose(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                await self.tick()
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # one bad tick (a database hiccup) must not stop dispatching
+                logger.exception("dispatcher tick failed")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self.settings.dispatch_interval_s)
+            self._wake.clear()
+
+    async def tick(self) -> None:
+        await self._reconcile()
+        await self._start_queued()
+
+    # -- reconcile ----------------------------------------------------------------------------------
+    async def _reconcile(self) -> None:
+        async with self.database.session() as session:
+            models = [
+                m for m in await ModelRepository(session).in_status("queued", "running", "cancelled") if m.job_handle
+            ]
+            handles = {model.id: (model.job_handle, model.status) for model in models}
+        for model_id, (handle, model_status) in handles.items():
+            assert handle is not None
+            status = await self.backend.status(handle)
+            if model_status == "cancelled":
+                if not status.finished:
+                    if handle not in self._cancelling:
+                        self._cancelling.add(handle)
+                        await self.backend.cancel(handle)
+                    continue
+                await self._release(model_id, handle)
+                continue
+            if status.finished:
+                await self._ended(model_id, handle, status.killed, status.reason or "the worker ended")
+
+    async def _release(self, model_id: str, handle: str) -> None:
+        self._cancelling.discard(handle)
+        self.backend.forget(handle)
+        async with self.database.session() as session:
+            model = await session.get(TrainingModel, model_id)
+            if model is not None and model.job_handle == handle:
+                model.job_handle = None
+
+    async def _ended(self, model_id: str, handle: str, killed: bool, reason: str) -> None:
+        tail = await self.backend.logs(handle, self.settings.log_tail_lines)
+        self.backend.forget(handle)
+        async with self.database.session() as session:
+            model = await session.get(TrainingModel, model_id, with_for_update=True)
+            if model is None or model.job_handle != handle:
+                return
+            model.job_handle = None
+            if model.status in TERMINAL:  # the worker reported its outcome before it exited
+                return
+            repository = ModelRepository(session)
+            if killed and model.attempts < self.settings.job_max_attempts:
+                model.status = "queued"
+                await repository.add_event(
+                    model.id, "restarting", f"{reason}; restarting from the last checkpoint", {"log_tail": tail}
+                )
+                self.wake()
+                return
+            model.status = "failed"
+            model.error = f"{reason}. Last log lines:\n{tail}" if tail else reason
+            model.finished_at = utcnow()
+            await repository.add_event(model.id, "failed", reason, {"log_tail": tail})
+
+    # -- start ----------------------------------------------------------------------------------------
+    async def _start_queued(self) -> None:
+        slots = self.backend.free_slots()
+        if slots <= 0:
+            return
+        async with self.database.session() as session:
+            queued = [m.id for m in await ModelRepository(session).in_status("queued") if m.job_handle is None]
+        for model_id in queued[:slots]:
+            await self._submit(model_id)
+
+    async def _submit(self, model_id: str) -> None:
+        async with self.database.session() as session:
+            model = await session.get(TrainingModel, model_id)
+            if model is None or model.status != "queued" or model.job_handle is not None:
+                return
+            snapshot = {c.name: getattr(model, c.name) for c in TrainingModel.__table__.columns}
+        token = secrets.token_urlsafe(32)
+        try:
+            spec = await self._spec(snapshot, token)
+        except (SpecError, BaseModelUnavailable, AutoMLError) as error:
+            await self._fail(model_id, f"could not start: {error}")
+            return
+        async with self.database.session() as session:
+            model = await session.get(TrainingModel, model_id, with_for_update=True)
+            if model is None or model.status != "queued":
+                return
+            handle = await self.backend.submit(spec)
+            model.job_handle = handle
+            model.token_hash = token_hash(token)
+            model.attempts = spec.attempt
+            await ModelRepository(session).add_event(
+                model.id, "submitted", f"attempt {spec.attempt}", {"job_id": spec.job_id}
+            )
+
+    async def _fail(self, model_id: str, reason: str) -> None:
+        async with self.database.session() as session:
+            model = await session.get(TrainingModel, model_id)
+            if model is None or model.status in TERMINAL:
+                return
+            model.status, model.error, model.finished_at = "failed", reason, utcnow()
+            await ModelRepository(session).add_event(model.id, "failed", reason)
+
+    async def _files(self, org_id: str, snapshot_id: str, split_id: str | None = None) -> dict[str, Any]:
+        params = {"split_id": split_id} if split_id else {}
+        response = await self.snapshots.request(
+            "GET", f"/internal/snapshots/{snapshot_id}/files", params=params, org_id=org_id
+        )
+        if response.status_code >= 400:
+            raise SpecError(f"snapshot {snapshot_id}: {response.json().get('detail', response.status_code)}")
+        files: dict[str, Any] = response.json()
+        return files
+
+    async def _spec(self, model: dict[str, Any], token: str) -> JobSpec:
+        base: BaseModelRow = await self.importer.ensure_ready(model["base_model_id"])
+        assert base.sha256 is not None
+        assert base.store_prefix is not None
+        train = await self._files(model["org_id"], model["train_snapshot_id"], model["split_id"])
+        test = await self._files(model["org_id"], model["test_snapshot_id"]) if model["test_snapshot_id"] else None
+        parent = None
+        if model["parent_model_id"]:
+            async with self.database.session() as session:
+                parent_row = await session.get(TrainingModel, model["parent_model_id"])
+            if parent_row is None or parent_row.status != "succeeded":
+                raise SpecError(f"the parent model {model['parent_model_id']} is gone")
+            parent = ParentModel(
+                id=parent_row.id, name=parent_row.name, artifacts_prefix=parent_row.output_prefix + "artifacts/"
+            )
+        attempt = int(model["attempts"]) + 1
+        split_description = ""
+        if model["split_id"]:
+            split_description = (
+                f"{model['test_split_pct']:g}% stratified split of snapshot {model['train_snapshot_id']} "
+                f"(split {model['split_id']}, seed {model['options'].get('seed')})"
+            )
+        return JobSpec(
+            job_id=f"{model['id']}-{attempt}",
+            model_id=model["id"],
+            model_name=model["name"],
+            description=model["description"],
+            model_type=model["model_type"],
+            method=model["method"],
+            base_model=BaseModelFiles(id=base.id, name=base.name, sha256=base.sha256, store_prefix=base.store_prefix),
+            train=_snapshot_files(train),
+            test=_snapshot_files(test) if test else None,
+            split_key=train.get("split_key"),
+            split_description=split_description,
+            parent=parent,
+            options=model["options"],
+            output_prefix=model["output_prefix"],
+            events_url=f"{self.settings.resolved_public_url}/jobs/{model['id']}/events",
+            token=token,
+            attempt=attempt,
+        )
+
+
+def _snapshot_files(files: dict[str, Any]) -> SnapshotFiles:
+    return SnapshotFiles(
+        id=files["id"],
+        name=files.get("name", ""),
+        sha256=files["sha256"],
+        data_key=files["data_key"],
+        heads=files["heads"],
+        row_count=files["row_count"],
+    )

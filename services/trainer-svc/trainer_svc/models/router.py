@@ -1,0 +1,141 @@
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, BackgroundTasks, Header, Query, Response, status
+from fastapi.responses import PlainTextResponse
+
+from automl_common.auth import OrgIdDep
+from automl_common.deps import PageDep, SessionDep, StoreDep
+from automl_common.errors import (
+    BadGateway,
+    Conflict,
+    InvalidRequest,
+    NotFound,
+    ServiceUnavailable,
+    Unauthorized,
+    error_responses,
+)
+from automl_common.schemas import Page
+from automl_proto import models as schemas
+from automl_proto.training import JobEvent
+from trainer_svc.deps import DispatcherDep, SnapshotsDep, TrainerSettingsDep
+from trainer_svc.models import results, service, worker_events
+from trainer_svc.models.repository import ModelRepository
+
+router = APIRouter(prefix="/v1/models", tags=["models"])
+# Not behind the internal token: the worker authenticates with its job's own token.
+jobs_router = APIRouter(prefix="/jobs", tags=["internal"], include_in_schema=False)
+
+
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    response_model=schemas.Model,
+    responses=error_responses(NotFound, Conflict, InvalidRequest, BadGateway, ServiceUnavailable),
+)
+async def create_model(
+    body: schemas.ModelCreate,
+    session: SessionDep,
+    snapshots: SnapshotsDep,
+    dispatcher: DispatcherDep,
+    org_id: OrgIdDep,
+    background: BackgroundTasks,
+) -> schemas.Model:
+    """Start a training run: every input is checked now; the run waits queued for a free job slot."""
+    model = await service.create_model(session, snapshots, org_id, body)
+    background.add_task(dispatcher.wake)
+    return service.to_schema(model)
+
+
+@router.get("", response_model=Page[schemas.Model], responses=error_responses(InvalidRequest))
+async def list_models(session: SessionDep, org_id: OrgIdDep, page: PageDep) -> Page[schemas.Model]:
+    return await service.list_models(session, org_id, limit=page.limit, after=page.after)
+
+
+@router.get("/{model_id}", response_model=schemas.Model, responses=error_responses(NotFound))
+async def get_model(model_id: str, session: SessionDep, org_id: OrgIdDep) -> schemas.Model:
+    return service.to_schema(await service.get_model_row(session, org_id, model_id))
+
+
+@router.get("/{model_id}/events", response_model=Page[schemas.ModelEvent], responses=error_responses(NotFound))
+async def list_events(
+    model_id: str,
+    session: SessionDep,
+    org_id: OrgIdDep,
+    settings: TrainerSettingsDep,
+    after: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int, Query(ge=1, le=5000)] = 500,
+) -> Page[schemas.ModelEvent]:
+    """The run's events in order; pass the last ``seq`` seen as ``after`` to follow it."""
+    await service.get_model_row(session, org_id, model_id)
+    rows = await ModelRepository(session).events(model_id, after=after, limit=min(limit, settings.max_events_page))
+    items = [
+        schemas.ModelEvent(seq=row.seq, kind=row.kind, message=row.message, data=row.data, created_at=row.created_at)
+        for row in rows
+    ]
+    return Page(items=items, next=str(items[-1].seq) if len(items) == limit else None)
+
+
+@router.post("/{model_id}/cancel", response_model=schemas.Model, responses=error_responses(NotFound, Conflict))
+async def cancel_model(
+    model_id: str, session: SessionDep, dispatcher: DispatcherDep, org_id: OrgIdDep, background: BackgroundTasks
+) -> schemas.Model:
+    """Stop the run: marked cancelled at once; its worker is stopped within the grace period."""
+    model = await service.request_cancel(session, org_id, model_id)
+    background.add_task(dispatcher.wake)
+    return service.to_schema(model)
+
+
+@router.delete("/{model_id}", status_code=status.HTTP_204_NO_CONTENT, responses=error_responses(NotFound, BadGateway))
+async def delete_model(
+    model_id: str,
+    session: SessionDep,
+    snapshots: SnapshotsDep,
+    store: StoreDep,
+    dispatcher: DispatcherDep,
+    org_id: OrgIdDep,
+) -> Response:
+    """Delete the model, its artifacts and its events; a running job is stopped first."""
+    model = await service.get_model_row(session, org_id, model_id)
+    if model.job_handle is not None:
+        await dispatcher.stop(model.job_handle)
+    await service.delete_model(session, snapshots, store, org_id, model_id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.get("/{model_id}/metrics", responses=error_responses(NotFound, Conflict, InvalidRequest))
+async def get_metrics(
+    model_id: str,
+    session: SessionDep,
+    store: StoreDep,
+    org_id: OrgIdDep,
+    threshold: Annotated[float | None, Query(gt=0, lt=1)] = None,
+    head: Annotated[str | None, Query(max_length=200)] = None,
+) -> dict[str, object]:
+    """Per head and class, overall, against the baseline, per epoch; ``threshold`` re-scores at that cut-off."""
+    model = await service.get_model_row(session, org_id, model_id)
+    return await results.metrics(store, model, threshold, head)
+
+
+@router.get("/{model_id}/card", response_class=PlainTextResponse, responses=error_responses(NotFound, Conflict))
+async def get_card(model_id: str, session: SessionDep, store: StoreDep, org_id: OrgIdDep) -> PlainTextResponse:
+    model = await service.get_model_row(session, org_id, model_id)
+    return PlainTextResponse(await results.card(store, model), media_type="text/markdown; charset=utf-8")
+
+
+@jobs_router.post("/{model_id}/events", responses=error_responses(Unauthorized))
+async def post_event(
+    model_id: str,
+    event: JobEvent,
+    session: SessionDep,
+    dispatcher: DispatcherDep,
+    authorization: Annotated[str, Header()] = "",
+) -> dict[str, bool]:
+    scheme, _, token = authorization.partition(" ")
+    if scheme.lower() != "bearer" or not token:
+        raise Unauthorized("a job token is required")
+    answer = await worker_events.record(session, model_id, token, event)
+    if event.kind in ("succeeded", "failed", "cancelled"):
+        dispatcher.wake()
+    return answer

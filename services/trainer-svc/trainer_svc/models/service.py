@@ -1,0 +1,225 @@
+"""Model (training run) use cases: create with every check up front, read, cancel, delete."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from automl_common.db.base import utcnow
+from automl_common.errors import Conflict, InvalidRequest, NotFound
+from automl_common.http import InternalClient
+from automl_common.ids import new_id
+from automl_common.schemas import Page
+from automl_common.storage import ObjectStore
+from automl_proto import models as schemas
+from trainer_svc.base_models import service as base_models
+from trainer_svc.models.repository import ModelRepository
+from trainer_svc.tables import TrainingModel
+
+TERMINAL = ("succeeded", "failed", "cancelled")
+
+
+class ModelNotFound(NotFound):
+    pass
+
+
+class SnapshotNotFound(NotFound):
+    pass
+
+
+class SnapshotNotReady(Conflict):
+    pass
+
+
+class ModelNotCancellable(Conflict):
+    pass
+
+
+class ModelNotFinished(Conflict):
+    pass
+
+
+def to_schema(model: TrainingModel) -> schemas.Model:
+    return schemas.Model(
+        id=model.id,
+        name=model.name,
+        description=model.description,
+        model_type=model.model_type,
+        base_model=model.base_model_id,
+        method=model.method,
+        train_snapshot_id=model.train_snapshot_id,
+        test_snapshot_id=model.test_snapshot_id,
+        test_split_pct=model.test_split_pct,
+        split_id=model.split_id,
+        parent_model_id=model.parent_model_id,
+        options=model.options,
+        status=model.status,
+        progress=schemas.Progress(**model.progress),
+        metrics=model.metrics,
+        error=model.error,
+        attempts=model.attempts,
+        created_at=model.created_at,
+        started_at=model.started_at,
+        finished_at=model.finished_at,
+    )
+
+
+def output_prefix(org_id: str, model_id: str) -> str:
+    return f"orgs/{org_id}/models/{model_id}/"
+
+
+async def get_model_row(session: AsyncSession, org_id: str, model_id: str) -> TrainingModel:
+    model = await ModelRepository(session).get_in_org(org_id, model_id)
+    if model is None:
+        raise ModelNotFound(f"model {model_id!r} not found")
+    return model
+
+
+async def _snapshot(snapshots: InternalClient, org_id: str, snapshot_id: str, field: str) -> dict[str, Any]:
+    response = await snapshots.request("GET", f"/v1/snapshots/{snapshot_id}", org_id=org_id)
+    if response.status_code == 404:
+        raise SnapshotNotFound(f"{field}: snapshot {snapshot_id!r} not found")
+    response.raise_for_status()
+    snapshot: dict[str, Any] = response.json()
+    if snapshot["status"] != "ready":
+        raise SnapshotNotReady(f"{field}: snapshot {snapshot_id!r} is {snapshot['status']}; it must be ready")
+    return snapshot
+
+
+def _check_options(body: schemas.ModelCreate, heads: dict[str, list[str]]) -> None:
+    selection = body.options.selection
+    if selection.head is not None:
+        if selection.head not in heads:
+            raise InvalidRequest(f"options.selection.head: {selection.head!r} is not one of the heads {sorted(heads)}")
+        if selection.class_ is not None and selection.class_ not in heads[selection.head]:
+            raise InvalidRequest(
+                f"options.selection.class: {selection.class_!r} is not a class of head {selection.head!r}"
+            )
+    if isinstance(body.options.class_weights, dict):
+        for head, weights in body.options.class_weights.items():
+            if head not in heads:
+                raise InvalidRequest(f"options.class_weights: {head!r} is not one of the heads {sorted(heads)}")
+            unknown = sorted(set(weights) - set(heads[head]))
+            if unknown:
+                raise InvalidRequest(f"options.class_weights.{head}: {unknown} are not classes of that head")
+    lora = body.options.lora
+    if body.method != "lora" and body.options.model_fields_set & {"lora"}:
+        raise InvalidRequest(f"options.lora: only for method lora, not {body.method}")
+    if lora.target_modules is not None and not lora.target_modules:
+        raise InvalidRequest("options.lora.target_modules: give at least one module name, or leave it out")
+
+
+async def create_model(
+    session: AsyncSession, snapshots: InternalClient, org_id: str, body: schemas.ModelCreate
+) -> TrainingModel:
+    base = await base_models.get_for_org(session, org_id, body.base_model)
+    if base.model_type != body.model_type:
+        raise InvalidRequest(f"base_model: {base.id} is for {base.model_type}, not {body.model_type}")
+    if body.method not in base.methods:
+        raise InvalidRequest(f"method: {base.id} supports {base.methods}, not {body.method!r}")
+    if base.status in ("missing", "failed"):
+        raise Conflict(f"base_model: {base.id} cannot be used: {base.error}")
+    train = await _snapshot(snapshots, org_id, body.train_snapshot_id, "train_snapshot_id")
+    if train["type"] != body.model_type:
+        raise InvalidRequest(f"train_snapshot_id: snapshot is {train['type']}, the model {body.model_type}")
+    heads = {head["name"]: [c["name"] for c in head["classes"]] for head in train["heads"]}
+    if body.test_snapshot_id is not None:
+        await _snapshot(snapshots, org_id, body.test_snapshot_id, "test_snapshot_id")
+        response = await snapshots.request(
+            "GET",
+            f"/v1/snapshots/{body.train_snapshot_id}/compatibility",
+            params={"test_snapshot_id": body.test_snapshot_id},
+            org_id=org_id,
+        )
+        response.raise_for_status()
+        compatibility = response.json()
+        if not compatibility["compatible"]:
+            raise InvalidRequest(f"test_snapshot_id: not compatible: {'; '.join(compatibility['problems'])}")
+    if body.parent_model_id is not None:
+        parent = await ModelRepository(session).get_in_org(org_id, body.parent_model_id)
+        if parent is None:
+            raise ModelNotFound(f"parent_model_id: model {body.parent_model_id!r} not found")
+        if parent.status != "succeeded":
+            raise InvalidRequest(f"parent_model_id: the parent is {parent.status}; it must have succeeded")
+        if parent.base_model_id != base.id:
+            raise InvalidRequest(f"parent_model_id: the parent was trained on {parent.base_model_id}, not {base.id}")
+        if parent.method != body.method:
+            raise InvalidRequest(f"parent_model_id: the parent was trained with {parent.method}, not {body.method}")
+    _check_options(body, heads)
+
+    model_id = new_id("model")
+    split_id = None
+    if body.test_split_pct is not None:
+        response = await snapshots.request(
+            "POST",
+            f"/v1/snapshots/{body.train_snapshot_id}/splits",
+            json={"test_pct": body.test_split_pct, "seed": body.options.seed},
+            org_id=org_id,
+        )
+        if response.status_code in (400, 409, 422):
+            raise InvalidRequest(f"test_split_pct: {response.json().get('detail')}")
+        response.raise_for_status()
+        split_id = response.json()["id"]
+    for snapshot_id in {body.train_snapshot_id, body.test_snapshot_id} - {None}:
+        response = await snapshots.request(
+            "PUT", f"/internal/snapshots/{snapshot_id}/references/{model_id}", org_id=org_id
+        )
+        response.raise_for_status()
+    model = TrainingModel(
+        id=model_id,
+        org_id=org_id,
+        name=body.name,
+        description=body.description,
+        model_type=body.model_type,
+        base_model_id=base.id,
+        method=body.method,
+        train_snapshot_id=body.train_snapshot_id,
+        test_snapshot_id=body.test_snapshot_id,
+        test_split_pct=body.test_split_pct,
+        split_id=split_id,
+        parent_model_id=body.parent_model_id,
+        options=body.options.model_dump(mode="json", by_alias=True),
+        status="queued",
+        progress={},
+        attempts=0,
+        output_prefix=output_prefix(org_id, model_id),
+        cancel_requested=False,
+        event_seq=0,
+    )
+    repository = ModelRepository(session)
+    await repository.add(model)
+    await repository.add_event(model_id, "queued", f"{body.method} on {base.name}")
+    return model
+
+
+async def list_models(session: AsyncSession, org_id: str, *, limit: int, after: str | None) -> Page[schemas.Model]:
+    rows, cursor = await ModelRepository(session).page_for_org(org_id, limit=limit, after=after)
+    return Page(items=[to_schema(row) for row in rows], next=cursor)
+
+
+async def request_cancel(session: AsyncSession, org_id: str, model_id: str) -> TrainingModel:
+    """Mark the model cancelled now; the dispatcher stops its job (SIGTERM, then SIGKILL)."""
+    model = await get_model_row(session, org_id, model_id)
+    if model.status in TERMINAL:
+        raise ModelNotCancellable(f"model {model_id!r} is already {model.status}")
+    model.cancel_requested = True
+    model.status = "cancelled"
+    model.finished_at = utcnow()
+    await ModelRepository(session).add_event(model.id, "cancelled", "cancelled on request")
+    return model
+
+
+async def delete_model(
+    session: AsyncSession, snapshots: InternalClient, store: ObjectStore, org_id: str, model_id: str
+) -> TrainingModel:
+    model = await get_model_row(session, org_id, model_id)
+    for snapshot_id in {model.train_snapshot_id, model.test_snapshot_id} - {None}:
+        response = await snapshots.request(
+            "DELETE", f"/internal/snapshots/{snapshot_id}/references/{model.id}", org_id=org_id
+        )
+        if response.status_code != 404:
+            response.raise_for_status()
+    await store.delete_prefix(model.output_prefix)
+    await ModelRepository(session).delete(model)
+    return model

@@ -1,0 +1,54 @@
+"""Events the training worker reports (with its job's token): they move the model through its states."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from automl_common.db.base import utcnow
+from automl_common.errors import Unauthorized
+from automl_proto.training import JobEvent
+from trainer_svc.models.repository import ModelRepository
+from trainer_svc.models.service import TERMINAL
+from trainer_svc.tables import TrainingModel
+
+PROGRESS_FIELDS = ("step", "total_steps", "epoch", "loss", "examples_per_s", "eta_s")
+
+
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+async def record(session: AsyncSession, model_id: str, token: str, event: JobEvent) -> dict[str, bool]:
+    """Apply one event. The answer tells the worker to stop when the model was cancelled or is over."""
+    model = await session.get(TrainingModel, model_id, with_for_update=True)
+    if model is None or model.token_hash is None or not hmac.compare_digest(token_hash(token), model.token_hash):
+        raise Unauthorized("unknown job or wrong job token")
+    if model.status in TERMINAL:
+        return {"cancel": True}
+    repository = ModelRepository(session)
+    data = dict(event.data)
+    if event.kind == "started":
+        model.status = "running"
+        model.started_at = model.started_at or utcnow()
+    elif event.kind == "progress":
+        model.progress = {**model.progress, **{key: data[key] for key in PROGRESS_FIELDS if key in data}}
+    elif event.kind == "epoch":
+        metric = next((value for key, value in data.items() if key.startswith("val_") and key != "val_loss"), None)
+        model.progress = {**model.progress, "validation_metric": metric}
+    elif event.kind == "succeeded":
+        model.status = "succeeded"
+        model.metrics = data.get("metrics")
+        model.progress = {**model.progress, "eta_s": 0}
+        model.finished_at = utcnow()
+    elif event.kind == "failed":
+        model.status = "failed"
+        model.error = event.message or "the worker failed"
+        model.finished_at = utcnow()
+    elif event.kind == "cancelled":
+        model.status = "cancelled"
+        model.finished_at = utcnow()
+    await repository.add_event(model.id, event.kind, event.message, data)
+    return {"cancel": model.cancel_requested}

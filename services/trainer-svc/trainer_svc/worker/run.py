@@ -1,0 +1,424 @@
+"""One training job, start to finish: fetch, tokenise, build, train (resuming from a checkpoint), evaluate,
+write the artifacts, metrics and card, report."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import logging
+import shutil
+import signal
+import tempfile
+import time
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+import numpy as np
+import torch
+from numpy.typing import NDArray
+from peft import PeftModel
+
+from automl_common.storage import (
+    ObjectNotFound,
+    ObjectStore,
+    download_file,
+    download_prefix,
+    upload_directory,
+    upload_file,
+)
+from automl_proto.models import TrainingOptions
+from automl_proto.training import JobSpec
+from modelkit import artifacts
+from modelkit.card import CardInputs, render_model_card
+from modelkit.classifier import ClassifierSpec, EncoderConfig, HeadConfig, MultiHeadClassifier, load_encoder
+from modelkit.metrics import HeadInput, delta, evaluate, majority_baseline
+from modelkit.text import TokenizedTexts, load_tokenizer, tokenize
+from modelkit.training.data import TextData, validation_split
+from modelkit.training.selection import selection_name
+from modelkit.training.trainer import INFERENCE_BATCH, embed, fit, head_scores, report_for
+from trainer_svc.worker.data import SnapshotRows, heads_of, read_rows, read_split
+from trainer_svc.worker.reporter import EventReporter
+from trainer_svc.worker.settings import WorkerSettings
+
+logger = logging.getLogger("automl.worker")
+
+
+class Job:
+    def __init__(self, spec: JobSpec, settings: WorkerSettings, store: ObjectStore, reporter: EventReporter) -> None:
+        self.spec = spec
+        self.settings = settings
+        self.store = store
+        self.reporter = reporter
+        self.runner = asyncio.Runner()
+        self.stop_requested = False
+        self.work = Path(tempfile.mkdtemp(prefix="automl-job-"))
+        self.options = spec.options.resolved(spec.method)
+
+    # -- plumbing ---------------------------------------------------------------------------------------
+    def io(self, coroutine: Any) -> Any:
+        return self.runner.run(coroutine)
+
+    def on_sigterm(self, _signum: int, _frame: FrameType | None) -> None:
+        self.stop_requested = True
+
+    def should_stop(self) -> bool:
+        return self.stop_requested or self.reporter.cancelled
+
+    def key(self, name: str) -> str:
+        return self.spec.output_prefix + name
+
+    def close(self) -> None:
+        self.runner.close()
+        shutil.rmtree(self.work, ignore_errors=True)
+
+    # -- inputs -----------------------------------------------------------------------------------------
+    def base_model_dir(self) -> Path:
+        target = self.settings.cache_dir.resolve() / "base-models" / self.spec.base_model.sha256
+        if not target.is_dir():
+            self.reporter.send("log", f"downloading base model {self.spec.base_model.name}")
+            self.io(download_prefix(self.store, self.spec.base_model.store_prefix, target))
+        return target
+
+    def snapshot_file(self, data_key: str, name: str) -> Path:
+        path = self.work / name
+        self.io(download_file(self.store, data_key, path))
+        return path
+
+    def tokens(self, tokenizer: Any, texts: list[str], content: str) -> TokenizedTexts:
+        """Token ids, cached by (base model, rows, max length): a retry or a sibling model skips this."""
+        digest = hashlib.sha256(
+            f"{self.spec.base_model.sha256}:{content}:{self.options.max_length}".encode()
+        ).hexdigest()
+        path = self.settings.cache_dir.resolve() / "tokens" / f"{digest}.npz"
+        if path.is_file():
+            return TokenizedTexts.load(path)
+        tokens = tokenize(tokenizer, texts, self.options.max_length)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_name(f".{path.stem}.{time.time_ns()}.npz")
+        tokens.save(partial)
+        partial.replace(path)
+        return tokens
+
+    def parent_dir(self) -> Path | None:
+        if self.spec.parent is None:
+            return None
+        target = self.work / "parent"
+        self.io(download_prefix(self.store, self.spec.parent.artifacts_prefix, target))
+        return target
+
+    # -- the model ------------------------------------------------------------------------------------
+    def build(
+        self, base_dir: Path, heads: list[HeadConfig], parent_dir: Path | None
+    ) -> tuple[MultiHeadClassifier, list[str]]:
+        """The classifier with its trainable parameters set. With a parent: the parent's encoder, its heads'
+        weights where the class names match, its other heads appended and frozen (kept bit-identical)."""
+        torch.manual_seed(self.options.seed)
+        encoder_config = EncoderConfig.read(base_dir)
+        kept: list[str] = []
+        parent_manifest = artifacts.ArtifactManifest.read(parent_dir) if parent_dir else None
+        if parent_manifest is not None:
+            names = {head.name for head in heads}
+            for head in parent_manifest.spec.heads:
+                if head.name not in names:
+                    heads.append(head)
+                    kept.append(head.name)
+        spec = ClassifierSpec(heads, encoder_config)
+        if parent_dir is not None and parent_manifest is not None and parent_manifest.method == "full":
+            encoder = load_encoder(parent_dir / "encoder")
+        else:
+            encoder = load_encoder(base_dir)
+        model = MultiHeadClassifier(encoder, spec)
+        if parent_dir is not None and parent_manifest is not None and parent_manifest.method == "lora":
+            model.encoder = PeftModel.from_pretrained(encoder, str(parent_dir / "adapter"), is_trainable=True)
+            model.heads.requires_grad_(True)
+        else:
+            artifacts.apply_method(model, self.spec.method, self.options.lora)
+        if parent_dir is not None and parent_manifest is not None:
+            self._inherit_heads(model, parent_dir, parent_manifest)
+            for index, head in enumerate(spec.heads):
+                if head.name in kept:
+                    model.heads[index].requires_grad_(False)
+        return model, kept
+
+    @staticmethod
+    def _inherit_heads(model: MultiHeadClassifier, parent_dir: Path, manifest: artifacts.ArtifactManifest) -> None:
+        from safetensors.torch import load_file
+
+        state = load_file(str(parent_dir / "heads.safetensors"))
+        parent_heads = {head.name: (index, head) for index, head in enumerate(manifest.spec.heads)}
+        with torch.no_grad():
+            for index, head in enumerate(model.spec.heads):
+                if head.name not in parent_heads:
+                    continue
+                parent_index, parent_head = parent_heads[head.name]
+                weight, bias = state[f"heads.{parent_index}.weight"], state[f"heads.{parent_index}.bias"]
+                layer = model.heads[index]
+                assert isinstance(layer, torch.nn.Linear)
+                for row, name in enumerate(head.classes):
+                    if name in parent_head.classes:
+                        source = parent_head.classes.index(name)
+                        layer.weight[row].copy_(weight[source])
+                        layer.bias[row].copy_(bias[source])
+                if head.thresholds is None:
+                    head.thresholds = parent_head.thresholds
+
+    # -- training ---------------------------------------------------------------------------------------
+    def run(self) -> None:
+        spec = self.spec
+        signal.signal(signal.SIGTERM, self.on_sigterm)
+        if self.settings.threads:
+            torch.set_num_threads(self.settings.threads)
+        self.reporter.send("started", f"attempt {spec.attempt}", attempt=spec.attempt)
+        base_dir = self.base_model_dir()
+        tokenizer = load_tokenizer(base_dir)
+        heads = heads_of(spec.train.heads)
+        parent_dir = self.parent_dir()
+        model, kept = self.build(base_dir, heads, parent_dir)
+
+        train_rows = read_rows(self.snapshot_file(spec.train.data_key, "train.parquet"), model.spec.heads)
+        if spec.test is not None:
+            test_rows = read_rows(self.snapshot_file(spec.test.data_key, "test.parquet"), model.spec.heads)
+            test_content = spec.test.sha256
+            train_content = spec.train.sha256
+        else:
+            assert spec.split_key is not None
+            test_mask = read_split(self.snapshot_file(spec.split_key, "split.parquet"))
+            test_rows, train_rows = train_rows.take(test_mask), train_rows.take(~test_mask)
+            train_content = f"{spec.train.sha256}:{spec.split_key}:train"
+            test_content = f"{spec.train.sha256}:{spec.split_key}:test"
+        train_all = TextData(self.tokens(tokenizer, train_rows.texts, train_content), train_rows.targets)
+        test = TextData(self.tokens(tokenizer, test_rows.texts, test_content), test_rows.targets)
+        train_positions, validation_positions = validation_split(
+            train_all.targets, self.options.validation_pct, self.options.seed
+        )
+        train, validation = train_all.subset(train_positions), train_all.subset(validation_positions)
+        self.reporter.send(
+            "log",
+            f"{len(train)} training, {len(validation)} validation and {len(test)} test rows; "
+            f"{sum(p.numel() for p in model.parameters() if p.requires_grad):,} trainable parameters",
+        )
+
+        resume = self.load_checkpoint()
+        result = fit(model, spec.method, self.options, train, validation, _Hooks(self), resume=resume)
+        self.reporter.send("log", f"training done in {result.seconds:.1f} s; chosen epoch {result.best_epoch}")
+        self.finish(model, tokenizer, base_dir, parent_dir, test, test_rows, train, result, kept)
+
+    def load_checkpoint(self) -> dict[str, Any] | None:
+        path = self.work / "checkpoint.pt"
+        try:
+            self.io(download_file(self.store, self.key("checkpoints/last.pt"), path))
+        except ObjectNotFound:
+            return None
+        checkpoint: dict[str, Any] = torch.load(path, weights_only=True)
+        path.unlink()
+        self.reporter.send(
+            "resumed", f"resuming after epoch {checkpoint['epoch']}", epoch=checkpoint["epoch"], step=checkpoint["step"]
+        )
+        return checkpoint
+
+    def save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        path = self.work / "checkpoint.pt"
+        torch.save(checkpoint, path)
+        self.io(upload_file(self.store, path, self.key("checkpoints/last.pt")))
+        path.unlink()
+        self.reporter.send("checkpoint", f"epoch {checkpoint['epoch']} saved", epoch=checkpoint["epoch"])
+
+    # -- evaluation and outputs -------------------------------------------------------------------------
+    def finish(
+        self,
+        model: MultiHeadClassifier,
+        tokenizer: Any,
+        base_dir: Path,
+        parent_dir: Path | None,
+        test: TextData,
+        test_rows: SnapshotRows,
+        train: TextData,
+        result: Any,
+        kept: list[str],
+    ) -> None:
+        spec = self.spec
+        scores = head_scores(model, embed(model, test))
+        report = report_for(model, test, scores)
+        evaluated = [head for head in model.spec.heads if head.name in report["heads"]]
+        inputs = [
+            HeadInput(head.name, head.classes, target.values, head_scores_, head.multilabel)
+            for head, target, head_scores_ in zip(model.spec.heads, test.targets, scores, strict=True)
+            if head.name in report["heads"]
+        ]
+        priors = _priors(model, train)
+        baseline_inputs = majority_baseline(inputs, priors)
+        baseline_name = "the majority-class predictor (training-set class frequencies)"
+        if parent_dir is not None and spec.parent is not None:
+            baseline_inputs = self._parent_baseline(parent_dir, base_dir, test_rows, inputs, baseline_inputs)
+            baseline_name = f"the parent model {spec.parent.name} ({spec.parent.id}) on the same test rows"
+        baseline = evaluate(baseline_inputs)
+        change = delta(report, baseline)
+
+        out = self.work / "artifacts"
+        manifest = artifacts.ArtifactManifest(
+            method=spec.method,
+            base_model_id=spec.base_model.id,
+            base_model_sha256=spec.base_model.sha256,
+            max_length=self.options.max_length or 128,
+            spec=model.spec,
+        )
+        if isinstance(model.encoder, PeftModel) and spec.method != "lora":
+            model.encoder = model.encoder.merge_and_unload()
+        artifacts.save(model, manifest, tokenizer, out)
+        self.io(upload_directory(self.store, out, self.key("artifacts/")))
+
+        metrics = {
+            "report": report,
+            "baseline": baseline,
+            "baseline_name": baseline_name,
+            "delta": change,
+            "epochs": result.history,
+            "chosen_epoch": result.best_epoch,
+            "chosen_step": result.best_step,
+            "selection": {"name": selection_name(self.options.selection), "value": result.best_value},
+            "stopped_early": result.stopped_early,
+            "kept_heads": kept,
+            "training": {
+                "seconds": round(result.seconds, 3),
+                "examples_per_s": result.examples_per_s,
+                "embedding_s": round(result.embedding_s, 3),
+            },
+        }
+        (self.work / "metrics.json").write_text(json.dumps(metrics, allow_nan=False))
+        self.io(
+            upload_file(
+                self.store, self.work / "metrics.json", self.key("metrics.json"), content_type="application/json"
+            )
+        )
+        arrays: dict[str, NDArray[Any]] = {}
+        for position, item in enumerate(inputs):
+            arrays[f"y_{position}"] = np.asarray(item.y_true)
+            arrays[f"scores_{position}"] = np.asarray(item.scores, dtype=np.float32)
+        np.savez_compressed(self.work / "scores.npz", **arrays)  # type: ignore[arg-type]
+        self.io(upload_file(self.store, self.work / "scores.npz", self.key("scores.npz")))
+        card = render_model_card(
+            CardInputs(
+                name=spec.model_name,
+                base_model=spec.base_model.name,
+                method=spec.method,
+                model_type=spec.model_type,
+                train_snapshot={
+                    "id": spec.train.id,
+                    "name": spec.train.name,
+                    "row_count": spec.train.row_count,
+                    "heads": spec.train.heads,
+                },
+                evaluation_data=spec.split_description or (f"test snapshot {spec.test.id}" if spec.test else ""),
+                hyperparameters=_hyperparameters(spec.method, self.options, result.total_steps),
+                report=report,
+                delta=change,
+                baseline=baseline_name,
+                epochs=result.history,
+                selection_metric=selection_name(self.options.selection),
+                chosen_epoch=int(result.best_epoch) if result.best_epoch is not None else None,
+                description=spec.description,
+            )
+        )
+        (self.work / "card.md").write_text(card)
+        self.io(upload_file(self.store, self.work / "card.md", self.key("card.md"), content_type="text/markdown"))
+        summary = {
+            "overall": report["overall"],
+            "heads": {
+                head.name: {
+                    "f1": report["heads"][head.name]["macro"]["f1"],
+                    "accuracy": report["heads"][head.name]["accuracy"],
+                    "loss": report["heads"][head.name]["loss"],
+                }
+                for head in evaluated
+            },
+            "delta_overall": change["overall"],
+            "baseline": baseline_name,
+            "chosen_epoch": result.best_epoch,
+            "selection": metrics["selection"],
+            "test_rows": len(test),
+        }
+        self.reporter.send("succeeded", "training finished", metrics=summary)
+
+    def _parent_baseline(
+        self,
+        parent_dir: Path,
+        base_dir: Path,
+        test_rows: SnapshotRows,
+        inputs: list[HeadInput],
+        fallback: list[HeadInput],
+    ) -> list[HeadInput]:
+        """The parent's scores on the same rows for the heads it has; the majority predictor for new heads."""
+        from modelkit.predict import TextClassifierPredictor
+
+        parent = TextClassifierPredictor.load(parent_dir, base_dir)
+        parent_scores = parent.scores(test_rows.texts)
+        by_name = {
+            head.name: (head, scores) for head, scores in zip(parent.model.spec.heads, parent_scores, strict=True)
+        }
+        out = []
+        for item, majority in zip(inputs, fallback, strict=True):
+            if item.name not in by_name:
+                out.append(majority)
+                continue
+            head, scores = by_name[item.name]
+            columns = np.zeros((len(test_rows.texts), len(item.labels)))
+            for position, label in enumerate(item.labels):
+                if label in head.classes:
+                    columns[:, position] = scores[:, head.classes.index(label)]
+            if not item.multilabel:
+                sums = columns.sum(axis=1, keepdims=True)
+                columns = np.where(sums > 0, columns / np.maximum(sums, 1e-12), 1.0 / len(item.labels))
+            out.append(HeadInput(item.name, item.labels, item.y_true, columns, item.multilabel, item.threshold))
+        return out
+
+
+def _priors(model: MultiHeadClassifier, train: TextData) -> dict[str, list[float]]:
+    priors: dict[str, list[float]] = {}
+    for head, target in zip(model.spec.heads, train.targets, strict=True):
+        labelled = target.values[target.labelled()]
+        if not len(labelled):
+            continue
+        if head.multilabel:
+            priors[head.name] = labelled.mean(axis=0).tolist()
+        else:
+            counts = np.bincount(labelled, minlength=len(head.classes)).astype(float)
+            priors[head.name] = (counts / counts.sum()).tolist()
+    return priors
+
+
+def _hyperparameters(method: str, options: TrainingOptions, total_steps: int) -> dict[str, Any]:
+    stopping = options.early_stopping
+    return {
+        "method": method,
+        "learning_rate": options.learning_rate,
+        "head_learning_rate": options.head_learning_rate,
+        "train_batch_size": options.batch_size,
+        "eval_batch_size": INFERENCE_BATCH,
+        "seed": options.seed,
+        "epochs": options.max_epochs,
+        "max_length": options.max_length,
+        "optimizer": {"name": "AdamW", "betas": (0.9, 0.999), "epsilon": 1e-8, "weight_decay": options.weight_decay},
+        "scheduler": {"name": "linear", "warmup_steps": int(total_steps * options.warmup_ratio)},
+        "early_stopping": {"patience": stopping.patience, "min_delta": stopping.min_delta} if stopping else {},
+        "class_weights": options.class_weights,
+        "lora": options.lora.model_dump() if method == "lora" else None,
+    }
+
+
+class _Hooks:
+    def __init__(self, job: Job) -> None:
+        self.job = job
+
+    def progress(self, progress: dict[str, Any]) -> None:
+        self.job.reporter.send("progress", "", **progress)
+
+    def evaluated(self, record: dict[str, Any]) -> None:
+        self.job.reporter.send("epoch", "", **record)
+
+    def epoch_done(self, checkpoint: dict[str, Any]) -> None:
+        self.job.save_checkpoint(checkpoint)
+
+    def should_stop(self) -> bool:
+        return self.job.should_stop()
