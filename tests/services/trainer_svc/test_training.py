@@ -4,12 +4,14 @@ trainer."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from automl_common.storage import FilesystemStore, download_prefix
 from tests.services.trainer_svc.conftest import events, model_request, review_rows, text_snapshot, wait_model
-from tests.support.platform import OrgClient
+from tests.support.platform import OrgClient, Platform
 
 pytestmark = pytest.mark.slow
 
@@ -44,3 +46,108 @@ async def test_each_method_learns_the_sentiment(
     assert len(metrics["epochs"]) == options["max_epochs"]
     kinds = {event["kind"] for event in await events(org, model["id"])}
     assert {"queued", "submitted", "started", "progress", "epoch", "checkpoint", "succeeded"} <= kinds
+
+
+async def _download_model(org: OrgClient, platform: Platform, model_id: str, base_prefix: str, work: Path) -> Path:
+    store = FilesystemStore(platform.apps["trainer"].state.settings.resolved_store_root)
+    await download_prefix(store, f"orgs/{org.org_id}/models/{model_id}/artifacts/", work / "artifacts")
+    await download_prefix(store, base_prefix, work / "base")
+    return work
+
+
+async def test_multi_head_with_partial_and_multi_label_heads(
+    org: OrgClient, trainer_platform: Platform, tiny_base: dict[str, Any], tmp_path: Path
+) -> None:
+    rows = review_rows(300, seed=1, topic_labelled=0.6)
+    heads = [{"column": "sentiment"}, {"column": "topic"}, {"column": "tags", "multilabel": True}]
+    snapshot = await text_snapshot(org, rows, heads)
+    request = model_request(tiny_base["id"], snapshot["id"], "full", max_epochs=8, learning_rate=3e-3)
+    model = await wait_model(org, (await org.post("/v1/models", json=request)).json()["id"])
+    assert model["status"] == "succeeded", model["error"]
+    metrics = (await org.get(f"/v1/models/{model['id']}/metrics")).json()
+    assert set(metrics["heads"]) == {"sentiment", "topic", "tags"}
+    tags = metrics["heads"]["tags"]
+    assert tags["multilabel"] is True
+    assert tags["macro"]["f1"] > 0.8, tags["macro"]
+    assert metrics["heads"]["sentiment"]["macro"]["f1"] > 0.85
+    # Only the labelled rows of the partial head are evaluated.
+    assert metrics["heads"]["topic"]["rows"] < metrics["heads"]["sentiment"]["rows"]
+    assert set(model["metrics"]["heads"]) == {"sentiment", "topic", "tags"}
+
+    # A metrics view at another threshold, and one head only.
+    strict = (await org.get(f"/v1/models/{model['id']}/metrics", params={"threshold": 0.9, "head": "tags"})).json()
+    assert list(strict["heads"]) == ["tags"]
+    assert strict["heads"]["tags"]["threshold"] == 0.9
+
+    # The artifacts work without the trainer: modelkit loads them with the base model's files.
+    from modelkit.predict import TextClassifierPredictor
+
+    base = (await org.get(f"/v1/base-models/{tiny_base['id']}")).json()
+    work = await _download_model(org, trainer_platform, model["id"], f"base-models/{base['sha256']}/", tmp_path)
+    predictor = TextClassifierPredictor.load(work / "artifacts", work / "base")
+    (output,) = predictor.predict(["great lovely football match today"])
+    assert output["heads"]["sentiment"]["predicted"] == ["positive"]
+    assert "sport" in output["heads"]["tags"]["predicted"]
+    assert abs(sum(output["heads"]["sentiment"]["scores"].values()) - 1) < 1e-5
+
+
+async def test_early_stopping_and_the_selection_rule(org: OrgClient, tiny_base: dict[str, Any]) -> None:
+    snapshot = await text_snapshot(org, review_rows(200, seed=2), [{"column": "sentiment"}])
+    selection = {"metric": "recall", "head": "sentiment", "class": "negative"}
+    request = model_request(
+        tiny_base["id"],
+        snapshot["id"],
+        "last_layer",
+        max_epochs=60,
+        early_stopping={"patience": 2, "min_delta": 0.5},  # a gain of 0.5 is rare: it stops within a few epochs
+        selection=selection,
+    )
+    model = await wait_model(org, (await org.post("/v1/models", json=request)).json()["id"])
+    assert model["status"] == "succeeded", model["error"]
+    metrics = (await org.get(f"/v1/models/{model['id']}/metrics")).json()
+    assert metrics["stopped_early"] is True
+    key = "val_recall:sentiment:negative"
+    values = [epoch[key] for epoch in metrics["epochs"]]
+    assert len(values) < 60
+    # It stopped because its last two evaluations did not beat the best before them by min_delta.
+    assert max(values[-2:]) < max(values[:-2]) + 0.5
+    assert metrics["selection"]["name"] == key
+    best = max(values)
+    assert metrics["chosen_epoch"] == metrics["epochs"][values.index(best)]["epoch"]
+    assert metrics["selection"]["value"] == best
+
+
+async def test_the_same_seed_gives_the_same_metrics(org: OrgClient, tiny_base: dict[str, Any]) -> None:
+    snapshot = await text_snapshot(org, review_rows(200, seed=3), [{"column": "sentiment"}])
+    reports = []
+    for _ in range(2):
+        request = model_request(tiny_base["id"], snapshot["id"], "full", max_epochs=2, learning_rate=3e-3, seed=7)
+        model = await wait_model(org, (await org.post("/v1/models", json=request)).json()["id"])
+        assert model["status"] == "succeeded", model["error"]
+        reports.append((await org.get(f"/v1/models/{model['id']}/metrics")).json())
+    first, second = reports
+    assert first["heads"] == second["heads"]
+    assert [e["train_loss"] for e in first["epochs"]] == [e["train_loss"] for e in second["epochs"]]
+
+
+async def test_card_and_events(org: OrgClient, tiny_base: dict[str, Any]) -> None:
+    snapshot = await text_snapshot(org, review_rows(160, seed=4), [{"column": "sentiment"}])
+    request = model_request(tiny_base["id"], snapshot["id"], "last_layer", max_epochs=5) | {"description": "demo"}
+    created = (await org.post("/v1/models", json=request)).json()
+    early = await org.get(f"/v1/models/{created['id']}/metrics")
+    assert early.status_code == 409
+    assert early.json()["error"] == "ModelNotFinished"
+    model = await wait_model(org, created["id"])
+    card = await org.get(f"/v1/models/{model['id']}/card")
+    assert card.status_code == 200
+    assert card.headers["content-type"].startswith("text/markdown")
+    assert "## Hyperparameters" in card.text
+    assert "tiny-bert" in card.text
+    assert "sentiment" in card.text
+    everything = await events(org, model["id"])
+    assert [event["seq"] for event in everything] == list(range(1, len(everything) + 1))
+    later = (await org.get(f"/v1/models/{model['id']}/events", params={"after": 3})).json()["items"]
+    assert [event["seq"] for event in later] == list(range(4, len(everything) + 1))
+    assert model["progress"]["step"] == model["progress"]["total_steps"]
+    assert model["started_at"] is not None
+    assert model["finished_at"] is not None
