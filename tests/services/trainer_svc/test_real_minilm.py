@@ -1,0 +1,44 @@
+"""The real MiniLM-L6 (from its package) end to end: imported into the object store on first use, trained
+(last layer) on part of the SMS spam collection, and well above the majority-class predictor."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from deploy.local.sms_spam import write_csv
+from tests.services.trainer_svc.conftest import model_request, wait_model
+from tests.support.platform import OrgClient
+
+pytestmark = pytest.mark.slow
+
+
+async def test_minilm_last_layer_on_sms_spam(org: OrgClient, tmp_path: Path) -> None:
+    path = write_csv(tmp_path / "sms.csv", limit=800)
+    created = await org.upload("sms.csv", path.read_bytes())
+    dataset = await org.wait_dataset(created.json()["id"])
+    await org.put(f"/v1/datasets/{dataset['id']}/columns", json={"columns": {"text": "text", "label": "label"}})
+    snapshot = await org.post(
+        "/v1/snapshots",
+        json={
+            "dataset_id": dataset["id"],
+            "name": "sms",
+            "type": "text_classification",
+            "input_column": "text",
+            "heads": [{"column": "label"}],
+        },
+    )
+    ready = await org.wait_snapshot(snapshot.json()["id"])
+    assert ready["status"] == "ready", ready
+    request = model_request("minilm-l6", ready["id"], "last_layer", max_epochs=40, class_weights="balanced")
+    created_model = await org.post("/v1/models", json=request)
+    assert created_model.status_code == 201, created_model.text
+    model = await wait_model(org, created_model.json()["id"], timeout_s=600)
+    assert model["status"] == "succeeded", model["error"]
+    base = (await org.get("/v1/base-models/minilm-l6")).json()
+    assert base["status"] == "ready"
+    assert base["sha256"]
+    metrics = (await org.get(f"/v1/models/{model['id']}/metrics")).json()
+    assert metrics["heads"]["label"]["macro"]["f1"] > 0.85, metrics["heads"]["label"]["macro"]
+    assert metrics["delta"]["overall"]["f1"] > 0.3
