@@ -53,6 +53,7 @@ bench: install
 	$(PY) -m bench.dataset_ingest
 	$(PY) -m bench.snapshot_build
 	$(PY) -m bench.metrics
+	$(PY) -m bench.train_text
 
 proto: install
 	$(PY) -m automl_proto.export

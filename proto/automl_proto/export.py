@@ -8,7 +8,7 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
-from automl_proto import datasets, orgs, snapshots
+from automl_proto import datasets, models, orgs, snapshots, training
 
 CONTRACTS: dict[str, type[BaseModel]] = {
     "org_create": orgs.OrgCreate,
@@ -30,6 +30,14 @@ CONTRACTS: dict[str, type[BaseModel]] = {
     "split_create": snapshots.SplitCreate,
     "split": snapshots.Split,
     "compatibility": snapshots.Compatibility,
+    "base_model": models.BaseModelInfo,
+    "base_model_register": models.BaseModelRegister,
+    "model_create": models.ModelCreate,
+    "model": models.Model,
+    "model_event": models.ModelEvent,
+    "training_options": models.TrainingOptions,
+    "job_spec": training.JobSpec,
+    "job_event": training.JobEvent,
 }
 
 

@@ -13,7 +13,7 @@ SERVICES = {
     "gateway": {"orgs", "api_keys"},
     "dataset_svc": {"datasets", "dataset_columns", "dataset_rows", "image_assets"},
     "snapshot_svc": {"snapshots", "snapshot_invalid_rows", "snapshot_references", "splits"},
-    "trainer_svc": set(),
+    "trainer_svc": {"base_models", "models", "model_events"},
     "inference_svc": set(),
 }
 

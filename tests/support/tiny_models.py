@@ -8,33 +8,14 @@ from tokenizers import Tokenizer, models, pre_tokenizers
 from transformers import BertConfig, BertModel, PreTrainedTokenizerFast
 
 SPECIALS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
-WORDS = [
-    "good",
-    "great",
-    "fine",
-    "lovely",
-    "excellent",
-    "happy",
-    "bad",
-    "awful",
-    "poor",
-    "terrible",
-    "sad",
-    "horrid",
-    "sport",
-    "football",
-    "tennis",
-    "match",
-    "goal",
-    "music",
-    "song",
-    "guitar",
-    "concert",
-    "band",
-    "news",
-    "politics",
-    "vote",
-    "election",
+POSITIVE = ["good", "great", "fine", "lovely", "excellent", "happy"]
+NEGATIVE = ["bad", "awful", "poor", "terrible", "sad", "horrid"]
+TOPICS = {
+    "sport": ["sport", "football", "tennis", "match", "goal"],
+    "music": ["music", "song", "guitar", "concert", "band"],
+    "news": ["news", "politics", "vote", "election"],
+}
+FILLER = [
     "the",
     "a",
     "is",
@@ -57,6 +38,7 @@ WORDS = [
     "your",
     "today",
 ]
+WORDS = POSITIVE + NEGATIVE + [word for words in TOPICS.values() for word in words] + FILLER
 
 
 def build_tiny_bert(directory: Path, *, hidden: int = 32, layers: int = 2, seed: int = 0) -> Path:

@@ -18,39 +18,9 @@ import pytest
 from automl_common.storage import FilesystemStore, upload_directory
 from tests.support import postgres
 from tests.support.platform import OrgClient, Platform, run_platform
-from tests.support.tiny_models import build_tiny_bert
+from tests.support.tiny_models import FILLER, NEGATIVE, POSITIVE, TOPICS, build_tiny_bert
 
 TERMINAL = ("succeeded", "failed", "cancelled")
-POSITIVE = ["good", "great", "fine", "lovely", "excellent", "happy"]
-NEGATIVE = ["bad", "awful", "poor", "terrible", "sad", "horrid"]
-TOPICS = {
-    "sport": ["sport", "football", "tennis", "match", "goal"],
-    "music": ["music", "song", "guitar", "concert", "band"],
-    "news": ["news", "politics", "vote", "election"],
-}
-FILLER = [
-    "the",
-    "a",
-    "is",
-    "was",
-    "this",
-    "that",
-    "it",
-    "and",
-    "very",
-    "really",
-    "quite",
-    "so",
-    "of",
-    "to",
-    "in",
-    "on",
-    "with",
-    "for",
-    "my",
-    "your",
-    "today",
-]
 
 
 def review_rows(count: int, seed: int = 0, *, topic_labelled: float = 1.0) -> list[dict[str, str]]:

@@ -34,7 +34,7 @@ async def test_retraining_keeps_absent_heads_and_reports_the_delta_to_the_parent
     assert parent["status"] == "succeeded", parent["error"]
 
     # New data for the sentiment head, a new multi-label head; no topic labels at all.
-    heads = [{"column": "sentiment"}, {"column": "tags", "multilabel": True}]
+    heads: list[dict[str, Any]] = [{"column": "sentiment"}, {"column": "tags", "multilabel": True}]
     second = await text_snapshot(org, review_rows(200, seed=9), heads)
     child_request = model_request(tiny_base["id"], second["id"], "last_layer", max_epochs=15)
     child_request["parent_model_id"] = parent["id"]

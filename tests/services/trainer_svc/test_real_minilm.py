@@ -3,34 +3,18 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
-from deploy.local.sms_spam import write_csv
-from tests.services.trainer_svc.conftest import model_request, wait_model
+from deploy.local.sms_spam import rows as sms_rows
+from tests.services.trainer_svc.conftest import model_request, text_snapshot, wait_model
 from tests.support.platform import OrgClient
 
 pytestmark = pytest.mark.slow
 
 
-async def test_minilm_last_layer_on_sms_spam(org: OrgClient, tmp_path: Path) -> None:
-    path = write_csv(tmp_path / "sms.csv", limit=800)
-    created = await org.upload("sms.csv", path.read_bytes())
-    dataset = await org.wait_dataset(created.json()["id"])
-    await org.put(f"/v1/datasets/{dataset['id']}/columns", json={"columns": {"text": "text", "label": "label"}})
-    snapshot = await org.post(
-        "/v1/snapshots",
-        json={
-            "dataset_id": dataset["id"],
-            "name": "sms",
-            "type": "text_classification",
-            "input_column": "text",
-            "heads": [{"column": "label"}],
-        },
-    )
-    ready = await org.wait_snapshot(snapshot.json()["id"])
-    assert ready["status"] == "ready", ready
+async def test_minilm_last_layer_on_sms_spam(org: OrgClient) -> None:
+    rows = [{"text": text, "label": label} for label, text in sms_rows()[:800]]
+    ready = await text_snapshot(org, rows, [{"column": "label"}])
     request = model_request("minilm-l6", ready["id"], "last_layer", max_epochs=40, class_weights="balanced")
     created_model = await org.post("/v1/models", json=request)
     assert created_model.status_code == 201, created_model.text

@@ -59,7 +59,7 @@ async def test_multi_head_with_partial_and_multi_label_heads(
     org: OrgClient, trainer_platform: Platform, tiny_base: dict[str, Any], tmp_path: Path
 ) -> None:
     rows = review_rows(300, seed=1, topic_labelled=0.6)
-    heads = [{"column": "sentiment"}, {"column": "topic"}, {"column": "tags", "multilabel": True}]
+    heads: list[dict[str, Any]] = [{"column": "sentiment"}, {"column": "topic"}, {"column": "tags", "multilabel": True}]
     snapshot = await text_snapshot(org, rows, heads)
     request = model_request(tiny_base["id"], snapshot["id"], "full", max_epochs=8, learning_rate=3e-3)
     model = await wait_model(org, (await org.post("/v1/models", json=request)).json()["id"])
