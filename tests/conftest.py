@@ -3,6 +3,7 @@ the two object stores, and a gateway factory."""
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
@@ -15,6 +16,9 @@ from automl_common.storage import FilesystemStore, ObjectStore, S3Store
 from tests.support import postgres
 from tests.support.api import INTERNAL_TOKEN, OPERATOR_KEY
 from tests.support.seaweedfs import S3Server, start_seaweedfs, stop_seaweedfs
+
+# No model hub is reachable from the tests (nor may one be): fail fast instead of waiting on the network.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 
 @pytest.fixture(scope="session")

@@ -38,19 +38,33 @@ class BaseModelInfo(BaseModel):
 
 
 class BaseModelRegister(BaseModel):
-    """Register an org's own base model from a folder in the object store (a transformers checkpoint)."""
+    """Register an org's own base model: a transformers folder in the object store, or a Hugging Face model
+    id (on a cluster that reaches the hub). Either is imported into the store when a model first uses it."""
 
     model_config = ConfigDict(extra="forbid")
 
     name: str = Field(min_length=1, max_length=200)
     model_type: Literal["text_classification"] = "text_classification"
-    store_path: str = Field(
+    store_path: str | None = Field(
+        default=None,
         min_length=1,
         max_length=500,
         description="a folder under orgs/<org id>/ in the object store holding the model files",
     )
+    hf_id: str | None = Field(
+        default=None, max_length=200, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*(/[A-Za-z0-9][A-Za-z0-9_.-]*)?$"
+    )
+    revision: str | None = Field(default=None, max_length=100, pattern=r"^[A-Za-z0-9_.-]+$")
     description: str = Field(default="", max_length=2000)
     methods: list[Method] = Field(default=["last_layer", "lora", "full"], min_length=1)
+
+    @model_validator(mode="after")
+    def _one_source(self) -> BaseModelRegister:
+        if (self.store_path is None) == (self.hf_id is None):
+            raise ValueError("give exactly one of store_path and hf_id")
+        if self.revision is not None and self.hf_id is None:
+            raise ValueError("revision goes with hf_id")
+        return self
 
 
 class EarlyStopping(BaseModel):

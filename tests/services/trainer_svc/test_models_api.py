@@ -140,3 +140,43 @@ async def test_a_parent_must_have_succeeded_with_the_same_method(
     assert response.status_code == 422
     assert "must have succeeded" in response.json()["detail"]
     await org.post(f"/v1/models/{parent['id']}/cancel")
+
+
+async def test_a_hugging_face_id_is_registered_and_imported_when_first_used(
+    org: OrgClient, ready_snapshot: dict[str, Any]
+) -> None:
+    both = await org.post("/v1/base-models", json={"name": "x", "hf_id": "a/b", "store_path": f"orgs/{org.org_id}/m"})
+    assert both.status_code == 422
+    assert "exactly one" in both.json()["detail"]
+    bad = await org.post("/v1/base-models", json={"name": "x", "hf_id": "../../etc"})
+    assert bad.status_code == 422
+    registered = await org.post("/v1/base-models", json={"name": "hub model", "hf_id": "org-name/some-model"})
+    assert registered.status_code == 201, registered.text
+    assert registered.json()["status"] == "importing"
+    # The tests run with HF_HUB_OFFLINE=1 (no hub here): the import fails and says why.
+    created = await org.post("/v1/models", json=model_request(registered.json()["id"], ready_snapshot["id"]))
+    model = await wait_model(org, created.json()["id"], timeout_s=60)
+    assert model["status"] == "failed"
+    assert "could not fetch org-name/some-model from the Hugging Face hub" in model["error"]
+    base = (await org.get(f"/v1/base-models/{registered.json()['id']}")).json()
+    assert base["status"] == "failed"
+    assert base["error"]
+
+
+async def test_worker_events_need_the_job_token(
+    org: OrgClient, trainer_platform: Platform, tiny_base: dict[str, Any], ready_snapshot: dict[str, Any]
+) -> None:
+    import httpx
+
+    created = (
+        await org.post("/v1/models", json=model_request(tiny_base["id"], ready_snapshot["id"], max_epochs=2))
+    ).json()
+    url = f"{trainer_platform.service_urls['trainer']}/jobs/{created['id']}/events"
+    async with httpx.AsyncClient() as client:
+        missing = await client.post(url, json={"kind": "succeeded"})
+        wrong = await client.post(url, json={"kind": "succeeded"}, headers={"Authorization": "Bearer nope"})
+    assert missing.status_code == 401
+    assert wrong.status_code == 401
+    assert wrong.json()["error"] == "Unauthorized"
+    model = await wait_model(org, created["id"])
+    assert model["status"] == "succeeded", model["error"]

@@ -262,7 +262,7 @@ def fit(
             scheduler.step()
             optimizer.zero_grad(set_to_none=True)
             loop.step += 1
-            loop.running_loss += float(loss)
+            loop.running_loss += float(loss.detach())
             loop.running_batches += 1
             window_examples += len(positions)
             now = time.perf_counter()
@@ -274,7 +274,7 @@ def fit(
                         "step": loop.step,
                         "total_steps": total_steps,
                         "epoch": round(epoch + (index + 1) / steps_per_epoch, 4),
-                        "loss": float(loss),
+                        "loss": float(loss.detach()),
                         "examples_per_s": round(rate, 2),
                         "eta_s": round(remaining, 1) if remaining is not None else None,
                     }

@@ -87,13 +87,18 @@ async def get_for_org(session: AsyncSession, org_id: str, base_model_id: str) ->
 
 
 async def register(session: AsyncSession, org_id: str, body: schemas.BaseModelRegister) -> BaseModelRow:
-    prefix = body.store_path.strip("/") + "/"
-    try:
-        validate_key(prefix + "config.json")
-    except ValueError as e:
-        raise InvalidRequest(f"store_path: {e}") from e
-    if not prefix.startswith(f"orgs/{org_id}/"):
-        raise InvalidRequest(f"store_path: must be a folder under your org's own prefix orgs/{org_id}/")
+    if body.hf_id is not None:
+        source = f"hf:{body.hf_id}@{body.revision or 'main'}"
+    else:
+        assert body.store_path is not None
+        prefix = body.store_path.strip("/") + "/"
+        try:
+            validate_key(prefix + "config.json")
+        except ValueError as e:
+            raise InvalidRequest(f"store_path: {e}") from e
+        if not prefix.startswith(f"orgs/{org_id}/"):
+            raise InvalidRequest(f"store_path: must be a folder under your org's own prefix orgs/{org_id}/")
+        source = f"store:{prefix}"
     row = BaseModelRow(
         id=new_id("bm"),
         org_id=org_id,
@@ -101,7 +106,7 @@ async def register(session: AsyncSession, org_id: str, body: schemas.BaseModelRe
         model_type=body.model_type,
         methods=list(body.methods),
         description=body.description,
-        source=f"store:{prefix}",
+        source=source,
         status="importing",
     )
     session.add(row)
@@ -135,6 +140,23 @@ def check_model_folder(directory: Path) -> None:
         raise BaseModelUnavailable(f"no tokenizer in the model folder (one of {', '.join(TOKENIZER_FILES)})")
     if not any(directory.glob("*.safetensors")) and not any(directory.glob("*.bin")):
         raise BaseModelUnavailable("no weights (*.safetensors or *.bin) in the model folder")
+
+
+def _from_hub(reference: str, folder: Path) -> None:
+    from huggingface_hub import snapshot_download
+    from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
+
+    repo_id, _, revision = reference.partition("@")
+    try:
+        snapshot_download(
+            repo_id=repo_id,
+            revision=revision or None,
+            local_dir=str(folder),
+            allow_patterns=["*.json", "*.safetensors", "*.txt", "*.model", "1_Pooling/*"],
+        )
+    except (HfHubHTTPError, LocalEntryNotFoundError, OSError, ValueError) as e:
+        raise BaseModelUnavailable(f"could not fetch {repo_id} from the Hugging Face hub: {e}") from e
+    shutil.rmtree(folder / ".cache", ignore_errors=True)
 
 
 class BaseModelImporter:
@@ -179,6 +201,8 @@ class BaseModelImporter:
                 count = await download_prefix(self.store, source.removeprefix("store:"), folder)
                 if not count:
                     raise BaseModelUnavailable(f"nothing in the object store under {source.removeprefix('store:')}")
+            elif source.startswith("hf:"):
+                await asyncio.to_thread(_from_hub, source.removeprefix("hf:"), folder)
             else:
                 await asyncio.to_thread(BUILTINS[base_model_id].materialise, folder)
             await asyncio.to_thread(check_model_folder, folder)

@@ -12,6 +12,7 @@ import traceback
 from pathlib import Path
 
 from pydantic import ValidationError
+from transformers.utils import logging as transformers_logging
 
 from automl_common.storage import create_store
 from automl_proto.training import JobSpec
@@ -28,6 +29,8 @@ def read_spec(argv: list[str]) -> JobSpec:
 
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s", stream=sys.stdout)
+    transformers_logging.set_verbosity_error()  # type: ignore[no-untyped-call]  # no load reports, no bars
+    transformers_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
     try:
         spec = read_spec(argv or sys.argv)
     except (OSError, ValidationError) as error:
