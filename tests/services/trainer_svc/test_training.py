@@ -151,3 +151,25 @@ async def test_card_and_events(org: OrgClient, tiny_base: dict[str, Any]) -> Non
     assert model["progress"]["step"] == model["progress"]["total_steps"]
     assert model["started_at"] is not None
     assert model["finished_at"] is not None
+
+
+async def test_evaluation_every_n_steps_with_custom_class_weights(org: OrgClient, tiny_base: dict[str, Any]) -> None:
+    snapshot = await text_snapshot(org, review_rows(160, seed=10), [{"column": "sentiment"}])
+    request = model_request(
+        tiny_base["id"],
+        snapshot["id"],
+        "last_layer",
+        max_epochs=3,
+        batch_size=32,
+        eval_strategy="steps",
+        eval_steps=2,
+        class_weights={"sentiment": {"negative": 3.0}},
+    )
+    model = await wait_model(org, (await org.post("/v1/models", json=request)).json()["id"])
+    assert model["status"] == "succeeded", model["error"]
+    epochs = (await org.get(f"/v1/models/{model['id']}/metrics")).json()["epochs"]
+    steps = [record["step"] for record in epochs]
+    total = model["progress"]["total_steps"]
+    assert steps == list(range(2, total + 1, 2)) + ([total] if total % 2 else [])
+    assert any(record["epoch"] % 1 for record in epochs)  # evaluations fall inside epochs
+    assert all("val_f1" in record for record in epochs)

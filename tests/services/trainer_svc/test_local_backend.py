@@ -1,0 +1,57 @@
+"""The local-process backend on its own: status, logs, cancel, and a job started before a restart."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+from pathlib import Path
+
+from trainer_svc.jobs.local import LocalProcessBackend
+
+
+def backend(tmp_path: Path) -> LocalProcessBackend:
+    return LocalProcessBackend(tmp_path, python=sys.executable, env={}, max_concurrent=1, grace_s=1.0)
+
+
+async def test_a_job_from_before_a_restart_is_found_running_then_lost(tmp_path: Path) -> None:
+    job_id = "model_x-1"
+    process = await asyncio.to_thread(
+        subprocess.Popen,
+        [sys.executable, "-c", "import time; time.sleep(60)", job_id],
+        start_new_session=True,  # as the backend starts its workers
+    )
+    try:
+        fresh = backend(tmp_path)  # a new trainer-svc: it never started this process
+        handle = f"local:{job_id}:{process.pid}"
+        assert (await fresh.status(handle)).state == "running"
+        assert (await fresh.status(f"local:other-job:{process.pid}")).state == "lost"  # a reused pid
+        await fresh.cancel(handle)
+        process.wait(timeout=10)
+        status = await fresh.status(handle)
+        assert status.state == "lost"
+        assert status.killed
+        assert "restarted" in (status.reason or "")
+    finally:
+        process.kill()
+        process.wait()
+
+
+async def test_free_slots_logs_and_exit_codes(tmp_path: Path) -> None:
+    jobs = backend(tmp_path)
+    assert jobs.free_slots() == 1
+    process = await asyncio.to_thread(
+        subprocess.Popen, [sys.executable, "-c", "print('hello'); raise SystemExit(3)"], stdout=subprocess.DEVNULL
+    )
+    handle = f"local:job-2:{process.pid}"
+    jobs._processes[handle] = process  # as submit() records it
+    await asyncio.to_thread(process.wait)
+    status = await jobs.status(handle)
+    assert status.state == "failed"
+    assert status.exit_code == 3
+    assert not status.killed
+    (tmp_path / "job-2").mkdir()
+    (tmp_path / "job-2" / "worker.log").write_text("\n".join(f"line {i}" for i in range(100)))
+    assert (await jobs.logs(handle, 3)).splitlines() == ["line 97", "line 98", "line 99"]
+    jobs.forget(handle)
+    assert jobs.free_slots() == 1
