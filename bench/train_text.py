@@ -9,7 +9,7 @@
   Target: full fine-tune >= 0.95 and above the baseline.
 
 It runs the platform's own training code (modelkit's ``fit``, as the worker does), on this machine's CPU.
-Run: `python -m bench.train_text [--epochs-full 1] [--epochs-lora 1] [--plain-steps 40]`.
+Run: `python -m bench.train_text [--epochs-full 3] [--epochs-lora 1] [--methods last_layer,full,lora]` (about 15 min).
 """
 
 from __future__ import annotations
@@ -143,11 +143,12 @@ def platform_training(
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--epochs-full", type=int, default=1)
+    parser.add_argument("--epochs-full", type=int, default=3)
     parser.add_argument("--epochs-lora", type=int, default=1)
     parser.add_argument("--epochs-last-layer", type=int, default=60)
     parser.add_argument("--plain-steps", type=int, default=40)
     parser.add_argument("--threads", type=int, default=0)
+    parser.add_argument("--methods", default="last_layer,full,lora", help="a subset, comma-separated")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -171,12 +172,32 @@ def main() -> None:
     baseline_f1 = float(f1_score(test_labels, baseline.predict(vectorizer.transform(test_texts)), average="macro"))
     print(f"\nTF-IDF + logistic regression: test macro F1 {baseline_f1:.4f}")
 
+    methods = args.methods.split(",")
+    if "last_layer" in methods:
+        last_layer(model_dir, train_texts, train_labels, test, baseline_f1, args.epochs_last_layer)
+    for method, epochs, lr in (("full", args.epochs_full, 5e-5), ("lora", args.epochs_lora, 1e-3)):
+        if method not in methods:
+            continue
+        plain_rate = plain_training_loop(model_dir, train_texts, train_labels, method, args.plain_steps)
+        options = TrainingOptions(max_epochs=epochs, learning_rate=lr, batch_size=BATCH, seed=SEED)
+        run = platform_training(model_dir, method, options, train_texts, train_labels, test)
+        print(
+            f"\n{method} ({run['epochs']} epoch(s), batch {BATCH}): platform {run['examples_per_s']:.1f} examples/s; "
+            f"plain torch loop {plain_rate:.1f} examples/s; ratio {run['examples_per_s'] / plain_rate:.2f} "
+            f"(target >= 0.9); training {run['seconds']:.0f} s; test macro F1 {run['f1']:.4f} "
+            f"(baseline {baseline_f1:.4f}, {run['f1'] - baseline_f1:+.4f})"
+        )
+
+
+def last_layer(
+    model_dir: Path, train_texts: list[str], train_labels: np.ndarray, test: TextData, baseline_f1: float, epochs: int
+) -> None:
     plain_s = plain_inference_pass(model_dir, train_texts, by_length=True)
     plain_in_order_s = plain_inference_pass(model_dir, train_texts, by_length=False)
     last = platform_training(
         model_dir,
         "last_layer",
-        TrainingOptions(max_epochs=args.epochs_last_layer, seed=SEED, class_weights="balanced"),
+        TrainingOptions(max_epochs=epochs, seed=SEED, class_weights="balanced"),
         train_texts,
         train_labels,
         test,
@@ -187,16 +208,6 @@ def main() -> None:
         f"{plain_in_order_s:.1f} s in input order (ratio {last['seconds'] / plain_in_order_s:.2f}); "
         f"test macro F1 {last['f1']:.4f} (baseline {baseline_f1:.4f})"
     )
-    for method, epochs, lr in (("full", args.epochs_full, 5e-5), ("lora", args.epochs_lora, 1e-3)):
-        plain_rate = plain_training_loop(model_dir, train_texts, train_labels, method, args.plain_steps)
-        options = TrainingOptions(max_epochs=epochs, learning_rate=lr, batch_size=BATCH, seed=SEED)
-        run = platform_training(model_dir, method, options, train_texts, train_labels, test)
-        print(
-            f"\n{method} ({run['epochs']} epoch(s), batch {BATCH}): platform {run['examples_per_s']:.1f} examples/s; "
-            f"plain torch loop {plain_rate:.1f} examples/s; ratio {run['examples_per_s'] / plain_rate:.2f} "
-            f"(target >= 0.9); training {run['seconds']:.0f} s; test macro F1 {run['f1']:.4f} "
-            f"(baseline {baseline_f1:.4f}, {run['f1'] - baseline_f1:+.4f})"
-        )
 
 
 if __name__ == "__main__":
