@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from automl_common.storage import FilesystemStore, upload_directory
+from automl_common.storage import create_store, upload_directory
 from tests.support import postgres
 from tests.support.platform import OrgClient, Platform, run_platform
 from tests.support.tiny_models import FILLER, NEGATIVE, POSITIVE, TOPICS, build_tiny_bert
@@ -83,9 +83,12 @@ async def text_snapshot(org: OrgClient, rows: list[dict[str, str]], heads: list[
 
 async def register_tiny(org: OrgClient, platform: Platform, model_dir: Path, **extra: Any) -> dict[str, Any]:
     """Put the tiny model's files in the org's part of the shared store and register them as a base model."""
-    store = FilesystemStore(platform.apps["trainer"].state.settings.resolved_store_root)
+    store = await create_store(platform.apps["trainer"].state.settings)
     prefix = f"orgs/{org.org_id}/uploads/tiny-bert/"
-    await upload_directory(store, model_dir, prefix)
+    try:
+        await upload_directory(store, model_dir, prefix)
+    finally:
+        await store.close()
     response = await org.post("/v1/base-models", json={"name": "tiny-bert", "store_path": prefix, **extra})
     assert response.status_code == 201, response.text
     body: dict[str, Any] = response.json()

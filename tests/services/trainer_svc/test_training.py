@@ -4,14 +4,23 @@ trainer."""
 
 from __future__ import annotations
 
+import uuid
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from automl_common.storage import FilesystemStore, download_prefix
-from tests.services.trainer_svc.conftest import events, model_request, review_rows, text_snapshot, wait_model
-from tests.support.platform import OrgClient, Platform
+from automl_common.storage import FilesystemStore, S3Store, download_prefix
+from tests.services.trainer_svc.conftest import (
+    events,
+    model_request,
+    register_tiny,
+    review_rows,
+    text_snapshot,
+    wait_model,
+)
+from tests.support.platform import OrgClient, Platform, run_platform
+from tests.support.seaweedfs import S3Server
 
 pytestmark = pytest.mark.slow
 
@@ -173,3 +182,37 @@ async def test_evaluation_every_n_steps_with_custom_class_weights(org: OrgClient
     assert steps == list(range(2, total + 1, 2)) + ([total] if total % 2 else [])
     assert any(record["epoch"] % 1 for record in epochs)  # evaluations fall inside epochs
     assert all("val_f1" in record for record in epochs)
+
+
+async def test_training_with_every_service_on_s3(
+    tmp_path: Path, postgres_url: str, seaweedfs: S3Server, tiny_bert: Path
+) -> None:
+    """The cluster's shape: dataset-svc, snapshot-svc, trainer-svc and the worker share one S3 bucket."""
+    s3 = {
+        "store_backend": "s3",
+        "s3_endpoint_url": seaweedfs.endpoint_url,
+        "s3_bucket": f"train-{uuid.uuid4().hex[:10]}",
+        "s3_access_key_id": seaweedfs.access_key_id,
+        "s3_secret_access_key": seaweedfs.secret_access_key,
+    }
+    urls = {"dataset": postgres_url, "gateway": postgres_url, "trainer": postgres_url}
+    with run_platform(tmp_path, urls, dataset_overrides=s3, snapshot_overrides=s3, trainer_overrides=s3) as platform:
+        async with platform.org("s3") as org:
+            base = await register_tiny(org, platform, tiny_bert)
+            snapshot = await text_snapshot(org, review_rows(160, seed=12), [{"column": "sentiment"}])
+            request = model_request(base["id"], snapshot["id"], "last_layer", max_epochs=5)
+            model = await wait_model(org, (await org.post("/v1/models", json=request)).json()["id"])
+            assert model["status"] == "succeeded", model["error"]
+            assert (await org.get(f"/v1/models/{model['id']}/card")).status_code == 200
+            store = S3Store(
+                s3["s3_bucket"],
+                endpoint_url=seaweedfs.endpoint_url,
+                access_key_id=seaweedfs.access_key_id,
+                secret_access_key=seaweedfs.secret_access_key,
+            )
+            try:
+                keys = [info.key async for info in store.list(f"orgs/{org.org_id}/models/{model['id']}/")]
+            finally:
+                await store.close()
+            assert any(key.endswith("artifacts/heads.safetensors") for key in keys)
+            assert any(key.endswith("checkpoints/last.pt") for key in keys)

@@ -401,7 +401,11 @@ def _hyperparameters(method: str, options: TrainingOptions, total_steps: int) ->
         "max_length": options.max_length,
         "optimizer": {"name": "AdamW", "betas": (0.9, 0.999), "epsilon": 1e-8, "weight_decay": options.weight_decay},
         "scheduler": {"name": "linear", "warmup_steps": int(total_steps * options.warmup_ratio)},
-        "early_stopping": {"patience": stopping.patience, "min_delta": stopping.min_delta} if stopping else {},
+        "early_stopping": (
+            {"patience": stopping.patience, "min_delta": stopping.min_delta}
+            if stopping
+            else {"patience": "off", "min_delta": "n/a"}
+        ),
         "class_weights": options.class_weights,
         "lora": options.lora.model_dump() if method == "lora" else None,
     }
