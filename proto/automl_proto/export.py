@@ -8,7 +8,7 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
-from automl_proto import datasets, models, orgs, snapshots, training
+from automl_proto import datasets, inference, models, orgs, snapshots, training
 
 CONTRACTS: dict[str, type[BaseModel]] = {
     "org_create": orgs.OrgCreate,
@@ -38,6 +38,18 @@ CONTRACTS: dict[str, type[BaseModel]] = {
     "training_options": models.TrainingOptions,
     "job_spec": training.JobSpec,
     "job_event": training.JobEvent,
+    "deployment_create": inference.DeploymentCreate,
+    "deployment_update": inference.DeploymentUpdate,
+    "deployment": inference.Deployment,
+    "predict_request": inference.PredictRequest,
+    "predict_response": inference.PredictResponse,
+    "playground_request": inference.PlaygroundRequest,
+    "task_create": inference.TaskCreate,
+    "task": inference.Task,
+    "batch_prediction_create": inference.BatchPredictionCreate,
+    "batch_prediction": inference.BatchPrediction,
+    "usage": inference.Usage,
+    "model_artifacts": inference.ModelArtifacts,
 }
 
 

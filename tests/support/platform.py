@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+import uuid
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
@@ -24,6 +25,16 @@ TRAINER_TEST_DEFAULTS: dict[str, Any] = {
     "dispatch_interval_s": 0.2,
     "cancel_grace_s": 3.0,
     "max_concurrent_jobs": 2,
+}
+
+# One local Ray per test process (inference-svc starts it on first use); replicas small, scaling quick.
+INFERENCE_TEST_DEFAULTS: dict[str, Any] = {
+    "ray_num_cpus": 2,
+    "replica_num_cpus": 0.1,
+    "upscale_delay_s": 0.5,
+    "downscale_delay_s": 3.0,
+    "reconcile_interval_s": 0.3,
+    "callback_backoff_s": 0.2,
 }
 
 
@@ -94,9 +105,11 @@ def run_platform(
     gateway_overrides: dict[str, Any] | None = None,
     snapshot_overrides: dict[str, Any] | None = None,
     trainer_overrides: dict[str, Any] | None = None,
+    inference_overrides: dict[str, Any] | None = None,
 ) -> Iterator[Platform]:
     """``trainer_overrides`` not None: trainer-svc too, its workers as real subprocesses. Without an injected
-    ``store`` the services then share one filesystem store, as they share a bucket on a cluster."""
+    ``store`` the services then share one filesystem store, as they share a bucket on a cluster.
+    ``inference_overrides`` not None (with trainer-svc): inference-svc too, on the process's one local Ray."""
     from dataset_svc.app import create_app as create_dataset_app
     from dataset_svc.settings import DatasetSettings
     from gateway.app import create_app as create_gateway_app
@@ -147,6 +160,25 @@ def run_platform(
             )
             apps["trainer"] = create_trainer_app(trainer_settings, store=store)
             service_urls["trainer"] = stack.enter_context(running_server(apps["trainer"], port))
+        if inference_overrides is not None:
+            from inference_svc.app import create_app as create_inference_app
+            from inference_svc.settings import InferenceSettings
+
+            inference_settings = InferenceSettings(
+                **service_env(
+                    tmp_path / "inference",
+                    database_url_for.get("inference", database_url_for["dataset"]),
+                    trainer_url=service_urls["trainer"],
+                    snapshot_url=snapshot_url,
+                    dataset_url=dataset_url,
+                    # Serve apps live as long as the Ray cluster: a prefix per platform keeps tests apart.
+                    serve_app_prefix=f"t{uuid.uuid4().hex[:10]}",
+                    **shared_store,
+                    **{**INFERENCE_TEST_DEFAULTS, **inference_overrides},
+                )
+            )
+            apps["inference"] = create_inference_app(inference_settings, store=store)
+            service_urls["inference"] = stack.enter_context(running_server(apps["inference"], timeout_s=120))
         gateway_settings = GatewaySettings(
             **service_env(
                 tmp_path / "gateway",
@@ -155,6 +187,7 @@ def run_platform(
                 dataset_url=dataset_url,
                 snapshot_url=snapshot_url,
                 trainer_url=service_urls.get("trainer", "http://127.0.0.1:9"),
+                inference_url=service_urls.get("inference", "http://127.0.0.1:9"),
                 **(gateway_overrides or {}),
             )
         )

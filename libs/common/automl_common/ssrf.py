@@ -141,7 +141,27 @@ class GuardedFetcher:
                 await response.aclose()
         raise FetchError("too_many_redirects", f"more than {self.max_redirects} redirects")
 
-    async def _pinned_request(self, url: str) -> tuple[httpx.URL, httpx.Request]:
+    async def check_url(self, url: str) -> None:
+        """Raise ``FetchError`` unless ``url`` is well formed and every address it resolves to is allowed."""
+        await self._pinned_request(url)
+
+    async def post_json(self, url: str, payload: bytes) -> int:
+        """POST a JSON body to ``url`` (a callback) with the same guard; redirects are not followed, so a
+        3xx counts as a failed delivery. Returns the status; raises ``FetchError`` on refusal or failure."""
+        try:
+            async with asyncio.timeout(self.timeout_s):
+                _, request = await self._pinned_request(url, method="POST", content=payload)
+                response = await self.client.send(request)
+                await response.aclose()
+                return response.status_code
+        except (TimeoutError, httpx.TimeoutException) as error:
+            raise FetchError("timeout", f"no answer within {self.timeout_s:g} s") from error
+        except httpx.HTTPError as error:
+            raise FetchError("connection_failed", f"{type(error).__name__}: {error}"[:300]) from error
+
+    async def _pinned_request(
+        self, url: str, *, method: str = "GET", content: bytes | None = None
+    ) -> tuple[httpx.URL, httpx.Request]:
         try:
             target = httpx.URL(url)
         except httpx.InvalidURL as error:
@@ -162,5 +182,8 @@ class GuardedFetcher:
         pinned = target.copy_with(host=str(addresses[0]))
         host_header = host if target.port is None else f"{host}:{target.port}"
         extensions = {"sni_hostname": host} if target.scheme == "https" else {}
-        request = self.client.build_request("GET", pinned, headers={"Host": host_header}, extensions=extensions)
+        headers = {"Host": host_header}
+        if content is not None:
+            headers["Content-Type"] = "application/json"
+        request = self.client.build_request(method, pinned, headers=headers, content=content, extensions=extensions)
         return target, request

@@ -5,17 +5,15 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Boolean, ForeignKey, Index, Integer, String, Text
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy import BigInteger, Boolean, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from automl_common.db import TimestampMixin, utcnow
+from automl_common.db import JSONType, TimestampMixin, utcnow
 from automl_common.db.base import UTCDateTime
 from dataset_svc.db import Base
 
 __all__ = ["Dataset", "DatasetColumn", "DatasetRow", "ImageAsset"]
 
-JSONType = JSON().with_variant(JSONB(), "postgresql")
 RowId = BigInteger().with_variant(Integer(), "sqlite")  # SQLite autoincrements only INTEGER PRIMARY KEY
 
 

@@ -12,16 +12,21 @@ from fastapi import FastAPI
 from starlette.middleware import Middleware
 
 from automl_common.app import ServiceSpec, create_service_app
+from automl_common.http import InternalClient
 from automl_common.limits import BodyLimit
 from automl_common.storage import ObjectStore
 from gateway.auth import Authenticator
 from gateway.db import VERSION_TABLE
 from gateway.keys.router import router as keys_router
 from gateway.orgs.router import router as orgs_router
+from gateway.playground.router import router as playground_router
 from gateway.proxy.router import ProxyMiddleware, Upstream
 from gateway.ratelimit import TokenBucketLimiter
 from gateway.settings import GatewaySettings
+from gateway.usage.meter import UsageMeter
+from gateway.usage.router import router as usage_router
 
+PLAYGROUND_PATH = re.compile(r"^/v1/models/[^/]+/playground$")
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "alembic"
 
 
@@ -47,9 +52,14 @@ def create_app(settings: GatewaySettings | None = None, *, store: ObjectStore | 
         session = aiohttp.ClientSession(connector=connector, auto_decompress=False)
         for upstream in upstreams.values():
             upstream.bind(session)
+        app.state.inference = InternalClient("inference-svc", settings.inference_url, internal_token)
+        app.state.usage_meter = UsageMeter(app.state.database, settings.usage_flush_interval_s)
+        app.state.usage_meter.start()
         try:
             yield
         finally:
+            await app.state.usage_meter.aclose()
+            await app.state.inference.aclose()
             for upstream in upstreams.values():
                 upstream.bind(None)
             await session.close()
@@ -58,10 +68,10 @@ def create_app(settings: GatewaySettings | None = None, *, store: ObjectStore | 
         title="AutoML platform API",
         migrations_dir=MIGRATIONS_DIR,
         version_table=VERSION_TABLE,
-        routers=[orgs_router, keys_router],
+        routers=[orgs_router, keys_router, playground_router, usage_router],
         require_internal_token=False,
         body_limits=[BodyLimit("POST", re.compile(r"/v1/datasets/?"), settings.max_upload_bytes)],
-        middleware=[Middleware(ProxyMiddleware, upstreams=upstreams)],
+        middleware=[Middleware(ProxyMiddleware, upstreams=upstreams, local_paths=[PLAYGROUND_PATH])],
         lifespan=lifespan,
     )
     return create_service_app(spec, settings, store=store)

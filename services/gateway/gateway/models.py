@@ -1,17 +1,17 @@
-"""The gateway's tables: orgs and their API keys."""
+"""The gateway's tables: orgs, their API keys, playground quotas and deployment usage."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 
-from sqlalchemy import ForeignKey, String
+from sqlalchemy import BigInteger, Date, Float, ForeignKey, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from automl_common.db import TimestampMixin
 from automl_common.db.base import UTCDateTime
 from gateway.db import Base
 
-__all__ = ["ApiKey", "Org"]
+__all__ = ["ApiKey", "DailyUsage", "Org", "PlaygroundUsage"]
 
 
 class Org(TimestampMixin, Base):
@@ -33,3 +33,28 @@ class ApiKey(TimestampMixin, Base):
     lookup: Mapped[str] = mapped_column(String(32), unique=True)
     key_hash: Mapped[str] = mapped_column(String(64))
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+
+class PlaygroundUsage(Base):
+    """Playground calls answered per org and model, against the free quota (updated atomically)."""
+
+    __tablename__ = "playground_usage"
+
+    org_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    model_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    used: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class DailyUsage(Base):
+    """Calls to deployments per day, key and deployment (flushed in increments by each gateway replica)."""
+
+    __tablename__ = "daily_usage"
+
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    org_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    deployment_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    key_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    requests: Mapped[int] = mapped_column(BigInteger, default=0)
+    errors: Mapped[int] = mapped_column(BigInteger, default=0)
+    latency_ms_sum: Mapped[float] = mapped_column(Float, default=0.0)
+    latency_ms_max: Mapped[float] = mapped_column(Float, default=0.0)

@@ -25,6 +25,9 @@ class GatewaySettings(ServiceSettings):
     rate_limit_burst: int = Field(default=400, ge=1, description="requests a key may send at once")
     max_upload_bytes: int = Field(default=2 * 1024**3, ge=1024, description="dataset upload size limit")
 
+    playground_quota: int = Field(default=500, ge=0, le=10_000_000, description="free playground queries per model")
+    usage_flush_interval_s: float = Field(default=5.0, gt=0, le=3600, description="how often usage is written")
+
     dataset_url: str = "http://127.0.0.1:8081"
     snapshot_url: str = "http://127.0.0.1:8082"
     trainer_url: str = "http://127.0.0.1:8083"

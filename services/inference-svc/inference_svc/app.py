@@ -1,17 +1,72 @@
 """The inference-svc app factory."""
 
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 from fastapi import FastAPI
 
 from automl_common.app import ServiceSpec, create_service_app
+from automl_common.http import InternalClient
+from automl_common.ssrf import GuardedFetcher, UrlPolicy
 from automl_common.storage import ObjectStore
 from inference_svc.db import VERSION_TABLE
+from inference_svc.deployments.manager import DeploymentManager
+from inference_svc.deployments.router import router as deployments_router
+from inference_svc.metrics import InferenceMetrics
+from inference_svc.playground.router import internal_router as playground_router
+from inference_svc.serving.runtime import ServeRuntime
 from inference_svc.settings import InferenceSettings
+from inference_svc.tasks.router import router as tasks_router
+from inference_svc.tasks.service import TaskRunner
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "alembic"
 
 
-def create_app(settings: InferenceSettings | None = None, *, store: ObjectStore | None = None) -> FastAPI:
-    spec = ServiceSpec(title="AutoML inference-svc", migrations_dir=MIGRATIONS_DIR, version_table=VERSION_TABLE)
-    return create_service_app(spec, settings or InferenceSettings(), store=store)
+def create_app(
+    settings: InferenceSettings | None = None,
+    *,
+    store: ObjectStore | None = None,
+    callback_policy: UrlPolicy | None = None,
+) -> FastAPI:
+    """``store`` is for inference-svc's own use; replicas always build theirs from ``settings`` (they run in
+    other processes). ``callback_policy`` overrides the SSRF policy for callback URLs (tests)."""
+    settings = settings or InferenceSettings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        trainer = InternalClient("trainer-svc", settings.trainer_url, settings.resolved_internal_token())
+        callbacks = GuardedFetcher(
+            callback_policy or UrlPolicy(allow_private=settings.allow_private_callbacks),
+            timeout_s=settings.callback_timeout_s,
+            max_bytes=1024 * 1024,
+            max_redirects=0,
+            user_agent="automl-callbacks/1",
+        )
+        runtime = ServeRuntime(address=settings.ray_address, num_cpus=settings.ray_num_cpus)
+        manager = DeploymentManager(app.state.database, runtime, settings, InferenceMetrics(app.state.metrics_registry))
+        runner = TaskRunner(app.state.database, manager, callbacks, settings)
+        app.state.trainer = trainer
+        app.state.callbacks = callbacks
+        app.state.manager = manager
+        app.state.task_runner = runner
+        await manager.start()
+        await runner.resume()
+        try:
+            yield
+        finally:
+            await runner.aclose()
+            await manager.aclose()
+            await callbacks.aclose()
+            await trainer.aclose()
+
+    spec = ServiceSpec(
+        title="AutoML inference-svc",
+        migrations_dir=MIGRATIONS_DIR,
+        version_table=VERSION_TABLE,
+        routers=[deployments_router, tasks_router, playground_router],
+        lifespan=lifespan,
+    )
+    return create_service_app(spec, settings, store=store)

@@ -1,7 +1,11 @@
 """inference-svc settings: env prefix AUTOML_INFERENCE_, falling back to AUTOML_."""
 
+from __future__ import annotations
+
+from pathlib import Path
 from typing import ClassVar
 
+from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 from automl_common.settings import ServiceSettings
@@ -11,3 +15,39 @@ class InferenceSettings(ServiceSettings):
     service_name: ClassVar[str] = "inference-svc"
     default_port: ClassVar[int] = 8084
     model_config = SettingsConfigDict(env_prefix="AUTOML_INFERENCE_", extra="ignore")
+
+    trainer_url: str = Field(default="http://127.0.0.1:8083", description="where trainer-svc is")
+    snapshot_url: str = Field(default="http://127.0.0.1:8082", description="where snapshot-svc is")
+    dataset_url: str = Field(default="http://127.0.0.1:8081", description="where dataset-svc is")
+
+    ray_address: str | None = Field(default=None, description="a Ray cluster (ray://... or auto); unset: a local Ray")
+    ray_num_cpus: int = Field(default=2, ge=1, le=1024, description="CPUs of the local Ray")
+    serve_app_prefix: str = Field(
+        default="automl", max_length=40, pattern=r"^[a-z][a-z0-9-]*$", description="prefix of Serve app names"
+    )
+    replica_num_cpus: float = Field(default=0.25, gt=0, le=64, description="CPU request of each replica")
+    replica_num_gpus: float = Field(default=0.0, ge=0, le=8, description="GPU request of each replica")
+    replica_torch_threads: int = Field(default=1, ge=0, le=256, description="torch threads per replica; 0: all")
+    replica_cache_dir: Path | None = Field(
+        default=None, description="model files on replica hosts; default <data>/serve"
+    )
+    upscale_delay_s: float = Field(default=2.0, ge=0, le=3600, description="load must last this long to add replicas")
+    downscale_delay_s: float = Field(default=30.0, ge=0, le=36000, description="idle this long to remove replicas")
+    health_check_period_s: float = Field(default=10.0, gt=0, le=600)
+    max_replicas_per_deployment: int = Field(default=8, ge=1, le=64)
+    playground_max_replicas: int = Field(default=1, ge=1, le=64)
+
+    max_inputs_per_request: int = Field(default=64, ge=1, le=10_000, description="inputs in one predict call")
+    max_text_chars: int = Field(default=20_000, ge=1, le=1_000_000, description="characters of one text input")
+    predict_timeout_s: float = Field(default=60.0, gt=0, le=3600, description="a predict call waits this long")
+    reconcile_interval_s: float = Field(default=1.0, gt=0, le=60, description="how often Serve's state is read")
+
+    allow_private_callbacks: bool = Field(default=False, description="demo: let callback URLs reach private addresses")
+    callback_max_attempts: int = Field(default=5, ge=1, le=50)
+    callback_backoff_s: float = Field(default=1.0, gt=0, le=600, description="first retry delay; doubles each time")
+    callback_timeout_s: float = Field(default=10.0, gt=0, le=120)
+    batch_chunk_rows: int = Field(default=256, ge=1, le=100_000, description="rows per batch-prediction call")
+
+    @property
+    def resolved_replica_cache_dir(self) -> Path:
+        return (self.replica_cache_dir or self.data_dir / "serve").resolve()

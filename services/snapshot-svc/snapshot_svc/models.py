@@ -5,17 +5,14 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Float, ForeignKey, Integer, String, Text, UniqueConstraint
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy import BigInteger, Float, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from automl_common.db import TimestampMixin
+from automl_common.db import JSONType, TimestampMixin
 from automl_common.db.base import UTCDateTime
 from snapshot_svc.db import Base
 
 __all__ = ["Snapshot", "SnapshotInvalidRow", "SnapshotReference", "Split"]
-
-JSONType = JSON().with_variant(JSONB(), "postgresql")
 
 
 class Snapshot(TimestampMixin, Base):

@@ -19,7 +19,7 @@ from trainer_svc.db import VERSION_TABLE
 from trainer_svc.jobs.backend import JobBackend
 from trainer_svc.jobs.dispatcher import Dispatcher
 from trainer_svc.jobs.local import LocalProcessBackend
-from trainer_svc.models.router import jobs_router, router
+from trainer_svc.models.router import internal_router, jobs_router, router
 from trainer_svc.settings import TrainerSettings
 from trainer_svc.worker.settings import worker_environment
 
@@ -64,7 +64,7 @@ def create_app(
         title="AutoML trainer-svc",
         migrations_dir=MIGRATIONS_DIR,
         version_table=VERSION_TABLE,
-        routers=[base_models_router, router, jobs_router],
+        routers=[base_models_router, router, jobs_router, internal_router],
         lifespan=lifespan,
         open_prefixes=("/jobs/",),
     )

@@ -13,7 +13,8 @@ from typing import Any
 import psutil
 import pytest
 
-from tests.services.trainer_svc.conftest import (
+from tests.support.platform import OrgClient, Platform
+from tests.support.training import (
     events,
     model_request,
     register_tiny,
@@ -22,7 +23,6 @@ from tests.services.trainer_svc.conftest import (
     wait_event,
     wait_model,
 )
-from tests.support.platform import OrgClient, Platform
 
 pytestmark = pytest.mark.slow
 

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from tests.services.trainer_svc.conftest import model_request, register_tiny, review_rows, text_snapshot, wait_model
 from tests.support.platform import OrgClient, Platform
+from tests.support.training import model_request, register_tiny, review_rows, text_snapshot, wait_model
 
 
 async def test_the_built_in_base_models_are_listed_with_their_methods(org: OrgClient) -> None:

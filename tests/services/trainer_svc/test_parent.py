@@ -10,8 +10,8 @@ import pytest
 from safetensors.torch import load_file
 
 from automl_common.storage import FilesystemStore, download_prefix
-from tests.services.trainer_svc.conftest import model_request, review_rows, text_snapshot, wait_model
 from tests.support.platform import OrgClient, Platform
+from tests.support.training import model_request, review_rows, text_snapshot, wait_model
 
 pytestmark = pytest.mark.slow
 

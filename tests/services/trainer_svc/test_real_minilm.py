@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 
 from deploy.local.sms_spam import rows as sms_rows
-from tests.services.trainer_svc.conftest import model_request, text_snapshot, wait_model
 from tests.support.platform import OrgClient
+from tests.support.training import model_request, text_snapshot, wait_model
 
 pytestmark = pytest.mark.slow
 

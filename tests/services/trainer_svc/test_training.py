@@ -11,7 +11,9 @@ from typing import Any
 import pytest
 
 from automl_common.storage import FilesystemStore, S3Store, download_prefix
-from tests.services.trainer_svc.conftest import (
+from tests.support.platform import OrgClient, Platform, run_platform
+from tests.support.seaweedfs import S3Server
+from tests.support.training import (
     events,
     model_request,
     register_tiny,
@@ -19,8 +21,6 @@ from tests.services.trainer_svc.conftest import (
     text_snapshot,
     wait_model,
 )
-from tests.support.platform import OrgClient, Platform, run_platform
-from tests.support.seaweedfs import S3Server
 
 pytestmark = pytest.mark.slow
 

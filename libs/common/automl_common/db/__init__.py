@@ -1,7 +1,7 @@
 """Async SQLAlchemy: engines, the session dependency, model base pieces, repositories, migrations."""
 
-from automl_common.db.base import NAMING_CONVENTION, TimestampMixin, utcnow
+from automl_common.db.base import NAMING_CONVENTION, JSONType, TimestampMixin, utcnow
 from automl_common.db.engine import Database, create_engine
 from automl_common.db.repository import Repository
 
-__all__ = ["NAMING_CONVENTION", "Database", "Repository", "TimestampMixin", "create_engine", "utcnow"]
+__all__ = ["NAMING_CONVENTION", "Database", "JSONType", "Repository", "TimestampMixin", "create_engine", "utcnow"]

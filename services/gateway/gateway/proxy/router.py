@@ -15,7 +15,9 @@ answers (errors included) pass through unchanged.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Mapping
+import re
+import time
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 from urllib.parse import quote
 
@@ -41,6 +43,7 @@ from automl_common.errors import (
     ServiceUnavailable,
 )
 from gateway.auth import Principal, resolve_principal
+from gateway.usage.meter import METERED, UsageMeter
 
 # Answers up to this size are read whole and sent in one message; larger ones stream through.
 _BUFFER_LIMIT = 64 * 1024
@@ -199,14 +202,20 @@ def check_scope(principal: Principal, method: str, path: str) -> None:
 class ProxyMiddleware:
     """Answers every path under a proxied prefix; everything else goes on to the gateway's own routes."""
 
-    def __init__(self, app: ASGIApp, upstreams: Mapping[str, Upstream]) -> None:
+    def __init__(
+        self, app: ASGIApp, upstreams: Mapping[str, Upstream], local_paths: Sequence[re.Pattern[str]] = ()
+    ) -> None:
         self.app = app
+        # Paths under a proxied prefix that the gateway answers itself (the metered playground).
+        self.local_paths = tuple(local_paths)
         # Longest prefix first, so that a more specific route wins.
         self.routes = sorted(
             ((prefix.rstrip("/"), upstream) for prefix, upstream in upstreams.items()), key=lambda item: -len(item[0])
         )
 
     def match(self, path: str) -> tuple[str, Upstream] | None:
+        if any(pattern.match(path) for pattern in self.local_paths):
+            return None
         for prefix, upstream in self.routes:
             if path == prefix or path.startswith(prefix + "/"):
                 return prefix, upstream
@@ -220,12 +229,17 @@ class ProxyMiddleware:
         prefix, upstream = matched
         scope["route"] = ProxyRoute(prefix if scope["path"] == prefix else prefix + "/{rest:path}")
         started = False
+        status = 500
 
         async def tracking_send(message: Message) -> None:
-            nonlocal started
-            started = started or message["type"] == "http.response.start"
+            nonlocal started, status
+            if message["type"] == "http.response.start":
+                started, status = True, message["status"]
             await send(message)
 
+        metered = METERED.match(scope["path"]) if scope["method"] == "POST" else None
+        began = time.perf_counter()
+        principal: Principal | None = None
         try:
             principal = await resolve_principal(scope["app"].state, header_value(scope, b"authorization"))
             check_scope(principal, scope["method"], scope["path"])
@@ -233,4 +247,10 @@ class ProxyMiddleware:
         except AutoMLError as error:
             if started:
                 raise
+            status = error.status_code
             await send_error(send, error, request_id_of(scope))
+        finally:
+            if metered is not None and principal is not None:
+                meter: UsageMeter = scope["app"].state.usage_meter
+                latency_ms = (time.perf_counter() - began) * 1000
+                meter.record(principal.org_id, metered["deployment_id"], principal.key_id, status, latency_ms)

@@ -18,6 +18,7 @@ from automl_common.errors import (
 )
 from automl_common.schemas import Page
 from automl_proto import models as schemas
+from automl_proto.inference import ModelArtifacts
 from automl_proto.training import JobEvent
 from trainer_svc.deps import DispatcherDep, SnapshotsDep, TrainerSettingsDep
 from trainer_svc.models import results, service, worker_events
@@ -26,6 +27,7 @@ from trainer_svc.models.repository import ModelRepository
 router = APIRouter(prefix="/v1/models", tags=["models"])
 # Not behind the internal token: the worker authenticates with its job's own token.
 jobs_router = APIRouter(prefix="/jobs", tags=["internal"], include_in_schema=False)
+internal_router = APIRouter(prefix="/internal/models", tags=["internal"], include_in_schema=False)
 
 
 @router.post(
@@ -139,3 +141,11 @@ async def post_event(
     if event.kind in ("succeeded", "failed", "cancelled"):
         dispatcher.wake()
     return answer
+
+
+@internal_router.get(
+    "/{model_id}/artifacts", response_model=ModelArtifacts, responses=error_responses(NotFound, Conflict)
+)
+async def model_artifacts(model_id: str, session: SessionDep, org_id: OrgIdDep) -> ModelArtifacts:
+    """inference-svc: where a succeeded model's files are."""
+    return await service.artifacts_of(session, org_id, model_id)

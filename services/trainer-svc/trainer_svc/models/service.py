@@ -13,9 +13,10 @@ from automl_common.ids import new_id
 from automl_common.schemas import Page
 from automl_common.storage import ObjectStore
 from automl_proto import models as schemas
+from automl_proto.inference import ModelArtifacts
 from trainer_svc.base_models import service as base_models
 from trainer_svc.models.repository import ModelRepository
-from trainer_svc.tables import TrainingModel
+from trainer_svc.tables import BaseModelRow, TrainingModel
 
 TERMINAL = ("succeeded", "failed", "cancelled")
 
@@ -223,3 +224,27 @@ async def delete_model(
     await store.delete_prefix(model.output_prefix)
     await ModelRepository(session).delete(model)
     return model
+
+
+class ModelNotReady(Conflict):
+    pass
+
+
+async def artifacts_of(session: AsyncSession, org_id: str, model_id: str) -> ModelArtifacts:
+    """Where a succeeded model's artifacts and its base model's files are (for inference-svc)."""
+    model = await get_model_row(session, org_id, model_id)
+    if model.status != "succeeded":
+        raise ModelNotReady(f"model {model_id!r} is {model.status}; only a succeeded model can serve predictions")
+    base = await session.get(BaseModelRow, model.base_model_id)
+    if base is None or base.sha256 is None or base.store_prefix is None:
+        raise ModelNotReady(f"the base model of {model_id!r} is no longer available")
+    return ModelArtifacts(
+        model_id=model.id,
+        name=model.name,
+        model_type=model.model_type,
+        method=model.method,
+        status=model.status,
+        artifacts_prefix=model.output_prefix + "artifacts/",
+        base_model_sha256=base.sha256,
+        base_model_prefix=base.store_prefix,
+    )

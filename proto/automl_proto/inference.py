@@ -1,0 +1,206 @@
+"""Inference contracts: deployments, predictions, async tasks, batch predictions, the playground, usage."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+DeploymentStatus = Literal["deploying", "ready", "failed", "deleting"]
+TaskStatus = Literal["queued", "running", "succeeded", "failed"]
+CallbackStatus = Literal["pending", "delivered", "failed"]
+BatchStatus = Literal["queued", "running", "succeeded", "failed"]
+
+_STRICT = ConfigDict(extra="forbid")
+
+
+class ImageInput(BaseModel):
+    """An image by URL (fetched with the SSRF guard) or inline as base64."""
+
+    model_config = _STRICT
+    image_url: str | None = Field(default=None, max_length=4096)
+    image_base64: str | None = Field(default=None, max_length=16 * 1024 * 1024)
+
+    @model_validator(mode="after")
+    def _one_source(self) -> ImageInput:
+        if (self.image_url is None) == (self.image_base64 is None):
+            raise ValueError("give exactly one of image_url and image_base64")
+        return self
+
+
+class PromptInput(BaseModel):
+    model_config = _STRICT
+    prompt: str | None = None
+    messages: list[dict[str, Any]] | None = None
+
+
+PredictInput = str | ImageInput | PromptInput
+
+
+class Scaling(BaseModel):
+    """Autoscaling and batching of one deployment."""
+
+    min_replicas: int = Field(default=1, ge=0, le=64, description="0 lets the deployment scale to zero")
+    max_replicas: int = Field(default=1, ge=1, le=64)
+    target_ongoing_requests: float = Field(default=2.0, gt=0, le=1000, description="per replica, drives autoscaling")
+    max_batch_size: int = Field(
+        default=16, ge=1, le=512, description="inputs one forward pass may hold; 1: no batching"
+    )
+    batch_wait_timeout_ms: float = Field(default=2.0, ge=0, le=1000, description="how long a batch waits to fill")
+
+    @model_validator(mode="after")
+    def _bounds(self) -> Scaling:
+        if self.max_replicas < self.min_replicas:
+            raise ValueError(f"max_replicas ({self.max_replicas}) is below min_replicas ({self.min_replicas})")
+        return self
+
+
+class DeploymentCreate(Scaling):
+    model_config = _STRICT
+    model_id: str = Field(min_length=1, max_length=64)
+    name: str = Field(min_length=1, max_length=100)
+
+
+class DeploymentUpdate(BaseModel):
+    """Only the fields given change; the model stays."""
+
+    model_config = _STRICT
+    name: str | None = Field(default=None, min_length=1, max_length=100)
+    min_replicas: int | None = Field(default=None, ge=0, le=64)
+    max_replicas: int | None = Field(default=None, ge=1, le=64)
+    target_ongoing_requests: float | None = Field(default=None, gt=0, le=1000)
+    max_batch_size: int | None = Field(default=None, ge=1, le=512)
+    batch_wait_timeout_ms: float | None = Field(default=None, ge=0, le=1000)
+
+
+class Replicas(BaseModel):
+    running: int
+    starting: int
+    stopping: int
+
+
+class Deployment(Scaling):
+    id: str
+    name: str
+    model_id: str
+    model_type: str
+    status: DeploymentStatus
+    replicas: Replicas
+    error: str | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class PredictRequest(BaseModel):
+    model_config = _STRICT
+    inputs: list[PredictInput] = Field(min_length=1, description="texts, or images for image models")
+
+
+class HeadPrediction(BaseModel):
+    predicted: list[str] = Field(description="by the model's thresholds: one class, or any number when multi-label")
+    scores: dict[str, float] = Field(description="every class, highest first")
+
+
+class Prediction(BaseModel):
+    heads: dict[str, HeadPrediction]
+
+
+class PredictResponse(BaseModel):
+    outputs: list[Prediction]
+
+
+class PlaygroundRequest(BaseModel):
+    model_config = _STRICT
+    input: PredictInput
+
+
+class TaskCreate(PredictRequest):
+    callback_url: str | None = Field(default=None, max_length=2048, description="the result is POSTed here")
+
+
+class Callback(BaseModel):
+    url: str
+    status: CallbackStatus
+    attempts: int
+    last_error: str | None
+
+
+class Task(BaseModel):
+    task_id: str
+    deployment_id: str
+    status: TaskStatus
+    input_count: int
+    outputs: list[Prediction] | None
+    error: str | None
+    callback: Callback | None
+    created_at: datetime
+    finished_at: datetime | None
+
+
+class BatchPredictionCreate(BaseModel):
+    model_config = _STRICT
+    model_id: str | None = Field(default=None, max_length=64)
+    deployment_id: str | None = Field(default=None, max_length=64)
+    snapshot_id: str | None = Field(default=None, max_length=64)
+    dataset_id: str | None = Field(default=None, max_length=64)
+    input_column: str | None = Field(
+        default=None, max_length=200, description="dataset only; default: the dataset's one text column"
+    )
+    format: Literal["jsonl", "csv"] = "jsonl"
+
+    @model_validator(mode="after")
+    def _sources(self) -> BatchPredictionCreate:
+        if (self.model_id is None) == (self.deployment_id is None):
+            raise ValueError("give exactly one of model_id and deployment_id")
+        if (self.snapshot_id is None) == (self.dataset_id is None):
+            raise ValueError("give exactly one of snapshot_id and dataset_id")
+        return self
+
+
+class BatchProgress(BaseModel):
+    rows_done: int
+    rows_total: int | None
+
+
+class BatchPrediction(BaseModel):
+    id: str
+    status: BatchStatus
+    model_id: str
+    deployment_id: str | None
+    snapshot_id: str | None
+    dataset_id: str | None
+    format: str
+    progress: BatchProgress
+    result_key: str | None
+    result_url: str | None = Field(description="where to download the results once succeeded")
+    error: str | None
+    created_at: datetime
+    finished_at: datetime | None
+
+
+class UsageRow(BaseModel):
+    day: date
+    deployment_id: str
+    key_id: str
+    requests: int
+    errors: int
+    mean_latency_ms: float
+    max_latency_ms: float
+
+
+class Usage(BaseModel):
+    items: list[UsageRow]
+
+
+class ModelArtifacts(BaseModel):
+    """trainer-svc → inference-svc: where a succeeded model's artifacts and its base model are."""
+
+    model_id: str
+    name: str
+    model_type: str
+    method: str
+    status: str
+    artifacts_prefix: str
+    base_model_sha256: str
+    base_model_prefix: str

@@ -1,0 +1,226 @@
+"""Keeps Serve in step with the deployments table: deploys and deletes in the background (one at a time per
+deployment), reads Serve's state every few seconds (status, replicas), redeploys what a restarted Ray lost,
+and sends predict calls through handles."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import select
+
+from automl_common.db import Database, utcnow
+from automl_common.tasks import TaskRegistry
+from automl_proto.inference import ModelArtifacts
+from inference_svc.errors import PredictionFailed
+from inference_svc.metrics import InferenceMetrics
+from inference_svc.serving.loader import ModelSource
+from inference_svc.serving.replicas import BatchingConfig, ReplicaResources, classifier_app, playground_app
+from inference_svc.serving.runtime import ServeRuntime
+from inference_svc.settings import InferenceSettings
+from inference_svc.tables import DeploymentRow
+
+logger = logging.getLogger("automl.inference.deployments")
+
+_FAILED_STATES = ("DEPLOY_FAILED", "UNHEALTHY")
+
+
+class DeploymentManager:
+    def __init__(
+        self, database: Database, runtime: ServeRuntime, settings: InferenceSettings, metrics: InferenceMetrics
+    ) -> None:
+        self.database = database
+        self.runtime = runtime
+        self.settings = settings
+        self.metrics = metrics
+        self.tasks = TaskRegistry()
+        self._locks: dict[str, asyncio.Lock] = {}
+        self._reconciler: asyncio.Task[None] | None = None
+        self._playground_ready: asyncio.Task[None] | None = None
+        self.resources = ReplicaResources(
+            num_cpus=settings.replica_num_cpus,
+            num_gpus=settings.replica_num_gpus,
+            upscale_delay_s=settings.upscale_delay_s,
+            downscale_delay_s=settings.downscale_delay_s,
+            health_check_period_s=settings.health_check_period_s,
+        )
+
+    @property
+    def playground_app_name(self) -> str:
+        return f"{self.settings.serve_app_prefix}-playground"
+
+    def app_name(self, deployment_id: str) -> str:
+        return f"{self.settings.serve_app_prefix}-{deployment_id}"
+
+    def source(self, artifacts: ModelArtifacts) -> ModelSource:
+        return ModelSource(
+            artifacts=artifacts,
+            store_settings=self.settings,
+            cache_dir=self.settings.resolved_replica_cache_dir,
+            torch_threads=self.settings.replica_torch_threads,
+        )
+
+    async def start(self) -> None:
+        await self.runtime.start()
+        async with self.database.session() as session:
+            rows = await session.scalars(
+                select(DeploymentRow).where(DeploymentRow.status.in_(("deploying", "deleting")))
+            )
+            pending = [(row.id, row.status) for row in rows]
+        for deployment_id, status in pending:  # interrupted by a restart
+            if status == "deploying":
+                self.schedule_deploy(deployment_id)
+            else:
+                self.schedule_delete(deployment_id)
+        self._reconciler = asyncio.create_task(self._reconcile_forever(), name="serve-reconciler")
+
+    async def aclose(self) -> None:
+        for task in (self._reconciler, self._playground_ready):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        await self.tasks.aclose()
+
+    def _lock(self, deployment_id: str) -> asyncio.Lock:
+        return self._locks.setdefault(deployment_id, asyncio.Lock())
+
+    # --- deploy and delete ---------------------------------------------------------------------------------
+
+    def schedule_deploy(self, deployment_id: str) -> None:
+        """Deploy the row's current config; if it changes meanwhile, the running deploy goes again."""
+        self.tasks.start(f"deploy:{deployment_id}", lambda: self._deploy(deployment_id))
+
+    def schedule_delete(self, deployment_id: str) -> None:
+        self.tasks.start(f"delete:{deployment_id}", lambda: self._delete(deployment_id))
+
+    async def _deploy(self, deployment_id: str) -> None:
+        while True:
+            async with self._lock(deployment_id):
+                async with self.database.session() as session:
+                    row = await session.get(DeploymentRow, deployment_id)
+                    if row is None or row.status != "deploying":
+                        return
+                    generation, app_name = row.generation, row.app_name
+                    app = classifier_app(
+                        self.source(ModelArtifacts.model_validate(row.artifacts)),
+                        min_replicas=row.min_replicas,
+                        max_replicas=row.max_replicas,
+                        target_ongoing_requests=row.target_ongoing_requests,
+                        batching=BatchingConfig(row.max_batch_size, row.batch_wait_timeout_ms / 1000),
+                        resources=self.resources,
+                    )
+                error: str | None = None
+                try:
+                    await self.runtime.run(app_name, app)
+                except Exception as e:  # Serve reports a failed deploy (a replica that cannot start) this way
+                    logger.warning("deployment %s failed: %s", deployment_id, e)
+                    error = f"{type(e).__name__}: {e}"[:4000]
+                async with self.database.session() as session:
+                    row = await session.get(DeploymentRow, deployment_id)
+                    if row is None or row.status != "deploying":
+                        return
+                    if row.generation != generation:
+                        continue  # changed while deploying: deploy the new config
+                    row.status = "failed" if error else "ready"
+                    row.error = error
+                    row.updated_at = utcnow()
+                    return
+
+    async def _delete(self, deployment_id: str) -> None:
+        async with self._lock(deployment_id):
+            async with self.database.session() as session:
+                row = await session.get(DeploymentRow, deployment_id)
+                if row is None:
+                    return
+                app_name = row.app_name
+            await self.runtime.delete(app_name)
+            async with self.database.session() as session:
+                row = await session.get(DeploymentRow, deployment_id)
+                if row is not None:
+                    await session.delete(row)
+        self._locks.pop(deployment_id, None)
+        self.metrics.forget(deployment_id)
+
+    # --- Serve's state -------------------------------------------------------------------------------------
+
+    async def _reconcile_forever(self) -> None:
+        while True:
+            try:
+                await self.reconcile()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                logger.exception("reading Serve's state failed")
+            await asyncio.sleep(self.settings.reconcile_interval_s)
+
+    async def reconcile(self) -> None:
+        states = await self.runtime.states()
+        redeploy = []
+        async with self.database.session() as session:
+            rows = await session.scalars(select(DeploymentRow).where(DeploymentRow.status.in_(("deploying", "ready"))))
+            for row in rows:
+                state = states.get(row.app_name)
+                replicas = (
+                    {"running": state.running, "starting": state.starting, "stopping": state.stopping}
+                    if state
+                    else {"running": 0, "starting": 0, "stopping": 0}
+                )
+                for name, count in replicas.items():
+                    self.metrics.replicas.labels(row.id, name).set(count)
+                if replicas != row.replicas:
+                    row.replicas = replicas
+                if row.status == "ready" and state is None:
+                    row.status = "deploying"  # Ray lost it (restarted): bring it back
+                    row.generation += 1
+                    redeploy.append(row.id)
+                elif row.status == "ready" and state is not None and state.status in _FAILED_STATES:
+                    row.status, row.error, row.updated_at = "failed", state.message or state.status, utcnow()
+        for deployment_id in redeploy:
+            self.schedule_deploy(deployment_id)
+
+    # --- predictions ---------------------------------------------------------------------------------------
+
+    async def predict(self, deployment_id: str, app_name: str, texts: Sequence[str]) -> list[dict[str, Any]]:
+        return await self._timed(deployment_id, self.runtime.predict(app_name, texts), len(texts))
+
+    async def ensure_playground(self) -> None:
+        """The shared playground app, deployed on first use (once; concurrent callers wait for the same)."""
+        if self._playground_ready is None or (
+            self._playground_ready.done() and self._playground_ready.exception() is not None
+        ):
+            app = playground_app(max_replicas=self.settings.playground_max_replicas, resources=self.resources)
+            self._playground_ready = asyncio.create_task(self.runtime.run(self.playground_app_name, app))
+        await asyncio.shield(self._playground_ready)
+
+    async def playground(self, artifacts: ModelArtifacts, texts: Sequence[str]) -> list[dict[str, Any]]:
+        await self.ensure_playground()
+        call = self.runtime.playground(self.playground_app_name, artifacts.model_id, self.source(artifacts), texts)
+        return await self._timed("playground", call, len(texts))
+
+    async def _timed(self, label: str, call: Any, count: int) -> list[dict[str, Any]]:
+        started = time.perf_counter()
+        queue = self.metrics.queue.labels(label)
+        queue.inc()
+        try:
+            async with asyncio.timeout(self.settings.predict_timeout_s):
+                outputs: list[dict[str, Any]] = await call
+        except TimeoutError as e:
+            self.metrics.requests.labels(label, "timeout").inc()
+            raise PredictionFailed(f"no answer within {self.settings.predict_timeout_s:g} s") from e
+        except Exception as e:
+            self.metrics.requests.labels(label, "error").inc()
+            logger.warning("predict on %s failed: %s", label, e)
+            raise PredictionFailed(
+                f"the model could not answer: {type(e).__name__}", headers={"Retry-After": "1"}
+            ) from e
+        finally:
+            queue.dec()
+        self.metrics.requests.labels(label, "ok").inc()
+        self.metrics.inputs.labels(label).inc(count)
+        self.metrics.latency.labels(label).observe(time.perf_counter() - started)
+        return outputs

@@ -1,0 +1,161 @@
+"""Deployments: made from a succeeded model, scaled, deleted; predict calls checked and sent to Serve."""
+
+from __future__ import annotations
+
+from pydantic import ValidationError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from automl_common.db import utcnow
+from automl_common.errors import InvalidRequest
+from automl_common.http import InternalClient
+from automl_common.ids import new_id
+from automl_common.schemas import Page
+from automl_proto import inference as schemas
+from inference_svc.deployments.manager import DeploymentManager
+from inference_svc.deployments.repository import DeploymentRepository
+from inference_svc.errors import DeploymentFailed, DeploymentNotFound, DeploymentNotReady
+from inference_svc.inputs import texts_of
+from inference_svc.models_client import model_artifacts
+from inference_svc.settings import InferenceSettings
+from inference_svc.tables import DeploymentRow
+
+_SCALING = ("min_replicas", "max_replicas", "target_ongoing_requests", "max_batch_size", "batch_wait_timeout_ms")
+
+
+def to_schema(row: DeploymentRow) -> schemas.Deployment:
+    replicas = {"running": 0, "starting": 0, "stopping": 0, **(row.replicas or {})}
+    return schemas.Deployment(
+        id=row.id,
+        name=row.name,
+        model_id=row.model_id,
+        model_type=row.model_type,
+        status=row.status,
+        replicas=schemas.Replicas(**replicas),
+        min_replicas=row.min_replicas,
+        max_replicas=row.max_replicas,
+        target_ongoing_requests=row.target_ongoing_requests,
+        max_batch_size=row.max_batch_size,
+        batch_wait_timeout_ms=row.batch_wait_timeout_ms,
+        error=row.error,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+    )
+
+
+def _check_replicas(max_replicas: int, settings: InferenceSettings) -> None:
+    if max_replicas > settings.max_replicas_per_deployment:
+        raise InvalidRequest(
+            f"max_replicas: {max_replicas} is above this platform's limit of {settings.max_replicas_per_deployment}"
+        )
+
+
+async def get_row(session: AsyncSession, org_id: str, deployment_id: str) -> DeploymentRow:
+    row = await DeploymentRepository(session).get_in_org(org_id, deployment_id)
+    if row is None:
+        raise DeploymentNotFound(f"deployment {deployment_id!r} not found")
+    return row
+
+
+async def create_deployment(
+    session: AsyncSession,
+    trainer: InternalClient,
+    settings: InferenceSettings,
+    manager: DeploymentManager,
+    org_id: str,
+    request: schemas.DeploymentCreate,
+) -> DeploymentRow:
+    _check_replicas(request.max_replicas, settings)
+    artifacts = await model_artifacts(trainer, org_id, request.model_id)
+    if artifacts.model_type != "text_classification":
+        raise InvalidRequest(f"model_id: serving {artifacts.model_type} models is not supported yet")
+    deployment_id = new_id("dep")
+    now = utcnow()
+    row = DeploymentRow(
+        id=deployment_id,
+        org_id=org_id,
+        name=request.name,
+        model_id=artifacts.model_id,
+        model_type=artifacts.model_type,
+        app_name=manager.app_name(deployment_id),
+        status="deploying",
+        artifacts=artifacts.model_dump(),
+        generation=1,
+        replicas={},
+        created_at=now,
+        updated_at=now,
+        **request.model_dump(include=set(_SCALING)),
+    )
+    return await DeploymentRepository(session).add(row)
+
+
+async def list_deployments(
+    session: AsyncSession, org_id: str, *, limit: int, after: str | None
+) -> Page[schemas.Deployment]:
+    rows, next_cursor = await DeploymentRepository(session).page_for_org(org_id, limit=limit, after=after)
+    return Page[schemas.Deployment](items=[to_schema(row) for row in rows], next=next_cursor)
+
+
+async def update_deployment(
+    session: AsyncSession,
+    settings: InferenceSettings,
+    org_id: str,
+    deployment_id: str,
+    request: schemas.DeploymentUpdate,
+) -> tuple[DeploymentRow, bool]:
+    """Apply the change; True when Serve must be told (scaling or batching changed)."""
+    row = await get_row(session, org_id, deployment_id)
+    if row.status == "deleting":
+        raise DeploymentNotFound(f"deployment {deployment_id!r} is being deleted")
+    changes = request.model_dump(exclude_unset=True, exclude_none=True)
+    current = {field: getattr(row, field) for field in _SCALING}
+    try:
+        merged = schemas.Scaling(**current | {k: v for k, v in changes.items() if k in _SCALING})
+    except ValidationError as e:
+        raise InvalidRequest("; ".join(str(error["msg"]).removeprefix("Value error, ") for error in e.errors())) from e
+    _check_replicas(merged.max_replicas, settings)
+    if "name" in changes:
+        row.name = changes["name"]
+    redeploy = any(getattr(row, field) != getattr(merged, field) for field in _SCALING) or row.status == "failed"
+    if redeploy:
+        for field in _SCALING:
+            setattr(row, field, getattr(merged, field))
+        row.status, row.error = "deploying", None
+        row.generation += 1
+    row.updated_at = utcnow()
+    await session.flush()
+    return row, redeploy
+
+
+async def mark_deleting(session: AsyncSession, org_id: str, deployment_id: str) -> DeploymentRow:
+    row = await get_row(session, org_id, deployment_id)
+    row.status, row.updated_at = "deleting", utcnow()
+    await session.flush()
+    return row
+
+
+async def predict(
+    session: AsyncSession,
+    manager: DeploymentManager,
+    settings: InferenceSettings,
+    org_id: str,
+    deployment_id: str,
+    request: schemas.PredictRequest,
+) -> schemas.PredictResponse:
+    row = await get_row(session, org_id, deployment_id)
+    texts = texts_of(
+        request.inputs, row.model_type, max_inputs=settings.max_inputs_per_request, max_chars=settings.max_text_chars
+    )
+    app_name = ready_app(row)
+    await session.commit()  # no transaction held open while the model answers
+    outputs = await manager.predict(row.id, app_name, texts)
+    return schemas.PredictResponse.model_validate({"outputs": outputs})
+
+
+def ready_app(row: DeploymentRow) -> str:
+    if row.status == "deleting":
+        raise DeploymentNotFound(f"deployment {row.id!r} is being deleted")
+    if row.status == "failed":
+        raise DeploymentFailed(f"deployment {row.id!r} failed: {row.error}; update it to try again")
+    if row.status != "ready":
+        raise DeploymentNotReady(f"deployment {row.id!r} is still deploying; retry after the time in Retry-After")
+    return row.app_name

@@ -1,0 +1,54 @@
+"""The domain errors of inference-svc (each carries its status; one handler renders them all)."""
+
+from __future__ import annotations
+
+from automl_common.errors import Conflict, InvalidRequest, NotFound, ServiceUnavailable
+
+
+class DeploymentNotFound(NotFound):
+    pass
+
+
+class TaskNotFound(NotFound):
+    pass
+
+
+class BatchPredictionNotFound(NotFound):
+    pass
+
+
+class ModelNotFound(NotFound):
+    pass
+
+
+class ModelNotReady(Conflict):
+    pass
+
+
+class DeploymentNotReady(ServiceUnavailable):
+    def __init__(self, detail: str, retry_after_s: int = 2) -> None:
+        super().__init__(detail, headers={"Retry-After": str(retry_after_s)})
+
+
+class DeploymentFailed(Conflict):
+    pass
+
+
+class WrongInputKind(InvalidRequest):
+    pass
+
+
+class TooManyInputs(InvalidRequest):
+    pass
+
+
+class TextTooLong(InvalidRequest):
+    pass
+
+
+class CallbackRefused(InvalidRequest):
+    pass
+
+
+class PredictionFailed(ServiceUnavailable):
+    pass

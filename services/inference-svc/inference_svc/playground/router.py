@@ -1,0 +1,34 @@
+"""The playground's serving side. The gateway owns the public endpoint and its quota; it calls this one."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from automl_common.auth import OrgIdDep
+from automl_common.errors import Conflict, InvalidRequest, NotFound, ServiceUnavailable, error_responses
+from automl_proto import inference as schemas
+from inference_svc.deps import InferenceSettingsDep, ManagerDep, TrainerDep
+from inference_svc.inputs import texts_of
+from inference_svc.models_client import model_artifacts
+
+internal_router = APIRouter(prefix="/internal/playground", tags=["internal"], include_in_schema=False)
+
+
+@internal_router.post(
+    "/{model_id}",
+    response_model=schemas.Prediction,
+    responses=error_responses(NotFound, Conflict, InvalidRequest, ServiceUnavailable),
+)
+async def playground_predict(
+    model_id: str,
+    body: schemas.PlaygroundRequest,
+    trainer: TrainerDep,
+    manager: ManagerDep,
+    settings: InferenceSettingsDep,
+    org_id: OrgIdDep,
+) -> schemas.Prediction:
+    """One input on any succeeded model of the org, without a deployment (shared, multiplexed replicas)."""
+    artifacts = await model_artifacts(trainer, org_id, model_id)
+    texts = texts_of([body.input], artifacts.model_type, max_inputs=1, max_chars=settings.max_text_chars)
+    outputs = await manager.playground(artifacts, texts)
+    return schemas.Prediction.model_validate(outputs[0])

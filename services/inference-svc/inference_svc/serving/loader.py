@@ -1,0 +1,64 @@
+"""A model's files from the object store into a replica's local cache, then a predictor over them.
+
+Models are cached by id and base models by content hash, so replicas on one host share one copy; each folder
+appears whole or not at all (``download_prefix``), so replicas starting together cannot read half a copy."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from automl_common.settings import ServiceSettings
+from automl_common.storage import create_store, download_prefix
+from automl_proto.inference import ModelArtifacts
+
+
+class Predictor(Protocol):
+    def predict(self, texts: Sequence[str]) -> list[dict[str, Any]]: ...
+
+
+@dataclass(frozen=True)
+class ModelSource:
+    """Everything a replica needs to find and load one model."""
+
+    artifacts: ModelArtifacts
+    store_settings: ServiceSettings
+    cache_dir: Path
+    torch_threads: int
+
+
+async def fetch_model_files(source: ModelSource) -> tuple[Path, Path | None]:
+    """The model's folder and (unless a full fine-tune) its base model's folder, downloaded once."""
+    artifacts = source.artifacts
+    model_dir = source.cache_dir / "models" / artifacts.model_id
+    base_dir = source.cache_dir / "base-models" / artifacts.base_model_sha256
+    wanted = [(artifacts.artifacts_prefix, model_dir)]
+    if artifacts.method != "full":
+        wanted.append((artifacts.base_model_prefix, base_dir))
+    missing = [(prefix, directory) for prefix, directory in wanted if not directory.is_dir()]
+    if missing:
+        store = await create_store(source.store_settings)
+        try:
+            for prefix, directory in missing:
+                directory.parent.mkdir(parents=True, exist_ok=True)
+                if await download_prefix(store, prefix, directory) == 0:
+                    raise FileNotFoundError(f"no files under {prefix!r} in the object store")
+        finally:
+            await store.close()
+    return model_dir, base_dir if artifacts.method != "full" else None
+
+
+async def load_predictor(source: ModelSource) -> Predictor:
+    import torch
+
+    from modelkit.predict import TextClassifierPredictor
+
+    if source.artifacts.model_type != "text_classification":
+        raise ValueError(f"serving {source.artifacts.model_type} models is not supported yet")
+    if source.torch_threads > 0:
+        torch.set_num_threads(source.torch_threads)
+    model_dir, base_dir = await fetch_model_files(source)
+    return await asyncio.to_thread(TextClassifierPredictor.load, model_dir, base_dir)

@@ -1,0 +1,114 @@
+"""inference-svc's side of Ray Serve: connect (or start a local Ray), run and delete apps, read their status,
+and call them through handles. Serve's API is blocking, so every control call runs in a thread."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from ray.serve.deployment import Application
+from ray.serve.handle import DeploymentHandle
+
+logger = logging.getLogger("automl.inference.serve")
+
+
+@dataclass(frozen=True)
+class AppState:
+    """One Serve app as Serve sees it."""
+
+    status: str  # NOT_STARTED | DEPLOYING | DEPLOY_FAILED | RUNNING | UNHEALTHY | DELETING
+    message: str
+    running: int
+    starting: int
+    stopping: int
+
+
+class ServeRuntime:
+    def __init__(self, *, address: str | None, num_cpus: int, namespace: str = "automl") -> None:
+        self.address = address
+        self.num_cpus = num_cpus
+        self.namespace = namespace
+        self._handles: dict[str, DeploymentHandle[Any]] = {}
+
+    async def start(self) -> None:
+        await asyncio.to_thread(self._start)
+
+    def _start(self) -> None:
+        import ray
+        from ray import serve
+
+        os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+        # Never start a second Ray behind our back (e.g. a handle's metrics task running at interpreter exit).
+        os.environ.setdefault("RAY_ENABLE_AUTO_CONNECT", "0")
+        if not ray.is_initialized():
+            if self.address:
+                ray.init(address=self.address, namespace=self.namespace, log_to_driver=False)
+            else:
+                # Local mode: this process starts Ray (and it stops with the process).
+                ray.init(
+                    num_cpus=self.num_cpus,
+                    include_dashboard=False,
+                    namespace=self.namespace,
+                    log_to_driver=False,
+                    logging_level=logging.WARNING,
+                )
+        # Requests reach Serve through handles from this service, never through Serve's own HTTP proxy.
+        serve.start(proxy_location="Disabled")
+
+    async def run(self, app_name: str, app: Application) -> None:
+        """Deploy (or update in place) ``app_name``; returns once it runs, raises if it cannot."""
+        from ray import serve
+
+        await asyncio.to_thread(serve.run, app, name=app_name, route_prefix=None)
+
+    async def delete(self, app_name: str) -> None:
+        from ray import serve
+
+        self._handles.pop(app_name, None)
+        await asyncio.to_thread(serve.delete, app_name)
+
+    async def states(self) -> dict[str, AppState]:
+        from ray import serve
+
+        status = await asyncio.to_thread(serve.status)
+        states = {}
+        for name, app in status.applications.items():
+            counts: dict[str, int] = {}
+            for deployment in app.deployments.values():
+                for state, count in deployment.replica_states.items():
+                    key = str(getattr(state, "value", state))
+                    counts[key] = counts.get(key, 0) + count
+            messages = [app.message] + [d.message for d in app.deployments.values() if d.message]
+            states[name] = AppState(
+                status=str(getattr(app.status, "value", app.status)),
+                message="; ".join(m for m in messages if m),
+                running=counts.get("RUNNING", 0),
+                starting=counts.get("STARTING", 0) + counts.get("UPDATING", 0) + counts.get("RECOVERING", 0),
+                stopping=counts.get("STOPPING", 0),
+            )
+        return states
+
+    async def handle(self, app_name: str) -> DeploymentHandle[Any]:
+        handle = self._handles.get(app_name)
+        if handle is None:
+            from ray import serve
+
+            handle = await asyncio.to_thread(serve.get_app_handle, app_name)
+            self._handles[app_name] = handle
+        return handle
+
+    async def predict(self, app_name: str, texts: Sequence[str]) -> list[dict[str, Any]]:
+        handle = await self.handle(app_name)
+        outputs: list[dict[str, Any]] = await handle.predict.remote(list(texts))
+        return outputs
+
+    async def playground(self, app_name: str, model_id: str, source: Any, texts: Sequence[str]) -> list[dict[str, Any]]:
+        handle = await self.handle(app_name)
+        outputs: list[dict[str, Any]] = await handle.options(multiplexed_model_id=model_id).predict.remote(
+            source, list(texts)
+        )
+        return outputs
