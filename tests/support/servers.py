@@ -10,6 +10,7 @@ from contextlib import contextmanager
 import uvicorn
 from fastapi import FastAPI
 
+from automl_common.serve import KEEP_ALIVE_S
 from tests.support.ports import free_port
 
 
@@ -17,7 +18,14 @@ from tests.support.ports import free_port
 def running_server(app: FastAPI, port: int | None = None, *, timeout_s: float = 30.0) -> Iterator[str]:
     port = port or free_port()
     config = uvicorn.Config(
-        app, host="127.0.0.1", port=port, log_config=None, access_log=False, lifespan="on", loop="asyncio"
+        app,
+        host="127.0.0.1",
+        port=port,
+        log_config=None,
+        access_log=False,
+        lifespan="on",
+        loop="asyncio",
+        timeout_keep_alive=KEEP_ALIVE_S,
     )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)

@@ -7,6 +7,8 @@ from fastapi import FastAPI
 
 from automl_common.settings import ServiceSettings
 
+KEEP_ALIVE_S = 75
+
 
 def serve(app: FastAPI, settings: ServiceSettings) -> None:
     uvicorn.run(
@@ -18,6 +20,9 @@ def serve(app: FastAPI, settings: ServiceSettings) -> None:
         loop="uvloop",
         http="httptools",
         timeout_graceful_shutdown=10,
+        # Longer than any internal client keeps an idle connection (httpx 5 s, the gateway's aiohttp 30 s): a
+        # server that closed first would race a client reusing the connection, and the request would fail.
+        timeout_keep_alive=KEEP_ALIVE_S,
         proxy_headers=False,
         server_header=False,
     )
