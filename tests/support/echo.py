@@ -8,7 +8,7 @@ import hashlib
 from collections.abc import AsyncIterator
 
 from fastapi import APIRouter, FastAPI, Request
-from fastapi.responses import StreamingResponse
+from fastapi.responses import JSONResponse, StreamingResponse
 
 from automl_common.app import ServiceSpec, create_service_app
 from automl_common.errors import Conflict
@@ -73,3 +73,17 @@ class EchoSettings(ServiceSettings):
 def create_echo_app(settings: ServiceSettings, *, store: ObjectStore | None = None) -> FastAPI:
     spec = ServiceSpec(title="echo", migrations_dir=None, routers=[router])
     return create_service_app(spec, settings, store=store)
+
+
+def deployments_stand_in() -> FastAPI:
+    """inference-svc as the gateway sees it when it checks a deployment-scoped key: only dep_1 and dep_123
+    exist."""
+    app = FastAPI()
+
+    @app.get("/v1/deployments/{deployment_id}")
+    async def get_deployment(deployment_id: str) -> JSONResponse:
+        if deployment_id in ("dep_1", "dep_123"):
+            return JSONResponse({"id": deployment_id})
+        return JSONResponse({"error": "DeploymentNotFound"}, status_code=404)
+
+    return app

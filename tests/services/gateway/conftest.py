@@ -11,7 +11,7 @@ from gateway.app import create_app
 from gateway.settings import GatewaySettings
 from tests.conftest import service_env
 from tests.support.api import OPERATOR_KEY
-from tests.support.echo import EchoSettings, create_echo_app
+from tests.support.echo import EchoSettings, create_echo_app, deployments_stand_in
 from tests.support.servers import running_server
 
 
@@ -37,6 +37,11 @@ def echo_url(tmp_path: Path) -> Iterator[str]:
 
 
 def start_live_gateway(tmp_path: Path, echo_url: str, **overrides: object) -> Iterator[LiveStack]:
+    with running_server(deployments_stand_in()) as inference_url:
+        yield from _live_gateway(tmp_path, echo_url, inference_url=inference_url, **overrides)
+
+
+def _live_gateway(tmp_path: Path, echo_url: str, **overrides: object) -> Iterator[LiveStack]:
     settings = GatewaySettings(
         **service_env(
             tmp_path / "gateway",

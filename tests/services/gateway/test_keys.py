@@ -3,6 +3,8 @@ from __future__ import annotations
 import asyncio
 
 from tests.support.api import bearer, create_org
+from tests.support.echo import deployments_stand_in
+from tests.support.servers import running_server
 
 
 async def test_key_is_shown_once_and_listed_without_secret(gateway_factory, database_url):
@@ -119,11 +121,21 @@ async def test_org_b_never_sees_org_a_keys(gateway_factory, database_url):
 
 
 async def test_deployment_scoped_key_cannot_manage_keys(gateway_factory, database_url):
-    client = await gateway_factory(database_url)
-    admin_key = (await create_org(client))["admin_key"]
-    scoped = await client.post(
-        "/v1/keys", json={"name": "dep", "scope": "deployment", "deployment_id": "dep_123"}, headers=bearer(admin_key)
-    )
+    with running_server(deployments_stand_in()) as inference_url:
+        client = await gateway_factory(database_url, inference_url=inference_url)
+        admin_key = (await create_org(client))["admin_key"]
+        scoped = await client.post(
+            "/v1/keys",
+            json={"name": "dep", "scope": "deployment", "deployment_id": "dep_123"},
+            headers=bearer(admin_key),
+        )
+        unknown = await client.post(
+            "/v1/keys",
+            json={"name": "dep", "scope": "deployment", "deployment_id": "dep_999"},
+            headers=bearer(admin_key),
+        )
+    assert unknown.status_code == 422
+    assert "deployment_id" in unknown.json()["detail"]
     assert scoped.status_code == 201
     scoped_key = scoped.json()["key"]
     assert (await client.get("/v1/keys", headers=bearer(scoped_key))).status_code == 403

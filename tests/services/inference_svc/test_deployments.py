@@ -139,3 +139,18 @@ async def test_scales_up_under_load_and_back_down(org: OrgClient, trained_model:
     assert bad.status_code == 422
     assert (await org.post(path, json={"inputs": ["fine"]})).status_code == 200
     assert (await org.delete(f"/v1/deployments/{deployment['id']}")).status_code == 202
+
+
+async def test_callbacks_to_private_addresses_are_refused_by_default(
+    org: OrgClient, trained_model: dict[str, Any]
+) -> None:
+    """This module's platform keeps the default (allow_private_callbacks off)."""
+    deployment = await deploy(org, trained_model["id"])
+    for url in ("http://127.0.0.1:9/hook", "http://169.254.169.254/latest", "http://10.0.0.7/x"):
+        response = await org.post(
+            f"/v1/deployments/{deployment['id']}/tasks", json={"inputs": ["good"], "callback_url": url}
+        )
+        assert response.status_code == 422, url
+        assert response.json()["error"] == "CallbackRefused"
+        assert "not allowed" in response.json()["detail"]
+    assert (await org.delete(f"/v1/deployments/{deployment['id']}")).status_code == 202

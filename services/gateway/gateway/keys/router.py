@@ -4,6 +4,7 @@ from fastapi import APIRouter, Request, status
 
 from automl_common.deps import PageDep, SessionDep
 from automl_common.errors import (
+    BadGateway,
     Forbidden,
     InvalidRequest,
     MalformedJSON,
@@ -12,6 +13,7 @@ from automl_common.errors import (
     Unauthorized,
     error_responses,
 )
+from automl_common.http import InternalClient
 from automl_common.schemas import Page
 from automl_proto.orgs import Key, KeyCreate, KeyCreated
 from gateway.auth import AdminDep, Authenticator
@@ -27,8 +29,16 @@ _AUTH_ERRORS = (Unauthorized, Forbidden, RateLimited)
     response_model=KeyCreated,
     responses=error_responses(*_AUTH_ERRORS, MalformedJSON, InvalidRequest),
 )
-async def create_key(body: KeyCreate, session: SessionDep, principal: AdminDep) -> KeyCreated:
-    """Create a key. The answer holds the key itself; it is never shown again."""
+async def create_key(body: KeyCreate, request: Request, session: SessionDep, principal: AdminDep) -> KeyCreated:
+    """Create a key. The answer holds the key itself; it is never shown again. A deployment-scoped key must
+    name a deployment of the org."""
+    if body.scope == "deployment" and body.deployment_id is not None:
+        inference: InternalClient = request.app.state.inference
+        found = await inference.request("GET", f"/v1/deployments/{body.deployment_id}", org_id=principal.org_id)
+        if found.status_code == 404:
+            raise InvalidRequest(f"deployment_id: deployment {body.deployment_id!r} not found in this org")
+        if found.status_code >= 400:
+            raise BadGateway(f"could not check deployment_id: inference-svc answered {found.status_code}")
     return await service.create_key(session, principal.org_id, body)
 
 

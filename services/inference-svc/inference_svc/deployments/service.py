@@ -156,6 +156,8 @@ def ready_app(row: DeploymentRow) -> str:
         raise DeploymentNotFound(f"deployment {row.id!r} is being deleted")
     if row.status == "failed":
         raise DeploymentFailed(f"deployment {row.id!r} failed: {row.error}; update it to try again")
-    if row.status != "ready":
+    # While an update rolls out, the replicas already running keep answering.
+    serving = row.status == "deploying" and (row.replicas or {}).get("running", 0) > 0
+    if row.status != "ready" and not serving:
         raise DeploymentNotReady(f"deployment {row.id!r} is still deploying; retry after the time in Retry-After")
     return row.app_name

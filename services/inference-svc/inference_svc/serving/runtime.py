@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
-from collections.abc import Sequence
+import threading
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -14,6 +14,28 @@ from ray.serve.deployment import Application
 from ray.serve.handle import DeploymentHandle
 
 logger = logging.getLogger("automl.inference.serve")
+
+
+def _on_keeper_thread(start: Callable[[], object]) -> None:
+    """Run ``start`` (which spawns Ray's local processes) on a thread that lives as long as the process.
+    Ray ties its processes to their parent with PR_SET_PDEATHSIG, which Linux fires when the parent *thread*
+    exits: started from a passing worker thread, Ray would be killed when that thread ends."""
+    done = threading.Event()
+    errors: list[BaseException] = []
+
+    def keep() -> None:
+        try:
+            start()
+        except BaseException as error:
+            errors.append(error)
+        finally:
+            done.set()
+        threading.Event().wait()
+
+    threading.Thread(target=keep, name="ray-keeper", daemon=True).start()
+    done.wait()
+    if errors:
+        raise errors[0]
 
 
 @dataclass(frozen=True)
@@ -41,20 +63,19 @@ class ServeRuntime:
         import ray
         from ray import serve
 
-        os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
-        # Never start a second Ray behind our back (e.g. a handle's metrics task running at interpreter exit).
-        os.environ.setdefault("RAY_ENABLE_AUTO_CONNECT", "0")
         if not ray.is_initialized():
             if self.address:
                 ray.init(address=self.address, namespace=self.namespace, log_to_driver=False)
             else:
                 # Local mode: this process starts Ray (and it stops with the process).
-                ray.init(
-                    num_cpus=self.num_cpus,
-                    include_dashboard=False,
-                    namespace=self.namespace,
-                    log_to_driver=False,
-                    logging_level=logging.WARNING,
+                _on_keeper_thread(
+                    lambda: ray.init(
+                        num_cpus=self.num_cpus,
+                        include_dashboard=False,
+                        namespace=self.namespace,
+                        log_to_driver=False,
+                        logging_level=logging.WARNING,
+                    )
                 )
         # Requests reach Serve through handles from this service, never through Serve's own HTTP proxy.
         serve.start(proxy_location="Disabled")
