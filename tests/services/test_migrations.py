@@ -10,11 +10,11 @@ from sqlalchemy import inspect
 from automl_common.db import create_engine, migrations
 
 SERVICES = {
-    "gateway": {"orgs", "api_keys"},
+    "gateway": {"orgs", "api_keys", "playground_usage", "daily_usage"},
     "dataset_svc": {"datasets", "dataset_columns", "dataset_rows", "image_assets"},
     "snapshot_svc": {"snapshots", "snapshot_invalid_rows", "snapshot_references", "splits"},
     "trainer_svc": {"base_models", "models", "model_events"},
-    "inference_svc": set(),
+    "inference_svc": {"deployments", "tasks", "batch_predictions"},
 }
 
 
