@@ -17,8 +17,6 @@ class InferenceSettings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="AUTOML_INFERENCE_", extra="ignore")
 
     trainer_url: str = Field(default="http://127.0.0.1:8083", description="where trainer-svc is")
-    snapshot_url: str = Field(default="http://127.0.0.1:8082", description="where snapshot-svc is")
-    dataset_url: str = Field(default="http://127.0.0.1:8081", description="where dataset-svc is")
 
     ray_address: str | None = Field(default=None, description="a Ray cluster (ray://... or auto); unset: a local Ray")
     ray_num_cpus: int = Field(default=2, ge=1, le=1024, description="CPUs of the local Ray")
@@ -46,7 +44,6 @@ class InferenceSettings(ServiceSettings):
     callback_max_attempts: int = Field(default=5, ge=1, le=50)
     callback_backoff_s: float = Field(default=1.0, gt=0, le=600, description="first retry delay; doubles each time")
     callback_timeout_s: float = Field(default=10.0, gt=0, le=120)
-    batch_chunk_rows: int = Field(default=256, ge=1, le=100_000, description="rows per batch-prediction call")
 
     @property
     def resolved_replica_cache_dir(self) -> Path:
