@@ -49,10 +49,17 @@ def service_env(data_dir: Path, internal_token: str) -> dict[str, str]:
         if service.name != "gateway":
             short = service.env_prefix.removeprefix("AUTOML_").removesuffix("_")
             env[f"AUTOML_GATEWAY_{short}_URL"] = f"http://127.0.0.1:{port_of(service)}"
-    dataset = next(service for service in SERVICES if service.name == "dataset-svc")
-    env["AUTOML_SNAPSHOT_DATASET_URL"] = f"http://127.0.0.1:{port_of(dataset)}"
-    snapshot = next(service for service in SERVICES if service.name == "snapshot-svc")
-    env["AUTOML_TRAINER_SNAPSHOT_URL"] = f"http://127.0.0.1:{port_of(snapshot)}"
+    # Which services each one calls (besides the gateway, which calls them all).
+    calls = {
+        "snapshot-svc": ("dataset-svc",),
+        "trainer-svc": ("snapshot-svc",),
+        "inference-svc": ("dataset-svc", "snapshot-svc", "trainer-svc"),
+    }
+    by_name = {service.name: service for service in SERVICES}
+    for caller, callees in calls.items():
+        for callee in callees:
+            short = by_name[callee].env_prefix.removeprefix("AUTOML_").removesuffix("_")
+            env[f"{by_name[caller].env_prefix}{short}_URL"] = f"http://127.0.0.1:{port_of(by_name[callee])}"
     return env
 
 

@@ -169,6 +169,8 @@ def run_platform(
                     tmp_path / "inference",
                     database_url_for.get("inference", database_url_for["dataset"]),
                     trainer_url=service_urls["trainer"],
+                    snapshot_url=snapshot_url,
+                    dataset_url=dataset_url,
                     # Serve apps live as long as the Ray cluster: a prefix per platform keeps tests apart.
                     serve_app_prefix=f"t{uuid.uuid4().hex[:10]}",
                     **shared_store,

@@ -12,6 +12,8 @@ from automl_common.app import ServiceSpec, create_service_app
 from automl_common.http import InternalClient
 from automl_common.ssrf import GuardedFetcher, UrlPolicy
 from automl_common.storage import ObjectStore
+from inference_svc.batch.router import router as batch_router
+from inference_svc.batch.runner import BatchRunner
 from inference_svc.db import VERSION_TABLE
 from inference_svc.deployments.manager import DeploymentManager
 from inference_svc.deployments.router import router as deployments_router
@@ -21,6 +23,7 @@ from inference_svc.serving.runtime import ServeRuntime
 from inference_svc.settings import InferenceSettings
 from inference_svc.tasks.router import router as tasks_router
 from inference_svc.tasks.service import TaskRunner
+from inference_svc.upstreams import Upstreams
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "alembic"
 
@@ -37,7 +40,12 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        trainer = InternalClient("trainer-svc", settings.trainer_url, settings.resolved_internal_token())
+        token = settings.resolved_internal_token()
+        upstreams = Upstreams(
+            trainer=InternalClient("trainer-svc", settings.trainer_url, token),
+            snapshots=InternalClient("snapshot-svc", settings.snapshot_url, token),
+            datasets=InternalClient("dataset-svc", settings.dataset_url, token),
+        )
         callbacks = GuardedFetcher(
             callback_policy or UrlPolicy(allow_private=settings.allow_private_callbacks),
             timeout_s=settings.callback_timeout_s,
@@ -48,25 +56,30 @@ def create_app(
         runtime = ServeRuntime(address=settings.ray_address, num_cpus=settings.ray_num_cpus)
         manager = DeploymentManager(app.state.database, runtime, settings, InferenceMetrics(app.state.metrics_registry))
         runner = TaskRunner(app.state.database, manager, callbacks, settings)
-        app.state.trainer = trainer
+        batch_runner = BatchRunner(app.state.database, app.state.store, manager, upstreams, settings)
+        app.state.upstreams = upstreams
+        app.state.trainer = upstreams.trainer
         app.state.callbacks = callbacks
         app.state.manager = manager
         app.state.task_runner = runner
+        app.state.batch_runner = batch_runner
         await manager.start()
         await runner.resume()
+        await batch_runner.resume()
         try:
             yield
         finally:
+            await batch_runner.aclose()
             await runner.aclose()
             await manager.aclose()
             await callbacks.aclose()
-            await trainer.aclose()
+            await upstreams.aclose()
 
     spec = ServiceSpec(
         title="AutoML inference-svc",
         migrations_dir=MIGRATIONS_DIR,
         version_table=VERSION_TABLE,
-        routers=[deployments_router, tasks_router, playground_router],
+        routers=[deployments_router, tasks_router, batch_router, playground_router],
         lifespan=lifespan,
     )
     return create_service_app(spec, settings, store=store)

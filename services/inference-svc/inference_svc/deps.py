@@ -9,12 +9,16 @@ from fastapi import Depends
 from automl_common.deps import from_state
 from automl_common.http import InternalClient
 from automl_common.ssrf import GuardedFetcher
+from inference_svc.batch.runner import BatchRunner
 from inference_svc.deployments.manager import DeploymentManager
 from inference_svc.settings import InferenceSettings
 from inference_svc.tasks.service import TaskRunner
+from inference_svc.upstreams import Upstreams
 
 ManagerDep = Annotated[DeploymentManager, Depends(from_state("manager", DeploymentManager))]
 TrainerDep = Annotated[InternalClient, Depends(from_state("trainer", InternalClient))]
 InferenceSettingsDep = Annotated[InferenceSettings, Depends(from_state("settings", InferenceSettings))]
 CallbacksDep = Annotated[GuardedFetcher, Depends(from_state("callbacks", GuardedFetcher))]
 TaskRunnerDep = Annotated[TaskRunner, Depends(from_state("task_runner", TaskRunner))]
+BatchRunnerDep = Annotated[BatchRunner, Depends(from_state("batch_runner", BatchRunner))]
+UpstreamsDep = Annotated[Upstreams, Depends(from_state("upstreams", Upstreams))]

@@ -21,6 +21,18 @@ class ModelNotFound(NotFound):
     pass
 
 
+class SourceNotFound(NotFound):
+    """A batch prediction's snapshot or dataset."""
+
+
+class SourceNotReady(Conflict):
+    pass
+
+
+class BatchNotFinished(Conflict):
+    pass
+
+
 class ModelNotReady(Conflict):
     pass
 

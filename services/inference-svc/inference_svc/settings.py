@@ -17,6 +17,8 @@ class InferenceSettings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="AUTOML_INFERENCE_", extra="ignore")
 
     trainer_url: str = Field(default="http://127.0.0.1:8083", description="where trainer-svc is")
+    snapshot_url: str = Field(default="http://127.0.0.1:8082", description="where snapshot-svc is")
+    dataset_url: str = Field(default="http://127.0.0.1:8081", description="where dataset-svc is")
 
     ray_address: str | None = Field(default=None, description="a Ray cluster (ray://... or auto); unset: a local Ray")
     ray_num_cpus: int = Field(default=2, ge=1, le=1024, description="CPUs of the local Ray")
@@ -39,6 +41,14 @@ class InferenceSettings(ServiceSettings):
     max_text_chars: int = Field(default=20_000, ge=1, le=1_000_000, description="characters of one text input")
     predict_timeout_s: float = Field(default=60.0, gt=0, le=3600, description="a predict call waits this long")
     reconcile_interval_s: float = Field(default=1.0, gt=0, le=60, description="how often Serve's state is read")
+
+    batch_max_rows: int = Field(default=1_000_000, ge=1, le=100_000_000, description="rows of one batch prediction")
+    batch_chunk_rows: int = Field(default=32, ge=1, le=1024, description="rows sent to the model in one call")
+    batch_chunks_in_flight: int = Field(default=4, ge=1, le=64, description="calls one batch keeps waiting at once")
+    batch_max_running: int = Field(default=2, ge=1, le=64, description="batch predictions run at once; others queue")
+    batch_ready_timeout_s: float = Field(
+        default=600.0, gt=0, le=86_400, description="how long a batch waits for its deployment to be ready"
+    )
 
     allow_private_callbacks: bool = Field(default=False, description="demo: let callback URLs reach private addresses")
     callback_max_attempts: int = Field(default=5, ge=1, le=50)

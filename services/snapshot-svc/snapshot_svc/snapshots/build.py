@@ -20,6 +20,7 @@ from sqlalchemy import delete, insert, update
 from automl_common.db import Database, utcnow
 from automl_common.errors import AutoMLError
 from automl_common.http import InternalClient
+from automl_common.lines import LineSplitter
 from automl_common.storage import ObjectStore
 from automl_common.tasks import TaskRegistry
 from snapshot_svc.models import Snapshot, SnapshotInvalidRow
@@ -40,19 +41,6 @@ def manifest_key(org_id: str, snapshot_id: str) -> str:
 
 def snapshot_prefix(org_id: str, snapshot_id: str) -> str:
     return f"orgs/{org_id}/snapshots/{snapshot_id}/"
-
-
-class LineSplitter:
-    """Bytes in, complete lines out (run in the worker thread with the validation)."""
-
-    def __init__(self) -> None:
-        self.rest = b""
-
-    def feed(self, chunk: bytes) -> list[bytes]:
-        data = self.rest + chunk
-        lines = data.split(b"\n")
-        self.rest = lines.pop()
-        return [line for line in lines if line]
 
 
 @dataclass

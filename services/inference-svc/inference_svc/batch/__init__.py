@@ -1,0 +1,1 @@
+"""Batch prediction over a snapshot or a dataset, results to the object store."""

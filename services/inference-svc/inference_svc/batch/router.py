@@ -1,0 +1,76 @@
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+from fastapi import APIRouter, status
+from fastapi.responses import StreamingResponse
+
+from automl_common.auth import OrgIdDep
+from automl_common.deps import PageDep, SessionDep, StoreDep
+from automl_common.errors import Conflict, InvalidRequest, NotFound, ServiceUnavailable, error_responses
+from automl_common.schemas import Page
+from automl_proto import inference as schemas
+from inference_svc.batch import service
+from inference_svc.batch.results import CONTENT_TYPES
+from inference_svc.deps import BatchRunnerDep, InferenceSettingsDep, UpstreamsDep
+from inference_svc.errors import BatchNotFinished
+
+router = APIRouter(prefix="/v1/batch-predictions", tags=["batch predictions"])
+
+
+@router.post(
+    "",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=schemas.BatchPrediction,
+    responses=error_responses(NotFound, Conflict, InvalidRequest, ServiceUnavailable),
+)
+async def create_batch_prediction(
+    body: schemas.BatchPredictionCreate,
+    session: SessionDep,
+    store: StoreDep,
+    settings: InferenceSettingsDep,
+    upstreams: UpstreamsDep,
+    runner: BatchRunnerDep,
+    org_id: OrgIdDep,
+) -> schemas.BatchPrediction:
+    """Predict every row of a snapshot or a dataset's text column, with a deployment or straight from a model;
+    runs in the background (`progress`), results as JSON lines or CSV in the object store (`result_url`)."""
+    row = await service.create_batch(session, settings, upstreams, org_id, body)
+    await session.commit()
+    runner.schedule(row.id)
+    return await service.to_schema(row, store)
+
+
+@router.get("", response_model=Page[schemas.BatchPrediction], responses=error_responses(InvalidRequest))
+async def list_batch_predictions(
+    session: SessionDep, store: StoreDep, org_id: OrgIdDep, page: PageDep
+) -> Page[schemas.BatchPrediction]:
+    return await service.list_batches(session, store, org_id, limit=page.limit, after=page.after)
+
+
+@router.get("/{batch_id}", response_model=schemas.BatchPrediction, responses=error_responses(NotFound))
+async def get_batch_prediction(
+    batch_id: str, session: SessionDep, store: StoreDep, org_id: OrgIdDep
+) -> schemas.BatchPrediction:
+    return await service.to_schema(await service.get_batch(session, org_id, batch_id), store)
+
+
+@router.get("/{batch_id}/results", responses=error_responses(NotFound, Conflict))
+async def download_results(batch_id: str, session: SessionDep, store: StoreDep, org_id: OrgIdDep) -> StreamingResponse:
+    """The results file, streamed."""
+    row = await service.get_batch(session, org_id, batch_id)
+    if row.status != "succeeded" or row.result_key is None:
+        raise BatchNotFinished(f"batch prediction {batch_id!r} is {row.status}; results come once it succeeds")
+    await session.commit()
+    stream = await store.open(row.result_key)
+
+    async def body() -> AsyncIterator[bytes]:
+        async with stream:
+            async for chunk in stream:
+                yield chunk
+
+    headers = {
+        "Content-Length": str(stream.info.size),
+        "Content-Disposition": f'attachment; filename="{batch_id}.{row.format}"',
+    }
+    return StreamingResponse(body(), media_type=CONTENT_TYPES[row.format], headers=headers)

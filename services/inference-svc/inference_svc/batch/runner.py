@@ -1,0 +1,238 @@
+"""Running batch predictions in the background: rows are read in chunks, sent to the model (the deployment's
+replicas, or the shared playground app for a model without one) with a few chunks in flight so Serve can
+batch them, written in order to a local file, and uploaded whole to the object store at the end: a failed or
+interrupted run leaves no half-written result. Progress is stored as it goes; interrupted runs start over
+when the service starts again. At most ``batch_max_running`` run at once; the others wait queued."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import shutil
+import time
+from collections import deque
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select, update
+
+from automl_common.db import Database, utcnow
+from automl_common.storage import ObjectStore, upload_file
+from automl_common.tasks import TaskRegistry
+from automl_proto.inference import ModelArtifacts
+from inference_svc.batch.results import CONTENT_TYPES, ResultWriter, jsonl_to_csv
+from inference_svc.batch.service import result_key
+from inference_svc.batch.sources import BatchItem, SourceFailed, dataset_items, snapshot_items
+from inference_svc.deployments import service as deployments
+from inference_svc.deployments.manager import DeploymentManager
+from inference_svc.errors import DeploymentNotReady
+from inference_svc.settings import InferenceSettings
+from inference_svc.tables import BatchPredictionRow, DeploymentRow
+from inference_svc.upstreams import Upstreams
+
+logger = logging.getLogger("automl.inference.batch")
+
+Predict = Callable[[list[str]], Awaitable[list[dict[str, Any]]]]
+
+_PROGRESS_EVERY_S = 0.5
+_CHUNK_ATTEMPTS = 3
+
+
+class BatchFailed(Exception):
+    pass
+
+
+class BatchRunner:
+    def __init__(
+        self,
+        database: Database,
+        store: ObjectStore,
+        manager: DeploymentManager,
+        upstreams: Upstreams,
+        settings: InferenceSettings,
+    ) -> None:
+        self.database = database
+        self.store = store
+        self.manager = manager
+        self.upstreams = upstreams
+        self.settings = settings
+        self.tasks = TaskRegistry()
+        self._slots = asyncio.Semaphore(settings.batch_max_running)
+
+    @property
+    def work_dir(self) -> Path:
+        return self.settings.data_dir / "batch"
+
+    async def resume(self) -> None:
+        async with self.database.session() as session:
+            rows = await session.scalars(
+                select(BatchPredictionRow.id).where(BatchPredictionRow.status.in_(("queued", "running")))
+            )
+            pending = list(rows)
+        for batch_id in pending:
+            self.schedule(batch_id)
+
+    def schedule(self, batch_id: str) -> None:
+        self.tasks.start(f"batch:{batch_id}", lambda: self._run(batch_id))
+
+    async def aclose(self) -> None:
+        await self.tasks.aclose()
+
+    async def _run(self, batch_id: str) -> None:
+        async with self._slots:
+            directory = self.work_dir / batch_id
+            try:
+                await self._execute(batch_id, directory)
+            except asyncio.CancelledError:
+                raise
+            except (BatchFailed, SourceFailed) as e:
+                await self._finish(batch_id, error=str(e))
+            except Exception as e:
+                logger.exception("batch prediction %s failed", batch_id)
+                await self._finish(batch_id, error=f"{type(e).__name__}: {e}"[:4000])
+            finally:
+                await asyncio.to_thread(shutil.rmtree, directory, True)
+
+    async def _execute(self, batch_id: str, directory: Path) -> None:
+        async with self.database.session() as session:
+            row = await session.get(BatchPredictionRow, batch_id)
+            if row is None or row.status not in ("queued", "running"):
+                return
+            row.status, row.rows_done = "running", 0
+            org_id, format = row.org_id, row.format
+            artifacts = ModelArtifacts.model_validate(row.artifacts)
+            deployment_id, snapshot_id, dataset_id = row.deployment_id, row.snapshot_id, row.dataset_id
+            column = row.input_column
+        await asyncio.to_thread(directory.mkdir, parents=True, exist_ok=True)
+        if deployment_id is not None:
+            predict = await self._deployment_predict(deployment_id)
+        else:
+            predict = self._playground_predict(artifacts)
+        if snapshot_id is not None:
+            data_key = await self._snapshot_key(org_id, snapshot_id)
+            items = snapshot_items(
+                self.store,
+                data_key,
+                directory / "data.parquet",
+                chunk_rows=self.settings.batch_chunk_rows,
+                max_chars=self.settings.max_text_chars,
+            )
+        else:
+            assert dataset_id is not None
+            assert column is not None
+            items = dataset_items(
+                self.upstreams.datasets,
+                org_id,
+                dataset_id,
+                column,
+                chunk_rows=self.settings.batch_chunk_rows,
+                max_chars=self.settings.max_text_chars,
+            )
+        writer = await asyncio.to_thread(ResultWriter, directory / "results.jsonl")
+        try:
+            await self._predict_all(batch_id, items, predict, writer)
+        finally:
+            await asyncio.to_thread(writer.close)
+        path = writer.path
+        if format == "csv":
+            path = directory / "results.csv"
+            await asyncio.to_thread(jsonl_to_csv, writer.path, path)
+        key = result_key(org_id, batch_id, format)
+        await upload_file(self.store, path, key, content_type=CONTENT_TYPES[format])
+        await self._finish(batch_id, result=key, rows=writer.rows)
+
+    async def _predict_all(
+        self, batch_id: str, items: AsyncIterator[list[BatchItem]], predict: Predict, writer: ResultWriter
+    ) -> None:
+        """Keep up to ``batch_chunks_in_flight`` chunks with the model; write their answers in row order."""
+        in_flight: deque[tuple[list[BatchItem], asyncio.Task[list[dict[str, Any] | None]]]] = deque()
+        reported = time.monotonic()
+        try:
+            async for chunk in items:
+                in_flight.append((chunk, asyncio.create_task(self._answer(chunk, predict))))
+                if len(in_flight) >= self.settings.batch_chunks_in_flight:
+                    done, task = in_flight.popleft()
+                    await asyncio.to_thread(writer.write, done, await task)
+                    if time.monotonic() - reported >= _PROGRESS_EVERY_S:
+                        await self._progress(batch_id, writer.rows)
+                        reported = time.monotonic()
+            while in_flight:
+                done, task = in_flight.popleft()
+                await asyncio.to_thread(writer.write, done, await task)
+        finally:
+            for _, task in in_flight:
+                task.cancel()
+                with contextlib.suppress(BaseException):
+                    await task
+
+    async def _answer(self, chunk: list[BatchItem], predict: Predict) -> list[dict[str, Any] | None]:
+        texts = [item.text for item in chunk if item.text is not None]
+        outputs: list[dict[str, Any]] = []
+        for attempt in range(_CHUNK_ATTEMPTS):
+            try:
+                outputs = await predict(texts) if texts else []
+                break
+            except Exception as e:
+                if attempt == _CHUNK_ATTEMPTS - 1:
+                    raise BatchFailed(f"rows from index {chunk[0].index}: {e}") from e
+                await asyncio.sleep(1.0 * 2**attempt)
+        answers = iter(outputs)
+        return [next(answers) if item.text is not None else None for item in chunk]
+
+    async def _deployment_predict(self, deployment_id: str) -> Predict:
+        """Wait (up to ``batch_ready_timeout_s``) for the deployment to serve, then send chunks to it."""
+        deadline = time.monotonic() + self.settings.batch_ready_timeout_s
+        while True:
+            async with self.database.session() as session:
+                deployment = await session.get(DeploymentRow, deployment_id)
+                if deployment is None:
+                    raise BatchFailed(f"deployment {deployment_id!r} was deleted")
+                try:
+                    app_name = deployments.ready_app(deployment)
+                    break
+                except DeploymentNotReady:
+                    pass
+                except Exception as e:
+                    raise BatchFailed(str(e)) from e
+            if time.monotonic() > deadline:
+                raise BatchFailed(
+                    f"deployment {deployment_id!r} was not ready within {self.settings.batch_ready_timeout_s:g} s"
+                )
+            await asyncio.sleep(1.0)
+
+        async def predict(texts: list[str]) -> list[dict[str, Any]]:
+            return await self.manager.predict(deployment_id, app_name, texts)
+
+        return predict
+
+    def _playground_predict(self, artifacts: ModelArtifacts) -> Predict:
+        async def predict(texts: list[str]) -> list[dict[str, Any]]:
+            return await self.manager.playground(artifacts, texts)
+
+        return predict
+
+    async def _snapshot_key(self, org_id: str, snapshot_id: str) -> str:
+        response = await self.upstreams.snapshots.request(
+            "GET", f"/internal/snapshots/{snapshot_id}/files", org_id=org_id
+        )
+        if response.status_code != 200:
+            detail = response.json().get("detail", response.status_code) if response.content else response.status_code
+            raise BatchFailed(f"the snapshot cannot be read: {detail}")
+        return str(response.json()["data_key"])
+
+    async def _progress(self, batch_id: str, rows_done: int) -> None:
+        async with self.database.session() as session:
+            await session.execute(
+                update(BatchPredictionRow).where(BatchPredictionRow.id == batch_id).values(rows_done=rows_done)
+            )
+
+    async def _finish(
+        self, batch_id: str, *, result: str | None = None, rows: int | None = None, error: str | None = None
+    ) -> None:
+        values: dict[str, Any] = {"status": "failed" if error else "succeeded", "error": error, "finished_at": utcnow()}
+        if result is not None:
+            values |= {"result_key": result, "rows_done": rows, "rows_total": rows}
+        async with self.database.session() as session:
+            await session.execute(update(BatchPredictionRow).where(BatchPredictionRow.id == batch_id).values(**values))

@@ -1,0 +1,153 @@
+"""Batch predictions: checked when made (the model or deployment, the snapshot or dataset and its text column,
+the row limit), then run in the background by ``BatchRunner``."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from automl_common.db import Repository, utcnow
+from automl_common.errors import InvalidRequest
+from automl_common.http import InternalClient
+from automl_common.ids import new_id
+from automl_common.schemas import Page
+from automl_common.storage import ObjectStore
+from automl_proto import inference as schemas
+from inference_svc.deployments import service as deployments
+from inference_svc.errors import BatchPredictionNotFound, SourceNotFound, SourceNotReady
+from inference_svc.models_client import model_artifacts
+from inference_svc.settings import InferenceSettings
+from inference_svc.tables import BatchPredictionRow
+from inference_svc.upstreams import Upstreams
+
+SERVED_TYPES = ("text_classification",)
+
+
+def result_key(org_id: str, batch_id: str, format: str) -> str:
+    return f"orgs/{org_id}/batch-predictions/{batch_id}/results.{format}"
+
+
+async def to_schema(row: BatchPredictionRow, store: ObjectStore) -> schemas.BatchPrediction:
+    result_url = None
+    if row.status == "succeeded" and row.result_key:
+        # A presigned object-store URL where the store makes them; otherwise the download endpoint.
+        result_url = await store.presigned_url(row.result_key) or f"/v1/batch-predictions/{row.id}/results"
+    return schemas.BatchPrediction(
+        id=row.id,
+        status=row.status,
+        model_id=row.model_id,
+        deployment_id=row.deployment_id,
+        snapshot_id=row.snapshot_id,
+        dataset_id=row.dataset_id,
+        format=row.format,
+        progress=schemas.BatchProgress(rows_done=row.rows_done, rows_total=row.rows_total),
+        result_key=row.result_key,
+        result_url=result_url,
+        error=row.error,
+        created_at=row.created_at,
+        finished_at=row.finished_at,
+    )
+
+
+async def _snapshot_rows(snapshots: InternalClient, org_id: str, snapshot_id: str) -> int:
+    response = await snapshots.request("GET", f"/internal/snapshots/{snapshot_id}/files", org_id=org_id)
+    if response.status_code == 404:
+        raise SourceNotFound(f"snapshot_id: snapshot {snapshot_id!r} not found")
+    if response.status_code == 409:
+        raise SourceNotReady(f"snapshot_id: {response.json().get('detail', 'the snapshot is not ready')}")
+    response.raise_for_status()
+    files = response.json()
+    if files["type"] not in SERVED_TYPES:
+        raise InvalidRequest(f"snapshot_id: a {files['type']} snapshot; this model takes text")
+    return int(files["row_count"])
+
+
+async def _dataset_column(
+    datasets: InternalClient, org_id: str, dataset_id: str, wanted: str | None
+) -> tuple[str, int]:
+    response = await datasets.request("GET", f"/v1/datasets/{dataset_id}", org_id=org_id)
+    if response.status_code == 404:
+        raise SourceNotFound(f"dataset_id: dataset {dataset_id!r} not found")
+    response.raise_for_status()
+    dataset = response.json()
+    if dataset["status"] != "ready":
+        raise SourceNotReady(f"dataset_id: the dataset is {dataset['status']}; wait until it is ready")
+    types = {column["name"]: column["type"] for column in dataset["columns"]}
+    if wanted is not None:
+        if wanted not in types:
+            raise InvalidRequest(f"input_column: the dataset has no column {wanted!r}")
+        if types[wanted] != "text":
+            raise InvalidRequest(f"input_column: {wanted!r} is a {types[wanted]} column; the model takes text")
+        return wanted, int(dataset["row_count"])
+    texts = [name for name, kind in types.items() if kind == "text"]
+    if len(texts) != 1:
+        named = ", ".join(repr(name) for name in texts) or "none"
+        raise InvalidRequest(f"input_column: the dataset has {len(texts)} text columns ({named}); name one")
+    return texts[0], int(dataset["row_count"])
+
+
+async def create_batch(
+    session: AsyncSession,
+    settings: InferenceSettings,
+    upstreams: Upstreams,
+    org_id: str,
+    request: schemas.BatchPredictionCreate,
+) -> BatchPredictionRow:
+    if request.input_column is not None and request.dataset_id is None:
+        raise InvalidRequest("input_column: only for a dataset (a snapshot knows its input column)")
+    if request.deployment_id is not None:
+        deployment = await deployments.get_row(session, org_id, request.deployment_id)
+        if deployment.status in ("deleting", "failed"):
+            deployments.ready_app(deployment)  # raises the matching error
+        artifacts = schemas.ModelArtifacts.model_validate(deployment.artifacts)
+    else:
+        assert request.model_id is not None
+        artifacts = await model_artifacts(upstreams.trainer, org_id, request.model_id)
+    if artifacts.model_type not in SERVED_TYPES:
+        raise InvalidRequest(f"batch predictions on {artifacts.model_type} models are not supported yet")
+    column = None
+    if request.snapshot_id is not None:
+        rows = await _snapshot_rows(upstreams.snapshots, org_id, request.snapshot_id)
+    else:
+        assert request.dataset_id is not None
+        column, rows = await _dataset_column(upstreams.datasets, org_id, request.dataset_id, request.input_column)
+    if rows > settings.batch_max_rows:
+        raise InvalidRequest(f"{rows} rows; a batch prediction reads at most {settings.batch_max_rows}")
+    row = BatchPredictionRow(
+        id=new_id("batch"),
+        org_id=org_id,
+        model_id=artifacts.model_id,
+        deployment_id=request.deployment_id,
+        snapshot_id=request.snapshot_id,
+        dataset_id=request.dataset_id,
+        input_column=column,
+        format=request.format,
+        status="queued",
+        artifacts=artifacts.model_dump(),
+        rows_done=0,
+        rows_total=rows,
+        created_at=utcnow(),
+    )
+    session.add(row)
+    await session.flush()
+    return row
+
+
+async def get_batch(session: AsyncSession, org_id: str, batch_id: str) -> BatchPredictionRow:
+    statement = select(BatchPredictionRow).where(BatchPredictionRow.id == batch_id, BatchPredictionRow.org_id == org_id)
+    row = (await session.execute(statement)).scalar()
+    if row is None:
+        raise BatchPredictionNotFound(f"batch prediction {batch_id!r} not found")
+    return row
+
+
+class BatchRepository(Repository[BatchPredictionRow]):
+    model = BatchPredictionRow
+
+
+async def list_batches(
+    session: AsyncSession, store: ObjectStore, org_id: str, *, limit: int, after: str | None
+) -> Page[schemas.BatchPrediction]:
+    statement = select(BatchPredictionRow).where(BatchPredictionRow.org_id == org_id)
+    rows, next_cursor = await BatchRepository(session).page(statement, limit=limit, after=after)
+    return Page[schemas.BatchPrediction](items=[await to_schema(row, store) for row in rows], next=next_cursor)
