@@ -8,6 +8,7 @@ machine and blur the comparison.
 from __future__ import annotations
 
 import asyncio
+import json
 import statistics
 import time
 from dataclasses import dataclass
@@ -55,9 +56,14 @@ class Connection:
         await self.writer.wait_closed()
 
 
-def build_request(host: str, port: int, path: str, headers: dict[str, str]) -> bytes:
-    lines = [f"GET {path} HTTP/1.1", f"Host: {host}:{port}", *(f"{k}: {v}" for k, v in headers.items())]
-    return ("\r\n".join(lines) + "\r\n\r\n").encode()
+def build_request(
+    host: str, port: int, path: str, headers: dict[str, str], *, method: str = "GET", json_body: object = None
+) -> bytes:
+    body = b"" if json_body is None else json.dumps(json_body).encode()
+    if json_body is not None:
+        headers = headers | {"Content-Type": "application/json", "Content-Length": str(len(body))}
+    lines = [f"{method} {path} HTTP/1.1", f"Host: {host}:{port}", *(f"{k}: {v}" for k, v in headers.items())]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
 
 
 async def measure_latency(host: str, port: int, raw: bytes, *, count: int, warmup: int) -> LatencyResult:

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -88,3 +90,48 @@ def wait_while(client: httpx.Client, path: str, pending: str, timeout_s: float =
         if time.monotonic() > deadline:
             raise TimeoutError(body)
         time.sleep(0.1)
+
+
+@dataclass(frozen=True)
+class LocalPlatform:
+    data_dir: Path
+    ports: dict[str, int]  # by env prefix: AUTOML_GATEWAY_, AUTOML_TRAINER_, ...
+    admin_key: str
+
+    @property
+    def gateway_port(self) -> int:
+        return self.ports["AUTOML_GATEWAY_"]
+
+    @property
+    def gateway_url(self) -> str:
+        return f"http://{HOST}:{self.gateway_port}"
+
+
+@contextmanager
+def local_platform(data_dir: Path, **settings: str) -> Iterator[LocalPlatform]:
+    """The whole platform as `make up` starts it (its own processes, a local Ray), on free ports under
+    ``data_dir``; ``settings`` are extra AUTOML_* variables."""
+    from deploy.local.up import SERVICES
+    from tests.support.ports import free_port
+
+    ports = {service.env_prefix: free_port() for service in SERVICES}
+    env = clean_env(AUTOML_DATA_DIR=str(data_dir), **{f"{prefix}PORT": str(port) for prefix, port in ports.items()})
+    process = subprocess.Popen(
+        [sys.executable, "-m", "deploy.local.up"], env=env | settings, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+    )
+    try:
+        assert process.stdout is not None
+        output = []
+        for raw in process.stdout:
+            output.append(raw.decode(errors="replace"))
+            if raw.startswith(b"Ctrl-C"):
+                break
+        else:
+            raise RuntimeError("make up failed:\n" + "".join(output))
+        yield LocalPlatform(data_dir, ports, (data_dir / "admin.key").read_text().strip())
+    finally:
+        process.send_signal(signal.SIGINT)
+        try:
+            process.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            process.kill()

@@ -47,7 +47,13 @@ class Scaling(BaseModel):
     max_batch_size: int = Field(
         default=16, ge=1, le=512, description="inputs one forward pass may hold; 1: no batching"
     )
-    batch_wait_timeout_ms: float = Field(default=2.0, ge=0, le=1000, description="how long a batch waits to fill")
+    batch_wait_timeout_ms: float = Field(
+        default=0.0,
+        ge=0,
+        le=1000,
+        description="how long an idle model waits for more inputs after the first; under load, batches fill with "
+        "what arrives during the previous forward pass",
+    )
 
     @model_validator(mode="after")
     def _bounds(self) -> Scaling:

@@ -47,6 +47,7 @@ class DeploymentManager:
             upscale_delay_s=settings.upscale_delay_s,
             downscale_delay_s=settings.downscale_delay_s,
             health_check_period_s=settings.health_check_period_s,
+            torch_threads=settings.replica_torch_threads,
         )
 
     @property

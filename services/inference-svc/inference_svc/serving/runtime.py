@@ -93,19 +93,28 @@ class ServeRuntime:
         await asyncio.to_thread(serve.delete, app_name)
 
     async def states(self) -> dict[str, AppState]:
-        from ray import serve
+        return await asyncio.to_thread(self._states)
 
-        status = await asyncio.to_thread(serve.status)
+    def _states(self) -> dict[str, AppState]:
+        """From the controller's raw details: ``serve.status()`` builds pydantic models from the same dict,
+        cloudpickling each deployment's router config on the way (measured: 56 ms of this service's CPU per
+        call with 8 apps, against 4 ms for the dict, and growing with each app)."""
+        from ray.serve.context import _get_global_client
+
+        client = _get_global_client(raise_if_no_controller_running=False)
+        if client is None:
+            return {}
         states = {}
-        for name, app in status.applications.items():
+        for name, app in client.get_serve_details().get("applications", {}).items():
             counts: dict[str, int] = {}
-            for deployment in app.deployments.values():
-                for state, count in deployment.replica_states.items():
-                    key = str(getattr(state, "value", state))
-                    counts[key] = counts.get(key, 0) + count
-            messages = [app.message] + [d.message for d in app.deployments.values() if d.message]
+            messages = [str(app.get("message") or "")]
+            for deployment in app.get("deployments", {}).values():
+                messages.append(str(deployment.get("message") or ""))
+                for replica in deployment.get("replicas", []):
+                    key = _value(replica.get("state"))
+                    counts[key] = counts.get(key, 0) + 1
             states[name] = AppState(
-                status=str(getattr(app.status, "value", app.status)),
+                status=_value(app.get("status")),
                 message="; ".join(m for m in messages if m),
                 running=counts.get("RUNNING", 0),
                 starting=counts.get("STARTING", 0) + counts.get("UPDATING", 0) + counts.get("RECOVERING", 0),
@@ -133,3 +142,8 @@ class ServeRuntime:
             source, list(texts)
         )
         return outputs
+
+
+def _value(state: Any) -> str:
+    """An enum member's value (Serve's states are str enums), or the string itself."""
+    return str(getattr(state, "value", state))
