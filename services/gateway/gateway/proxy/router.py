@@ -250,7 +250,8 @@ class ProxyMiddleware:
             status = error.status_code
             await send_error(send, error, request_id_of(scope))
         finally:
-            if metered is not None and principal is not None:
+            # A deployment the caller's org does not have (404) is no deployment's usage.
+            if metered is not None and principal is not None and status != 404:
                 meter: UsageMeter = scope["app"].state.usage_meter
                 latency_ms = (time.perf_counter() - began) * 1000
                 meter.record(principal.org_id, metered["deployment_id"], principal.key_id, status, latency_ms)
