@@ -62,3 +62,10 @@ def _live_gateway(tmp_path: Path, echo_url: str, **overrides: object) -> Iterato
 def live(tmp_path: Path, echo_url: str) -> Iterator[LiveStack]:
     """A real gateway server in front of a real echo service."""
     yield from start_live_gateway(tmp_path, echo_url, upstream_timeout_s=1.0)
+
+
+@pytest.fixture
+def live_default_timeout(tmp_path: Path, echo_url: str) -> Iterator[LiveStack]:
+    """``live`` with the default upstream timeout: under a burst of requests, the last answers from an echo
+    server sharing the test process (and 2 cores) with the gateway and the client can take more than 1 s."""
+    yield from start_live_gateway(tmp_path, echo_url)

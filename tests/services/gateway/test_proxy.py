@@ -128,7 +128,8 @@ async def test_service_refuses_calls_without_the_internal_token(live):
     assert right.status_code == 200
 
 
-async def test_two_hundred_concurrent_requests_all_succeed(live):
+async def test_two_hundred_concurrent_requests_all_succeed(live_default_timeout):
+    live = live_default_timeout
     limits = httpx.Limits(max_connections=200, max_keepalive_connections=200)
     async with httpx.AsyncClient(base_url=live.gateway_url, limits=limits, timeout=60) as client:
         responses = await asyncio.gather(
