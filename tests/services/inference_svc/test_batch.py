@@ -12,7 +12,9 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
+from sqlalchemy import update
 
+from inference_svc.tables import BatchPredictionRow
 from tests.services.inference_svc.conftest import deploy
 from tests.support.api import bearer
 from tests.support.platform import OrgClient, Platform
@@ -172,3 +174,35 @@ async def test_batch_errors_and_isolation(
     scoped = await org.get("/v1/batch-predictions", headers=bearer(key.json()["key"]))
     assert scoped.status_code == 403
     assert (await wait_batch(org, made.json()["id"]))["status"] == "succeeded"
+
+
+async def test_a_batch_left_running_by_a_stop_starts_over_at_start_up(
+    org: OrgClient, inference_platform: Platform, trained_model: dict[str, Any]
+) -> None:
+    made = await org.post(
+        "/v1/batch-predictions",
+        json={"model_id": trained_model["id"], "snapshot_id": trained_model["train_snapshot_id"]},
+    )
+    first = await wait_batch(org, made.json()["id"])
+    assert first["status"] == "succeeded", first
+    before = await results_of(org, first)
+
+    # What a stopped service leaves behind: the row still running, part done, no result. Start-up resumes it.
+    app = inference_platform.apps["inference"]
+    loop = app.state.manager._reconciler.get_loop()  # the service's own event loop
+
+    async def left_running_then_start_up() -> None:
+        async with app.state.database.session() as session:
+            await session.execute(
+                update(BatchPredictionRow)
+                .where(BatchPredictionRow.id == first["id"])
+                .values(status="running", rows_done=37, result_key=None, finished_at=None)
+            )
+        await app.state.batch_runner.resume()
+
+    await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(left_running_then_start_up(), loop))
+    again = await wait_batch(org, first["id"])
+    assert again["status"] == "succeeded", again
+    assert again["progress"] == {"rows_done": 160, "rows_total": 160}
+    assert again["finished_at"] > first["finished_at"]
+    assert await results_of(org, again) == before
