@@ -96,7 +96,6 @@ def in_process(platform: LocalPlatform, org_id: str, model_id: str, text: str, c
         artifacts=ModelArtifacts.model_validate(answer.json()),
         store_settings=settings,
         cache_dir=platform.data_dir / "bench-cache",
-        torch_threads=REPLICA_TORCH_THREADS,
     )
 
     model_dir, base_dir = asyncio.run(fetch_model_files(source))

@@ -3,5 +3,15 @@
 from automl_common.db.base import NAMING_CONVENTION, JSONType, TimestampMixin, utcnow
 from automl_common.db.engine import Database, create_engine
 from automl_common.db.repository import Repository
+from automl_common.db.upsert import upsert_insert
 
-__all__ = ["NAMING_CONVENTION", "Database", "JSONType", "Repository", "TimestampMixin", "create_engine", "utcnow"]
+__all__ = [
+    "NAMING_CONVENTION",
+    "Database",
+    "JSONType",
+    "Repository",
+    "TimestampMixin",
+    "create_engine",
+    "upsert_insert",
+    "utcnow",
+]

@@ -4,17 +4,18 @@ statements: a conditional increment cannot overspend, however many requests race
 from __future__ import annotations
 
 from sqlalchemy import update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from automl_common.db import upsert_insert
 from gateway.models import PlaygroundUsage
 
 
 async def take(session: AsyncSession, org_id: str, model_id: str, quota: int) -> int | None:
     """Use one query of the quota; the queries left after it, or None when none were left."""
-    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
     await session.execute(
-        insert(PlaygroundUsage).values(org_id=org_id, model_id=model_id, used=0).on_conflict_do_nothing()
+        upsert_insert(session, PlaygroundUsage)
+        .values(org_id=org_id, model_id=model_id, used=0)
+        .on_conflict_do_nothing()
     )
     used = (
         await session.execute(

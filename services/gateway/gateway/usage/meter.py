@@ -12,9 +12,8 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
 from sqlalchemy import func
-from sqlalchemy.dialects import postgresql, sqlite
 
-from automl_common.db import Database
+from automl_common.db import Database, upsert_insert
 from gateway.models import DailyUsage
 
 logger = logging.getLogger("automl.gateway.usage")
@@ -74,11 +73,10 @@ class UsageMeter:
                 return
             try:
                 async with self.database.session() as session:
-                    dialect = session.get_bind().dialect.name
-                    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-                    greatest = func.greatest if dialect == "postgresql" else func.max  # SQLite's max of two values
+                    postgres = session.get_bind().dialect.name == "postgresql"
+                    greatest = func.greatest if postgres else func.max  # SQLite's max of two values
                     for (day, org_id, deployment_id, key_id), counts in sorted(pending.items()):
-                        statement = insert(DailyUsage).values(
+                        statement = upsert_insert(session, DailyUsage).values(
                             day=day,
                             org_id=org_id,
                             deployment_id=deployment_id,

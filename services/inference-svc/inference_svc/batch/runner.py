@@ -19,11 +19,12 @@ from typing import Any
 from sqlalchemy import select, update
 
 from automl_common.db import Database, utcnow
+from automl_common.errors import AutoMLError
 from automl_common.storage import ObjectStore, upload_file
 from automl_common.tasks import TaskRegistry
 from automl_proto.inference import ModelArtifacts
 from inference_svc.batch.results import CONTENT_TYPES, ResultWriter, jsonl_to_csv
-from inference_svc.batch.service import result_key
+from inference_svc.batch.service import result_key, snapshot_files
 from inference_svc.batch.sources import BatchItem, SourceFailed, dataset_items, snapshot_items
 from inference_svc.deployments import service as deployments
 from inference_svc.deployments.manager import DeploymentManager
@@ -214,13 +215,11 @@ class BatchRunner:
         return predict
 
     async def _snapshot_key(self, org_id: str, snapshot_id: str) -> str:
-        response = await self.upstreams.snapshots.request(
-            "GET", f"/internal/snapshots/{snapshot_id}/files", org_id=org_id
-        )
-        if response.status_code != 200:
-            detail = response.json().get("detail", response.status_code) if response.content else response.status_code
-            raise BatchFailed(f"the snapshot cannot be read: {detail}")
-        return str(response.json()["data_key"])
+        try:
+            files = await snapshot_files(self.upstreams.snapshots, org_id, snapshot_id)
+        except AutoMLError as e:  # gone or no longer ready since the batch was made
+            raise BatchFailed(f"the snapshot cannot be read: {e.detail}") from e
+        return str(files["data_key"])
 
     async def _progress(self, batch_id: str, rows_done: int) -> None:
         async with self.database.session() as session:

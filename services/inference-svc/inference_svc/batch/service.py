@@ -3,6 +3,8 @@ the row limit), then run in the background by ``BatchRunner``."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -49,14 +51,20 @@ async def to_schema(row: BatchPredictionRow, store: ObjectStore) -> schemas.Batc
     )
 
 
-async def _snapshot_rows(snapshots: InternalClient, org_id: str, snapshot_id: str) -> int:
+async def snapshot_files(snapshots: InternalClient, org_id: str, snapshot_id: str) -> dict[str, Any]:
+    """Where a ready snapshot's rows are (``data_key``), its type and row count: snapshot-svc's answer."""
     response = await snapshots.request("GET", f"/internal/snapshots/{snapshot_id}/files", org_id=org_id)
     if response.status_code == 404:
         raise SourceNotFound(f"snapshot_id: snapshot {snapshot_id!r} not found")
     if response.status_code == 409:
         raise SourceNotReady(f"snapshot_id: {response.json().get('detail', 'the snapshot is not ready')}")
     response.raise_for_status()
-    files = response.json()
+    files: dict[str, Any] = response.json()
+    return files
+
+
+async def _snapshot_rows(snapshots: InternalClient, org_id: str, snapshot_id: str) -> int:
+    files = await snapshot_files(snapshots, org_id, snapshot_id)
     if files["type"] not in SERVED_TYPES:
         raise InvalidRequest(f"snapshot_id: a {files['type']} snapshot; this model takes text")
     return int(files["row_count"])

@@ -62,7 +62,6 @@ class DeploymentManager:
             artifacts=artifacts,
             store_settings=self.settings,
             cache_dir=self.settings.resolved_replica_cache_dir,
-            torch_threads=self.settings.replica_torch_threads,
         )
 
     async def start(self) -> None:

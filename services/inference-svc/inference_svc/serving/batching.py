@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Generic, TypeVar
@@ -25,7 +24,6 @@ class BatchStats:
     batches: int = 0
     inputs: int = 0
     largest: int = 0
-    run_s: float = 0.0  # time in ``run``, all batches together
 
     @property
     def mean_size(self) -> float:
@@ -54,10 +52,6 @@ class DynamicBatcher(Generic[In, Out]):
         """New limits, used from the next batch on."""
         self.max_batch_size = max_batch_size
         self.batch_wait_timeout_s = batch_wait_timeout_s
-
-    @property
-    def queued(self) -> int:
-        return self._queue.qsize()
 
     async def submit(self, item: In) -> Out:
         if self._worker is None or self._worker.done():
@@ -98,18 +92,15 @@ class DynamicBatcher(Generic[In, Out]):
             self.stats.batches += 1
             self.stats.inputs += len(batch)
             self.stats.largest = max(self.stats.largest, len(batch))
-            started = time.perf_counter()
             try:
                 outputs = await self.run([item for item, _ in batch])
                 if len(outputs) != len(batch):
                     raise RuntimeError(f"{len(outputs)} outputs for a batch of {len(batch)} inputs")
             except Exception as error:
-                self.stats.run_s += time.perf_counter() - started
                 for _, future in batch:
                     if not future.done():
                         future.set_exception(error)
                 continue
-            self.stats.run_s += time.perf_counter() - started
             for (_, future), output in zip(batch, outputs, strict=True):
                 if not future.done():
                     future.set_result(output)

@@ -30,7 +30,6 @@ class ModelSource:
     artifacts: ModelArtifacts
     store_settings: ServiceSettings
     cache_dir: Path
-    torch_threads: int
 
 
 async def fetch_model_files(source: ModelSource) -> tuple[Path, Path | None]:
