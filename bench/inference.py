@@ -30,6 +30,7 @@ import httpx
 import torch
 
 from automl_common.context import INTERNAL_TOKEN_HEADER, ORG_ID_HEADER
+from automl_common.storage import StoreConfig
 from automl_proto.inference import ModelArtifacts
 from bench.loadgen import LatencyResult, build_request, measure_latency, measure_throughput
 from bench.platform_procs import HOST, LocalPlatform, local_platform
@@ -94,7 +95,7 @@ def in_process(platform: LocalPlatform, org_id: str, model_id: str, text: str, c
     settings = InferenceSettings(mode="local", data_dir=platform.data_dir)
     source = ModelSource(
         artifacts=ModelArtifacts.model_validate(answer.json()),
-        store_settings=settings,
+        store=StoreConfig.of(settings),
         cache_dir=platform.data_dir / "bench-cache",
     )
 

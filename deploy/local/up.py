@@ -117,6 +117,11 @@ def bootstrap(env: dict[str, str], data_dir: Path) -> dict[str, str]:
     return answer
 
 
+def key_id_of(key: str) -> str:
+    """``aml_<lookup>`` of ``aml_<lookup>_<secret>``: names the key without revealing it."""
+    return key.rsplit("_", 1)[0]
+
+
 def tail(path: Path, lines: int = 20) -> str:
     try:
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
@@ -126,9 +131,12 @@ def tail(path: Path, lines: int = 20) -> str:
 
 def main() -> int:
     started = time.monotonic()
+    os.umask(0o077)  # data, logs and secrets: this user's only (the services set it too)
     data_dir = Path(os.environ.get("AUTOML_DATA_DIR", ".automl")).resolve()
     log_dir = data_dir / "logs"
     log_dir.mkdir(parents=True, exist_ok=True)
+    for directory in (data_dir, log_dir):  # made by an earlier, laxer run
+        directory.chmod(0o700)
     internal_token = os.environ.get("AUTOML_INTERNAL_TOKEN") or read_or_create_secret(data_dir / "internal.token")
     if not os.environ.get("AUTOML_OPERATOR_KEY"):
         read_or_create_secret(data_dir / "operator.key")
@@ -160,7 +168,8 @@ def main() -> int:
     gateway = next(service for service in SERVICES if service.name == "gateway")
     print(f"AutoML platform is up: {len(SERVICES)} services ready in {time.monotonic() - started:.1f} s", flush=True)
     print(f"  gateway:      http://127.0.0.1:{port_of(gateway)}", flush=True)
-    print(f"  admin key:    {admin['admin_key']}  (also in {data_dir / 'admin.key'})", flush=True)
+    # Only the key's public id is printed: whatever this output goes to (a terminal log, CI) never holds it.
+    print(f"  admin key:    in {data_dir / 'admin.key'}  ({key_id_of(admin['admin_key'])}_...)", flush=True)
     print(f"  operator key: in {data_dir / 'operator.key'} (creates orgs)", flush=True)
     print(f"  logs:         {log_dir}", flush=True)
     print("Ctrl-C stops everything.", flush=True)

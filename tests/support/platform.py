@@ -30,6 +30,7 @@ TRAINER_TEST_DEFAULTS: dict[str, Any] = {
 # One local Ray per test process (inference-svc starts it on first use); replicas small, scaling quick.
 INFERENCE_TEST_DEFAULTS: dict[str, Any] = {
     "ray_num_cpus": 2,
+    "ray_stop_on_shutdown": False,  # the next platform of this test process uses the same Ray
     "replica_num_cpus": 0.1,
     "upscale_delay_s": 0.5,
     "downscale_delay_s": 3.0,

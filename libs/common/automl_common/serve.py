@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import uvicorn
 from fastapi import FastAPI
 
@@ -11,6 +13,8 @@ KEEP_ALIVE_S = 75
 
 
 def serve(app: FastAPI, settings: ServiceSettings) -> None:
+    # Everything a service writes (databases, objects, logs, job specs) is readable by its own user only.
+    os.umask(0o077)
     uvicorn.run(
         app,
         host=settings.host,

@@ -53,7 +53,12 @@ def create_app(
             max_redirects=0,
             user_agent="automl-callbacks/1",
         )
-        runtime = ServeRuntime(address=settings.ray_address, num_cpus=settings.ray_num_cpus)
+        runtime = ServeRuntime(
+            address=settings.ray_address,
+            num_cpus=settings.ray_num_cpus,
+            require_auth=settings.mode == "cluster" and settings.ray_require_auth,
+            stop_local_ray=settings.ray_stop_on_shutdown,
+        )
         manager = DeploymentManager(app.state.database, runtime, settings, InferenceMetrics(app.state.metrics_registry))
         runner = TaskRunner(app.state.database, manager, callbacks, settings)
         batch_runner = BatchRunner(app.state.database, app.state.store, manager, upstreams, settings)
@@ -72,6 +77,7 @@ def create_app(
             await batch_runner.aclose()
             await runner.aclose()
             await manager.aclose()
+            await runtime.stop()
             await callbacks.aclose()
             await upstreams.aclose()
 

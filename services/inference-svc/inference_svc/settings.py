@@ -21,6 +21,12 @@ class InferenceSettings(ServiceSettings):
     dataset_url: str = Field(default="http://127.0.0.1:8081", description="where dataset-svc is")
 
     ray_address: str | None = Field(default=None, description="a Ray cluster (ray://... or auto); unset: a local Ray")
+    ray_require_auth: bool = Field(
+        default=True, description="cluster mode: refuse a Ray cluster unless RAY_AUTH_MODE=token is set"
+    )
+    ray_stop_on_shutdown: bool = Field(
+        default=True, description="local Ray: stop it (every process of it) when inference-svc stops"
+    )
     ray_num_cpus: int = Field(default=2, ge=1, le=1024, description="CPUs of the local Ray")
     serve_app_prefix: str = Field(
         default="automl", max_length=40, pattern=r"^[a-z][a-z0-9-]*$", description="prefix of Serve app names"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -10,6 +9,7 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from automl_common.app import ServiceSpec, create_service_app
+from automl_common.environ import child_environment
 from automl_common.http import InternalClient
 from automl_common.storage import ObjectStore
 from trainer_svc.base_models import service as base_models
@@ -27,7 +27,9 @@ MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "alembic"
 
 
 def local_backend(settings: TrainerSettings) -> LocalProcessBackend:
-    env = {**os.environ, **worker_environment(settings, settings.resolved_cache_dir, settings.worker_threads)}
+    # The worker runs over tenant data: it gets an allowlisted environment and its store settings, never the
+    # internal token or the database URL; its job token comes in its spec.
+    env = child_environment(worker_environment(settings, settings.resolved_cache_dir, settings.worker_threads))
     return LocalProcessBackend(
         (settings.data_dir / "jobs").resolve(),
         python=settings.worker_python,

@@ -8,10 +8,11 @@ from automl_common.storage.base import (
     ObjectStream,
     validate_key,
 )
-from automl_common.storage.factory import create_store
+from automl_common.storage.factory import StoreConfig, create_store
 from automl_common.storage.files import download_file, download_prefix, upload_directory, upload_file
 from automl_common.storage.filesystem import FilesystemStore
 from automl_common.storage.s3 import S3Store
+from automl_common.storage.scoped import OutOfScope, ScopedStore, StoreScope
 
 __all__ = [
     "FilesystemStore",
@@ -20,7 +21,11 @@ __all__ = [
     "ObjectNotFound",
     "ObjectStore",
     "ObjectStream",
+    "OutOfScope",
     "S3Store",
+    "ScopedStore",
+    "StoreConfig",
+    "StoreScope",
     "create_store",
     "download_file",
     "download_prefix",

@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import select
 
 from automl_common.db import Database, utcnow
+from automl_common.storage import StoreConfig
 from automl_common.tasks import TaskRegistry
 from automl_proto.inference import ModelArtifacts
 from inference_svc.errors import PredictionFailed
@@ -60,7 +61,7 @@ class DeploymentManager:
     def source(self, artifacts: ModelArtifacts) -> ModelSource:
         return ModelSource(
             artifacts=artifacts,
-            store_settings=self.settings,
+            store=StoreConfig.of(self.settings),
             cache_dir=self.settings.resolved_replica_cache_dir,
         )
 

@@ -1,6 +1,7 @@
 """What runs on Ray Serve (replicas loading a model from the object store) and how inference-svc drives it."""
 
 import os
+from collections.abc import Callable
 
 # Read by Ray when it is imported, hence here, before any module of this package imports it: never start a
 # second, unconfigured Ray behind our back (a handle's metrics task at interpreter exit would), and send
@@ -15,3 +16,31 @@ os.environ.setdefault("RAY_worker_niceness", "0")
 # forward pass runs in a worker thread, so that loop stays free).
 os.environ.setdefault("RAY_SERVE_RUN_ROUTER_IN_SEPARATE_LOOP", "0")
 os.environ.setdefault("RAY_SERVE_RUN_USER_CODE_IN_SEPARATE_THREAD", "0")
+
+
+def _confine_replica_grpc_to_loopback() -> None:
+    """In a local (single-host) Ray, a Serve replica's inter-deployment gRPC server binds loopback too.
+
+    Serve binds that server to ``[::]:0`` whatever Ray's node address is; everything else of a single-host Ray
+    is on loopback (see ``runtime.confine_local_ray``), and this module is imported in every replica process
+    (replicas are our classes) before the server starts. Only the bind address changes."""
+    if os.environ.get("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER") != "0":
+        return
+    try:
+        from ray.serve._private import replica
+    except ImportError:  # not in a Ray process
+        return
+    bind: Callable[[object, str], int] = getattr(replica, "add_port_to_grpc_server")  # noqa: B009
+    if getattr(bind, "automl_loopback", False):
+        return
+
+    def loopback_bind(server: object, address: str) -> int:
+        if address.startswith("[::]:"):
+            address = "127.0.0.1:" + address.removeprefix("[::]:")
+        return bind(server, address)
+
+    setattr(loopback_bind, "automl_loopback", True)  # noqa: B010
+    setattr(replica, "add_port_to_grpc_server", loopback_bind)  # noqa: B010
+
+
+_confine_replica_grpc_to_loopback()

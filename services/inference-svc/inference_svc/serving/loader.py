@@ -12,8 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
-from automl_common.settings import ServiceSettings
-from automl_common.storage import create_store, download_prefix
+from automl_common.storage import ScopedStore, StoreConfig, StoreScope, create_store, download_prefix
 from automl_proto.inference import ModelArtifacts
 
 T = TypeVar("T")
@@ -25,11 +24,22 @@ class Predictor(Protocol):
 
 @dataclass(frozen=True)
 class ModelSource:
-    """Everything a replica needs to find and load one model."""
+    """Everything a replica needs to find and load one model, and nothing more: the store's address and
+    credentials (no internal token, no database), used only for this model's files."""
 
     artifacts: ModelArtifacts
-    store_settings: ServiceSettings
+    store: StoreConfig
     cache_dir: Path
+
+    @property
+    def scope(self) -> StoreScope:
+        return StoreScope.of(
+            read=(_as_prefix(self.artifacts.artifacts_prefix), _as_prefix(self.artifacts.base_model_prefix))
+        )
+
+
+def _as_prefix(prefix: str) -> str:
+    return prefix if prefix.endswith("/") else prefix + "/"
 
 
 async def fetch_model_files(source: ModelSource) -> tuple[Path, Path | None]:
@@ -42,7 +52,7 @@ async def fetch_model_files(source: ModelSource) -> tuple[Path, Path | None]:
         wanted.append((artifacts.base_model_prefix, base_dir))
     missing = [(prefix, directory) for prefix, directory in wanted if not directory.is_dir()]
     if missing:
-        store = await create_store(source.store_settings)
+        store = ScopedStore(await create_store(source.store), source.scope)
         try:
             for prefix, directory in missing:
                 directory.parent.mkdir(parents=True, exist_ok=True)

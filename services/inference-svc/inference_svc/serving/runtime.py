@@ -4,14 +4,22 @@ and call them through handles. Serve's API is blocking, so every control call ru
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import os
+import signal
 import threading
+import time
+import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from ray.serve.deployment import Application
 from ray.serve.handle import DeploymentHandle
+
+from automl_common.environ import drop_secrets
 
 logger = logging.getLogger("automl.inference.serve")
 
@@ -38,6 +46,61 @@ def _on_keeper_thread(start: Callable[[], object]) -> None:
         raise errors[0]
 
 
+RAY_MARK = "AUTOML_RAY_OWNER"
+
+
+def kill_marked_processes(entry: bytes, grace_s: float = 3.0) -> int:
+    """SIGTERM, then SIGKILL after ``grace_s``, every process (but this one) whose environment holds
+    ``entry`` (``NAME=value``). Linux: read from /proc; elsewhere nothing is found. Returns how many."""
+    found: list[int] = []
+    for proc in Path("/proc").glob("[0-9]*"):
+        pid = int(proc.name)
+        if pid == os.getpid():
+            continue
+        try:
+            if entry in (proc / "environ").read_bytes().split(b"\0"):
+                found.append(pid)
+        except OSError:
+            continue
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        alive = []
+        for pid in found:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, sig)
+                alive.append(pid)
+        if sig == signal.SIGTERM:
+            deadline = time.monotonic() + grace_s
+            while alive and time.monotonic() < deadline:
+                alive = [pid for pid in alive if Path(f"/proc/{pid}").exists() and not _zombie(pid)]
+                time.sleep(0.05)
+            found = alive
+    return len(found)
+
+
+def _zombie(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+    except (OSError, IndexError):
+        return True
+
+
+def confine_local_ray() -> None:
+    """Make the Ray this process starts reachable from this host only, and hand it no secret.
+
+    Ray's gRPC servers (GCS, raylet, every worker) bind all interfaces and advertise the host's address unless
+    Ray runs in its single-host mode, where the node address is loopback and every server binds it. That mode
+    is an environment switch its processes read at import (so the children inherit it) and a constant this
+    process has already read (so it is set here too). Ray's processes are spawned from this process's
+    environment: the platform's secrets are dropped from it first (the settings have been read by now)."""
+    from ray._private import ray_constants
+
+    os.environ[ray_constants.ENABLE_RAY_CLUSTERS_ENV_VAR] = "0"
+    ray_constants.ENABLE_RAY_CLUSTER = False
+    dropped = drop_secrets()
+    if dropped:
+        logger.info("dropped %d secret(s) from the environment before starting Ray", len(dropped))
+
+
 @dataclass(frozen=True)
 class AppState:
     """One Serve app as Serve sees it."""
@@ -50,10 +113,21 @@ class AppState:
 
 
 class ServeRuntime:
-    def __init__(self, *, address: str | None, num_cpus: int, namespace: str = "automl") -> None:
+    def __init__(
+        self,
+        *,
+        address: str | None,
+        num_cpus: int,
+        namespace: str = "automl",
+        require_auth: bool = False,
+        stop_local_ray: bool = True,
+    ) -> None:
         self.address = address
         self.num_cpus = num_cpus
         self.namespace = namespace
+        self.require_auth = require_auth
+        self.stop_local_ray = stop_local_ray
+        self._local_marker: str | None = None  # set when this process started the local Ray
         self._handles: dict[str, DeploymentHandle[Any]] = {}
 
     async def start(self) -> None:
@@ -65,9 +139,20 @@ class ServeRuntime:
 
         if not ray.is_initialized():
             if self.address:
+                if self.require_auth and os.environ.get("RAY_AUTH_MODE", "").lower() != "token":
+                    raise RuntimeError(
+                        "refusing to use a Ray cluster without authentication: set RAY_AUTH_MODE=token and "
+                        "RAY_AUTH_TOKEN (or RAY_AUTH_TOKEN_PATH) for inference-svc and the cluster, or isolate "
+                        "the cluster's network and set AUTOML_INFERENCE_RAY_REQUIRE_AUTH=false"
+                    )
                 ray.init(address=self.address, namespace=self.namespace, log_to_driver=False)
             else:
                 # Local mode: this process starts Ray (and it stops with the process).
+                confine_local_ray()
+                # Every process Ray starts inherits this mark, so the ones that escape Ray's own shutdown (its
+                # agents run in sessions of their own) can still be found and stopped with us.
+                self._local_marker = f"{os.getpid()}-{uuid.uuid4().hex}"
+                os.environ[RAY_MARK] = self._local_marker
                 _on_keeper_thread(
                     lambda: ray.init(
                         num_cpus=self.num_cpus,
@@ -79,6 +164,26 @@ class ServeRuntime:
                 )
         # Requests reach Serve through handles from this service, never through Serve's own HTTP proxy.
         serve.start(proxy_location="Disabled")
+
+    async def stop(self) -> None:
+        """Stop the local Ray this process started (every process of it); a cluster's Ray is left alone."""
+        if self._local_marker is None or not self.stop_local_ray:
+            return
+        await asyncio.to_thread(self._stop_local)
+
+    def _stop_local(self) -> None:
+        import ray
+
+        marker, self._local_marker = self._local_marker, None
+        self._handles.clear()
+        try:
+            ray.shutdown()
+        except Exception:  # still sweep what is left
+            logger.exception("ray.shutdown failed")
+        if marker:
+            left = kill_marked_processes(f"{RAY_MARK}={marker}".encode())
+            if left:
+                logger.info("stopped %d Ray process(es) left after ray.shutdown", left)
 
     async def run(self, app_name: str, app: Application) -> None:
         """Deploy (or update in place) ``app_name``; returns once it runs, raises if it cannot."""

@@ -14,7 +14,7 @@ from pathlib import Path
 from pydantic import ValidationError
 from transformers.utils import logging as transformers_logging
 
-from automl_common.storage import create_store
+from automl_common.storage import ScopedStore, StoreScope, create_store
 from automl_proto.training import JobSpec
 from modelkit.training.trainer import TrainingCancelled
 from trainer_svc.worker.reporter import EventReporter
@@ -25,6 +25,24 @@ from trainer_svc.worker.settings import WorkerSettings
 def read_spec(argv: list[str]) -> JobSpec:
     text = Path(argv[1]).read_text() if len(argv) > 1 else os.environ.get("AUTOML_JOB_SPEC", "")
     return JobSpec.model_validate_json(text)
+
+
+def _folder(prefix: str) -> str:
+    return prefix if prefix.endswith("/") else prefix + "/"
+
+
+def store_scope(spec: JobSpec) -> StoreScope:
+    """What this job may touch in the store: its inputs (read) and its own output prefix (read and write)."""
+    return StoreScope.of(
+        read=(
+            _folder(spec.base_model.store_prefix),
+            spec.train.data_key,
+            spec.test.data_key if spec.test else None,
+            spec.split_key,
+            _folder(spec.parent.artifacts_prefix) if spec.parent else None,
+        ),
+        write=(_folder(spec.output_prefix),),
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -38,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     settings = WorkerSettings()
     reporter = EventReporter(spec.events_url, spec.token, settings.event_attempts)
-    store = asyncio.run(create_store(settings))
+    store = ScopedStore(asyncio.run(create_store(settings)), store_scope(spec))
     job = Job(spec, settings, store, reporter)
     try:
         job.run()
