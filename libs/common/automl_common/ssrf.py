@@ -1,18 +1,21 @@
 """Fetch a URL that a user gave us without letting it reach inside the platform (SSRF guard).
 
 Only http and https. Every host is resolved here and every address checked before connecting: private,
-loopback, link-local (cloud metadata included), multicast, reserved and other non-global addresses are
-refused, and the connection goes to the checked address (so a second DNS answer cannot swap it: no DNS
-rebinding). Redirects are followed by hand and each hop is checked the same way. Size and time are capped.
-A policy can allow private addresses (local demos) or a few networks (tests).
+loopback, link-local (cloud metadata included), multicast, reserved, every IANA special-purpose range and
+the IPv6 ranges that embed an IPv4 address are refused (an explicit list, plus anything not ``is_global``),
+and the connection goes to the checked address (so a second DNS answer cannot swap it: no DNS rebinding).
+Redirects are followed by hand and each hop is checked the same way. Size and time are capped. A policy can
+allow private addresses (local demos) or a few networks (tests).
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import ipaddress
 import socket
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from urllib.parse import urljoin
 
@@ -21,6 +24,61 @@ import httpx
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
+
+# Refused whatever ``ipaddress.is_global`` says: the IANA IPv4 and IPv6 special-purpose address registries,
+# plus the ranges that embed an IPv4 address a gateway would route to (NAT64, 6to4, Teredo, IPv4-compatible),
+# since the IPv4 inside may be private, and the deprecated site-local range. Python's own table has missed
+# some of these in some versions; this list does not depend on it.
+DENIED_NETWORKS: tuple[IPNetwork, ...] = tuple(
+    ipaddress.ip_network(network)
+    for network in (
+        "0.0.0.0/8",  # "this network"
+        "10.0.0.0/8",
+        "100.64.0.0/10",  # shared address space (carrier-grade NAT)
+        "127.0.0.0/8",
+        "169.254.0.0/16",  # link-local, cloud metadata
+        "172.16.0.0/12",
+        "192.0.0.0/24",  # IETF protocol assignments
+        "192.0.2.0/24",  # documentation
+        "192.31.196.0/24",  # AS112
+        "192.52.193.0/24",  # AMT
+        "192.88.99.0/24",  # 6to4 relay anycast
+        "192.168.0.0/16",
+        "192.175.48.0/24",  # AS112 direct delegation
+        "198.18.0.0/15",  # benchmarking
+        "198.51.100.0/24",  # documentation
+        "203.0.113.0/24",  # documentation
+        "224.0.0.0/4",  # multicast
+        "240.0.0.0/4",  # reserved, broadcast
+        "::/96",  # unspecified, loopback and IPv4-compatible (deprecated)
+        "::ffff:0:0/96",  # IPv4-mapped (checked as IPv4 first; refused if anything slips)
+        "::ffff:0:0:0/96",  # IPv4-translated
+        "64:ff9b::/96",  # NAT64
+        "64:ff9b:1::/48",  # local-use NAT64
+        "100::/64",  # discard-only
+        "2001::/23",  # IETF protocol assignments (Teredo 2001::/32 included)
+        "2001:db8::/32",  # documentation
+        "2002::/16",  # 6to4
+        "3fff::/20",  # documentation
+        "5f00::/16",  # SRv6 SIDs
+        "fc00::/7",  # unique local
+        "fe80::/10",  # link-local
+        "fec0::/10",  # site-local (deprecated)
+        "ff00::/8",  # multicast
+    )
+)
+# Resolving goes through its own small pool: a slow resolver cannot starve the default executor, which the
+# object store and other blocking work share.
+_DNS_EXECUTOR = ThreadPoolExecutor(max_workers=8, thread_name_prefix="ssrf-dns")
+
+
+def is_denied(address: IPAddress) -> bool:
+    """True for any address a fetch on a tenant's behalf must not reach (see ``DENIED_NETWORKS``)."""
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    if any(address in network for network in DENIED_NETWORKS if network.version == address.version):
+        return True
+    return not address.is_global or address.is_multicast
 
 
 class FetchError(Exception):
@@ -42,8 +100,9 @@ class UrlPolicy:
             address = address.ipv4_mapped
         if any(address in network for network in self.allowed_networks):
             return
-        public = address.is_global and not address.is_multicast
-        if public or (self.allow_private and not address.is_unspecified and not address.is_multicast):
+        if not is_denied(address):
+            return
+        if self.allow_private and not address.is_unspecified and not address.is_multicast:
             return
         raise FetchError(
             "blocked_address", f"address {address} is not allowed (private, loopback, link-local or reserved)"
@@ -64,7 +123,9 @@ async def resolve(host: str, port: int) -> list[IPAddress]:
     except ValueError:
         pass
     try:
-        infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        infos = await asyncio.get_running_loop().run_in_executor(
+            _DNS_EXECUTOR, functools.partial(socket.getaddrinfo, host, port, type=socket.SOCK_STREAM)
+        )
     except socket.gaierror as error:
         raise FetchError("dns_failed", f"cannot resolve {host!r}") from error
     addresses: list[IPAddress] = []

@@ -33,12 +33,45 @@ async def fetch(url: str, policy: UrlPolicy | None = None, **kwargs) -> bytes:
         "http://192.168.1.1/x.png",
         "http://100.64.0.1/x.png",
         "http://224.0.0.1/x.png",
+        # Ranges that is_global has let through, or that embed an IPv4 address a gateway would reach:
+        "http://[64:ff9b::a00:1]/x.png",  # NAT64 of 10.0.0.1
+        "http://[64:ff9b::7f00:1]/x.png",  # NAT64 of 127.0.0.1
+        "http://[2002:a00:1::1]/x.png",  # 6to4 of 10.0.0.1
+        "http://[::7f00:1]/x.png",  # IPv4-compatible ::127.0.0.1
+        "http://[::a9fe:a9fe]/x.png",  # IPv4-compatible ::169.254.169.254
+        "http://[fec0::1]/x.png",  # site-local
+        "http://[2001::1]/x.png",  # Teredo
+        "http://[fd00::1]/x.png",  # unique local
+        "http://[fe80::1]/x.png",  # link-local
+        "http://198.18.0.1/x.png",  # benchmarking
+        "http://192.0.0.170/x.png",  # IETF protocol assignments (NAT64 discovery)
+        "http://255.255.255.255/x.png",
     ],
 )
 async def test_private_loopback_link_local_and_metadata_addresses_are_refused(url):
     with pytest.raises(FetchError) as caught:
         await fetch(url)
     assert caught.value.code == "blocked_address"
+
+
+@pytest.mark.parametrize(
+    ("address", "denied"),
+    [
+        ("8.8.8.8", False),
+        ("1.1.1.1", False),
+        ("2606:4700:4700::1111", False),  # a public IPv6 resolver
+        ("2a00:1450:4001:80b::200e", False),
+        ("64:ff9b::808:808", True),  # NAT64 even of a public address: the translator is inside
+        ("2002:808:808::1", True),
+        ("::808:808", True),
+        ("::ffff:8.8.8.8", False),  # IPv4-mapped public: checked as 8.8.8.8
+        ("::ffff:10.1.2.3", True),
+    ],
+)
+def test_deny_list_is_explicit_and_keeps_public_addresses(address, denied):
+    from automl_common.ssrf import is_denied
+
+    assert is_denied(ipaddress.ip_address(address)) is denied
 
 
 @pytest.mark.parametrize(
