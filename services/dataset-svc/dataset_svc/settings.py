@@ -34,4 +34,8 @@ class DatasetSettings(ServiceSettings):
     )
     zip_max_members: int = Field(default=200_000, ge=1)
     zip_max_uncompressed_bytes: int = Field(default=20 * 1024**3, ge=1)
+    zip_max_ratio: float = Field(
+        default=200.0, ge=1, description="largest uncompressed:compressed size of one zip member (zip bombs)"
+    )
+    max_line_chars: int = Field(default=4 * 1024 * 1024, ge=1024, description="longest physical line of a file")
     thumbnail_size: int = Field(default=256, ge=16, le=1024)

@@ -9,6 +9,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from automl_common import jsonlimits
+
 COLUMN_TYPES = ("text", "image", "json", "label", "number", "ignore")
 DISTINCT_CAP = 10_000
 SAMPLE_COUNT = 5
@@ -116,7 +118,7 @@ def _is_number(text: str) -> bool:
 
 def _is_json_container(text: str) -> bool:
     try:
-        return isinstance(json.loads(text), dict | list)
+        return isinstance(jsonlimits.loads(text), dict | list)
     except ValueError:
         return False
 

@@ -61,7 +61,7 @@ def parse_records(
     zip_images: ZipImages | None,
 ) -> ParseSummary:
     """Runs in a worker thread: parse everything, hand rows over in batches, return the statistics."""
-    lines = decode_lines(chunks)
+    lines = decode_lines(chunks, settings.max_line_chars)
     limits = {"max_columns": settings.max_columns, "max_field_chars": settings.max_field_chars}
     parser: CsvParser | JsonlParser
     if source_format == "jsonl":
@@ -345,6 +345,16 @@ class Ingestor:
             raise UploadFormatError(
                 f"the zip unpacks to {total} bytes, more than the limit of {self.settings.zip_max_uncompressed_bytes}"
             )
+        # A member's declared size bounds what it can unpack to (zipfile stops there and checks the CRC), so
+        # the declared ratio is the ratio a reader can be made to pay for.
+        limit = self.settings.zip_max_ratio
+        for info in infos:
+            if info.file_size > 1024 * 1024 and info.file_size > limit * max(info.compress_size, 1):
+                ratio = info.file_size / max(info.compress_size, 1)
+                raise UploadFormatError(
+                    f"zip member {info.filename[:200]!r} unpacks {ratio:.0f} times its compressed size, more than "
+                    f"the limit of {limit:g} (a zip bomb?)"
+                )
 
     @staticmethod
     def _zip_table_name(archive: zipfile.ZipFile) -> str:

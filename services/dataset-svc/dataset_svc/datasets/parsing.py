@@ -14,9 +14,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from automl_common import jsonlimits
 from automl_common.errors import InvalidRequest
 
 SNIFF_BYTES = 64 * 1024
+# Longest physical line: without a bound, a file with no newline would grow one string as large as the file.
+MAX_LINE_CHARS = 4 * 1024 * 1024
 _DELIMITERS = ",\t;|"
 
 
@@ -45,10 +48,11 @@ def detect_format(filename: str, head: bytes) -> str:
     return "csv"
 
 
-def decode_lines(chunks: Iterator[bytes]) -> Iterator[str]:
+def decode_lines(chunks: Iterator[bytes], max_line_chars: int = MAX_LINE_CHARS) -> Iterator[str]:
     """Decode UTF-8 (BOM or not) or BOM-marked UTF-16, yielding lines with their endings.
 
-    Any other encoding is refused, naming the first line that is not valid text."""
+    Any other encoding is refused, naming the first line that is not valid text; so is a line longer than
+    ``max_line_chars`` (as soon as it is, not once it is whole)."""
     iterator = iter(chunks)
     first = b""
     for chunk in iterator:
@@ -84,9 +88,13 @@ def decode_lines(chunks: Iterator[bytes]) -> Iterator[str]:
         # Split on '\n' only: other line breaks (U+2028, a lone '\r') may sit inside a quoted CSV field.
         pieces = pending.split("\n")
         pending = pieces.pop()
-        lines_done += len(pieces)
         for piece in pieces:
+            lines_done += 1
+            if len(piece) > max_line_chars:
+                raise _line_too_long(lines_done, max_line_chars)
             yield piece + "\n"
+        if len(pending) > max_line_chars:
+            raise _line_too_long(lines_done + 1, max_line_chars)
     try:
         pending += decoder.decode(b"", final=True)
     except UnicodeDecodeError as error:
@@ -95,6 +103,10 @@ def decode_lines(chunks: Iterator[bytes]) -> Iterator[str]:
         raise UploadFormatError(f"line {lines_done + 1}: the file holds NUL bytes; it is not a text file")
     if pending:
         yield pending
+
+
+def _line_too_long(line: int, limit: int) -> UploadFormatError:
+    return UploadFormatError(f"line {line}: the line is longer than {limit} characters")
 
 
 def sniff_delimiter(sample: str) -> str:
@@ -127,7 +139,8 @@ class CsvParser:
 
     def __init__(self, lines: Iterator[str], *, delimiter: str | None, max_columns: int, max_field_chars: int) -> None:
         self._lines = _Peekable(lines)
-        self.delimiter = delimiter or sniff_delimiter(self._lines.peek_text(SNIFF_BYTES))
+        # Only the first SNIFF_BYTES are sniffed, however long the first lines are.
+        self.delimiter = delimiter or sniff_delimiter(self._lines.peek_text(SNIFF_BYTES)[:SNIFF_BYTES])
         self.max_columns = max_columns
         self.max_field_chars = max_field_chars
         # The csv module's own limit is only a backstop; the per-value limit below gives the clear reason.
@@ -193,9 +206,12 @@ class JsonlParser:
                 )
                 continue
             try:
-                value = json.loads(line)
+                value = jsonlimits.loads(line)
             except json.JSONDecodeError as error:
                 yield Record(line_number, {}, f"line {line_number}: invalid JSON: {error.msg} at column {error.colno}")
+                continue
+            except jsonlimits.JsonTooDeep as error:
+                yield Record(line_number, {}, f"line {line_number}: invalid JSON: {error}")
                 continue
             if not isinstance(value, dict):
                 yield Record(

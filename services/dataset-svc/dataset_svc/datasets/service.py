@@ -108,7 +108,9 @@ def check_head(filename: str, head: bytes, settings: DatasetSettings) -> str:
         raise UploadFormatError("the file is empty; a header row is required")
     # The head may end mid-line or mid-character: check only what is complete.
     complete = head if len(head) < 64 * 1024 else head[: head.rfind(b"\n") + 1]
-    lines = decode_lines(iter([bytes(complete)]))
+    if not complete:  # no whole line in the head: the parser judges the first line when it reads it
+        return source_format
+    lines = decode_lines(iter([bytes(complete)]), settings.max_line_chars)
     limits = {"max_columns": settings.max_columns, "max_field_chars": settings.max_field_chars}
     if source_format == "jsonl":
         for record in JsonlParser(lines, **limits).records():

@@ -4,8 +4,9 @@ arrives; the small text fields are kept. Nothing holds the whole file."""
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
+from python_multipart.exceptions import ParseError
 from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.requests import Request
 
@@ -13,6 +14,11 @@ from automl_common.errors import BadRequest, PayloadTooLarge, UnsupportedMediaTy
 
 HEAD_BYTES = 64 * 1024
 MAX_FIELD_BYTES = 4096
+# A form has a file and a name: a few parts, a few short headers each. Without bounds, 16,000 tiny fields
+# grew this process by 61 MiB, and one endless header line without limit.
+MAX_PARTS = 16
+MAX_HEADERS_PER_PART = 16
+MAX_HEADER_BYTES = 8 * 1024
 
 
 class MultipartUpload:
@@ -37,12 +43,13 @@ class MultipartUpload:
         self._in_file = False
         self._field_value = bytearray()
         self._files_seen = 0
+        self._parts = 0
         self._parser = MultipartParser(
             boundary,
             {
                 "on_part_begin": self._on_part_begin,
-                "on_header_field": lambda data, start, end: self._header_field.extend(data[start:end]),
-                "on_header_value": lambda data, start, end: self._header_value.extend(data[start:end]),
+                "on_header_field": lambda data, start, end: self._grow(self._header_field, data[start:end]),
+                "on_header_value": lambda data, start, end: self._grow(self._header_value, data[start:end]),
                 "on_header_end": self._on_header_end,
                 "on_headers_finished": self._on_headers_finished,
                 "on_part_data": self._on_part_data,
@@ -50,13 +57,24 @@ class MultipartUpload:
             },
         )
 
+    @staticmethod
+    def _grow(buffer: bytearray, piece: bytes) -> None:
+        buffer.extend(piece)
+        if len(buffer) > MAX_HEADER_BYTES:
+            raise BadRequest(f"a multipart header is longer than {MAX_HEADER_BYTES} bytes")
+
     def _on_part_begin(self) -> None:
+        self._parts += 1
+        if self._parts > MAX_PARTS:
+            raise BadRequest(f"the form has more than {MAX_PARTS} parts; send the 'file' and an optional 'name'")
         self._part_headers = {}
         self._part_name = None
         self._in_file = False
         self._field_value = bytearray()
 
     def _on_header_end(self) -> None:
+        if len(self._part_headers) >= MAX_HEADERS_PER_PART:
+            raise BadRequest(f"a multipart part has more than {MAX_HEADERS_PER_PART} headers")
         self._part_headers[bytes(self._header_field).lower()] = bytes(self._header_value)
         self._header_field.clear()
         self._header_value.clear()
@@ -94,12 +112,19 @@ class MultipartUpload:
     async def file_chunks(self) -> AsyncIterator[bytes]:
         """The file part's bytes as they arrive (the whole request is consumed, fields included)."""
         async for chunk in self.request.stream():
-            self._parser.write(chunk)
+            self._feed(self._parser.write, chunk)
             while self._chunks:
                 yield self._chunks.popleft()
-        self._parser.finalize()
+        self._feed(lambda _: self._parser.finalize(), b"")
         while self._chunks:
             yield self._chunks.popleft()
+
+    @staticmethod
+    def _feed(step: Callable[[bytes], object], chunk: bytes) -> None:
+        try:
+            step(chunk)
+        except ParseError as error:  # a malformed body is the caller's mistake, not ours
+            raise BadRequest(f"the multipart/form-data body is malformed: {error}"[:300]) from error
 
     @property
     def has_file(self) -> bool:

@@ -10,6 +10,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from automl_common import jsonlimits
 from automl_proto.snapshots import HeadSpec
 
 
@@ -80,7 +81,7 @@ def parse_labels(value: Any, head: HeadSpec) -> list[str] | None:
         items = _text(value).split(head.separator)
     else:
         try:
-            items = json.loads(value) if isinstance(value, str) else value
+            items = jsonlimits.loads(value) if isinstance(value, str) else value
         except ValueError:
             return None
         if not isinstance(items, list):
@@ -94,7 +95,7 @@ def parse_labels(value: Any, head: HeadSpec) -> list[str] | None:
 def _valid_messages(value: Any) -> bool:
     if isinstance(value, str):
         try:
-            value = json.loads(value)
+            value = jsonlimits.loads(value)
         except ValueError:
             return False
     return (
