@@ -7,6 +7,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from automl_proto.ids import ResourceId
+
 DeploymentStatus = Literal["deploying", "ready", "failed", "deleting"]
 TaskStatus = Literal["queued", "running", "succeeded", "failed"]
 CallbackStatus = Literal["pending", "delivered", "failed"]
@@ -64,7 +66,7 @@ class Scaling(BaseModel):
 
 class DeploymentCreate(Scaling):
     model_config = _STRICT
-    model_id: str = Field(min_length=1, max_length=64)
+    model_id: ResourceId
     name: str = Field(min_length=1, max_length=100)
 
 
@@ -146,10 +148,10 @@ class Task(BaseModel):
 
 class BatchPredictionCreate(BaseModel):
     model_config = _STRICT
-    model_id: str | None = Field(default=None, max_length=64)
-    deployment_id: str | None = Field(default=None, max_length=64)
-    snapshot_id: str | None = Field(default=None, max_length=64)
-    dataset_id: str | None = Field(default=None, max_length=64)
+    model_id: ResourceId | None = None
+    deployment_id: ResourceId | None = None
+    snapshot_id: ResourceId | None = None
+    dataset_id: ResourceId | None = None
     input_column: str | None = Field(
         default=None, max_length=200, description="dataset only; default: the dataset's one text column"
     )

@@ -7,6 +7,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from automl_proto.ids import ResourceId
+
 ModelType = Literal["text_classification", "image_classification", "llm"]
 Method = Literal["last_layer", "lora", "full"]
 ModelStatus = Literal["queued", "running", "succeeded", "failed", "cancelled"]
@@ -145,10 +147,10 @@ class ModelCreate(BaseModel):
     model_type: ModelType = "text_classification"
     base_model: str = Field(min_length=1, max_length=200)
     method: Method
-    train_snapshot_id: str = Field(min_length=1, max_length=64)
-    test_snapshot_id: str | None = Field(default=None, min_length=1, max_length=64)
+    train_snapshot_id: ResourceId
+    test_snapshot_id: ResourceId | None = None
     test_split_pct: float | None = Field(default=None, gt=0, lt=100)
-    parent_model_id: str | None = Field(default=None, min_length=1, max_length=64)
+    parent_model_id: ResourceId | None = None
     options: TrainingOptions = Field(default_factory=TrainingOptions)
 
     @model_validator(mode="after")

@@ -7,6 +7,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from automl_proto.ids import ResourceId
+
 KeyScope = Literal["admin", "deployment"]
 
 
@@ -31,7 +33,10 @@ class KeyCreate(BaseModel):
 
     name: str = Field(min_length=1, max_length=100)
     scope: KeyScope = "admin"
-    deployment_id: str | None = Field(default=None, min_length=1, max_length=64)
+    deployment_id: ResourceId | None = None
+    expires_in_s: int | None = Field(
+        default=None, ge=60, le=10 * 365 * 86400, description="the key stops working this long after it is made"
+    )
 
     @model_validator(mode="after")
     def _deployment_matches_scope(self) -> KeyCreate:
@@ -50,6 +55,7 @@ class Key(BaseModel):
     prefix: str = Field(description="the key's public start, to recognise it; not a secret")
     created_at: datetime
     revoked_at: datetime | None = None
+    expires_at: datetime | None = None
 
 
 class KeyCreated(Key):

@@ -7,6 +7,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from automl_proto.ids import ResourceId
+
 SnapshotType = Literal["text_classification", "image_classification", "llm"]
 SnapshotStatus = Literal["creating", "ready", "failed"]
 
@@ -36,7 +38,7 @@ class HeadSpec(BaseModel):
 class SnapshotCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    dataset_id: str = Field(min_length=1, max_length=64)
+    dataset_id: ResourceId
     name: str = Field(min_length=1, max_length=200)
     type: SnapshotType
     input_column: str | None = Field(default=None, max_length=200)

@@ -10,7 +10,7 @@ from sqlalchemy import inspect
 from automl_common.db import create_engine, migrations
 
 SERVICES = {
-    "gateway": {"orgs", "api_keys", "playground_usage", "daily_usage"},
+    "gateway": {"orgs", "api_keys", "playground_usage", "daily_usage", "idempotency_records"},
     "dataset_svc": {"datasets", "dataset_columns", "dataset_rows", "image_assets"},
     "snapshot_svc": {"snapshots", "snapshot_invalid_rows", "snapshot_references", "splits"},
     "trainer_svc": {"base_models", "models", "model_events"},

@@ -76,13 +76,13 @@ def create_echo_app(settings: ServiceSettings, *, store: ObjectStore | None = No
 
 
 def deployments_stand_in() -> FastAPI:
-    """inference-svc as the gateway sees it when it checks a deployment-scoped key: only dep_1 and dep_123
+    """inference-svc as the gateway sees it when it checks a deployment-scoped key: only the two ids in KNOWN
     exist."""
     app = FastAPI()
 
     @app.get("/v1/deployments/{deployment_id}")
     async def get_deployment(deployment_id: str) -> JSONResponse:
-        if deployment_id in ("dep_1", "dep_123"):
+        if deployment_id in ("dep_00000000000000000000000001", "dep_00000000000000000000000123"):
             return JSONResponse({"id": deployment_id})
         return JSONResponse({"error": "DeploymentNotFound"}, status_code=404)
 

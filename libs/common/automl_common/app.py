@@ -22,6 +22,7 @@ from automl_common.health import router as health_router
 from automl_common.limits import BodyLimit, BodyLimitMiddleware
 from automl_common.logging import configure_logging
 from automl_common.observability import HttpMetrics, ObservabilityMiddleware
+from automl_common.paths import PathGuardMiddleware
 from automl_common.settings import ServiceSettings
 from automl_common.storage.base import ObjectStore
 from automl_common.storage.factory import create_store
@@ -104,5 +105,6 @@ def create_service_app(
             open_prefixes=spec.open_prefixes,
         )
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes, overrides=spec.body_limits)
+    app.add_middleware(PathGuardMiddleware)
     app.add_middleware(ObservabilityMiddleware, metrics=app.state.http_metrics)
     return app

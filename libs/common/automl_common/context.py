@@ -12,3 +12,5 @@ ORG_ID_HEADER = "X-Org-Id"
 INTERNAL_TOKEN_HEADER = "X-Internal-Token"
 KEY_ID_HEADER = "X-Key-Id"
 KEY_SCOPE_HEADER = "X-Key-Scope"
+# Set by the gateway only: how many rows a batch prediction straight from a model may read (its free quota).
+PLAYGROUND_ROWS_HEADER = "X-Playground-Rows-Allowed"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 
@@ -72,3 +73,9 @@ class InternalClient:
 
     async def aclose(self) -> None:
         await self.client.aclose()
+
+
+def url_path(template: str, *segments: str | int) -> str:
+    """``template`` with each ``{}`` replaced by one escaped path segment: an id can never add a segment, a
+    query or a fragment to an internal URL, whatever it holds."""
+    return template.format(*(quote(str(segment), safe="") for segment in segments))

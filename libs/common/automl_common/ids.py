@@ -6,7 +6,15 @@ Time order lets every list page by id alone, which keeps a deep cursor as fast a
 from __future__ import annotations
 
 import os
+import re
 import time
+from typing import Annotated
+
+from fastapi import Path, Query
+
+from automl_proto.ids import BASE_MODEL_ID_PATTERN, ID_MAX_LENGTH, ID_PATTERN
+
+_ID = re.compile(ID_PATTERN)
 
 _ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 
@@ -27,3 +35,13 @@ def new_ulid() -> str:
 
 def new_id(prefix: str) -> str:
     return f"{prefix}_{new_ulid()}"
+
+
+def is_id(value: str) -> bool:
+    return len(value) <= ID_MAX_LENGTH and _ID.fullmatch(value) is not None
+
+
+# Path parameters: a malformed id is a 422 naming the parameter, before any handler code runs.
+IdPath = Annotated[str, Path(pattern=ID_PATTERN, max_length=ID_MAX_LENGTH, description="a resource id")]
+BaseModelIdPath = Annotated[str, Path(pattern=BASE_MODEL_ID_PATTERN, max_length=40, description="a base model id")]
+IdQuery = Annotated[str | None, Query(pattern=ID_PATTERN, max_length=ID_MAX_LENGTH, description="a resource id")]

@@ -26,7 +26,11 @@ from gateway.settings import GatewaySettings
 from gateway.usage.meter import UsageMeter
 from gateway.usage.router import router as usage_router
 
-PLAYGROUND_PATH = re.compile(r"^/v1/models/[^/]+/playground$")
+# Answered by the gateway itself, which meters them against the free playground quota.
+LOCAL_PATHS = [
+    ("POST", re.compile(r"^/v1/models/[^/]+/playground$")),
+    ("POST", re.compile(r"^/v1/batch-predictions/?$")),
+]
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "alembic"
 
 
@@ -47,6 +51,7 @@ def create_app(settings: GatewaySettings | None = None, *, store: ObjectStore | 
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.authenticator = Authenticator(app.state.database, settings.key_cache_ttl_s)
         app.state.rate_limiter = TokenBucketLimiter(settings.rate_limit_per_s, settings.rate_limit_burst)
+        app.state.auth_failure_limiter = TokenBucketLimiter(settings.auth_failures_per_s, settings.auth_failure_burst)
         app.state.operator_key = settings.resolved_operator_key()
         connector = aiohttp.TCPConnector(limit=settings.upstream_max_connections, keepalive_timeout=30)
         session = aiohttp.ClientSession(connector=connector, auto_decompress=False)
@@ -71,7 +76,7 @@ def create_app(settings: GatewaySettings | None = None, *, store: ObjectStore | 
         routers=[orgs_router, keys_router, playground_router, usage_router],
         require_internal_token=False,
         body_limits=[BodyLimit("POST", re.compile(r"/v1/datasets/?"), settings.max_upload_bytes)],
-        middleware=[Middleware(ProxyMiddleware, upstreams=upstreams, local_paths=[PLAYGROUND_PATH])],
+        middleware=[Middleware(ProxyMiddleware, upstreams=upstreams, local_paths=LOCAL_PATHS)],
         lifespan=lifespan,
     )
     return create_service_app(spec, settings, store=store)

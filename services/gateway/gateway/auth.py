@@ -13,7 +13,7 @@ from fastapi import Depends, Request
 from starlette.datastructures import State
 
 from automl_common.context import org_id_var
-from automl_common.db import Database
+from automl_common.db import Database, utcnow
 from automl_common.errors import Forbidden, RateLimited, Unauthorized
 from gateway.keys.repository import KeyRepository
 from gateway.keys.tokens import hash_key, parse_lookup
@@ -103,9 +103,22 @@ class Authenticator:
             if row is not None and hmac.compare_digest(row.key_hash, digest):
                 if row.revoked_at is not None:
                     reason = "API key has been revoked"
+                elif row.expires_at is not None and row.expires_at <= utcnow():
+                    reason = "API key has expired"
                 else:
                     principal = Principal(row.org_id, row.id, row.scope, row.deployment_id)
+                    if row.expires_at is not None:  # trusted from the cache no longer than it lives
+                        left = (row.expires_at - utcnow()).total_seconds()
+                        return self._remember(digest, _CacheEntry(principal, reason, now + min(self.ttl_s, left)))
         entry = _CacheEntry(principal, reason, now + self.ttl_s)
+        if principal is None:
+            # Refusals are not cached: a flood of made-up keys must not push the valid ones out of the cache
+            # (they are throttled per client address instead, before any lookup).
+            return entry
+        return self._remember(digest, entry)
+
+    def _remember(self, digest: str, entry: _CacheEntry) -> _CacheEntry:
+        now = self.clock()
         if self.ttl_s > 0:
             if len(self._cache) >= _MAX_CACHE_ENTRIES:
                 self._cache = {k: v for k, v in self._cache.items() if v.expires > now}
@@ -126,10 +139,23 @@ class Authenticator:
         }
 
 
-async def resolve_principal(state: State, authorization: str | None) -> Principal:
-    """Authenticate the key in ``authorization`` and take one token from its rate limit."""
+async def resolve_principal(state: State, authorization: str | None, client: str | None = None) -> Principal:
+    """Authenticate the key in ``authorization`` and take one token from its rate limit. A client address
+    that keeps presenting invalid keys is refused with 429 before any lookup (guessing is throttled)."""
     authenticator: Authenticator = state.authenticator
-    principal = await authenticator.authenticate(credentials_from_header(authorization))
+    failures: TokenBucketLimiter = state.auth_failure_limiter
+    address = client or "unknown"
+    wait = failures.wait_time(address)
+    if wait is not None:
+        raise RateLimited(
+            "too many invalid API keys from this address; retry after the time in Retry-After",
+            headers={"Retry-After": retry_after_header(wait)},
+        )
+    try:
+        principal = await authenticator.authenticate(credentials_from_header(authorization))
+    except Unauthorized:
+        failures.acquire(address)
+        raise
     limiter: TokenBucketLimiter = state.rate_limiter
     wait = limiter.acquire(principal.key_id)
     if wait is not None:
@@ -142,7 +168,8 @@ async def resolve_principal(state: State, authorization: str | None) -> Principa
 
 
 async def _principal(request: Request) -> Principal:
-    return await resolve_principal(request.app.state, request.headers.get("authorization"))
+    client = request.client.host if request.client else None
+    return await resolve_principal(request.app.state, request.headers.get("authorization"), client)
 
 
 async def _admin(principal: Annotated[Principal, Depends(_principal)]) -> Principal:

@@ -40,6 +40,14 @@ class TokenBucketLimiter:
             return None
         return (1.0 - bucket.tokens) / self.rate
 
+    def wait_time(self, key: str) -> float | None:
+        """Like ``acquire`` without taking a token: None if one is available now."""
+        bucket = self._buckets.get(key)
+        if bucket is None:
+            return None
+        tokens = min(self.burst, bucket.tokens + (self.clock() - bucket.updated) * self.rate)
+        return None if tokens >= 1.0 else (1.0 - tokens) / self.rate
+
     def _evict_full(self, now: float) -> None:
         # A bucket that has refilled completely holds no state worth keeping.
         full = [

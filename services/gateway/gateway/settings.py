@@ -23,6 +23,11 @@ class GatewaySettings(ServiceSettings):
     )
     rate_limit_per_s: float = Field(default=200.0, gt=0, description="sustained requests per second per key")
     rate_limit_burst: int = Field(default=400, ge=1, description="requests a key may send at once")
+    auth_failures_per_s: float = Field(
+        default=1.0, gt=0, description="invalid keys one client address may present per second, sustained"
+    )
+    auth_failure_burst: int = Field(default=20, ge=1, description="invalid keys one client address may present at once")
+    max_keys_per_org: int = Field(default=200, ge=1, le=100_000, description="active API keys of one org")
     max_upload_bytes: int = Field(default=2 * 1024**3, ge=1024, description="dataset upload size limit")
 
     playground_quota: int = Field(default=500, ge=0, le=10_000_000, description="free playground queries per model")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from automl_common.errors import Conflict, InvalidRequest, NotFound, ServiceUnavailable
+from automl_common.errors import Conflict, InvalidRequest, NotFound, RateLimited, ServiceUnavailable
 
 
 class DeploymentNotFound(NotFound):
@@ -64,3 +64,7 @@ class CallbackRefused(InvalidRequest):
 
 class PredictionFailed(ServiceUnavailable):
     pass
+
+
+class PlaygroundQuotaExhausted(RateLimited):
+    """A batch prediction straight from a model has more rows than the model's free playground queries left."""

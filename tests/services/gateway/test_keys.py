@@ -126,12 +126,12 @@ async def test_deployment_scoped_key_cannot_manage_keys(gateway_factory, databas
         admin_key = (await create_org(client))["admin_key"]
         scoped = await client.post(
             "/v1/keys",
-            json={"name": "dep", "scope": "deployment", "deployment_id": "dep_123"},
+            json={"name": "dep", "scope": "deployment", "deployment_id": "dep_00000000000000000000000123"},
             headers=bearer(admin_key),
         )
         unknown = await client.post(
             "/v1/keys",
-            json={"name": "dep", "scope": "deployment", "deployment_id": "dep_999"},
+            json={"name": "dep", "scope": "deployment", "deployment_id": "dep_00000000000000000000000999"},
             headers=bearer(admin_key),
         )
     assert unknown.status_code == 422
@@ -151,7 +151,7 @@ async def test_key_create_validation(gateway_factory, database_url):
         {"name": ""},
         {"name": "x", "scope": "root"},
         {"name": "x", "scope": "deployment"},
-        {"name": "x", "scope": "admin", "deployment_id": "dep_1"},
+        {"name": "x", "scope": "admin", "deployment_id": "dep_00000000000000000000000001"},
         {"name": "x", "unexpected": 1},
     ]
     for body in bad_bodies:

@@ -144,14 +144,14 @@ async def test_deployment_scoped_key_reaches_only_its_predict(live):
         scoped = (
             await client.post(
                 "/v1/keys",
-                json={"name": "d", "scope": "deployment", "deployment_id": "dep_1"},
+                json={"name": "d", "scope": "deployment", "deployment_id": "dep_00000000000000000000000001"},
                 headers=bearer(live.admin_key),
             )
         ).json()["key"]
         for method, path in [
             ("GET", "/v1/echo"),
-            ("GET", "/v1/deployments/dep_1"),
-            ("POST", "/v1/deployments/dep_2/predict"),
+            ("GET", "/v1/deployments/dep_00000000000000000000000001"),
+            ("POST", "/v1/deployments/dep_00000000000000000000000002/predict"),
         ]:
             response = await client.request(method, path, headers=bearer(scoped))
             assert response.status_code == 403, path

@@ -146,9 +146,12 @@ async def test_batch_errors_and_isolation(
     )
     assert column.status_code == 422
     assert column.json()["detail"].startswith("input_column: only for a dataset")
-    missing = await org.post("/v1/batch-predictions", json={"model_id": trained_model["id"], "snapshot_id": "snap_x"})
+    missing = await org.post(
+        "/v1/batch-predictions",
+        json={"model_id": trained_model["id"], "snapshot_id": "snap_00000000000000000000000000"},
+    )
     assert missing.status_code == 404
-    assert missing.json()["detail"] == "snapshot_id: snapshot 'snap_x' not found"
+    assert missing.json()["detail"] == "snapshot_id: snapshot 'snap_00000000000000000000000000' not found"
     too_many = [{"body": f"text number {i}"} for i in range(201)]
     big = await upload_texts(org, too_many, ["body"])
     refused = await org.post("/v1/batch-predictions", json={"model_id": trained_model["id"], "dataset_id": big["id"]})

@@ -76,7 +76,7 @@ async def test_deploy_predict_and_errors(
     assert "inputs[1]" in too_long.json()["detail"]
     empty = await org.post(path, json={"inputs": []})
     assert empty.status_code == 422
-    missing = await org.post("/v1/deployments/dep_nope/predict", json={"inputs": ["a"]})
+    missing = await org.post("/v1/deployments/dep_00000000000000000000000000/predict", json={"inputs": ["a"]})
     assert missing.status_code == 404
     assert missing.json()["error"] == "DeploymentNotFound"
 
@@ -95,7 +95,7 @@ async def test_deploy_predict_and_errors(
 
 
 async def test_create_checks_the_model(org: OrgClient, trained_model: dict[str, Any]) -> None:
-    unknown = await org.post("/v1/deployments", json={"model_id": "mdl_nope", "name": "x"})
+    unknown = await org.post("/v1/deployments", json={"model_id": "model_00000000000000000000000000", "name": "x"})
     assert unknown.status_code == 404
     assert unknown.json()["error"] == "ModelNotFound"
     bounds = await org.post(

@@ -29,7 +29,7 @@ async def test_playground_answers_and_counts_down(org: OrgClient, trained_model:
     assert image.status_code == 422
     assert image.json()["error"] == "WrongInputKind"
     assert image.headers["X-Playground-Remaining"] == "498"
-    unknown = await org.post("/v1/models/mdl_nope/playground", json={"input": "x"})
+    unknown = await org.post("/v1/models/model_00000000000000000000000000/playground", json={"input": "x"})
     assert unknown.status_code == 404
 
 

@@ -72,7 +72,7 @@ async def test_task_without_callback_and_bad_tasks(org: OrgClient, deployment: d
     )
     assert bad_url.status_code == 422
     assert bad_url.json()["error"] == "CallbackRefused"
-    assert (await org.get("/v1/tasks/task_nope")).status_code == 404
+    assert (await org.get("/v1/tasks/task_00000000000000000000000000")).status_code == 404
 
 
 async def test_deployment_key_can_only_predict_on_its_deployment(
@@ -90,7 +90,7 @@ async def test_deployment_key_can_only_predict_on_its_deployment(
             await app.patch(f"/v1/deployments/{deployment['id']}", json={"max_replicas": 2}),
             await app.delete(f"/v1/deployments/{deployment['id']}"),
             await app.post(f"/v1/deployments/{deployment['id']}/tasks", json={"inputs": ["good"]}),
-            await app.post("/v1/deployments/dep_other/predict", json={"inputs": ["good"]}),
+            await app.post("/v1/deployments/dep_00000000000000000000000009/predict", json={"inputs": ["good"]}),
             await app.post(f"/v1/models/{trained_model['id']}/playground", json={"input": "good"}),
             await app.get(f"/v1/models/{trained_model['id']}"),
             await app.get("/v1/datasets"),

@@ -195,7 +195,7 @@ async def test_requests_are_checked_up_front(platform):
             ({"type": "image_classification"}, 422, "it must be image"),
             ({"heads": []}, 422, "at least one head"),
             ({"heads": [{"column": "label"}, {"column": "label"}]}, 422, "different column"),
-            ({"dataset_id": "ds_missing"}, 404, "not found"),
+            ({"dataset_id": "ds_00000000000000000000000000"}, 404, "not found"),
             ({"type": "llm"}, 422, "prompt_column"),
         ]
         base = {

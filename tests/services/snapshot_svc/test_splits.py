@@ -86,7 +86,9 @@ async def test_split_validation(platform):
         for body in ({"test_pct": 0}, {"test_pct": 100}, {"test_pct": "x"}, {"seed": -1, "test_pct": 10}, {}):
             response = await client.post(f"/v1/snapshots/{snap['id']}/splits", json=body)
             assert response.status_code == 422, body
-        assert (await client.get(f"/v1/snapshots/{snap['id']}/splits/split_nope")).status_code == 404
+        assert (
+            await client.get(f"/v1/snapshots/{snap['id']}/splits/split_00000000000000000000000000")
+        ).status_code == 404
 
 
 async def test_test_snapshot_compatibility_and_leakage(platform):
@@ -131,15 +133,21 @@ async def test_a_snapshot_used_by_a_model_cannot_be_deleted(platform):
             headers={"X-Internal-Token": INTERNAL_TOKEN, "X-Org-Id": client.org_id},
         )
         async with internal:
-            assert (await internal.put(f"/internal/snapshots/{snap['id']}/references/model_1")).status_code == 204
-            assert (await internal.put(f"/internal/snapshots/{snap['id']}/references/model_1")).status_code == 204
+            assert (
+                await internal.put(f"/internal/snapshots/{snap['id']}/references/model_00000000000000000000000001")
+            ).status_code == 204
+            assert (
+                await internal.put(f"/internal/snapshots/{snap['id']}/references/model_00000000000000000000000001")
+            ).status_code == 204
             refused = await client.delete(f"/v1/snapshots/{snap['id']}")
             assert refused.status_code == 409
             assert refused.json()["error"] == "SnapshotInUse"
-            assert "model_1" in refused.json()["detail"]
+            assert "model_00000000000000000000000001" in refused.json()["detail"]
             # The internal endpoints are not reachable through the gateway.
             assert (await client.put(f"/internal/snapshots/{snap['id']}/references/model_2")).status_code == 404
-            assert (await internal.delete(f"/internal/snapshots/{snap['id']}/references/model_1")).status_code == 204
+            assert (
+                await internal.delete(f"/internal/snapshots/{snap['id']}/references/model_00000000000000000000000001")
+            ).status_code == 204
         assert (await client.delete(f"/v1/snapshots/{snap['id']}")).status_code == 204
         assert (await client.get(f"/v1/snapshots/{snap['id']}")).status_code == 404
         store = platform.apps["snapshot"].state.store

@@ -45,8 +45,8 @@ async def ready_snapshot(org: OrgClient) -> dict[str, Any]:
     ("change", "status", "error", "mentions"),
     [
         ({"base_model": "no-such-model"}, 404, "BaseModelNotFound", "base_model"),
-        ({"train_snapshot_id": "snap_missing"}, 404, "SnapshotNotFound", "train_snapshot_id"),
-        ({"test_snapshot_id": "snap_x"}, 422, "InvalidRequest", "exactly one"),
+        ({"train_snapshot_id": "snap_00000000000000000000000001"}, 404, "SnapshotNotFound", "train_snapshot_id"),
+        ({"test_snapshot_id": "snap_00000000000000000000000000"}, 422, "InvalidRequest", "exactly one"),
         ({"method": "distill"}, 422, "InvalidRequest", "method"),
         ({"options": {"learning_rate": -1}}, 422, "InvalidRequest", "learning_rate"),
         ({"options": {"batch_size": 100_000}}, 422, "InvalidRequest", "batch_size"),
@@ -61,7 +61,7 @@ async def ready_snapshot(org: OrgClient) -> dict[str, Any]:
         ({"options": {"class_weights": {"sentiment": {"meh": 2}}}}, 422, "InvalidRequest", "class_weights"),
         ({"options": {"unknown_option": 1}}, 422, "InvalidRequest", "unknown_option"),
         ({"model_type": "image_classification"}, 422, "InvalidRequest", "base_model"),
-        ({"parent_model_id": "model_missing"}, 404, "ModelNotFound", "parent_model_id"),
+        ({"parent_model_id": "model_00000000000000000000000000"}, 404, "ModelNotFound", "parent_model_id"),
     ],
 )
 async def test_bad_requests_are_refused_with_the_field_and_reason(

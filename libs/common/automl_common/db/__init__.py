@@ -2,6 +2,7 @@
 
 from automl_common.db.base import NAMING_CONVENTION, JSONType, TimestampMixin, utcnow
 from automl_common.db.engine import Database, create_engine
+from automl_common.db.locks import lock_org
 from automl_common.db.repository import Repository
 from automl_common.db.upsert import upsert_insert
 
@@ -12,6 +13,7 @@ __all__ = [
     "Repository",
     "TimestampMixin",
     "create_engine",
+    "lock_org",
     "upsert_insert",
     "utcnow",
 ]

@@ -14,6 +14,7 @@ from automl_common.errors import (
     UnsupportedMediaType,
     error_responses,
 )
+from automl_common.ids import IdPath
 from automl_common.schemas import Page
 from automl_proto import datasets as schemas
 from dataset_svc.datasets import service
@@ -54,13 +55,13 @@ async def list_datasets(session: SessionDep, org_id: OrgIdDep, page: PageDep) ->
 
 
 @router.get("/{dataset_id}", response_model=schemas.Dataset, responses=error_responses(NotFound))
-async def get_dataset(dataset_id: str, session: SessionDep, org_id: OrgIdDep) -> schemas.Dataset:
+async def get_dataset(dataset_id: IdPath, session: SessionDep, org_id: OrgIdDep) -> schemas.Dataset:
     return await service.to_schema(session, await service.get_dataset_row(session, org_id, dataset_id))
 
 
 @router.delete("/{dataset_id}", status_code=status.HTTP_204_NO_CONTENT, responses=error_responses(NotFound))
 async def delete_dataset(
-    dataset_id: str,
+    dataset_id: IdPath,
     session: SessionDep,
     store: StoreDep,
     settings: DatasetSettingsDep,
@@ -77,7 +78,7 @@ async def delete_dataset(
     responses=error_responses(NotFound, Conflict, InvalidRequest),
 )
 async def update_columns(
-    dataset_id: str,
+    dataset_id: IdPath,
     body: schemas.ColumnMapping,
     session: SessionDep,
     ingestor: IngestorDep,
@@ -95,7 +96,7 @@ async def update_columns(
     "/{dataset_id}/images/retry", response_model=schemas.Dataset, responses=error_responses(NotFound, Conflict)
 )
 async def retry_images(
-    dataset_id: str, session: SessionDep, ingestor: IngestorDep, org_id: OrgIdDep, background: BackgroundTasks
+    dataset_id: IdPath, session: SessionDep, ingestor: IngestorDep, org_id: OrgIdDep, background: BackgroundTasks
 ) -> schemas.Dataset:
     """Fetch the images that failed again."""
     dataset = await service.retry_failed_images(session, org_id, dataset_id)
@@ -105,7 +106,9 @@ async def retry_images(
 
 
 @router.get("/{dataset_id}/export", responses=error_responses(NotFound, Conflict))
-async def export_dataset(dataset_id: str, request: Request, session: SessionDep, org_id: OrgIdDep) -> StreamingResponse:
+async def export_dataset(
+    dataset_id: IdPath, request: Request, session: SessionDep, org_id: OrgIdDep
+) -> StreamingResponse:
     """Every row as JSON lines (header, rows, trailer), streamed. Used by snapshot-svc."""
     dataset = await service.get_dataset_row(session, org_id, dataset_id)
     service.require_ready(dataset)

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Query, Response
 from automl_common.auth import OrgIdDep
 from automl_common.deps import SessionDep, StoreDep
 from automl_common.errors import NotFound, error_responses
+from automl_common.ids import IdPath
 from automl_common.storage import ObjectNotFound
 from dataset_svc.datasets.service import get_dataset_row
 from dataset_svc.deps import DatasetSettingsDep
@@ -27,7 +28,7 @@ class ImageNotAvailable(NotFound):
     "/thumbnail", responses={200: {"content": {"image/jpeg": {}, "image/png": {}}}, **error_responses(NotFound)}
 )
 async def thumbnail(
-    dataset_id: str,
+    dataset_id: IdPath,
     row_id: int,
     session: SessionDep,
     store: StoreDep,

@@ -7,6 +7,7 @@ from fastapi import APIRouter, BackgroundTasks, Query, Response, status
 from automl_common.auth import OrgIdDep
 from automl_common.deps import SessionDep
 from automl_common.errors import Conflict, InvalidRequest, NotFound, error_responses
+from automl_common.ids import IdPath
 from automl_proto import datasets as schemas
 from dataset_svc.deps import DatasetSettingsDep, IngestorDep
 from dataset_svc.rows import service
@@ -16,7 +17,7 @@ router = APIRouter(prefix="/v1/datasets/{dataset_id}/rows", tags=["rows"])
 
 @router.get("", response_model=schemas.RowsPage, responses=error_responses(NotFound, InvalidRequest))
 async def list_rows(
-    dataset_id: str,
+    dataset_id: IdPath,
     session: SessionDep,
     org_id: OrgIdDep,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
@@ -31,7 +32,7 @@ async def list_rows(
 
 
 @router.get("/{row_id}", response_model=schemas.Row, responses=error_responses(NotFound))
-async def get_row(dataset_id: str, row_id: int, session: SessionDep, org_id: OrgIdDep) -> schemas.Row:
+async def get_row(dataset_id: IdPath, row_id: int, session: SessionDep, org_id: OrgIdDep) -> schemas.Row:
     return await service.get_row(session, org_id, dataset_id, row_id)
 
 
@@ -42,7 +43,7 @@ async def get_row(dataset_id: str, row_id: int, session: SessionDep, org_id: Org
     responses=error_responses(NotFound, Conflict, InvalidRequest),
 )
 async def add_rows(
-    dataset_id: str,
+    dataset_id: IdPath,
     body: schemas.RowsCreate,
     session: SessionDep,
     settings: DatasetSettingsDep,
@@ -58,7 +59,7 @@ async def add_rows(
 
 @router.patch("/{row_id}", response_model=schemas.Row, responses=error_responses(NotFound, Conflict, InvalidRequest))
 async def update_row(
-    dataset_id: str,
+    dataset_id: IdPath,
     row_id: int,
     body: schemas.RowValues,
     session: SessionDep,
@@ -75,6 +76,6 @@ async def update_row(
 
 
 @router.delete("/{row_id}", status_code=status.HTTP_204_NO_CONTENT, responses=error_responses(NotFound, Conflict))
-async def delete_row(dataset_id: str, row_id: int, session: SessionDep, org_id: OrgIdDep) -> Response:
+async def delete_row(dataset_id: IdPath, row_id: int, session: SessionDep, org_id: OrgIdDep) -> Response:
     await service.delete_row(session, org_id, dataset_id, row_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -1,10 +1,12 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
+from typing import cast
 
-from sqlalchemy import select
+from sqlalchemy import Table, func, or_, select
 
-from automl_common.db import Repository
+from automl_common.db import Repository, lock_org
 from gateway.models import ApiKey
 
 
@@ -17,3 +19,14 @@ class KeyRepository(Repository[ApiKey]):
 
     async def page_for_org(self, org_id: str, *, limit: int, after: str | None) -> tuple[Sequence[ApiKey], str | None]:
         return await self.page(select(ApiKey).where(ApiKey.org_id == org_id), limit=limit, after=after)
+
+    async def lock_org(self, org_id: str) -> None:
+        await lock_org(self.session, cast(Table, ApiKey.__table__), org_id)
+
+    async def count_active(self, org_id: str, now: datetime) -> int:
+        statement = select(func.count()).where(
+            ApiKey.org_id == org_id,
+            ApiKey.revoked_at.is_(None),
+            or_(ApiKey.expires_at.is_(None), ApiKey.expires_at > now),
+        )
+        return int((await self.session.execute(statement)).scalar_one())

@@ -13,11 +13,13 @@ from automl_common.errors import (
     Unauthorized,
     error_responses,
 )
-from automl_common.http import InternalClient
+from automl_common.http import InternalClient, url_path
+from automl_common.ids import IdPath
 from automl_common.schemas import Page
 from automl_proto.orgs import Key, KeyCreate, KeyCreated
 from gateway.auth import AdminDep, Authenticator
 from gateway.keys import service
+from gateway.settings import GatewaySettings
 
 router = APIRouter(prefix="/v1/keys", tags=["keys"])
 _AUTH_ERRORS = (Unauthorized, Forbidden, RateLimited)
@@ -34,12 +36,15 @@ async def create_key(body: KeyCreate, request: Request, session: SessionDep, pri
     name a deployment of the org."""
     if body.scope == "deployment" and body.deployment_id is not None:
         inference: InternalClient = request.app.state.inference
-        found = await inference.request("GET", f"/v1/deployments/{body.deployment_id}", org_id=principal.org_id)
+        found = await inference.request(
+            "GET", url_path("/v1/deployments/{}", body.deployment_id), org_id=principal.org_id
+        )
         if found.status_code == 404:
             raise InvalidRequest(f"deployment_id: deployment {body.deployment_id!r} not found in this org")
         if found.status_code >= 400:
             raise BadGateway(f"could not check deployment_id: inference-svc answered {found.status_code}")
-    return await service.create_key(session, principal.org_id, body)
+    settings: GatewaySettings = request.app.state.settings
+    return await service.create_key(session, principal.org_id, body, settings.max_keys_per_org)
 
 
 @router.get("", response_model=Page[Key], responses=error_responses(*_AUTH_ERRORS, InvalidRequest))
@@ -49,12 +54,12 @@ async def list_keys(session: SessionDep, principal: AdminDep, page: PageDep) -> 
 
 
 @router.get("/{key_id}", response_model=Key, responses=error_responses(*_AUTH_ERRORS, NotFound))
-async def get_key(key_id: str, session: SessionDep, principal: AdminDep) -> Key:
+async def get_key(key_id: IdPath, session: SessionDep, principal: AdminDep) -> Key:
     return await service.get_key(session, principal.org_id, key_id)
 
 
 @router.delete("/{key_id}", response_model=Key, responses=error_responses(*_AUTH_ERRORS, NotFound))
-async def revoke_key(key_id: str, request: Request, session: SessionDep, principal: AdminDep) -> Key:
+async def revoke_key(key_id: IdPath, request: Request, session: SessionDep, principal: AdminDep) -> Key:
     """Revoke a key; it stops working at once here, and within the key cache TTL on other replicas."""
     key = await service.revoke_key(session, principal.org_id, key_id)
     authenticator: Authenticator = request.app.state.authenticator

@@ -1,9 +1,11 @@
 from __future__ import annotations
 
+from datetime import timedelta
+
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from automl_common.db import utcnow
-from automl_common.errors import NotFound
+from automl_common.errors import NotFound, RateLimited
 from automl_common.ids import new_id
 from automl_common.schemas import Page
 from automl_proto.orgs import Key, KeyCreate, KeyCreated, KeyScope
@@ -25,13 +27,34 @@ def to_schema(row: ApiKey) -> Key:
         prefix=display_prefix(row.lookup),
         created_at=row.created_at,
         revoked_at=row.revoked_at,
+        expires_at=row.expires_at,
     )
 
 
+class KeyLimitReached(RateLimited):
+    pass
+
+
 async def issue_key(
-    session: AsyncSession, org_id: str, name: str, scope: KeyScope, deployment_id: str | None = None
+    session: AsyncSession,
+    org_id: str,
+    name: str,
+    scope: KeyScope,
+    deployment_id: str | None = None,
+    *,
+    expires_in_s: int | None = None,
+    max_keys: int | None = None,
 ) -> KeyCreated:
+    repository = KeyRepository(session)
+    if max_keys is not None:
+        await repository.lock_org(org_id)
+        active = await repository.count_active(org_id, utcnow())
+        if active >= max_keys:
+            raise KeyLimitReached(
+                f"keys: the org has {active} active keys, the limit (max_keys_per_org) is {max_keys}; revoke one first"
+            )
     new_key = generate_key()
+    now = utcnow()
     row = ApiKey(
         id=new_id("key"),
         org_id=org_id,
@@ -40,14 +63,23 @@ async def issue_key(
         deployment_id=deployment_id,
         lookup=new_key.lookup,
         key_hash=new_key.key_hash,
-        created_at=utcnow(),
+        created_at=now,
+        expires_at=now + timedelta(seconds=expires_in_s) if expires_in_s else None,
     )
-    await KeyRepository(session).add(row)
+    await repository.add(row)
     return KeyCreated(**to_schema(row).model_dump(), key=new_key.key)
 
 
-async def create_key(session: AsyncSession, org_id: str, request: KeyCreate) -> KeyCreated:
-    return await issue_key(session, org_id, request.name, request.scope, request.deployment_id)
+async def create_key(session: AsyncSession, org_id: str, request: KeyCreate, max_keys: int) -> KeyCreated:
+    return await issue_key(
+        session,
+        org_id,
+        request.name,
+        request.scope,
+        request.deployment_id,
+        expires_in_s=request.expires_in_s,
+        max_keys=max_keys,
+    )
 
 
 async def get_key(session: AsyncSession, org_id: str, key_id: str) -> Key:

@@ -3,7 +3,7 @@ statements: a conditional increment cannot overspend, however many requests race
 
 from __future__ import annotations
 
-from sqlalchemy import update
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from automl_common.db import upsert_insert
@@ -36,6 +36,52 @@ async def give_back(session: AsyncSession, org_id: str, model_id: str, quota: in
             .where(PlaygroundUsage.org_id == org_id, PlaygroundUsage.model_id == model_id, PlaygroundUsage.used > 0)
             .values(used=PlaygroundUsage.used - 1)
             .returning(PlaygroundUsage.used)
+        )
+    ).scalar()
+    return quota - (used or 0)
+
+
+async def take_all(session: AsyncSession, org_id: str, model_id: str, quota: int, attempts: int = 20) -> int:
+    """Reserve every query left (for a batch whose size is known only later); how many were reserved. A
+    compare-and-swap on the count: of two batches racing for the same quota, one reserves it, the other none."""
+    await session.execute(
+        upsert_insert(session, PlaygroundUsage)
+        .values(org_id=org_id, model_id=model_id, used=0)
+        .on_conflict_do_nothing()
+    )
+    for _ in range(attempts):
+        used = (
+            await session.execute(
+                select(PlaygroundUsage.used).where(
+                    PlaygroundUsage.org_id == org_id, PlaygroundUsage.model_id == model_id
+                )
+            )
+        ).scalar_one()
+        if used >= quota:
+            return 0
+        swapped = await session.execute(
+            update(PlaygroundUsage)
+            .where(PlaygroundUsage.org_id == org_id, PlaygroundUsage.model_id == model_id, PlaygroundUsage.used == used)
+            .values(used=quota)
+        )
+        if swapped.rowcount == 1:  # type: ignore[attr-defined]
+            return quota - used
+    return 0  # contended that long: report nothing left rather than overspend
+
+
+async def give_back_many(session: AsyncSession, org_id: str, model_id: str, count: int, quota: int) -> int:
+    """Return ``count`` reserved queries that were not used; the queries left after it."""
+    if count > 0:
+        await session.execute(
+            update(PlaygroundUsage)
+            .where(
+                PlaygroundUsage.org_id == org_id, PlaygroundUsage.model_id == model_id, PlaygroundUsage.used >= count
+            )
+            .values(used=PlaygroundUsage.used - count)
+        )
+    used = (
+        await session.execute(
+            select(PlaygroundUsage.used).where(PlaygroundUsage.org_id == org_id, PlaygroundUsage.model_id == model_id)
         )
     ).scalar()
     return quota - (used or 0)

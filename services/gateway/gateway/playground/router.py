@@ -1,23 +1,33 @@
-"""`POST /v1/models/{id}/playground`: the gateway meters it (a free quota per org and model) and inference-svc
-answers it from the shared playground app. Every answer says how many free queries are left."""
+"""What the gateway meters against a model's free playground quota (per org and model), then forwards to
+inference-svc: `POST /v1/models/{id}/playground` (one query each) and batch predictions straight from a model
+(one query per row). Every playground answer says how many free queries are left. Both are recorded in
+`/v1/usage` under the model's id."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request, Response
+import time
 
+from fastapi import APIRouter, Request, Response, status
+
+from automl_common.context import PLAYGROUND_ROWS_HEADER
 from automl_common.errors import (
     AutoMLError,
+    Conflict,
     Forbidden,
     InvalidRequest,
     NotFound,
     RateLimited,
+    ServiceUnavailable,
     Unauthorized,
     error_responses,
 )
-from automl_common.http import InternalClient
-from gateway.auth import AdminDep
+from automl_common.http import InternalClient, url_path
+from automl_common.ids import IdPath
+from automl_proto import inference as schemas
+from gateway.auth import AdminDep, Principal
 from gateway.playground import quota
 from gateway.settings import GatewaySettings
+from gateway.usage.meter import UsageMeter
 
 router = APIRouter(tags=["playground"])
 REMAINING_HEADER = "X-Playground-Remaining"
@@ -27,28 +37,38 @@ class PlaygroundQuotaExhausted(AutoMLError):
     status_code = 429
 
 
+def _exhausted(limit: int, model_id: str) -> PlaygroundQuotaExhausted:
+    return PlaygroundQuotaExhausted(
+        f"the {limit} free playground queries of model {model_id!r} are used up; deploy the model "
+        "(POST /v1/deployments) to keep predicting",
+        headers={REMAINING_HEADER: "0"},
+    )
+
+
+def _meter(request: Request, principal: Principal, model_id: str, status_code: int, began: float, count: int) -> None:
+    meter: UsageMeter = request.app.state.usage_meter
+    meter.record(principal.org_id, model_id, principal.key_id, status_code, (time.perf_counter() - began) * 1000, count)
+
+
 @router.post(
     "/v1/models/{model_id}/playground",
     responses=error_responses(Unauthorized, Forbidden, RateLimited, NotFound, InvalidRequest, PlaygroundQuotaExhausted),
 )
-async def playground(model_id: str, request: Request, principal: AdminDep) -> Response:
+async def playground(model_id: IdPath, request: Request, principal: AdminDep) -> Response:
     """One prediction from a trained model without deploying it, while its free quota lasts."""
     settings: GatewaySettings = request.app.state.settings
     database = request.app.state.database
     limit = settings.playground_quota
+    began = time.perf_counter()
     async with database.session() as session:
         remaining = await quota.take(session, principal.org_id, model_id, limit)
     if remaining is None:
-        raise PlaygroundQuotaExhausted(
-            f"the {limit} free playground queries of model {model_id!r} are used up; deploy the model "
-            "(POST /v1/deployments) to keep predicting",
-            headers={REMAINING_HEADER: "0"},
-        )
+        raise _exhausted(limit, model_id)
     inference: InternalClient = request.app.state.inference
     try:
         answer = await inference.request(
             "POST",
-            f"/internal/playground/{model_id}",
+            url_path("/internal/playground/{}", model_id),
             org_id=principal.org_id,
             content=await request.body(),
             headers={"Content-Type": "application/json"},
@@ -61,7 +81,56 @@ async def playground(model_id: str, request: Request, principal: AdminDep) -> Re
     if answer.status_code >= 400:  # not answered: the query is not counted
         async with database.session() as session:
             remaining = await quota.give_back(session, principal.org_id, model_id, limit)
+    if answer.status_code != 404:  # an unknown model is nobody's usage
+        _meter(request, principal, model_id, answer.status_code, began, 1)
     headers = {REMAINING_HEADER: str(remaining)}
     if "retry-after" in answer.headers:
         headers["Retry-After"] = answer.headers["retry-after"]
     return Response(answer.content, answer.status_code, headers=headers, media_type="application/json")
+
+
+@router.post(
+    "/v1/batch-predictions",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=schemas.BatchPrediction,
+    responses=error_responses(
+        Unauthorized, Forbidden, NotFound, Conflict, InvalidRequest, PlaygroundQuotaExhausted, ServiceUnavailable
+    ),
+)
+async def create_batch_prediction(
+    body: schemas.BatchPredictionCreate, request: Request, principal: AdminDep
+) -> Response:
+    """Predict every row of a snapshot or a dataset's text column, with a deployment or straight from a model
+    (each row then uses one of the model's free playground queries); runs in the background."""
+    settings: GatewaySettings = request.app.state.settings
+    database = request.app.state.database
+    inference: InternalClient = request.app.state.inference
+    began = time.perf_counter()
+    reserved = 0
+    if body.model_id is not None:
+        # The batch's size is known once inference-svc has read its source: reserve what is left, let
+        # inference-svc refuse a larger batch, and give back what the batch does not use.
+        async with database.session() as session:
+            reserved = await quota.take_all(session, principal.org_id, body.model_id, settings.playground_quota)
+        if reserved == 0:
+            raise _exhausted(settings.playground_quota, body.model_id)
+    used = 0
+    try:
+        answer = await inference.request(
+            "POST",
+            "/v1/batch-predictions",
+            org_id=principal.org_id,
+            content=body.model_dump_json(exclude_unset=True),
+            headers={"Content-Type": "application/json", PLAYGROUND_ROWS_HEADER: str(reserved)},
+        )
+        if answer.status_code == status.HTTP_202_ACCEPTED and body.model_id is not None:
+            used = schemas.BatchPrediction.model_validate_json(answer.content).progress.rows_total or 0
+    finally:
+        if body.model_id is not None:
+            async with database.session() as session:
+                await quota.give_back_many(
+                    session, principal.org_id, body.model_id, reserved - used, settings.playground_quota
+                )
+    if body.model_id is not None and answer.status_code != 404:
+        _meter(request, principal, body.model_id, answer.status_code, began, max(used, 1))
+    return Response(answer.content, answer.status_code, media_type="application/json")

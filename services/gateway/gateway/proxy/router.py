@@ -31,6 +31,7 @@ from automl_common.context import (
     KEY_ID_HEADER,
     KEY_SCOPE_HEADER,
     ORG_ID_HEADER,
+    PLAYGROUND_ROWS_HEADER,
     REQUEST_ID_HEADER,
 )
 from automl_common.errors import (
@@ -63,6 +64,7 @@ _DROP_REQUEST = frozenset(
         ORG_ID_HEADER.lower(),
         KEY_ID_HEADER.lower(),
         KEY_SCOPE_HEADER.lower(),
+        PLAYGROUND_ROWS_HEADER.lower(),
         REQUEST_ID_HEADER.lower(),
     )
 )
@@ -203,18 +205,21 @@ class ProxyMiddleware:
     """Answers every path under a proxied prefix; everything else goes on to the gateway's own routes."""
 
     def __init__(
-        self, app: ASGIApp, upstreams: Mapping[str, Upstream], local_paths: Sequence[re.Pattern[str]] = ()
+        self,
+        app: ASGIApp,
+        upstreams: Mapping[str, Upstream],
+        local_paths: Sequence[tuple[str, re.Pattern[str]]] = (),
     ) -> None:
         self.app = app
-        # Paths under a proxied prefix that the gateway answers itself (the metered playground).
+        # (method, path) under a proxied prefix that the gateway answers itself (what it meters and quotas).
         self.local_paths = tuple(local_paths)
         # Longest prefix first, so that a more specific route wins.
         self.routes = sorted(
             ((prefix.rstrip("/"), upstream) for prefix, upstream in upstreams.items()), key=lambda item: -len(item[0])
         )
 
-    def match(self, path: str) -> tuple[str, Upstream] | None:
-        if any(pattern.match(path) for pattern in self.local_paths):
+    def match(self, method: str, path: str) -> tuple[str, Upstream] | None:
+        if any(method == local and pattern.match(path) for local, pattern in self.local_paths):
             return None
         for prefix, upstream in self.routes:
             if path == prefix or path.startswith(prefix + "/"):
@@ -222,7 +227,7 @@ class ProxyMiddleware:
         return None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        matched = self.match(scope["path"]) if scope["type"] == "http" else None
+        matched = self.match(scope["method"], scope["path"]) if scope["type"] == "http" else None
         if matched is None:
             await self.app(scope, receive, send)
             return
@@ -241,7 +246,10 @@ class ProxyMiddleware:
         began = time.perf_counter()
         principal: Principal | None = None
         try:
-            principal = await resolve_principal(scope["app"].state, header_value(scope, b"authorization"))
+            client = scope.get("client")
+            principal = await resolve_principal(
+                scope["app"].state, header_value(scope, b"authorization"), client[0] if client else None
+            )
             check_scope(principal, scope["method"], scope["path"])
             await upstream.forward(scope, receive, tracking_send, principal)
         except AutoMLError as error:

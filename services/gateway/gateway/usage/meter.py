@@ -40,11 +40,15 @@ class UsageMeter:
         self._lock = asyncio.Lock()
         self._task: asyncio.Task[None] | None = None
 
-    def record(self, org_id: str, deployment_id: str, key_id: str, status: int, latency_ms: float) -> None:
+    def record(
+        self, org_id: str, deployment_id: str, key_id: str, status: int, latency_ms: float, count: int = 1
+    ) -> None:
+        """``count`` predictions (a batch's rows) in one call; ``deployment_id`` may be a model's id (the
+        playground and batch predictions straight from a model)."""
         key = (datetime.now(UTC).date(), org_id, deployment_id, key_id)
         counts = self._pending.setdefault(key, _Counts())
-        counts.requests += 1
-        counts.errors += status >= 400
+        counts.requests += count
+        counts.errors += count if status >= 400 else 0
         counts.latency_ms_sum += latency_ms
         counts.latency_ms_max = max(counts.latency_ms_max, latency_ms)
 

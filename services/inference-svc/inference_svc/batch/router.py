@@ -1,19 +1,22 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from typing import Annotated
 
-from fastapi import APIRouter, status
+from fastapi import APIRouter, Header, status
 from fastapi.responses import StreamingResponse
 
 from automl_common.auth import OrgIdDep
+from automl_common.context import PLAYGROUND_ROWS_HEADER
 from automl_common.deps import PageDep, SessionDep, StoreDep
 from automl_common.errors import Conflict, InvalidRequest, NotFound, ServiceUnavailable, error_responses
+from automl_common.ids import IdPath
 from automl_common.schemas import Page
 from automl_proto import inference as schemas
 from inference_svc.batch import service
 from inference_svc.batch.results import CONTENT_TYPES
 from inference_svc.deps import BatchRunnerDep, InferenceSettingsDep, UpstreamsDep
-from inference_svc.errors import BatchNotFinished
+from inference_svc.errors import BatchNotFinished, PlaygroundQuotaExhausted
 
 router = APIRouter(prefix="/v1/batch-predictions", tags=["batch predictions"])
 
@@ -22,7 +25,7 @@ router = APIRouter(prefix="/v1/batch-predictions", tags=["batch predictions"])
     "",
     status_code=status.HTTP_202_ACCEPTED,
     response_model=schemas.BatchPrediction,
-    responses=error_responses(NotFound, Conflict, InvalidRequest, ServiceUnavailable),
+    responses=error_responses(NotFound, Conflict, InvalidRequest, PlaygroundQuotaExhausted, ServiceUnavailable),
 )
 async def create_batch_prediction(
     body: schemas.BatchPredictionCreate,
@@ -32,10 +35,11 @@ async def create_batch_prediction(
     upstreams: UpstreamsDep,
     runner: BatchRunnerDep,
     org_id: OrgIdDep,
+    playground_rows: Annotated[int, Header(alias=PLAYGROUND_ROWS_HEADER, ge=0, include_in_schema=False)] = 0,
 ) -> schemas.BatchPrediction:
     """Predict every row of a snapshot or a dataset's text column, with a deployment or straight from a model;
     runs in the background (`progress`), results as JSON lines or CSV in the object store (`result_url`)."""
-    row = await service.create_batch(session, settings, upstreams, org_id, body)
+    row = await service.create_batch(session, settings, upstreams, org_id, body, playground_rows)
     await session.commit()
     runner.schedule(row.id)
     return await service.to_schema(row, store)
@@ -50,13 +54,15 @@ async def list_batch_predictions(
 
 @router.get("/{batch_id}", response_model=schemas.BatchPrediction, responses=error_responses(NotFound))
 async def get_batch_prediction(
-    batch_id: str, session: SessionDep, store: StoreDep, org_id: OrgIdDep
+    batch_id: IdPath, session: SessionDep, store: StoreDep, org_id: OrgIdDep
 ) -> schemas.BatchPrediction:
     return await service.to_schema(await service.get_batch(session, org_id, batch_id), store)
 
 
 @router.get("/{batch_id}/results", responses=error_responses(NotFound, Conflict))
-async def download_results(batch_id: str, session: SessionDep, store: StoreDep, org_id: OrgIdDep) -> StreamingResponse:
+async def download_results(
+    batch_id: IdPath, session: SessionDep, store: StoreDep, org_id: OrgIdDep
+) -> StreamingResponse:
     """The results file, streamed."""
     row = await service.get_batch(session, org_id, batch_id)
     if row.status != "succeeded" or row.result_key is None:

@@ -10,13 +10,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from automl_common.db import Repository, utcnow
 from automl_common.errors import InvalidRequest
-from automl_common.http import InternalClient
+from automl_common.http import InternalClient, url_path
 from automl_common.ids import new_id
 from automl_common.schemas import Page
 from automl_common.storage import ObjectStore
 from automl_proto import inference as schemas
 from inference_svc.deployments import service as deployments
-from inference_svc.errors import BatchPredictionNotFound, SourceNotFound, SourceNotReady
+from inference_svc.errors import BatchPredictionNotFound, PlaygroundQuotaExhausted, SourceNotFound, SourceNotReady
 from inference_svc.models_client import model_artifacts
 from inference_svc.settings import InferenceSettings
 from inference_svc.tables import BatchPredictionRow
@@ -53,7 +53,7 @@ async def to_schema(row: BatchPredictionRow, store: ObjectStore) -> schemas.Batc
 
 async def snapshot_files(snapshots: InternalClient, org_id: str, snapshot_id: str) -> dict[str, Any]:
     """Where a ready snapshot's rows are (``data_key``), its type and row count: snapshot-svc's answer."""
-    response = await snapshots.request("GET", f"/internal/snapshots/{snapshot_id}/files", org_id=org_id)
+    response = await snapshots.request("GET", url_path("/internal/snapshots/{}/files", snapshot_id), org_id=org_id)
     if response.status_code == 404:
         raise SourceNotFound(f"snapshot_id: snapshot {snapshot_id!r} not found")
     if response.status_code == 409:
@@ -73,7 +73,7 @@ async def _snapshot_rows(snapshots: InternalClient, org_id: str, snapshot_id: st
 async def _dataset_column(
     datasets: InternalClient, org_id: str, dataset_id: str, wanted: str | None
 ) -> tuple[str, int]:
-    response = await datasets.request("GET", f"/v1/datasets/{dataset_id}", org_id=org_id)
+    response = await datasets.request("GET", url_path("/v1/datasets/{}", dataset_id), org_id=org_id)
     if response.status_code == 404:
         raise SourceNotFound(f"dataset_id: dataset {dataset_id!r} not found")
     response.raise_for_status()
@@ -100,7 +100,10 @@ async def create_batch(
     upstreams: Upstreams,
     org_id: str,
     request: schemas.BatchPredictionCreate,
+    playground_rows_allowed: int = 0,
 ) -> BatchPredictionRow:
+    """``playground_rows_allowed``: the free playground queries the gateway reserved for a batch straight
+    from a model (each row uses one); a larger batch is refused."""
     if request.input_column is not None and request.dataset_id is None:
         raise InvalidRequest("input_column: only for a dataset (a snapshot knows its input column)")
     if request.deployment_id is not None:
@@ -121,6 +124,12 @@ async def create_batch(
         column, rows = await _dataset_column(upstreams.datasets, org_id, request.dataset_id, request.input_column)
     if rows > settings.batch_max_rows:
         raise InvalidRequest(f"{rows} rows; a batch prediction reads at most {settings.batch_max_rows}")
+    if request.deployment_id is None and rows > playground_rows_allowed:
+        raise PlaygroundQuotaExhausted(
+            f"{rows} rows, and model {artifacts.model_id!r} has {playground_rows_allowed} free playground queries "
+            "left (a batch straight from a model uses one per row); deploy the model (POST /v1/deployments) and "
+            "give its deployment_id"
+        )
     row = BatchPredictionRow(
         id=new_id("batch"),
         org_id=org_id,

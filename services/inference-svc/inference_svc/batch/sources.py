@@ -14,7 +14,7 @@ from typing import Any
 import orjson
 import pyarrow.parquet as pq
 
-from automl_common.http import InternalClient
+from automl_common.http import InternalClient, url_path
 from automl_common.lines import LineSplitter
 from automl_common.storage import ObjectStore, download_file
 
@@ -66,7 +66,7 @@ async def dataset_items(
     pending: list[BatchItem] = []
     ended = False
     async with datasets.client.stream(
-        "GET", f"/v1/datasets/{dataset_id}/export", headers=datasets.headers(org_id)
+        "GET", url_path("/v1/datasets/{}/export", dataset_id), headers=datasets.headers(org_id)
     ) as response:
         if response.status_code != 200:
             body = orjson.loads(await response.aread() or b"{}")

@@ -5,6 +5,7 @@ from fastapi import APIRouter, status
 from automl_common.auth import OrgIdDep
 from automl_common.deps import PageDep, SessionDep
 from automl_common.errors import BadGateway, Conflict, InvalidRequest, NotFound, ServiceUnavailable, error_responses
+from automl_common.ids import IdPath
 from automl_common.schemas import Page
 from automl_proto import inference as schemas
 from inference_svc.deployments import service
@@ -40,7 +41,7 @@ async def list_deployments(session: SessionDep, org_id: OrgIdDep, page: PageDep)
 
 
 @router.get("/{deployment_id}", response_model=schemas.Deployment, responses=error_responses(NotFound))
-async def get_deployment(deployment_id: str, session: SessionDep, org_id: OrgIdDep) -> schemas.Deployment:
+async def get_deployment(deployment_id: IdPath, session: SessionDep, org_id: OrgIdDep) -> schemas.Deployment:
     return service.to_schema(await service.get_row(session, org_id, deployment_id))
 
 
@@ -48,7 +49,7 @@ async def get_deployment(deployment_id: str, session: SessionDep, org_id: OrgIdD
     "/{deployment_id}", response_model=schemas.Deployment, responses=error_responses(NotFound, InvalidRequest)
 )
 async def update_deployment(
-    deployment_id: str,
+    deployment_id: IdPath,
     body: schemas.DeploymentUpdate,
     session: SessionDep,
     settings: InferenceSettingsDep,
@@ -65,7 +66,7 @@ async def update_deployment(
 
 @router.delete("/{deployment_id}", status_code=status.HTTP_202_ACCEPTED, responses=error_responses(NotFound))
 async def delete_deployment(
-    deployment_id: str, session: SessionDep, manager: ManagerDep, org_id: OrgIdDep
+    deployment_id: IdPath, session: SessionDep, manager: ManagerDep, org_id: OrgIdDep
 ) -> schemas.Deployment:
     """Stop serving; the deployment answers `deleting` until its replicas are gone, then 404."""
     row = await service.mark_deleting(session, org_id, deployment_id)
@@ -80,7 +81,7 @@ async def delete_deployment(
     responses=error_responses(NotFound, Conflict, InvalidRequest, ServiceUnavailable),
 )
 async def predict(
-    deployment_id: str,
+    deployment_id: IdPath,
     body: schemas.PredictRequest,
     session: SessionDep,
     manager: ManagerDep,

@@ -6,6 +6,7 @@ from fastapi import APIRouter
 
 from automl_common.auth import OrgIdDep
 from automl_common.errors import Conflict, InvalidRequest, NotFound, ServiceUnavailable, error_responses
+from automl_common.ids import IdPath
 from automl_proto import inference as schemas
 from inference_svc.deps import InferenceSettingsDep, ManagerDep, TrainerDep
 from inference_svc.inputs import texts_of
@@ -20,7 +21,7 @@ internal_router = APIRouter(prefix="/internal/playground", tags=["internal"], in
     responses=error_responses(NotFound, Conflict, InvalidRequest, ServiceUnavailable),
 )
 async def playground_predict(
-    model_id: str,
+    model_id: IdPath,
     body: schemas.PlaygroundRequest,
     trainer: TrainerDep,
     manager: ManagerDep,

@@ -5,6 +5,7 @@ from fastapi import APIRouter, status
 from automl_common.auth import OrgIdDep
 from automl_common.deps import SessionDep
 from automl_common.errors import Conflict, InvalidRequest, NotFound, error_responses
+from automl_common.ids import IdPath
 from automl_proto import inference as schemas
 from inference_svc.deps import CallbacksDep, InferenceSettingsDep, TaskRunnerDep
 from inference_svc.tasks import service
@@ -19,7 +20,7 @@ router = APIRouter(tags=["tasks"])
     responses=error_responses(NotFound, Conflict, InvalidRequest),
 )
 async def create_task(
-    deployment_id: str,
+    deployment_id: IdPath,
     body: schemas.TaskCreate,
     session: SessionDep,
     settings: InferenceSettingsDep,
@@ -35,5 +36,5 @@ async def create_task(
 
 
 @router.get("/v1/tasks/{task_id}", response_model=schemas.Task, responses=error_responses(NotFound))
-async def get_task(task_id: str, session: SessionDep, org_id: OrgIdDep) -> schemas.Task:
+async def get_task(task_id: IdPath, session: SessionDep, org_id: OrgIdDep) -> schemas.Task:
     return service.to_schema(await service.get_task(session, org_id, task_id))

@@ -19,7 +19,7 @@ from sqlalchemy import delete, insert, update
 
 from automl_common.db import Database, utcnow
 from automl_common.errors import AutoMLError
-from automl_common.http import InternalClient
+from automl_common.http import InternalClient, url_path
 from automl_common.lines import LineSplitter
 from automl_common.storage import ObjectStore
 from automl_common.tasks import TaskRegistry
@@ -200,7 +200,7 @@ class SnapshotBuilder:
 
         try:
             async with self.datasets.client.stream(
-                "GET", f"/v1/datasets/{dataset_id}/export", headers=self.datasets.headers(org_id)
+                "GET", url_path("/v1/datasets/{}/export", dataset_id), headers=self.datasets.headers(org_id)
             ) as response:
                 if response.status_code != 200:
                     body = json.loads(await response.aread() or b"{}")

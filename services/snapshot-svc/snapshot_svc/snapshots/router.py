@@ -9,6 +9,7 @@ from fastapi.responses import StreamingResponse
 from automl_common.auth import OrgIdDep
 from automl_common.deps import PageDep, SessionDep, StoreDep
 from automl_common.errors import BadGateway, Conflict, InvalidRequest, NotFound, ServiceUnavailable, error_responses
+from automl_common.ids import IdPath, IdQuery
 from automl_common.schemas import Page
 from automl_common.storage import ObjectStore
 from automl_proto import snapshots as schemas
@@ -46,13 +47,13 @@ async def list_snapshots(session: SessionDep, org_id: OrgIdDep, page: PageDep) -
 
 
 @router.get("/{snapshot_id}", response_model=schemas.Snapshot, responses=error_responses(NotFound))
-async def get_snapshot(snapshot_id: str, session: SessionDep, org_id: OrgIdDep) -> schemas.Snapshot:
+async def get_snapshot(snapshot_id: IdPath, session: SessionDep, org_id: OrgIdDep) -> schemas.Snapshot:
     return service.to_schema(await service.get_snapshot_row(session, org_id, snapshot_id))
 
 
 @router.delete("/{snapshot_id}", status_code=status.HTTP_204_NO_CONTENT, responses=error_responses(NotFound, Conflict))
 async def delete_snapshot(
-    snapshot_id: str, session: SessionDep, store: StoreDep, builder: BuilderDep, org_id: OrgIdDep
+    snapshot_id: IdPath, session: SessionDep, store: StoreDep, builder: BuilderDep, org_id: OrgIdDep
 ) -> Response:
     """Delete a snapshot; 409 while a model uses it."""
     await service.get_snapshot_row(session, org_id, snapshot_id)
@@ -67,7 +68,7 @@ async def delete_snapshot(
     responses=error_responses(NotFound, InvalidRequest),
 )
 async def list_invalid_rows(
-    snapshot_id: str, session: SessionDep, org_id: OrgIdDep, page: PageDep
+    snapshot_id: IdPath, session: SessionDep, org_id: OrgIdDep, page: PageDep
 ) -> Page[schemas.InvalidRow]:
     """The dataset rows left out of the snapshot, each with its reasons."""
     return await service.list_invalid_rows(session, org_id, snapshot_id, limit=page.limit, after=page.after)
@@ -80,14 +81,14 @@ async def list_invalid_rows(
     responses=error_responses(NotFound, Conflict, InvalidRequest),
 )
 async def create_split(
-    snapshot_id: str, body: schemas.SplitCreate, session: SessionDep, store: StoreDep, org_id: OrgIdDep
+    snapshot_id: IdPath, body: schemas.SplitCreate, session: SessionDep, store: StoreDep, org_id: OrgIdDep
 ) -> schemas.Split:
     """A deterministic stratified train/test split (same seed and percentage, same split)."""
     return service.split_schema(await service.create_split(session, store, org_id, snapshot_id, body))
 
 
 @router.get("/{snapshot_id}/splits/{split_id}", response_model=schemas.Split, responses=error_responses(NotFound))
-async def get_split(snapshot_id: str, split_id: str, session: SessionDep, org_id: OrgIdDep) -> schemas.Split:
+async def get_split(snapshot_id: IdPath, split_id: IdPath, session: SessionDep, org_id: OrgIdDep) -> schemas.Split:
     return service.split_schema(await service.get_split(session, org_id, snapshot_id, split_id))
 
 
@@ -95,7 +96,7 @@ async def get_split(snapshot_id: str, split_id: str, session: SessionDep, org_id
     "/{snapshot_id}/compatibility", response_model=schemas.Compatibility, responses=error_responses(NotFound, Conflict)
 )
 async def check_compatibility(
-    snapshot_id: str,
+    snapshot_id: IdPath,
     session: SessionDep,
     store: StoreDep,
     org_id: OrgIdDep,
@@ -117,7 +118,9 @@ async def _stream(store: ObjectStore, key: str, media_type: str) -> StreamingRes
 
 
 @router.get("/{snapshot_id}/data", responses=error_responses(NotFound, Conflict))
-async def download_data(snapshot_id: str, session: SessionDep, store: StoreDep, org_id: OrgIdDep) -> StreamingResponse:
+async def download_data(
+    snapshot_id: IdPath, session: SessionDep, store: StoreDep, org_id: OrgIdDep
+) -> StreamingResponse:
     """The snapshot's rows as Parquet."""
     snapshot = await service.get_snapshot_row(session, org_id, snapshot_id)
     service.require_ready(snapshot)
@@ -127,7 +130,7 @@ async def download_data(snapshot_id: str, session: SessionDep, store: StoreDep, 
 
 @router.get("/{snapshot_id}/manifest", responses=error_responses(NotFound, Conflict))
 async def download_manifest(
-    snapshot_id: str, session: SessionDep, store: StoreDep, org_id: OrgIdDep
+    snapshot_id: IdPath, session: SessionDep, store: StoreDep, org_id: OrgIdDep
 ) -> StreamingResponse:
     snapshot = await service.get_snapshot_row(session, org_id, snapshot_id)
     service.require_ready(snapshot)
@@ -137,7 +140,7 @@ async def download_manifest(
 
 @router.get("/{snapshot_id}/splits/{split_id}/data", responses=error_responses(NotFound))
 async def download_split(
-    snapshot_id: str, split_id: str, session: SessionDep, store: StoreDep, org_id: OrgIdDep
+    snapshot_id: IdPath, split_id: IdPath, session: SessionDep, store: StoreDep, org_id: OrgIdDep
 ) -> StreamingResponse:
     """One boolean ``test`` column, aligned with the snapshot's rows."""
     split = await service.get_split(session, org_id, snapshot_id, split_id)
@@ -146,20 +149,20 @@ async def download_split(
 
 @internal_router.get("/{snapshot_id}/files", responses=error_responses(NotFound, Conflict))
 async def snapshot_files(
-    snapshot_id: str, session: SessionDep, org_id: OrgIdDep, split_id: str | None = None
+    snapshot_id: IdPath, session: SessionDep, org_id: OrgIdDep, split_id: IdQuery = None
 ) -> dict[str, Any]:
     """trainer-svc: where a ready snapshot's rows (and one of its splits) are in the object store."""
     return await service.files(session, org_id, snapshot_id, split_id)
 
 
 @internal_router.put("/{snapshot_id}/references/{model_id}", status_code=status.HTTP_204_NO_CONTENT)
-async def add_reference(snapshot_id: str, model_id: str, session: SessionDep, org_id: OrgIdDep) -> Response:
+async def add_reference(snapshot_id: IdPath, model_id: IdPath, session: SessionDep, org_id: OrgIdDep) -> Response:
     """trainer-svc: a model now uses this snapshot (it cannot be deleted until the model is)."""
     await service.add_reference(session, org_id, snapshot_id, model_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 @internal_router.delete("/{snapshot_id}/references/{model_id}", status_code=status.HTTP_204_NO_CONTENT)
-async def remove_reference(snapshot_id: str, model_id: str, session: SessionDep, org_id: OrgIdDep) -> Response:
+async def remove_reference(snapshot_id: IdPath, model_id: IdPath, session: SessionDep, org_id: OrgIdDep) -> Response:
     await service.remove_reference(session, org_id, snapshot_id, model_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

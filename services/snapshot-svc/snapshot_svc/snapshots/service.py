@@ -12,7 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from automl_common.errors import Conflict, InvalidRequest, NotFound
-from automl_common.http import InternalClient
+from automl_common.http import InternalClient, url_path
 from automl_common.ids import new_id
 from automl_common.schemas import Page
 from automl_common.storage import ObjectStore, download_file
@@ -102,7 +102,7 @@ async def create_snapshot(
     org_id: str,
     body: schemas.SnapshotCreate,
 ) -> Snapshot:
-    response = await datasets.request("GET", f"/v1/datasets/{body.dataset_id}", org_id=org_id)
+    response = await datasets.request("GET", url_path("/v1/datasets/{}", body.dataset_id), org_id=org_id)
     if response.status_code == 404:
         raise DatasetNotFound(f"dataset_id: dataset {body.dataset_id!r} not found")
     response.raise_for_status()

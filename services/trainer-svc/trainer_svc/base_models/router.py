@@ -5,6 +5,7 @@ from fastapi import APIRouter, status
 from automl_common.auth import OrgIdDep
 from automl_common.deps import SessionDep
 from automl_common.errors import InvalidRequest, NotFound, error_responses
+from automl_common.ids import BaseModelIdPath
 from automl_common.schemas import Page
 from automl_proto import models as schemas
 from trainer_svc.base_models import service
@@ -33,5 +34,7 @@ async def register_base_model(
 
 
 @router.get("/{base_model_id}", response_model=schemas.BaseModelInfo, responses=error_responses(NotFound))
-async def get_base_model(base_model_id: str, session: SessionDep, org_id: OrgIdDep) -> schemas.BaseModelInfo:
+async def get_base_model(
+    base_model_id: BaseModelIdPath, session: SessionDep, org_id: OrgIdDep
+) -> schemas.BaseModelInfo:
     return service.to_schema(await service.get_for_org(session, org_id, base_model_id))

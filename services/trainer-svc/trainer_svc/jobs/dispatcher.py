@@ -16,7 +16,7 @@ from typing import Any
 from automl_common.db.base import utcnow
 from automl_common.db.engine import Database
 from automl_common.errors import AutoMLError
-from automl_common.http import InternalClient
+from automl_common.http import InternalClient, url_path
 from automl_proto.training import BaseModelFiles, JobSpec, ParentModel, SnapshotFiles
 from trainer_svc.base_models.builtin import BaseModelUnavailable
 from trainer_svc.base_models.service import BaseModelImporter
@@ -181,7 +181,7 @@ class Dispatcher:
     async def _files(self, org_id: str, snapshot_id: str, split_id: str | None = None) -> dict[str, Any]:
         params = {"split_id": split_id} if split_id else {}
         response = await self.snapshots.request(
-            "GET", f"/internal/snapshots/{snapshot_id}/files", params=params, org_id=org_id
+            "GET", url_path("/internal/snapshots/{}/files", snapshot_id), params=params, org_id=org_id
         )
         if response.status_code >= 400:
             raise SpecError(f"snapshot {snapshot_id}: {response.json().get('detail', response.status_code)}")

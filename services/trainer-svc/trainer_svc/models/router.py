@@ -16,6 +16,7 @@ from automl_common.errors import (
     Unauthorized,
     error_responses,
 )
+from automl_common.ids import IdPath
 from automl_common.schemas import Page
 from automl_proto import models as schemas
 from automl_proto.inference import ModelArtifacts
@@ -56,13 +57,13 @@ async def list_models(session: SessionDep, org_id: OrgIdDep, page: PageDep) -> P
 
 
 @router.get("/{model_id}", response_model=schemas.Model, responses=error_responses(NotFound))
-async def get_model(model_id: str, session: SessionDep, org_id: OrgIdDep) -> schemas.Model:
+async def get_model(model_id: IdPath, session: SessionDep, org_id: OrgIdDep) -> schemas.Model:
     return service.to_schema(await service.get_model_row(session, org_id, model_id))
 
 
 @router.get("/{model_id}/events", response_model=Page[schemas.ModelEvent], responses=error_responses(NotFound))
 async def list_events(
-    model_id: str,
+    model_id: IdPath,
     session: SessionDep,
     org_id: OrgIdDep,
     settings: TrainerSettingsDep,
@@ -81,7 +82,7 @@ async def list_events(
 
 @router.post("/{model_id}/cancel", response_model=schemas.Model, responses=error_responses(NotFound, Conflict))
 async def cancel_model(
-    model_id: str, session: SessionDep, dispatcher: DispatcherDep, org_id: OrgIdDep, background: BackgroundTasks
+    model_id: IdPath, session: SessionDep, dispatcher: DispatcherDep, org_id: OrgIdDep, background: BackgroundTasks
 ) -> schemas.Model:
     """Stop the run: marked cancelled at once; its worker is stopped within the grace period."""
     model = await service.request_cancel(session, org_id, model_id)
@@ -91,7 +92,7 @@ async def cancel_model(
 
 @router.delete("/{model_id}", status_code=status.HTTP_204_NO_CONTENT, responses=error_responses(NotFound, BadGateway))
 async def delete_model(
-    model_id: str,
+    model_id: IdPath,
     session: SessionDep,
     snapshots: SnapshotsDep,
     store: StoreDep,
@@ -108,7 +109,7 @@ async def delete_model(
 
 @router.get("/{model_id}/metrics", responses=error_responses(NotFound, Conflict, InvalidRequest))
 async def get_metrics(
-    model_id: str,
+    model_id: IdPath,
     session: SessionDep,
     store: StoreDep,
     org_id: OrgIdDep,
@@ -121,14 +122,14 @@ async def get_metrics(
 
 
 @router.get("/{model_id}/card", response_class=PlainTextResponse, responses=error_responses(NotFound, Conflict))
-async def get_card(model_id: str, session: SessionDep, store: StoreDep, org_id: OrgIdDep) -> PlainTextResponse:
+async def get_card(model_id: IdPath, session: SessionDep, store: StoreDep, org_id: OrgIdDep) -> PlainTextResponse:
     model = await service.get_model_row(session, org_id, model_id)
     return PlainTextResponse(await results.card(store, model), media_type="text/markdown; charset=utf-8")
 
 
 @jobs_router.post("/{model_id}/events", responses=error_responses(Unauthorized))
 async def post_event(
-    model_id: str,
+    model_id: IdPath,
     event: JobEvent,
     session: SessionDep,
     dispatcher: DispatcherDep,
@@ -146,6 +147,6 @@ async def post_event(
 @internal_router.get(
     "/{model_id}/artifacts", response_model=ModelArtifacts, responses=error_responses(NotFound, Conflict)
 )
-async def model_artifacts(model_id: str, session: SessionDep, org_id: OrgIdDep) -> ModelArtifacts:
+async def model_artifacts(model_id: IdPath, session: SessionDep, org_id: OrgIdDep) -> ModelArtifacts:
     """inference-svc: where a succeeded model's files are."""
     return await service.artifacts_of(session, org_id, model_id)

@@ -8,7 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from automl_common.db.base import utcnow
 from automl_common.errors import Conflict, InvalidRequest, NotFound
-from automl_common.http import InternalClient
+from automl_common.http import InternalClient, url_path
 from automl_common.ids import new_id
 from automl_common.schemas import Page
 from automl_common.storage import ObjectStore
@@ -66,6 +66,11 @@ def to_schema(model: TrainingModel) -> schemas.Model:
     )
 
 
+def snapshot_ids(train: str, test: str | None) -> list[str]:
+    """The snapshots a model reads, each once."""
+    return [train] if test is None or test == train else [train, test]
+
+
 def output_prefix(org_id: str, model_id: str) -> str:
     return f"orgs/{org_id}/models/{model_id}/"
 
@@ -78,7 +83,7 @@ async def get_model_row(session: AsyncSession, org_id: str, model_id: str) -> Tr
 
 
 async def _snapshot(snapshots: InternalClient, org_id: str, snapshot_id: str, field: str) -> dict[str, Any]:
-    response = await snapshots.request("GET", f"/v1/snapshots/{snapshot_id}", org_id=org_id)
+    response = await snapshots.request("GET", url_path("/v1/snapshots/{}", snapshot_id), org_id=org_id)
     if response.status_code == 404:
         raise SnapshotNotFound(f"{field}: snapshot {snapshot_id!r} not found")
     response.raise_for_status()
@@ -129,7 +134,7 @@ async def create_model(
         await _snapshot(snapshots, org_id, body.test_snapshot_id, "test_snapshot_id")
         response = await snapshots.request(
             "GET",
-            f"/v1/snapshots/{body.train_snapshot_id}/compatibility",
+            url_path("/v1/snapshots/{}/compatibility", body.train_snapshot_id),
             params={"test_snapshot_id": body.test_snapshot_id},
             org_id=org_id,
         )
@@ -154,7 +159,7 @@ async def create_model(
     if body.test_split_pct is not None:
         response = await snapshots.request(
             "POST",
-            f"/v1/snapshots/{body.train_snapshot_id}/splits",
+            url_path("/v1/snapshots/{}/splits", body.train_snapshot_id),
             json={"test_pct": body.test_split_pct, "seed": body.options.seed},
             org_id=org_id,
         )
@@ -162,9 +167,9 @@ async def create_model(
             raise InvalidRequest(f"test_split_pct: {response.json().get('detail')}")
         response.raise_for_status()
         split_id = response.json()["id"]
-    for snapshot_id in {body.train_snapshot_id, body.test_snapshot_id} - {None}:
+    for snapshot_id in snapshot_ids(body.train_snapshot_id, body.test_snapshot_id):
         response = await snapshots.request(
-            "PUT", f"/internal/snapshots/{snapshot_id}/references/{model_id}", org_id=org_id
+            "PUT", url_path("/internal/snapshots/{}/references/{}", snapshot_id, model_id), org_id=org_id
         )
         response.raise_for_status()
     model = TrainingModel(
@@ -215,9 +220,9 @@ async def delete_model(
     session: AsyncSession, snapshots: InternalClient, store: ObjectStore, org_id: str, model_id: str
 ) -> TrainingModel:
     model = await get_model_row(session, org_id, model_id)
-    for snapshot_id in {model.train_snapshot_id, model.test_snapshot_id} - {None}:
+    for snapshot_id in snapshot_ids(model.train_snapshot_id, model.test_snapshot_id):
         response = await snapshots.request(
-            "DELETE", f"/internal/snapshots/{snapshot_id}/references/{model.id}", org_id=org_id
+            "DELETE", url_path("/internal/snapshots/{}/references/{}", snapshot_id, model.id), org_id=org_id
         )
         if response.status_code != 404:
             response.raise_for_status()
