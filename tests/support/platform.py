@@ -192,5 +192,6 @@ def run_platform(
                 **(gateway_overrides or {}),
             )
         )
-        gateway_url = stack.enter_context(running_server(create_gateway_app(gateway_settings)))
+        apps["gateway"] = create_gateway_app(gateway_settings)
+        gateway_url = stack.enter_context(running_server(apps["gateway"]))
         yield Platform(gateway_url, service_urls, apps)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
 import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -17,6 +20,7 @@ from automl_common.limits import BodyLimit
 from automl_common.storage import ObjectStore
 from gateway.auth import Authenticator
 from gateway.db import VERSION_TABLE
+from gateway.idempotency import IdempotencyMiddleware, purge_expired
 from gateway.keys.router import router as keys_router
 from gateway.orgs.router import router as orgs_router
 from gateway.playground.router import router as playground_router
@@ -32,6 +36,16 @@ LOCAL_PATHS = [
     ("POST", re.compile(r"^/v1/batch-predictions/?$")),
 ]
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "alembic"
+logger = logging.getLogger("automl.gateway")
+
+
+async def _purge_idempotency_forever(app: FastAPI, settings: GatewaySettings) -> None:
+    while True:
+        try:
+            await purge_expired(app.state.database, settings.idempotency_ttl_s)
+        except Exception:  # next time, then
+            logger.exception("purging idempotency records failed")
+        await asyncio.sleep(3600)
 
 
 def create_app(settings: GatewaySettings | None = None, *, store: ObjectStore | None = None) -> FastAPI:
@@ -60,9 +74,13 @@ def create_app(settings: GatewaySettings | None = None, *, store: ObjectStore | 
         app.state.inference = InternalClient("inference-svc", settings.inference_url, internal_token)
         app.state.usage_meter = UsageMeter(app.state.database, settings.usage_flush_interval_s)
         app.state.usage_meter.start()
+        purger = asyncio.create_task(_purge_idempotency_forever(app, settings), name="idempotency-purge")
         try:
             yield
         finally:
+            purger.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await purger
             await app.state.usage_meter.aclose()
             await app.state.inference.aclose()
             for upstream in upstreams.values():
@@ -76,7 +94,14 @@ def create_app(settings: GatewaySettings | None = None, *, store: ObjectStore | 
         routers=[orgs_router, keys_router, playground_router, usage_router],
         require_internal_token=False,
         body_limits=[BodyLimit("POST", re.compile(r"/v1/datasets/?"), settings.max_upload_bytes)],
-        middleware=[Middleware(ProxyMiddleware, upstreams=upstreams, local_paths=LOCAL_PATHS)],
+        middleware=[
+            Middleware(
+                IdempotencyMiddleware,
+                ttl_s=settings.idempotency_ttl_s,
+                stale_after_s=settings.idempotency_stale_after_s,
+            ),
+            Middleware(ProxyMiddleware, upstreams=upstreams, local_paths=LOCAL_PATHS),
+        ],
         lifespan=lifespan,
     )
     return create_service_app(spec, settings, store=store)

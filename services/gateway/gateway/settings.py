@@ -28,6 +28,10 @@ class GatewaySettings(ServiceSettings):
     )
     auth_failure_burst: int = Field(default=20, ge=1, description="invalid keys one client address may present at once")
     max_keys_per_org: int = Field(default=200, ge=1, le=100_000, description="active API keys of one org")
+    idempotency_ttl_s: float = Field(default=86_400.0, ge=60, description="how long a create's answer is replayed")
+    idempotency_stale_after_s: float = Field(
+        default=60.0, ge=5, description="an unfinished create unrefreshed this long is taken over by its retry"
+    )
     max_upload_bytes: int = Field(default=2 * 1024**3, ge=1024, description="dataset upload size limit")
 
     playground_quota: int = Field(default=500, ge=0, le=10_000_000, description="free playground queries per model")
