@@ -41,7 +41,10 @@ async def test_deploy_predict_and_errors(
     org: OrgClient, trained_model: dict[str, Any], inference_platform: Platform, tmp_path: Path
 ) -> None:
     deployment = await deploy(org, trained_model["id"], min_replicas=1, max_replicas=1)
-    assert deployment["replicas"]["running"] >= 0
+    # Serve's replica count reaches the deployment with the next reconcile: exactly the one asked for.
+    deployment = await wait_replicas(org, deployment["id"], running=1)
+    assert deployment["status"] == "ready"
+    assert deployment["replicas"]["running"] == 1
     predicted = await org.post(f"/v1/deployments/{deployment['id']}/predict", json={"inputs": TEXTS})
     assert predicted.status_code == 200, predicted.text
     outputs = predicted.json()["outputs"]

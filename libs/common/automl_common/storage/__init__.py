@@ -6,6 +6,7 @@ from automl_common.storage.base import (
     ObjectNotFound,
     ObjectStore,
     ObjectStream,
+    StoreUnavailable,
     validate_key,
 )
 from automl_common.storage.factory import StoreConfig, create_store
@@ -26,6 +27,7 @@ __all__ = [
     "ScopedStore",
     "StoreConfig",
     "StoreScope",
+    "StoreUnavailable",
     "create_store",
     "download_file",
     "download_prefix",

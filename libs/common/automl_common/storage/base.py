@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import BinaryIO, TypeVar
 
-from automl_common.errors import BadRequest, NotFound
+from automl_common.errors import BadRequest, NotFound, ServiceUnavailable
 
 DEFAULT_CHUNK_SIZE = 1024 * 1024
 T = TypeVar("T")
@@ -23,6 +23,10 @@ class ObjectNotFound(NotFound):
 
 class InvalidObjectKey(BadRequest):
     pass
+
+
+class StoreUnavailable(ServiceUnavailable):
+    """The store cannot be reached or used (readiness): a missing bucket or root, refused credentials."""
 
 
 @dataclass(frozen=True)

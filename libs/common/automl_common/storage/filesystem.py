@@ -19,6 +19,7 @@ from automl_common.storage.base import (
     ObjectNotFound,
     ObjectStore,
     ObjectStream,
+    StoreUnavailable,
     as_chunks,
     new_hasher,
     validate_key,
@@ -122,7 +123,7 @@ class FilesystemStore(ObjectStore):
 
     async def check(self) -> None:
         if not self.root.is_dir() or not os.access(self.root, os.W_OK):
-            raise OSError(f"object store root {self.root} is missing or not writable")
+            raise StoreUnavailable(f"object store root {self.root} is missing or not writable")
 
 
 def _flush_and_sync(handle: BinaryIO) -> None:

@@ -9,7 +9,7 @@ from typing import Any
 
 import boto3
 from botocore.config import Config
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
 from automl_common.storage.base import (
     DEFAULT_CHUNK_SIZE,
@@ -18,6 +18,7 @@ from automl_common.storage.base import (
     ObjectNotFound,
     ObjectStore,
     ObjectStream,
+    StoreUnavailable,
     as_chunks,
     new_hasher,
     run_closing_on_cancel,
@@ -209,7 +210,10 @@ class S3Store(ObjectStore):
         return url
 
     async def check(self) -> None:
-        await asyncio.to_thread(self.client.head_bucket, Bucket=self.bucket)
+        try:
+            await asyncio.to_thread(self.client.head_bucket, Bucket=self.bucket)
+        except (ClientError, BotoCoreError) as error:
+            raise StoreUnavailable(f"bucket {self.bucket!r} cannot be used: {error}"[:300]) from error
 
     async def close(self) -> None:
         await asyncio.to_thread(self.client.close)
