@@ -46,23 +46,25 @@ _ASSET_COLUMNS = (
 
 
 async def export_lines(database: Database, dataset_id: str) -> AsyncIterator[bytes]:
+    """The export, read in pages by index: each page in a short session of its own, closed before the page
+    is yielded, so a slow (or stalled) reader holds no database connection and no snapshot of the database
+    while it reads. Consistency comes from the version instead: an edit between two pages bumps it, and
+    the trailer then says ``complete: false`` (snapshot-svc reads again)."""
     dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
     async with database.sessionmaker() as session:
-        connection = await session.connection()
-        if connection.dialect.name == "postgresql":
-            # One consistent view of the rows for the whole export.
-            await connection.exec_driver_sql("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
         dataset = await session.get(Dataset, dataset_id)
         assert dataset is not None
         start_version = dataset.version
         columns = [column_schema(column) for column in await DatasetRepository(session).columns(dataset_id)]
-        header = schemas.ExportHeader(dataset_id=dataset_id, version=start_version, columns=columns)
-        yield header.model_dump_json().encode() + b"\n"
         has_assets = bool((await session.execute(select(exists().where(ImageAsset.dataset_id == dataset_id)))).scalar())
-        after = -1
-        count = 0
-        row_columns = _row_columns(connection.dialect.name)
-        while True:
+        dialect = (await session.connection()).dialect.name
+    header = schemas.ExportHeader(dataset_id=dataset_id, version=start_version, columns=columns)
+    yield header.model_dump_json().encode() + b"\n"
+    after = -1
+    count = 0
+    row_columns = _row_columns(dialect)
+    while True:
+        async with database.sessionmaker() as session:
             statement = (
                 select(*row_columns)
                 .where(DatasetRow.dataset_id == dataset_id, DatasetRow.index > after)
@@ -70,10 +72,8 @@ async def export_lines(database: Database, dataset_id: str) -> AsyncIterator[byt
                 .limit(PAGE)
             )
             rows = (await session.execute(statement)).all()
-            if not rows:
-                break
             assets: dict[int, dict[str, Any]] = {}
-            if has_assets:
+            if rows and has_assets:
                 asset_rows = await session.execute(
                     select(*_ASSET_COLUMNS).where(ImageAsset.row_id.in_([row[0] for row in rows]))
                 )
@@ -85,16 +85,19 @@ async def export_lines(database: Database, dataset_id: str) -> AsyncIterator[byt
                         "width": width,
                         "height": height,
                     }
-            # ids, indexes and lines are integers and statuses a fixed set of words: safe to format directly.
-            lines = [
-                f'{{"id":{row_id},"index":{index},"line":{"null" if line is None else line},"values":{values},'
-                f'"status":"{status}","errors":{errors or "null"},"assets":{dumps(assets.get(row_id, {}))}}}'
-                for row_id, index, line, values, status, errors in rows
-            ]
-            count += len(lines)
-            after = rows[-1][1]
-            yield ("\n".join(lines) + "\n").encode()
-        version = (await session.execute(select(Dataset.version).where(Dataset.id == dataset_id))).scalar_one()
-        await session.rollback()
-    trailer = schemas.ExportTrailer(rows=count, version=version, complete=version == start_version)
+            if not rows:
+                version = (await session.execute(select(Dataset.version).where(Dataset.id == dataset_id))).scalar()
+        if not rows:
+            break
+        # ids, indexes and lines are integers and statuses a fixed set of words: safe to format directly.
+        lines = [
+            f'{{"id":{row_id},"index":{index},"line":{"null" if line is None else line},"values":{values},'
+            f'"status":"{status}","errors":{errors or "null"},"assets":{dumps(assets.get(row_id, {}))}}}'
+            for row_id, index, line, values, status, errors in rows
+        ]
+        count += len(lines)
+        after = rows[-1][1]
+        yield ("\n".join(lines) + "\n").encode()
+    # A dataset deleted meanwhile has no version: not complete either.
+    trailer = schemas.ExportTrailer(rows=count, version=version or start_version, complete=version == start_version)
     yield trailer.model_dump_json().encode() + b"\n"
