@@ -22,6 +22,7 @@ from automl_common.health import router as health_router
 from automl_common.limits import BodyLimit, BodyLimitMiddleware
 from automl_common.logging import configure_logging
 from automl_common.observability import HttpMetrics, ObservabilityMiddleware
+from automl_common.openapi import install_openapi
 from automl_common.paths import PathGuardMiddleware
 from automl_common.settings import ServiceSettings
 from automl_common.storage.base import ObjectStore
@@ -45,6 +46,7 @@ class ServiceSpec:
     body_limits: Sequence[BodyLimit] = ()
     lifespan: ExtraLifespan | None = None
     extra_readiness: dict[str, ReadinessCheck] = field(default_factory=dict)
+    documents_auth: bool = False  # the operations check credentials of their own (the gateway's keys)
     middleware: Sequence[Middleware] = ()  # innermost, inside auth, limits and observability
 
 
@@ -83,6 +85,7 @@ def create_service_app(
             await database.dispose()
 
     app = FastAPI(title=spec.title, lifespan=lifespan)
+    install_openapi(app, requires_auth=spec.require_internal_token or spec.documents_auth)
     app.state.settings = settings
     registry = CollectorRegistry()
     ProcessCollector(registry=registry)

@@ -65,6 +65,7 @@ def create_app(settings: GatewaySettings | None = None, *, store: ObjectStore | 
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.authenticator = Authenticator(app.state.database, settings.key_cache_ttl_s)
         app.state.rate_limiter = TokenBucketLimiter(settings.rate_limit_per_s, settings.rate_limit_burst)
+        app.state.org_rate_limiter = TokenBucketLimiter(settings.org_rate_limit_per_s, settings.org_rate_limit_burst)
         app.state.auth_failure_limiter = TokenBucketLimiter(settings.auth_failures_per_s, settings.auth_failure_burst)
         app.state.operator_key = settings.resolved_operator_key()
         connector = aiohttp.TCPConnector(limit=settings.upstream_max_connections, keepalive_timeout=30)
@@ -93,6 +94,7 @@ def create_app(settings: GatewaySettings | None = None, *, store: ObjectStore | 
         version_table=VERSION_TABLE,
         routers=[orgs_router, keys_router, playground_router, usage_router],
         require_internal_token=False,
+        documents_auth=True,
         body_limits=[BodyLimit("POST", re.compile(r"/v1/datasets/?"), settings.max_upload_bytes)],
         middleware=[
             Middleware(

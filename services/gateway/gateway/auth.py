@@ -163,6 +163,14 @@ async def resolve_principal(state: State, authorization: str | None, client: str
             "rate limit exceeded for this API key; retry after the time in Retry-After",
             headers={"Retry-After": retry_after_header(wait)},
         )
+    # And per org: more keys do not buy a tenant more of the platform.
+    org_limiter: TokenBucketLimiter = state.org_rate_limiter
+    wait = org_limiter.acquire(principal.org_id)
+    if wait is not None:
+        raise RateLimited(
+            "rate limit exceeded for this org (all its keys together); retry after the time in Retry-After",
+            headers={"Retry-After": retry_after_header(wait)},
+        )
     org_id_var.set(principal.org_id)
     return principal
 

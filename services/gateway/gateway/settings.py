@@ -23,6 +23,10 @@ class GatewaySettings(ServiceSettings):
     )
     rate_limit_per_s: float = Field(default=200.0, gt=0, description="sustained requests per second per key")
     rate_limit_burst: int = Field(default=400, ge=1, description="requests a key may send at once")
+    org_rate_limit_per_s: float = Field(
+        default=1000.0, gt=0, description="sustained requests per second per org, all its keys together"
+    )
+    org_rate_limit_burst: int = Field(default=2000, ge=1, description="requests an org may send at once")
     auth_failures_per_s: float = Field(
         default=1.0, gt=0, description="invalid keys one client address may present per second, sustained"
     )
