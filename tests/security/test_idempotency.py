@@ -40,8 +40,13 @@ async def test_a_retried_upload_creates_one_dataset(platform):
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 async def test_keys_are_per_org_and_a_validation_answer_is_replayed(platform):
     async with platform.org("one") as one, platform.org("two") as two:
-        body = {"dataset_id": "ds_" + "0" * 26, "name": "s", "type": "text_classification", "input_column": "t"}
-        body["heads"] = [{"column": "label"}]
+        body = {
+            "dataset_id": "ds_" + "0" * 26,
+            "name": "s",
+            "type": "text_classification",
+            "input_column": "t",
+            "heads": [{"column": "label"}],
+        }
         first = await one.post("/v1/snapshots", json=body, headers={"Idempotency-Key": "k"})
         again = await one.post("/v1/snapshots", json=body, headers={"Idempotency-Key": "k"})
         assert first.status_code == again.status_code == 404, first.text

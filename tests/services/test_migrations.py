@@ -13,7 +13,7 @@ SERVICES = {
     "gateway": {"orgs", "api_keys", "playground_usage", "daily_usage", "idempotency_records"},
     "dataset_svc": {"datasets", "dataset_columns", "dataset_rows", "image_assets"},
     "snapshot_svc": {"snapshots", "snapshot_invalid_rows", "snapshot_references", "splits"},
-    "trainer_svc": {"base_models", "models", "model_events"},
+    "trainer_svc": {"base_models", "models", "model_events", "model_references"},
     "inference_svc": {"deployments", "tasks", "batch_predictions"},
 }
 

@@ -16,6 +16,9 @@ class DatasetSettings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="AUTOML_DATASET_", extra="ignore")
 
     max_upload_bytes: int = Field(default=2 * 1024**3, ge=1024, description="largest accepted upload")
+    max_storage_bytes_per_org: int = Field(
+        default=50 * 1024**3, ge=1024, description="bytes one org may keep (uploads and fetched images)"
+    )
     max_rows: int = Field(default=10_000_000, ge=1, description="most rows in one dataset")
     max_columns: int = Field(default=500, ge=1)
     max_field_chars: int = Field(default=100_000, ge=1, description="longest value in one cell")

@@ -59,7 +59,9 @@ def create_app(
             require_auth=settings.mode == "cluster" and settings.ray_require_auth,
             stop_local_ray=settings.ray_stop_on_shutdown,
         )
-        manager = DeploymentManager(app.state.database, runtime, settings, InferenceMetrics(app.state.metrics_registry))
+        manager = DeploymentManager(
+            app.state.database, runtime, settings, InferenceMetrics(app.state.metrics_registry), upstreams.trainer
+        )
         runner = TaskRunner(app.state.database, manager, callbacks, settings)
         batch_runner = BatchRunner(app.state.database, app.state.store, manager, upstreams, settings)
         app.state.upstreams = upstreams

@@ -41,6 +41,12 @@ class InferenceSettings(ServiceSettings):
     downscale_delay_s: float = Field(default=30.0, ge=0, le=36000, description="idle this long to remove replicas")
     health_check_period_s: float = Field(default=10.0, gt=0, le=600)
     max_replicas_per_deployment: int = Field(default=8, ge=1, le=64)
+    max_deployments_per_org: int = Field(default=20, ge=1, le=10_000, description="live deployments of one org")
+    max_replicas_per_org: int = Field(
+        default=32, ge=1, le=100_000, description="sum of max_replicas over one org's deployments"
+    )
+    max_pending_tasks_per_org: int = Field(default=1000, ge=1, le=10_000_000, description="queued or running tasks")
+    max_active_batches_per_org: int = Field(default=4, ge=1, le=1000, description="queued or running batches")
     playground_max_replicas: int = Field(default=1, ge=1, le=64)
 
     max_inputs_per_request: int = Field(default=64, ge=1, le=10_000, description="inputs in one predict call")

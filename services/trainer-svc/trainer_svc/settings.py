@@ -22,6 +22,9 @@ class TrainerSettings(ServiceSettings):
         default=None, description="where training workers reach trainer-svc; default http://<host>:<port>"
     )
     job_backend: Literal["local"] = Field(default="local", description="local: worker subprocesses on this host")
+    max_active_trainings_per_org: int = Field(
+        default=10, ge=1, le=100_000, description="queued or running trainings of one org"
+    )
     max_concurrent_jobs: int = Field(default=1, ge=1, le=64, description="local backend: more wait queued")
     job_max_attempts: int = Field(
         default=2, ge=1, le=10, description="a worker killed by a signal is restarted (from its checkpoint) this often"

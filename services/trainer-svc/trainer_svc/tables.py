@@ -72,3 +72,12 @@ class ModelEventRow(Base):
     message: Mapped[str] = mapped_column(Text, default="")
     data: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class ModelReference(TimestampMixin, Base):
+    """A deployment (in inference-svc) that serves a model; a served model cannot be deleted."""
+
+    __tablename__ = "model_references"
+
+    model_id: Mapped[str] = mapped_column(ForeignKey("models.id", ondelete="CASCADE"), primary_key=True)
+    deployment_id: Mapped[str] = mapped_column(String(64), primary_key=True)

@@ -38,17 +38,23 @@ def gateway_overrides() -> dict[str, Any]:
 
 
 @pytest.fixture(scope="module")
+def trainer_overrides() -> dict[str, Any]:
+    return {}
+
+
+@pytest.fixture(scope="module")
 def inference_platform(
     tmp_path_factory: pytest.TempPathFactory,
     module_postgres_url: str,
     inference_overrides: dict[str, Any],
     gateway_overrides: dict[str, Any],
+    trainer_overrides: dict[str, Any],
 ) -> Iterator[Platform]:
     urls = {name: module_postgres_url for name in ("dataset", "gateway", "trainer", "inference")}
     with run_platform(
         tmp_path_factory.mktemp("inference"),
         urls,
-        trainer_overrides={},
+        trainer_overrides=trainer_overrides,
         inference_overrides=inference_overrides,
         gateway_overrides=gateway_overrides,
     ) as running:

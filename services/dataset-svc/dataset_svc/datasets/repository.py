@@ -2,10 +2,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, func, select, update
 
 from automl_common.db import Repository, utcnow
-from dataset_svc.models import Dataset, DatasetColumn
+from dataset_svc.models import Dataset, DatasetColumn, ImageAsset
 
 
 class DatasetRepository(Repository[Dataset]):
@@ -13,6 +13,18 @@ class DatasetRepository(Repository[Dataset]):
 
     async def page_for_org(self, org_id: str, *, limit: int, after: str | None) -> tuple[Sequence[Dataset], str | None]:
         return await self.page(select(Dataset).where(Dataset.org_id == org_id), limit=limit, after=after)
+
+    async def stored_bytes(self, org_id: str) -> int:
+        """What the org keeps in the store: its uploads and the images fetched for them."""
+        uploads = select(func.coalesce(func.sum(Dataset.source_bytes), 0)).where(Dataset.org_id == org_id)
+        images = (
+            select(func.coalesce(func.sum(ImageAsset.size), 0))
+            .join(Dataset, Dataset.id == ImageAsset.dataset_id)
+            .where(Dataset.org_id == org_id)
+        )
+        upload_bytes = int((await self.session.execute(uploads)).scalar_one() or 0)
+        image_bytes = int((await self.session.execute(images)).scalar_one() or 0)
+        return upload_bytes + image_bytes
 
     async def columns(self, dataset_id: str) -> Sequence[DatasetColumn]:
         statement = select(DatasetColumn).where(DatasetColumn.dataset_id == dataset_id).order_by(DatasetColumn.position)

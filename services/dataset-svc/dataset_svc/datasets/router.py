@@ -15,6 +15,7 @@ from automl_common.errors import (
     error_responses,
 )
 from automl_common.ids import IdPath
+from automl_common.quotas import OrgQuotaExceeded
 from automl_common.schemas import Page
 from automl_proto import datasets as schemas
 from dataset_svc.datasets import service
@@ -29,7 +30,7 @@ router = APIRouter(prefix="/v1/datasets", tags=["datasets"])
     "",
     status_code=status.HTTP_201_CREATED,
     response_model=schemas.Dataset,
-    responses=error_responses(BadRequest, PayloadTooLarge, UnsupportedMediaType, InvalidRequest),
+    responses=error_responses(BadRequest, PayloadTooLarge, UnsupportedMediaType, InvalidRequest, OrgQuotaExceeded),
     openapi_extra={"requestBody": {"content": {"multipart/form-data": {"schema": {"type": "object"}}}}},
 )
 async def upload_dataset(

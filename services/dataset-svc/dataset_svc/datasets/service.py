@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from automl_common.db import utcnow
 from automl_common.errors import BadRequest, Conflict, InvalidRequest, NotFound
 from automl_common.ids import new_id
+from automl_common.quotas import OrgQuotaExceeded, enforce_org_quota
 from automl_common.schemas import Page
 from automl_common.storage import ObjectStore
 from automl_proto import datasets as schemas
@@ -121,6 +122,13 @@ def check_head(filename: str, head: bytes, settings: DatasetSettings) -> str:
     return source_format
 
 
+def _storage_quota(used: int, limit: int) -> OrgQuotaExceeded:
+    return OrgQuotaExceeded(
+        f"storage bytes (uploads and images): the org stores {used}, the limit is {limit} "
+        "(setting AUTOML_DATASET_MAX_STORAGE_BYTES_PER_ORG); delete datasets first"
+    )
+
+
 async def upload_dataset(
     session: AsyncSession,
     store: ObjectStore,
@@ -128,6 +136,9 @@ async def upload_dataset(
     org_id: str,
     upload: MultipartUpload,
 ) -> Dataset:
+    repository = DatasetRepository(session)
+    if await repository.stored_bytes(org_id) >= settings.max_storage_bytes_per_org:
+        raise _storage_quota(await repository.stored_bytes(org_id), settings.max_storage_bytes_per_org)
     dataset_id = new_id("ds")
     key = source_key(org_id, dataset_id)
     try:
@@ -139,6 +150,18 @@ async def upload_dataset(
         name = (upload.fields.get("name") or filename.rsplit(".", 1)[0]).strip()
         if not name or len(name) > 200:
             raise InvalidRequest("name: must be 1 to 200 characters")
+        # Counted again under the org's lock now that the size is known: two uploads racing for the last
+        # bytes cannot both fit.
+        await enforce_org_quota(
+            session,
+            Dataset,
+            org_id,
+            used=lambda: repository.stored_bytes(org_id),
+            adding=info.size,
+            limit=settings.max_storage_bytes_per_org,
+            what="storage bytes (uploads and images)",
+            setting="AUTOML_DATASET_MAX_STORAGE_BYTES_PER_ORG",
+        )
     except BaseException:
         with contextlib.suppress(Exception):
             await asyncio.shield(store.delete(key))

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from automl_common.db import Repository, utcnow
 from automl_common.errors import InvalidRequest
 from automl_common.http import InternalClient, url_path
 from automl_common.ids import new_id
+from automl_common.quotas import enforce_org_quota
 from automl_common.schemas import Page
 from automl_common.storage import ObjectStore
 from automl_proto import inference as schemas
@@ -130,6 +131,17 @@ async def create_batch(
             "left (a batch straight from a model uses one per row); deploy the model (POST /v1/deployments) and "
             "give its deployment_id"
         )
+    repository = BatchRepository(session)
+    await enforce_org_quota(
+        session,
+        BatchPredictionRow,
+        org_id,
+        used=lambda: repository.count_active(org_id),
+        adding=1,
+        limit=settings.max_active_batches_per_org,
+        what="batch predictions (queued or running)",
+        setting="AUTOML_INFERENCE_MAX_ACTIVE_BATCHES_PER_ORG",
+    )
     row = BatchPredictionRow(
         id=new_id("batch"),
         org_id=org_id,
@@ -160,6 +172,12 @@ async def get_batch(session: AsyncSession, org_id: str, batch_id: str) -> BatchP
 
 class BatchRepository(Repository[BatchPredictionRow]):
     model = BatchPredictionRow
+
+    async def count_active(self, org_id: str) -> int:
+        statement = select(func.count()).where(
+            BatchPredictionRow.org_id == org_id, BatchPredictionRow.status.in_(("queued", "running"))
+        )
+        return int((await self.session.execute(statement)).scalar_one())
 
 
 async def list_batches(

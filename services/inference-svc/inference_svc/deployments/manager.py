@@ -14,6 +14,8 @@ from typing import Any
 from sqlalchemy import select
 
 from automl_common.db import Database, utcnow
+from automl_common.errors import AutoMLError
+from automl_common.http import InternalClient, url_path
 from automl_common.storage import StoreConfig
 from automl_common.tasks import TaskRegistry
 from automl_proto.inference import ModelArtifacts
@@ -32,9 +34,15 @@ _FAILED_STATES = ("DEPLOY_FAILED", "UNHEALTHY")
 
 class DeploymentManager:
     def __init__(
-        self, database: Database, runtime: ServeRuntime, settings: InferenceSettings, metrics: InferenceMetrics
+        self,
+        database: Database,
+        runtime: ServeRuntime,
+        settings: InferenceSettings,
+        metrics: InferenceMetrics,
+        trainer: InternalClient | None = None,
     ) -> None:
         self.database = database
+        self.trainer = trainer  # told when a deployment no longer serves its model
         self.runtime = runtime
         self.settings = settings
         self.metrics = metrics
@@ -138,14 +146,30 @@ class DeploymentManager:
                 row = await session.get(DeploymentRow, deployment_id)
                 if row is None:
                     return
-                app_name = row.app_name
+                app_name, org_id, model_id = row.app_name, row.org_id, row.model_id
             await self.runtime.delete(app_name)
+            # The row stays ("deleting", retried at the next start) until trainer-svc has let go of the model.
+            await self._release_model(org_id, model_id, deployment_id)
             async with self.database.session() as session:
                 row = await session.get(DeploymentRow, deployment_id)
                 if row is not None:
                     await session.delete(row)
         self._locks.pop(deployment_id, None)
         self.metrics.forget(deployment_id)
+
+    async def _release_model(self, org_id: str, model_id: str, deployment_id: str) -> None:
+        if self.trainer is None:
+            return
+        path = url_path("/internal/models/{}/references/{}", model_id, deployment_id)
+        for attempt in range(5):
+            try:
+                response = await self.trainer.request("DELETE", path, org_id=org_id)
+                if response.status_code in (204, 404):  # 404: the model is gone already
+                    return
+            except AutoMLError:
+                pass
+            await asyncio.sleep(0.5 * 2**attempt)
+        raise RuntimeError(f"trainer-svc did not release model {model_id} for deployment {deployment_id}")
 
     # --- Serve's state -------------------------------------------------------------------------------------
 

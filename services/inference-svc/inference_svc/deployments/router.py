@@ -6,6 +6,7 @@ from automl_common.auth import OrgIdDep
 from automl_common.deps import PageDep, SessionDep
 from automl_common.errors import BadGateway, Conflict, InvalidRequest, NotFound, ServiceUnavailable, error_responses
 from automl_common.ids import IdPath
+from automl_common.quotas import OrgQuotaExceeded
 from automl_common.schemas import Page
 from automl_proto import inference as schemas
 from inference_svc.deployments import service
@@ -18,7 +19,7 @@ router = APIRouter(prefix="/v1/deployments", tags=["deployments"])
     "",
     status_code=status.HTTP_201_CREATED,
     response_model=schemas.Deployment,
-    responses=error_responses(NotFound, Conflict, InvalidRequest, BadGateway, ServiceUnavailable),
+    responses=error_responses(NotFound, Conflict, InvalidRequest, OrgQuotaExceeded, BadGateway, ServiceUnavailable),
 )
 async def create_deployment(
     body: schemas.DeploymentCreate,
@@ -46,7 +47,9 @@ async def get_deployment(deployment_id: IdPath, session: SessionDep, org_id: Org
 
 
 @router.patch(
-    "/{deployment_id}", response_model=schemas.Deployment, responses=error_responses(NotFound, InvalidRequest)
+    "/{deployment_id}",
+    response_model=schemas.Deployment,
+    responses=error_responses(NotFound, InvalidRequest, OrgQuotaExceeded),
 )
 async def update_deployment(
     deployment_id: IdPath,

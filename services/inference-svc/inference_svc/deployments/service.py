@@ -6,14 +6,15 @@ from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from automl_common.db import utcnow
-from automl_common.errors import InvalidRequest
-from automl_common.http import InternalClient
+from automl_common.errors import BadGateway, InvalidRequest
+from automl_common.http import InternalClient, url_path
 from automl_common.ids import new_id
+from automl_common.quotas import enforce_org_quota
 from automl_common.schemas import Page
 from automl_proto import inference as schemas
 from inference_svc.deployments.manager import DeploymentManager
 from inference_svc.deployments.repository import DeploymentRepository
-from inference_svc.errors import DeploymentFailed, DeploymentNotFound, DeploymentNotReady
+from inference_svc.errors import DeploymentFailed, DeploymentNotFound, DeploymentNotReady, ModelNotFound
 from inference_svc.inputs import texts_of
 from inference_svc.models_client import model_artifacts
 from inference_svc.settings import InferenceSettings
@@ -49,6 +50,24 @@ def _check_replicas(max_replicas: int, settings: InferenceSettings) -> None:
         )
 
 
+async def _enforce_replicas(
+    session: AsyncSession, settings: InferenceSettings, org_id: str, max_replicas: int, excluding: str | None = None
+) -> None:
+    """Replicas are bounded per org by the sum of its deployments' ``max_replicas`` (what autoscaling may
+    reach), so one tenant cannot take the cluster by scaling up."""
+    repository = DeploymentRepository(session)
+    await enforce_org_quota(
+        session,
+        DeploymentRow,
+        org_id,
+        used=lambda: repository.max_replicas_of_org(org_id, excluding),
+        adding=max_replicas,
+        limit=settings.max_replicas_per_org,
+        what="replicas (the sum of max_replicas)",
+        setting="AUTOML_INFERENCE_MAX_REPLICAS_PER_ORG",
+    )
+
+
 async def get_row(session: AsyncSession, org_id: str, deployment_id: str) -> DeploymentRow:
     row = await DeploymentRepository(session).get_in_org(org_id, deployment_id)
     if row is None:
@@ -66,6 +85,18 @@ async def create_deployment(
 ) -> DeploymentRow:
     _check_replicas(request.max_replicas, settings)
     artifacts = await model_artifacts(trainer, org_id, request.model_id)
+    repository = DeploymentRepository(session)
+    await enforce_org_quota(
+        session,
+        DeploymentRow,
+        org_id,
+        used=lambda: repository.count_live(org_id),
+        adding=1,
+        limit=settings.max_deployments_per_org,
+        what="deployments",
+        setting="AUTOML_INFERENCE_MAX_DEPLOYMENTS_PER_ORG",
+    )
+    await _enforce_replicas(session, settings, org_id, request.max_replicas)
     if artifacts.model_type != "text_classification":
         raise InvalidRequest(f"model_id: serving {artifacts.model_type} models is not supported yet")
     deployment_id = new_id("dep")
@@ -85,7 +116,16 @@ async def create_deployment(
         updated_at=now,
         **request.model_dump(include=set(_SCALING)),
     )
-    return await DeploymentRepository(session).add(row)
+    added = await DeploymentRepository(session).add(row)
+    # trainer-svc keeps the model while a deployment serves it; refused or unreachable, nothing is created.
+    response = await trainer.request(
+        "PUT", url_path("/internal/models/{}/references/{}", artifacts.model_id, deployment_id), org_id=org_id
+    )
+    if response.status_code == 404:
+        raise ModelNotFound(f"model_id: model {request.model_id!r} not found")
+    if response.status_code >= 400:
+        raise BadGateway(f"trainer-svc refused to record the deployment: HTTP {response.status_code}")
+    return added
 
 
 async def list_deployments(
@@ -113,6 +153,8 @@ async def update_deployment(
     except ValidationError as e:
         raise InvalidRequest("; ".join(str(error["msg"]).removeprefix("Value error, ") for error in e.errors())) from e
     _check_replicas(merged.max_replicas, settings)
+    if merged.max_replicas > row.max_replicas:
+        await _enforce_replicas(session, settings, org_id, merged.max_replicas, excluding=row.id)
     if "name" in changes:
         row.name = changes["name"]
     redeploy = any(getattr(row, field) != getattr(merged, field) for field in _SCALING) or row.status == "failed"

@@ -6,6 +6,7 @@ from automl_common.auth import OrgIdDep
 from automl_common.deps import SessionDep
 from automl_common.errors import Conflict, InvalidRequest, NotFound, error_responses
 from automl_common.ids import IdPath
+from automl_common.quotas import OrgQuotaExceeded
 from automl_proto import inference as schemas
 from inference_svc.deps import CallbacksDep, InferenceSettingsDep, TaskRunnerDep
 from inference_svc.tasks import service
@@ -17,7 +18,7 @@ router = APIRouter(tags=["tasks"])
     "/v1/deployments/{deployment_id}/tasks",
     status_code=status.HTTP_202_ACCEPTED,
     response_model=schemas.Task,
-    responses=error_responses(NotFound, Conflict, InvalidRequest),
+    responses=error_responses(NotFound, Conflict, InvalidRequest, OrgQuotaExceeded),
 )
 async def create_task(
     deployment_id: IdPath,

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from automl_common.db import Database, utcnow
 from automl_common.ids import new_id
+from automl_common.quotas import enforce_org_quota
 from automl_common.ssrf import FetchError, GuardedFetcher
 from automl_common.tasks import TaskRegistry
 from automl_proto import inference as schemas
@@ -21,6 +22,7 @@ from inference_svc.errors import CallbackRefused, DeploymentNotReady, TaskNotFou
 from inference_svc.inputs import texts_of
 from inference_svc.settings import InferenceSettings
 from inference_svc.tables import DeploymentRow, TaskRow
+from inference_svc.tasks.repository import TaskRepository
 
 logger = logging.getLogger("automl.inference.tasks")
 
@@ -69,6 +71,17 @@ async def create_task(
             await callbacks.check_url(request.callback_url)
         except FetchError as e:
             raise CallbackRefused(f"callback_url: {e.detail}") from e
+    repository = TaskRepository(session)
+    await enforce_org_quota(
+        session,
+        TaskRow,
+        org_id,
+        used=lambda: repository.count_pending(org_id),
+        adding=1,
+        limit=settings.max_pending_tasks_per_org,
+        what="tasks (queued or running)",
+        setting="AUTOML_INFERENCE_MAX_PENDING_TASKS_PER_ORG",
+    )
     row = TaskRow(
         id=new_id("task"),
         org_id=org_id,
@@ -86,7 +99,7 @@ async def create_task(
 
 
 async def get_task(session: AsyncSession, org_id: str, task_id: str) -> TaskRow:
-    row = (await session.execute(select(TaskRow).where(TaskRow.id == task_id, TaskRow.org_id == org_id))).scalar()
+    row = await TaskRepository(session).get_in_org(org_id, task_id)
     if row is None:
         raise TaskNotFound(f"task {task_id!r} not found")
     return row

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from automl_common.db import Repository
 from snapshot_svc.models import Snapshot, SnapshotInvalidRow, SnapshotReference, Split
@@ -15,6 +15,10 @@ class SnapshotRepository(Repository[Snapshot]):
         self, org_id: str, *, limit: int, after: str | None
     ) -> tuple[Sequence[Snapshot], str | None]:
         return await self.page(select(Snapshot).where(Snapshot.org_id == org_id), limit=limit, after=after)
+
+    async def count_building(self, org_id: str) -> int:
+        statement = select(func.count()).where(Snapshot.org_id == org_id, Snapshot.status == "creating")
+        return int((await self.session.execute(statement)).scalar_one())
 
     async def invalid_rows(
         self, snapshot_id: str, *, limit: int, after: int | None

@@ -10,6 +10,7 @@ from automl_common.auth import OrgIdDep
 from automl_common.deps import PageDep, SessionDep, StoreDep
 from automl_common.errors import BadGateway, Conflict, InvalidRequest, NotFound, ServiceUnavailable, error_responses
 from automl_common.ids import IdPath, IdQuery
+from automl_common.quotas import OrgQuotaExceeded
 from automl_common.schemas import Page
 from automl_common.storage import ObjectStore
 from automl_proto import snapshots as schemas
@@ -24,7 +25,7 @@ internal_router = APIRouter(prefix="/internal/snapshots", tags=["internal"], inc
     "",
     status_code=status.HTTP_201_CREATED,
     response_model=schemas.Snapshot,
-    responses=error_responses(NotFound, Conflict, InvalidRequest, BadGateway, ServiceUnavailable),
+    responses=error_responses(NotFound, Conflict, InvalidRequest, OrgQuotaExceeded, BadGateway, ServiceUnavailable),
 )
 async def create_snapshot(
     body: schemas.SnapshotCreate,

@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from automl_common.errors import Conflict, InvalidRequest, NotFound
 from automl_common.http import InternalClient, url_path
 from automl_common.ids import new_id
+from automl_common.quotas import enforce_org_quota
 from automl_common.schemas import Page
 from automl_common.storage import ObjectStore, download_file
 from automl_proto import snapshots as schemas
@@ -119,6 +120,17 @@ async def create_snapshot(
     problems = column_problems(spec, {column["name"]: column["type"] for column in dataset["columns"]})
     if problems:
         raise InvalidColumns("; ".join(problems))
+    repository = SnapshotRepository(session)
+    await enforce_org_quota(
+        session,
+        Snapshot,
+        org_id,
+        used=lambda: repository.count_building(org_id),
+        adding=1,
+        limit=settings.max_building_snapshots_per_org,
+        what="snapshot builds (creating)",
+        setting="AUTOML_SNAPSHOT_MAX_BUILDING_SNAPSHOTS_PER_ORG",
+    )
     snapshot = Snapshot(
         id=new_id("snap"),
         org_id=org_id,
@@ -134,7 +146,7 @@ async def create_snapshot(
         heads=[],
         stats={},
     )
-    await SnapshotRepository(session).add(snapshot)
+    await repository.add(snapshot)
     return snapshot
 
 

@@ -3,11 +3,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, func, select, update
 
-from automl_common.db import Repository
+from automl_common.db import Repository, upsert_insert
 from automl_common.db.base import utcnow
-from trainer_svc.tables import ModelEventRow, TrainingModel
+from trainer_svc.tables import ModelEventRow, ModelReference, TrainingModel
 
 
 class ModelRepository(Repository[TrainingModel]):
@@ -17,6 +17,31 @@ class ModelRepository(Repository[TrainingModel]):
         self, org_id: str, *, limit: int, after: str | None
     ) -> tuple[Sequence[TrainingModel], str | None]:
         return await self.page(select(TrainingModel).where(TrainingModel.org_id == org_id), limit=limit, after=after)
+
+    async def deployments_of(self, model_id: str) -> Sequence[str]:
+        statement = select(ModelReference.deployment_id).where(ModelReference.model_id == model_id)
+        return (await self.session.execute(statement)).scalars().all()
+
+    async def add_reference(self, model_id: str, deployment_id: str) -> None:
+        """Idempotent: a reference that exists (or is added concurrently) is what was asked."""
+        await self.session.execute(
+            upsert_insert(self.session, ModelReference)
+            .values(model_id=model_id, deployment_id=deployment_id, created_at=utcnow())
+            .on_conflict_do_nothing()
+        )
+
+    async def remove_reference(self, model_id: str, deployment_id: str) -> None:
+        await self.session.execute(
+            delete(ModelReference).where(
+                ModelReference.model_id == model_id, ModelReference.deployment_id == deployment_id
+            )
+        )
+
+    async def count_active(self, org_id: str) -> int:
+        statement = select(func.count()).where(
+            TrainingModel.org_id == org_id, TrainingModel.status.in_(("queued", "running"))
+        )
+        return int((await self.session.execute(statement)).scalar_one())
 
     async def in_status(self, *statuses: str) -> Sequence[TrainingModel]:
         statement = select(TrainingModel).where(TrainingModel.status.in_(statuses)).order_by(TrainingModel.id)

@@ -17,6 +17,7 @@ from automl_common.errors import (
     error_responses,
 )
 from automl_common.ids import IdPath
+from automl_common.quotas import OrgQuotaExceeded
 from automl_common.schemas import Page
 from automl_proto import models as schemas
 from automl_proto.inference import ModelArtifacts
@@ -35,18 +36,19 @@ internal_router = APIRouter(prefix="/internal/models", tags=["internal"], includ
     "",
     status_code=status.HTTP_201_CREATED,
     response_model=schemas.Model,
-    responses=error_responses(NotFound, Conflict, InvalidRequest, BadGateway, ServiceUnavailable),
+    responses=error_responses(NotFound, Conflict, InvalidRequest, OrgQuotaExceeded, BadGateway, ServiceUnavailable),
 )
 async def create_model(
     body: schemas.ModelCreate,
     session: SessionDep,
     snapshots: SnapshotsDep,
     dispatcher: DispatcherDep,
+    settings: TrainerSettingsDep,
     org_id: OrgIdDep,
     background: BackgroundTasks,
 ) -> schemas.Model:
     """Start a training run: every input is checked now; the run waits queued for a free job slot."""
-    model = await service.create_model(session, snapshots, org_id, body)
+    model = await service.create_model(session, snapshots, org_id, body, settings.max_active_trainings_per_org)
     background.add_task(dispatcher.wake)
     return service.to_schema(model)
 
@@ -90,7 +92,9 @@ async def cancel_model(
     return service.to_schema(model)
 
 
-@router.delete("/{model_id}", status_code=status.HTTP_204_NO_CONTENT, responses=error_responses(NotFound, BadGateway))
+@router.delete(
+    "/{model_id}", status_code=status.HTTP_204_NO_CONTENT, responses=error_responses(NotFound, Conflict, BadGateway)
+)
 async def delete_model(
     model_id: IdPath,
     session: SessionDep,
@@ -99,7 +103,8 @@ async def delete_model(
     dispatcher: DispatcherDep,
     org_id: OrgIdDep,
 ) -> Response:
-    """Delete the model, its artifacts and its events; a running job is stopped first."""
+    """Delete the model, its artifacts and its events; a running job is stopped first. A model that a
+    deployment serves is not deleted (409)."""
     model = await service.get_model_row(session, org_id, model_id)
     if model.job_handle is not None:
         await dispatcher.stop(model.job_handle)
@@ -150,3 +155,16 @@ async def post_event(
 async def model_artifacts(model_id: IdPath, session: SessionDep, org_id: OrgIdDep) -> ModelArtifacts:
     """inference-svc: where a succeeded model's files are."""
     return await service.artifacts_of(session, org_id, model_id)
+
+
+@internal_router.put("/{model_id}/references/{deployment_id}", status_code=status.HTTP_204_NO_CONTENT)
+async def add_reference(model_id: IdPath, deployment_id: IdPath, session: SessionDep, org_id: OrgIdDep) -> Response:
+    """inference-svc: a deployment now serves this model (it cannot be deleted until the deployment is)."""
+    await service.add_deployment_reference(session, org_id, model_id, deployment_id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@internal_router.delete("/{model_id}/references/{deployment_id}", status_code=status.HTTP_204_NO_CONTENT)
+async def remove_reference(model_id: IdPath, deployment_id: IdPath, session: SessionDep, org_id: OrgIdDep) -> Response:
+    await service.remove_deployment_reference(session, org_id, model_id, deployment_id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)

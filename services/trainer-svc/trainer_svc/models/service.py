@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -10,6 +11,7 @@ from automl_common.db.base import utcnow
 from automl_common.errors import Conflict, InvalidRequest, NotFound
 from automl_common.http import InternalClient, url_path
 from automl_common.ids import new_id
+from automl_common.quotas import enforce_org_quota
 from automl_common.schemas import Page
 from automl_common.storage import ObjectStore
 from automl_proto import models as schemas
@@ -30,6 +32,10 @@ class SnapshotNotFound(NotFound):
 
 
 class SnapshotNotReady(Conflict):
+    pass
+
+
+class ModelInUse(Conflict):
     pass
 
 
@@ -117,7 +123,11 @@ def _check_options(body: schemas.ModelCreate, heads: dict[str, list[str]]) -> No
 
 
 async def create_model(
-    session: AsyncSession, snapshots: InternalClient, org_id: str, body: schemas.ModelCreate
+    session: AsyncSession,
+    snapshots: InternalClient,
+    org_id: str,
+    body: schemas.ModelCreate,
+    max_active: int = 1_000_000,
 ) -> TrainingModel:
     base = await base_models.get_for_org(session, org_id, body.base_model)
     if base.model_type != body.model_type:
@@ -153,6 +163,17 @@ async def create_model(
         if parent.method != body.method:
             raise InvalidRequest(f"parent_model_id: the parent was trained with {parent.method}, not {body.method}")
     _check_options(body, heads)
+    repository = ModelRepository(session)
+    await enforce_org_quota(
+        session,
+        TrainingModel,
+        org_id,
+        used=lambda: repository.count_active(org_id),
+        adding=1,
+        limit=max_active,
+        what="trainings (queued or running)",
+        setting="AUTOML_TRAINER_MAX_ACTIVE_TRAININGS_PER_ORG",
+    )
 
     model_id = new_id("model")
     split_id = None
@@ -167,11 +188,6 @@ async def create_model(
             raise InvalidRequest(f"test_split_pct: {response.json().get('detail')}")
         response.raise_for_status()
         split_id = response.json()["id"]
-    for snapshot_id in snapshot_ids(body.train_snapshot_id, body.test_snapshot_id):
-        response = await snapshots.request(
-            "PUT", url_path("/internal/snapshots/{}/references/{}", snapshot_id, model_id), org_id=org_id
-        )
-        response.raise_for_status()
     model = TrainingModel(
         id=model_id,
         org_id=org_id,
@@ -193,9 +209,25 @@ async def create_model(
         cancel_requested=False,
         event_seq=0,
     )
-    repository = ModelRepository(session)
+    # The row first (a failure here leaves nothing anywhere), then the references in snapshot-svc; if one of
+    # those fails, the ones made are taken back and this transaction rolls back with the error.
     await repository.add(model)
     await repository.add_event(model_id, "queued", f"{body.method} on {base.name}")
+    referenced: list[str] = []
+    try:
+        for snapshot_id in snapshot_ids(body.train_snapshot_id, body.test_snapshot_id):
+            response = await snapshots.request(
+                "PUT", url_path("/internal/snapshots/{}/references/{}", snapshot_id, model_id), org_id=org_id
+            )
+            response.raise_for_status()
+            referenced.append(snapshot_id)
+    except BaseException:
+        for snapshot_id in referenced:
+            with contextlib.suppress(Exception):
+                await snapshots.request(
+                    "DELETE", url_path("/internal/snapshots/{}/references/{}", snapshot_id, model_id), org_id=org_id
+                )
+        raise
     return model
 
 
@@ -220,6 +252,15 @@ async def delete_model(
     session: AsyncSession, snapshots: InternalClient, store: ObjectStore, org_id: str, model_id: str
 ) -> TrainingModel:
     model = await get_model_row(session, org_id, model_id)
+    repository = ModelRepository(session)
+    served_by = await repository.deployments_of(model.id)
+    if served_by:
+        raise ModelInUse(
+            f"model {model_id!r} is served by deployment(s) {', '.join(sorted(served_by))}; delete them first"
+        )
+    # The row goes first (rolled back if what follows fails), then what other services and the store hold.
+    await repository.delete(model)
+    await session.flush()
     for snapshot_id in snapshot_ids(model.train_snapshot_id, model.test_snapshot_id):
         response = await snapshots.request(
             "DELETE", url_path("/internal/snapshots/{}/references/{}", snapshot_id, model.id), org_id=org_id
@@ -227,8 +268,17 @@ async def delete_model(
         if response.status_code != 404:
             response.raise_for_status()
     await store.delete_prefix(model.output_prefix)
-    await ModelRepository(session).delete(model)
     return model
+
+
+async def add_deployment_reference(session: AsyncSession, org_id: str, model_id: str, deployment_id: str) -> None:
+    model = await get_model_row(session, org_id, model_id)
+    await ModelRepository(session).add_reference(model.id, deployment_id)
+
+
+async def remove_deployment_reference(session: AsyncSession, org_id: str, model_id: str, deployment_id: str) -> None:
+    model = await get_model_row(session, org_id, model_id)
+    await ModelRepository(session).remove_reference(model.id, deployment_id)
 
 
 class ModelNotReady(Conflict):

@@ -1,0 +1,14 @@
+from __future__ import annotations
+
+from sqlalchemy import func, select
+
+from automl_common.db import Repository
+from inference_svc.tables import TaskRow
+
+
+class TaskRepository(Repository[TaskRow]):
+    model = TaskRow
+
+    async def count_pending(self, org_id: str) -> int:
+        statement = select(func.count()).where(TaskRow.org_id == org_id, TaskRow.status.in_(("queued", "running")))
+        return int((await self.session.execute(statement)).scalar_one())

@@ -1,0 +1,105 @@
+"""Per-org quotas (keys, snapshot builds, stored bytes) are settings, refused with 429 ``OrgQuotaExceeded``
+naming the quota and its setting, enforced under concurrency, and per org: one org at its limit does not
+stop another. (Deployments, replicas, tasks, trainings and batches: tests/services/inference_svc.)"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from automl_common.db import Database, utcnow
+from automl_common.ids import new_id
+from snapshot_svc.models import Snapshot
+from tests.support.platform import Platform, run_platform
+
+CSV = b"text,label\n" + b"".join(f"row {i},{'a' if i % 2 else 'b'}\n".encode() for i in range(120))
+
+
+@pytest.fixture
+def tight(tmp_path: Path, database_url: str) -> Iterator[Platform]:
+    with run_platform(
+        tmp_path,
+        {"dataset": database_url, "gateway": database_url},
+        gateway_overrides={"max_keys_per_org": 4},
+        snapshot_overrides={"max_building_snapshots_per_org": 1},
+        dataset_overrides={"max_storage_bytes_per_org": 2 * len(CSV) + 10},
+    ) as running:
+        yield running
+
+
+async def test_keys_up_to_the_limit_under_concurrency(tight):
+    async with tight.org("keys") as client, tight.org("other") as other:
+        answers = await asyncio.gather(*(client.post("/v1/keys", json={"name": f"k{i}"}) for i in range(10)))
+        statuses = sorted(answer.status_code for answer in answers)
+        assert statuses == [201] * 3 + [429] * 7  # the org's first admin key is the fourth
+        refused = next(answer for answer in answers if answer.status_code == 429).json()
+        assert refused["error"] == "KeyLimitReached"
+        assert "max_keys_per_org" in refused["detail"]
+        listed = (await client.get("/v1/keys")).json()["items"]
+        assert len(listed) == 4
+        # Revoking frees a place; another org was never affected.
+        assert (await client.delete(f"/v1/keys/{listed[-1]['id']}")).status_code == 200
+        assert (await client.post("/v1/keys", json={"name": "again"})).status_code == 201
+        assert (await other.post("/v1/keys", json={"name": "mine"})).status_code == 201
+
+
+async def test_stored_bytes_per_org(tight):
+    store = tight.apps["dataset"].state.store
+    async with tight.org("bytes") as client, tight.org("other") as other:
+        for _ in range(2):
+            assert (await client.upload("a.csv", CSV)).status_code == 201
+        third = await client.upload("a.csv", CSV)
+        assert third.status_code == 429, third.text
+        assert third.json()["error"] == "OrgQuotaExceeded"
+        assert "AUTOML_DATASET_MAX_STORAGE_BYTES_PER_ORG" in third.json()["detail"]
+        assert len((await client.get("/v1/datasets")).json()["items"]) == 2
+        keys = [info.key async for info in store.list(f"orgs/{client.org_id}/")]
+        assert len([key for key in keys if key.endswith("source")]) == 2 or len(keys) == 2, keys
+        assert (await other.upload("a.csv", CSV)).status_code == 201
+
+
+@pytest.mark.parametrize("database_url", ["sqlite", "postgres"], indirect=True)
+async def test_snapshot_builds_per_org(tight):
+    async with tight.org("snaps") as client, tight.org("other") as other:
+        created = await client.upload("a.csv", CSV)
+        dataset = await client.wait_dataset(created.json()["id"])
+        assert (
+            await client.put(f"/v1/datasets/{dataset['id']}/columns", json={"columns": {"text": "text"}})
+        ).status_code == 200
+        body = {
+            "dataset_id": dataset["id"],
+            "name": "s",
+            "type": "text_classification",
+            "input_column": "text",
+            "heads": [{"column": "label"}],
+        }
+        # A build of this org still running (as if a large one), made straight in snapshot-svc's database.
+        # (Its own engine: the app's runs on the server's event loop.)
+        database = Database.from_url(tight.apps["snapshot"].state.settings.resolved_database_url)
+        async with database.session() as session:
+            session.add(
+                Snapshot(
+                    id=new_id("snap"),
+                    org_id=client.org_id,
+                    name="big",
+                    dataset_id=dataset["id"],
+                    type="text_classification",
+                    spec={},
+                    status="creating",
+                    created_at=utcnow(),
+                )
+            )
+        await database.dispose()
+        refused = await client.post("/v1/snapshots", json=body)
+        assert refused.status_code == 429, refused.text
+        assert "AUTOML_SNAPSHOT_MAX_BUILDING_SNAPSHOTS_PER_ORG" in refused.json()["detail"]
+        theirs = await other.upload("a.csv", CSV)
+        their_dataset = await other.wait_dataset(theirs.json()["id"])
+        assert (
+            await other.put(f"/v1/datasets/{their_dataset['id']}/columns", json={"columns": {"text": "text"}})
+        ).status_code == 200
+        accepted = await other.post("/v1/snapshots", json=body | {"dataset_id": their_dataset["id"]})
+        assert accepted.status_code == 201, accepted.text
