@@ -14,12 +14,16 @@ from datetime import UTC, date, datetime
 from sqlalchemy import func
 
 from automl_common.db import Database, upsert_insert
+from automl_proto.ids import ID_PATTERN
 from gateway.models import DailyUsage
 
 logger = logging.getLogger("automl.gateway.usage")
 
-# The calls that are metered: predictions and async tasks of one deployment.
-METERED = re.compile(r"^/v1/deployments/(?P<deployment_id>[A-Za-z0-9_-]{1,64})/(?:predict|tasks)$")
+# The calls that are metered: predictions and async tasks of one deployment, named by a well-formed id (a
+# malformed one is refused before any deployment is reached, and is nobody's usage).
+METERED = re.compile(
+    r"^/v1/deployments/(?P<deployment_id>" + ID_PATTERN.removeprefix("^").removesuffix("$") + r")/(?:predict|tasks)$"
+)
 
 UsageKey = tuple[date, str, str, str]  # day, org, deployment, key
 
