@@ -14,6 +14,7 @@ from automl_common.limits import BodyLimit
 from automl_common.ssrf import GuardedFetcher, UrlPolicy
 from automl_common.storage import ObjectStore
 from dataset_svc.datasets.ingest import Ingestor
+from dataset_svc.datasets.router import internal_router as datasets_internal_router
 from dataset_svc.datasets.router import router as datasets_router
 from dataset_svc.db import VERSION_TABLE
 from dataset_svc.images.router import router as images_router
@@ -48,7 +49,7 @@ def create_app(
         title="AutoML dataset-svc",
         migrations_dir=MIGRATIONS_DIR,
         version_table=VERSION_TABLE,
-        routers=[datasets_router, rows_router, images_router],
+        routers=[datasets_router, datasets_internal_router, rows_router, images_router],
         body_limits=[BodyLimit("POST", re.compile(r"/v1/datasets/?"), settings.max_upload_bytes + 1024 * 1024)],
         lifespan=lifespan,
     )

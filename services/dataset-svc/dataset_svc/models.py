@@ -86,3 +86,13 @@ class ImageAsset(Base):
     width: Mapped[int | None] = mapped_column(Integer, nullable=True)
     height: Mapped[int | None] = mapped_column(Integer, nullable=True)
     size: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+
+
+class DatasetReference(TimestampMixin, Base):
+    """An image snapshot (in snapshot-svc) that reads this dataset's images; the dataset is kept while one
+    does (its images are not copied into the snapshot)."""
+
+    __tablename__ = "dataset_references"
+
+    dataset_id: Mapped[str] = mapped_column(ForeignKey("datasets.id", ondelete="CASCADE"), primary_key=True)
+    snapshot_id: Mapped[str] = mapped_column(String(64), primary_key=True)

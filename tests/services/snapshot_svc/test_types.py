@@ -36,6 +36,18 @@ async def test_image_snapshot_uses_stored_images_and_reports_unfetched_ones(plat
         assets = {row["index"]: row["assets"]["image"]["sha256"] for row in await client.rows(dataset["id"])}
         assert all(row["image_sha256"] == assets[row["index"]] for row in rows)
 
+        # The snapshot reads its images from the dataset: the dataset (and its images) stay while it exists.
+        refused = await client.delete(f"/v1/datasets/{dataset['id']}")
+        assert refused.status_code == 409, refused.text
+        assert refused.json()["error"] == "DatasetInUse"
+        assert snap["id"] in refused.json()["detail"]
+        store = platform.apps["dataset"].state.store
+        images = [info.key async for info in store.list(f"orgs/{client.org_id}/images/")]
+        assert len(images) == 24
+        assert (await client.delete(f"/v1/snapshots/{snap['id']}")).status_code == 204
+        assert (await client.delete(f"/v1/datasets/{dataset['id']}")).status_code == 204
+        assert [info.key async for info in store.list(f"orgs/{client.org_id}/images/")] == []
+
 
 async def test_llm_snapshots_from_prompt_and_completion_or_messages(platform):
     records = [

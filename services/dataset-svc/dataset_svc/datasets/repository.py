@@ -4,8 +4,8 @@ from collections.abc import Sequence
 
 from sqlalchemy import delete, func, select, update
 
-from automl_common.db import Repository, utcnow
-from dataset_svc.models import Dataset, DatasetColumn, ImageAsset
+from automl_common.db import Repository, upsert_insert, utcnow
+from dataset_svc.models import Dataset, DatasetColumn, DatasetReference, ImageAsset
 
 
 class DatasetRepository(Repository[Dataset]):
@@ -13,6 +13,25 @@ class DatasetRepository(Repository[Dataset]):
 
     async def page_for_org(self, org_id: str, *, limit: int, after: str | None) -> tuple[Sequence[Dataset], str | None]:
         return await self.page(select(Dataset).where(Dataset.org_id == org_id), limit=limit, after=after)
+
+    async def snapshots_of(self, dataset_id: str) -> Sequence[str]:
+        statement = select(DatasetReference.snapshot_id).where(DatasetReference.dataset_id == dataset_id)
+        return (await self.session.execute(statement)).scalars().all()
+
+    async def add_reference(self, dataset_id: str, snapshot_id: str) -> None:
+        """Idempotent: a reference that exists (or is added concurrently) is what was asked."""
+        await self.session.execute(
+            upsert_insert(self.session, DatasetReference)
+            .values(dataset_id=dataset_id, snapshot_id=snapshot_id, created_at=utcnow())
+            .on_conflict_do_nothing()
+        )
+
+    async def remove_reference(self, dataset_id: str, snapshot_id: str) -> None:
+        await self.session.execute(
+            delete(DatasetReference).where(
+                DatasetReference.dataset_id == dataset_id, DatasetReference.snapshot_id == snapshot_id
+            )
+        )
 
     async def stored_bytes(self, org_id: str) -> int:
         """What the org keeps in the store: its uploads and the images fetched for them."""

@@ -24,6 +24,7 @@ from dataset_svc.datasets.upload import MultipartUpload
 from dataset_svc.deps import DatasetSettingsDep, IngestorDep
 
 router = APIRouter(prefix="/v1/datasets", tags=["datasets"])
+internal_router = APIRouter(prefix="/internal/datasets", tags=["internal"], include_in_schema=False)
 
 
 @router.post(
@@ -60,7 +61,7 @@ async def get_dataset(dataset_id: IdPath, session: SessionDep, org_id: OrgIdDep)
     return await service.to_schema(session, await service.get_dataset_row(session, org_id, dataset_id))
 
 
-@router.delete("/{dataset_id}", status_code=status.HTTP_204_NO_CONTENT, responses=error_responses(NotFound))
+@router.delete("/{dataset_id}", status_code=status.HTTP_204_NO_CONTENT, responses=error_responses(NotFound, Conflict))
 async def delete_dataset(
     dataset_id: IdPath,
     session: SessionDep,
@@ -114,3 +115,16 @@ async def export_dataset(
     dataset = await service.get_dataset_row(session, org_id, dataset_id)
     service.require_ready(dataset)
     return StreamingResponse(export_lines(request.app.state.database, dataset_id), media_type="application/x-ndjson")
+
+
+@internal_router.put("/{dataset_id}/references/{snapshot_id}", status_code=status.HTTP_204_NO_CONTENT)
+async def add_reference(dataset_id: IdPath, snapshot_id: IdPath, session: SessionDep, org_id: OrgIdDep) -> Response:
+    """snapshot-svc: an image snapshot reads this dataset's images (it cannot be deleted until the snapshot is)."""
+    await service.add_reference(session, org_id, dataset_id, snapshot_id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@internal_router.delete("/{dataset_id}/references/{snapshot_id}", status_code=status.HTTP_204_NO_CONTENT)
+async def remove_reference(dataset_id: IdPath, snapshot_id: IdPath, session: SessionDep, org_id: OrgIdDep) -> Response:
+    await service.remove_reference(session, org_id, dataset_id, snapshot_id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -202,8 +202,15 @@ async def delete_dataset(
     org_id: str,
     dataset_id: str,
 ) -> None:
-    """Remove the dataset, its rows, its original file, and the images no other dataset of the org uses."""
+    """Remove the dataset, its rows, its original file, and the images no other dataset of the org uses. A
+    dataset whose images an image snapshot reads is kept (409) until those snapshots are deleted."""
     dataset = await get_dataset_row(session, org_id, dataset_id)
+    readers = await DatasetRepository(session).snapshots_of(dataset_id)
+    if readers:
+        raise DatasetInUse(
+            f"dataset {dataset_id!r} holds the images of image snapshot(s) {', '.join(sorted(readers))}; "
+            "delete them first"
+        )
     await ingestor.cancel(dataset_id)
     unshared = await AssetRepository(session).unshared_hashes(dataset_id, org_id)
     keys: list[str] = [dataset.source_key] if dataset.source_key else []
@@ -213,6 +220,20 @@ async def delete_dataset(
     await session.flush()
     for key in keys:
         await store.delete(key)
+
+
+class DatasetInUse(Conflict):
+    pass
+
+
+async def add_reference(session: AsyncSession, org_id: str, dataset_id: str, snapshot_id: str) -> None:
+    await get_dataset_row(session, org_id, dataset_id)
+    await DatasetRepository(session).add_reference(dataset_id, snapshot_id)
+
+
+async def remove_reference(session: AsyncSession, org_id: str, dataset_id: str, snapshot_id: str) -> None:
+    await get_dataset_row(session, org_id, dataset_id)
+    await DatasetRepository(session).remove_reference(dataset_id, snapshot_id)
 
 
 async def update_mapping(

@@ -6,6 +6,7 @@ A failed build removes everything it wrote and leaves the snapshot ``failed`` wi
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import tempfile
@@ -26,6 +27,7 @@ from automl_common.tasks import TaskRegistry
 from snapshot_svc.models import Snapshot, SnapshotInvalidRow
 from snapshot_svc.settings import SnapshotSettings
 from snapshot_svc.snapshots.materialise import Pass1, SnapshotBuildError, finalize
+from snapshot_svc.snapshots.references import IMAGE_TYPES, set_dataset_reference
 from snapshot_svc.snapshots.validation import InvalidRow, Spec, ValidRow, validate_row
 
 logger = logging.getLogger(__name__)
@@ -246,6 +248,11 @@ class SnapshotBuilder:
     async def _fail(self, snapshot_id: str, org_id: str, reason: str) -> None:
         logger.info("snapshot %s failed: %s", snapshot_id, reason)
         await self.store.delete_prefix(snapshot_prefix(org_id, snapshot_id))
+        async with self.database.session() as session:
+            failed = await session.get(Snapshot, snapshot_id)
+        if failed is not None and failed.type in IMAGE_TYPES:  # a failed snapshot keeps nothing, no hold either
+            with contextlib.suppress(Exception):
+                await set_dataset_reference(self.datasets, "DELETE", org_id, failed.dataset_id, snapshot_id)
         async with self.database.session() as session:
             await session.execute(delete(SnapshotInvalidRow).where(SnapshotInvalidRow.snapshot_id == snapshot_id))
             await session.execute(

@@ -54,12 +54,17 @@ async def get_snapshot(snapshot_id: IdPath, session: SessionDep, org_id: OrgIdDe
 
 @router.delete("/{snapshot_id}", status_code=status.HTTP_204_NO_CONTENT, responses=error_responses(NotFound, Conflict))
 async def delete_snapshot(
-    snapshot_id: IdPath, session: SessionDep, store: StoreDep, builder: BuilderDep, org_id: OrgIdDep
+    snapshot_id: IdPath,
+    session: SessionDep,
+    store: StoreDep,
+    datasets: DatasetsDep,
+    builder: BuilderDep,
+    org_id: OrgIdDep,
 ) -> Response:
     """Delete a snapshot; 409 while a model uses it."""
     await service.get_snapshot_row(session, org_id, snapshot_id)
     await builder.cancel(snapshot_id)
-    await service.delete_snapshot(session, store, org_id, snapshot_id)
+    await service.delete_snapshot(session, store, datasets, org_id, snapshot_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 

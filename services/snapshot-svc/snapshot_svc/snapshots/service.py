@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -21,16 +22,13 @@ from automl_proto import snapshots as schemas
 from snapshot_svc.models import Snapshot, SnapshotReference, Split
 from snapshot_svc.settings import SnapshotSettings
 from snapshot_svc.snapshots.build import column_problems, snapshot_prefix
+from snapshot_svc.snapshots.references import IMAGE_TYPES, DatasetNotFound, set_dataset_reference
 from snapshot_svc.snapshots.repository import SnapshotRepository
 from snapshot_svc.snapshots.splits import compute_split, write_split
 from snapshot_svc.snapshots.validation import Spec
 
 
 class SnapshotNotFound(NotFound):
-    pass
-
-
-class DatasetNotFound(NotFound):
     pass
 
 
@@ -121,16 +119,6 @@ async def create_snapshot(
     if problems:
         raise InvalidColumns("; ".join(problems))
     repository = SnapshotRepository(session)
-    await enforce_org_quota(
-        session,
-        Snapshot,
-        org_id,
-        used=lambda: repository.count_building(org_id),
-        adding=1,
-        limit=settings.max_building_snapshots_per_org,
-        what="snapshot builds (creating)",
-        setting="AUTOML_SNAPSHOT_MAX_BUILDING_SNAPSHOTS_PER_ORG",
-    )
     snapshot = Snapshot(
         id=new_id("snap"),
         org_id=org_id,
@@ -146,7 +134,29 @@ async def create_snapshot(
         heads=[],
         stats={},
     )
-    await repository.add(snapshot)
+    # An image snapshot's images stay in dataset-svc: the dataset is kept while the snapshot exists. The hold
+    # is asked for before this service takes any lock or writes anything (none is held across the call), and
+    # let go if the snapshot is refused or cannot be stored.
+    holds_images = body.type in IMAGE_TYPES
+    if holds_images:
+        await set_dataset_reference(datasets, "PUT", org_id, body.dataset_id, snapshot.id)
+    try:
+        await enforce_org_quota(
+            session,
+            Snapshot,
+            org_id,
+            used=lambda: repository.count_building(org_id),
+            adding=1,
+            limit=settings.max_building_snapshots_per_org,
+            what="snapshot builds (creating)",
+            setting="AUTOML_SNAPSHOT_MAX_BUILDING_SNAPSHOTS_PER_ORG",
+        )
+        await repository.add(snapshot)
+    except BaseException:
+        if holds_images:
+            with contextlib.suppress(Exception):
+                await set_dataset_reference(datasets, "DELETE", org_id, body.dataset_id, snapshot.id)
+        raise
     return snapshot
 
 
@@ -172,13 +182,19 @@ async def list_invalid_rows(
     )
 
 
-async def delete_snapshot(session: AsyncSession, store: ObjectStore, org_id: str, snapshot_id: str) -> None:
+async def delete_snapshot(
+    session: AsyncSession, store: ObjectStore, datasets: InternalClient, org_id: str, snapshot_id: str
+) -> None:
     snapshot = await get_snapshot_row(session, org_id, snapshot_id)
     users = await SnapshotRepository(session).references(snapshot_id)
     if users:
         raise SnapshotInUse(
             f"snapshot {snapshot_id!r} is used by model(s) {', '.join(sorted(users))}; delete them first"
         )
+    # The dataset's hold is let go first: no lock of ours is held across the call, and if it fails nothing
+    # is deleted.
+    if snapshot.type in IMAGE_TYPES:
+        await set_dataset_reference(datasets, "DELETE", org_id, snapshot.dataset_id, snapshot_id)
     await SnapshotRepository(session).delete(snapshot)
     await store.delete_prefix(snapshot_prefix(org_id, snapshot_id))
 

@@ -11,7 +11,7 @@ from automl_common.db.base import utcnow
 from automl_common.errors import Conflict, InvalidRequest, NotFound
 from automl_common.http import InternalClient, url_path
 from automl_common.ids import new_id
-from automl_common.quotas import enforce_org_quota
+from automl_common.quotas import OrgQuotaExceeded, enforce_org_quota
 from automl_common.schemas import Page
 from automl_common.storage import ObjectStore
 from automl_proto import models as schemas
@@ -164,16 +164,14 @@ async def create_model(
             raise InvalidRequest(f"parent_model_id: the parent was trained with {parent.method}, not {body.method}")
     _check_options(body, heads)
     repository = ModelRepository(session)
-    await enforce_org_quota(
-        session,
-        TrainingModel,
-        org_id,
-        used=lambda: repository.count_active(org_id),
-        adding=1,
-        limit=max_active,
-        what="trainings (queued or running)",
-        setting="AUTOML_TRAINER_MAX_ACTIVE_TRAININGS_PER_ORG",
-    )
+    # A first look at the quota, before the split and the references are made (the binding check, under the
+    # org's lock, is made with the insert below).
+    active = await repository.count_active(org_id)
+    if active >= max_active:
+        raise OrgQuotaExceeded(
+            f"trainings (queued or running): the org has {active}, the limit is {max_active} "
+            "(setting AUTOML_TRAINER_MAX_ACTIVE_TRAININGS_PER_ORG). Free some first, or ask the operator"
+        )
 
     model_id = new_id("model")
     split_id = None
@@ -209,10 +207,8 @@ async def create_model(
         cancel_requested=False,
         event_seq=0,
     )
-    # The row first (a failure here leaves nothing anywhere), then the references in snapshot-svc; if one of
-    # those fails, the ones made are taken back and this transaction rolls back with the error.
-    await repository.add(model)
-    await repository.add_event(model_id, "queued", f"{body.method} on {base.name}")
+    # The references in snapshot-svc first, while this service holds no lock (the quota's is taken after),
+    # then the row; if anything fails, the references made are taken back and nothing is stored.
     referenced: list[str] = []
     try:
         for snapshot_id in snapshot_ids(body.train_snapshot_id, body.test_snapshot_id):
@@ -221,6 +217,18 @@ async def create_model(
             )
             response.raise_for_status()
             referenced.append(snapshot_id)
+        await enforce_org_quota(
+            session,
+            TrainingModel,
+            org_id,
+            used=lambda: repository.count_active(org_id),
+            adding=1,
+            limit=max_active,
+            what="trainings (queued or running)",
+            setting="AUTOML_TRAINER_MAX_ACTIVE_TRAININGS_PER_ORG",
+        )
+        await repository.add(model)
+        await repository.add_event(model_id, "queued", f"{body.method} on {base.name}")
     except BaseException:
         for snapshot_id in referenced:
             with contextlib.suppress(Exception):
@@ -258,15 +266,15 @@ async def delete_model(
         raise ModelInUse(
             f"model {model_id!r} is served by deployment(s) {', '.join(sorted(served_by))}; delete them first"
         )
-    # The row goes first (rolled back if what follows fails), then what other services and the store hold.
-    await repository.delete(model)
-    await session.flush()
+    # The snapshots' holds are let go before this service writes (no lock of ours is held across the calls;
+    # a failure deletes nothing), then the row and the files.
     for snapshot_id in snapshot_ids(model.train_snapshot_id, model.test_snapshot_id):
         response = await snapshots.request(
             "DELETE", url_path("/internal/snapshots/{}/references/{}", snapshot_id, model.id), org_id=org_id
         )
         if response.status_code != 404:
             response.raise_for_status()
+    await repository.delete(model)
     await store.delete_prefix(model.output_prefix)
     return model
 
