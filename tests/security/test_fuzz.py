@@ -9,7 +9,6 @@ reached only with the internal token or a job token."""
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,9 +23,8 @@ from schemathesis.generation import GenerationMode
 from schemathesis.specs.openapi.checks import response_schema_conformance, status_code_conformance
 
 from automl_common.context import INTERNAL_TOKEN_HEADER, ORG_ID_HEADER
-from tests.support import postgres
 from tests.support.api import INTERNAL_TOKEN, bearer
-from tests.support.platform import Platform, run_platform
+from tests.support.platform import Platform
 
 EXAMPLES_PER_OPERATION = 25
 SEED = 20261201
@@ -40,19 +38,8 @@ class Report:
 
 
 @pytest.fixture(scope="module")
-async def module_postgres_url() -> Any:
-    url = await postgres.create_database()
-    try:
-        yield url
-    finally:
-        await postgres.drop_database(url)
-
-
-@pytest.fixture(scope="module")
-def fuzzed(tmp_path_factory: pytest.TempPathFactory, module_postgres_url: str) -> Iterator[Platform]:
-    urls = {name: module_postgres_url for name in ("dataset", "gateway", "trainer", "inference")}
-    with run_platform(tmp_path_factory.mktemp("fuzz"), urls, trainer_overrides={}, inference_overrides={}) as running:
-        yield running
+def fuzzed(full_platform: Platform) -> Platform:
+    return full_platform
 
 
 def fuzz(base_url: str, headers: dict[str, str], mode: GenerationMode) -> Report:

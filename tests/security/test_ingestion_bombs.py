@@ -36,6 +36,7 @@ def peak_rss_growth() -> Iterator[list[int]]:
     finally:
         stop.set()
         sampler.join()
+        print(f"peak RSS growth {peak[0] / 2**20:.1f} MiB (budget {MEMORY_BUDGET / 2**20:.0f} MiB)")
 
 
 async def upload_and_wait(client, filename: str, content: bytes):

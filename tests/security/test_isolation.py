@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -20,9 +20,8 @@ import pytest
 
 from automl_common.context import INTERNAL_TOKEN_HEADER, ORG_ID_HEADER
 from automl_common.ids import new_id
-from tests.support import postgres
 from tests.support.api import INTERNAL_TOKEN
-from tests.support.platform import OrgClient, Platform, run_platform
+from tests.support.platform import OrgClient, Platform
 from tests.support.training import model_request, register_tiny, review_rows, text_snapshot, wait_model
 
 HEADS: list[dict[str, Any]] = [{"column": "sentiment"}]
@@ -34,21 +33,8 @@ HOSTILE = ["x%3Fy%3D1", "x%23frag", "x%2F..%2Fy", "..", "%2e%2e", "model_%01bad"
 
 
 @pytest.fixture(scope="module")
-async def module_postgres_url() -> AsyncIterator[str]:
-    url = await postgres.create_database()
-    try:
-        yield url
-    finally:
-        await postgres.drop_database(url)
-
-
-@pytest.fixture(scope="module")
-def isolated(tmp_path_factory: pytest.TempPathFactory, module_postgres_url: str) -> Iterator[Platform]:
-    urls = {name: module_postgres_url for name in ("dataset", "gateway", "trainer", "inference")}
-    with run_platform(
-        tmp_path_factory.mktemp("isolation"), urls, trainer_overrides={}, inference_overrides={}
-    ) as running:
-        yield running
+def isolated(full_platform: Platform) -> Platform:
+    return full_platform
 
 
 @pytest.fixture(scope="module")

@@ -22,6 +22,7 @@ import pytest
 
 from tests.support.journey import walk_the_journey
 from tests.support.ports import free_port
+from tests.support.waiting import wait_for
 
 PREFIXES = ["AUTOML_GATEWAY_", "AUTOML_DATASET_", "AUTOML_SNAPSHOT_", "AUTOML_TRAINER_", "AUTOML_INFERENCE_"]
 
@@ -67,16 +68,6 @@ def name_of(pid: int) -> str:
         return " ".join(psutil.Process(pid).cmdline())[:120]
     except psutil.Error:
         return "?"
-
-
-def wait_for(predicate, timeout_s: float, what: str):
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise TimeoutError(what)
 
 
 @pytest.fixture(scope="module")
@@ -201,6 +192,16 @@ def test_no_worker_or_ray_process_holds_a_platform_secret(seen: Seen):
                 holders = [name for name, value in env.items() if secret in value]
                 assert holders == [], f"{kind} process {pid} holds the {what} in {holders}"
             assert not [name for name in env if name.startswith("AUTOML_") and "TOKEN" in name], (kind, pid)
+
+
+@pytest.mark.slow
+def test_the_local_ray_requires_this_platforms_token(seen: Seen):
+    token_path = str(seen.data_dir / "ray.token")
+    for pid, env in seen.ray_environs.items():
+        assert env.get("RAY_AUTH_MODE") == "token", pid
+        assert env.get("RAY_AUTH_TOKEN_PATH") == token_path, pid
+        assert "RAY_AUTH_TOKEN" not in env, pid  # the path travels, not the token
+    assert oct((seen.data_dir / "ray.token").stat().st_mode & 0o777) == "0o600"
 
 
 @pytest.mark.slow

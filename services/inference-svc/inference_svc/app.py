@@ -19,6 +19,7 @@ from inference_svc.deployments.manager import DeploymentManager
 from inference_svc.deployments.router import router as deployments_router
 from inference_svc.metrics import InferenceMetrics
 from inference_svc.playground.router import internal_router as playground_router
+from inference_svc.serving import local_ray
 from inference_svc.serving.runtime import ServeRuntime
 from inference_svc.settings import InferenceSettings
 from inference_svc.tasks.router import router as tasks_router
@@ -58,6 +59,8 @@ def create_app(
             num_cpus=settings.ray_num_cpus,
             require_auth=settings.mode == "cluster" and settings.ray_require_auth,
             stop_local_ray=settings.ray_stop_on_shutdown,
+            scope=local_ray.scope_of(settings.data_dir),
+            token_path=settings.data_dir / "ray.token",
         )
         manager = DeploymentManager(
             app.state.database, runtime, settings, InferenceMetrics(app.state.metrics_registry), upstreams.trainer

@@ -33,6 +33,19 @@ class FilesystemStore(ObjectStore):
         self.root = root.resolve()
         self.root.mkdir(parents=True, exist_ok=True)
         (self.root / _TMP_DIR).mkdir(exist_ok=True)
+        self.sweep_abandoned()
+
+    def sweep_abandoned(self) -> int:
+        """Remove the partial writes of processes that died mid-put (killed: their ``finally`` never ran).
+        Each temporary file is named for its writer's pid, so only dead writers' files go, whichever of the
+        processes sharing this root looks."""
+        removed = 0
+        for temporary in (self.root / _TMP_DIR).iterdir():
+            pid, _, _ = temporary.name.partition("-")
+            if pid.isdigit() and not _alive(int(pid)):
+                temporary.unlink(missing_ok=True)
+                removed += 1
+        return removed
 
     def _path(self, key: str) -> Path:
         validate_key(key)
@@ -57,7 +70,7 @@ class FilesystemStore(ObjectStore):
 
     async def put(self, key: str, data: bytes | AsyncIterable[bytes], *, content_type: str | None = None) -> ObjectInfo:
         path = self._path(key)
-        temporary = self.root / _TMP_DIR / uuid.uuid4().hex
+        temporary = self.root / _TMP_DIR / f"{os.getpid()}-{uuid.uuid4().hex}"
         hasher = new_hasher()
         handle = open(temporary, "wb")  # noqa: ASYNC230, SIM115 - see open(): never in a thread that can be dropped
         try:
@@ -124,6 +137,16 @@ class FilesystemStore(ObjectStore):
     async def check(self) -> None:
         if not self.root.is_dir() or not os.access(self.root, os.W_OK):
             raise StoreUnavailable(f"object store root {self.root} is missing or not writable")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process: alive
+        return True
+    return True
 
 
 def _flush_and_sync(handle: BinaryIO) -> None:

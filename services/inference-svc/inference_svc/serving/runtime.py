@@ -4,13 +4,9 @@ and call them through handles. Serve's API is blocking, so every control call ru
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
-import signal
 import threading
-import time
-import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,7 +15,7 @@ from typing import Any
 from ray.serve.deployment import Application
 from ray.serve.handle import DeploymentHandle
 
-from automl_common.environ import drop_secrets
+from inference_svc.serving import local_ray
 
 logger = logging.getLogger("automl.inference.serve")
 
@@ -46,61 +42,6 @@ def _on_keeper_thread(start: Callable[[], object]) -> None:
         raise errors[0]
 
 
-RAY_MARK = "AUTOML_RAY_OWNER"
-
-
-def kill_marked_processes(entry: bytes, grace_s: float = 3.0) -> int:
-    """SIGTERM, then SIGKILL after ``grace_s``, every process (but this one) whose environment holds
-    ``entry`` (``NAME=value``). Linux: read from /proc; elsewhere nothing is found. Returns how many."""
-    found: list[int] = []
-    for proc in Path("/proc").glob("[0-9]*"):
-        pid = int(proc.name)
-        if pid == os.getpid():
-            continue
-        try:
-            if entry in (proc / "environ").read_bytes().split(b"\0"):
-                found.append(pid)
-        except OSError:
-            continue
-    for sig in (signal.SIGTERM, signal.SIGKILL):
-        alive = []
-        for pid in found:
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.kill(pid, sig)
-                alive.append(pid)
-        if sig == signal.SIGTERM:
-            deadline = time.monotonic() + grace_s
-            while alive and time.monotonic() < deadline:
-                alive = [pid for pid in alive if Path(f"/proc/{pid}").exists() and not _zombie(pid)]
-                time.sleep(0.05)
-            found = alive
-    return len(found)
-
-
-def _zombie(pid: int) -> bool:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
-    except (OSError, IndexError):
-        return True
-
-
-def confine_local_ray() -> None:
-    """Make the Ray this process starts reachable from this host only, and hand it no secret.
-
-    Ray's gRPC servers (GCS, raylet, every worker) bind all interfaces and advertise the host's address unless
-    Ray runs in its single-host mode, where the node address is loopback and every server binds it. That mode
-    is an environment switch its processes read at import (so the children inherit it) and a constant this
-    process has already read (so it is set here too). Ray's processes are spawned from this process's
-    environment: the platform's secrets are dropped from it first (the settings have been read by now)."""
-    from ray._private import ray_constants
-
-    os.environ[ray_constants.ENABLE_RAY_CLUSTERS_ENV_VAR] = "0"
-    ray_constants.ENABLE_RAY_CLUSTER = False
-    dropped = drop_secrets()
-    if dropped:
-        logger.info("dropped %d secret(s) from the environment before starting Ray", len(dropped))
-
-
 @dataclass(frozen=True)
 class AppState:
     """One Serve app as Serve sees it."""
@@ -121,12 +62,16 @@ class ServeRuntime:
         namespace: str = "automl",
         require_auth: bool = False,
         stop_local_ray: bool = True,
+        scope: str = "default",
+        token_path: Path | None = None,
     ) -> None:
         self.address = address
         self.num_cpus = num_cpus
         self.namespace = namespace
         self.require_auth = require_auth
         self.stop_local_ray = stop_local_ray
+        self.scope = scope  # one platform's local Ray processes (its data dir), told apart from another's
+        self.token_path = token_path
         self._local_marker: str | None = None  # set when this process started the local Ray
         self._handles: dict[str, DeploymentHandle[Any]] = {}
 
@@ -148,11 +93,14 @@ class ServeRuntime:
                 ray.init(address=self.address, namespace=self.namespace, log_to_driver=False)
             else:
                 # Local mode: this process starts Ray (and it stops with the process).
-                confine_local_ray()
+                # A Ray left by a predecessor that was killed (its agents outlive it) goes first.
+                swept = local_ray.sweep_orphans(self.scope)
+                if swept:
+                    logger.info("stopped %d Ray process(es) left by a previous inference-svc", swept)
+                local_ray.confine(self.token_path)
                 # Every process Ray starts inherits this mark, so the ones that escape Ray's own shutdown (its
                 # agents run in sessions of their own) can still be found and stopped with us.
-                self._local_marker = f"{os.getpid()}-{uuid.uuid4().hex}"
-                os.environ[RAY_MARK] = self._local_marker
+                self._local_marker = local_ray.mark(self.scope)
                 _on_keeper_thread(
                     lambda: ray.init(
                         num_cpus=self.num_cpus,
@@ -181,7 +129,7 @@ class ServeRuntime:
         except Exception:  # still sweep what is left
             logger.exception("ray.shutdown failed")
         if marker:
-            left = kill_marked_processes(f"{RAY_MARK}={marker}".encode())
+            left = local_ray.stop_marked(marker)
             if left:
                 logger.info("stopped %d Ray process(es) left after ray.shutdown", left)
 
