@@ -275,6 +275,29 @@ def test_trainer_killed_while_training_and_inference_killed_while_deploying(serv
     predicted = admin.post(f"/v1/deployments/{deployment_id}/predict", json={"inputs": ["win money now"]})
     assert predicted.status_code == 200, predicted.text
 
+    # A batch prediction running when inference-svc is killed starts over after the restart and completes;
+    # its results are whole (one line per row) and nothing of the cut-off run is left in the store.
+    batch_snapshot = ready_snapshot(admin, 1500)
+    wait_for(lambda: status_of(admin, f"/v1/snapshots/{batch_snapshot}") == "ready", 120, "batch snapshot")
+    batch = admin.post("/v1/batch-predictions", json={"deployment_id": deployment_id, "snapshot_id": batch_snapshot})
+    assert batch.status_code == 202, batch.text
+    batch_id = batch.json()["id"]
+
+    def rows_done() -> int:
+        return int(admin.get(f"/v1/batch-predictions/{batch_id}").json()["progress"]["rows_done"])
+
+    wait_for(lambda: rows_done() > 0, 120, "batch running")
+    services.kill9("inference-svc")
+    services.start("inference-svc")
+    wait_for(
+        lambda: status_of(admin, f"/v1/batch-predictions/{batch_id}") in ("succeeded", "failed"), 300, "batch done"
+    )
+    finished = admin.get(f"/v1/batch-predictions/{batch_id}").json()
+    assert finished["status"] == "succeeded", finished
+    results = admin.get(f"/v1/batch-predictions/{batch_id}/results")
+    assert results.status_code == 200
+    assert len(results.text.strip().splitlines()) == 1500
+
 
 def multipart(rows: int, pause_s: float = 0.0) -> Iterator[bytes]:
     """One CSV file part, in pieces (``pause_s`` between them: an upload still running when something dies)."""
