@@ -118,8 +118,9 @@ def bootstrap(env: dict[str, str], data_dir: Path) -> dict[str, str]:
 
 
 def key_id_of(key: str) -> str:
-    """``aml_<lookup>`` of ``aml_<lookup>_<secret>``: names the key without revealing it."""
-    return key.rsplit("_", 1)[0]
+    """``aml_<lookup>`` of ``aml_<lookup>_<secret>``: names the key without revealing it (the secret itself
+    may hold underscores)."""
+    return "_".join(key.split("_", 2)[:2])
 
 
 def tail(path: Path, lines: int = 20) -> str:
