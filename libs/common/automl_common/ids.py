@@ -6,15 +6,12 @@ Time order lets every list page by id alone, which keeps a deep cursor as fast a
 from __future__ import annotations
 
 import os
-import re
 import time
 from typing import Annotated
 
 from fastapi import Path, Query
 
 from automl_proto.ids import BASE_MODEL_ID_PATTERN, ID_MAX_LENGTH, ID_PATTERN
-
-_ID = re.compile(ID_PATTERN)
 
 _ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 
@@ -35,10 +32,6 @@ def new_ulid() -> str:
 
 def new_id(prefix: str) -> str:
     return f"{prefix}_{new_ulid()}"
-
-
-def is_id(value: str) -> bool:
-    return len(value) <= ID_MAX_LENGTH and _ID.fullmatch(value) is not None
 
 
 # Path parameters: a malformed id is a 422 naming the parameter, before any handler code runs.
