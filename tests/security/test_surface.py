@@ -198,7 +198,7 @@ def test_no_worker_or_ray_process_holds_a_platform_secret(seen: Seen):
 def test_the_local_ray_requires_this_platforms_token(seen: Seen):
     token_path = str(seen.data_dir / "ray.token")
     for pid, env in seen.ray_environs.items():
-        assert env.get("RAY_AUTH_MODE") == "token", pid
+        assert env.get("RAY_AUTH_MODE") == "token", (pid, name_of(pid))
         assert env.get("RAY_AUTH_TOKEN_PATH") == token_path, pid
         assert "RAY_AUTH_TOKEN" not in env, pid  # the path travels, not the token
     assert oct((seen.data_dir / "ray.token").stat().st_mode & 0o777) == "0o600"

@@ -52,12 +52,17 @@ def confine(token_path: Path | None) -> None:
     os.environ[ray_constants.ENABLE_RAY_CLUSTERS_ENV_VAR] = "0"
     ray_constants.ENABLE_RAY_CLUSTER = False
     if token_path is not None:
-        # Ray turns token authentication on for a new local cluster when the mode is unset (and refreshes its
-        # own cached configuration then); it reads the token from this path.
+        # Token mode is set here, before any Ray process starts, as Ray itself sets it for a new local cluster
+        # (the environment, which every child inherits, then Ray's cached configuration refreshed, so this
+        # process sees it too); the token is read from this path.
+        from ray._private.authentication.authentication_token_setup import AUTH_MODE_ENV_VAR
+        from ray._raylet import Config
+
         read_or_create_secret(token_path)
         os.environ["RAY_AUTH_TOKEN_PATH"] = str(token_path.resolve())
         os.environ.pop("RAY_AUTH_TOKEN", None)
-        os.environ.pop("RAY_AUTH_MODE", None)
+        os.environ[AUTH_MODE_ENV_VAR] = "token"
+        Config.initialize("")
     dropped = drop_secrets()
     if dropped:
         logger.info("dropped %d secret(s) from the environment before starting Ray", len(dropped))
