@@ -123,6 +123,17 @@ class TrainingOptions(BaseModel):
     max_length: int = Field(default=128, ge=8, le=512)
     validation_pct: float = Field(default=10.0, ge=1, le=50, description="of the training rows, held out")
     lora: LoraOptions = Field(default_factory=LoraOptions)
+    gpus: int | None = Field(
+        default=None, ge=1, le=64, description="processes (GPUs) per node; default: the platform's (one locally)"
+    )
+    nodes: int = Field(default=1, ge=1, le=64, description="nodes; gpus x nodes > 1 trains with torch.distributed")
+    deadline_s: int | None = Field(
+        default=None, ge=60, le=30 * 24 * 3600, description="stop the run after this long; default: the platform's"
+    )
+
+    @property
+    def world_size(self) -> int:
+        return (self.gpus or 1) * self.nodes
 
     @model_validator(mode="after")
     def _custom_weights_positive(self) -> TrainingOptions:
@@ -168,6 +179,7 @@ class Progress(BaseModel):
     examples_per_s: float | None = None
     eta_s: float | None = None
     validation_metric: float | None = None
+    waiting: str | None = Field(default=None, description="while queued: what the job waits for (a GPU, a queue)")
 
 
 class Model(BaseModel):

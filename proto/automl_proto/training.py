@@ -39,6 +39,7 @@ class ParentModel(BaseModel):
 class JobSpec(BaseModel):
     job_id: str
     model_id: str
+    org_id: str = ""
     model_name: str
     description: str = ""
     model_type: str

@@ -39,6 +39,14 @@ def local_backend(settings: TrainerSettings) -> LocalProcessBackend:
     )
 
 
+def make_backend(settings: TrainerSettings) -> JobBackend:
+    if settings.job_backend == "kubernetes":
+        from trainer_svc.jobs.k8s import KubernetesBackend
+
+        return KubernetesBackend(settings)
+    return local_backend(settings)
+
+
 def create_app(
     settings: TrainerSettings | None = None, *, store: ObjectStore | None = None, backend: JobBackend | None = None
 ) -> FastAPI:
@@ -47,7 +55,7 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         snapshots = InternalClient("snapshot-svc", settings.snapshot_url, settings.resolved_internal_token())
-        job_backend = backend or local_backend(settings)
+        job_backend = backend or make_backend(settings)
         importer = BaseModelImporter(app.state.database, app.state.store)
         dispatcher = Dispatcher(app.state.database, job_backend, importer, snapshots, settings)
         app.state.snapshots = snapshots

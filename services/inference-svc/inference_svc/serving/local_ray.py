@@ -56,7 +56,7 @@ def confine(token_path: Path | None) -> None:
         # (the environment, which every child inherits, then Ray's cached configuration refreshed, so this
         # process sees it too); the token is read from this path.
         from ray._private.authentication.authentication_token_setup import AUTH_MODE_ENV_VAR
-        from ray._raylet import Config
+        from ray._raylet import Config  # type: ignore[attr-defined]
 
         read_or_create_secret(token_path)
         os.environ["RAY_AUTH_TOKEN_PATH"] = str(token_path.resolve())

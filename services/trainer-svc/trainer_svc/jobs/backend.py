@@ -1,5 +1,6 @@
-"""Where training workers run. One small interface; the local-process backend is the default and a
-Kubernetes Job backend implements the same four calls (plus ``free_slots``, which is unbounded there)."""
+"""Where training workers run. One small interface, three implementations: local processes (the default),
+Kubernetes Jobs, and the fake the contract tests also run. ``tests/services/trainer_svc/jobs/contract.py``
+is what each must do."""
 
 from __future__ import annotations
 
@@ -7,33 +8,52 @@ from dataclasses import dataclass
 from typing import Literal, Protocol
 
 from automl_proto.training import JobSpec
+from trainer_svc.jobs.exits import Exit, read_exit
 
-JobState = Literal["pending", "running", "succeeded", "failed", "lost"]
+# pending: accepted, not running yet (``reason`` says what it waits for); absent: the backend has no such job
+# (it was never created, e.g. trainer-svc stopped between recording the handle and submitting).
+JobState = Literal["pending", "running", "succeeded", "failed", "lost", "absent"]
 
 
 @dataclass
 class JobStatus:
     state: JobState
-    exit_code: int | None = None
-    reason: str | None = None  # why it ended, when it did not succeed
+    exit: Exit | None = None
+    reason: str | None = None  # what a pending job waits for; why a job ended, when it did not succeed
+    restartable: bool = False  # ended by something outside the job: another attempt resumes it
+
+    @classmethod
+    def exited(cls, code: int, reason: str | None = None) -> JobStatus:
+        ended = read_exit(code)
+        if code == 0:
+            return cls("succeeded", ended)
+        return cls("failed", ended, reason or ended.describe(), ended.restartable)
+
+    @property
+    def exit_code(self) -> int | None:
+        return self.exit.code if self.exit is not None else None
 
     @property
     def finished(self) -> bool:
         return self.state in ("succeeded", "failed", "lost")
 
-    @property
-    def killed(self) -> bool:
-        """Ended by a signal it did not choose (SIGKILL: out of memory, node lost): worth a restart."""
-        return self.state == "lost" or (self.exit_code is not None and self.exit_code < 0)
-
 
 class JobBackendError(Exception):
-    pass
+    """The backend refused or could not take a call; ``retriable`` says whether trying again may help."""
+
+    def __init__(self, message: str, *, retriable: bool = False) -> None:
+        super().__init__(message)
+        self.retriable = retriable
 
 
 class JobBackend(Protocol):
+    def handle_for(self, spec: JobSpec) -> str:
+        """The handle ``spec``'s job has, known before it is submitted (recorded first, then submitted)."""
+        ...
+
     async def submit(self, spec: JobSpec) -> str:
-        """Start the worker for ``spec``; return a handle that ``status``, ``logs`` and ``cancel`` take."""
+        """Start the worker for ``spec``; idempotent by job: a second submit adopts the first. Returns the
+        handle (``handle_for(spec)``) that ``status``, ``logs`` and ``cancel`` take."""
         ...
 
     async def status(self, handle: str) -> JobStatus: ...
@@ -44,7 +64,9 @@ class JobBackend(Protocol):
         """Stop the job: ask it to stop, then kill it after the grace period. Idempotent."""
         ...
 
-    def free_slots(self) -> int: ...
+    def free_slots(self) -> int:
+        """How many more jobs to submit now (the local backend's limit; a cluster queues them itself)."""
+        ...
 
     def forget(self, handle: str) -> None:
         """The job's outcome is recorded; release what the backend keeps for it."""

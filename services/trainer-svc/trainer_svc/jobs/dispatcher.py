@@ -1,9 +1,13 @@
 """Runs queued models on the job backend and reconciles what the backend reports.
 
-Every tick: (1) jobs whose process ended without the worker reporting an outcome are restarted (a kill by
-a signal, while attempts remain: the worker resumes from its checkpoint) or marked failed with the reason
-and the last log lines; cancelled models' jobs are stopped; (2) queued models are submitted, oldest first,
-while the backend has free slots."""
+Every tick: (1) jobs that ended without the worker reporting an outcome are restarted (killed or
+interrupted from outside, while attempts remain: the worker resumes from its checkpoint) or marked failed
+with the reason and the last log lines; a job still pending shows what it waits for; cancelled models' jobs
+are stopped; (2) queued models are submitted, oldest first, while the backend has free slots.
+
+A submission is recorded first (the job's handle, known from its spec, and its token's hash) and made
+afterwards, outside any row lock; submitting is idempotent by job name, so a trainer-svc stopped in between
+finds the job running (adopted) or absent (submitted again) on its next tick."""
 
 from __future__ import annotations
 
@@ -20,7 +24,7 @@ from automl_common.http import InternalClient, url_path
 from automl_proto.training import BaseModelFiles, JobSpec, ParentModel, SnapshotFiles
 from trainer_svc.base_models.builtin import BaseModelUnavailable
 from trainer_svc.base_models.service import BaseModelImporter
-from trainer_svc.jobs.backend import JobBackend
+from trainer_svc.jobs.backend import JobBackend, JobBackendError, JobStatus
 from trainer_svc.models.repository import ModelRepository
 from trainer_svc.models.service import TERMINAL
 from trainer_svc.models.worker_events import token_hash
@@ -95,15 +99,18 @@ class Dispatcher:
             assert handle is not None
             status = await self.backend.status(handle)
             if model_status == "cancelled":
-                if not status.finished:
-                    if handle not in self._cancelling:
-                        self._cancelling.add(handle)
-                        await self.backend.cancel(handle)
-                    continue
-                await self._release(model_id, handle)
+                if status.finished or status.state == "absent":
+                    await self._release(model_id, handle)
+                elif handle not in self._cancelling:
+                    self._cancelling.add(handle)
+                    await self.backend.cancel(handle)
                 continue
-            if status.finished:
-                await self._ended(model_id, handle, status.killed, status.reason or "the worker ended")
+            if status.state == "absent":
+                await self._unsubmitted(model_id, handle, status.reason or "the job does not exist")
+            elif status.state == "pending":
+                await self._waiting(model_id, status.reason)
+            elif status.finished:
+                await self._ended(model_id, handle, status)
 
     async def _release(self, model_id: str, handle: str) -> None:
         self._cancelling.discard(handle)
@@ -113,8 +120,32 @@ class Dispatcher:
             if model is not None and model.job_handle == handle:
                 model.job_handle = None
 
-    async def _ended(self, model_id: str, handle: str, killed: bool, reason: str) -> None:
+    async def _waiting(self, model_id: str, reason: str | None) -> None:
+        """A job the backend has not started yet (no GPU free, queued in Kueue, pulling its image)."""
+        async with self.database.session() as session:
+            model = await session.get(TrainingModel, model_id)
+            if model is None or model.status != "queued" or model.progress.get("waiting") == reason:
+                return
+            model.progress = {**model.progress, "waiting": reason}
+            if reason:
+                await ModelRepository(session).add_event(model.id, "waiting", reason)
+
+    async def _unsubmitted(self, model_id: str, handle: str, reason: str) -> None:
+        """The recorded job was never created (or its creation failed and may succeed later): the model stays
+        queued and is submitted again, as the same attempt, on a later tick."""
+        async with self.database.session() as session:
+            model = await session.get(TrainingModel, model_id, with_for_update=True)
+            if model is None or model.job_handle != handle:
+                return
+            model.job_handle, model.token_hash = None, None
+            model.attempts = max(0, model.attempts - 1)
+            await ModelRepository(session).add_event(model.id, "log", f"submitting again: {reason}")
+
+    async def _ended(self, model_id: str, handle: str, status: JobStatus) -> None:
+        reason = status.reason or "the worker ended"
         tail = await self.backend.logs(handle, self.settings.log_tail_lines)
+        if status.state == "failed":
+            await self.backend.cancel(handle)  # a job failed by its status (an image that never pulls) stops
         self.backend.forget(handle)
         async with self.database.session() as session:
             model = await session.get(TrainingModel, model_id, with_for_update=True)
@@ -124,7 +155,7 @@ class Dispatcher:
             if model.status in TERMINAL:  # the worker reported its outcome before it exited
                 return
             repository = ModelRepository(session)
-            if killed and model.attempts < self.settings.job_max_attempts:
+            if status.restartable and model.attempts < self.settings.job_max_attempts:
                 model.status = "queued"
                 await repository.add_event(
                     model.id, "restarting", f"{reason}; restarting from the last checkpoint", {"log_tail": tail}
@@ -134,7 +165,8 @@ class Dispatcher:
             model.status = "failed"
             model.error = f"{reason}. Last log lines:\n{tail}" if tail else reason
             model.finished_at = utcnow()
-            await repository.add_event(model.id, "failed", reason, {"log_tail": tail})
+            data = {"log_tail": tail, "exit_code": status.exit_code}
+            await repository.add_event(model.id, "failed", reason, data)
 
     # -- start ----------------------------------------------------------------------------------------
     async def _start_queued(self) -> None:
@@ -158,23 +190,35 @@ class Dispatcher:
         except (SpecError, BaseModelUnavailable, AutoMLError) as error:
             await self._fail(model_id, f"could not start: {error}")
             return
+        handle = self.backend.handle_for(spec)
+        # Recorded first (a short transaction), submitted after it, with no row lock held.
         async with self.database.session() as session:
             model = await session.get(TrainingModel, model_id, with_for_update=True)
-            if model is None or model.status != "queued":
+            if model is None or model.status != "queued" or model.job_handle is not None:
                 return
-            handle = await self.backend.submit(spec)
             model.job_handle = handle
             model.token_hash = token_hash(token)
             model.attempts = spec.attempt
+        try:
+            await self.backend.submit(spec)
+        except JobBackendError as error:
+            if error.retriable:
+                await self._unsubmitted(model_id, handle, str(error))
+            else:
+                await self._fail(model_id, f"could not start: {error}", handle)
+            return
+        async with self.database.session() as session:
             await ModelRepository(session).add_event(
-                model.id, "submitted", f"attempt {spec.attempt}", {"job_id": spec.job_id}
+                model_id, "submitted", f"attempt {spec.attempt}", {"job_id": spec.job_id, "handle": handle}
             )
 
-    async def _fail(self, model_id: str, reason: str) -> None:
+    async def _fail(self, model_id: str, reason: str, handle: str | None = None) -> None:
         async with self.database.session() as session:
             model = await session.get(TrainingModel, model_id)
             if model is None or model.status in TERMINAL:
                 return
+            if handle is not None and model.job_handle == handle:
+                model.job_handle = None
             model.status, model.error, model.finished_at = "failed", reason, utcnow()
             await ModelRepository(session).add_event(model.id, "failed", reason)
 
@@ -213,6 +257,7 @@ class Dispatcher:
         return JobSpec(
             job_id=f"{model['id']}-{attempt}",
             model_id=model["id"],
+            org_id=model["org_id"],
             model_name=model["name"],
             description=model["description"],
             model_type=model["model_type"],

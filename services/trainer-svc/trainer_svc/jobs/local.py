@@ -1,5 +1,7 @@
 """The local-process backend: each job is ``python -m trainer_svc.worker <spec.json>`` on this host, at
-most ``max_concurrent`` at a time (trainer-svc keeps the rest queued). Logs go to a file per job."""
+most ``max_concurrent`` at a time (trainer-svc keeps the rest queued). Logs go to a file per job, and the
+worker's pid to ``<job dir>/pid``, so a trainer-svc that restarts finds its jobs by their handle
+(``local:<job id>``) alone."""
 
 from __future__ import annotations
 
@@ -37,16 +39,34 @@ class LocalProcessBackend:
         return self.work_dir / job_id
 
     @staticmethod
-    def _parse(handle: str) -> tuple[str, int]:
-        kind, job_id, pid = handle.split(":", 2)
-        if kind != "local":
+    def _parse(handle: str) -> tuple[str, int | None]:
+        """``local:<job id>``; handles of earlier versions carry the pid too (``local:<job id>:<pid>``)."""
+        kind, _, rest = handle.partition(":")
+        if kind != "local" or not rest:
             raise JobBackendError(f"not a local job handle: {handle!r}")
-        return job_id, int(pid)
+        job_id, _, pid = rest.partition(":")
+        return job_id, int(pid) if pid else None
+
+    def handle_for(self, spec: JobSpec) -> str:
+        return f"local:{spec.job_id}"
+
+    def _pid(self, handle: str) -> int | None:
+        job_id, pid = self._parse(handle)
+        if pid is not None:
+            return pid
+        try:
+            return int((self._job_dir(job_id) / "pid").read_text())
+        except (OSError, ValueError):
+            return None
 
     async def submit(self, spec: JobSpec) -> str:
-        process = await asyncio.to_thread(self._spawn, spec)
-        handle = f"local:{spec.job_id}:{process.pid}"
-        self._processes[handle] = process
+        handle = self.handle_for(spec)
+        process = self._processes.get(handle)
+        if process is not None and process.poll() is None:
+            return handle  # submitted already: adopted
+        if process is None and self._pid(handle) is not None and (await self.status(handle)).state == "running":
+            return handle  # started by a predecessor of this trainer-svc, still running
+        self._processes[handle] = await asyncio.to_thread(self._spawn, spec)
         return handle
 
     def _spawn(self, spec: JobSpec) -> subprocess.Popen[bytes]:
@@ -56,7 +76,7 @@ class LocalProcessBackend:
         spec_path.write_text(spec.model_dump_json())
         spec_path.chmod(0o600)  # it holds the job's token
         with (job_dir / "worker.log").open("ab") as log:
-            return subprocess.Popen(
+            process = subprocess.Popen(
                 [self.python, "-m", "trainer_svc.worker", str(spec_path)],
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -65,6 +85,8 @@ class LocalProcessBackend:
                 cwd=job_dir,
                 start_new_session=True,  # a signal to trainer-svc's group does not reach the workers
             )
+        (job_dir / "pid").write_text(str(process.pid))
+        return process
 
     async def status(self, handle: str) -> JobStatus:
         process = self._processes.get(handle)
@@ -73,24 +95,23 @@ class LocalProcessBackend:
         code = process.poll()
         if code is None:
             return JobStatus("running")
-        if code == 0:
-            return JobStatus("succeeded", 0)
-        if code < 0:
-            name = signal.Signals(-code).name
-            hint = " (out of memory?)" if -code == signal.SIGKILL else ""
-            return JobStatus("failed", code, f"the worker was killed by {name}{hint}")
-        return JobStatus("failed", code, f"the worker exited with code {code}")
+        return JobStatus.exited(code)
 
     def _status_of_stranger(self, handle: str) -> JobStatus:
         """A job started before trainer-svc restarted: alive if its pid still runs this job's worker."""
-        job_id, pid = self._parse(handle)
+        job_id, _ = self._parse(handle)
+        pid = self._pid(handle)
+        if pid is None:
+            return JobStatus("absent", reason="no worker was started for this job")
         try:
             cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
         except OSError:
-            return JobStatus("lost", None, "the worker process is gone (trainer-svc restarted while it ran)")
+            cmdline = b""
         if job_id.encode() in cmdline:
             return JobStatus("running")
-        return JobStatus("lost", None, "the worker process is gone (trainer-svc restarted while it ran)")
+        return JobStatus(
+            "lost", reason="the worker process is gone (trainer-svc restarted while it ran)", restartable=True
+        )
 
     async def logs(self, handle: str, tail_lines: int) -> str:
         job_id, _ = self._parse(handle)
@@ -105,11 +126,11 @@ class LocalProcessBackend:
         return "\n".join(deque(lines, maxlen=tail_lines))
 
     async def cancel(self, handle: str) -> None:
-        _, pid = self._parse(handle)
+        pid = self._pid(handle)
         process = self._processes.get(handle)
-        if process is not None and process.poll() is not None:
+        if pid is None or (process is not None and process.poll() is not None):
             return
-        if process is None and (await self.status(handle)).finished:
+        if process is None and (await self.status(handle)).state != "running":
             return
         with contextlib.suppress(ProcessLookupError):
             os.killpg(pid, signal.SIGTERM)

@@ -48,7 +48,7 @@ async def create_model(
     background: BackgroundTasks,
 ) -> schemas.Model:
     """Start a training run: every input is checked now; the run waits queued for a free job slot."""
-    model = await service.create_model(session, snapshots, org_id, body, settings.max_active_trainings_per_org)
+    model = await service.create_model(session, snapshots, org_id, body, service.RunLimits.of(settings))
     background.add_task(dispatcher.wake)
     return service.to_schema(model)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -18,6 +19,7 @@ from automl_proto import models as schemas
 from automl_proto.inference import ModelArtifacts
 from trainer_svc.base_models import service as base_models
 from trainer_svc.models.repository import ModelRepository
+from trainer_svc.settings import TrainerSettings
 from trainer_svc.tables import BaseModelRow, TrainingModel
 
 TERMINAL = ("succeeded", "failed", "cancelled")
@@ -99,6 +101,40 @@ async def _snapshot(snapshots: InternalClient, org_id: str, snapshot_id: str, fi
     return snapshot
 
 
+@dataclass(frozen=True)
+class RunLimits:
+    """What one run may ask of the job backend."""
+
+    max_active: int = 1_000_000  # queued or running trainings of one org
+    max_world_size: int = 8  # gpus x nodes
+    max_deadline_s: int = 7 * 24 * 3600
+
+    @classmethod
+    def of(cls, settings: TrainerSettings) -> RunLimits:
+        local = settings.job_backend == "local"  # there, every rank is a process of this host
+        return cls(
+            max_active=settings.max_active_trainings_per_org,
+            max_world_size=settings.max_local_processes if local else settings.max_world_size,
+            max_deadline_s=settings.max_job_deadline_s,
+        )
+
+
+def _check_run(body: schemas.ModelCreate, limits: RunLimits) -> None:
+    options = body.options
+    world = options.world_size
+    if world > limits.max_world_size:
+        raise InvalidRequest(
+            f"options.gpus: gpus x nodes is {world}; this platform runs at most {limits.max_world_size} ranks"
+        )
+    if world > 1 and body.method == "last_layer":
+        raise InvalidRequest(
+            "options.gpus: last_layer trains the heads on features computed once and runs in one process; "
+            "leave gpus and nodes at 1, or use lora or full"
+        )
+    if options.deadline_s is not None and options.deadline_s > limits.max_deadline_s:
+        raise InvalidRequest(f"options.deadline_s: at most {limits.max_deadline_s} s here, not {options.deadline_s}")
+
+
 def _check_options(body: schemas.ModelCreate, heads: dict[str, list[str]]) -> None:
     selection = body.options.selection
     if selection.head is not None:
@@ -127,8 +163,10 @@ async def create_model(
     snapshots: InternalClient,
     org_id: str,
     body: schemas.ModelCreate,
-    max_active: int = 1_000_000,
+    limits: RunLimits | None = None,
 ) -> TrainingModel:
+    limits = limits or RunLimits()
+    _check_run(body, limits)
     base = await base_models.get_for_org(session, org_id, body.base_model)
     if base.model_type != body.model_type:
         raise InvalidRequest(f"base_model: {base.id} is for {base.model_type}, not {body.model_type}")
@@ -167,9 +205,9 @@ async def create_model(
     # A first look at the quota, before the split and the references are made (the binding check, under the
     # org's lock, is made with the insert below).
     active = await repository.count_active(org_id)
-    if active >= max_active:
+    if active >= limits.max_active:
         raise OrgQuotaExceeded(
-            f"trainings (queued or running): the org has {active}, the limit is {max_active} "
+            f"trainings (queued or running): the org has {active}, the limit is {limits.max_active} "
             "(setting AUTOML_TRAINER_MAX_ACTIVE_TRAININGS_PER_ORG). Free some first, or ask the operator"
         )
 
@@ -223,7 +261,7 @@ async def create_model(
             org_id,
             used=lambda: repository.count_active(org_id),
             adding=1,
-            limit=max_active,
+            limit=limits.max_active,
             what="trainings (queued or running)",
             setting="AUTOML_TRAINER_MAX_ACTIVE_TRAININGS_PER_ORG",
         )

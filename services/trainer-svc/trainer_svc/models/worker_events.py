@@ -33,6 +33,7 @@ async def record(session: AsyncSession, model_id: str, token: str, event: JobEve
     if event.kind == "started":
         model.status = "running"
         model.started_at = model.started_at or utcnow()
+        model.progress = {**model.progress, "waiting": None}
     elif event.kind == "progress":
         model.progress = {**model.progress, **{key: data[key] for key in PROGRESS_FIELDS if key in data}}
     elif event.kind == "epoch":

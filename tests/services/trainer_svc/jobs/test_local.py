@@ -23,14 +23,18 @@ async def test_a_job_from_before_a_restart_is_found_running_then_lost(tmp_path: 
     )
     try:
         fresh = backend(tmp_path)  # a new trainer-svc: it never started this process
-        handle = f"local:{job_id}:{process.pid}"
+        (tmp_path / job_id).mkdir()
+        (tmp_path / job_id / "pid").write_text(str(process.pid))  # as submit() records it
+        handle = f"local:{job_id}"
         assert (await fresh.status(handle)).state == "running"
+        assert (await fresh.status(f"local:{job_id}:{process.pid}")).state == "running"  # an older handle
         assert (await fresh.status(f"local:other-job:{process.pid}")).state == "lost"  # a reused pid
+        assert (await fresh.status("local:never-submitted")).state == "absent"
         await fresh.cancel(handle)
         process.wait(timeout=10)
         status = await fresh.status(handle)
         assert status.state == "lost"
-        assert status.killed
+        assert status.restartable
         assert "restarted" in (status.reason or "")
     finally:
         process.kill()
@@ -43,13 +47,13 @@ async def test_free_slots_logs_and_exit_codes(tmp_path: Path) -> None:
     process = await asyncio.to_thread(
         subprocess.Popen, [sys.executable, "-c", "print('hello'); raise SystemExit(3)"], stdout=subprocess.DEVNULL
     )
-    handle = f"local:job-2:{process.pid}"
+    handle = "local:job-2"
     jobs._processes[handle] = process  # as submit() records it
     await asyncio.to_thread(process.wait)
     status = await jobs.status(handle)
     assert status.state == "failed"
     assert status.exit_code == 3
-    assert not status.killed
+    assert status.restartable  # 3: interrupted after a checkpoint
     (tmp_path / "job-2").mkdir()
     (tmp_path / "job-2" / "worker.log").write_text("\n".join(f"line {i}" for i in range(100)))
     assert (await jobs.logs(handle, 3)).splitlines() == ["line 97", "line 98", "line 99"]
