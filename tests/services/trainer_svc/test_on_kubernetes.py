@@ -1,0 +1,120 @@
+"""trainer-svc with the Kubernetes backend, through the public API, against a Kubernetes API server on
+loopback (kmock): a model becomes a Job; while its pod cannot be scheduled the model stays queued and says
+why; options reach the Job; an out-of-memory pod fails the model with that reason and the pod's last log
+lines; cancelling deletes the Job; options the platform cannot run are refused before any Job exists."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.support.kube import ApiServer, Controller, api_server, kubeconfig
+from tests.support.platform import OrgClient
+from tests.support.training import model_request, review_rows, text_snapshot
+
+__all__ = ["api_server"]
+NAMESPACE = "automl-training"
+
+
+@pytest.fixture
+def trainer_overrides(api_server: ApiServer, tmp_path: Path) -> dict[str, Any]:
+    return {
+        "job_backend": "kubernetes",
+        "k8s_kubeconfig": str(kubeconfig(str(api_server.url), tmp_path / "kubeconfig", NAMESPACE)),
+        "k8s_api_backoff_s": 0.01,
+        "max_world_size": 16,
+    }
+
+
+async def until(check: Any, what: str, timeout_s: float = 30) -> Any:
+    deadline = time.monotonic() + timeout_s
+    while not (found := await check()):
+        assert time.monotonic() < deadline, what
+        await asyncio.sleep(0.1)
+    return found
+
+
+async def test_a_model_is_a_job_on_the_cluster(
+    org: OrgClient, tiny_base: dict[str, Any], api_server: ApiServer
+) -> None:
+    cluster = Controller(api_server, NAMESPACE)
+    snapshot = await text_snapshot(org, review_rows(40, seed=3), [{"column": "sentiment"}])
+    request = model_request(tiny_base["id"], snapshot["id"], "full", gpus=4, nodes=2, deadline_s=7200)
+    created = await org.post("/v1/models", json=request)
+    assert created.status_code == 201, created.text
+    model_id = created.json()["id"]
+
+    async def jobs() -> list[str]:
+        return cluster.jobs()
+
+    (name,) = await until(jobs, "no Job was created")
+    job = cluster.job(name)
+    assert job["metadata"]["labels"]["automl.dev/model"] == model_id
+    assert job["metadata"]["labels"]["automl.dev/org"] == org.org_id
+    assert job["spec"]["completions"] == 2
+    assert job["spec"]["activeDeadlineSeconds"] == 7200
+    assert job["spec"]["template"]["spec"]["containers"][0]["resources"]["limits"]["nvidia.com/gpu"] == "4"
+
+    message = "0/4 nodes are available: 4 Insufficient nvidia.com/gpu."
+    cluster.pod(
+        name, conditions=[{"type": "PodScheduled", "status": "False", "reason": "Unschedulable", "message": message}]
+    )
+
+    async def waiting() -> dict[str, Any] | None:
+        body: dict[str, Any] = (await org.get(f"/v1/models/{model_id}")).json()
+        return body if body["progress"]["waiting"] else None
+
+    model = await until(waiting, "the model did not say what it waits for")
+    assert model["status"] == "queued"
+    assert model["progress"]["waiting"] == f"waiting for 4 nvidia.com/gpu: {message}"
+
+    pod = cluster.pod(name, phase="Failed", **cluster.terminated(137, "OOMKilled"))
+    api_server[f"get /api/v1/namespaces/{NAMESPACE}/pods/{pod}/log"] << b"epoch 1 step 40\nallocating 30 GiB\n"
+    cluster.set_job_condition(name, "Failed", "BackoffLimitExceeded", "Job has reached the specified backoff limit")
+
+    async def failed() -> dict[str, Any] | None:
+        body: dict[str, Any] = (await org.get(f"/v1/models/{model_id}")).json()
+        return body if body["status"] == "failed" else None
+
+    model = await until(failed, "the model was not failed")
+    assert model["error"].startswith("the worker ran out of memory (OOMKilled, limit 32Gi)")
+    assert "allocating 30 GiB" in model["error"]
+    assert model["attempts"] == 1  # out of memory is not retried: it would run out again
+
+
+async def test_cancel_deletes_the_job(org: OrgClient, tiny_base: dict[str, Any], api_server: ApiServer) -> None:
+    cluster = Controller(api_server, NAMESPACE)
+    snapshot = await text_snapshot(org, review_rows(40, seed=4), [{"column": "sentiment"}])
+    created = await org.post("/v1/models", json=model_request(tiny_base["id"], snapshot["id"], "full"))
+    model_id = created.json()["id"]
+
+    async def jobs() -> list[str]:
+        return cluster.jobs()
+
+    (name,) = await until(jobs, "no Job was created")
+    cluster.pod(name, phase="Running")
+    assert (await org.post(f"/v1/models/{model_id}/cancel")).status_code == 200
+
+    async def deleted() -> bool:
+        return cluster.jobs() == []
+
+    await until(deleted, "the Job was not deleted")
+    deletes = [r for r in api_server if r.method.value == "DELETE" and name in str(r.url)]
+    assert deletes[0].params["propagationPolicy"] == "Foreground"
+
+
+async def test_runs_the_platform_cannot_make_are_refused(org: OrgClient, tiny_base: dict[str, Any]) -> None:
+    snapshot = await text_snapshot(org, review_rows(40, seed=5), [{"column": "sentiment"}])
+    cases = [
+        ({"gpus": 8, "nodes": 4}, "full", "options.gpus: gpus x nodes is 32; this platform runs at most 16 ranks"),
+        ({"gpus": 2}, "last_layer", "options.gpus: last_layer trains the heads on features computed once"),
+        ({"deadline_s": 30 * 24 * 3600}, "full", "options.deadline_s: at most 604800 s here"),
+    ]
+    for options, method, expected in cases:
+        response = await org.post("/v1/models", json=model_request(tiny_base["id"], snapshot["id"], method, **options))
+        assert response.status_code == 422, response.text
+        assert expected in response.json()["detail"], response.json()
