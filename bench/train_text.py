@@ -53,10 +53,16 @@ class Hooks:
     def evaluated(self, record: dict[str, Any]) -> None:
         pass
 
-    def epoch_done(self, checkpoint: dict[str, Any]) -> None:
+    def checkpoint(self, checkpoint: dict[str, Any]) -> None:
         torch.save(checkpoint, self.path)
 
+    def checkpoint_due(self, step: int) -> bool:
+        return False
+
     def should_stop(self) -> bool:
+        return False
+
+    def interrupted(self) -> bool:
         return False
 
 

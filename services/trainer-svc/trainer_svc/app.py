@@ -29,7 +29,15 @@ MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "alembic"
 def local_backend(settings: TrainerSettings) -> LocalProcessBackend:
     # The worker runs over tenant data: it gets an allowlisted environment and its store settings, never the
     # internal token or the database URL; its job token comes in its spec.
-    env = child_environment(worker_environment(settings, settings.resolved_cache_dir, settings.worker_threads))
+    env = child_environment(
+        worker_environment(
+            settings,
+            settings.resolved_cache_dir,
+            settings.worker_threads,
+            settings.checkpoint_every_steps,
+            settings.checkpoint_every_s,
+        )
+    )
     return LocalProcessBackend(
         (settings.data_dir / "jobs").resolve(),
         python=settings.worker_python,

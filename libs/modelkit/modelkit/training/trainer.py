@@ -6,9 +6,17 @@
 - ``full``: every weight.
 
 AdamW with a linear schedule and warmup, masked per-head losses with class weights, evaluation every epoch or
-every N steps, early stopping and the selection rule, a checkpoint at the end of each epoch. Each epoch's
-shuffle and dropout are seeded by (seed, epoch), so a run resumed from a checkpoint matches one that was not
-interrupted."""
+every N steps, early stopping and the selection rule, a checkpoint at the end of each epoch and whenever the
+hooks say one is due (every N steps or minutes), and one when the run is interrupted (SIGTERM). Each epoch's
+shuffle and dropout are seeded by (seed, epoch) and a checkpoint holds its place in the epoch and the random
+state, so a run resumed from a checkpoint goes on where it stopped.
+
+Under torch.distributed (lora and full) the model is wrapped in DistributedDataParallel and each rank takes
+its shard of every global batch (the same global batches as one process: ``batch_size`` is the global
+batch); every rank evaluates the same validation rows, so they take the same decisions; only rank 0 calls
+the hooks that write (progress, evaluations, checkpoints). A checkpoint holds the global step and position,
+not the world size, so it resumes at another world size. On a GPU the steps run under bf16 autocast where
+the GPU supports it."""
 
 from __future__ import annotations
 
@@ -29,6 +37,7 @@ from modelkit.losses import balanced_weights, multi_head_loss
 from modelkit.metrics import HeadInput, evaluate
 from modelkit.text import length_sorted_batches
 from modelkit.training.data import TextData
+from modelkit.training.distributed import World
 from modelkit.training.selection import Selector, selection_name, selection_value
 
 INFERENCE_BATCH = 128
@@ -36,14 +45,28 @@ DEFAULT_HEAD_LR = 1e-3
 
 
 class TrainingCancelled(Exception):
-    pass
+    """Stopped on request: the run is over."""
+
+
+class TrainingInterrupted(Exception):
+    """Stopped by SIGTERM (preemption, eviction, shutdown) after a checkpoint: another attempt resumes it."""
 
 
 class Hooks(Protocol):
     def progress(self, progress: dict[str, Any]) -> None: ...
     def evaluated(self, record: dict[str, Any]) -> None: ...
-    def epoch_done(self, checkpoint: dict[str, Any]) -> None: ...
-    def should_stop(self) -> bool: ...
+    def checkpoint(self, checkpoint: dict[str, Any]) -> None: ...
+    def checkpoint_due(self, step: int) -> bool:
+        """Whether to checkpoint after ``step`` (every N steps or minutes), besides each epoch's end."""
+        ...
+
+    def should_stop(self) -> bool:
+        """Cancelled: stop now, no checkpoint."""
+        ...
+
+    def interrupted(self) -> bool:
+        """Asked to stop for now (SIGTERM): checkpoint, then stop."""
+        ...
 
 
 @dataclass
@@ -71,23 +94,37 @@ def load_trainable(model: nn.Module, state: dict[str, torch.Tensor]) -> None:
             parameters[name].copy_(value)
 
 
+def device_of(model: nn.Module) -> torch.device:
+    return next(model.parameters()).device
+
+
+def autocast(device: torch.device) -> torch.autocast:
+    """bf16 autocast on a GPU that supports it; a no-op on the CPU."""
+    enabled = device.type == "cuda" and torch.cuda.is_bf16_supported()
+    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=enabled)
+
+
 @torch.no_grad()
 def embed(model: MultiHeadClassifier, data: TextData, batch_size: int = INFERENCE_BATCH) -> torch.Tensor:
-    """One inference pass of the encoder over ``data``, in length-sorted batches, returned in input order."""
+    """One inference pass of the encoder over ``data``, in length-sorted batches, returned in input order
+    (on the CPU, whichever device the model is on)."""
     model.eval()
+    device = device_of(model)
     out = torch.empty(len(data), model.spec.encoder.hidden_size)
     for positions in length_sorted_batches(data.texts, batch_size):
         batch = data.texts.batch(positions)
-        out[torch.from_numpy(positions)] = model.embed(batch["input_ids"], batch["attention_mask"])
+        with autocast(device):
+            pooled = model.embed(batch["input_ids"].to(device), batch["attention_mask"].to(device))
+        out[torch.from_numpy(positions)] = pooled.float().cpu()
     return out
 
 
 @torch.no_grad()
 def head_scores(model: MultiHeadClassifier, embeddings: torch.Tensor) -> list[NDArray[np.float64]]:
     model.eval()
-    logits = model.classify(embeddings)
+    logits = model.classify(embeddings.to(device_of(model)))
     return [
-        probabilities(head_logits, head.multilabel).double().numpy()
+        probabilities(head_logits.float(), head.multilabel).double().cpu().numpy()
         for head_logits, head in zip(logits, model.spec.heads, strict=True)
     ]
 
@@ -134,6 +171,8 @@ class _Loop:
     train: TextData
     validation: TextData
     hooks: Hooks
+    network: nn.Module  # the model, or its DistributedDataParallel wrapper
+    device: torch.device
     train_embeddings: torch.Tensor | None = None
     validation_embeddings: torch.Tensor | None = None
     history: list[dict[str, Any]] = field(default_factory=list)
@@ -149,9 +188,11 @@ class _Loop:
 
     def forward(self, positions: NDArray[np.int64]) -> list[torch.Tensor]:
         if self.train_embeddings is not None:
-            return self.model.classify(self.train_embeddings[torch.from_numpy(positions)])
+            return self.model.classify(self.train_embeddings[torch.from_numpy(positions)].to(self.device))
         batch = self.train.texts.batch(positions)
-        logits: list[torch.Tensor] = self.model(batch["input_ids"], batch["attention_mask"])
+        logits: list[torch.Tensor] = self.network(
+            batch["input_ids"].to(self.device), batch["attention_mask"].to(self.device)
+        )
         return logits
 
     def validation_report(self) -> dict[str, Any]:
@@ -186,12 +227,22 @@ def fit(
     resume: dict[str, Any] | None = None,
 ) -> FitResult:
     """Train ``model`` in place (its trainable parameters must already be set by the method) and return the
-    history and the selected weights. ``resume`` is a checkpoint given earlier to ``hooks.epoch_done``."""
+    history and the selected weights. ``resume`` is a checkpoint given earlier to ``hooks.checkpoint``."""
     options = options.resolved(method)
     assert options.max_epochs is not None
     assert options.batch_size is not None
     started = time.perf_counter()
-    loop = _Loop(model, method, options, train, validation, hooks)
+    world = World.current()
+    device = device_of(model)
+    network: nn.Module = model
+    if world.distributed and method != "last_layer":
+        from torch.nn.parallel import DistributedDataParallel
+
+        # static_graph: the same parameters take part in every step (kept heads are frozen, and every
+        # head's output enters the loss), so DDP needs no search for unused ones.
+        device_ids = [device.index] if device.type == "cuda" else None
+        network = DistributedDataParallel(model, device_ids=device_ids, static_graph=True)
+    loop = _Loop(model, method, options, train, validation, hooks, network, device)
     embedding_s = 0.0
     if method == "last_layer":
         begin = time.perf_counter()
@@ -202,14 +253,14 @@ def fit(
     total_steps = steps_per_epoch * options.max_epochs
     optimizer = _optimizer(model, method, options)
     scheduler = linear_schedule(optimizer, int(total_steps * options.warmup_ratio), total_steps)
-    weights = class_weight_tensors(model, train, options)
+    weights = [w.to(device) if w is not None else None for w in class_weight_tensors(model, train, options)]
     multilabel = [head.multilabel for head in model.spec.heads]
     selection = options.selection
     selector = Selector(lower_is_better=selection.metric == "loss")
     if options.early_stopping is not None:
         selector.min_delta = options.early_stopping.min_delta
     best_state = trainable_state(model)
-    start_epoch = 0
+    start_epoch, skip_batches = 0, 0
     if resume is not None:
         load_trainable(model, resume["trainable"])
         optimizer.load_state_dict(resume["optimizer"])
@@ -219,6 +270,8 @@ def fit(
         loop.history = list(resume["history"])
         loop.step = int(resume["step"])
         start_epoch = int(resume["epoch"])
+        skip_batches = int(resume.get("batch", 0))
+        loop.running_loss, loop.running_batches = resume.get("running", (0.0, 0))
     metric_key = selection_name(selection)
     stopped_early = False
     window_start, window_examples = time.perf_counter(), 0
@@ -240,22 +293,55 @@ def fit(
             best_state = trainable_state(model)
         record["best"] = selector.best_step == loop.step
         loop.history.append(record)
-        hooks.evaluated(record)
+        if world.leader:
+            hooks.evaluated(record)
         patience = options.early_stopping.patience if options.early_stopping else None
         return patience is not None and selector.stale >= patience
+
+    def checkpoint(epochs_done: int, batches_done: int) -> dict[str, Any]:
+        """Where the run is: ``epochs_done`` whole epochs and ``batches_done`` batches of the next."""
+        return {
+            "epoch": epochs_done,
+            "batch": batches_done,
+            "step": loop.step,
+            "trainable": trainable_state(model),
+            "optimizer": optimizer.state_dict(),
+            "scheduler": scheduler.state_dict(),
+            "selector": selector.state(),
+            "best_state": best_state,
+            "history": loop.history,
+            "running": (loop.running_loss, loop.running_batches),
+            "rng": torch.get_rng_state(),
+        }
 
     model.train()
     if loop.train_embeddings is not None:
         model.encoder.eval()
     for epoch in range(start_epoch, options.max_epochs):
         torch.manual_seed(options.seed * 1000 + epoch)
+        skip = skip_batches if epoch == start_epoch else 0
+        if skip and resume is not None and "rng" in resume:
+            torch.set_rng_state(resume["rng"])
         stop = False
         epoch_started = time.perf_counter()
         for index, positions in enumerate(loop.batches(epoch)):
-            if hooks.should_stop():
+            if index < skip:
+                continue
+            cancelled, interrupted = world.any(hooks.should_stop(), hooks.interrupted())
+            if cancelled:
                 raise TrainingCancelled
-            logits = loop.forward(positions)
-            loss = multi_head_loss(logits, train.target_tensors(positions), multilabel, weights)
+            if interrupted:
+                if world.leader:
+                    hooks.checkpoint(checkpoint(epoch, index))
+                raise TrainingInterrupted
+            mine, share = world.shard(positions)
+            with autocast(device):
+                logits = loop.forward(mine)
+                targets = [t.to(device) for t in train.target_tensors(mine)]
+                loss = multi_head_loss(logits, targets, multilabel, weights)
+            if world.distributed:
+                # Every head's output takes part (DDP's static graph), even one with no label in this shard.
+                loss = loss * share + 0.0 * sum(head.float().sum() for head in logits)
             loss.backward()  # type: ignore[no-untyped-call]
             nn.utils.clip_grad_norm_([p for group in optimizer.param_groups for p in group["params"]], 1.0)
             optimizer.step()
@@ -266,7 +352,7 @@ def fit(
             loop.running_batches += 1
             window_examples += len(positions)
             now = time.perf_counter()
-            if now - window_start >= 1.0 or loop.step == total_steps:
+            if world.leader and (now - window_start >= 1.0 or loop.step == total_steps):
                 rate = window_examples / (now - window_start)
                 remaining = (total_steps - loop.step) * len(positions) / rate if rate else None
                 hooks.progress(
@@ -284,22 +370,14 @@ def fit(
                 stop = evaluate_now(epoch + (index + 1) / steps_per_epoch)
                 if stop:
                     break
+            if world.leader and index + 1 < steps_per_epoch and hooks.checkpoint_due(loop.step):
+                hooks.checkpoint(checkpoint(epoch, index + 1))
         training_s += time.perf_counter() - epoch_started
-        trained_examples += len(train) if not stop else 0
+        trained_examples += (len(train) if not stop else 0) - min(len(train), skip * options.batch_size)
         if not stop and (options.eval_strategy == "epoch" or loop.running_batches):
             stop = evaluate_now(float(epoch + 1))
-        hooks.epoch_done(
-            {
-                "epoch": epoch + 1,
-                "step": loop.step,
-                "trainable": trainable_state(model),
-                "optimizer": optimizer.state_dict(),
-                "scheduler": scheduler.state_dict(),
-                "selector": selector.state(),
-                "best_state": best_state,
-                "history": loop.history,
-            }
-        )
+        if world.leader:
+            hooks.checkpoint(checkpoint(epoch + 1, 0))
         if stop:
             stopped_early = True
             break
@@ -314,6 +392,6 @@ def fit(
         best_state=best_state,
         total_steps=total_steps,
         seconds=time.perf_counter() - started,
-        examples_per_s=trained_examples / training_s if training_s and trained_examples else None,
+        examples_per_s=trained_examples / training_s if training_s and trained_examples > 0 else None,
         embedding_s=embedding_s,
     )

@@ -1,6 +1,12 @@
 """``python -m trainer_svc.worker SPEC_PATH`` (or the spec JSON in ``AUTOML_JOB_SPEC``): run one job.
 
-Exit codes: 0 succeeded or cancelled, 1 failed (reported to trainer-svc with the reason), 2 unusable spec."""
+Exit codes are ``trainer_svc.jobs.exits.WorkerExit``: 0 succeeded or cancelled, 1 failed (reported to
+trainer-svc with the reason), 2 bad input (an unusable spec or data: not worth another attempt), 3
+interrupted by SIGTERM after a checkpoint (another attempt resumes it).
+
+With more than one rank (``gpus`` x ``nodes``) this process is the launcher: it runs torchrun's elastic
+agent, which starts this module once per local rank, and exits with the code of the rank that failed first
+(a signal as 128 + its number, as a container reports it)."""
 
 from __future__ import annotations
 
@@ -11,15 +17,21 @@ import sys
 import traceback
 from pathlib import Path
 
+import torch.distributed as dist
 from pydantic import ValidationError
 from transformers.utils import logging as transformers_logging
 
 from automl_common.storage import ScopedStore, StoreScope, create_store
 from automl_proto.training import JobSpec
-from modelkit.training.trainer import TrainingCancelled
+from modelkit.training.distributed import init_from_environment, leave
+from modelkit.training.trainer import TrainingCancelled, TrainingInterrupted
+from trainer_svc.jobs.exits import WorkerExit
+from trainer_svc.worker.launch import launch, world_of
 from trainer_svc.worker.reporter import EventReporter
-from trainer_svc.worker.run import Job
+from trainer_svc.worker.run import BadInput, Job
 from trainer_svc.worker.settings import WorkerSettings
+
+logger = logging.getLogger("automl.worker")
 
 
 def read_spec(argv: list[str]) -> JobSpec:
@@ -45,34 +57,60 @@ def store_scope(spec: JobSpec) -> StoreScope:
     )
 
 
+def peer_lost(error: BaseException) -> bool:
+    """A collective failed because a peer's connection went: gloo raises a plain RuntimeError for it."""
+    if isinstance(error, dist.DistError):
+        return True
+    text = str(error)
+    return isinstance(error, RuntimeError) and any(
+        mark in text for mark in ("Connection closed by peer", "Connection reset by peer", "gloo/transport", "NCCL")
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
+    argv = argv or sys.argv
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s", stream=sys.stdout)
     transformers_logging.set_verbosity_error()  # type: ignore[no-untyped-call]  # no load reports, no bars
     transformers_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
     try:
-        spec = read_spec(argv or sys.argv)
+        spec = read_spec(argv)
     except (OSError, ValidationError) as error:
         print(f"unusable job spec: {error}", file=sys.stderr)
-        return 2
+        return WorkerExit.BAD_INPUT
     settings = WorkerSettings()
+    topology = world_of(spec, settings)
+    if topology.size > 1 and "LOCAL_RANK" not in os.environ:
+        return launch(argv[1:], topology, spec.job_id)
+    world = init_from_environment()
     reporter = EventReporter(spec.events_url, spec.token, settings.event_attempts)
     store = ScopedStore(asyncio.run(create_store(settings)), store_scope(spec))
-    job = Job(spec, settings, store, reporter)
+    job = Job(spec, settings, store, reporter, world)
     try:
         job.run()
-        return 0
+        return WorkerExit.OK
     except TrainingCancelled:
-        reporter.send("cancelled", "stopped on request")
-        return 0
+        job.report("cancelled", "stopped on request")
+        return WorkerExit.OK
+    except TrainingInterrupted:
+        job.report("log", "interrupted (SIGTERM): checkpoint saved; the next attempt resumes from it")
+        return WorkerExit.INTERRUPTED
+    except BadInput as error:
+        reporter.send("failed", f"bad input: {error}")
+        return WorkerExit.BAD_INPUT
     except Exception as error:  # any failure is reported with its reason; the process still exits non-zero
-        logging.getLogger("automl.worker").exception("job failed")
+        if world.distributed and peer_lost(error):  # another rank went away (killed, its node lost) first
+            logger.warning("rank %d lost a peer rank: %s", world.rank, error)
+            return WorkerExit.INTERRUPTED  # the launcher reports the rank that ended first
+        logger.exception("job failed")
         reason = f"{type(error).__name__}: {error}"
-        reporter.send("failed", reason, traceback=traceback.format_exc()[-4000:])
-        return 1
+        reporter.send("failed", reason, traceback=traceback.format_exc()[-4000:])  # whichever rank it was
+        return WorkerExit.FAILED
     finally:
         job.io(store.close())
         job.close()
         reporter.close()
+        if world.distributed:
+            leave()
 
 
 if __name__ == "__main__":

@@ -1,5 +1,9 @@
 """One training job, start to finish: fetch, tokenise, build, train (resuming from a checkpoint), evaluate,
-write the artifacts, metrics and card, report."""
+write the artifacts, metrics and card, report.
+
+Under torch.distributed every rank runs this; rank 0 prepares the inputs first (downloads, token cache)
+while the others wait, then each rank loads them; rank 0 alone reports events, writes checkpoints and, once
+training is over, evaluates and writes the outputs."""
 
 from __future__ import annotations
 
@@ -29,13 +33,14 @@ from automl_common.storage import (
     upload_file,
 )
 from automl_proto.models import TrainingOptions
-from automl_proto.training import JobSpec
+from automl_proto.training import EventKind, JobSpec
 from modelkit import artifacts
 from modelkit.card import CardInputs, render_model_card
 from modelkit.classifier import ClassifierSpec, EncoderConfig, HeadConfig, MultiHeadClassifier, load_encoder
 from modelkit.metrics import HeadInput, delta, evaluate, majority_baseline
 from modelkit.text import TokenizedTexts, load_tokenizer, tokenize
 from modelkit.training.data import TextData, validation_split
+from modelkit.training.distributed import World
 from modelkit.training.selection import selection_name
 from modelkit.training.trainer import INFERENCE_BATCH, embed, fit, head_scores, report_for
 from trainer_svc.worker.data import SnapshotRows, heads_of, read_rows, read_split
@@ -45,14 +50,27 @@ from trainer_svc.worker.settings import WorkerSettings
 logger = logging.getLogger("automl.worker")
 
 
+class BadInput(Exception):
+    """The spec or its data cannot be trained on: another attempt would fail the same way."""
+
+
 class Job:
-    def __init__(self, spec: JobSpec, settings: WorkerSettings, store: ObjectStore, reporter: EventReporter) -> None:
+    def __init__(
+        self,
+        spec: JobSpec,
+        settings: WorkerSettings,
+        store: ObjectStore,
+        reporter: EventReporter,
+        world: World | None = None,
+    ) -> None:
         self.spec = spec
         self.settings = settings
         self.store = store
         self.reporter = reporter
+        self.world = world or World()
         self.runner = asyncio.Runner()
         self.stop_requested = False
+        self.last_checkpoint = time.monotonic()
         self.work = Path(tempfile.mkdtemp(prefix="automl-job-"))
         self.options = spec.options.resolved(spec.method)
 
@@ -64,7 +82,18 @@ class Job:
         self.stop_requested = True
 
     def should_stop(self) -> bool:
-        return self.stop_requested or self.reporter.cancelled
+        """Cancelled (trainer-svc's answer to an event says so): stop, no checkpoint."""
+        return self.reporter.cancelled
+
+    def report(self, kind: EventKind, message: str = "", **data: Any) -> None:
+        if self.world.leader:
+            self.reporter.send(kind, message, **data)
+
+    def checkpoint_due(self, step: int) -> bool:
+        every_steps, every_s = self.settings.checkpoint_every_steps, self.settings.checkpoint_every_s
+        if every_steps and step % every_steps == 0:
+            return True
+        return bool(every_s) and time.monotonic() - self.last_checkpoint >= every_s
 
     def key(self, name: str) -> str:
         return self.spec.output_prefix + name
@@ -77,13 +106,16 @@ class Job:
     def base_model_dir(self) -> Path:
         target = self.settings.cache_dir.resolve() / "base-models" / self.spec.base_model.sha256
         if not target.is_dir():
-            self.reporter.send("log", f"downloading base model {self.spec.base_model.name}")
+            self.report("log", f"downloading base model {self.spec.base_model.name}")
             self.io(download_prefix(self.store, self.spec.base_model.store_prefix, target))
         return target
 
     def snapshot_file(self, data_key: str, name: str) -> Path:
         path = self.work / name
-        self.io(download_file(self.store, data_key, path))
+        try:
+            self.io(download_file(self.store, data_key, path))
+        except ObjectNotFound as error:
+            raise BadInput(f"the snapshot file {data_key} is gone: {error}") from error
         return path
 
     def tokens(self, tokenizer: Any, texts: list[str], content: str) -> TokenizedTexts:
@@ -170,40 +202,56 @@ class Job:
         signal.signal(signal.SIGTERM, self.on_sigterm)
         if self.settings.threads:
             torch.set_num_threads(self.settings.threads)
-        self.reporter.send("started", f"attempt {spec.attempt}", attempt=spec.attempt)
+        self.report("started", f"attempt {spec.attempt}", attempt=spec.attempt, world_size=self.world.size)
+        if self.world.leader:  # rank 0 downloads and fills the caches; the others then find them there
+            inputs = self.prepare()
+            self.world.barrier()
+        else:
+            self.world.barrier()
+            inputs = self.prepare()
+        model, tokenizer, base_dir, parent_dir, kept, train, validation, test, test_rows = inputs
+        self.report(
+            "log",
+            f"{len(train)} training, {len(validation)} validation and {len(test)} test rows; "
+            f"{sum(p.numel() for p in model.parameters() if p.requires_grad):,} trainable parameters; "
+            f"{self.world.size} process(es) on {self.world.device().type}",
+        )
+        resume = self.load_checkpoint()
+        result = fit(model, spec.method, self.options, train, validation, _Hooks(self), resume=resume)
+        if not self.world.leader:
+            return
+        self.report("log", f"training done in {result.seconds:.1f} s; chosen epoch {result.best_epoch}")
+        self.finish(model, tokenizer, base_dir, parent_dir, test, test_rows, train, result, kept)
+
+    def prepare(self) -> tuple[Any, ...]:
+        spec = self.spec
         base_dir = self.base_model_dir()
         tokenizer = load_tokenizer(base_dir)
         heads = heads_of(spec.train.heads)
         parent_dir = self.parent_dir()
         model, kept = self.build(base_dir, heads, parent_dir)
-
+        model.to(self.world.device())
         train_rows = read_rows(self.snapshot_file(spec.train.data_key, "train.parquet"), model.spec.heads)
         if spec.test is not None:
             test_rows = read_rows(self.snapshot_file(spec.test.data_key, "test.parquet"), model.spec.heads)
             test_content = spec.test.sha256
             train_content = spec.train.sha256
         else:
-            assert spec.split_key is not None
+            if spec.split_key is None:
+                raise BadInput("the spec has neither a test snapshot nor a split")
             test_mask = read_split(self.snapshot_file(spec.split_key, "split.parquet"))
             test_rows, train_rows = train_rows.take(test_mask), train_rows.take(~test_mask)
             train_content = f"{spec.train.sha256}:{spec.split_key}:train"
             test_content = f"{spec.train.sha256}:{spec.split_key}:test"
+        if not train_rows.texts:
+            raise BadInput("the training snapshot has no rows to train on")
         train_all = TextData(self.tokens(tokenizer, train_rows.texts, train_content), train_rows.targets)
         test = TextData(self.tokens(tokenizer, test_rows.texts, test_content), test_rows.targets)
         train_positions, validation_positions = validation_split(
             train_all.targets, self.options.validation_pct, self.options.seed
         )
         train, validation = train_all.subset(train_positions), train_all.subset(validation_positions)
-        self.reporter.send(
-            "log",
-            f"{len(train)} training, {len(validation)} validation and {len(test)} test rows; "
-            f"{sum(p.numel() for p in model.parameters() if p.requires_grad):,} trainable parameters",
-        )
-
-        resume = self.load_checkpoint()
-        result = fit(model, spec.method, self.options, train, validation, _Hooks(self), resume=resume)
-        self.reporter.send("log", f"training done in {result.seconds:.1f} s; chosen epoch {result.best_epoch}")
-        self.finish(model, tokenizer, base_dir, parent_dir, test, test_rows, train, result, kept)
+        return model, tokenizer, base_dir, parent_dir, kept, train, validation, test, test_rows
 
     def load_checkpoint(self) -> dict[str, Any] | None:
         path = self.work / "checkpoint.pt"
@@ -211,19 +259,34 @@ class Job:
             self.io(download_file(self.store, self.key("checkpoints/last.pt"), path))
         except ObjectNotFound:
             return None
-        checkpoint: dict[str, Any] = torch.load(path, weights_only=True)
+        checkpoint: dict[str, Any] = torch.load(path, weights_only=True, map_location="cpu")
         path.unlink()
-        self.reporter.send(
-            "resumed", f"resuming after epoch {checkpoint['epoch']}", epoch=checkpoint["epoch"], step=checkpoint["step"]
+        where = f"step {checkpoint['step']} (epoch {checkpoint['epoch']}, batch {checkpoint.get('batch', 0)})"
+        self.report(
+            "resumed",
+            f"resuming after {where} on {self.world.size} process(es)",
+            epoch=checkpoint["epoch"],
+            step=checkpoint["step"],
+            batch=checkpoint.get("batch", 0),
+            world_size=self.world.size,
         )
         return checkpoint
 
     def save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        """The store replaces ``last.pt`` whole: a kill mid-upload leaves the previous checkpoint."""
         path = self.work / "checkpoint.pt"
         torch.save(checkpoint, path)
         self.io(upload_file(self.store, path, self.key("checkpoints/last.pt")))
         path.unlink()
-        self.reporter.send("checkpoint", f"epoch {checkpoint['epoch']} saved", epoch=checkpoint["epoch"])
+        self.last_checkpoint = time.monotonic()
+        where = f"epoch {checkpoint['epoch']}" + (f", batch {checkpoint['batch']}" if checkpoint.get("batch") else "")
+        self.report(
+            "checkpoint",
+            f"step {checkpoint['step']} saved ({where})",
+            epoch=checkpoint["epoch"],
+            step=checkpoint["step"],
+            batch=checkpoint.get("batch", 0),
+        )
 
     # -- evaluation and outputs -------------------------------------------------------------------------
     def finish(
@@ -416,13 +479,19 @@ class _Hooks:
         self.job = job
 
     def progress(self, progress: dict[str, Any]) -> None:
-        self.job.reporter.send("progress", "", **progress)
+        self.job.report("progress", "", **progress)
 
     def evaluated(self, record: dict[str, Any]) -> None:
-        self.job.reporter.send("epoch", "", **record)
+        self.job.report("epoch", "", **record)
 
-    def epoch_done(self, checkpoint: dict[str, Any]) -> None:
+    def checkpoint(self, checkpoint: dict[str, Any]) -> None:
         self.job.save_checkpoint(checkpoint)
+
+    def checkpoint_due(self, step: int) -> bool:
+        return self.job.checkpoint_due(step)
 
     def should_stop(self) -> bool:
         return self.job.should_stop()
+
+    def interrupted(self) -> bool:
+        return self.job.stop_requested

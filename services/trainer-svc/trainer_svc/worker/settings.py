@@ -19,14 +19,29 @@ class WorkerSettings(ServiceSettings):
     cache_dir: Path = Field(default=Path(".automl/cache"), description="base models and token ids, by content hash")
     threads: int = Field(default=0, ge=0, le=256, description="torch threads; 0: torch's default")
     event_attempts: int = Field(default=5, ge=1, le=50)
+    checkpoint_every_steps: int = Field(default=0, ge=0, description="also checkpoint every N steps; 0: off")
+    checkpoint_every_s: float = Field(default=600.0, ge=0, description="also checkpoint this often; 0: off")
+    # Set in a Kubernetes pod (the Job says them); locally 0: every rank of the model's options on this host.
+    nproc_per_node: int = Field(default=0, ge=0, le=64)
+    nnodes: int = Field(default=1, ge=1, le=1024)
+    node_rank: int = Field(default=0, ge=0)
+    rdzv_endpoint: str | None = Field(default=None, description="host:port of rank 0's pod, across nodes")
 
     def _check_cluster_secrets(self) -> WorkerSettings:  # type: ignore[override]
         return self  # a worker holds neither the internal token nor a database: only its job's token
 
 
-def worker_environment(settings: ServiceSettings, cache_dir: Path, threads: int) -> dict[str, str]:
+def worker_environment(
+    settings: ServiceSettings,
+    cache_dir: Path,
+    threads: int,
+    checkpoint_every_steps: int = 0,
+    checkpoint_every_s: float = 0,
+) -> dict[str, str]:
     """The environment a local worker needs to reach the same object store as trainer-svc."""
     env = {
+        "AUTOML_WORKER_CHECKPOINT_EVERY_STEPS": str(checkpoint_every_steps),
+        "AUTOML_WORKER_CHECKPOINT_EVERY_S": str(checkpoint_every_s),
         "AUTOML_WORKER_MODE": settings.mode,
         "AUTOML_WORKER_DATA_DIR": str(settings.data_dir.resolve()),
         "AUTOML_WORKER_STORE_BACKEND": settings.resolved_store_backend,

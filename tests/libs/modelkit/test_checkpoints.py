@@ -1,0 +1,97 @@
+"""modelkit's fit: checkpoints within an epoch (every N steps), and a run interrupted mid-epoch (SIGTERM)
+that resumes from its checkpoint ending with the same weights as a run that was never interrupted."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+
+from automl_proto.models import TrainingOptions
+from modelkit import artifacts
+from modelkit.classifier import ClassifierSpec, EncoderConfig, HeadConfig, MultiHeadClassifier, load_encoder
+from modelkit.losses import HeadTargets
+from modelkit.text import load_tokenizer, tokenize
+from modelkit.training.data import TextData
+from modelkit.training.trainer import TrainingInterrupted, fit
+from tests.support.tiny_models import NEGATIVE, POSITIVE, build_tiny_bert
+
+
+class Hooks:
+    def __init__(self, every_steps: int = 0, interrupt_after: int | None = None) -> None:
+        self.every_steps = every_steps
+        self.interrupt_after = interrupt_after
+        self.checkpoints: list[dict[str, Any]] = []
+        self.step = 0
+
+    def progress(self, progress: dict[str, Any]) -> None:
+        pass
+
+    def evaluated(self, record: dict[str, Any]) -> None:
+        pass
+
+    def checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        self.checkpoints.append({key: value for key, value in checkpoint.items()})
+
+    def checkpoint_due(self, step: int) -> bool:  # asked after every step but an epoch's last
+        self.step = step
+        return bool(self.every_steps) and step % self.every_steps == 0
+
+    def should_stop(self) -> bool:
+        return False
+
+    def interrupted(self) -> bool:  # asked before every step: SIGTERM arrived after step ``interrupt_after``
+        return self.interrupt_after is not None and self.step >= self.interrupt_after
+
+
+def data(base: Path, count: int = 96) -> TextData:
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 2, count)
+    texts = [" ".join(rng.choice(POSITIVE if y else NEGATIVE, 4)) for y in labels]
+    return TextData(tokenize(load_tokenizer(base), texts, 16), [HeadTargets(labels, False)])
+
+
+def model(base: Path) -> MultiHeadClassifier:
+    torch.manual_seed(0)
+    spec = ClassifierSpec([HeadConfig("sentiment", ["neg", "pos"])], EncoderConfig.read(base))
+    built = MultiHeadClassifier(load_encoder(base), spec)
+    artifacts.apply_method(built, "full")
+    return built
+
+
+OPTIONS = TrainingOptions(max_epochs=2, batch_size=8, learning_rate=1e-3, seed=3)
+
+
+@pytest.fixture(scope="module")
+def base(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build_tiny_bert(tmp_path_factory.mktemp("tiny") / "base")
+
+
+def test_checkpoints_every_n_steps_within_an_epoch(base: Path) -> None:
+    train = data(base)
+    hooks = Hooks(every_steps=5)
+    fit(model(base), "full", OPTIONS, train, data(base, 16), hooks)
+    places = [(c["epoch"], c["batch"], c["step"]) for c in hooks.checkpoints]
+    # 12 steps an epoch: every 5 steps within it, and each epoch's end.
+    assert places == [(0, 5, 5), (0, 10, 10), (1, 0, 12), (1, 3, 15), (1, 8, 20), (2, 0, 24)]
+
+
+def test_an_interrupted_run_resumes_mid_epoch_to_the_same_weights(base: Path) -> None:
+    train, validation = data(base), data(base, 16)
+    whole = model(base)
+    fit(whole, "full", OPTIONS, train, validation, Hooks())
+
+    first = Hooks(interrupt_after=16)  # the 4th batch of the second epoch done
+    broken = model(base)
+    with pytest.raises(TrainingInterrupted):
+        fit(broken, "full", OPTIONS, train, validation, first)
+    saved = first.checkpoints[-1]
+    assert (saved["epoch"], saved["batch"], saved["step"]) == (1, 4, 16)  # mid-epoch, where it stopped
+
+    resumed = model(base)  # a new process: fresh weights, then the checkpoint
+    fit(resumed, "full", OPTIONS, train, validation, Hooks(), resume=saved)
+    for (name, expected), (_, got) in zip(whole.named_parameters(), resumed.named_parameters(), strict=True):
+        torch.testing.assert_close(got, expected, rtol=0, atol=1e-6, msg=name)
