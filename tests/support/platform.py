@@ -106,10 +106,12 @@ def run_platform(
     gateway_overrides: dict[str, Any] | None = None,
     snapshot_overrides: dict[str, Any] | None = None,
     trainer_overrides: dict[str, Any] | None = None,
+    trainer_backend: Any = None,
     inference_overrides: dict[str, Any] | None = None,
 ) -> Iterator[Platform]:
     """``trainer_overrides`` not None: trainer-svc too, its workers as real subprocesses. Without an injected
     ``store`` the services then share one filesystem store, as they share a bucket on a cluster.
+    ``trainer_backend``: a job backend for trainer-svc instead of the one its settings make.
     ``inference_overrides`` not None (with trainer-svc): inference-svc too, on the process's one local Ray."""
     from dataset_svc.app import create_app as create_dataset_app
     from dataset_svc.settings import DatasetSettings
@@ -159,7 +161,7 @@ def run_platform(
                     **{**TRAINER_TEST_DEFAULTS, **trainer_overrides},
                 )
             )
-            apps["trainer"] = create_trainer_app(trainer_settings, store=store)
+            apps["trainer"] = create_trainer_app(trainer_settings, store=store, backend=trainer_backend)
             service_urls["trainer"] = stack.enter_context(running_server(apps["trainer"], port))
         if inference_overrides is not None:
             from inference_svc.app import create_app as create_inference_app

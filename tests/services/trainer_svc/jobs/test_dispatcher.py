@@ -1,0 +1,148 @@
+"""The dispatcher with a job backend that misbehaves as real ones do: it records a submission before making
+it and holds no row lock while it does (the API can change the model meanwhile), a job lost between the two
+is submitted again as the same attempt, a retriable refusal leaves the model queued, a permanent one fails
+it with the reason, and a pending job's reason is shown on the model."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from automl_proto.training import JobSpec
+from tests.support.jobs import FakeBackend
+from tests.support.platform import OrgClient, Platform, run_platform
+from tests.support.training import events, model_request, review_rows, text_snapshot, wait_model
+from trainer_svc.jobs.backend import JobBackendError, JobStatus
+
+
+class Backend(FakeBackend):
+    def __init__(self) -> None:
+        super().__init__()
+        self.refusals: list[JobBackendError] = []
+        self.during_submit: Any = None  # a callable run inside submit, on another thread's client
+        self.seen: list[JobSpec] = []
+
+    async def submit(self, spec: JobSpec) -> str:
+        self.seen.append(spec)
+        if self.during_submit is not None:
+            await asyncio.to_thread(self.during_submit, spec)
+        if self.refusals:
+            raise self.refusals.pop(0)
+        return await super().submit(spec)
+
+
+@pytest.fixture
+def backend() -> Backend:
+    return Backend()
+
+
+@pytest.fixture
+def trainer_platform(tmp_path: Path, postgres_url: str, backend: Backend) -> Iterator[Platform]:
+    urls = {"dataset": postgres_url, "gateway": postgres_url, "trainer": postgres_url}
+    with run_platform(tmp_path, urls, trainer_overrides={}, trainer_backend=backend) as running:
+        yield running
+
+
+async def until(check: Any, what: str, timeout_s: float = 30) -> Any:
+    deadline = time.monotonic() + timeout_s
+    while not (found := await check()):
+        assert time.monotonic() < deadline, what
+        await asyncio.sleep(0.05)
+    return found
+
+
+async def new_model(org: OrgClient, tiny_base: dict[str, Any]) -> str:
+    snapshot = await text_snapshot(org, review_rows(40, seed=6), [{"column": "sentiment"}])
+    created = await org.post("/v1/models", json=model_request(tiny_base["id"], snapshot["id"], "full"))
+    assert created.status_code == 201, created.text
+    model_id: str = created.json()["id"]
+    return model_id
+
+
+async def test_submitting_holds_no_row_lock(org: OrgClient, tiny_base: dict[str, Any], backend: Backend) -> None:
+    answers: list[int] = []
+
+    def rename_meanwhile(spec: JobSpec) -> None:  # blocks until the database lets it write the model's row
+        with httpx.Client(base_url=str(org.base_url), headers=dict(org.headers), timeout=10) as client:
+            answers.append(client.post(f"/v1/models/{spec.model_id}/cancel").status_code)
+
+    backend.during_submit = rename_meanwhile
+    model_id = await new_model(org, tiny_base)
+
+    async def answered() -> bool:
+        return bool(answers)
+
+    await until(answered, "the submission never happened")
+    assert answers == [200]  # the model's row was free while the job was being submitted
+    model = await wait_model(org, model_id)
+    assert model["status"] == "cancelled"
+
+
+async def test_a_job_lost_before_it_was_created_is_submitted_again(
+    org: OrgClient, tiny_base: dict[str, Any], backend: Backend
+) -> None:
+    model_id = await new_model(org, tiny_base)
+
+    async def submitted() -> bool:
+        return bool(backend.jobs)
+
+    await until(submitted, "not submitted")
+    (handle,) = list(backend.jobs)
+    backend.jobs.clear()  # as if trainer-svc stopped between recording the job and creating it
+
+    async def again() -> bool:
+        return handle in backend.jobs
+
+    await until(again, "not submitted again")
+    assert [spec.attempt for spec in backend.seen] == [1, 1]  # the same attempt, with a new token
+    assert backend.seen[0].token != backend.seen[1].token
+    backend.end(handle, 0)
+    history = [(e["kind"], e["message"]) for e in await events(org, model_id)]
+    assert ("log", "submitting again: no such job") in history
+
+
+async def test_refusals(org: OrgClient, tiny_base: dict[str, Any], backend: Backend) -> None:
+    backend.refusals = [JobBackendError("the Kubernetes API is unreachable", retriable=True)]
+    first = await new_model(org, tiny_base)
+
+    async def submitted() -> bool:
+        return bool(backend.jobs)
+
+    await until(submitted, "a retriable refusal was not tried again")
+    assert (await org.get(f"/v1/models/{first}")).json()["status"] == "queued"
+
+    backend.refusals = [JobBackendError('jobs.batch is forbidden: User "system:x" cannot create', retriable=False)]
+    second = await new_model(org, tiny_base)
+    failed = await wait_model(org, second)
+    assert failed["status"] == "failed"
+    assert failed["error"] == 'could not start: jobs.batch is forbidden: User "system:x" cannot create'
+
+
+async def test_a_pending_job_says_what_it_waits_for(
+    org: OrgClient, tiny_base: dict[str, Any], backend: Backend
+) -> None:
+    model_id = await new_model(org, tiny_base)
+
+    async def shown() -> dict[str, Any] | None:
+        body: dict[str, Any] = (await org.get(f"/v1/models/{model_id}")).json()
+        return body if body["progress"]["waiting"] else None
+
+    model = await until(shown, "no waiting reason")
+    assert (model["status"], model["progress"]["waiting"]) == ("queued", "waiting for the fake scheduler")
+    (handle,) = list(backend.jobs)
+    backend.jobs[handle] = JobStatus("pending", reason="waiting in the Kueue queue gpu")
+
+    async def changed() -> bool:
+        body = (await org.get(f"/v1/models/{model_id}")).json()
+        return bool(body["progress"]["waiting"] == "waiting in the Kueue queue gpu")
+
+    await until(changed, "the reason did not change")
+    kinds = [(e["kind"], e["message"]) for e in await events(org, model_id)]
+    assert ("waiting", "waiting for the fake scheduler") in kinds
+    assert ("waiting", "waiting in the Kueue queue gpu") in kinds
