@@ -54,6 +54,7 @@ bench: install
 	$(PY) -m bench.snapshot_build
 	$(PY) -m bench.metrics
 	$(PY) -m bench.train_text
+	$(PY) -m bench.train_distributed
 	$(PY) -m bench.inference
 
 proto: install

@@ -75,7 +75,8 @@ def _stores_on_loopback(listener: socket.socket) -> None:
     DynamicRendezvousHandler._create_tcp_store_server = workers_store  # type: ignore[method-assign,assignment]
 
 
-def launch(args: list[str], topology: Topology, job_id: str) -> int:
+def launch(args: list[str], topology: Topology, job_id: str, module: str = "trainer_svc.worker") -> int:
+    """Run ``python -m <module> <args>`` as every local rank of ``topology``; the exit code of the first to fail."""
     from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
     from torch.distributed.elastic.rendezvous.api import RendezvousError
     from torch.distributed.run import get_args_parser
@@ -109,7 +110,7 @@ def launch(args: list[str], topology: Topology, job_id: str) -> int:
             "--monitor-interval",
             "0.5",
             "-m",
-            "trainer_svc.worker",
+            module,
             *args,
         ]
     )
