@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from automl_proto.models import TrainingOptions
-from bench.train_text import minilm_dir, new_model
+from bench.train_text import Hooks, minilm_dir, new_model
 from deploy.local.sms_spam import rows as sms_rows
 from modelkit.losses import HeadTargets
 from modelkit.text import TokenizedTexts, load_tokenizer, tokenize
@@ -33,26 +33,6 @@ from modelkit.training.trainer import fit
 from trainer_svc.worker.launch import Topology, launch
 
 SEED = 1
-
-
-class Hooks:
-    def progress(self, progress: dict[str, object]) -> None:
-        pass
-
-    def evaluated(self, record: dict[str, object]) -> None:
-        pass
-
-    def checkpoint(self, checkpoint: dict[str, object]) -> None:
-        pass
-
-    def checkpoint_due(self, step: int) -> bool:
-        return False
-
-    def should_stop(self) -> bool:
-        return False
-
-    def interrupted(self) -> bool:
-        return False
 
 
 def prepare(work: Path, count: int, max_length: int) -> None:
@@ -67,6 +47,7 @@ def worker(work: Path, threads: int, batch: int, label: str) -> None:
     """One rank (or the only process): train one epoch, rank 0 writes the figures."""
     torch.set_num_threads(threads)
     world = init_from_environment()
+    (work / f"rank-{world.rank}").mkdir(exist_ok=True)
     try:
         labels = np.load(work / "labels.npy")
         data = TextData(TokenizedTexts.load(work / "tokens.npz"), [HeadTargets(labels, False)])
@@ -74,7 +55,12 @@ def worker(work: Path, threads: int, batch: int, label: str) -> None:
         options = TrainingOptions(max_epochs=1, learning_rate=5e-5, batch_size=batch, seed=SEED, validation_pct=5)
         started = time.perf_counter()
         result = fit(
-            new_model(work / "minilm", "full"), "full", options, data.subset(train), data.subset(validation), Hooks()
+            new_model(work / "minilm", "full"),
+            "full",
+            options,
+            data.subset(train),
+            data.subset(validation),
+            Hooks(work / f"rank-{world.rank}"),
         )
         if world.leader:
             figures = {

@@ -5,8 +5,6 @@ lines; cancelling deletes the Job; options the platform cannot run are refused b
 
 from __future__ import annotations
 
-import asyncio
-import time
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +13,7 @@ import pytest
 from tests.support.kube import ApiServer, Controller, api_server, kubeconfig
 from tests.support.platform import OrgClient
 from tests.support.training import model_request, review_rows, text_snapshot
+from tests.support.waiting import until
 
 __all__ = ["api_server"]
 NAMESPACE = "automl-training"
@@ -28,14 +27,6 @@ def trainer_overrides(api_server: ApiServer, tmp_path: Path) -> dict[str, Any]:
         "k8s_api_backoff_s": 0.01,
         "max_world_size": 16,
     }
-
-
-async def until(check: Any, what: str, timeout_s: float = 30) -> Any:
-    deadline = time.monotonic() + timeout_s
-    while not (found := await check()):
-        assert time.monotonic() < deadline, what
-        await asyncio.sleep(0.1)
-    return found
 
 
 async def test_a_model_is_a_job_on_the_cluster(

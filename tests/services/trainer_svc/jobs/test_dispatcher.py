@@ -6,7 +6,6 @@ it with the reason, and a pending job's reason is shown on the model."""
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,6 +17,7 @@ from automl_proto.training import JobSpec
 from tests.support.jobs import FakeBackend
 from tests.support.platform import OrgClient, Platform, run_platform
 from tests.support.training import events, model_request, review_rows, text_snapshot, wait_model
+from tests.support.waiting import until
 from trainer_svc.jobs.backend import JobBackendError, JobStatus
 
 
@@ -47,14 +47,6 @@ def trainer_platform(tmp_path: Path, postgres_url: str, backend: Backend) -> Ite
     urls = {"dataset": postgres_url, "gateway": postgres_url, "trainer": postgres_url}
     with run_platform(tmp_path, urls, trainer_overrides={}, trainer_backend=backend) as running:
         yield running
-
-
-async def until(check: Any, what: str, timeout_s: float = 30) -> Any:
-    deadline = time.monotonic() + timeout_s
-    while not (found := await check()):
-        assert time.monotonic() < deadline, what
-        await asyncio.sleep(0.05)
-    return found
 
 
 async def new_model(org: OrgClient, tiny_base: dict[str, Any]) -> str:
