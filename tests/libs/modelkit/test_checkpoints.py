@@ -119,10 +119,10 @@ def _two_ranks(rank: int, store: str, base: Path, out: Path) -> None:
 
 
 def test_a_checkpoint_of_two_ranks_resumes_in_one(base: Path, tmp_path: Path) -> None:
-    import torch.multiprocessing as mp
+    from torch.multiprocessing.spawn import spawn
 
     out = tmp_path / "checkpoint.pt"
-    mp.spawn(_two_ranks, args=(str(tmp_path / "store"), base, out), nprocs=2, join=True)
+    spawn(_two_ranks, args=(str(tmp_path / "store"), base, out), nprocs=2, join=True)
     saved = torch.load(out, weights_only=True)
     assert (saved["epoch"], saved["batch"], saved["step"]) == (1, 4, 16)
 

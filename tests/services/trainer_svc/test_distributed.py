@@ -108,3 +108,25 @@ async def test_a_killed_rank_resumes_from_the_checkpoint(org: OrgClient, tiny_ba
     assert [e["kind"] for e in history].count("failed") == 0
     metrics = (await org.get(f"/v1/models/{model_id}/metrics")).json()
     assert [epoch["epoch"] for epoch in metrics["epochs"]] == [1.0, 2.0, 3.0, 4.0]
+
+
+async def test_lora_on_two_ranks_and_no_rank_outlives_its_launcher(org: OrgClient, tiny_base: dict[str, Any]) -> None:
+    snapshot = await text_snapshot(org, review_rows(240, seed=10), [{"column": "sentiment"}])
+    request = model_request(tiny_base["id"], snapshot["id"], "lora", gpus=2, **(OPTIONS | {"learning_rate": 1e-2}))
+    model_id = (await org.post("/v1/models", json=request)).json()["id"]
+    deadline = time.monotonic() + 120
+    while not [e for e in await events(org, model_id) if e["kind"] == "epoch"]:
+        assert time.monotonic() < deadline, "the first epoch did not end"
+        await asyncio.sleep(0.05)
+    ranks = ranks_of(model_id)
+    launcher = ranks[0].parent()
+    assert launcher is not None and all(rank.parent() == launcher for rank in ranks.values())
+    launcher.kill()  # as a SIGKILL after the cancel grace, or the OOM killer, would
+    _, alive = psutil.wait_procs(list(ranks.values()), timeout=10)
+    assert alive == [], "a rank outlived its launcher"
+
+    finished = await wait_model(org, model_id, timeout_s=300)  # the next attempt resumes, on two ranks again
+    assert finished["status"] == "succeeded", finished["error"]
+    assert finished["attempts"] == 2
+    metrics = (await org.get(f"/v1/models/{model_id}/metrics")).json()
+    assert metrics["delta"]["overall"]["f1"] > 0.2  # it learned: far above the majority-class predictor

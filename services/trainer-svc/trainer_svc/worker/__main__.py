@@ -26,7 +26,7 @@ from automl_proto.training import JobSpec
 from modelkit.training.distributed import init_from_environment, leave
 from modelkit.training.trainer import TrainingCancelled, TrainingInterrupted
 from trainer_svc.jobs.exits import WorkerExit
-from trainer_svc.worker.launch import launch, world_of
+from trainer_svc.worker.launch import die_with_launcher, launch, world_of
 from trainer_svc.worker.reporter import EventReporter
 from trainer_svc.worker.run import BadInput, Job
 from trainer_svc.worker.settings import WorkerSettings
@@ -81,6 +81,8 @@ def main(argv: list[str] | None = None) -> int:
     topology = world_of(spec, settings)
     if topology.size > 1 and "LOCAL_RANK" not in os.environ:
         return launch(argv[1:], topology, spec.job_id)
+    if "LOCAL_RANK" in os.environ:
+        die_with_launcher()
     world = init_from_environment()
     reporter = EventReporter(spec.events_url, spec.token, settings.event_attempts)
     store = ScopedStore(asyncio.run(create_store(settings)), store_scope(spec))

@@ -23,6 +23,7 @@ from trainer_svc.worker.settings import WorkerSettings
 
 logger = logging.getLogger("automl.worker")
 LOOPBACK = "127.0.0.1"
+LAUNCHER_PID = "AUTOML_WORKER_LAUNCHER_PID"  # the ranks' parent (in a pod it may be pid 1 itself)
 
 
 @dataclass(frozen=True)
@@ -35,6 +36,22 @@ class Topology:
     @property
     def size(self) -> int:
         return self.processes * self.nodes
+
+
+def die_with_launcher() -> None:
+    """A rank is killed when its launcher dies (the agent starts each rank in a session of its own, so a
+    SIGKILL of the launcher's process group would leave the ranks running)."""
+    import ctypes
+
+    pr_set_pdeathsig = 1
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(pr_set_pdeathsig, int(signal.SIGKILL), 0, 0, 0)
+    except (OSError, AttributeError):  # not Linux: the launcher's own shutdown still stops its ranks
+        return
+    launcher = os.environ.get(LAUNCHER_PID)
+    if launcher is not None and os.getppid() != int(launcher):  # the launcher died before the call above
+        os._exit(int(WorkerExit.INTERRUPTED))
 
 
 def world_of(spec: JobSpec, settings: WorkerSettings) -> Topology:
@@ -82,6 +99,7 @@ def launch(args: list[str], topology: Topology, job_id: str, module: str = "trai
     from torch.distributed.run import get_args_parser
     from torch.distributed.run import run as torchrun
 
+    os.environ[LAUNCHER_PID] = str(os.getpid())
     endpoint = topology.endpoint
     if endpoint is None:
         listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
