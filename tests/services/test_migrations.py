@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import importlib
 
 import pytest
@@ -57,3 +58,36 @@ async def test_services_share_one_database_without_touching_each_other(database_
         assert {"alembic_version_dataset", "alembic_version_trainer"} <= remaining
     finally:
         await engine.dispose()
+
+
+@pytest.mark.parametrize("package", sorted(SERVICES))
+async def test_the_migrate_command(package, tmp_path):
+    """``python -m <service> migrate`` (the chart's hook Job) makes the service's tables and exits."""
+    import os
+    import subprocess
+    import sys
+
+    url = f"sqlite+aiosqlite:///{tmp_path / 'migrated.db'}"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AUTOML_")}
+    env |= {"AUTOML_DATA_DIR": str(tmp_path), "AUTOML_DATABASE_URL": url}
+    done = await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, "-m", package, "migrate"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "tables at the newest revision" in done.stderr
+    engine = create_engine(url)
+    try:
+        db_module = importlib.import_module(f"{package}.db")
+        assert await table_names(engine) == SERVICES[package] | {db_module.VERSION_TABLE}
+    finally:
+        await engine.dispose()
+    wrong = await asyncio.to_thread(
+        subprocess.run, [sys.executable, "-m", package, "migrat"], env=env, capture_output=True, text=True, check=False
+    )
+    assert wrong.returncode != 0 and "usage: python -m <service> [migrate]" in wrong.stderr

@@ -1,13 +1,26 @@
-"""Run a service app with uvicorn (the entrypoint of ``python -m <service>``)."""
+"""The entrypoint of ``python -m <service>``: serve the app with uvicorn, or, with ``migrate``, bring the
+service's tables to the newest revision and exit (the Helm chart's pre-install/pre-upgrade hook does this
+before the new version starts, instead of each replica at start-up)."""
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import TypeVar
 
 import uvicorn
 from fastapi import FastAPI
 
+from automl_common.db import migrations
+from automl_common.db.engine import Database
 from automl_common.settings import ServiceSettings
+
+logger = logging.getLogger("automl.serve")
+S = TypeVar("S", bound=ServiceSettings)
 
 KEEP_ALIVE_S = 75
 
@@ -30,3 +43,30 @@ def serve(app: FastAPI, settings: ServiceSettings) -> None:
         proxy_headers=False,
         server_header=False,
     )
+
+
+async def migrate(settings: ServiceSettings, migrations_dir: Path, version_table: str) -> None:
+    database = Database.from_url(settings.resolved_database_url, pool_size=1)
+    try:
+        await migrations.upgrade(database.engine, migrations_dir, version_table)
+    finally:
+        await database.dispose()
+
+
+def main(
+    settings: S,
+    create_app: Callable[[S], FastAPI],
+    migrations_dir: Path,
+    version_table: str,
+    argv: list[str] | None = None,
+) -> None:
+    """``python -m <service>`` serves; ``python -m <service> migrate`` migrates and exits."""
+    args = sys.argv[1:] if argv is None else argv
+    if args == ["migrate"]:
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+        asyncio.run(migrate(settings, migrations_dir, version_table))
+        logger.info("%s: tables at the newest revision", settings.service_name)
+        return
+    if args:
+        raise SystemExit(f"usage: python -m <service> [migrate], not {' '.join(args)!r}")
+    serve(create_app(settings), settings)
