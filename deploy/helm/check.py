@@ -60,12 +60,15 @@ EVERYTHING: dict[str, Any] = {
     },
     "ingress": {"enabled": True, "className": "nginx", "host": "automl.example.com", "tls": {"enabled": True}},
     "networkPolicies": {"gatewayFrom": [{"namespaceSelector": {"matchLabels": {"name": "ingress-nginx"}}}]},
-    "monitoring": {"serviceMonitor": {"enabled": True, "labels": {"release": "prometheus"}}},
+    "monitoring": {
+        "serviceMonitor": {"enabled": True, "labels": {"release": "prometheus"}},
+        "rules": {"enabled": True, "labels": {"release": "prometheus"}},
+    },
 }
 BARE: dict[str, Any] = MINIMAL | {
     "migrations": {"enabled": False},
     "networkPolicies": {"enabled": False},
-    "monitoring": {"podAnnotations": False},
+    "monitoring": {"podAnnotations": False, "dashboards": {"enabled": False}},
     "test": {"enabled": False},
     **{name: {"podDisruptionBudget": {"enabled": False}} for name in ("gateway", "dataset", "snapshot", "inference")},
 }

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import aiohttp
 from fastapi import FastAPI
+from prometheus_client import Counter
 from starlette.middleware import Middleware
 
 from automl_common.app import ServiceSpec, create_service_app
@@ -106,4 +107,10 @@ def create_app(settings: GatewaySettings | None = None, *, store: ObjectStore | 
         ],
         lifespan=lifespan,
     )
-    return create_service_app(spec, settings, store=store)
+    app = create_service_app(spec, settings, store=store)
+    app.state.playground_exhausted = Counter(
+        "automl_playground_quota_exhausted",
+        "Playground queries refused because the model's free quota was used up",
+        registry=app.state.metrics_registry,
+    )
+    return app

@@ -30,6 +30,12 @@ class InferenceMetrics:
         self.replicas = Gauge(
             "automl_deployment_replicas", "Replicas by deployment and state", ["deployment", "state"], registry=registry
         )
+        self.max_replicas = Gauge(
+            "automl_deployment_max_replicas",
+            "The most replicas a deployment may scale to",
+            ["deployment"],
+            registry=registry,
+        )
         self.queue = Gauge(
             "automl_deployment_queue_length",
             "Predict calls this inference-svc has sent to a deployment and not yet had answered",
@@ -42,5 +48,6 @@ class InferenceMetrics:
         for state in ("running", "starting", "stopping"):
             with contextlib.suppress(KeyError):
                 self.replicas.remove(deployment_id, state)
-        with contextlib.suppress(KeyError):
-            self.queue.remove(deployment_id)
+        for gauge in (self.queue, self.max_replicas):
+            with contextlib.suppress(KeyError):
+                gauge.remove(deployment_id)

@@ -19,6 +19,7 @@ from trainer_svc.db import VERSION_TABLE
 from trainer_svc.jobs.backend import JobBackend
 from trainer_svc.jobs.dispatcher import Dispatcher
 from trainer_svc.jobs.local import LocalProcessBackend
+from trainer_svc.metrics import TrainingMetrics
 from trainer_svc.models.router import internal_router, jobs_router, router
 from trainer_svc.settings import TrainerSettings
 from trainer_svc.worker.settings import worker_environment
@@ -65,7 +66,8 @@ def create_app(
         snapshots = InternalClient("snapshot-svc", settings.snapshot_url, settings.resolved_internal_token())
         job_backend = backend or make_backend(settings)
         importer = BaseModelImporter(app.state.database, app.state.store)
-        dispatcher = Dispatcher(app.state.database, job_backend, importer, snapshots, settings)
+        metrics = TrainingMetrics(app.state.metrics_registry)
+        dispatcher = Dispatcher(app.state.database, job_backend, importer, snapshots, settings, metrics)
         app.state.snapshots = snapshots
         app.state.dispatcher = dispatcher
         async with app.state.database.session() as session:

@@ -58,6 +58,9 @@ async def test_concurrent_calls_never_overspend_the_quota(
     assert sorted(int(remaining) for _, _, remaining in answered) == list(range(left))
     after = await org.post(path, json={"input": "fine"})
     assert after.status_code == 429
+    metrics = (await org.get(f"{inference_platform.gateway_url}/metrics")).text
+    exhausted = [line for line in metrics.splitlines() if line.startswith("automl_playground_quota_exhausted_total ")]
+    assert exhausted and float(exhausted[0].split()[1]) >= 600 - left + 1  # every refusal counted, for the alert
 
 
 async def test_another_org_cannot_use_the_model(inference_platform: Platform, trained_model: dict[str, Any]) -> None:

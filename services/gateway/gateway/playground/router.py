@@ -37,7 +37,8 @@ class PlaygroundQuotaExhausted(AutoMLError):
     status_code = 429
 
 
-def _exhausted(limit: int, model_id: str) -> PlaygroundQuotaExhausted:
+def _exhausted(request: Request, limit: int, model_id: str) -> PlaygroundQuotaExhausted:
+    request.app.state.playground_exhausted.inc()
     return PlaygroundQuotaExhausted(
         f"the {limit} free playground queries of model {model_id!r} are used up; deploy the model "
         "(POST /v1/deployments) to keep predicting",
@@ -63,7 +64,7 @@ async def playground(model_id: IdPath, request: Request, principal: AdminDep) ->
     async with database.session() as session:
         remaining = await quota.take(session, principal.org_id, model_id, limit)
     if remaining is None:
-        raise _exhausted(limit, model_id)
+        raise _exhausted(request, limit, model_id)
     inference: InternalClient = request.app.state.inference
     try:
         answer = await inference.request(
@@ -113,7 +114,7 @@ async def create_batch_prediction(
         async with database.session() as session:
             reserved = await quota.take_all(session, principal.org_id, body.model_id, settings.playground_quota)
         if reserved == 0:
-            raise _exhausted(settings.playground_quota, body.model_id)
+            raise _exhausted(request, settings.playground_quota, body.model_id)
     used = 0
     try:
         answer = await inference.request(

@@ -197,6 +197,7 @@ class DeploymentManager:
                 )
                 for name, count in replicas.items():
                     self.metrics.replicas.labels(row.id, name).set(count)
+                self.metrics.max_replicas.labels(row.id).set(row.max_replicas)
                 if replicas != row.replicas:
                     row.replicas = replicas
                 if row.status == "ready" and state is None:

@@ -17,6 +17,8 @@ import logging
 import secrets
 from typing import Any
 
+from prometheus_client import CollectorRegistry
+
 from automl_common.db.base import utcnow
 from automl_common.db.engine import Database
 from automl_common.errors import AutoMLError
@@ -25,6 +27,7 @@ from automl_proto.training import BaseModelFiles, JobSpec, ParentModel, Snapshot
 from trainer_svc.base_models.builtin import BaseModelUnavailable
 from trainer_svc.base_models.service import BaseModelImporter
 from trainer_svc.jobs.backend import JobBackend, JobBackendError, JobStatus
+from trainer_svc.metrics import TrainingMetrics
 from trainer_svc.models.repository import ModelRepository
 from trainer_svc.models.service import TERMINAL
 from trainer_svc.models.worker_events import token_hash
@@ -46,7 +49,9 @@ class Dispatcher:
         importer: BaseModelImporter,
         snapshots: InternalClient,
         settings: TrainerSettings,
+        metrics: TrainingMetrics | None = None,
     ) -> None:
+        self.metrics = metrics or TrainingMetrics(CollectorRegistry())
         self.database = database
         self.backend = backend
         self.importer = importer
@@ -95,6 +100,8 @@ class Dispatcher:
                 m for m in await ModelRepository(session).in_status("queued", "running", "cancelled") if m.job_handle
             ]
             handles = {model.id: (model.job_handle, model.status) for model in models}
+            counts = await ModelRepository(session).count_by_status()
+        waiting = 0
         for model_id, (handle, model_status) in handles.items():
             assert handle is not None
             status = await self.backend.status(handle)
@@ -108,9 +115,11 @@ class Dispatcher:
             if status.state == "absent":
                 await self._unsubmitted(model_id, handle, status.reason or "the job does not exist")
             elif status.state == "pending":
+                waiting += 1
                 await self._waiting(model_id, status.reason)
             elif status.finished:
                 await self._ended(model_id, handle, status)
+        self.metrics.count(counts, waiting)
 
     async def _release(self, model_id: str, handle: str) -> None:
         self._cancelling.discard(handle)
@@ -156,6 +165,7 @@ class Dispatcher:
                 return
             repository = ModelRepository(session)
             if status.restartable and model.attempts < self.settings.job_max_attempts:
+                self.metrics.restarts.inc()
                 model.status = "queued"
                 await repository.add_event(
                     model.id, "restarting", f"{reason}; restarting from the last checkpoint", {"log_tail": tail}
@@ -167,6 +177,7 @@ class Dispatcher:
             model.finished_at = utcnow()
             data = {"log_tail": tail, "exit_code": status.exit_code}
             await repository.add_event(model.id, "failed", reason, data)
+            self.metrics.ended(model.id, "failed")
 
     # -- start ----------------------------------------------------------------------------------------
     async def _start_queued(self) -> None:
@@ -221,6 +232,7 @@ class Dispatcher:
                 model.job_handle = None
             model.status, model.error, model.finished_at = "failed", reason, utcnow()
             await ModelRepository(session).add_event(model.id, "failed", reason)
+            self.metrics.ended(model.id, "failed")
 
     async def _files(self, org_id: str, snapshot_id: str, split_id: str | None = None) -> dict[str, Any]:
         params = {"split_id": split_id} if split_id else {}

@@ -43,6 +43,10 @@ class ModelRepository(Repository[TrainingModel]):
         )
         return int((await self.session.execute(statement)).scalar_one())
 
+    async def count_by_status(self) -> dict[str, int]:
+        statement = select(TrainingModel.status, func.count()).group_by(TrainingModel.status)
+        return {status: int(count) for status, count in (await self.session.execute(statement)).all()}
+
     async def in_status(self, *statuses: str) -> Sequence[TrainingModel]:
         statement = select(TrainingModel).where(TrainingModel.status.in_(statuses)).order_by(TrainingModel.id)
         return (await self.session.execute(statement)).scalars().all()

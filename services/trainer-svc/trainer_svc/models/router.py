@@ -88,6 +88,7 @@ async def cancel_model(
 ) -> schemas.Model:
     """Stop the run: marked cancelled at once; its worker is stopped within the grace period."""
     model = await service.request_cancel(session, org_id, model_id)
+    dispatcher.metrics.ended(model_id, "cancelled")
     background.add_task(dispatcher.wake)
     return service.to_schema(model)
 
@@ -143,7 +144,7 @@ async def post_event(
     scheme, _, token = authorization.partition(" ")
     if scheme.lower() != "bearer" or not token:
         raise Unauthorized("a job token is required")
-    answer = await worker_events.record(session, model_id, token, event)
+    answer = await worker_events.record(session, model_id, token, event, dispatcher.metrics)
     if event.kind in ("succeeded", "failed", "cancelled"):
         dispatcher.wake()
     return answer

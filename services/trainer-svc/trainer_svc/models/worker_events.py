@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from automl_common.db.base import utcnow
 from automl_common.errors import Unauthorized
 from automl_proto.training import JobEvent
+from trainer_svc.metrics import TrainingMetrics
 from trainer_svc.models.repository import ModelRepository
 from trainer_svc.models.service import TERMINAL
 from trainer_svc.tables import TrainingModel
@@ -21,7 +22,9 @@ def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-async def record(session: AsyncSession, model_id: str, token: str, event: JobEvent) -> dict[str, bool]:
+async def record(
+    session: AsyncSession, model_id: str, token: str, event: JobEvent, metrics: TrainingMetrics | None = None
+) -> dict[str, bool]:
     """Apply one event. The answer tells the worker to stop when the model was cancelled or is over."""
     model = await session.get(TrainingModel, model_id, with_for_update=True)
     if model is None or model.token_hash is None or not hmac.compare_digest(token_hash(token), model.token_hash):
@@ -36,6 +39,8 @@ async def record(session: AsyncSession, model_id: str, token: str, event: JobEve
         model.progress = {**model.progress, "waiting": None}
     elif event.kind == "progress":
         model.progress = {**model.progress, **{key: data[key] for key in PROGRESS_FIELDS if key in data}}
+        if metrics is not None and isinstance(data.get("examples_per_s"), int | float):
+            metrics.progress(model.id, float(data["examples_per_s"]))
     elif event.kind == "epoch":
         metric = next((value for key, value in data.items() if key.startswith("val_") and key != "val_loss"), None)
         model.progress = {**model.progress, "validation_metric": metric}
@@ -51,5 +56,7 @@ async def record(session: AsyncSession, model_id: str, token: str, event: JobEve
     elif event.kind == "cancelled":
         model.status = "cancelled"
         model.finished_at = utcnow()
+    if metrics is not None and event.kind in ("succeeded", "failed", "cancelled"):
+        metrics.ended(model.id, event.kind)
     await repository.add_event(model.id, event.kind, event.message, data)
     return {"cancel": model.cancel_requested}

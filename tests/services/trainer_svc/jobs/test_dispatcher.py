@@ -99,7 +99,17 @@ async def test_a_job_lost_before_it_was_created_is_submitted_again(
     assert ("log", "submitting again: no such job") in history
 
 
-async def test_refusals(org: OrgClient, tiny_base: dict[str, Any], backend: Backend) -> None:
+def scrape(platform: Platform, series: str) -> float:
+    """One series' value from trainer-svc's /metrics."""
+    text = httpx.get(f"{platform.service_urls['trainer']}/metrics", timeout=10).text
+    values = [float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith(series + " ")]
+    assert values, f"{series} is not exported"
+    return values[0]
+
+
+async def test_refusals(
+    org: OrgClient, tiny_base: dict[str, Any], backend: Backend, trainer_platform: Platform
+) -> None:
     backend.refusals = [JobBackendError("the Kubernetes API is unreachable", retriable=True)]
     first = await new_model(org, tiny_base)
 
@@ -114,10 +124,11 @@ async def test_refusals(org: OrgClient, tiny_base: dict[str, Any], backend: Back
     failed = await wait_model(org, second)
     assert failed["status"] == "failed"
     assert failed["error"] == 'could not start: jobs.batch is forbidden: User "system:x" cannot create'
+    assert scrape(trainer_platform, 'automl_training_runs_finished_total{outcome="failed"}') == 1
 
 
 async def test_a_pending_job_says_what_it_waits_for(
-    org: OrgClient, tiny_base: dict[str, Any], backend: Backend
+    org: OrgClient, tiny_base: dict[str, Any], backend: Backend, trainer_platform: Platform
 ) -> None:
     model_id = await new_model(org, tiny_base)
 
@@ -138,3 +149,5 @@ async def test_a_pending_job_says_what_it_waits_for(
     kinds = [(e["kind"], e["message"]) for e in await events(org, model_id)]
     assert ("waiting", "waiting for the fake scheduler") in kinds
     assert ("waiting", "waiting in the Kueue queue gpu") in kinds
+    assert scrape(trainer_platform, "automl_training_jobs_waiting") == 1
+    assert scrape(trainer_platform, 'automl_training_models{status="queued"}') == 1
