@@ -59,7 +59,10 @@ EVERYTHING: dict[str, Any] = {
         }
     },
     "ingress": {"enabled": True, "className": "nginx", "host": "automl.example.com", "tls": {"enabled": True}},
-    "networkPolicies": {"gatewayFrom": [{"namespaceSelector": {"matchLabels": {"name": "ingress-nginx"}}}]},
+    "networkPolicies": {
+        "gatewayFrom": [{"namespaceSelector": {"matchLabels": {"name": "ingress-nginx"}}}],
+        "metricsFrom": [{"namespaceSelector": {"matchLabels": {"name": "monitoring"}}}],
+    },
     "monitoring": {
         "serviceMonitor": {"enabled": True, "labels": {"release": "prometheus"}},
         "rules": {"enabled": True, "labels": {"release": "prometheus"}},

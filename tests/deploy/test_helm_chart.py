@@ -130,14 +130,22 @@ def test_network_policies(rendered: dict[str, Any]) -> None:
         "podSelector": {"matchLabels": {"app.kubernetes.io/instance": "demo"}},
         "policyTypes": ["Ingress"],
     }
+    monitoring = {"namespaceSelector": {"matchLabels": {"name": "monitoring"}}}
     gateway = policies["demo-automl-gateway"]["spec"]["ingress"]
-    assert gateway[0]["from"] == [{"namespaceSelector": {"matchLabels": {"name": "ingress-nginx"}}}]
+    assert gateway[0]["from"] == [{"namespaceSelector": {"matchLabels": {"name": "ingress-nginx"}}}, monitoring]
     for name in ("dataset", "snapshot", "trainer", "inference"):
         (rule,) = policies[f"demo-automl-{name}"]["spec"]["ingress"]
-        peers = {peer["podSelector"]["matchLabels"]["app.kubernetes.io/component"] for peer in rule["from"]}
+        pods = [peer for peer in rule["from"] if "podSelector" in peer]
+        peers = {peer["podSelector"]["matchLabels"]["app.kubernetes.io/component"] for peer in pods}
         expected = set(SERVICES) - {name} | ({"training-worker"} if name == "trainer" else set())
         assert peers == expected, name
-        assert all("namespaceSelector" not in peer for peer in rule["from"])  # nothing from outside
+        assert [peer for peer in rule["from"] if "podSelector" not in peer] == [monitoring]  # and Prometheus
+    (ray,) = policies["demo-automl-ray"]["spec"]["ingress"]
+    assert {p["podSelector"]["matchLabels"]["app.kubernetes.io/component"] for p in ray["from"]} == {"inference", "ray"}
+    minimal = objects_of(rendered["minimal"], "NetworkPolicy")
+    (rule,) = minimal["demo-automl-dataset"]["spec"]["ingress"]
+    assert all("namespaceSelector" not in peer for peer in rule["from"])  # by default nothing from outside
+    assert "from" not in minimal["demo-automl-gateway"]["spec"]["ingress"][0]  # the gateway: anyone
     worker = policies["demo-automl-training-worker"]["spec"]
     assert worker["policyTypes"] == ["Ingress", "Egress"]
     egress = worker["egress"]
@@ -160,6 +168,9 @@ def test_the_migration_hook(rendered: dict[str, Any]) -> None:
     ]
     for container in pod["initContainers"]:
         assert set(env_of(container)) == {"AUTOML_MODE", "AUTOML_DATA_DIR", "AUTOML_DATABASE_URL"}
+    database = objects_of(rendered["minimal"], "Secret")["demo-automl-database"]["metadata"]["annotations"]
+    assert database["helm.sh/hook"] == "pre-install,pre-upgrade"  # it exists before the hook Job runs
+    assert int(database["helm.sh/hook-weight"]) < int(annotations.get("helm.sh/hook-weight", "0"))
     assert "migrations.yaml" not in rendered["bare"] or rendered["bare"]["migrations.yaml"] == []
     bare_config = objects_of(rendered["bare"], "ConfigMap")["demo-automl-config"]["data"]
     assert bare_config["AUTOML_AUTO_MIGRATE"] == "true"  # no hook: the services migrate at start-up
