@@ -12,7 +12,7 @@ import pytest
 
 from tests.support.kube import ApiServer, Controller, api_server, kubeconfig
 from tests.support.platform import OrgClient
-from tests.support.training import model_request, review_rows, text_snapshot
+from tests.support.training import events, model_request, review_rows, text_snapshot
 from tests.support.waiting import until
 
 __all__ = ["api_server"]
@@ -55,13 +55,16 @@ async def test_a_model_is_a_job_on_the_cluster(
         name, conditions=[{"type": "PodScheduled", "status": "False", "reason": "Unschedulable", "message": message}]
     )
 
-    async def waiting() -> dict[str, Any] | None:
-        body: dict[str, Any] = (await org.get(f"/v1/models/{model_id}")).json()
-        return body if body["progress"]["waiting"] else None
+    expected = f"waiting for 4 nvidia.com/gpu: {message}"
 
-    model = await until(waiting, "the model did not say what it waits for")
+    async def waiting() -> dict[str, Any] | None:  # before the pod was there: "waiting for the Job controller"
+        body: dict[str, Any] = (await org.get(f"/v1/models/{model_id}")).json()
+        return body if body["progress"]["waiting"] == expected else None
+
+    model = await until(waiting, "the model did not say it waits for GPUs")
     assert model["status"] == "queued"
-    assert model["progress"]["waiting"] == f"waiting for 4 nvidia.com/gpu: {message}"
+    kinds = [(e["kind"], e["message"]) for e in await events(org, model_id)]
+    assert ("waiting", expected) in kinds
 
     pod = cluster.pod(name, phase="Failed", **cluster.terminated(137, "OOMKilled"))
     api_server[f"get /api/v1/namespaces/{NAMESPACE}/pods/{pod}/log"] << b"epoch 1 step 40\nallocating 30 GiB\n"
