@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from automl_proto.training import JobSpec
-from trainer_svc.jobs.exits import WorkerExit
+from trainer_svc.jobs.exits import WorkerExit, read_exit
 from trainer_svc.worker.settings import WorkerSettings
 
 logger = logging.getLogger("automl.worker")
@@ -139,11 +139,9 @@ def launch(args: list[str], topology: Topology, job_id: str, module: str = "trai
         torchrun(parsed)  # type: ignore[no-untyped-call]
     except ChildFailedError as error:
         rank, failure = error.get_first_failure()
-        code = failure.exitcode
-        shell = 128 - code if code < 0 else code  # a signal as a container reports it
-        name = signal.Signals(-code).name if code < 0 else f"exit code {code}"
-        logger.error("rank %d ended first, with %s", rank, name)
-        return shell
+        ended = read_exit(failure.exitcode)
+        logger.error("rank %d ended first: %s", rank, ended.describe())
+        return ended.shell_code  # a signal as a container reports it (128 + N)
     except (RendezvousError, OSError) as error:
         logger.error("the ranks could not meet: %s", error)
         return WorkerExit.FAILED
