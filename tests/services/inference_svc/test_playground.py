@@ -49,8 +49,13 @@ async def test_concurrent_calls_never_overspend_the_quota(
     results = await asyncio.gather(*(call(i) for i in range(600)))
     answered = [r for r in results if r[0] == 200]
     refused = [r for r in results if r[0] == 429]
+    # A call the model did not answer (an upstream 5xx under this load; one CI run in three saw one) must have
+    # given its query back: the quota still buys exactly `left` answers.
+    unanswered = [r for r in results if r[0] not in (200, 429)]
+    assert all(status in (502, 503, 504) for status, _, _ in unanswered), unanswered
+    assert len(unanswered) <= 3, unanswered
     assert len(answered) == left
-    assert len(refused) == 600 - left
+    assert len(refused) == 600 - left - len(unanswered)
     assert left > 400  # most of the quota was left for this test
     assert all(body["error"] == "PlaygroundQuotaExhausted" for _, body, _ in refused)
     assert "deploy" in refused[0][1]["detail"]
@@ -60,7 +65,7 @@ async def test_concurrent_calls_never_overspend_the_quota(
     assert after.status_code == 429
     metrics = (await org.get(f"{inference_platform.gateway_url}/metrics")).text
     exhausted = [line for line in metrics.splitlines() if line.startswith("automl_playground_quota_exhausted_total ")]
-    assert exhausted and float(exhausted[0].split()[1]) >= 600 - left + 1  # every refusal counted, for the alert
+    assert exhausted and float(exhausted[0].split()[1]) >= len(refused) + 1  # every refusal counted, for the alert
 
 
 async def test_another_org_cannot_use_the_model(inference_platform: Platform, trained_model: dict[str, Any]) -> None:

@@ -112,7 +112,8 @@ async def test_a_killed_rank_resumes_from_the_checkpoint(org: OrgClient, tiny_ba
 
 async def test_lora_on_two_ranks_and_no_rank_outlives_its_launcher(org: OrgClient, tiny_base: dict[str, Any]) -> None:
     snapshot = await text_snapshot(org, review_rows(240, seed=10), [{"column": "sentiment"}])
-    request = model_request(tiny_base["id"], snapshot["id"], "lora", gpus=2, **(OPTIONS | {"learning_rate": 1e-2}))
+    options = OPTIONS | {"learning_rate": 1e-2, "max_epochs": 8}  # still training when its launcher is killed
+    request = model_request(tiny_base["id"], snapshot["id"], "lora", gpus=2, **options)
     model_id = (await org.post("/v1/models", json=request)).json()["id"]
     deadline = time.monotonic() + 120
     while not [e for e in await events(org, model_id) if e["kind"] == "epoch"]:
