@@ -248,7 +248,7 @@ def _created(obj: dict[str, Any]) -> str:
     return str(obj.get("metadata", {}).get("creationTimestamp") or "")
 
 
-def _terminated_status(pods: list[dict[str, Any]], resource: str) -> JobStatus | None:
+def _terminated_status(pods: list[dict[str, Any]]) -> JobStatus | None:
     """How the last pod that failed ended: out of memory, or the worker's exit code."""
     for pod in sorted(pods, key=_created, reverse=True):
         terminated = _worker_state(pod).get("terminated")
@@ -296,7 +296,7 @@ def job_status(job: dict[str, Any], pods: list[dict[str, Any]], resource: str = 
         if reason == "DeadlineExceeded":
             seconds = spec.get("activeDeadlineSeconds")
             return JobStatus("failed", None, f"the run exceeded its deadline of {seconds} s (DeadlineExceeded)")
-        ended = _terminated_status(pods, resource)
+        ended = _terminated_status(pods)
         if ended is not None:
             if reason == "PodFailurePolicy":
                 ended.restartable = False

@@ -15,6 +15,7 @@ import shutil
 import signal
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -52,6 +53,21 @@ logger = logging.getLogger("automl.worker")
 
 class BadInput(Exception):
     """The spec or its data cannot be trained on: another attempt would fail the same way."""
+
+
+@dataclass
+class Inputs:
+    """What a rank trains and evaluates on, once its inputs are fetched and tokenised."""
+
+    model: MultiHeadClassifier
+    tokenizer: Any
+    base_dir: Path
+    parent_dir: Path | None
+    kept: list[str]  # a parent's heads kept as they were
+    train: TextData
+    validation: TextData
+    test: TextData
+    test_rows: SnapshotRows
 
 
 class Job:
@@ -209,21 +225,22 @@ class Job:
         else:
             self.world.barrier()
             inputs = self.prepare()
-        model, tokenizer, base_dir, parent_dir, kept, train, validation, test, test_rows = inputs
         self.report(
             "log",
-            f"{len(train)} training, {len(validation)} validation and {len(test)} test rows; "
-            f"{sum(p.numel() for p in model.parameters() if p.requires_grad):,} trainable parameters; "
+            f"{len(inputs.train)} training, {len(inputs.validation)} validation and {len(inputs.test)} test rows; "
+            f"{sum(p.numel() for p in inputs.model.parameters() if p.requires_grad):,} trainable parameters; "
             f"{self.world.size} process(es) on {self.world.device().type}",
         )
         resume = self.load_checkpoint()
-        result = fit(model, spec.method, self.options, train, validation, _Hooks(self), resume=resume)
+        result = fit(
+            inputs.model, spec.method, self.options, inputs.train, inputs.validation, _Hooks(self), resume=resume
+        )
         if not self.world.leader:
             return
         self.report("log", f"training done in {result.seconds:.1f} s; chosen epoch {result.best_epoch}")
-        self.finish(model, tokenizer, base_dir, parent_dir, test, test_rows, train, result, kept)
+        self.finish(inputs, result)
 
-    def prepare(self) -> tuple[Any, ...]:
+    def prepare(self) -> Inputs:
         spec = self.spec
         base_dir = self.base_model_dir()
         tokenizer = load_tokenizer(base_dir)
@@ -251,7 +268,7 @@ class Job:
             train_all.targets, self.options.validation_pct, self.options.seed
         )
         train, validation = train_all.subset(train_positions), train_all.subset(validation_positions)
-        return model, tokenizer, base_dir, parent_dir, kept, train, validation, test, test_rows
+        return Inputs(model, tokenizer, base_dir, parent_dir, kept, train, validation, test, test_rows)
 
     def load_checkpoint(self) -> dict[str, Any] | None:
         path = self.work / "checkpoint.pt"
@@ -289,19 +306,15 @@ class Job:
         )
 
     # -- evaluation and outputs -------------------------------------------------------------------------
-    def finish(
-        self,
-        model: MultiHeadClassifier,
-        tokenizer: Any,
-        base_dir: Path,
-        parent_dir: Path | None,
-        test: TextData,
-        test_rows: SnapshotRows,
-        train: TextData,
-        result: Any,
-        kept: list[str],
-    ) -> None:
+    def finish(self, prepared: Inputs, result: Any) -> None:
         spec = self.spec
+        model, tokenizer, base_dir, parent_dir = (
+            prepared.model,
+            prepared.tokenizer,
+            prepared.base_dir,
+            prepared.parent_dir,
+        )
+        test, test_rows, train, kept = prepared.test, prepared.test_rows, prepared.train, prepared.kept
         scores = head_scores(model, embed(model, test))
         report = report_for(model, test, scores)
         evaluated = [head for head in model.spec.heads if head.name in report["heads"]]
