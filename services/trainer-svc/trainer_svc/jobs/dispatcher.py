@@ -19,7 +19,6 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry
 
-from automl_common.db.base import utcnow
 from automl_common.db.engine import Database
 from automl_common.errors import AutoMLError
 from automl_common.http import InternalClient, url_path
@@ -28,8 +27,8 @@ from trainer_svc.base_models.builtin import BaseModelUnavailable
 from trainer_svc.base_models.service import BaseModelImporter
 from trainer_svc.jobs.backend import JobBackend, JobBackendError, JobStatus
 from trainer_svc.metrics import TrainingMetrics
+from trainer_svc.models import status as run_status
 from trainer_svc.models.repository import ModelRepository
-from trainer_svc.models.service import TERMINAL
 from trainer_svc.models.worker_events import token_hash
 from trainer_svc.settings import TrainerSettings
 from trainer_svc.tables import BaseModelRow, TrainingModel
@@ -161,20 +160,20 @@ class Dispatcher:
             if model is None or model.job_handle != handle:
                 return
             model.job_handle = None
-            if model.status in TERMINAL:  # the worker reported its outcome before it exited
+            if run_status.is_terminal(model.status):  # the worker reported its outcome before it exited
                 return
             repository = ModelRepository(session)
             if status.restartable and model.attempts < self.settings.job_max_attempts:
                 self.metrics.restarts.inc()
-                model.status = "queued"
+                run_status.move(model, "queued", "dispatcher")
                 await repository.add_event(
                     model.id, "restarting", f"{reason}; restarting from the last checkpoint", {"log_tail": tail}
                 )
                 self.wake()
                 return
-            model.status = "failed"
-            model.error = f"{reason}. Last log lines:\n{tail}" if tail else reason
-            model.finished_at = utcnow()
+            run_status.move(
+                model, "failed", "dispatcher", error=f"{reason}. Last log lines:\n{tail}" if tail else reason
+            )
             data = {"log_tail": tail, "exit_code": status.exit_code}
             await repository.add_event(model.id, "failed", reason, data)
             self.metrics.ended(model.id, "failed")
@@ -226,11 +225,11 @@ class Dispatcher:
     async def _fail(self, model_id: str, reason: str, handle: str | None = None) -> None:
         async with self.database.session() as session:
             model = await session.get(TrainingModel, model_id)
-            if model is None or model.status in TERMINAL:
+            if model is None or run_status.is_terminal(model.status):
                 return
             if handle is not None and model.job_handle == handle:
                 model.job_handle = None
-            model.status, model.error, model.finished_at = "failed", reason, utcnow()
+            run_status.move(model, "failed", "dispatcher", error=reason)
             await ModelRepository(session).add_event(model.id, "failed", reason)
             self.metrics.ended(model.id, "failed")
 

@@ -11,8 +11,8 @@ from automl_common.db.base import utcnow
 from automl_common.errors import Unauthorized
 from automl_proto.training import JobEvent
 from trainer_svc.metrics import TrainingMetrics
+from trainer_svc.models import status
 from trainer_svc.models.repository import ModelRepository
-from trainer_svc.models.service import TERMINAL
 from trainer_svc.tables import TrainingModel
 
 PROGRESS_FIELDS = ("step", "total_steps", "epoch", "loss", "examples_per_s", "eta_s")
@@ -29,12 +29,12 @@ async def record(
     model = await session.get(TrainingModel, model_id, with_for_update=True)
     if model is None or model.token_hash is None or not hmac.compare_digest(token_hash(token), model.token_hash):
         raise Unauthorized("unknown job or wrong job token")
-    if model.status in TERMINAL:
+    if status.is_terminal(model.status):
         return {"cancel": True}
     repository = ModelRepository(session)
     data = dict(event.data)
     if event.kind == "started":
-        model.status = "running"
+        status.move(model, "running", "worker")
         model.started_at = model.started_at or utcnow()
         model.progress = {**model.progress, "waiting": None}
     elif event.kind == "progress":
@@ -45,17 +45,13 @@ async def record(
         metric = next((value for key, value in data.items() if key.startswith("val_") and key != "val_loss"), None)
         model.progress = {**model.progress, "validation_metric": metric}
     elif event.kind == "succeeded":
-        model.status = "succeeded"
+        status.move(model, "succeeded", "worker")
         model.metrics = data.get("metrics")
         model.progress = {**model.progress, "eta_s": 0}
-        model.finished_at = utcnow()
     elif event.kind == "failed":
-        model.status = "failed"
-        model.error = event.message or "the worker failed"
-        model.finished_at = utcnow()
+        status.move(model, "failed", "worker", error=event.message or "the worker failed")
     elif event.kind == "cancelled":
-        model.status = "cancelled"
-        model.finished_at = utcnow()
+        status.move(model, "cancelled", "worker")
     if metrics is not None and event.kind in ("succeeded", "failed", "cancelled"):
         metrics.ended(model.id, event.kind)
     await repository.add_event(model.id, event.kind, event.message, data)
