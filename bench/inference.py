@@ -38,7 +38,7 @@ from deploy.local import demo
 from deploy.local.sms_spam import rows as sms_rows
 from inference_svc.serving.loader import ModelSource, fetch_model_files
 from inference_svc.settings import InferenceSettings
-from modelkit.predict import TextClassifierPredictor
+from modelkit.predict import ClassifierPredictor
 
 CONCURRENCY = 32
 REPLICA_TORCH_THREADS = 1  # the default; 2 on this 2-core machine lost to the services for the CPU under load
@@ -101,7 +101,7 @@ def in_process(platform: LocalPlatform, org_id: str, model_id: str, text: str, c
 
     model_dir, base_dir = asyncio.run(fetch_model_files(source))
     torch.set_num_threads(REPLICA_TORCH_THREADS)
-    predictor = TextClassifierPredictor.load(model_dir, base_dir)  # and called on this thread, plainly
+    predictor = ClassifierPredictor.load(model_dir, base_dir)  # and called on this thread, plainly
     samples = timed(lambda: predictor.predict([text]), count)
     per_text_batched = min(timed(lambda: predictor.predict([text] * CONCURRENCY), 20)) / CONCURRENCY
     return InProcess(

@@ -26,8 +26,9 @@ from automl_proto.models import TrainingOptions
 from bench.train_text import Hooks, minilm_dir, new_model
 from deploy.local.sms_spam import rows as sms_rows
 from modelkit.losses import HeadTargets
-from modelkit.text import TokenizedTexts, load_tokenizer, tokenize
-from modelkit.training.data import TextData, validation_split
+from modelkit.tasks.text_classification import load_tokenizer
+from modelkit.tasks.text_classification.tokens import TokenizedTexts, tokenize
+from modelkit.training.data import Examples, validation_split
 from modelkit.training.distributed import init_from_environment, leave
 from modelkit.training.trainer import fit
 from trainer_svc.worker.launch import Topology, launch
@@ -50,7 +51,7 @@ def worker(work: Path, threads: int, batch: int, label: str) -> None:
     (work / f"rank-{world.rank}").mkdir(exist_ok=True)
     try:
         labels = np.load(work / "labels.npy")
-        data = TextData(TokenizedTexts.load(work / "tokens.npz"), [HeadTargets(labels, False)])
+        data = Examples(TokenizedTexts.load(work / "tokens.npz"), [HeadTargets(labels, False)])
         train, validation = validation_split(data.targets, 5, SEED)
         options = TrainingOptions(max_epochs=1, learning_rate=5e-5, batch_size=batch, seed=SEED, validation_pct=5)
         started = time.perf_counter()

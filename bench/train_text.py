@@ -28,11 +28,13 @@ from sklearn.metrics import f1_score
 
 from automl_proto.models import LoraOptions, TrainingOptions
 from deploy.local.sms_spam import rows as sms_rows
-from modelkit.artifacts import apply_method
-from modelkit.classifier import ClassifierSpec, EncoderConfig, HeadConfig, MultiHeadClassifier, load_encoder
+from modelkit import tasks
+from modelkit.classifier import ClassifierSpec, HeadConfig, MultiHeadClassifier
 from modelkit.losses import HeadTargets
-from modelkit.text import load_tokenizer, tokenize
-from modelkit.training.data import TextData, validation_split
+from modelkit.tasks.text_classification import load_tokenizer
+from modelkit.tasks.text_classification.encoder import load_encoder
+from modelkit.tasks.text_classification.tokens import tokenize
+from modelkit.training.data import Examples, validation_split
 from modelkit.training.trainer import embed, fit, head_scores
 from trainer_svc.base_models.builtin import BUILTINS
 
@@ -74,9 +76,10 @@ def minilm_dir(work: Path) -> Path:
 
 def new_model(model_dir: Path, method: str) -> MultiHeadClassifier:
     torch.manual_seed(SEED)
-    spec = ClassifierSpec([HeadConfig("label", ["ham", "spam"])], EncoderConfig.read(model_dir))
-    model = MultiHeadClassifier(load_encoder(model_dir), spec)
-    apply_method(model, method, LoraOptions())
+    text = tasks.task("text_classification")
+    spec = ClassifierSpec([HeadConfig("label", ["ham", "spam"])], text.encoder_config(model_dir))
+    model = text.classifier(text.load_encoder(model_dir), spec)
+    text.apply_method(model, method, LoraOptions())
     return model
 
 
@@ -130,19 +133,19 @@ def plain_training_loop(model_dir: Path, texts: list[str], labels: np.ndarray, m
 
 
 def platform_training(
-    model_dir: Path, method: str, options: TrainingOptions, texts: list[str], labels: np.ndarray, test: TextData
+    model_dir: Path, method: str, options: TrainingOptions, texts: list[str], labels: np.ndarray, test: Examples
 ) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as work:
         started = time.perf_counter()
         tokenizer = load_tokenizer(model_dir)
-        data = TextData(tokenize(tokenizer, texts, MAX_LENGTH), [HeadTargets(labels, False)])
+        data = Examples(tokenize(tokenizer, texts, MAX_LENGTH), [HeadTargets(labels, False)])
         train_positions, validation_positions = validation_split(data.targets, options.validation_pct, SEED)
         model = new_model(model_dir, method)
         result = fit(
             model, method, options, data.subset(train_positions), data.subset(validation_positions), Hooks(Path(work))
         )
         seconds = time.perf_counter() - started
-    scores = head_scores(model, embed(model, test))[0]
+    scores = head_scores(model, embed(model, test.inputs))[0]
     f1 = f1_score(test.targets[0].values, scores.argmax(axis=1), average="macro")
     return {"seconds": seconds, "examples_per_s": result.examples_per_s, "f1": float(f1), "epochs": len(result.history)}
 
@@ -166,7 +169,7 @@ def main() -> None:
     train_texts, test_texts = [texts[i] for i in train_index], [texts[i] for i in test_index]
     train_labels, test_labels = labels[train_index], labels[test_index]
     tokenizer = load_tokenizer(model_dir)
-    test = TextData(tokenize(tokenizer, test_texts, MAX_LENGTH), [HeadTargets(test_labels, False)])
+    test = Examples(tokenize(tokenizer, test_texts, MAX_LENGTH), [HeadTargets(test_labels, False)])
     print(
         f"SMS spam: {len(train_texts)} train rows (10% of them validation), {len(test_texts)} test rows; "
         f"MiniLM-L6, max length {MAX_LENGTH}, {torch.get_num_threads()} torch threads"
@@ -196,7 +199,7 @@ def main() -> None:
 
 
 def last_layer(
-    model_dir: Path, train_texts: list[str], train_labels: np.ndarray, test: TextData, baseline_f1: float, epochs: int
+    model_dir: Path, train_texts: list[str], train_labels: np.ndarray, test: Examples, baseline_f1: float, epochs: int
 ) -> None:
     plain_s = plain_inference_pass(model_dir, train_texts, by_length=True)
     plain_in_order_s = plain_inference_pass(model_dir, train_texts, by_length=False)

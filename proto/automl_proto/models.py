@@ -46,7 +46,7 @@ class BaseModelRegister(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: str = Field(min_length=1, max_length=200)
-    model_type: Literal["text_classification"] = "text_classification"
+    model_type: Literal["text_classification", "image_classification"] = "text_classification"
     store_path: str | None = Field(
         default=None,
         min_length=1,
@@ -58,7 +58,9 @@ class BaseModelRegister(BaseModel):
     )
     revision: str | None = Field(default=None, max_length=100, pattern=r"^[A-Za-z0-9_.-]+$")
     description: str = Field(default="", max_length=2000)
-    methods: list[Method] = Field(default=["last_layer", "lora", "full"], min_length=1)
+    methods: list[Method] | None = Field(
+        default=None, min_length=1, description="default: every method the model type has"
+    )
 
     @model_validator(mode="after")
     def _one_source(self) -> BaseModelRegister:
@@ -120,7 +122,14 @@ class TrainingOptions(BaseModel):
     selection: Selection = Field(default_factory=Selection)
     class_weights: Literal["none", "balanced"] | dict[str, dict[str, float]] = "none"
     seed: int = Field(default=42, ge=0, le=2**31 - 1)
-    max_length: int = Field(default=128, ge=8, le=512)
+    max_length: int = Field(default=128, ge=8, le=512, description="text: tokens per text")
+    image_size: int | None = Field(
+        default=None, ge=32, le=512, description="images: the side of the centre crop; default: the base model's"
+    )
+    augment: bool = Field(
+        default=False,
+        description="images, full fine-tune: random resized crops, flips and colour jitter while training",
+    )
     validation_pct: float = Field(default=10.0, ge=1, le=50, description="of the training rows, held out")
     lora: LoraOptions = Field(default_factory=LoraOptions)
     gpus: int | None = Field(
@@ -144,9 +153,10 @@ class TrainingOptions(BaseModel):
                         raise ValueError(f"class_weights.{head}.{name} must be in (0, 1000]")
         return self
 
-    def resolved(self, method: str) -> TrainingOptions:
-        """These options with the method's defaults filled in."""
-        filled = {key: value for key, value in METHOD_DEFAULTS[method].items() if getattr(self, key) is None}
+    def resolved(self, method: str, type_defaults: dict[str, Any] | None = None) -> TrainingOptions:
+        """These options with the method's defaults filled in (``type_defaults``: a model type's own for it)."""
+        defaults = METHOD_DEFAULTS[method] | (type_defaults or {})
+        filled = {key: value for key, value in defaults.items() if getattr(self, key) is None}
         return self.model_copy(update=filled)
 
 

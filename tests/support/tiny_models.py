@@ -69,3 +69,23 @@ def build_tiny_bert(directory: Path, *, hidden: int = 32, layers: int = 2, seed:
     )
     BertModel(config, add_pooling_layer=False).save_pretrained(str(directory))
     return directory
+
+
+TINY_IMAGE_CONFIG = {
+    "model_type": "mobilenet_v2",
+    "width_mult": 0.25,
+    "blocks": [[1, 8, 1, 1], [6, 16, 1, 2]],
+    "last_channel": 32,
+    "image_size": 32,
+}
+
+
+def build_tiny_image_model(target: Path) -> Path:
+    """A 2-block MobileNetV2 (random weights, 32 px) in the folder format image base models use."""
+    import torch
+
+    from modelkit.tasks.image_classification import backbones
+
+    torch.manual_seed(0)
+    backbones.save(backbones.build(TINY_IMAGE_CONFIG), target)
+    return target

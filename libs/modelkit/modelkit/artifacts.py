@@ -1,10 +1,12 @@
-"""The artifact format of a trained text classifier, written by the worker and loaded by inference.
+"""The artifact format of a trained classifier (any classification type), written by the worker and loaded
+by inference.
 
-    model.json            format version, method, base model (id, sha256), max length, encoder and heads
+    model.json            format version, model type, method, base model (id, sha256), pre-processing
+                          settings (text: max length; images: size and normalisation), encoder and heads
     heads.safetensors     the heads' weights ("heads.<i>.weight", "heads.<i>.bias"), in model.json's order
-    encoder/              full fine-tune: the whole encoder (transformers ``save_pretrained``)
+    encoder/              full fine-tune: the whole encoder, as the model type saves it
     adapter/              LoRA: the peft adapter (``save_pretrained``); the base model comes from the store
-    tokenizer/            the tokenizer
+    tokenizer/            text: the tokenizer
 
 A last-layer or LoRA model needs its base model's files too (by content hash, shared by every model built on
 it); a full fine-tune is self-contained."""
@@ -12,19 +14,17 @@ it); a full fine-tune is self-contained."""
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
-from peft import LoraConfig, PeftModel, get_peft_model
 from safetensors.torch import load_file, save_file
 from torch import nn
-from transformers import PreTrainedTokenizerBase
 
-from automl_proto.models import LoraOptions
-from modelkit.classifier import ClassifierSpec, EncoderConfig, HeadConfig, MultiHeadClassifier, load_encoder
-from modelkit.text import load_tokenizer
+from modelkit import tasks
+from modelkit.classifier import ClassifierSpec, MultiHeadClassifier
+from modelkit.tasks.base import Preprocessor
 
 FORMAT_VERSION = 1
 
@@ -42,6 +42,7 @@ class ArtifactManifest:
     spec: ClassifierSpec
     format_version: int = FORMAT_VERSION
     model_type: str = "text_classification"
+    preprocessing: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> str:
         data = asdict(self)
@@ -55,49 +56,30 @@ class ArtifactManifest:
             raise ArtifactError(f"unreadable model.json in {directory}: {e}") from e
         if data.get("format_version") != FORMAT_VERSION:
             raise ArtifactError(f"unsupported artifact format {data.get('format_version')!r}")
-        spec = ClassifierSpec(
-            heads=[HeadConfig.from_dict(head) for head in data["spec"]["heads"]],
-            encoder=EncoderConfig(**data["spec"]["encoder"]),
-        )
         return cls(
             method=data["method"],
             base_model_id=data["base_model_id"],
             base_model_sha256=data["base_model_sha256"],
             max_length=int(data["max_length"]),
-            spec=spec,
+            spec=ClassifierSpec.from_dict(data["spec"]),
             model_type=data.get("model_type", "text_classification"),
+            preprocessing=dict(data.get("preprocessing") or {"max_length": data["max_length"]}),
         )
-
-
-def apply_method(model: MultiHeadClassifier, method: str, lora: LoraOptions | None = None) -> None:
-    """Set which parameters train: the heads only, LoRA adapters and the heads, or everything."""
-    if method == "last_layer":
-        model.encoder.requires_grad_(False)
-    elif method == "lora":
-        lora = lora or LoraOptions()
-        config = LoraConfig(
-            r=lora.r, lora_alpha=lora.alpha, lora_dropout=lora.dropout, target_modules=lora.target_modules
-        )
-        model.encoder = get_peft_model(model.encoder, config)
-    elif method == "full":
-        model.encoder.requires_grad_(True)
-    else:
-        raise ArtifactError(f"unknown method {method!r}")
-    model.heads.requires_grad_(True)
 
 
 def head_state(model: MultiHeadClassifier) -> dict[str, torch.Tensor]:
     return {f"heads.{name}": value.detach().contiguous() for name, value in model.heads.state_dict().items()}
 
 
-def save(model: MultiHeadClassifier, manifest: ArtifactManifest, tokenizer: PreTrainedTokenizerBase, out: Path) -> None:
+def save(model: MultiHeadClassifier, manifest: ArtifactManifest, preprocessor: Preprocessor, out: Path) -> None:
+    task = tasks.task(manifest.model_type)
     out.mkdir(parents=True, exist_ok=True)
     save_file(head_state(model), str(out / "heads.safetensors"))
     if manifest.method == "full":
-        model.encoder.save_pretrained(str(out / "encoder"))  # type: ignore[operator]
+        task.save_encoder(model.encoder, out / "encoder")
     elif manifest.method == "lora":
         model.encoder.save_pretrained(str(out / "adapter"))  # type: ignore[operator]
-    tokenizer.save_pretrained(str(out / "tokenizer"))
+    manifest.preprocessing = preprocessor.save(out)
     (out / "model.json").write_text(manifest.to_json())
 
 
@@ -108,20 +90,26 @@ def load_heads(model: MultiHeadClassifier, directory: Path) -> None:
 
 def load(
     directory: Path, base_dir: Path | None, *, merge: bool = True
-) -> tuple[MultiHeadClassifier, ArtifactManifest, PreTrainedTokenizerBase]:
+) -> tuple[MultiHeadClassifier, ArtifactManifest, Preprocessor]:
     """A trained model ready for inference (eval mode). ``base_dir`` holds the base model's files (needed
     unless the model is a full fine-tune). With ``merge`` a LoRA adapter is folded into the weights."""
     manifest = ArtifactManifest.read(directory)
+    try:
+        task = tasks.task(manifest.model_type)
+    except tasks.UnknownModelType as e:
+        raise ArtifactError(str(e)) from e
     if manifest.method == "full":
-        encoder: nn.Module = load_encoder(directory / "encoder")
+        encoder: nn.Module = task.load_encoder(directory / "encoder")
     else:
         if base_dir is None:
             raise ArtifactError(f"a {manifest.method} model needs its base model {manifest.base_model_id}")
-        encoder = load_encoder(base_dir)
+        encoder = task.load_encoder(base_dir)
         if manifest.method == "lora":
+            from peft import PeftModel
+
             peft_model = PeftModel.from_pretrained(encoder, str(directory / "adapter"))
             encoder = peft_model.merge_and_unload() if merge else peft_model
-    model = MultiHeadClassifier(encoder, manifest.spec)
+    model = task.classifier(encoder, manifest.spec)
     load_heads(model, directory)
     model.eval()
-    return model, manifest, load_tokenizer(directory / "tokenizer")
+    return model, manifest, task.load_preprocessor(directory, manifest.preprocessing)

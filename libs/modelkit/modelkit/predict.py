@@ -1,5 +1,6 @@
-"""Predictions from a loaded text classifier: per input and head, every class's score (sorted) and the
-predicted classes (the arg max of a single-label head; the classes at or above their threshold otherwise)."""
+"""Predictions from a loaded classifier (any classification type): per input and head, every class's score
+(sorted) and the predicted classes (the arg max of a single-label head; the classes at or above their
+threshold otherwise)."""
 
 from __future__ import annotations
 
@@ -12,34 +13,29 @@ import torch
 
 from modelkit import artifacts
 from modelkit.classifier import MultiHeadClassifier
-from modelkit.text import length_sorted_batches, tokenize
-from modelkit.training.trainer import INFERENCE_BATCH, head_scores
+from modelkit.tasks.base import Preprocessor
+from modelkit.training.trainer import embed, head_scores
 
 
-class TextClassifierPredictor:
-    def __init__(self, model: MultiHeadClassifier, tokenizer: Any, max_length: int) -> None:
+class ClassifierPredictor:
+    def __init__(self, model: MultiHeadClassifier, preprocessor: Preprocessor, model_type: str) -> None:
         self.model = model
-        self.tokenizer = tokenizer
-        self.max_length = max_length
+        self.preprocessor = preprocessor
+        self.model_type = model_type
 
     @classmethod
-    def load(cls, directory: Path, base_dir: Path | None) -> TextClassifierPredictor:
-        model, manifest, tokenizer = artifacts.load(directory, base_dir)
-        return cls(model, tokenizer, manifest.max_length)
+    def load(cls, directory: Path, base_dir: Path | None) -> ClassifierPredictor:
+        model, manifest, preprocessor = artifacts.load(directory, base_dir)
+        return cls(model, preprocessor, manifest.model_type)
 
     @torch.no_grad()
-    def scores(self, texts: Sequence[str]) -> list[np.ndarray[Any, Any]]:
-        """Per head, a (texts, classes) array of probabilities."""
-        tokens = tokenize(self.tokenizer, texts, self.max_length)
-        embeddings = torch.empty(len(texts), self.model.spec.encoder.hidden_size)
-        for positions in length_sorted_batches(tokens, INFERENCE_BATCH):
-            batch = tokens.batch(positions)
-            embeddings[torch.from_numpy(positions)] = self.model.embed(batch["input_ids"], batch["attention_mask"])
-        return head_scores(self.model, embeddings)
+    def scores(self, raw: Sequence[Any]) -> list[np.ndarray[Any, Any]]:
+        """Per head, an (inputs, classes) array of probabilities."""
+        return head_scores(self.model, embed(self.model, self.preprocessor.encode(raw)))
 
-    def predict(self, texts: Sequence[str]) -> list[dict[str, Any]]:
-        per_head = self.scores(texts)
-        outputs: list[dict[str, Any]] = [{"heads": {}} for _ in texts]
+    def predict(self, raw: Sequence[Any]) -> list[dict[str, Any]]:
+        per_head = self.scores(raw)
+        outputs: list[dict[str, Any]] = [{"heads": {}} for _ in raw]
         for head, matrix in zip(self.model.spec.heads, per_head, strict=True):
             for row, output in zip(matrix, outputs, strict=True):
                 order = np.argsort(-row, kind="stable")

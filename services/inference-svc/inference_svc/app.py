@@ -17,6 +17,7 @@ from inference_svc.batch.runner import BatchRunner
 from inference_svc.db import VERSION_TABLE
 from inference_svc.deployments.manager import DeploymentManager
 from inference_svc.deployments.router import router as deployments_router
+from inference_svc.inputs import InputReader
 from inference_svc.metrics import InferenceMetrics
 from inference_svc.playground.router import internal_router as playground_router
 from inference_svc.serving import local_ray
@@ -34,9 +35,11 @@ def create_app(
     *,
     store: ObjectStore | None = None,
     callback_policy: UrlPolicy | None = None,
+    image_url_policy: UrlPolicy | None = None,
 ) -> FastAPI:
     """``store`` is for inference-svc's own use; replicas always build theirs from ``settings`` (they run in
-    other processes). ``callback_policy`` overrides the SSRF policy for callback URLs (tests)."""
+    other processes). ``callback_policy`` and ``image_url_policy`` override the SSRF policy for callback and
+    image URLs (tests)."""
     settings = settings or InferenceSettings()
 
     @asynccontextmanager
@@ -54,6 +57,12 @@ def create_app(
             max_redirects=0,
             user_agent="automl-callbacks/1",
         )
+        images = GuardedFetcher(
+            image_url_policy or UrlPolicy(allow_private=settings.allow_private_image_urls),
+            timeout_s=settings.image_fetch_timeout_s,
+            max_bytes=settings.max_image_bytes,
+            user_agent="automl-images/1",
+        )
         runtime = ServeRuntime(
             address=settings.ray_address,
             num_cpus=settings.ray_num_cpus,
@@ -70,6 +79,7 @@ def create_app(
         app.state.upstreams = upstreams
         app.state.trainer = upstreams.trainer
         app.state.callbacks = callbacks
+        app.state.inputs = InputReader(settings, images)
         app.state.manager = manager
         app.state.task_runner = runner
         app.state.batch_runner = batch_runner
@@ -84,6 +94,7 @@ def create_app(
             await manager.aclose()
             await runtime.stop()
             await callbacks.aclose()
+            await images.aclose()
             await upstreams.aclose()
 
     spec = ServiceSpec(

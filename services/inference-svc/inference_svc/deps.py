@@ -11,6 +11,7 @@ from automl_common.http import InternalClient
 from automl_common.ssrf import GuardedFetcher
 from inference_svc.batch.runner import BatchRunner
 from inference_svc.deployments.manager import DeploymentManager
+from inference_svc.inputs import InputReader
 from inference_svc.settings import InferenceSettings
 from inference_svc.tasks.service import TaskRunner
 from inference_svc.upstreams import Upstreams
@@ -22,3 +23,4 @@ CallbacksDep = Annotated[GuardedFetcher, Depends(from_state("callbacks", Guarded
 TaskRunnerDep = Annotated[TaskRunner, Depends(from_state("task_runner", TaskRunner))]
 BatchRunnerDep = Annotated[BatchRunner, Depends(from_state("batch_runner", BatchRunner))]
 UpstreamsDep = Annotated[Upstreams, Depends(from_state("upstreams", Upstreams))]
+InputsDep = Annotated[InputReader, Depends(from_state("inputs", InputReader))]

@@ -62,6 +62,10 @@ class CallbackRefused(InvalidRequest):
     pass
 
 
+class ImageRefused(InvalidRequest):
+    """An image input that cannot be used: not fetched, not an image, over a limit."""
+
+
 class PredictionFailed(ServiceUnavailable):
     pass
 

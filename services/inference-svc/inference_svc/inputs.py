@@ -1,12 +1,23 @@
-"""Checking predict inputs against what the model takes and the service's limits, before anything is sent
-to a replica: the kind of each input, how many there are, how long each text is."""
+"""Checking predict inputs against what the model's type takes (the registry says: texts or images) and the
+service's limits, before anything is sent to a replica. Images come by URL (fetched with the SSRF guard) or as
+base64, and are opened here (decodable, within the byte and pixel limits) so a replica never sees a bad one;
+replicas receive their bytes."""
 
 from __future__ import annotations
 
+import asyncio
+import base64
+import binascii
 from collections.abc import Sequence
+from typing import Any
 
+from automl_common.errors import InvalidRequest
+from automl_common.ssrf import FetchError, GuardedFetcher
 from automl_proto.inference import ImageInput, PredictInput, PromptInput
-from inference_svc.errors import TextTooLong, TooManyInputs, WrongInputKind
+from inference_svc.errors import ImageRefused, TextTooLong, TooManyInputs, WrongInputKind
+from inference_svc.serving.loader import ModelInput
+from inference_svc.settings import InferenceSettings
+from modelkit import tasks
 
 
 def _kind(value: PredictInput) -> str:
@@ -17,16 +28,79 @@ def _kind(value: PredictInput) -> str:
     return "a text"
 
 
-def texts_of(inputs: Sequence[PredictInput], model_type: str, *, max_inputs: int, max_chars: int) -> list[str]:
-    if len(inputs) > max_inputs:
-        raise TooManyInputs(f"inputs: {len(inputs)} inputs in one call; at most {max_inputs} (send several calls)")
-    if model_type != "text_classification":
-        raise WrongInputKind(f"a {model_type} model cannot be served yet")
-    texts = []
-    for position, value in enumerate(inputs):
-        if not isinstance(value, str):
-            raise WrongInputKind(f"inputs[{position}]: {_kind(value)}, but this {model_type} model takes text")
-        if len(value) > max_chars:
-            raise TextTooLong(f"inputs[{position}]: {len(value)} characters; at most {max_chars}")
-        texts.append(value)
-    return texts
+def served_type(model_type: str, field: str = "model_id") -> tasks.TaskInfo:
+    """The registry's line for a model type this service can serve; a clear 400 for one it cannot."""
+    try:
+        return tasks.info(model_type)
+    except tasks.UnknownModelType as e:
+        raise InvalidRequest(f"{field}: {e}") from e
+
+
+class InputReader:
+    def __init__(self, settings: InferenceSettings, images: GuardedFetcher) -> None:
+        self.settings = settings
+        self.images = images
+
+    async def read(
+        self, inputs: Sequence[PredictInput], model_type: str, *, max_inputs: int | None = None
+    ) -> list[ModelInput]:
+        limit = max_inputs or self.settings.max_inputs_per_request
+        if len(inputs) > limit:
+            raise TooManyInputs(f"inputs: {len(inputs)} inputs in one call; at most {limit} (send several calls)")
+        try:
+            kind = tasks.info(model_type).input_kind
+        except tasks.UnknownModelType as e:
+            raise WrongInputKind(str(e)) from e
+        if kind == "image":
+            return list(await asyncio.gather(*(self.image(position, value) for position, value in enumerate(inputs))))
+        out: list[ModelInput] = []
+        for position, value in enumerate(inputs):
+            if not isinstance(value, str):
+                raise WrongInputKind(f"inputs[{position}]: {_kind(value)}, but this {model_type} model takes text")
+            if len(value) > self.settings.max_text_chars:
+                raise TextTooLong(
+                    f"inputs[{position}]: {len(value)} characters; at most {self.settings.max_text_chars}"
+                )
+            out.append(value)
+        return out
+
+    async def image(self, position: int, value: PredictInput) -> bytes:
+        if not isinstance(value, ImageInput):
+            raise WrongInputKind(
+                f"inputs[{position}]: {_kind(value)}, but this model takes images "
+                '({"image_url": ...} or {"image_base64": ...})'
+            )
+        limit = self.settings.max_image_bytes
+        if value.image_base64 is not None:
+            field = f"inputs[{position}].image_base64"
+            if len(value.image_base64) > (limit + 2) // 3 * 4 + 4:
+                raise ImageRefused(f"{field}: more than {limit} bytes")
+            try:
+                data = base64.b64decode(value.image_base64, validate=True)
+            except (binascii.Error, ValueError) as e:
+                raise ImageRefused(f"{field}: not valid base64 ({e})") from e
+        else:
+            assert value.image_url is not None
+            field = f"inputs[{position}].image_url"
+            try:
+                data = (await self.images.fetch(value.image_url)).body
+            except FetchError as e:
+                raise ImageRefused(f"{field}: {e.detail}") from e
+        if len(data) > limit:
+            raise ImageRefused(f"{field}: {len(data)} bytes; at most {limit}")
+        from modelkit.tasks.image_classification.images import ImageError, open_image
+
+        try:
+            await asyncio.to_thread(open_image, data, self.settings.max_image_pixels)
+        except ImageError as e:
+            raise ImageRefused(f"{field}: {e}") from e
+        return data
+
+
+def stored(values: Sequence[ModelInput]) -> list[Any]:
+    """Inputs as a task row keeps them (JSON): texts as they are, images as base64."""
+    return [value if isinstance(value, str) else {"image_base64": base64.b64encode(value).decode()} for value in values]
+
+
+def restored(values: Sequence[Any]) -> list[ModelInput]:
+    return [value if isinstance(value, str) else base64.b64decode(value["image_base64"]) for value in values]

@@ -51,6 +51,12 @@ class InferenceSettings(ServiceSettings):
 
     max_inputs_per_request: int = Field(default=64, ge=1, le=10_000, description="inputs in one predict call")
     max_text_chars: int = Field(default=20_000, ge=1, le=1_000_000, description="characters of one text input")
+    max_image_bytes: int = Field(default=10 * 1024 * 1024, ge=1024, le=100 * 1024 * 1024, description="of one image")
+    max_image_pixels: int = Field(default=40_000_000, ge=1024, le=500_000_000, description="width x height")
+    image_fetch_timeout_s: float = Field(default=10.0, gt=0, le=120, description="fetching one image URL")
+    allow_private_image_urls: bool = Field(
+        default=False, description="demo: let image URLs reach private addresses (a local image server)"
+    )
     predict_timeout_s: float = Field(default=60.0, gt=0, le=3600, description="a predict call waits this long")
     reconcile_interval_s: float = Field(default=1.0, gt=0, le=60, description="how often Serve's state is read")
 

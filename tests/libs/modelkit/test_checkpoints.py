@@ -11,13 +11,16 @@ import pytest
 import torch
 
 from automl_proto.models import TrainingOptions
-from modelkit import artifacts
-from modelkit.classifier import ClassifierSpec, EncoderConfig, HeadConfig, MultiHeadClassifier, load_encoder
+from modelkit import tasks
+from modelkit.classifier import ClassifierSpec, HeadConfig, MultiHeadClassifier
 from modelkit.losses import HeadTargets
-from modelkit.text import load_tokenizer, tokenize
-from modelkit.training.data import TextData
+from modelkit.tasks.text_classification import load_tokenizer
+from modelkit.tasks.text_classification.tokens import tokenize
+from modelkit.training.data import Examples
 from modelkit.training.trainer import TrainingInterrupted, fit
 from tests.support.tiny_models import NEGATIVE, POSITIVE, build_tiny_bert
+
+TEXT = tasks.task("text_classification")
 
 
 class Hooks:
@@ -47,18 +50,18 @@ class Hooks:
         return self.interrupt_after is not None and self.step >= self.interrupt_after
 
 
-def data(base: Path, count: int = 96) -> TextData:
+def data(base: Path, count: int = 96) -> Examples:
     rng = np.random.default_rng(0)
     labels = rng.integers(0, 2, count)
     texts = [" ".join(rng.choice(POSITIVE if y else NEGATIVE, 4)) for y in labels]
-    return TextData(tokenize(load_tokenizer(base), texts, 16), [HeadTargets(labels, False)])
+    return Examples(tokenize(load_tokenizer(base), texts, 16), [HeadTargets(labels, False)])
 
 
 def model(base: Path) -> MultiHeadClassifier:
     torch.manual_seed(0)
-    spec = ClassifierSpec([HeadConfig("sentiment", ["neg", "pos"])], EncoderConfig.read(base))
-    built = MultiHeadClassifier(load_encoder(base), spec)
-    artifacts.apply_method(built, "full")
+    spec = ClassifierSpec([HeadConfig("sentiment", ["neg", "pos"])], TEXT.encoder_config(base))
+    built = TEXT.classifier(TEXT.load_encoder(base), spec)
+    TEXT.apply_method(built, "full")
     return built
 
 

@@ -10,14 +10,17 @@ import pytest
 import torch
 
 from automl_proto.models import Selection, TrainingOptions
-from modelkit import artifacts
-from modelkit.classifier import ClassifierSpec, EncoderConfig, HeadConfig, MultiHeadClassifier, load_encoder
+from modelkit import artifacts, tasks
+from modelkit.classifier import ClassifierSpec, HeadConfig
 from modelkit.losses import HeadTargets, balanced_weights, head_loss, multi_head_loss
-from modelkit.predict import TextClassifierPredictor
-from modelkit.text import load_tokenizer, tokenize
+from modelkit.predict import ClassifierPredictor
+from modelkit.tasks.text_classification import TextPreprocessor, load_tokenizer
+from modelkit.tasks.text_classification.tokens import tokenize
 from modelkit.training.data import validation_split
 from modelkit.training.selection import Selector, selection_name, selection_value
 from tests.support.tiny_models import build_tiny_bert
+
+TEXT = tasks.task("text_classification")
 
 
 def test_unlabelled_rows_are_left_out_of_a_heads_loss() -> None:
@@ -101,11 +104,11 @@ def test_artifacts_round_trip(tmp_path: Path, method: str) -> None:
     tokenizer = load_tokenizer(base)
     spec = ClassifierSpec(
         [HeadConfig("sentiment", ["neg", "pos"]), HeadConfig("tags", ["a", "b", "c"], True, [0.5, 0.4, 0.6])],
-        EncoderConfig.read(base),
+        TEXT.encoder_config(base),
     )
     torch.manual_seed(0)
-    model = MultiHeadClassifier(load_encoder(base), spec)
-    artifacts.apply_method(model, method)
+    model = TEXT.classifier(TEXT.load_encoder(base), spec)
+    TEXT.apply_method(model, method)
     trainable = {name for name, p in model.named_parameters() if p.requires_grad}
     if method == "last_layer":
         assert all(name.startswith("heads.") for name in trainable)
@@ -121,10 +124,10 @@ def test_artifacts_round_trip(tmp_path: Path, method: str) -> None:
     tokens = tokenize(tokenizer, texts, 32)
     batch = tokens.batch(np.arange(len(texts)))
     with torch.no_grad():
-        expected = model(batch["input_ids"], batch["attention_mask"])
+        expected = model(**batch)
     manifest = artifacts.ArtifactManifest(method, "tiny", "0" * 64, 32, spec)
-    artifacts.save(model, manifest, tokenizer, tmp_path / "out")
-    predictor = TextClassifierPredictor.load(tmp_path / "out", base if method != "full" else None)
+    artifacts.save(model, manifest, TextPreprocessor(tokenizer, 32), tmp_path / "out")
+    predictor = ClassifierPredictor.load(tmp_path / "out", base if method != "full" else None)
     scores = predictor.scores(texts)
     assert np.allclose(scores[0], torch.softmax(expected[0], -1).numpy(), atol=1e-5)
     assert np.allclose(scores[1], torch.sigmoid(expected[1]).numpy(), atol=1e-5)
@@ -137,13 +140,13 @@ def test_artifacts_round_trip(tmp_path: Path, method: str) -> None:
 
 def test_a_last_layer_model_needs_its_base(tmp_path: Path) -> None:
     base = build_tiny_bert(tmp_path / "base")
-    model = MultiHeadClassifier(
-        load_encoder(base), ClassifierSpec([HeadConfig("h", ["a", "b"])], EncoderConfig.read(base))
+    model = TEXT.classifier(
+        TEXT.load_encoder(base), ClassifierSpec([HeadConfig("h", ["a", "b"])], TEXT.encoder_config(base))
     )
     artifacts.save(
         model,
         artifacts.ArtifactManifest("last_layer", "tiny", "0" * 64, 32, model.spec),
-        load_tokenizer(base),
+        TextPreprocessor(load_tokenizer(base), 32),
         tmp_path / "out",
     )
     with pytest.raises(artifacts.ArtifactError, match="needs its base model"):

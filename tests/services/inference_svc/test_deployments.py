@@ -12,7 +12,7 @@ import numpy as np
 
 from automl_common.context import INTERNAL_TOKEN_HEADER, ORG_ID_HEADER
 from automl_common.storage import FilesystemStore, download_prefix
-from modelkit.predict import TextClassifierPredictor
+from modelkit.predict import ClassifierPredictor
 from tests.services.inference_svc.conftest import deploy, wait_replicas
 from tests.support.api import INTERNAL_TOKEN
 from tests.support.platform import OrgClient, Platform
@@ -22,7 +22,7 @@ TEXTS = ["great lovely football match the a", "awful terrible song band is the",
 
 async def in_process_predictor(
     platform: Platform, org: OrgClient, model_id: str, tmp_path: Path
-) -> TextClassifierPredictor:
+) -> ClassifierPredictor:
     """The model loaded from its artifacts in this process, found where trainer-svc says they are."""
     async with httpx.AsyncClient(base_url=platform.service_urls["trainer"]) as trainer:
         response = await trainer.get(
@@ -34,7 +34,7 @@ async def in_process_predictor(
     store = FilesystemStore(platform.apps["trainer"].state.settings.resolved_store_root)
     await download_prefix(store, artifacts["artifacts_prefix"], tmp_path / "model")
     await download_prefix(store, artifacts["base_model_prefix"], tmp_path / "base")
-    return TextClassifierPredictor.load(tmp_path / "model", tmp_path / "base")
+    return ClassifierPredictor.load(tmp_path / "model", tmp_path / "base")
 
 
 async def test_deploy_predict_and_errors(

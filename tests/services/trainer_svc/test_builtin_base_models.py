@@ -37,7 +37,7 @@ def test_a_split_zip_is_joined_and_its_model_folder_found(tmp_path: Path) -> Non
     join_split_zip(split_zip(tmp_path, members), target)
     assert (target / "config.json").read_bytes() == b'{"model_type": "mpnet"}'
     assert (target / "1_Pooling" / "config.json").is_file()
-    check_model_folder(target)
+    check_model_folder(target, "text_classification")
     assert len(content_hash(target)) == 64
 
 
@@ -49,15 +49,15 @@ def test_an_archive_escaping_its_folder_is_refused(tmp_path: Path) -> None:
 def test_a_folder_without_weights_or_tokenizer_is_not_a_model(tmp_path: Path) -> None:
     (tmp_path / "config.json").write_text('{"model_type": "bert"}')
     with pytest.raises(BaseModelUnavailable, match="no tokenizer"):
-        check_model_folder(tmp_path)
+        check_model_folder(tmp_path, "text_classification")
     (tmp_path / "vocab.txt").write_text("[PAD]\n")
     with pytest.raises(BaseModelUnavailable, match="no weights"):
-        check_model_folder(tmp_path)
+        check_model_folder(tmp_path, "text_classification")
 
 
 def test_minilm_ships_in_its_package(tmp_path: Path) -> None:
     minilm = BUILTINS["minilm-l6"]
     assert minilm.installed()
     minilm.materialise(tmp_path / "minilm")
-    check_model_folder(tmp_path / "minilm")
+    check_model_folder(tmp_path / "minilm", "text_classification")
     assert (tmp_path / "minilm" / "1_Pooling" / "config.json").is_file()

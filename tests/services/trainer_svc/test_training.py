@@ -89,11 +89,11 @@ async def test_multi_head_with_partial_and_multi_label_heads(
     assert strict["heads"]["tags"]["threshold"] == 0.9
 
     # The artifacts work without the trainer: modelkit loads them with the base model's files.
-    from modelkit.predict import TextClassifierPredictor
+    from modelkit.predict import ClassifierPredictor
 
     base = (await org.get(f"/v1/base-models/{tiny_base['id']}")).json()
     work = await _download_model(org, trainer_platform, model["id"], f"base-models/{base['sha256']}/", tmp_path)
-    predictor = TextClassifierPredictor.load(work / "artifacts", work / "base")
+    predictor = ClassifierPredictor.load(work / "artifacts", work / "base")
     (output,) = predictor.predict(["great lovely football match today"])
     assert output["heads"]["sentiment"]["predicted"] == ["positive"]
     assert "sport" in output["heads"]["tags"]["predicted"]

@@ -12,6 +12,7 @@ from automl_common.storage.base import (
 from automl_common.storage.factory import StoreConfig, create_store
 from automl_common.storage.files import download_file, download_prefix, upload_directory, upload_file
 from automl_common.storage.filesystem import FilesystemStore
+from automl_common.storage.keys import image_key, org_images_prefix, thumbnail_key
 from automl_common.storage.s3 import S3Store
 from automl_common.storage.scoped import OutOfScope, ScopedStore, StoreScope
 
@@ -31,6 +32,9 @@ __all__ = [
     "create_store",
     "download_file",
     "download_prefix",
+    "image_key",
+    "org_images_prefix",
+    "thumbnail_key",
     "upload_directory",
     "upload_file",
     "validate_key",

@@ -1,28 +1,47 @@
-"""A labelled text set: token ids plus one target array per head, and its stratified validation split."""
+"""A labelled set: a model type's inputs plus one target array per head, and its stratified validation split."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol, Self
 
 import numpy as np
 import torch
 from numpy.typing import NDArray
 
 from modelkit.losses import HeadTargets
-from modelkit.text import TokenizedTexts
+
+
+class ModelInputs(Protocol):
+    """Many inputs, pre-processed once (token ids, decoded pixels), batched into the tensors the model's
+    ``embed`` takes by keyword."""
+
+    def __len__(self) -> int: ...
+    def subset(self, positions: NDArray[np.int64]) -> Self: ...
+    def batch(self, positions: Sequence[int] | NDArray[np.int64], *, training: bool = False) -> dict[str, torch.Tensor]:
+        """``training``: with the type's training-time augmentations, if it has any."""
+        ...
+
+    def inference_batches(self, batch_size: int) -> Iterator[NDArray[np.int64]]:
+        """Every position once, in the order cheapest to run (texts by length)."""
+        ...
+
+    def save(self, path: Path) -> None: ...
 
 
 @dataclass
-class TextData:
-    texts: TokenizedTexts
+class Examples:
+    inputs: ModelInputs
     targets: list[HeadTargets]
 
     def __len__(self) -> int:
-        return len(self.texts)
+        return len(self.inputs)
 
-    def subset(self, positions: NDArray[np.int64]) -> TextData:
-        return TextData(
-            self.texts.subset(positions), [HeadTargets(t.values[positions], t.multilabel) for t in self.targets]
+    def subset(self, positions: NDArray[np.int64]) -> Examples:
+        return Examples(
+            self.inputs.subset(positions), [HeadTargets(t.values[positions], t.multilabel) for t in self.targets]
         )
 
     def target_tensors(self, positions: NDArray[np.int64]) -> list[torch.Tensor]:

@@ -1,8 +1,9 @@
-"""The training loop for the three methods.
+"""The training loop for the three methods, for every classification type (texts, images: the model type
+gives the encoder and the batches of inputs, ``ModelInputs``).
 
-- ``last_layer``: the encoder is frozen, so every text is embedded once and the heads train on the cached
-  embeddings for many cheap epochs.
-- ``lora``: peft adapters on the encoder's attention, plus the heads.
+- ``last_layer``: the encoder is frozen, so every input is embedded once and the heads train on the cached
+  embeddings for many cheap epochs (so no training-time augmentation).
+- ``lora``: peft adapters on the encoder's attention, plus the heads (the types that allow it).
 - ``full``: every weight.
 
 AdamW with a linear schedule and warmup, masked per-head losses with class weights, evaluation every epoch or
@@ -35,8 +36,7 @@ from automl_proto.models import TrainingOptions
 from modelkit.classifier import MultiHeadClassifier, probabilities
 from modelkit.losses import balanced_weights, multi_head_loss
 from modelkit.metrics import HeadInput, evaluate
-from modelkit.text import length_sorted_batches
-from modelkit.training.data import TextData
+from modelkit.training.data import Examples, ModelInputs
 from modelkit.training.distributed import World
 from modelkit.training.selection import Selector, selection_name, selection_value
 
@@ -105,16 +105,16 @@ def autocast(device: torch.device) -> torch.autocast:
 
 
 @torch.no_grad()
-def embed(model: MultiHeadClassifier, data: TextData, batch_size: int = INFERENCE_BATCH) -> torch.Tensor:
-    """One inference pass of the encoder over ``data``, in length-sorted batches, returned in input order
-    (on the CPU, whichever device the model is on)."""
+def embed(model: MultiHeadClassifier, inputs: ModelInputs, batch_size: int = INFERENCE_BATCH) -> torch.Tensor:
+    """One inference pass of the encoder over ``inputs``, in the inputs' cheapest batch order, returned in
+    input order (on the CPU, whichever device the model is on)."""
     model.eval()
     device = device_of(model)
-    out = torch.empty(len(data), model.spec.encoder.hidden_size)
-    for positions in length_sorted_batches(data.texts, batch_size):
-        batch = data.texts.batch(positions)
+    out = torch.empty(len(inputs), model.spec.encoder.hidden_size)
+    for positions in inputs.inference_batches(batch_size):
+        batch = inputs.batch(positions)
         with autocast(device):
-            pooled = model.embed(batch["input_ids"].to(device), batch["attention_mask"].to(device))
+            pooled = model.embed(**{name: tensor.to(device) for name, tensor in batch.items()})
         out[torch.from_numpy(positions)] = pooled.float().cpu()
     return out
 
@@ -129,7 +129,7 @@ def head_scores(model: MultiHeadClassifier, embeddings: torch.Tensor) -> list[ND
     ]
 
 
-def report_for(model: MultiHeadClassifier, data: TextData, scores: list[NDArray[np.float64]]) -> dict[str, Any]:
+def report_for(model: MultiHeadClassifier, data: Examples, scores: list[NDArray[np.float64]]) -> dict[str, Any]:
     """The metrics report over the heads that have at least one labelled row in ``data``."""
     inputs = [
         HeadInput(head.name, head.classes, target.values, head_scores_, head.multilabel)
@@ -140,7 +140,7 @@ def report_for(model: MultiHeadClassifier, data: TextData, scores: list[NDArray[
 
 
 def class_weight_tensors(
-    model: MultiHeadClassifier, data: TextData, options: TrainingOptions
+    model: MultiHeadClassifier, data: Examples, options: TrainingOptions
 ) -> list[torch.Tensor | None]:
     weights: list[torch.Tensor | None] = []
     for head, target in zip(model.spec.heads, data.targets, strict=True):
@@ -168,8 +168,8 @@ class _Loop:
     model: MultiHeadClassifier
     method: str
     options: TrainingOptions
-    train: TextData
-    validation: TextData
+    train: Examples
+    validation: Examples
     hooks: Hooks
     network: nn.Module  # the model, or its DistributedDataParallel wrapper
     device: torch.device
@@ -189,16 +189,14 @@ class _Loop:
     def forward(self, positions: NDArray[np.int64]) -> list[torch.Tensor]:
         if self.train_embeddings is not None:
             return self.model.classify(self.train_embeddings[torch.from_numpy(positions)].to(self.device))
-        batch = self.train.texts.batch(positions)
-        logits: list[torch.Tensor] = self.network(
-            batch["input_ids"].to(self.device), batch["attention_mask"].to(self.device)
-        )
+        batch = self.train.inputs.batch(positions, training=True)
+        logits: list[torch.Tensor] = self.network(**{name: tensor.to(self.device) for name, tensor in batch.items()})
         return logits
 
     def validation_report(self) -> dict[str, Any]:
         embeddings = self.validation_embeddings
         if embeddings is None:
-            embeddings = embed(self.model, self.validation)
+            embeddings = embed(self.model, self.validation.inputs)
         report = report_for(self.model, self.validation, head_scores(self.model, embeddings))
         self.model.train()
         if self.train_embeddings is not None:
@@ -221,8 +219,8 @@ def fit(
     model: MultiHeadClassifier,
     method: str,
     options: TrainingOptions,
-    train: TextData,
-    validation: TextData,
+    train: Examples,
+    validation: Examples,
     hooks: Hooks,
     resume: dict[str, Any] | None = None,
 ) -> FitResult:
@@ -246,8 +244,8 @@ def fit(
     embedding_s = 0.0
     if method == "last_layer":
         begin = time.perf_counter()
-        loop.train_embeddings = embed(model, train)
-        loop.validation_embeddings = embed(model, validation) if len(validation) else None
+        loop.train_embeddings = embed(model, train.inputs)
+        loop.validation_embeddings = embed(model, validation.inputs) if len(validation) else None
         embedding_s = time.perf_counter() - begin
     steps_per_epoch = math.ceil(len(train) / options.batch_size)
     total_steps = steps_per_epoch * options.max_epochs

@@ -13,7 +13,7 @@ from automl_common.errors import BadRequest, Conflict, InvalidRequest, NotFound
 from automl_common.ids import new_id
 from automl_common.quotas import OrgQuotaExceeded, enforce_org_quota
 from automl_common.schemas import Page
-from automl_common.storage import ObjectStore
+from automl_common.storage import ObjectStore, image_key, thumbnail_key
 from automl_proto import datasets as schemas
 from dataset_svc.datasets.ingest import Ingestor, create_image_assets
 from dataset_svc.datasets.parsing import (
@@ -26,7 +26,6 @@ from dataset_svc.datasets.parsing import (
 from dataset_svc.datasets.repository import DatasetRepository
 from dataset_svc.datasets.upload import MultipartUpload
 from dataset_svc.images.repository import AssetRepository
-from dataset_svc.images.service import image_key, thumbnail_key
 from dataset_svc.models import Dataset, DatasetColumn
 from dataset_svc.settings import DatasetSettings
 

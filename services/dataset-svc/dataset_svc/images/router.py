@@ -9,11 +9,10 @@ from automl_common.auth import OrgIdDep
 from automl_common.deps import SessionDep, StoreDep
 from automl_common.errors import NotFound, error_responses
 from automl_common.ids import IdPath
-from automl_common.storage import ObjectNotFound
+from automl_common.storage import ObjectNotFound, image_key, thumbnail_key
 from dataset_svc.datasets.service import get_dataset_row
 from dataset_svc.deps import DatasetSettingsDep
 from dataset_svc.images.repository import AssetRepository
-from dataset_svc.images.service import image_key, thumbnail_key
 from dataset_svc.images.validation import make_thumbnail
 from dataset_svc.rows.repository import RowRepository
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from automl_common.db import Database
 from automl_common.ssrf import FetchError, GuardedFetcher
-from automl_common.storage import ObjectStore
+from automl_common.storage import ObjectStore, image_key
 from dataset_svc.images.repository import AssetRepository
 from dataset_svc.images.validation import ImageError, inspect_image
 from dataset_svc.models import ImageAsset
@@ -22,14 +22,6 @@ from dataset_svc.settings import DatasetSettings
 
 logger = logging.getLogger(__name__)
 BATCH = 256
-
-
-def image_key(org_id: str, sha256: str) -> str:
-    return f"orgs/{org_id}/images/{sha256}"
-
-
-def thumbnail_key(org_id: str, sha256: str, size: int) -> str:
-    return f"orgs/{org_id}/thumbnails/{sha256}-{size}"
 
 
 class ZipImages:

@@ -25,17 +25,19 @@ from automl_common.tasks import TaskRegistry
 from automl_proto.inference import ModelArtifacts
 from inference_svc.batch.results import CONTENT_TYPES, ResultWriter, jsonl_to_csv
 from inference_svc.batch.service import result_key, snapshot_files
-from inference_svc.batch.sources import BatchItem, SourceFailed, dataset_items, snapshot_items
+from inference_svc.batch.sources import BatchItem, SourceFailed, dataset_items, snapshot_items, with_image_bytes
 from inference_svc.deployments import service as deployments
 from inference_svc.deployments.manager import DeploymentManager
 from inference_svc.errors import DeploymentNotReady
+from inference_svc.serving.loader import ModelInput
 from inference_svc.settings import InferenceSettings
 from inference_svc.tables import BatchPredictionRow, DeploymentRow
 from inference_svc.upstreams import Upstreams
+from modelkit import tasks
 
 logger = logging.getLogger("automl.inference.batch")
 
-Predict = Callable[[list[str]], Awaitable[list[dict[str, Any]]]]
+Predict = Callable[[list[ModelInput]], Awaitable[list[dict[str, Any]]]]
 
 _PROGRESS_EVERY_S = 0.5
 _CHUNK_ATTEMPTS = 3
@@ -111,12 +113,14 @@ class BatchRunner:
             predict = await self._deployment_predict(deployment_id)
         else:
             predict = self._playground_predict(artifacts)
+        input_kind = tasks.info(artifacts.model_type).input_kind
         if snapshot_id is not None:
             data_key = await self._snapshot_key(org_id, snapshot_id)
             items = snapshot_items(
                 self.store,
                 data_key,
                 directory / "data.parquet",
+                model_type=artifacts.model_type,
                 chunk_rows=self.settings.batch_chunk_rows,
                 max_chars=self.settings.max_text_chars,
             )
@@ -128,9 +132,12 @@ class BatchRunner:
                 org_id,
                 dataset_id,
                 column,
+                input_kind=input_kind,
                 chunk_rows=self.settings.batch_chunk_rows,
                 max_chars=self.settings.max_text_chars,
             )
+        if input_kind == "image":
+            items = with_image_bytes(items, self.store, org_id, self.settings.max_image_pixels)
         writer = await asyncio.to_thread(ResultWriter, directory / "results.jsonl")
         try:
             await self._predict_all(batch_id, items, predict, writer)
@@ -169,18 +176,18 @@ class BatchRunner:
                     await task
 
     async def _answer(self, chunk: list[BatchItem], predict: Predict) -> list[dict[str, Any] | None]:
-        texts = [item.text for item in chunk if item.text is not None]
+        values = [item.value for item in chunk if item.value is not None]
         outputs: list[dict[str, Any]] = []
         for attempt in range(_CHUNK_ATTEMPTS):
             try:
-                outputs = await predict(texts) if texts else []
+                outputs = await predict(values) if values else []
                 break
             except Exception as e:
                 if attempt == _CHUNK_ATTEMPTS - 1:
                     raise BatchFailed(f"rows from index {chunk[0].index}: {e}") from e
                 await asyncio.sleep(1.0 * 2**attempt)
         answers = iter(outputs)
-        return [next(answers) if item.text is not None else None for item in chunk]
+        return [next(answers) if item.value is not None else None for item in chunk]
 
     async def _deployment_predict(self, deployment_id: str) -> Predict:
         """Wait (up to ``batch_ready_timeout_s``) for the deployment to serve, then send chunks to it."""
@@ -203,14 +210,14 @@ class BatchRunner:
                 )
             await asyncio.sleep(1.0)
 
-        async def predict(texts: list[str]) -> list[dict[str, Any]]:
-            return await self.manager.predict(deployment_id, app_name, texts)
+        async def predict(values: list[ModelInput]) -> list[dict[str, Any]]:
+            return await self.manager.predict(deployment_id, app_name, values)
 
         return predict
 
     def _playground_predict(self, artifacts: ModelArtifacts) -> Predict:
-        async def predict(texts: list[str]) -> list[dict[str, Any]]:
-            return await self.manager.playground(artifacts, texts)
+        async def predict(values: list[ModelInput]) -> list[dict[str, Any]]:
+            return await self.manager.playground(artifacts, values)
 
         return predict
 

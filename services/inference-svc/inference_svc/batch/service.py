@@ -18,12 +18,11 @@ from automl_common.storage import ObjectStore
 from automl_proto import inference as schemas
 from inference_svc.deployments import service as deployments
 from inference_svc.errors import BatchPredictionNotFound, PlaygroundQuotaExhausted, SourceNotFound, SourceNotReady
+from inference_svc.inputs import served_type
 from inference_svc.models_client import model_artifacts
 from inference_svc.settings import InferenceSettings
 from inference_svc.tables import BatchPredictionRow
 from inference_svc.upstreams import Upstreams
-
-SERVED_TYPES = ("text_classification",)
 
 
 def result_key(org_id: str, batch_id: str, format: str) -> str:
@@ -64,16 +63,17 @@ async def snapshot_files(snapshots: InternalClient, org_id: str, snapshot_id: st
     return files
 
 
-async def _snapshot_rows(snapshots: InternalClient, org_id: str, snapshot_id: str) -> int:
+async def _snapshot_rows(snapshots: InternalClient, org_id: str, snapshot_id: str, model_type: str) -> int:
     files = await snapshot_files(snapshots, org_id, snapshot_id)
-    if files["type"] not in SERVED_TYPES:
-        raise InvalidRequest(f"snapshot_id: a {files['type']} snapshot; this model takes text")
+    if files["type"] != model_type:
+        raise InvalidRequest(f"snapshot_id: a {files['type']} snapshot; this model is a {model_type} model")
     return int(files["row_count"])
 
 
 async def _dataset_column(
-    datasets: InternalClient, org_id: str, dataset_id: str, wanted: str | None
+    datasets: InternalClient, org_id: str, dataset_id: str, wanted: str | None, kind: str
 ) -> tuple[str, int]:
+    """The dataset column of the model's input kind ("text" or "image"): the one named, or its only one."""
     response = await datasets.request("GET", url_path("/v1/datasets/{}", dataset_id), org_id=org_id)
     if response.status_code == 404:
         raise SourceNotFound(f"dataset_id: dataset {dataset_id!r} not found")
@@ -85,14 +85,14 @@ async def _dataset_column(
     if wanted is not None:
         if wanted not in types:
             raise InvalidRequest(f"input_column: the dataset has no column {wanted!r}")
-        if types[wanted] != "text":
-            raise InvalidRequest(f"input_column: {wanted!r} is a {types[wanted]} column; the model takes text")
+        if types[wanted] != kind:
+            raise InvalidRequest(f"input_column: {wanted!r} is a {types[wanted]} column; the model takes {kind}s")
         return wanted, int(dataset["row_count"])
-    texts = [name for name, kind in types.items() if kind == "text"]
-    if len(texts) != 1:
-        named = ", ".join(repr(name) for name in texts) or "none"
-        raise InvalidRequest(f"input_column: the dataset has {len(texts)} text columns ({named}); name one")
-    return texts[0], int(dataset["row_count"])
+    matching = [name for name, column_type in types.items() if column_type == kind]
+    if len(matching) != 1:
+        named = ", ".join(repr(name) for name in matching) or "none"
+        raise InvalidRequest(f"input_column: the dataset has {len(matching)} {kind} columns ({named}); name one")
+    return matching[0], int(dataset["row_count"])
 
 
 async def create_batch(
@@ -115,14 +115,13 @@ async def create_batch(
     else:
         assert request.model_id is not None
         artifacts = await model_artifacts(upstreams.trainer, org_id, request.model_id)
-    if artifacts.model_type not in SERVED_TYPES:
-        raise InvalidRequest(f"batch predictions on {artifacts.model_type} models are not supported yet")
+    kind = served_type(artifacts.model_type).input_kind
     column = None
     if request.snapshot_id is not None:
-        rows = await _snapshot_rows(upstreams.snapshots, org_id, request.snapshot_id)
+        rows = await _snapshot_rows(upstreams.snapshots, org_id, request.snapshot_id, artifacts.model_type)
     else:
         assert request.dataset_id is not None
-        column, rows = await _dataset_column(upstreams.datasets, org_id, request.dataset_id, request.input_column)
+        column, rows = await _dataset_column(upstreams.datasets, org_id, request.dataset_id, request.input_column, kind)
     if rows > settings.batch_max_rows:
         raise InvalidRequest(f"{rows} rows; a batch prediction reads at most {settings.batch_max_rows}")
     if request.deployment_id is None and rows > playground_rows_allowed:

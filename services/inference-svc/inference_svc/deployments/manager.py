@@ -21,7 +21,7 @@ from automl_common.tasks import TaskRegistry
 from automl_proto.inference import ModelArtifacts
 from inference_svc.errors import PredictionFailed
 from inference_svc.metrics import InferenceMetrics
-from inference_svc.serving.loader import ModelSource
+from inference_svc.serving.loader import ModelInput, ModelSource
 from inference_svc.serving.replicas import BatchingConfig, ReplicaResources, classifier_app, playground_app
 from inference_svc.serving.runtime import ServeRuntime
 from inference_svc.settings import InferenceSettings
@@ -211,8 +211,8 @@ class DeploymentManager:
 
     # --- predictions ---------------------------------------------------------------------------------------
 
-    async def predict(self, deployment_id: str, app_name: str, texts: Sequence[str]) -> list[dict[str, Any]]:
-        return await self._timed(deployment_id, self.runtime.predict(app_name, texts), len(texts))
+    async def predict(self, deployment_id: str, app_name: str, inputs: Sequence[ModelInput]) -> list[dict[str, Any]]:
+        return await self._timed(deployment_id, self.runtime.predict(app_name, inputs), len(inputs))
 
     async def ensure_playground(self) -> None:
         """The shared playground app, deployed on first use (once; concurrent callers wait for the same)."""
@@ -223,10 +223,10 @@ class DeploymentManager:
             self._playground_ready = asyncio.create_task(self.runtime.run(self.playground_app_name, app))
         await asyncio.shield(self._playground_ready)
 
-    async def playground(self, artifacts: ModelArtifacts, texts: Sequence[str]) -> list[dict[str, Any]]:
+    async def playground(self, artifacts: ModelArtifacts, inputs: Sequence[ModelInput]) -> list[dict[str, Any]]:
         await self.ensure_playground()
-        call = self.runtime.playground(self.playground_app_name, artifacts.model_id, self.source(artifacts), texts)
-        return await self._timed("playground", call, len(texts))
+        call = self.runtime.playground(self.playground_app_name, artifacts.model_id, self.source(artifacts), inputs)
+        return await self._timed("playground", call, len(inputs))
 
     async def _timed(self, label: str, call: Any, count: int) -> list[dict[str, Any]]:
         started = time.perf_counter()

@@ -6,7 +6,7 @@ from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from automl_common.db import utcnow
-from automl_common.errors import BadGateway, InvalidRequest
+from automl_common.errors import AutoMLError, BadGateway, InvalidRequest
 from automl_common.http import InternalClient, url_path
 from automl_common.ids import new_id
 from automl_common.quotas import enforce_org_quota
@@ -15,7 +15,7 @@ from automl_proto import inference as schemas
 from inference_svc.deployments.manager import DeploymentManager
 from inference_svc.deployments.repository import DeploymentRepository
 from inference_svc.errors import DeploymentFailed, DeploymentNotFound, DeploymentNotReady, ModelNotFound
-from inference_svc.inputs import texts_of
+from inference_svc.inputs import InputReader, served_type
 from inference_svc.models_client import model_artifacts
 from inference_svc.settings import InferenceSettings
 from inference_svc.tables import DeploymentRow
@@ -97,8 +97,7 @@ async def create_deployment(
         setting="AUTOML_INFERENCE_MAX_DEPLOYMENTS_PER_ORG",
     )
     await _enforce_replicas(session, settings, org_id, request.max_replicas)
-    if artifacts.model_type != "text_classification":
-        raise InvalidRequest(f"model_id: serving {artifacts.model_type} models is not supported yet")
+    served_type(artifacts.model_type)
     deployment_id = new_id("dep")
     now = utcnow()
     row = DeploymentRow(
@@ -178,18 +177,22 @@ async def mark_deleting(session: AsyncSession, org_id: str, deployment_id: str) 
 async def predict(
     session: AsyncSession,
     manager: DeploymentManager,
-    settings: InferenceSettings,
+    reader: InputReader,
     org_id: str,
     deployment_id: str,
     request: schemas.PredictRequest,
 ) -> schemas.PredictResponse:
     row = await get_row(session, org_id, deployment_id)
-    texts = texts_of(
-        request.inputs, row.model_type, max_inputs=settings.max_inputs_per_request, max_chars=settings.max_text_chars
-    )
-    app_name = ready_app(row)
-    await session.commit()  # no transaction held open while the model answers
-    outputs = await manager.predict(row.id, app_name, texts)
+    model_type = row.model_type
+    try:
+        app_name, not_serving = ready_app(row), None
+    except AutoMLError as e:
+        app_name, not_serving = "", e
+    await session.commit()  # no transaction held while images are fetched or the model answers
+    values = await reader.read(request.inputs, model_type)  # bad inputs are named before "not ready"
+    if not_serving is not None:
+        raise not_serving
+    outputs = await manager.predict(deployment_id, app_name, values)
     return schemas.PredictResponse.model_validate({"outputs": outputs})
 
 

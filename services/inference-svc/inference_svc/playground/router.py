@@ -8,8 +8,7 @@ from automl_common.auth import OrgIdDep
 from automl_common.errors import Conflict, InvalidRequest, NotFound, ServiceUnavailable, error_responses
 from automl_common.ids import IdPath
 from automl_proto import inference as schemas
-from inference_svc.deps import InferenceSettingsDep, ManagerDep, TrainerDep
-from inference_svc.inputs import texts_of
+from inference_svc.deps import InputsDep, ManagerDep, TrainerDep
 from inference_svc.models_client import model_artifacts
 
 internal_router = APIRouter(prefix="/internal/playground", tags=["internal"], include_in_schema=False)
@@ -25,11 +24,11 @@ async def playground_predict(
     body: schemas.PlaygroundRequest,
     trainer: TrainerDep,
     manager: ManagerDep,
-    settings: InferenceSettingsDep,
+    reader: InputsDep,
     org_id: OrgIdDep,
 ) -> schemas.Prediction:
     """One input on any succeeded model of the org, without a deployment (shared, multiplexed replicas)."""
     artifacts = await model_artifacts(trainer, org_id, model_id)
-    texts = texts_of([body.input], artifacts.model_type, max_inputs=1, max_chars=settings.max_text_chars)
-    outputs = await manager.playground(artifacts, texts)
+    values = await reader.read([body.input], artifacts.model_type, max_inputs=1)
+    outputs = await manager.playground(artifacts, values)
     return schemas.Prediction.model_validate(outputs[0])

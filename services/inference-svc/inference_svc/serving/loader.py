@@ -18,8 +18,12 @@ from automl_proto.inference import ModelArtifacts
 T = TypeVar("T")
 
 
+# What a replica is given per input: a text, or an image's bytes (checked by inference-svc before).
+ModelInput = str | bytes
+
+
 class Predictor(Protocol):
-    def predict(self, texts: Sequence[str]) -> list[dict[str, Any]]: ...
+    def predict(self, raw: Sequence[ModelInput]) -> list[dict[str, Any]]: ...
 
 
 @dataclass(frozen=True)
@@ -85,9 +89,11 @@ class TorchThread:
 
 
 async def load_predictor(source: ModelSource, thread: TorchThread) -> Predictor:
-    from modelkit.predict import TextClassifierPredictor
+    """The predictor of the model's type (the registry's replica kind: every classification type today)."""
+    from modelkit import tasks
+    from modelkit.predict import ClassifierPredictor
 
-    if source.artifacts.model_type != "text_classification":
-        raise ValueError(f"serving {source.artifacts.model_type} models is not supported yet")
+    kind = tasks.info(source.artifacts.model_type).replica
+    predictors = {"classifier": ClassifierPredictor}
     model_dir, base_dir = await fetch_model_files(source)
-    return await thread.run(TextClassifierPredictor.load, model_dir, base_dir)
+    return await thread.run(predictors[kind].load, model_dir, base_dir)

@@ -13,7 +13,7 @@ from ray import serve
 from ray.serve.deployment import Application
 
 from inference_svc.serving.batching import DynamicBatcher
-from inference_svc.serving.loader import ModelSource, Predictor, TorchThread, load_predictor
+from inference_svc.serving.loader import ModelInput, ModelSource, Predictor, TorchThread, load_predictor
 
 # Models one playground replica keeps loaded; the least recently used is dropped for a new one. More models
 # in use at once spread over more replicas (up to the playground's max replicas).
@@ -56,7 +56,7 @@ class ClassifierReplica:
         self.thread = TorchThread(torch_threads)
         self.predictor = await load_predictor(source, self.thread)
         self.batching = BatchingConfig(max_batch_size=16, batch_wait_timeout_s=0.0)  # until reconfigure
-        self.batcher: DynamicBatcher[str, dict[str, Any]] | None = None
+        self.batcher: DynamicBatcher[ModelInput, dict[str, Any]] | None = None
 
     def reconfigure(self, config: dict[str, Any]) -> None:
         """Batching limits change without restarting the replica (``user_config``)."""
@@ -66,18 +66,18 @@ class ClassifierReplica:
                 max_batch_size=self.batching.max_batch_size, batch_wait_timeout_s=self.batching.batch_wait_timeout_s
             )
 
-    async def _forward(self, texts: list[str]) -> list[dict[str, Any]]:
+    async def _forward(self, inputs: list[ModelInput]) -> list[dict[str, Any]]:
         # Off the event loop: it keeps taking requests (the next batch) during the forward pass.
-        return await self.thread.run(self.predictor.predict, texts)
+        return await self.thread.run(self.predictor.predict, inputs)
 
-    async def predict(self, texts: Sequence[str]) -> list[dict[str, Any]]:
+    async def predict(self, inputs: Sequence[ModelInput]) -> list[dict[str, Any]]:
         if self.batcher is None:  # made on the loop that serves requests
             self.batcher = DynamicBatcher(
                 self._forward,
                 max_batch_size=self.batching.max_batch_size,
                 batch_wait_timeout_s=self.batching.batch_wait_timeout_s,
             )
-        return list(await asyncio.gather(*(self.batcher.submit(text) for text in texts)))
+        return list(await asyncio.gather(*(self.batcher.submit(value) for value in inputs)))
 
     def check_health(self) -> None:
         if self.predictor is None:
@@ -95,12 +95,12 @@ class PlaygroundReplica:
     async def _model(self, model_id: str) -> Predictor:
         return await load_predictor(self._sources[model_id], self.thread)
 
-    async def predict(self, source: ModelSource, texts: Sequence[str]) -> list[dict[str, Any]]:
+    async def predict(self, source: ModelSource, inputs: Sequence[ModelInput]) -> list[dict[str, Any]]:
         model_id = serve.get_multiplexed_model_id()
         # The loader sees only the id; the request brings where the model's files are.
         self._sources[model_id] = source
         predictor = await self._model(model_id)
-        return await self.thread.run(predictor.predict, list(texts))
+        return await self.thread.run(predictor.predict, list(inputs))
 
     def check_health(self) -> None:
         return None

@@ -16,6 +16,7 @@ from ray.serve.deployment import Application
 from ray.serve.handle import DeploymentHandle
 
 from inference_svc.serving import local_ray
+from inference_svc.serving.loader import ModelInput
 
 logger = logging.getLogger("automl.inference.serve")
 
@@ -184,15 +185,17 @@ class ServeRuntime:
             self._handles[app_name] = handle
         return handle
 
-    async def predict(self, app_name: str, texts: Sequence[str]) -> list[dict[str, Any]]:
+    async def predict(self, app_name: str, inputs: Sequence[ModelInput]) -> list[dict[str, Any]]:
         handle = await self.handle(app_name)
-        outputs: list[dict[str, Any]] = await handle.predict.remote(list(texts))
+        outputs: list[dict[str, Any]] = await handle.predict.remote(list(inputs))
         return outputs
 
-    async def playground(self, app_name: str, model_id: str, source: Any, texts: Sequence[str]) -> list[dict[str, Any]]:
+    async def playground(
+        self, app_name: str, model_id: str, source: Any, inputs: Sequence[ModelInput]
+    ) -> list[dict[str, Any]]:
         handle = await self.handle(app_name)
         outputs: list[dict[str, Any]] = await handle.options(multiplexed_model_id=model_id).predict.remote(
-            source, list(texts)
+            source, list(inputs)
         )
         return outputs
 

@@ -8,7 +8,7 @@ from automl_common.errors import Conflict, InvalidRequest, NotFound, error_respo
 from automl_common.ids import IdPath
 from automl_common.quotas import OrgQuotaExceeded
 from automl_proto import inference as schemas
-from inference_svc.deps import CallbacksDep, InferenceSettingsDep, TaskRunnerDep
+from inference_svc.deps import CallbacksDep, InferenceSettingsDep, InputsDep, TaskRunnerDep
 from inference_svc.tasks import service
 
 router = APIRouter(tags=["tasks"])
@@ -25,12 +25,13 @@ async def create_task(
     body: schemas.TaskCreate,
     session: SessionDep,
     settings: InferenceSettingsDep,
+    reader: InputsDep,
     callbacks: CallbacksDep,
     runner: TaskRunnerDep,
     org_id: OrgIdDep,
 ) -> schemas.Task:
     """Accept inputs now, predict in the background; the result is kept and, with `callback_url`, POSTed."""
-    row = await service.create_task(session, settings, callbacks, org_id, deployment_id, body)
+    row = await service.create_task(session, settings, reader, callbacks, org_id, deployment_id, body)
     await session.commit()
     runner.schedule(row.id)
     return service.to_schema(row)

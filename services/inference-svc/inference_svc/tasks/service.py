@@ -19,7 +19,8 @@ from automl_proto import inference as schemas
 from inference_svc.deployments import service as deployments
 from inference_svc.deployments.manager import DeploymentManager
 from inference_svc.errors import CallbackRefused, DeploymentNotReady, TaskNotFound
-from inference_svc.inputs import texts_of
+from inference_svc.inputs import InputReader, restored, stored
+from inference_svc.serving.loader import ModelInput
 from inference_svc.settings import InferenceSettings
 from inference_svc.tables import DeploymentRow, TaskRow
 from inference_svc.tasks.repository import TaskRepository
@@ -52,6 +53,7 @@ def to_schema(row: TaskRow) -> schemas.Task:
 async def create_task(
     session: AsyncSession,
     settings: InferenceSettings,
+    reader: InputReader,
     callbacks: GuardedFetcher,
     org_id: str,
     deployment_id: str,
@@ -60,12 +62,7 @@ async def create_task(
     deployment = await deployments.get_row(session, org_id, deployment_id)
     if deployment.status in ("deleting", "failed"):
         deployments.ready_app(deployment)  # raises the matching error
-    texts = texts_of(
-        request.inputs,
-        deployment.model_type,
-        max_inputs=settings.max_inputs_per_request,
-        max_chars=settings.max_text_chars,
-    )
+    values = await reader.read(request.inputs, deployment.model_type)
     if request.callback_url is not None:
         try:
             await callbacks.check_url(request.callback_url)
@@ -87,7 +84,7 @@ async def create_task(
         org_id=org_id,
         deployment_id=deployment.id,
         status="queued",
-        inputs=texts,
+        inputs=stored(values),
         callback_url=request.callback_url,
         callback_status="pending" if request.callback_url else None,
         callback_attempts=0,
@@ -143,11 +140,11 @@ class TaskRunner:
             row = await session.get(TaskRow, task_id)
             if row is None:
                 return
-            status, texts = row.status, list(row.inputs)
+            status, inputs = row.status, restored(row.inputs)
             if status in ("queued", "running"):
                 row.status = "running"
         if status in ("queued", "running"):
-            outputs, error = await self._predict(task_id, texts)
+            outputs, error = await self._predict(task_id, inputs)
             async with self.database.session() as session:
                 row = await session.get(TaskRow, task_id)
                 if row is None:
@@ -156,7 +153,9 @@ class TaskRunner:
                 row.outputs, row.error, row.finished_at = outputs, error, utcnow()
         await self._call_back(task_id)
 
-    async def _predict(self, task_id: str, texts: list[str]) -> tuple[list[dict[str, object]] | None, str | None]:
+    async def _predict(
+        self, task_id: str, inputs: list[ModelInput]
+    ) -> tuple[list[dict[str, object]] | None, str | None]:
         deadline = asyncio.get_running_loop().time() + self.settings.predict_timeout_s
         while True:
             async with self.database.session() as session:
@@ -172,7 +171,7 @@ class TaskRunner:
                     return None, str(e)
             if app_name is not None:
                 try:
-                    return await self.manager.predict(deployment.id, app_name, texts), None
+                    return await self.manager.predict(deployment.id, app_name, inputs), None
                 except Exception as e:
                     return None, str(e)
             if asyncio.get_running_loop().time() > deadline:

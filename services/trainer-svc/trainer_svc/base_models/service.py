@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import json
 import logging
 import shutil
 import tempfile
@@ -20,12 +19,11 @@ from automl_common.errors import InvalidRequest, NotFound
 from automl_common.ids import new_id
 from automl_common.storage import ObjectStore, download_prefix, upload_directory, validate_key
 from automl_proto import models as schemas
+from modelkit import tasks
 from trainer_svc.base_models.builtin import BUILTINS, BaseModelUnavailable
 from trainer_svc.tables import BaseModelRow
 
 logger = logging.getLogger("automl.trainer.base_models")
-
-TOKENIZER_FILES = ("tokenizer.json", "vocab.txt", "spiece.model", "vocab.json", "tokenizer.model")
 
 
 class BaseModelNotFound(NotFound):
@@ -87,6 +85,7 @@ async def get_for_org(session: AsyncSession, org_id: str, base_model_id: str) ->
 
 
 async def register(session: AsyncSession, org_id: str, body: schemas.BaseModelRegister) -> BaseModelRow:
+    methods = _methods_of(body.model_type, body.methods)
     if body.hf_id is not None:
         source = f"hf:{body.hf_id}@{body.revision or 'main'}"
     else:
@@ -104,7 +103,7 @@ async def register(session: AsyncSession, org_id: str, body: schemas.BaseModelRe
         org_id=org_id,
         name=body.name,
         model_type=body.model_type,
-        methods=list(body.methods),
+        methods=methods,
         description=body.description,
         source=source,
         status="importing",
@@ -112,6 +111,17 @@ async def register(session: AsyncSession, org_id: str, body: schemas.BaseModelRe
     session.add(row)
     await session.flush()
     return row
+
+
+def _methods_of(model_type: str, wanted: Sequence[str] | None) -> list[str]:
+    """What a registered model offers: what was asked, each a method its type has (all of them by default)."""
+    available = tasks.info(model_type).methods
+    if wanted is None:
+        return list(available)
+    refused = [method for method in wanted if method not in available]
+    if refused:
+        raise InvalidRequest(f"methods: {model_type} models do not take {', '.join(refused)} ({', '.join(available)})")
+    return list(dict.fromkeys(wanted))
 
 
 def content_hash(directory: Path) -> str:
@@ -126,20 +136,11 @@ def content_hash(directory: Path) -> str:
     return digest.hexdigest()
 
 
-def check_model_folder(directory: Path) -> None:
-    config_path = directory / "config.json"
-    if not config_path.is_file():
-        raise BaseModelUnavailable("no config.json in the model folder")
+def check_model_folder(directory: Path, model_type: str) -> None:
     try:
-        config = json.loads(config_path.read_text())
-    except ValueError as e:
-        raise BaseModelUnavailable(f"config.json is not valid JSON: {e}") from e
-    if not isinstance(config, dict) or "model_type" not in config:
-        raise BaseModelUnavailable("config.json does not name a model_type")
-    if not any((directory / name).is_file() for name in TOKENIZER_FILES):
-        raise BaseModelUnavailable(f"no tokenizer in the model folder (one of {', '.join(TOKENIZER_FILES)})")
-    if not any(directory.glob("*.safetensors")) and not any(directory.glob("*.bin")):
-        raise BaseModelUnavailable("no weights (*.safetensors or *.bin) in the model folder")
+        tasks.task(model_type).check_base_model(directory)
+    except tasks.ModelTypeError as e:
+        raise BaseModelUnavailable(str(e)) from e
 
 
 def _from_hub(reference: str, folder: Path) -> None:
@@ -178,10 +179,10 @@ class BaseModelImporter:
                     return row
                 if row.status == "missing":
                     raise BaseModelUnavailable(row.error or "base model not installed")
-                source = row.source
+                source, model_type = row.source, row.model_type
                 row.status = "importing"
             try:
-                sha256, prefix = await self._import(base_model_id, source)
+                sha256, prefix = await self._import(base_model_id, source, model_type)
             except (BaseModelUnavailable, OSError) as error:
                 async with self.database.session() as session:
                     row = await session.get(BaseModelRow, base_model_id)
@@ -194,7 +195,7 @@ class BaseModelImporter:
                 row.status, row.sha256, row.store_prefix, row.error = "ready", sha256, prefix, None
                 return row
 
-    async def _import(self, base_model_id: str, source: str) -> tuple[str, str]:
+    async def _import(self, base_model_id: str, source: str, model_type: str) -> tuple[str, str]:
         with tempfile.TemporaryDirectory(prefix="automl-base-model-") as work:
             folder = Path(work) / "model"
             if source.startswith("store:"):
@@ -205,7 +206,7 @@ class BaseModelImporter:
                 await asyncio.to_thread(_from_hub, source.removeprefix("hf:"), folder)
             else:
                 await asyncio.to_thread(BUILTINS[base_model_id].materialise, folder)
-            await asyncio.to_thread(check_model_folder, folder)
+            await asyncio.to_thread(check_model_folder, folder, model_type)
             sha256 = await asyncio.to_thread(content_hash, folder)
             prefix = f"base-models/{sha256}/"
             if not await self.store.exists(prefix + "config.json"):

@@ -73,6 +73,7 @@ async def metrics(
         "stopped_early": stored["stopped_early"],
         "kept_heads": stored["kept_heads"],
         "training": stored["training"],
+        "hardest_examples": stored.get("hardest_examples", {}),
     }
 
 

@@ -8,7 +8,6 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from automl_common.db.base import utcnow
 from automl_common.errors import Conflict, InvalidRequest, NotFound
 from automl_common.http import InternalClient, url_path
 from automl_common.ids import new_id
@@ -17,12 +16,12 @@ from automl_common.schemas import Page
 from automl_common.storage import ObjectStore
 from automl_proto import models as schemas
 from automl_proto.inference import ModelArtifacts
+from modelkit import tasks
 from trainer_svc.base_models import service as base_models
+from trainer_svc.models import status
 from trainer_svc.models.repository import ModelRepository
 from trainer_svc.settings import TrainerSettings
 from trainer_svc.tables import BaseModelRow, TrainingModel
-
-TERMINAL = ("succeeded", "failed", "cancelled")
 
 
 class ModelNotFound(NotFound):
@@ -170,6 +169,12 @@ async def create_model(
     base = await base_models.get_for_org(session, org_id, body.base_model)
     if base.model_type != body.model_type:
         raise InvalidRequest(f"base_model: {base.id} is for {base.model_type}, not {body.model_type}")
+    try:
+        tasks.info(body.model_type).check_method(body.method)
+    except tasks.UnknownModelType as e:
+        raise InvalidRequest(f"model_type: {e}") from e
+    except tasks.ModelTypeError as e:  # its message names the field
+        raise InvalidRequest(str(e)) from e
     if body.method not in base.methods:
         raise InvalidRequest(f"method: {base.id} supports {base.methods}, not {body.method!r}")
     if base.status in ("missing", "failed"):
@@ -285,11 +290,10 @@ async def list_models(session: AsyncSession, org_id: str, *, limit: int, after: 
 async def request_cancel(session: AsyncSession, org_id: str, model_id: str) -> TrainingModel:
     """Mark the model cancelled now; the dispatcher stops its job (SIGTERM, then SIGKILL)."""
     model = await get_model_row(session, org_id, model_id)
-    if model.status in TERMINAL:
+    if status.is_terminal(model.status):
         raise ModelNotCancellable(f"model {model_id!r} is already {model.status}")
     model.cancel_requested = True
-    model.status = "cancelled"
-    model.finished_at = utcnow()
+    status.move(model, "cancelled", "api")
     await ModelRepository(session).add_event(model.id, "cancelled", "cancelled on request")
     return model
 

@@ -21,8 +21,9 @@ import torch.distributed as dist
 from pydantic import ValidationError
 from transformers.utils import logging as transformers_logging
 
-from automl_common.storage import ScopedStore, StoreScope, create_store
+from automl_common.storage import ScopedStore, StoreScope, create_store, org_images_prefix
 from automl_proto.training import JobSpec
+from modelkit import tasks
 from modelkit.training.distributed import init_from_environment, leave
 from modelkit.training.trainer import TrainingCancelled, TrainingInterrupted
 from trainer_svc.jobs.exits import WorkerExit
@@ -52,6 +53,8 @@ def store_scope(spec: JobSpec) -> StoreScope:
             spec.test.data_key if spec.test else None,
             spec.split_key,
             _folder(spec.parent.artifacts_prefix) if spec.parent else None,
+            # an image snapshot's files (its rows name them by content hash)
+            org_images_prefix(spec.org_id) if tasks.info(spec.model_type).input_kind == "image" else None,
         ),
         write=(_folder(spec.output_prefix),),
     )

@@ -1,9 +1,9 @@
-"""Reading a snapshot's Parquet rows into texts and per-head targets (class indexes by the train snapshot's
-class order; -1 where a row has no label for a head)."""
+"""Reading a snapshot's Parquet rows into inputs (the model type's input column) and per-head targets (class
+indexes by the train snapshot's class order; -1 where a row has no label for a head)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -17,13 +17,16 @@ from modelkit.losses import HeadTargets
 
 @dataclass
 class SnapshotRows:
-    texts: list[str]
+    inputs: list[Any]
     targets: list[HeadTargets]
+    row_ids: list[int] = field(default_factory=list)  # the dataset rows they came from
 
     def take(self, mask: NDArray[np.bool_]) -> SnapshotRows:
         positions = np.flatnonzero(mask)
         return SnapshotRows(
-            [self.texts[p] for p in positions], [HeadTargets(t.values[positions], t.multilabel) for t in self.targets]
+            [self.inputs[p] for p in positions],
+            [HeadTargets(t.values[positions], t.multilabel) for t in self.targets],
+            [self.row_ids[p] for p in positions] if self.row_ids else [],
         )
 
 
@@ -49,19 +52,20 @@ def _targets(values: list[Any], head: HeadConfig) -> HeadTargets:
     return HeadTargets(np.array([index.get(value, -1) if value is not None else -1 for value in values]), False)
 
 
-def read_rows(path: Path, heads: list[HeadConfig]) -> SnapshotRows:
+def read_rows(path: Path, heads: list[HeadConfig], input_column: str) -> SnapshotRows:
     """A head the snapshot does not have (a parent's head kept as it was) gets no labels."""
     table = pq.read_table(path)
-    texts = [text or "" for text in table.column("text").to_pylist()]
+    inputs = table.column(input_column).to_pylist()
     targets = []
     for head in heads:
         column = f"label:{head.name}"
         if column in table.column_names:
             targets.append(_targets(table.column(column).to_pylist(), head))
         else:
-            shape = (len(texts), len(head.classes)) if head.multilabel else (len(texts),)
+            shape = (len(inputs), len(head.classes)) if head.multilabel else (len(inputs),)
             targets.append(HeadTargets(np.full(shape, -1, dtype=np.int64), head.multilabel))
-    return SnapshotRows(texts, targets)
+    row_ids = table.column("row_id").to_pylist() if "row_id" in table.column_names else []
+    return SnapshotRows(inputs, targets, row_ids)
 
 
 def read_split(path: Path) -> NDArray[np.bool_]:

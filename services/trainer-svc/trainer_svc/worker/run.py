@@ -1,9 +1,10 @@
-"""One training job, start to finish: fetch, tokenise, build, train (resuming from a checkpoint), evaluate,
-write the artifacts, metrics and card, report.
+"""One training job, start to finish: fetch, pre-process, build, train (resuming from a checkpoint), evaluate,
+write the artifacts, metrics and card, report. What depends on the model type (reading its inputs,
+pre-processing them, its encoder) comes from the registry (``modelkit.tasks``); this module is its driver.
 
-Under torch.distributed every rank runs this; rank 0 prepares the inputs first (downloads, token cache)
-while the others wait, then each rank loads them; rank 0 alone reports events, writes checkpoints and, once
-training is over, evaluates and writes the outputs."""
+Under torch.distributed every rank runs this; rank 0 prepares the inputs first (downloads, the cache of
+pre-processed inputs) while the others wait, then each rank loads them; rank 0 alone reports events, writes
+checkpoints and, once training is over, evaluates and writes the outputs."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ import shutil
 import signal
 import tempfile
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
@@ -23,24 +25,25 @@ from typing import Any
 import numpy as np
 import torch
 from numpy.typing import NDArray
-from peft import PeftModel
 
 from automl_common.storage import (
     ObjectNotFound,
     ObjectStore,
     download_file,
     download_prefix,
+    image_key,
     upload_directory,
     upload_file,
 )
 from automl_proto.models import TrainingOptions
 from automl_proto.training import EventKind, JobSpec
-from modelkit import artifacts
+from modelkit import artifacts, tasks
 from modelkit.card import CardInputs, render_model_card
-from modelkit.classifier import ClassifierSpec, EncoderConfig, HeadConfig, MultiHeadClassifier, load_encoder
+from modelkit.classifier import ClassifierSpec, HeadConfig, MultiHeadClassifier
+from modelkit.examples import hardest
 from modelkit.metrics import HeadInput, delta, evaluate, majority_baseline
-from modelkit.text import TokenizedTexts, load_tokenizer, tokenize
-from modelkit.training.data import TextData, validation_split
+from modelkit.tasks.base import Preprocessor
+from modelkit.training.data import Examples, ModelInputs, validation_split
 from modelkit.training.distributed import World
 from modelkit.training.selection import selection_name
 from modelkit.training.trainer import INFERENCE_BATCH, embed, fit, head_scores, report_for
@@ -51,22 +54,26 @@ from trainer_svc.worker.settings import WorkerSettings
 logger = logging.getLogger("automl.worker")
 
 
+HARDEST_PER_CLASS = 3
+HARDEST_MAX_CLASSES = 50
+
+
 class BadInput(Exception):
     """The spec or its data cannot be trained on: another attempt would fail the same way."""
 
 
 @dataclass
 class Inputs:
-    """What a rank trains and evaluates on, once its inputs are fetched and tokenised."""
+    """What a rank trains and evaluates on, once its inputs are fetched and pre-processed."""
 
     model: MultiHeadClassifier
-    tokenizer: Any
+    preprocessor: Preprocessor
     base_dir: Path
     parent_dir: Path | None
     kept: list[str]  # a parent's heads kept as they were
-    train: TextData
-    validation: TextData
-    test: TextData
+    train: Examples
+    validation: Examples
+    test: Examples
     test_rows: SnapshotRows
 
 
@@ -88,7 +95,8 @@ class Job:
         self.stop_requested = False
         self.last_checkpoint = time.monotonic()
         self.work = Path(tempfile.mkdtemp(prefix="automl-job-"))
-        self.options = spec.options.resolved(spec.method)
+        self.task = tasks.task(spec.model_type)
+        self.options = spec.options.resolved(spec.method, self.task.info.method_defaults.get(spec.method))
 
     # -- plumbing ---------------------------------------------------------------------------------------
     def io(self, coroutine: Any) -> Any:
@@ -134,20 +142,23 @@ class Job:
             raise BadInput(f"the snapshot file {data_key} is gone: {error}") from error
         return path
 
-    def tokens(self, tokenizer: Any, texts: list[str], content: str) -> TokenizedTexts:
-        """Token ids, cached by (base model, rows, max length): a retry or a sibling model skips this."""
-        digest = hashlib.sha256(
-            f"{self.spec.base_model.sha256}:{content}:{self.options.max_length}".encode()
-        ).hexdigest()
-        path = self.settings.cache_dir.resolve() / "tokens" / f"{digest}.npz"
+    def encoded(self, preprocessor: Preprocessor, raw: list[Any], content: str) -> ModelInputs:
+        """Pre-processed inputs (token ids, decoded pixels), cached by (type, base model, rows, pre-processing
+        settings): a retry or a sibling model skips this."""
+        key = f"{self.spec.model_type}:{self.spec.base_model.sha256}:{content}:{preprocessor.cache_key()}"
+        digest = hashlib.sha256(key.encode()).hexdigest()
+        path = self.settings.cache_dir.resolve() / "inputs" / f"{digest}.npz"
         if path.is_file():
-            return TokenizedTexts.load(path)
-        tokens = tokenize(tokenizer, texts, self.options.max_length)
+            return preprocessor.load_inputs(path)
+        try:
+            inputs = preprocessor.encode(raw)
+        except tasks.ModelTypeError as error:  # an input the type cannot read (a corrupt image)
+            raise BadInput(f"the snapshot holds an input that cannot be used: {error}") from error
         path.parent.mkdir(parents=True, exist_ok=True)
         partial = path.with_name(f".{path.stem}.{time.time_ns()}.npz")
-        tokens.save(partial)
+        inputs.save(partial)
         partial.replace(path)
-        return tokens
+        return inputs
 
     def parent_dir(self) -> Path | None:
         if self.spec.parent is None:
@@ -163,7 +174,8 @@ class Job:
         """The classifier with its trainable parameters set. With a parent: the parent's encoder, its heads'
         weights where the class names match, its other heads appended and frozen (kept bit-identical)."""
         torch.manual_seed(self.options.seed)
-        encoder_config = EncoderConfig.read(base_dir)
+        task = self.task
+        encoder_config = task.encoder_config(base_dir)
         kept: list[str] = []
         parent_manifest = artifacts.ArtifactManifest.read(parent_dir) if parent_dir else None
         if parent_manifest is not None:
@@ -173,16 +185,20 @@ class Job:
                     heads.append(head)
                     kept.append(head.name)
         spec = ClassifierSpec(heads, encoder_config)
+        if parent_manifest is not None and parent_manifest.model_type != self.spec.model_type:
+            raise BadInput(f"the parent is a {parent_manifest.model_type} model, this run {self.spec.model_type}")
         if parent_dir is not None and parent_manifest is not None and parent_manifest.method == "full":
-            encoder = load_encoder(parent_dir / "encoder")
+            encoder = task.load_encoder(parent_dir / "encoder")
         else:
-            encoder = load_encoder(base_dir)
-        model = MultiHeadClassifier(encoder, spec)
+            encoder = task.load_encoder(base_dir)
+        model = task.classifier(encoder, spec)
         if parent_dir is not None and parent_manifest is not None and parent_manifest.method == "lora":
+            from peft import PeftModel
+
             model.encoder = PeftModel.from_pretrained(encoder, str(parent_dir / "adapter"), is_trainable=True)
             model.heads.requires_grad_(True)
         else:
-            artifacts.apply_method(model, self.spec.method, self.options.lora)
+            task.apply_method(model, self.spec.method, self.options.lora)
         if parent_dir is not None and parent_manifest is not None:
             self._inherit_heads(model, parent_dir, parent_manifest)
             for index, head in enumerate(spec.heads):
@@ -243,14 +259,15 @@ class Job:
     def prepare(self) -> Inputs:
         spec = self.spec
         base_dir = self.base_model_dir()
-        tokenizer = load_tokenizer(base_dir)
+        preprocessor = self.task.preprocessor(base_dir, self.options)
         heads = heads_of(spec.train.heads)
         parent_dir = self.parent_dir()
         model, kept = self.build(base_dir, heads, parent_dir)
         model.to(self.world.device())
-        train_rows = read_rows(self.snapshot_file(spec.train.data_key, "train.parquet"), model.spec.heads)
+        column = self.task.snapshot_column
+        train_rows = read_rows(self.snapshot_file(spec.train.data_key, "train.parquet"), model.spec.heads, column)
         if spec.test is not None:
-            test_rows = read_rows(self.snapshot_file(spec.test.data_key, "test.parquet"), model.spec.heads)
+            test_rows = read_rows(self.snapshot_file(spec.test.data_key, "test.parquet"), model.spec.heads, column)
             test_content = spec.test.sha256
             train_content = spec.train.sha256
         else:
@@ -260,15 +277,32 @@ class Job:
             test_rows, train_rows = train_rows.take(test_mask), train_rows.take(~test_mask)
             train_content = f"{spec.train.sha256}:{spec.split_key}:train"
             test_content = f"{spec.train.sha256}:{spec.split_key}:test"
-        if not train_rows.texts:
+        if not train_rows.inputs:
             raise BadInput("the training snapshot has no rows to train on")
-        train_all = TextData(self.tokens(tokenizer, train_rows.texts, train_content), train_rows.targets)
-        test = TextData(self.tokens(tokenizer, test_rows.texts, test_content), test_rows.targets)
+        train_all = Examples(self.encoded(preprocessor, self.raw(train_rows), train_content), train_rows.targets)
+        test = Examples(self.encoded(preprocessor, self.raw(test_rows), test_content), test_rows.targets)
         train_positions, validation_positions = validation_split(
             train_all.targets, self.options.validation_pct, self.options.seed
         )
         train, validation = train_all.subset(train_positions), train_all.subset(validation_positions)
-        return Inputs(model, tokenizer, base_dir, parent_dir, kept, train, validation, test, test_rows)
+        return Inputs(model, preprocessor, base_dir, parent_dir, kept, train, validation, test, test_rows)
+
+    def raw(self, rows: SnapshotRows) -> list[Any]:
+        return self.task.raw_inputs(rows.inputs, self)
+
+    def files(self, sha256s: Sequence[str]) -> list[Path]:
+        """A snapshot's images (by content hash) from the org's part of the store, cached across runs."""
+        folder = self.settings.cache_dir.resolve() / "files" / self.spec.org_id
+        paths = []
+        for sha256 in sha256s:
+            path = folder / sha256
+            if not path.is_file():
+                try:
+                    self.io(download_file(self.store, image_key(self.spec.org_id, sha256), path))
+                except ObjectNotFound as error:
+                    raise BadInput(f"the image {sha256} of the snapshot is gone from the store: {error}") from error
+            paths.append(path)
+        return paths
 
     def load_checkpoint(self) -> dict[str, Any] | None:
         path = self.work / "checkpoint.pt"
@@ -308,14 +342,14 @@ class Job:
     # -- evaluation and outputs -------------------------------------------------------------------------
     def finish(self, prepared: Inputs, result: Any) -> None:
         spec = self.spec
-        model, tokenizer, base_dir, parent_dir = (
+        model, preprocessor, base_dir, parent_dir = (
             prepared.model,
-            prepared.tokenizer,
+            prepared.preprocessor,
             prepared.base_dir,
             prepared.parent_dir,
         )
         test, test_rows, train, kept = prepared.test, prepared.test_rows, prepared.train, prepared.kept
-        scores = head_scores(model, embed(model, test))
+        scores = head_scores(model, embed(model, test.inputs))
         report = report_for(model, test, scores)
         evaluated = [head for head in model.spec.heads if head.name in report["heads"]]
         inputs = [
@@ -339,10 +373,12 @@ class Job:
             base_model_sha256=spec.base_model.sha256,
             max_length=self.options.max_length or 128,
             spec=model.spec,
+            model_type=spec.model_type,
         )
-        if isinstance(model.encoder, PeftModel) and spec.method != "lora":
-            model.encoder = model.encoder.merge_and_unload()
-        artifacts.save(model, manifest, tokenizer, out)
+        merge = getattr(model.encoder, "merge_and_unload", None)
+        if merge is not None and spec.method != "lora":  # a LoRA parent's adapter, folded into a full fine-tune
+            model.encoder = merge()
+        artifacts.save(model, manifest, preprocessor, out)
         self.io(upload_directory(self.store, out, self.key("artifacts/")))
 
         metrics = {
@@ -356,6 +392,7 @@ class Job:
             "selection": {"name": selection_name(self.options.selection), "value": result.best_value},
             "stopped_early": result.stopped_early,
             "kept_heads": kept,
+            "hardest_examples": self.hardest_examples(prepared, scores),
             "training": {
                 "seconds": round(result.seconds, 3),
                 "examples_per_s": result.examples_per_s,
@@ -417,6 +454,29 @@ class Job:
         }
         self.reporter.send("succeeded", "training finished", metrics=summary)
 
+    def hardest_examples(self, prepared: Inputs, scores: list[NDArray[np.float64]]) -> dict[str, Any]:
+        """Per evaluated head and class, the test rows scored lowest for their own class, as the type shows
+        them (the text's start, a thumbnail) with the row's snapshot id."""
+        test, rows = prepared.test, prepared.test_rows
+        out: dict[str, Any] = {}
+        for head, target, head_scores_ in zip(prepared.model.spec.heads, test.targets, scores, strict=True):
+            if not target.labelled().any():
+                continue
+            per_class = hardest(head, target, head_scores_, HARDEST_PER_CLASS)
+            out[head.name] = {
+                name: [
+                    {
+                        "row_id": rows.row_ids[example.position] if rows.row_ids else None,
+                        "score": example.score,
+                        "predicted": example.predicted,
+                        **self.task.preview(rows.inputs[example.position], test.inputs, example.position),
+                    }
+                    for example in examples
+                ]
+                for name, examples in list(per_class.items())[:HARDEST_MAX_CLASSES]
+            }
+        return out
+
     def _parent_baseline(
         self,
         parent_dir: Path,
@@ -426,10 +486,10 @@ class Job:
         fallback: list[HeadInput],
     ) -> list[HeadInput]:
         """The parent's scores on the same rows for the heads it has; the majority predictor for new heads."""
-        from modelkit.predict import TextClassifierPredictor
+        from modelkit.predict import ClassifierPredictor
 
-        parent = TextClassifierPredictor.load(parent_dir, base_dir)
-        parent_scores = parent.scores(test_rows.texts)
+        parent = ClassifierPredictor.load(parent_dir, base_dir)
+        parent_scores = parent.scores(self.raw(test_rows))
         by_name = {
             head.name: (head, scores) for head, scores in zip(parent.model.spec.heads, parent_scores, strict=True)
         }
@@ -439,7 +499,7 @@ class Job:
                 out.append(majority)
                 continue
             head, scores = by_name[item.name]
-            columns = np.zeros((len(test_rows.texts), len(item.labels)))
+            columns = np.zeros((len(test_rows.inputs), len(item.labels)))
             for position, label in enumerate(item.labels):
                 if label in head.classes:
                     columns[:, position] = scores[:, head.classes.index(label)]
@@ -450,7 +510,7 @@ class Job:
         return out
 
 
-def _priors(model: MultiHeadClassifier, train: TextData) -> dict[str, list[float]]:
+def _priors(model: MultiHeadClassifier, train: Examples) -> dict[str, list[float]]:
     priors: dict[str, list[float]] = {}
     for head, target in zip(model.spec.heads, train.targets, strict=True):
         labelled = target.values[target.labelled()]

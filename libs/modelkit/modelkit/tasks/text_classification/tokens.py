@@ -1,4 +1,4 @@
-"""Text pre-processing: tokenise once into a compact cache, then batch by length with dynamic padding."""
+"""Text inputs: tokenised once into a compact cache, then batched by length with dynamic padding."""
 
 from __future__ import annotations
 
@@ -9,13 +9,9 @@ from pathlib import Path
 import numpy as np
 import torch
 from numpy.typing import NDArray
-from transformers import AutoTokenizer, PreTrainedTokenizerBase
+from transformers import PreTrainedTokenizerBase
 
 TOKENIZE_CHUNK = 4096
-
-
-def load_tokenizer(model_dir: Path) -> PreTrainedTokenizerBase:
-    return AutoTokenizer.from_pretrained(str(model_dir), local_files_only=True)
 
 
 @dataclass
@@ -44,8 +40,8 @@ class TokenizedTexts:
         )
         return TokenizedTexts(ids.astype(np.int32, copy=False), offsets, self.pad_id)
 
-    def batch(self, positions: Sequence[int] | NDArray[np.int64]) -> dict[str, torch.Tensor]:
-        """Pad the chosen texts to the longest of them."""
+    def batch(self, positions: Sequence[int] | NDArray[np.int64], *, training: bool = False) -> dict[str, torch.Tensor]:
+        """Pad the chosen texts to the longest of them (texts have no training-time augmentation)."""
         width = int(max(self.offsets[p + 1] - self.offsets[p] for p in positions))
         input_ids = np.full((len(positions), width), self.pad_id, dtype=np.int64)
         mask = np.zeros((len(positions), width), dtype=np.int64)
@@ -54,6 +50,9 @@ class TokenizedTexts:
             input_ids[row, : len(tokens)] = tokens
             mask[row, : len(tokens)] = 1
         return {"input_ids": torch.from_numpy(input_ids), "attention_mask": torch.from_numpy(mask)}
+
+    def inference_batches(self, batch_size: int) -> Iterator[NDArray[np.int64]]:
+        return length_sorted_batches(self, batch_size)
 
     def save(self, path: Path) -> None:
         np.savez(path, ids=self.ids, offsets=self.offsets, pad_id=np.array([self.pad_id]))

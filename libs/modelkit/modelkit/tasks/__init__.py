@@ -1,0 +1,92 @@
+"""The model-type registry: one module per type, one line per type here. Looking a type up imports nothing
+heavy until it is used (trainer-svc validates requests with it, without torch's start-up cost per call)."""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass, field
+from functools import cache
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:
+    from modelkit.tasks.base import ModelTask
+
+InputKind = Literal["text", "image"]
+ReplicaKind = Literal["classifier"]
+
+
+class ModelTypeError(Exception):
+    """A request a model type cannot take (a method it has not, an input it cannot read)."""
+
+
+class UnknownModelType(ModelTypeError):
+    pass
+
+
+@dataclass(frozen=True)
+class TaskInfo:
+    """What the services ask of a type before any model is loaded."""
+
+    name: str
+    input_kind: InputKind
+    snapshot_column: str  # the input column of the type's snapshots
+    methods: tuple[str, ...]
+    replica: ReplicaKind
+    implementation: str  # "module:Class"
+    # Per method, what this type trains with when an option is left out (over automl_proto's METHOD_DEFAULTS)
+    method_defaults: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def load(self) -> ModelTask:
+        return _implementation(self.implementation)
+
+    def check_method(self, method: str) -> None:
+        if method not in self.methods:
+            raise ModelTypeError(
+                f"method: {method!r} is not available for {self.name} models (they take {', '.join(self.methods)})"
+            )
+
+
+@cache
+def _implementation(path: str) -> ModelTask:
+    module, _, name = path.partition(":")
+    task: ModelTask = getattr(importlib.import_module(module), name)()
+    return task
+
+
+REGISTRY: dict[str, TaskInfo] = {
+    info.name: info
+    for info in (
+        TaskInfo(
+            "text_classification",
+            "text",
+            "text",
+            ("last_layer", "lora", "full"),
+            "classifier",
+            "modelkit.tasks.text_classification:TextClassification",
+        ),
+        TaskInfo(
+            "image_classification",
+            "image",
+            "image_sha256",
+            ("last_layer", "full"),  # peft's LoRA targets attention projections: a convnet has none
+            "classifier",
+            "modelkit.tasks.image_classification:ImageClassification",
+            # a convnet's batch norms and small weights fine-tune at a larger rate than a transformer's
+            {"full": {"learning_rate": 1e-3, "max_epochs": 3}},
+        ),
+    )
+}
+
+
+def info(name: str) -> TaskInfo:
+    try:
+        return REGISTRY[name]
+    except KeyError:
+        supported = ", ".join(sorted(REGISTRY))
+        raise UnknownModelType(
+            f"model type {name!r} cannot be trained or served here (supported: {supported})"
+        ) from None
+
+
+def task(name: str) -> ModelTask:
+    return info(name).load()
