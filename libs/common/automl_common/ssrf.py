@@ -102,7 +102,9 @@ class UrlPolicy:
             return
         if not is_denied(address):
             return
-        if self.allow_private and not address.is_unspecified and not address.is_multicast:
+        # The demo setting opens private networks and loopback, never link-local: cloud metadata services
+        # (169.254.169.254, fd00:ec2::254's link-local peers) answer there with credentials.
+        if self.allow_private and not (address.is_unspecified or address.is_multicast or address.is_link_local):
             return
         raise FetchError(
             "blocked_address", f"address {address} is not allowed (private, loopback, link-local or reserved)"

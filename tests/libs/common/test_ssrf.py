@@ -92,6 +92,14 @@ async def test_local_server_is_reachable_only_with_the_demo_setting():
         assert await fetch(f"{base}/a.png", UrlPolicy(allow_private=True)) == body
 
 
+@pytest.mark.parametrize("address", ["169.254.169.254", "fe80::1", "::ffff:169.254.169.254"])
+def test_the_demo_setting_never_opens_link_local_metadata_addresses(address):
+    with pytest.raises(FetchError) as caught:
+        UrlPolicy(allow_private=True).check(ipaddress.ip_address(address))
+    assert caught.value.code == "blocked_address"
+    UrlPolicy(allow_private=True).check(ipaddress.ip_address("10.1.2.3"))  # private networks it does open
+
+
 async def test_every_redirect_hop_is_checked():
     # The first hop is allowed (loopback is let through for this test only); the redirect target is private.
     loopback_only = UrlPolicy(allowed_networks=(ipaddress.ip_network("127.0.0.1/32"),))
