@@ -43,12 +43,18 @@ def trainer_overrides() -> dict[str, Any]:
 
 
 @pytest.fixture(scope="module")
+def dataset_overrides() -> dict[str, Any]:
+    return {}
+
+
+@pytest.fixture(scope="module")
 def inference_platform(
     tmp_path_factory: pytest.TempPathFactory,
     module_postgres_url: str,
     inference_overrides: dict[str, Any],
     gateway_overrides: dict[str, Any],
     trainer_overrides: dict[str, Any],
+    dataset_overrides: dict[str, Any],
 ) -> Iterator[Platform]:
     urls = {name: module_postgres_url for name in ("dataset", "gateway", "trainer", "inference")}
     with run_platform(
@@ -56,6 +62,7 @@ def inference_platform(
         urls,
         trainer_overrides=trainer_overrides,
         inference_overrides=inference_overrides,
+        dataset_overrides=dataset_overrides,
         gateway_overrides=gateway_overrides,
     ) as running:
         yield running

@@ -12,7 +12,7 @@ import csv
 import io
 import json
 import zipfile
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -20,12 +20,11 @@ from PIL import Image
 
 from tests.services.inference_svc.conftest import deploy
 from tests.services.inference_svc.test_batch import results_of, wait_batch
-from tests.support import postgres
 from tests.support.image_server import Route, image_server
 from tests.support.images import COLOURS, colour_image, labelled_images
-from tests.support.platform import OrgClient, Platform, run_platform
+from tests.support.platform import OrgClient, Platform
 from tests.support.tiny_models import build_tiny_image_model
-from tests.support.training import register_tiny, wait_model
+from tests.support.training import register_tiny, to_csv, wait_model
 
 HEADS: list[dict[str, Any]] = [{"column": "colour"}, {"column": "channels", "multilabel": True}]
 ROUTES: dict[str, Route] = {}
@@ -38,31 +37,18 @@ def image_urls() -> Iterator[str]:
 
 
 @pytest.fixture(scope="module")
-async def module_postgres_url() -> AsyncIterator[str]:
-    url = await postgres.create_database()
-    try:
-        yield url
-    finally:
-        await postgres.drop_database(url)
+def dataset_overrides() -> dict[str, Any]:
+    return {"allow_private_image_urls": True}  # the URL dataset's images are on this machine's test server
 
 
 @pytest.fixture(scope="module")
-def platform(tmp_path_factory: pytest.TempPathFactory, module_postgres_url: str, image_urls: str) -> Iterator[Platform]:
-    urls = {name: module_postgres_url for name in ("dataset", "gateway", "trainer", "inference")}
-    with run_platform(
-        tmp_path_factory.mktemp("images"),
-        urls,
-        dataset_overrides={"allow_private_image_urls": True},
-        trainer_overrides={},
-        inference_overrides={"allow_private_image_urls": True, "max_image_pixels": 4_000_000},
-    ) as running:
-        yield running
+def inference_overrides() -> dict[str, Any]:
+    return {"allow_private_image_urls": True, "max_image_pixels": 4_000_000}
 
 
 @pytest.fixture(scope="module")
-async def org(platform: Platform) -> AsyncIterator[OrgClient]:
-    async with platform.org("pictures") as client:
-        yield client
+def platform(inference_platform: Platform) -> Platform:
+    return inference_platform
 
 
 @pytest.fixture(scope="module")
@@ -71,14 +57,6 @@ async def base_model(org: OrgClient, platform: Platform, tmp_path_factory: pytes
     base = await register_tiny(org, platform, folder, model_type="image_classification")
     assert base["methods"] == ["last_layer", "full"], base
     return base
-
-
-def table(rows: list[dict[str, str]]) -> bytes:
-    out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=list(rows[0]))
-    writer.writeheader()
-    writer.writerows(rows)
-    return out.getvalue().encode()
 
 
 def label_rows(images: list[tuple[str, bytes]], where: list[str], *, channels_every: int = 1) -> list[dict[str, str]]:
@@ -131,7 +109,7 @@ async def zip_snapshot(org: OrgClient) -> dict[str, Any]:
     names = [f"pictures/{position}.{extension(data)}" for position, (_, data) in enumerate(images)]
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as archive:
-        archive.writestr("labels.csv", table(label_rows(images, names, channels_every=2)))
+        archive.writestr("labels.csv", to_csv(label_rows(images, names, channels_every=2)))
         for name, (_, data) in zip(names, images, strict=True):
             archive.writestr(name, data)
     return await image_snapshot(org, "colours.zip", buffer.getvalue(), HEADS)
@@ -276,7 +254,7 @@ async def test_a_url_dataset_trains_a_full_fine_tune_and_serves(
     for position, (_, data) in enumerate(images):
         ROUTES[f"/colours/{position}"] = (200, f"image/{'png' if extension(data) == 'png' else 'jpeg'}", data, {})
     urls = [f"{image_urls}/colours/{position}" for position in range(len(images))]
-    snapshot = await image_snapshot(org, "urls.csv", table(label_rows(images, urls)), HEADS)
+    snapshot = await image_snapshot(org, "urls.csv", to_csv(label_rows(images, urls)), HEADS)
     body = request(base_model, snapshot, "full", max_epochs=10, learning_rate=0.01, augment=True, batch_size=16)
     response = await org.post("/v1/models", json=body)
     assert response.status_code == 201, response.text
@@ -298,7 +276,7 @@ async def test_retraining_from_a_parent_keeps_the_heads_the_snapshot_lacks(
     names = [f"{position}.png" for position in range(len(images))]
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as archive:
-        archive.writestr("labels.csv", table(label_rows(images, names)))
+        archive.writestr("labels.csv", to_csv(label_rows(images, names)))
         for name, (_, data) in zip(names, images, strict=True):
             archive.writestr(name, data)
     snapshot = await image_snapshot(org, "colour-only.zip", buffer.getvalue(), [{"column": "colour"}])

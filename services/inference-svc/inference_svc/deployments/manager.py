@@ -22,10 +22,11 @@ from automl_proto.inference import ModelArtifacts
 from inference_svc.errors import PredictionFailed
 from inference_svc.metrics import InferenceMetrics
 from inference_svc.serving.loader import ModelInput, ModelSource
-from inference_svc.serving.replicas import BatchingConfig, ReplicaResources, classifier_app, playground_app
+from inference_svc.serving.replicas import APP_BUILDERS, BatchingConfig, ReplicaResources, playground_app
 from inference_svc.serving.runtime import ServeRuntime
 from inference_svc.settings import InferenceSettings
 from inference_svc.tables import DeploymentRow
+from modelkit import tasks
 
 logger = logging.getLogger("automl.inference.deployments")
 
@@ -115,7 +116,8 @@ class DeploymentManager:
                     if row is None or row.status != "deploying":
                         return
                     generation, app_name = row.generation, row.app_name
-                    app = classifier_app(
+                    build_app = APP_BUILDERS[tasks.info(row.model_type).replica]
+                    app = build_app(
                         self.source(ModelArtifacts.model_validate(row.artifacts)),
                         min_replicas=row.min_replicas,
                         max_replicas=row.max_replicas,

@@ -152,3 +152,7 @@ def playground_app(*, max_replicas: int, resources: ReplicaResources) -> Applica
     )(PlaygroundReplica)
     app: Application = deployment.bind(resources.torch_threads)
     return app
+
+
+# The Serve app for each replica kind a model type names in the registry (``modelkit.tasks``).
+APP_BUILDERS = {"classifier": classifier_app}
