@@ -89,3 +89,48 @@ def build_tiny_image_model(target: Path) -> Path:
     torch.manual_seed(0)
     backbones.save(backbones.build(TINY_IMAGE_CONFIG), target)
     return target
+
+
+CHATML = (
+    "{% for message in messages %}<|im_start|>{{ message['role'] }} {{ message['content'] }}<|im_end|>\n"
+    "{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant {% endif %}"
+)
+CHAT_SPECIALS = ["<pad>", "<unk>", "<|im_start|>", "<|im_end|>"]
+CHAT_WORDS = ["system", "user", "assistant", "yes", "no", "maybe", "answer", "question", *WORDS]
+
+
+def build_tiny_llama(directory: Path, *, seed: int = 0) -> Path:
+    """A 2-layer Llama-style causal LM with a word-level tokenizer and a ChatML-like chat template."""
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    directory.mkdir(parents=True, exist_ok=True)
+    vocab = {token: index for index, token in enumerate(CHAT_SPECIALS + CHAT_WORDS)}
+    tokenizer = Tokenizer(models.WordLevel(vocab=vocab, unk_token="<unk>"))
+    tokenizer.pre_tokenizer = pre_tokenizers.Whitespace()
+    fast = PreTrainedTokenizerFast(
+        tokenizer_object=tokenizer,
+        model_max_length=256,
+        pad_token="<pad>",
+        unk_token="<unk>",
+        eos_token="<|im_end|>",
+        bos_token="<|im_start|>",
+        additional_special_tokens=["<|im_start|>", "<|im_end|>"],
+    )
+    fast.chat_template = CHATML
+    fast.save_pretrained(str(directory))
+    torch.manual_seed(seed)
+    config = LlamaConfig(
+        vocab_size=len(vocab),
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=256,
+        pad_token_id=vocab["<pad>"],
+        eos_token_id=vocab["<|im_end|>"],
+        bos_token_id=vocab["<|im_start|>"],
+    )
+    LlamaForCausalLM(config).save_pretrained(str(directory))
+    return directory
