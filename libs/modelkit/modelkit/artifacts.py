@@ -38,7 +38,6 @@ class ArtifactManifest:
     method: str
     base_model_id: str
     base_model_sha256: str
-    max_length: int
     spec: ClassifierSpec
     format_version: int = FORMAT_VERSION
     model_type: str = "text_classification"
@@ -60,9 +59,9 @@ class ArtifactManifest:
             method=data["method"],
             base_model_id=data["base_model_id"],
             base_model_sha256=data["base_model_sha256"],
-            max_length=int(data["max_length"]),
             spec=ClassifierSpec.from_dict(data["spec"]),
             model_type=data.get("model_type", "text_classification"),
+            # text artifacts written before pre-processing settings had their own field kept max_length alone
             preprocessing=dict(data.get("preprocessing") or {"max_length": data["max_length"]}),
         )
 

@@ -125,7 +125,7 @@ def test_artifacts_round_trip(tmp_path: Path, method: str) -> None:
     batch = tokens.batch(np.arange(len(texts)))
     with torch.no_grad():
         expected = model(**batch)
-    manifest = artifacts.ArtifactManifest(method, "tiny", "0" * 64, 32, spec)
+    manifest = artifacts.ArtifactManifest(method, "tiny", "0" * 64, spec)
     artifacts.save(model, manifest, TextPreprocessor(tokenizer, 32), tmp_path / "out")
     predictor = ClassifierPredictor.load(tmp_path / "out", base if method != "full" else None)
     scores = predictor.scores(texts)
@@ -145,7 +145,7 @@ def test_a_last_layer_model_needs_its_base(tmp_path: Path) -> None:
     )
     artifacts.save(
         model,
-        artifacts.ArtifactManifest("last_layer", "tiny", "0" * 64, 32, model.spec),
+        artifacts.ArtifactManifest("last_layer", "tiny", "0" * 64, model.spec),
         TextPreprocessor(load_tokenizer(base), 32),
         tmp_path / "out",
     )

@@ -76,7 +76,6 @@ async def image_snapshot(org: OrgClient, filename: str, content: bytes, heads: l
     assert created.status_code == 201, created.text
     dataset = await org.wait_dataset(created.json()["id"], timeout_s=120)
     assert dataset["status"] == "ready", dataset
-    dataset = await org.wait_while(f"/v1/datasets/{dataset['id']}", "processing", 60)
     for _ in range(600):  # URL images are fetched after the upload
         dataset = (await org.get(f"/v1/datasets/{dataset['id']}")).json()
         if dataset["images"]["pending"] == 0:

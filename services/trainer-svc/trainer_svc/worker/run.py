@@ -55,6 +55,7 @@ logger = logging.getLogger("automl.worker")
 
 
 HARDEST_PER_CLASS = 3
+FILE_DOWNLOADS = 16
 HARDEST_MAX_CLASSES = 50
 
 
@@ -291,17 +292,25 @@ class Job:
         return self.task.raw_inputs(rows.inputs, self)
 
     def files(self, sha256s: Sequence[str]) -> list[Path]:
-        """A snapshot's images (by content hash) from the org's part of the store, cached across runs."""
+        """A snapshot's images (by content hash) from the org's part of the store, cached across runs; the
+        missing ones fetched concurrently (``FILE_DOWNLOADS`` at a time)."""
         folder = self.settings.cache_dir.resolve() / "files" / self.spec.org_id
-        paths = []
-        for sha256 in sha256s:
-            path = folder / sha256
-            if not path.is_file():
+        paths = [folder / sha256 for sha256 in sha256s]
+        missing = {path.name: path for path in paths if not path.is_file()}
+        limit = asyncio.Semaphore(FILE_DOWNLOADS)
+
+        async def fetch(sha256: str, path: Path) -> None:
+            async with limit:
                 try:
-                    self.io(download_file(self.store, image_key(self.spec.org_id, sha256), path))
+                    await download_file(self.store, image_key(self.spec.org_id, sha256), path)
                 except ObjectNotFound as error:
                     raise BadInput(f"the image {sha256} of the snapshot is gone from the store: {error}") from error
-            paths.append(path)
+
+        async def fetch_all() -> None:
+            await asyncio.gather(*(fetch(sha256, path) for sha256, path in missing.items()))
+
+        if missing:
+            self.io(fetch_all())
         return paths
 
     def load_checkpoint(self) -> dict[str, Any] | None:
@@ -371,7 +380,6 @@ class Job:
             method=spec.method,
             base_model_id=spec.base_model.id,
             base_model_sha256=spec.base_model.sha256,
-            max_length=self.options.max_length or 128,
             spec=model.spec,
             model_type=spec.model_type,
         )

@@ -157,7 +157,7 @@ def test_a_tiny_network_learns_colours_and_its_artifacts_predict_the_same(tmp_pa
     scores = head_scores(model, embed(model, test.inputs))
     accuracy = (scores[0].argmax(axis=1) == test.targets[0].values).mean()
     assert accuracy >= 0.9, accuracy
-    manifest = artifacts.ArtifactManifest(method, "tiny", "0" * 64, 0, spec, model_type="image_classification")
+    manifest = artifacts.ArtifactManifest(method, "tiny", "0" * 64, spec, model_type="image_classification")
     artifacts.save(model, manifest, preprocessor, tmp_path / "out")
     predictor = ClassifierPredictor.load(tmp_path / "out", base if method != "full" else None)
     assert np.allclose(predictor.scores(raw)[0], scores[0], atol=1e-5)
