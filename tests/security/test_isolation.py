@@ -170,6 +170,9 @@ async def test_another_org_cannot_tell_a_resources_from_one_that_does_not_exist(
     async with isolated.org("intruder") as intruder:
         own = await intruder.upload("b.csv", b"text,sentiment\nhi,positive\nyo,negative\n")
         own_ids = {"dataset_id": own.json()["id"]}
+        # B's dataset ready first: a mixed call on a dataset still ingesting answers 409 DatasetNotReady, and
+        # one that finished between the two calls of a pair would look like a difference between A's ids and none.
+        assert (await intruder.wait_dataset(own_ids["dataset_id"]))["status"] == "ready"
         for method, template in routes:
             names = PARAM.findall(template)
             as_owner = await call(intruder, method, fill(template, ids))
