@@ -42,7 +42,7 @@ from trainer_svc.base_models.builtin import BUILTINS
 
 CLASSES = fashion_mnist.CLASSES
 SEED = 1
-IMAGES = tasks.task("image_classification")
+IMAGES = tasks.classifier("image_classification")
 
 
 def fashion(train_count: int, test_count: int) -> tuple[list[bytes], NDArray[np.int64], list[bytes], NDArray[np.int64]]:

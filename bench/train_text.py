@@ -76,7 +76,7 @@ def minilm_dir(work: Path) -> Path:
 
 def new_model(model_dir: Path, method: str) -> MultiHeadClassifier:
     torch.manual_seed(SEED)
-    text = tasks.task("text_classification")
+    text = tasks.classifier("text_classification")
     spec = ClassifierSpec([HeadConfig("label", ["ham", "spam"])], text.encoder_config(model_dir))
     model = text.classifier(text.load_encoder(model_dir), spec)
     text.apply_method(model, method, LoraOptions())

@@ -46,7 +46,7 @@ class BaseModelRegister(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: str = Field(min_length=1, max_length=200)
-    model_type: Literal["text_classification", "image_classification"] = "text_classification"
+    model_type: ModelType = "text_classification"
     store_path: str | None = Field(
         default=None,
         min_length=1,

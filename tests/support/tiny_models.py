@@ -99,7 +99,7 @@ CHAT_SPECIALS = ["<pad>", "<unk>", "<|im_start|>", "<|im_end|>"]
 CHAT_WORDS = ["system", "user", "assistant", "yes", "no", "maybe", "answer", "question", *WORDS]
 
 
-def build_tiny_llama(directory: Path, *, seed: int = 0) -> Path:
+def build_tiny_llama(directory: Path, *, seed: int = 0, initializer_range: float = 0.2) -> Path:
     """A 2-layer Llama-style causal LM with a word-level tokenizer and a ChatML-like chat template."""
     import torch
     from transformers import LlamaConfig, LlamaForCausalLM
@@ -131,6 +131,9 @@ def build_tiny_llama(directory: Path, *, seed: int = 0) -> Path:
         pad_token_id=vocab["<pad>"],
         eos_token_id=vocab["<|im_end|>"],
         bos_token_id=vocab["<|im_start|>"],
+        # Wider than transformers' default (0.02): the output layer's rows are then long enough for logits to
+        # peak, as a pretrained model's do, so LoRA on attention alone can learn (at 0.02 they stay near uniform).
+        initializer_range=initializer_range,
     )
     LlamaForCausalLM(config).save_pretrained(str(directory))
     return directory

@@ -77,15 +77,17 @@ async def text_snapshot(org: OrgClient, rows: list[dict[str, str]], heads: list[
     return snapshot
 
 
-async def register_tiny(org: OrgClient, platform: Platform, model_dir: Path, **extra: Any) -> dict[str, Any]:
+async def register_tiny(
+    org: OrgClient, platform: Platform, model_dir: Path, name: str = "tiny-bert", **extra: Any
+) -> dict[str, Any]:
     """Put the tiny model's files in the org's part of the shared store and register them as a base model."""
     store = await create_store(platform.apps["trainer"].state.settings)
-    prefix = f"orgs/{org.org_id}/uploads/tiny-bert/"
+    prefix = f"orgs/{org.org_id}/uploads/{name}/"
     try:
         await upload_directory(store, model_dir, prefix)
     finally:
         await store.close()
-    response = await org.post("/v1/base-models", json={"name": "tiny-bert", "store_path": prefix, **extra})
+    response = await org.post("/v1/base-models", json={"name": name, "store_path": prefix, **extra})
     assert response.status_code == 201, response.text
     body: dict[str, Any] = response.json()
     return body

@@ -71,7 +71,7 @@ def head_state(model: MultiHeadClassifier) -> dict[str, torch.Tensor]:
 
 
 def save(model: MultiHeadClassifier, manifest: ArtifactManifest, preprocessor: Preprocessor, out: Path) -> None:
-    task = tasks.task(manifest.model_type)
+    task = tasks.classifier(manifest.model_type)
     out.mkdir(parents=True, exist_ok=True)
     save_file(head_state(model), str(out / "heads.safetensors"))
     if manifest.method == "full":
@@ -94,7 +94,7 @@ def load(
     unless the model is a full fine-tune). With ``merge`` a LoRA adapter is folded into the weights."""
     manifest = ArtifactManifest.read(directory)
     try:
-        task = tasks.task(manifest.model_type)
+        task = tasks.classifier(manifest.model_type)
     except tasks.UnknownModelType as e:
         raise ArtifactError(str(e)) from e
     if manifest.method == "full":

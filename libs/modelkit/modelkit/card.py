@@ -129,12 +129,14 @@ def render_model_card(inputs: CardInputs) -> str:
     overall = inputs.report["overall"]
     overall_delta = (inputs.delta or {}).get("overall", {})
     lines += [
-        f"Overall (mean over heads), with the change against {inputs.baseline}:",
+        f"{'Overall (mean over heads)' if inputs.report['heads'] else 'On the test examples'}, with the change "
+        f"against {inputs.baseline}:",
         "",
         "| metric | value | change |",
         "|---|---|---|",
     ]
-    for key in ("accuracy", "precision", "recall", "f1", "balanced_accuracy", "specificity", "loss"):
+    keys = ("accuracy", "precision", "recall", "f1", "balanced_accuracy", "specificity", "loss", "perplexity")
+    for key in (key for key in keys if key in overall):
         lines.append(f"| {key} | {_number(overall.get(key))} | {_signed(overall_delta.get(key))} |")
     lines.append("")
     for name, head in inputs.report["heads"].items():

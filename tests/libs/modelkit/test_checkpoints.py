@@ -17,10 +17,11 @@ from modelkit.losses import HeadTargets
 from modelkit.tasks.text_classification import load_tokenizer
 from modelkit.tasks.text_classification.tokens import tokenize
 from modelkit.training.data import Examples
-from modelkit.training.trainer import TrainingInterrupted, fit
+from modelkit.training.loop import TrainingInterrupted
+from modelkit.training.trainer import fit
 from tests.support.tiny_models import NEGATIVE, POSITIVE, build_tiny_bert
 
-TEXT = tasks.task("text_classification")
+TEXT = tasks.classifier("text_classification")
 
 
 class Hooks:

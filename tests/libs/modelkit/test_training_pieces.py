@@ -20,7 +20,7 @@ from modelkit.training.data import validation_split
 from modelkit.training.selection import Selector, selection_name, selection_value
 from tests.support.tiny_models import build_tiny_bert
 
-TEXT = tasks.task("text_classification")
+TEXT = tasks.classifier("text_classification")
 
 
 def test_unlabelled_rows_are_left_out_of_a_heads_loss() -> None:

@@ -9,10 +9,13 @@ from functools import cache
 from typing import TYPE_CHECKING, Any, Literal
 
 if TYPE_CHECKING:
-    from modelkit.tasks.base import ModelTask
+    from modelkit.tasks.base import ClassifierTask, ModelTask
+    from modelkit.tasks.llm import CausalLMTask
 
-InputKind = Literal["text", "image"]
-ReplicaKind = Literal["classifier"]
+InputKind = Literal["text", "image", "chat"]
+# Which training driver, artifact layout and replica a type takes: a multi-head classifier over an encoder, or
+# a causal language model that generates.
+Family = Literal["classifier", "causal_lm"]
 
 
 class ModelTypeError(Exception):
@@ -31,10 +34,11 @@ class TaskInfo:
     input_kind: InputKind
     snapshot_column: str  # the input column of the type's snapshots
     methods: tuple[str, ...]
-    replica: ReplicaKind
+    family: Family
     implementation: str  # "module:Class"
     # Per method, what this type trains with when an option is left out (over automl_proto's METHOD_DEFAULTS)
     method_defaults: dict[str, dict[str, Any]] = field(default_factory=dict)
+    from_parent: bool = True  # whether a model may start from a parent model of the org (retraining heads)
 
     def load(self) -> ModelTask:
         return _implementation(self.implementation)
@@ -78,6 +82,20 @@ REGISTRY: dict[str, TaskInfo] = {
                 "full": {"learning_rate": 1e-3, "max_epochs": 3},
             },
         ),
+        TaskInfo(
+            "llm",
+            "chat",
+            "prompt",  # or "messages": the worker reads whichever the snapshot has
+            ("lora", "full"),
+            "causal_lm",
+            "modelkit.tasks.llm:CausalLMTask",
+            {
+                # a step's examples are packed into rows of max_length tokens: a few examples fill one
+                "lora": {"learning_rate": 2e-4, "batch_size": 8, "max_epochs": 3},
+                "full": {"learning_rate": 2e-5, "batch_size": 8, "max_epochs": 2},
+            },
+            from_parent=False,
+        ),
     )
 }
 
@@ -94,3 +112,23 @@ def info(name: str) -> TaskInfo:
 
 def task(name: str) -> ModelTask:
     return info(name).load()
+
+
+def classifier(name: str) -> ClassifierTask:
+    """A classification type (its family checked), for the code that trains and serves classifiers."""
+    from modelkit.tasks.base import ClassifierTask
+
+    loaded = task(name)
+    if not isinstance(loaded, ClassifierTask):
+        raise ModelTypeError(f"{name} models are not classifiers")
+    return loaded
+
+
+def causal_lm(name: str) -> CausalLMTask:
+    """A generative type (its family checked), for the code that trains and serves causal LMs."""
+    from modelkit.tasks.llm import CausalLMTask
+
+    loaded = task(name)
+    if not isinstance(loaded, CausalLMTask):
+        raise ModelTypeError(f"{name} models are not causal language models")
+    return loaded

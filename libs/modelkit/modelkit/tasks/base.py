@@ -1,6 +1,8 @@
 """What a model type supplies, so that the worker, trainer-svc, the replicas and batch predictions ask it
-instead of comparing type names: its methods, how its inputs are read from a snapshot and pre-processed, its
-encoder (built from a base model, saved and loaded), and the kind of replica that serves it."""
+instead of comparing type names. Every type: its methods and a check of a base model's folder. A classifier
+(``ClassifierTask``): how its inputs are read from a snapshot and pre-processed, and its encoder (built from a
+base model, saved and loaded); its family (``TaskInfo.family``) says which training driver and which replica
+take it. A causal LM (``modelkit.tasks.llm``) supplies its own."""
 
 from __future__ import annotations
 
@@ -56,6 +58,14 @@ class ModelTask(ABC):
     def check_method(self, method: str) -> None:
         self.info.check_method(method)
 
+    @abstractmethod
+    def check_base_model(self, folder: Path) -> None:
+        """Raise ``ModelTypeError`` with the reason if the folder is not a usable base model of this type."""
+
+
+class ClassifierTask(ModelTask):
+    """A type trained and served as a multi-head classifier over one encoder."""
+
     # -- data ----------------------------------------------------------------------------------------------
     @abstractmethod
     def raw_inputs(self, column: list[Any], files: InputFiles) -> list[Any]:
@@ -74,10 +84,6 @@ class ModelTask(ABC):
         return {}
 
     # -- the model -----------------------------------------------------------------------------------------
-    @abstractmethod
-    def check_base_model(self, folder: Path) -> None:
-        """Raise ``ModelTypeError`` with the reason if the folder is not a usable base model of this type."""
-
     @abstractmethod
     def encoder_config(self, model_dir: Path) -> EncoderConfig: ...
 

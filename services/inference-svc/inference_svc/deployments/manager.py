@@ -116,7 +116,7 @@ class DeploymentManager:
                     if row is None or row.status != "deploying":
                         return
                     generation, app_name = row.generation, row.app_name
-                    build_app = APP_BUILDERS[tasks.info(row.model_type).replica]
+                    build_app = APP_BUILDERS[tasks.info(row.model_type).family]
                     app = build_app(
                         self.source(ModelArtifacts.model_validate(row.artifacts)),
                         min_replicas=row.min_replicas,

@@ -93,7 +93,7 @@ async def load_predictor(source: ModelSource, thread: TorchThread) -> Predictor:
     from modelkit import tasks
     from modelkit.predict import ClassifierPredictor
 
-    kind = tasks.info(source.artifacts.model_type).replica
+    kind = tasks.info(source.artifacts.model_type).family
     predictors = {"classifier": ClassifierPredictor}
     model_dir, base_dir = await fetch_model_files(source)
     return await thread.run(predictors[kind].load, model_dir, base_dir)

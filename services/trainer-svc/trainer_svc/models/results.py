@@ -15,6 +15,10 @@ from modelkit.metrics import HeadInput, evaluate
 from trainer_svc.models.service import ModelNotFinished
 from trainer_svc.tables import TrainingModel
 
+# What a causal LM's evaluation adds: the examples each part had, rows left out (too many tokens, unusable
+# messages), and the greedy replies a deployment must reproduce.
+GENERATIVE = ("train_examples", "validation_examples", "test_examples", "left_out", "test_left_out", "parity")
+
 
 def _require_succeeded(model: TrainingModel) -> None:
     if model.status != "succeeded":
@@ -50,6 +54,8 @@ async def metrics(
     _require_succeeded(model)
     stored: dict[str, Any] = json.loads(await _read(store, model.output_prefix + "metrics.json"))
     report = stored["report"]
+    if threshold is not None and not report["heads"]:
+        raise InvalidRequest("threshold: this model has no classification heads to apply a threshold to")
     if threshold is not None:
         report = await asyncio.to_thread(
             _rethreshold, report, await _read(store, model.output_prefix + "scores.npz"), threshold
@@ -74,7 +80,7 @@ async def metrics(
         "kept_heads": stored["kept_heads"],
         "training": stored["training"],
         "hardest_examples": stored.get("hardest_examples", {}),
-    }
+    } | {key: stored[key] for key in GENERATIVE if key in stored}
 
 
 async def card(store: ObjectStore, model: TrainingModel) -> str:

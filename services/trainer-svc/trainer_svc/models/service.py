@@ -196,6 +196,8 @@ async def create_model(
         if not compatibility["compatible"]:
             raise InvalidRequest(f"test_snapshot_id: not compatible: {'; '.join(compatibility['problems'])}")
     if body.parent_model_id is not None:
+        if not tasks.info(body.model_type).from_parent:
+            raise InvalidRequest(f"parent_model_id: {body.model_type} models start from their base model, not a parent")
         parent = await ModelRepository(session).get_in_org(org_id, body.parent_model_id)
         if parent is None:
             raise ModelNotFound(f"parent_model_id: model {body.parent_model_id!r} not found")

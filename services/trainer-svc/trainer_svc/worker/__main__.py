@@ -25,14 +25,19 @@ from automl_common.storage import ScopedStore, StoreScope, create_store, org_ima
 from automl_proto.training import JobSpec
 from modelkit import tasks
 from modelkit.training.distributed import init_from_environment, leave
-from modelkit.training.trainer import TrainingCancelled, TrainingInterrupted
+from modelkit.training.loop import TrainingCancelled, TrainingInterrupted
 from trainer_svc.jobs.exits import WorkerExit
+from trainer_svc.worker.causal_lm import CausalLMJob
+from trainer_svc.worker.classifier import ClassifierJob
+from trainer_svc.worker.job import BadInput, Job
 from trainer_svc.worker.launch import die_with_launcher, launch, world_of
 from trainer_svc.worker.reporter import EventReporter
-from trainer_svc.worker.run import BadInput, Job
 from trainer_svc.worker.settings import WorkerSettings
 
 logger = logging.getLogger("automl.worker")
+
+# Each model family's training driver (the registry says a type's family).
+DRIVERS: dict[tasks.Family, type[Job]] = {"classifier": ClassifierJob, "causal_lm": CausalLMJob}
 
 
 def read_spec(argv: list[str]) -> JobSpec:
@@ -89,7 +94,7 @@ def main(argv: list[str] | None = None) -> int:
     world = init_from_environment()
     reporter = EventReporter(spec.events_url, spec.token, settings.event_attempts)
     store = ScopedStore(asyncio.run(create_store(settings)), store_scope(spec))
-    job = Job(spec, settings, store, reporter, world)
+    job = DRIVERS[tasks.info(spec.model_type).family](spec, settings, store, reporter, world)
     try:
         job.run()
         return WorkerExit.OK

@@ -28,7 +28,7 @@ from tests.support.images import COLOURS, labelled_images
 from tests.support.tiny_models import build_tiny_image_model
 from trainer_svc.base_models.builtin import BUILTINS
 
-IMAGES = tasks.task("image_classification")
+IMAGES = tasks.classifier("image_classification")
 
 
 def encoded(image: Image.Image, fmt: str = "PNG", **save: Any) -> bytes:

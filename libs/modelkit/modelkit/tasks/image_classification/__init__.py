@@ -15,7 +15,7 @@ from torch import nn
 from automl_proto.models import TrainingOptions
 from modelkit.classifier import ClassifierSpec, EncoderConfig, MultiHeadClassifier
 from modelkit.tasks import ModelTypeError
-from modelkit.tasks.base import InputFiles, ModelTask, Preprocessor
+from modelkit.tasks.base import ClassifierTask, InputFiles, Preprocessor
 from modelkit.tasks.image_classification import backbones
 from modelkit.tasks.image_classification.images import DEFAULT_MAX_PIXELS, ImageError, decode, thumbnail_jpeg
 from modelkit.tasks.image_classification.tensors import Augment, ImageTensors
@@ -64,7 +64,7 @@ class ImagePreprocessor(Preprocessor):
         return {"image_size": self.size, "mean": list(self.mean), "std": list(self.std)}
 
 
-class ImageClassification(ModelTask):
+class ImageClassification(ClassifierTask):
     name = "image_classification"
 
     def raw_inputs(self, column: list[Any], files: InputFiles) -> list[Any]:

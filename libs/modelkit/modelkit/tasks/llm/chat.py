@@ -86,9 +86,7 @@ def messages_of(
     return checked
 
 
-def _template(
-    tokenizer: PreTrainedTokenizerBase, messages: list[dict[str, str]], *, generation_prompt: bool
-) -> list[int]:
+def render(tokenizer: PreTrainedTokenizerBase, messages: list[dict[str, str]], *, generation_prompt: bool) -> list[int]:
     rendered: Any = tokenizer.apply_chat_template(messages, tokenize=True, add_generation_prompt=generation_prompt)
     if hasattr(rendered, "keys"):  # a BatchEncoding
         rendered = rendered["input_ids"]
@@ -107,8 +105,8 @@ def encode(tokenizer: PreTrainedTokenizerBase, messages: list[dict[str, str]]) -
     for index, message in enumerate(messages):
         if message["role"] != "assistant":
             continue
-        before = _template(tokenizer, messages[:index], generation_prompt=True)
-        through = _template(tokenizer, messages[: index + 1], generation_prompt=False)
+        before = render(tokenizer, messages[:index], generation_prompt=True)
+        through = render(tokenizer, messages[: index + 1], generation_prompt=False)
         if before[: len(input_ids)] != input_ids or through[: len(before)] != before:
             raise ChatFormatError("the chat template renders earlier turns differently as the conversation grows")
         input_ids.extend(before[len(input_ids) :])

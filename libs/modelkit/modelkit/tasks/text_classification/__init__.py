@@ -13,7 +13,7 @@ from transformers import AutoTokenizer, PreTrainedTokenizerBase
 from automl_proto.models import TrainingOptions
 from modelkit.classifier import ClassifierSpec, EncoderConfig, MultiHeadClassifier
 from modelkit.tasks import ModelTypeError
-from modelkit.tasks.base import InputFiles, ModelTask, Preprocessor
+from modelkit.tasks.base import ClassifierTask, InputFiles, Preprocessor
 from modelkit.tasks.text_classification.encoder import TextClassifier, load_encoder, read_encoder_config
 from modelkit.tasks.text_classification.tokens import TokenizedTexts, tokenize
 from modelkit.training.data import ModelInputs
@@ -46,7 +46,7 @@ class TextPreprocessor(Preprocessor):
         return {"max_length": self.max_length}
 
 
-class TextClassification(ModelTask):
+class TextClassification(ClassifierTask):
     name = "text_classification"
 
     def raw_inputs(self, column: list[Any], files: InputFiles) -> list[Any]:

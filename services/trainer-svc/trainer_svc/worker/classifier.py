@@ -1,6 +1,7 @@
-"""One training job, start to finish: fetch, pre-process, build, train (resuming from a checkpoint), evaluate,
-write the artifacts, metrics and card, report. What depends on the model type (reading its inputs,
-pre-processing them, its encoder) comes from the registry (``modelkit.tasks``); this module is its driver.
+"""One classifier's training job, start to finish: fetch, pre-process, build, train (resuming from a
+checkpoint), evaluate, write the artifacts, metrics and card, report. What depends on the model type (reading
+its inputs, pre-processing them, its encoder) comes from the registry (``modelkit.tasks``); this module is its
+driver.
 
 Under torch.distributed every rank runs this; rank 0 prepares the inputs first (downloads, the cache of
 pre-processed inputs) while the others wait, then each rank loads them; rank 0 alone reports events, writes
@@ -12,14 +13,10 @@ import asyncio
 import hashlib
 import json
 import logging
-import shutil
-import signal
-import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from types import FrameType
 from typing import Any
 
 import numpy as np
@@ -28,15 +25,12 @@ from numpy.typing import NDArray
 
 from automl_common.storage import (
     ObjectNotFound,
-    ObjectStore,
     download_file,
     download_prefix,
     image_key,
     upload_directory,
     upload_file,
 )
-from automl_proto.models import TrainingOptions
-from automl_proto.training import EventKind, JobSpec
 from modelkit import artifacts, tasks
 from modelkit.card import CardInputs, render_model_card
 from modelkit.classifier import ClassifierSpec, HeadConfig, MultiHeadClassifier
@@ -44,12 +38,10 @@ from modelkit.examples import hardest
 from modelkit.metrics import HeadInput, delta, evaluate, majority_baseline
 from modelkit.tasks.base import Preprocessor
 from modelkit.training.data import Examples, ModelInputs, validation_split
-from modelkit.training.distributed import World
 from modelkit.training.selection import selection_name
 from modelkit.training.trainer import INFERENCE_BATCH, embed, fit, head_scores, report_for
 from trainer_svc.worker.data import SnapshotRows, heads_of, read_rows, read_split
-from trainer_svc.worker.reporter import EventReporter
-from trainer_svc.worker.settings import WorkerSettings
+from trainer_svc.worker.job import BadInput, Job, LoopHooks, hyperparameters
 
 logger = logging.getLogger("automl.worker")
 
@@ -57,10 +49,6 @@ logger = logging.getLogger("automl.worker")
 HARDEST_PER_CLASS = 3
 FILE_DOWNLOADS = 16
 HARDEST_MAX_CLASSES = 50
-
-
-class BadInput(Exception):
-    """The spec or its data cannot be trained on: another attempt would fail the same way."""
 
 
 @dataclass
@@ -78,71 +66,14 @@ class Inputs:
     test_rows: SnapshotRows
 
 
-class Job:
-    def __init__(
-        self,
-        spec: JobSpec,
-        settings: WorkerSettings,
-        store: ObjectStore,
-        reporter: EventReporter,
-        world: World | None = None,
-    ) -> None:
-        self.spec = spec
-        self.settings = settings
-        self.store = store
-        self.reporter = reporter
-        self.world = world or World()
-        self.runner = asyncio.Runner()
-        self.stop_requested = False
-        self.last_checkpoint = time.monotonic()
-        self.work = Path(tempfile.mkdtemp(prefix="automl-job-"))
-        self.task = tasks.task(spec.model_type)
-        self.options = spec.options.resolved(spec.method, self.task.info.method_defaults.get(spec.method))
+class ClassifierJob(Job):
+    """Trains a multi-head classifier (every classification type)."""
 
-    # -- plumbing ---------------------------------------------------------------------------------------
-    def io(self, coroutine: Any) -> Any:
-        return self.runner.run(coroutine)
-
-    def on_sigterm(self, _signum: int, _frame: FrameType | None) -> None:
-        self.stop_requested = True
-
-    def should_stop(self) -> bool:
-        """Cancelled (trainer-svc's answer to an event says so): stop, no checkpoint."""
-        return self.reporter.cancelled
-
-    def report(self, kind: EventKind, message: str = "", **data: Any) -> None:
-        if self.world.leader:
-            self.reporter.send(kind, message, **data)
-
-    def checkpoint_due(self, step: int) -> bool:
-        every_steps, every_s = self.settings.checkpoint_every_steps, self.settings.checkpoint_every_s
-        if every_steps and step % every_steps == 0:
-            return True
-        return bool(every_s) and time.monotonic() - self.last_checkpoint >= every_s
-
-    def key(self, name: str) -> str:
-        return self.spec.output_prefix + name
-
-    def close(self) -> None:
-        self.runner.close()
-        shutil.rmtree(self.work, ignore_errors=True)
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.task = tasks.classifier(self.spec.model_type)
 
     # -- inputs -----------------------------------------------------------------------------------------
-    def base_model_dir(self) -> Path:
-        target = self.settings.cache_dir.resolve() / "base-models" / self.spec.base_model.sha256
-        if not target.is_dir():
-            self.report("log", f"downloading base model {self.spec.base_model.name}")
-            self.io(download_prefix(self.store, self.spec.base_model.store_prefix, target))
-        return target
-
-    def snapshot_file(self, data_key: str, name: str) -> Path:
-        path = self.work / name
-        try:
-            self.io(download_file(self.store, data_key, path))
-        except ObjectNotFound as error:
-            raise BadInput(f"the snapshot file {data_key} is gone: {error}") from error
-        return path
-
     def encoded(self, preprocessor: Preprocessor, raw: list[Any], content: str) -> ModelInputs:
         """Pre-processed inputs (token ids, decoded pixels), cached by (type, base model, rows, pre-processing
         settings): a retry or a sibling model skips this."""
@@ -232,10 +163,7 @@ class Job:
     # -- training ---------------------------------------------------------------------------------------
     def run(self) -> None:
         spec = self.spec
-        signal.signal(signal.SIGTERM, self.on_sigterm)
-        if self.settings.threads:
-            torch.set_num_threads(self.settings.threads)
-        self.report("started", f"attempt {spec.attempt}", attempt=spec.attempt, world_size=self.world.size)
+        self.start()
         if self.world.leader:  # rank 0 downloads and fills the caches; the others then find them there
             inputs = self.prepare()
             self.world.barrier()
@@ -250,7 +178,7 @@ class Job:
         )
         resume = self.load_checkpoint()
         result = fit(
-            inputs.model, spec.method, self.options, inputs.train, inputs.validation, _Hooks(self), resume=resume
+            inputs.model, spec.method, self.options, inputs.train, inputs.validation, LoopHooks(self), resume=resume
         )
         if not self.world.leader:
             return
@@ -312,41 +240,6 @@ class Job:
         if missing:
             self.io(fetch_all())
         return paths
-
-    def load_checkpoint(self) -> dict[str, Any] | None:
-        path = self.work / "checkpoint.pt"
-        try:
-            self.io(download_file(self.store, self.key("checkpoints/last.pt"), path))
-        except ObjectNotFound:
-            return None
-        checkpoint: dict[str, Any] = torch.load(path, weights_only=True, map_location="cpu")
-        path.unlink()
-        where = f"step {checkpoint['step']} (epoch {checkpoint['epoch']}, batch {checkpoint.get('batch', 0)})"
-        self.report(
-            "resumed",
-            f"resuming after {where} on {self.world.size} process(es)",
-            epoch=checkpoint["epoch"],
-            step=checkpoint["step"],
-            batch=checkpoint.get("batch", 0),
-            world_size=self.world.size,
-        )
-        return checkpoint
-
-    def save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        """The store replaces ``last.pt`` whole: a kill mid-upload leaves the previous checkpoint."""
-        path = self.work / "checkpoint.pt"
-        torch.save(checkpoint, path)
-        self.io(upload_file(self.store, path, self.key("checkpoints/last.pt")))
-        path.unlink()
-        self.last_checkpoint = time.monotonic()
-        where = f"epoch {checkpoint['epoch']}" + (f", batch {checkpoint['batch']}" if checkpoint.get("batch") else "")
-        self.report(
-            "checkpoint",
-            f"step {checkpoint['step']} saved ({where})",
-            epoch=checkpoint["epoch"],
-            step=checkpoint["step"],
-            batch=checkpoint.get("batch", 0),
-        )
 
     # -- evaluation and outputs -------------------------------------------------------------------------
     def finish(self, prepared: Inputs, result: Any) -> None:
@@ -432,7 +325,7 @@ class Job:
                     "heads": spec.train.heads,
                 },
                 evaluation_data=spec.split_description or (f"test snapshot {spec.test.id}" if spec.test else ""),
-                hyperparameters=_hyperparameters(spec.method, self.options, result.total_steps),
+                hyperparameters=hyperparameters(spec.method, self.options, result.total_steps, INFERENCE_BATCH),
                 report=report,
                 delta=change,
                 baseline=baseline_name,
@@ -530,49 +423,3 @@ def _priors(model: MultiHeadClassifier, train: Examples) -> dict[str, list[float
             counts = np.bincount(labelled, minlength=len(head.classes)).astype(float)
             priors[head.name] = (counts / counts.sum()).tolist()
     return priors
-
-
-def _hyperparameters(method: str, options: TrainingOptions, total_steps: int) -> dict[str, Any]:
-    stopping = options.early_stopping
-    return {
-        "method": method,
-        "learning_rate": options.learning_rate,
-        "head_learning_rate": options.head_learning_rate,
-        "train_batch_size": options.batch_size,
-        "eval_batch_size": INFERENCE_BATCH,
-        "seed": options.seed,
-        "epochs": options.max_epochs,
-        "max_length": options.max_length,
-        "optimizer": {"name": "AdamW", "betas": (0.9, 0.999), "epsilon": 1e-8, "weight_decay": options.weight_decay},
-        "scheduler": {"name": "linear", "warmup_steps": int(total_steps * options.warmup_ratio)},
-        "early_stopping": (
-            {"patience": stopping.patience, "min_delta": stopping.min_delta}
-            if stopping
-            else {"patience": "off", "min_delta": "n/a"}
-        ),
-        "class_weights": options.class_weights,
-        "lora": options.lora.model_dump() if method == "lora" else None,
-    }
-
-
-class _Hooks:
-    def __init__(self, job: Job) -> None:
-        self.job = job
-
-    def progress(self, progress: dict[str, Any]) -> None:
-        self.job.report("progress", "", **progress)
-
-    def evaluated(self, record: dict[str, Any]) -> None:
-        self.job.report("epoch", "", **record)
-
-    def checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        self.job.save_checkpoint(checkpoint)
-
-    def checkpoint_due(self, step: int) -> bool:
-        return self.job.checkpoint_due(step)
-
-    def should_stop(self) -> bool:
-        return self.job.should_stop()
-
-    def interrupted(self) -> bool:
-        return self.job.stop_requested

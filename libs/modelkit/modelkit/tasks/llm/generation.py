@@ -1,0 +1,104 @@
+"""Generating from a causal LM the way it was trained: the prompt (or messages) through the same chat template
+with its generation prompt, stopping at the end-of-sequence token the replies were trained to end with, or at
+a stop string, or after ``max_new_tokens``. Greedy when ``temperature`` is 0; sampled otherwise, seeded."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import torch
+from transformers import PreTrainedTokenizerBase, StoppingCriteria, StoppingCriteriaList
+
+from modelkit.tasks.llm.chat import messages_of, render
+from modelkit.training.loop import device_of
+
+FinishReason = Literal["stop", "length"]
+# torch's global generator is seeded per call; two calls must not interleave their sampling
+_SAMPLING = threading.Lock()
+
+
+@dataclass(frozen=True)
+class GenerationParams:
+    max_new_tokens: int = 64
+    temperature: float = 0.0
+    top_p: float = 1.0
+    stop: tuple[str, ...] = ()
+    seed: int | None = None
+
+
+@dataclass(frozen=True)
+class Generated:
+    text: str
+    prompt_tokens: int
+    completion_tokens: int
+    finish_reason: FinishReason
+
+
+def prompt_messages(prompt: str | None, messages: Sequence[dict[str, Any]] | None) -> list[dict[str, str]]:
+    """What to generate a reply to: a prompt as one user turn, or a conversation ending with a user turn."""
+    if messages is None:
+        if prompt is None:
+            raise ValueError("give a prompt or messages")
+        return [{"role": "user", "content": prompt}]
+    checked = messages_of(None, None, [*messages, {"role": "assistant", "content": ""}])[:-1]
+    if not checked:
+        raise ValueError("messages: at least one message is needed")
+    return checked
+
+
+def prompt_ids(tokenizer: PreTrainedTokenizerBase, messages: list[dict[str, str]]) -> list[int]:
+    return render(tokenizer, messages, generation_prompt=True)
+
+
+class _StopStrings(StoppingCriteria):
+    def __init__(self, tokenizer: PreTrainedTokenizerBase, start: int, stops: tuple[str, ...]) -> None:
+        self.tokenizer = tokenizer
+        self.start = start
+        self.stops = stops
+
+    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor, **kwargs: Any) -> torch.BoolTensor:
+        text = self.tokenizer.decode(input_ids[0, self.start :], skip_special_tokens=True)
+        done = any(stop in text for stop in self.stops)
+        return torch.full((input_ids.shape[0],), done, dtype=torch.bool, device=input_ids.device)  # type: ignore[return-value]
+
+
+@torch.no_grad()
+def generate(
+    model: torch.nn.Module, tokenizer: PreTrainedTokenizerBase, messages: list[dict[str, str]], params: GenerationParams
+) -> Generated:
+    ids = prompt_ids(tokenizer, messages)
+    device = device_of(model)
+    input_ids = torch.tensor([ids], device=device)
+    eos = tokenizer.eos_token_id
+    criteria = StoppingCriteriaList([_StopStrings(tokenizer, len(ids), params.stop)] if params.stop else [])
+    sample = params.temperature > 0
+    options: dict[str, Any] = {
+        "max_new_tokens": params.max_new_tokens,
+        "do_sample": sample,
+        "eos_token_id": eos,
+        "pad_token_id": tokenizer.pad_token_id if tokenizer.pad_token_id is not None else eos,
+        "attention_mask": torch.ones_like(input_ids),
+        "stopping_criteria": criteria,
+    }
+    if sample:
+        options |= {"temperature": params.temperature, "top_p": params.top_p, "top_k": 0}
+    else:  # the model's generation config may carry sampling settings; greedy ignores them
+        options |= {"temperature": None, "top_p": None, "top_k": None}
+    with _SAMPLING:
+        if params.seed is not None:
+            torch.manual_seed(params.seed)
+        output = model.generate(input_ids, **options)  # type: ignore[operator]
+    new = [int(token) for token in output[0, len(ids) :]]
+    finish: FinishReason = "length"
+    if eos in new:
+        new = new[: new.index(eos)]
+        finish = "stop"
+    text = str(tokenizer.decode(new, skip_special_tokens=True))
+    for stop in params.stop:
+        if stop in text:
+            text = text[: text.index(stop)]
+            finish = "stop"
+    return Generated(text, len(ids), len(new), finish)

@@ -1,0 +1,253 @@
+"""One causal LM's training job (the ``causal_lm`` family): the snapshot's prompt / completion pairs or chat
+messages through the base model's chat template (loss on the replies only), examples longer than
+``max_length`` tokens left out and counted, LoRA or full training through the shared loop with the eval loss
+and perplexity per evaluation, then the test loss and perplexity against the base model's on the same rows,
+greedy generations for a few held-out prompts (what a deployment must reproduce), artifacts with the
+tokenizer and template fingerprints, metrics, card, report."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow.parquet as pq
+import torch
+from transformers import PreTrainedTokenizerBase
+
+from automl_common.storage import upload_directory, upload_file
+from modelkit import tasks
+from modelkit.card import CardInputs, render_model_card
+from modelkit.tasks.llm import LLMManifest, load_model, load_tokenizer
+from modelkit.tasks.llm.chat import ChatFormatError, Encoded, Fingerprint, encode, messages_of
+from modelkit.tasks.llm.generation import GenerationParams, generate
+from modelkit.tasks.llm.training import CausalLMObjective, evaluate_loss
+from modelkit.training.loop import FitResult, train
+from trainer_svc.worker.data import read_split
+from trainer_svc.worker.job import BadInput, Job, LoopHooks, hyperparameters
+
+PARITY_PROMPTS = 5
+SELECTION = "val_loss"  # an LLM's evaluations are chosen by their loss
+PARITY_MAX_NEW_TOKENS = 32
+
+
+@dataclass
+class Conversations:
+    """A snapshot's rows as chat messages (each ending with the reply to learn), with their dataset row ids."""
+
+    messages: list[list[dict[str, str]]]
+    row_ids: list[int]
+
+    def take(self, positions: list[int]) -> Conversations:
+        return Conversations([self.messages[p] for p in positions], [self.row_ids[p] for p in positions])
+
+
+@dataclass
+class Encoding:
+    examples: list[Encoded]
+    kept: list[int]  # positions of the rows encoded
+    left_out: dict[str, int]  # reason -> rows
+
+
+def read_conversations(path: Path) -> Conversations:
+    table = pq.read_table(path)
+    names = table.column_names
+    row_ids = table.column("row_id").to_pylist() if "row_id" in names else list(range(table.num_rows))
+    if "messages" in names:
+        parsed = [json.loads(text) if isinstance(text, str) else text for text in table.column("messages").to_pylist()]
+        return Conversations([list(item) for item in parsed], row_ids)
+    prompts, completions = table.column("prompt").to_pylist(), table.column("completion").to_pylist()
+    return Conversations(
+        [messages_of(prompt, completion, None) for prompt, completion in zip(prompts, completions, strict=True)],
+        row_ids,
+    )
+
+
+def encode_all(tokenizer: PreTrainedTokenizerBase, rows: Conversations, max_length: int) -> Encoding:
+    examples, kept = [], []
+    left_out: dict[str, int] = {}
+    for position, messages in enumerate(rows.messages):
+        try:
+            encoded = encode(tokenizer, messages_of(None, None, messages))
+        except ChatFormatError:
+            left_out["invalid_messages"] = left_out.get("invalid_messages", 0) + 1
+            continue
+        if len(encoded) > max_length:
+            left_out["too_many_tokens"] = left_out.get("too_many_tokens", 0) + 1
+            continue
+        examples.append(encoded)
+        kept.append(position)
+    return Encoding(examples, kept, left_out)
+
+
+class CausalLMJob(Job):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.task = tasks.causal_lm(self.spec.model_type)
+
+    def run(self) -> None:
+        spec, options = self.spec, self.options
+        self.start()
+        if spec.parent is not None:
+            raise BadInput("retraining from a parent model is for classifiers; an llm model starts from its base")
+        base_dir = self.base_model_dir()
+        tokenizer = load_tokenizer(base_dir)
+        try:
+            fingerprint = Fingerprint.of(tokenizer)
+        except ChatFormatError as error:
+            raise BadInput(f"the base model's tokenizer cannot be used: {error}") from error
+        train_rows, test_rows = self.rows()
+        train_all = encode_all(tokenizer, train_rows, options.max_length)
+        test = encode_all(tokenizer, test_rows, options.max_length)
+        if not train_all.examples:
+            raise BadInput(f"no training example fits in max_length {options.max_length} tokens ({train_all.left_out})")
+        order = np.random.default_rng(options.seed).permutation(len(train_all.examples))
+        held = max(1, round(len(order) * options.validation_pct / 100)) if len(order) > 1 else 0
+        validation = [train_all.examples[i] for i in sorted(order[:held])]
+        training = [train_all.examples[i] for i in sorted(order[held:])]
+        torch.manual_seed(options.seed)
+        model = self.task.apply_method(load_model(base_dir), spec.method, options.lora)
+        model.to(self.world.device())
+        pad_id = int(tokenizer.pad_token_id)
+        baseline = evaluate_loss(model, test.examples, options.max_length, pad_id) if test.examples else None
+        self.report(
+            "log",
+            f"{len(training)} training, {len(validation)} validation and {len(test.examples)} test examples "
+            f"({sum(len(e) for e in training):,} training tokens); left out: train {train_all.left_out or 'none'}, "
+            f"test {test.left_out or 'none'}; "
+            f"{sum(p.numel() for p in model.parameters() if p.requires_grad):,} trainable parameters",
+        )
+        objective = CausalLMObjective(model, options, training, validation, pad_id)
+        result = train(objective, options, LoopHooks(self), resume=self.load_checkpoint())
+        if not self.world.leader:
+            return
+        self.report("log", f"training done in {result.seconds:.1f} s; chosen epoch {result.best_epoch}")
+        self.finish(model, tokenizer, fingerprint, result, test, test_rows, baseline, train_all.left_out, objective)
+
+    def rows(self) -> tuple[Conversations, Conversations]:
+        spec = self.spec
+        train_rows = read_conversations(self.snapshot_file(spec.train.data_key, "train.parquet"))
+        if spec.test is not None:
+            return train_rows, read_conversations(self.snapshot_file(spec.test.data_key, "test.parquet"))
+        if spec.split_key is None:
+            raise BadInput("the spec has neither a test snapshot nor a split")
+        test_mask = read_split(self.snapshot_file(spec.split_key, "split.parquet"))
+        positions = np.arange(len(test_mask))
+        return train_rows.take(positions[~test_mask].tolist()), train_rows.take(positions[test_mask].tolist())
+
+    def finish(
+        self,
+        model: torch.nn.Module,
+        tokenizer: PreTrainedTokenizerBase,
+        fingerprint: Fingerprint,
+        result: FitResult,
+        test: Encoding,
+        test_rows: Conversations,
+        baseline: dict[str, float] | None,
+        left_out: dict[str, int],
+        objective: CausalLMObjective,
+    ) -> None:
+        spec, options = self.spec, self.options
+        figures = evaluate_loss(model, test.examples, options.max_length, objective.pad_id) if test.examples else {}
+        parity = self.parity(model, tokenizer, test_rows.take(test.kept[:PARITY_PROMPTS]))
+        out = self.work / "artifacts"
+        manifest = LLMManifest(
+            method=spec.method,
+            base_model_id=spec.base_model.id,
+            base_model_sha256=spec.base_model.sha256,
+            fingerprint=fingerprint.__dict__,
+            max_length=options.max_length,
+        )
+        self.task.save(model, tokenizer, manifest, out)
+        (out / "parity.json").write_text(json.dumps(parity))
+        self.io(upload_directory(self.store, out, self.key("artifacts/")))
+
+        overall = {key: figures.get(key) for key in ("loss", "perplexity")}
+        base_overall = {key: (baseline or {}).get(key) for key in ("loss", "perplexity")}
+        change = {
+            "overall": {
+                key: (overall[key] - base_overall[key])  # type: ignore[operator]
+                if overall[key] is not None and base_overall[key] is not None
+                else None
+                for key in overall
+            },
+            "heads": {},
+        }
+        report = {"overall": overall, "heads": {}}
+        baseline_name = f"the base model {spec.base_model.name} on the same test examples"
+        tokens_per_s = objective.tokens_trained / result.seconds if result.seconds else None
+        metrics = {
+            "report": report,
+            "baseline": {"overall": base_overall, "heads": {}},
+            "baseline_name": baseline_name,
+            "delta": change,
+            "epochs": result.history,
+            "chosen_epoch": result.best_epoch,
+            "chosen_step": result.best_step,
+            "selection": {"name": SELECTION, "value": result.best_value},
+            "stopped_early": result.stopped_early,
+            "kept_heads": [],
+            "left_out": left_out,
+            "train_examples": len(objective.train),
+            "validation_examples": len(objective.validation),
+            "test_examples": len(test.examples),
+            "test_left_out": test.left_out,
+            "parity": parity,
+            "training": {
+                "seconds": round(result.seconds, 3),
+                "examples_per_s": result.examples_per_s,
+                "tokens_per_s": round(tokens_per_s, 2) if tokens_per_s else None,
+                "embedding_s": 0.0,
+            },
+        }
+        self.upload_json("metrics.json", metrics)
+        card = render_model_card(
+            CardInputs(
+                name=spec.model_name,
+                base_model=spec.base_model.name,
+                method=spec.method,
+                model_type=spec.model_type,
+                train_snapshot={"id": spec.train.id, "name": spec.train.name, "row_count": spec.train.row_count},
+                evaluation_data=spec.split_description or (f"test snapshot {spec.test.id}" if spec.test else ""),
+                hyperparameters=hyperparameters(spec.method, options, result.total_steps, "packed rows"),
+                report=report,
+                delta=change,
+                baseline=baseline_name,
+                epochs=result.history,
+                selection_metric=SELECTION,
+                chosen_epoch=int(result.best_epoch) if result.best_epoch is not None else None,
+                description=spec.description,
+            )
+        )
+        (self.work / "card.md").write_text(card)
+        self.io(upload_file(self.store, self.work / "card.md", self.key("card.md"), content_type="text/markdown"))
+        summary = {
+            "overall": overall,
+            "heads": {},
+            "delta_overall": change["overall"],
+            "baseline": baseline_name,
+            "chosen_epoch": result.best_epoch,
+            "selection": metrics["selection"],
+            "test_rows": len(test.examples),
+        }
+        self.reporter.send("succeeded", "training finished", metrics=summary)
+
+    def parity(
+        self, model: torch.nn.Module, tokenizer: PreTrainedTokenizerBase, rows: Conversations
+    ) -> list[dict[str, Any]]:
+        """Greedy replies to held-out prompts (each conversation up to its last reply): a deployment of this
+        model must give the same."""
+        params = GenerationParams(max_new_tokens=PARITY_MAX_NEW_TOKENS)
+        out = []
+        for messages in rows.messages:
+            last = max(i for i, message in enumerate(messages) if message["role"] == "assistant")
+            prompt = messages[:last]
+            generated = generate(model, tokenizer, prompt, params)
+            out.append({"messages": prompt, "max_new_tokens": params.max_new_tokens, "output": generated.text})
+        return out
+
+    def upload_json(self, name: str, data: dict[str, Any]) -> None:
+        (self.work / name).write_text(json.dumps(data, allow_nan=False))
+        self.io(upload_file(self.store, self.work / name, self.key(name), content_type="application/json"))

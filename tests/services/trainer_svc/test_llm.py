@@ -1,0 +1,164 @@
+"""LLM models through the gateway on a tiny Llama registered as an org's base model: a prompt / completion
+snapshot trained with LoRA and a chat snapshot trained in full, each with its eval loss and perplexity per
+epoch, the test loss against the base model's, greedy replies to held-out prompts stored for the parity check,
+rows over max_length left out and counted, artifacts a plain load can use; and the refusals."""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from automl_common.storage import download_prefix
+from modelkit import tasks
+from modelkit.tasks.llm.generation import GenerationParams, generate
+from tests.support.platform import OrgClient, Platform
+from tests.support.tiny_models import NEGATIVE, POSITIVE, build_tiny_llama
+from tests.support.training import events, model_request, register_tiny, wait_model
+
+pytestmark = pytest.mark.slow
+MAX_LENGTH = 32
+
+
+@pytest.fixture(scope="module")
+def tiny_llama(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build_tiny_llama(tmp_path_factory.mktemp("tiny-llama") / "model")
+
+
+@pytest.fixture
+async def llama_base(org: OrgClient, trainer_platform: Platform, tiny_llama: Path) -> dict[str, Any]:
+    base = await register_tiny(org, trainer_platform, tiny_llama, name="tiny-llama", model_type="llm")
+    assert base["methods"] == ["lora", "full"], base
+    return base
+
+
+def records(count: int, seed: int) -> list[dict[str, Any]]:
+    rng = random.Random(seed)
+    out = []
+    for _ in range(count):
+        word = rng.choice(POSITIVE + NEGATIVE)
+        answer = "yes" if word in POSITIVE else "no"
+        out.append(
+            {
+                "prompt": f"is it {word}",
+                "completion": answer,
+                "chat": [
+                    {"role": "system", "content": "answer yes or no"},
+                    {"role": "user", "content": f"is it {word}"},
+                    {"role": "assistant", "content": answer},
+                ],
+            }
+        )
+    # one conversation longer than MAX_LENGTH tokens: left out of training, and counted
+    out.append({"prompt": "is it " + "very " * 40 + "good", "completion": "yes", "chat": out[0]["chat"]})
+    return out
+
+
+async def llm_snapshot(org: OrgClient, rows: list[dict[str, Any]], **columns: str) -> dict[str, Any]:
+    content = ("\n".join(json.dumps(row) for row in rows) + "\n").encode()
+    created = await org.upload("chat.jsonl", content)
+    assert created.status_code == 201, created.text
+    dataset = await org.wait_dataset(created.json()["id"])
+    assert dataset["status"] == "ready", dataset
+    mapping = {"prompt": "text", "completion": "text", "chat": "json"}
+    response = await org.put(f"/v1/datasets/{dataset['id']}/columns", json={"columns": mapping})
+    assert response.status_code == 200, response.text
+    body = {"dataset_id": dataset["id"], "name": "chat", "type": "llm", **columns}
+    response = await org.post("/v1/snapshots", json=body)
+    assert response.status_code == 201, response.text
+    snapshot = await org.wait_snapshot(response.json()["id"])
+    assert snapshot["status"] == "ready", snapshot
+    return snapshot
+
+
+def llm_request(base_id: str, snapshot_id: str, method: str, **options: Any) -> dict[str, Any]:
+    return model_request(base_id, snapshot_id, method, max_length=MAX_LENGTH, **options) | {"model_type": "llm"}
+
+
+async def test_lora_on_prompt_and_completion_learns_and_is_measured(
+    org: OrgClient, trainer_platform: Platform, llama_base: dict[str, Any], tiny_llama: Path, tmp_path: Path
+) -> None:
+    snapshot = await llm_snapshot(org, records(160, seed=1), prompt_column="prompt", completion_column="completion")
+    request = llm_request(
+        llama_base["id"], snapshot["id"], "lora", max_epochs=4, learning_rate=2e-2, lora={"r": 8, "dropout": 0.0}
+    )
+    response = await org.post("/v1/models", json=request)
+    assert response.status_code == 201, response.text
+    model = await wait_model(org, response.json()["id"])
+    assert model["status"] == "succeeded", model["error"]
+
+    metrics = (await org.get(f"/v1/models/{model['id']}/metrics")).json()
+    assert [row["epoch"] for row in metrics["epochs"]] == [1.0, 2.0, 3.0, 4.0]
+    assert all({"train_loss", "val_loss", "val_perplexity"} <= set(row) for row in metrics["epochs"])
+    overall, base = metrics["overall"], metrics["baseline"]["overall"]
+    assert overall["loss"] < base["loss"] / 2, (overall, base)  # far better than the base model zero-shot
+    assert overall["perplexity"] == pytest.approx(2.718281828 ** overall["loss"], rel=1e-6)
+    assert metrics["delta"]["overall"]["loss"] == pytest.approx(overall["loss"] - base["loss"])
+    assert metrics["baseline"]["name"].startswith("the base model tiny-llama")
+    assert metrics["selection"]["name"] == "val_loss"
+    examples = metrics["train_examples"] + metrics["validation_examples"] + metrics["test_examples"]
+    assert examples + sum(metrics["test_left_out"].values()) + sum(metrics["left_out"].values()) == 161
+    assert sum(metrics["left_out"].values()) + sum(metrics["test_left_out"].values()) == 1  # the long one
+    assert metrics["heads"] == {}
+    # Held-out prompts with the replies the trained model gave greedily: what a deployment must reproduce.
+    parity = metrics["parity"]
+    assert len(parity) == 5
+    assert all(item["output"] in ("yes", "no") for item in parity), parity
+    refused = await org.get(f"/v1/models/{model['id']}/metrics", params={"threshold": 0.5})
+    assert refused.status_code == 422 and "no classification heads" in refused.json()["detail"]
+
+    card = (await org.get(f"/v1/models/{model['id']}/card")).text
+    assert "| perplexity |" in card and "On the test examples" in card
+    kinds = {event["kind"] for event in await events(org, model["id"])}
+    assert {"started", "progress", "epoch", "checkpoint", "succeeded"} <= kinds
+
+    # The artifacts load with the platform's loader and reproduce the stored replies.
+    store = trainer_platform.apps["trainer"].state.store
+    stored = (await org.get(f"/v1/models/{model['id']}")).json()
+    artifacts = tmp_path / "artifacts"
+    await download_prefix(store, f"orgs/{org.org_id}/models/{model['id']}/artifacts/", artifacts)
+    assert (artifacts / "adapter" / "adapter_config.json").is_file(), stored
+    loaded, tokenizer, manifest = tasks.causal_lm("llm").load(artifacts, tiny_llama)
+    assert manifest.method == "lora" and manifest.max_length == MAX_LENGTH
+    for item in parity:
+        reply = generate(loaded, tokenizer, item["messages"], GenerationParams(max_new_tokens=item["max_new_tokens"]))
+        assert reply.text == item["output"]
+
+
+async def test_full_fine_tune_on_chat_messages(org: OrgClient, llama_base: dict[str, Any]) -> None:
+    snapshot = await llm_snapshot(org, records(80, seed=2), messages_column="chat")
+    response = await org.post(
+        "/v1/models", json=llm_request(llama_base["id"], snapshot["id"], "full", max_epochs=2, learning_rate=5e-3)
+    )
+    assert response.status_code == 201, response.text
+    model = await wait_model(org, response.json()["id"])
+    assert model["status"] == "succeeded", model["error"]
+    metrics = (await org.get(f"/v1/models/{model['id']}/metrics")).json()
+    assert metrics["overall"]["loss"] < metrics["baseline"]["overall"]["loss"]
+    assert len(metrics["epochs"]) == 2
+    assert model["metrics"]["overall"]["perplexity"] == pytest.approx(metrics["overall"]["perplexity"])
+
+
+async def test_what_an_llm_cannot_be_asked(
+    org: OrgClient, llama_base: dict[str, Any], tiny_base: dict[str, Any]
+) -> None:
+    snapshot = await llm_snapshot(org, records(20, seed=3), prompt_column="prompt", completion_column="completion")
+    cases = [
+        (llm_request(llama_base["id"], snapshot["id"], "last_layer"), "method: 'last_layer' is not available"),
+        (llm_request(tiny_base["id"], snapshot["id"], "lora"), "is for text_classification, not llm"),
+        (
+            llm_request(llama_base["id"], snapshot["id"], "lora") | {"parent_model_id": "model_" + "0" * 26},
+            "parent_model_id: llm models start from their base model",
+        ),
+        (
+            model_request(tiny_base["id"], snapshot["id"], "full"),
+            "train_snapshot_id: snapshot is llm, the model text_classification",
+        ),
+    ]
+    for request, reason in cases:
+        response = await org.post("/v1/models", json=request)
+        assert response.status_code == 422, (request, response.text)
+        assert reason in response.json()["detail"], response.text
