@@ -8,7 +8,7 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
-from automl_proto import datasets, inference, models, orgs, snapshots, training
+from automl_proto import datasets, inference, models, openai, orgs, snapshots, training
 
 CONTRACTS: dict[str, type[BaseModel]] = {
     "org_create": orgs.OrgCreate,
@@ -50,6 +50,10 @@ CONTRACTS: dict[str, type[BaseModel]] = {
     "batch_prediction": inference.BatchPrediction,
     "usage": inference.Usage,
     "model_artifacts": inference.ModelArtifacts,
+    "chat_completion_request": openai.ChatCompletionRequest,
+    "chat_completion": openai.ChatCompletion,
+    "completion_request": openai.CompletionRequest,
+    "completion": openai.Completion,
 }
 
 

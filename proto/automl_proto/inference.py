@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, model_validator
 
 from automl_proto.ids import ResourceId
 
@@ -31,10 +31,49 @@ class ImageInput(BaseModel):
         return self
 
 
-class PromptInput(BaseModel):
+class ChatMessage(BaseModel):
     model_config = _STRICT
-    prompt: str | None = None
-    messages: list[dict[str, Any]] | None = None
+    role: Literal["system", "user", "assistant"]
+    content: str = Field(max_length=200_000)
+
+
+class GenerationOptions(BaseModel):
+    """How an llm model generates: greedy when ``temperature`` is 0, sampled (seeded by ``seed``) otherwise;
+    the reply ends at the end-of-sequence token the model was trained to end with, at a ``stop`` string (not
+    included), or after ``max_new_tokens``."""
+
+    max_new_tokens: int = Field(default=64, ge=1, le=4096)
+    temperature: float = Field(default=0.0, ge=0, le=2)
+    top_p: float = Field(default=1.0, gt=0, le=1)
+    stop: list[str] = Field(default_factory=list, max_length=4, description="at most 4 strings, each 1-64 chars")
+    seed: int | None = Field(default=None, ge=0, le=2**31 - 1)
+
+    @model_validator(mode="after")
+    def _stops_sized(self) -> GenerationOptions:
+        if any(not 1 <= len(stop) <= 64 for stop in self.stop):
+            raise ValueError("stop: each stop string is 1 to 64 characters")
+        return self
+
+
+class PromptInput(GenerationOptions):
+    """One reply from an llm model: to a prompt (one user turn), or to a conversation (``messages``)."""
+
+    model_config = _STRICT
+    prompt: str | None = Field(default=None, max_length=200_000)
+    messages: list[ChatMessage] | None = Field(default=None, min_length=1, max_length=500)
+
+    @model_validator(mode="after")
+    def _one_source(self) -> PromptInput:
+        if (self.prompt is None) == (self.messages is None):
+            raise ValueError("give exactly one of prompt and messages")
+        if self.messages is not None and self.messages[-1].role == "assistant":
+            raise ValueError("messages: the last message is the assistant's; a reply follows a user or system turn")
+        return self
+
+    def characters(self) -> int:
+        if self.prompt is not None:
+            return len(self.prompt)
+        return sum(len(message.content) for message in self.messages or [])
 
 
 PredictInput = str | ImageInput | PromptInput
@@ -102,7 +141,9 @@ class Deployment(Scaling):
 
 class PredictRequest(BaseModel):
     model_config = _STRICT
-    inputs: list[PredictInput] = Field(min_length=1, description="texts, or images for image models")
+    inputs: list[PredictInput] = Field(
+        min_length=1, description="texts; images for image models; prompts or messages for llm models"
+    )
 
 
 class HeadPrediction(BaseModel):
@@ -114,8 +155,31 @@ class Prediction(BaseModel):
     heads: dict[str, HeadPrediction]
 
 
+class TokenUsage(BaseModel):
+    prompt_tokens: int
+    completion_tokens: int
+    total_tokens: int
+
+
+class Generation(BaseModel):
+    """An llm model's reply."""
+
+    text: str
+    finish_reason: Literal["stop", "length"]
+    usage: TokenUsage
+
+
+Output = Prediction | Generation
+_OUTPUT: TypeAdapter[Output] = TypeAdapter(Output)
+
+
+def output_of(data: Any) -> Output:
+    """A replica's answer for one input, as its schema."""
+    return _OUTPUT.validate_python(data)
+
+
 class PredictResponse(BaseModel):
-    outputs: list[Prediction]
+    outputs: list[Output]
 
 
 class PlaygroundRequest(BaseModel):
@@ -139,7 +203,7 @@ class Task(BaseModel):
     deployment_id: str
     status: TaskStatus
     input_count: int
-    outputs: list[Prediction] | None
+    outputs: list[Output] | None
     error: str | None
     callback: Callback | None
     created_at: datetime
@@ -195,6 +259,8 @@ class UsageRow(BaseModel):
     errors: int
     mean_latency_ms: float
     max_latency_ms: float
+    prompt_tokens: int = Field(default=0, description="llm models: tokens of the prompts read")
+    completion_tokens: int = Field(default=0, description="llm models: tokens generated")
 
 
 class Usage(BaseModel):

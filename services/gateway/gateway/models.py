@@ -59,6 +59,9 @@ class DailyUsage(Base):
     errors: Mapped[int] = mapped_column(BigInteger, default=0)
     latency_ms_sum: Mapped[float] = mapped_column(Float, default=0.0)
     latency_ms_max: Mapped[float] = mapped_column(Float, default=0.0)
+    # llm models: tokens read (prompts) and generated (replies)
+    prompt_tokens: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    completion_tokens: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
 
 
 class IdempotencyRecord(Base):

@@ -15,6 +15,7 @@ from automl_common.storage import ObjectStore
 from inference_svc.batch.router import router as batch_router
 from inference_svc.batch.runner import BatchRunner
 from inference_svc.db import VERSION_TABLE
+from inference_svc.deployments.generation import router as generation_router
 from inference_svc.deployments.manager import DeploymentManager
 from inference_svc.deployments.router import router as deployments_router
 from inference_svc.inputs import InputReader
@@ -101,7 +102,7 @@ def create_app(
         title="AutoML inference-svc",
         migrations_dir=MIGRATIONS_DIR,
         version_table=VERSION_TABLE,
-        routers=[deployments_router, tasks_router, batch_router, playground_router],
+        routers=[deployments_router, generation_router, tasks_router, batch_router, playground_router],
         lifespan=lifespan,
     )
     return create_service_app(spec, settings, store=store)

@@ -53,6 +53,8 @@ class InputReader:
             raise WrongInputKind(str(e)) from e
         if kind == "image":
             return list(await asyncio.gather(*(self.image(position, value) for position, value in enumerate(inputs))))
+        if kind == "chat":
+            return [self.prompt(position, value, model_type) for position, value in enumerate(inputs)]
         out: list[ModelInput] = []
         for position, value in enumerate(inputs):
             if not isinstance(value, str):
@@ -63,6 +65,24 @@ class InputReader:
                 )
             out.append(value)
         return out
+
+    def prompt(self, position: int, value: PredictInput, model_type: str) -> dict[str, Any]:
+        """A generation request as the replica takes it (plain JSON)."""
+        if not isinstance(value, PromptInput):
+            raise WrongInputKind(
+                f"inputs[{position}]: {_kind(value)}, but this {model_type} model takes a prompt or messages "
+                '({"prompt": ...} or {"messages": [{"role": "user", "content": ...}]})'
+            )
+        if value.characters() > self.settings.max_prompt_chars:
+            raise TextTooLong(
+                f"inputs[{position}]: {value.characters()} characters of prompt; at most "
+                f"{self.settings.max_prompt_chars}"
+            )
+        if value.max_new_tokens > self.settings.max_new_tokens:
+            raise InvalidRequest(
+                f"inputs[{position}].max_new_tokens: {value.max_new_tokens}; at most {self.settings.max_new_tokens}"
+            )
+        return value.model_dump(mode="json", exclude_none=True)
 
     async def image(self, position: int, value: PredictInput) -> bytes:
         if not isinstance(value, ImageInput):
@@ -98,9 +118,14 @@ class InputReader:
 
 
 def stored(values: Sequence[ModelInput]) -> list[Any]:
-    """Inputs as a task row keeps them (JSON): texts as they are, images as base64."""
-    return [value if isinstance(value, str) else {"image_base64": base64.b64encode(value).decode()} for value in values]
+    """Inputs as a task row keeps them (JSON): texts and generation requests as they are, images as base64."""
+    return [
+        {"image_base64": base64.b64encode(value).decode()} if isinstance(value, bytes) else value for value in values
+    ]
 
 
 def restored(values: Sequence[Any]) -> list[ModelInput]:
-    return [value if isinstance(value, str) else base64.b64decode(value["image_base64"]) for value in values]
+    return [
+        base64.b64decode(value["image_base64"]) if isinstance(value, dict) and "image_base64" in value else value
+        for value in values
+    ]

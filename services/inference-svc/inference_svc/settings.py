@@ -51,6 +51,10 @@ class InferenceSettings(ServiceSettings):
 
     max_inputs_per_request: int = Field(default=64, ge=1, le=10_000, description="inputs in one predict call")
     max_text_chars: int = Field(default=20_000, ge=1, le=1_000_000, description="characters of one text input")
+    max_prompt_chars: int = Field(
+        default=50_000, ge=1, le=1_000_000, description="characters of one llm prompt (all its messages)"
+    )
+    max_new_tokens: int = Field(default=1024, ge=1, le=4096, description="tokens one llm reply may ask for")
     max_image_bytes: int = Field(default=10 * 1024 * 1024, ge=1024, le=100 * 1024 * 1024, description="of one image")
     max_image_pixels: int = Field(default=40_000_000, ge=1024, le=500_000_000, description="width x height")
     image_fetch_timeout_s: float = Field(default=10.0, gt=0, le=120, description="fetching one image URL")

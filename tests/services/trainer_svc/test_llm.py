@@ -5,8 +5,6 @@ rows over max_length left out and counted, artifacts a plain load can use; and t
 
 from __future__ import annotations
 
-import json
-import random
 from pathlib import Path
 from typing import Any
 
@@ -15,12 +13,14 @@ import pytest
 from automl_common.storage import download_prefix
 from modelkit import tasks
 from modelkit.tasks.llm.generation import GenerationParams, generate
+from tests.support.llm import llm_request, llm_snapshot, yes_no_records
 from tests.support.platform import OrgClient, Platform
-from tests.support.tiny_models import NEGATIVE, POSITIVE, build_tiny_llama
+from tests.support.tiny_models import build_tiny_llama
 from tests.support.training import events, model_request, register_tiny, wait_model
 
 pytestmark = pytest.mark.slow
-MAX_LENGTH = 32
+MAX_LENGTH = 32  # llm_request's
+PAIRS = {"prompt_column": "prompt", "completion_column": "completion"}
 
 
 @pytest.fixture(scope="module")
@@ -35,53 +35,12 @@ async def llama_base(org: OrgClient, trainer_platform: Platform, tiny_llama: Pat
     return base
 
 
-def records(count: int, seed: int) -> list[dict[str, Any]]:
-    rng = random.Random(seed)
-    out = []
-    for _ in range(count):
-        word = rng.choice(POSITIVE + NEGATIVE)
-        answer = "yes" if word in POSITIVE else "no"
-        out.append(
-            {
-                "prompt": f"is it {word}",
-                "completion": answer,
-                "chat": [
-                    {"role": "system", "content": "answer yes or no"},
-                    {"role": "user", "content": f"is it {word}"},
-                    {"role": "assistant", "content": answer},
-                ],
-            }
-        )
-    # one conversation longer than MAX_LENGTH tokens: left out of training, and counted
-    out.append({"prompt": "is it " + "very " * 40 + "good", "completion": "yes", "chat": out[0]["chat"]})
-    return out
-
-
-async def llm_snapshot(org: OrgClient, rows: list[dict[str, Any]], **columns: str) -> dict[str, Any]:
-    content = ("\n".join(json.dumps(row) for row in rows) + "\n").encode()
-    created = await org.upload("chat.jsonl", content)
-    assert created.status_code == 201, created.text
-    dataset = await org.wait_dataset(created.json()["id"])
-    assert dataset["status"] == "ready", dataset
-    mapping = {"prompt": "text", "completion": "text", "chat": "json"}
-    response = await org.put(f"/v1/datasets/{dataset['id']}/columns", json={"columns": mapping})
-    assert response.status_code == 200, response.text
-    body = {"dataset_id": dataset["id"], "name": "chat", "type": "llm", **columns}
-    response = await org.post("/v1/snapshots", json=body)
-    assert response.status_code == 201, response.text
-    snapshot = await org.wait_snapshot(response.json()["id"])
-    assert snapshot["status"] == "ready", snapshot
-    return snapshot
-
-
-def llm_request(base_id: str, snapshot_id: str, method: str, **options: Any) -> dict[str, Any]:
-    return model_request(base_id, snapshot_id, method, max_length=MAX_LENGTH, **options) | {"model_type": "llm"}
-
-
 async def test_lora_on_prompt_and_completion_learns_and_is_measured(
     org: OrgClient, trainer_platform: Platform, llama_base: dict[str, Any], tiny_llama: Path, tmp_path: Path
 ) -> None:
-    snapshot = await llm_snapshot(org, records(160, seed=1), prompt_column="prompt", completion_column="completion")
+    snapshot = await llm_snapshot(
+        org, yes_no_records(160, seed=1), prompt_column="prompt", completion_column="completion"
+    )
     request = llm_request(
         llama_base["id"], snapshot["id"], "lora", max_epochs=4, learning_rate=2e-2, lora={"r": 8, "dropout": 0.0}
     )
@@ -129,7 +88,7 @@ async def test_lora_on_prompt_and_completion_learns_and_is_measured(
 
 
 async def test_full_fine_tune_on_chat_messages(org: OrgClient, llama_base: dict[str, Any]) -> None:
-    snapshot = await llm_snapshot(org, records(80, seed=2), messages_column="chat")
+    snapshot = await llm_snapshot(org, yes_no_records(80, seed=2), messages_column="chat")
     response = await org.post(
         "/v1/models", json=llm_request(llama_base["id"], snapshot["id"], "full", max_epochs=2, learning_rate=5e-3)
     )
@@ -145,7 +104,9 @@ async def test_full_fine_tune_on_chat_messages(org: OrgClient, llama_base: dict[
 async def test_what_an_llm_cannot_be_asked(
     org: OrgClient, llama_base: dict[str, Any], tiny_base: dict[str, Any]
 ) -> None:
-    snapshot = await llm_snapshot(org, records(20, seed=3), prompt_column="prompt", completion_column="completion")
+    snapshot = await llm_snapshot(
+        org, yes_no_records(20, seed=3), prompt_column="prompt", completion_column="completion"
+    )
     cases = [
         (llm_request(llama_base["id"], snapshot["id"], "last_layer"), "method: 'last_layer' is not available"),
         (llm_request(tiny_base["id"], snapshot["id"], "lora"), "is for text_classification, not llm"),

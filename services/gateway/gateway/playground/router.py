@@ -5,6 +5,7 @@ inference-svc: `POST /v1/models/{id}/playground` (one query each) and batch pred
 
 from __future__ import annotations
 
+import contextlib
 import time
 
 from fastapi import APIRouter, Request, Response, status
@@ -27,7 +28,7 @@ from automl_proto import inference as schemas
 from gateway.auth import AdminDep, Principal
 from gateway.playground import quota
 from gateway.settings import GatewaySettings
-from gateway.usage.meter import UsageMeter
+from gateway.usage.meter import UsageMeter, tokens_in
 
 router = APIRouter(tags=["playground"])
 REMAINING_HEADER = "X-Playground-Remaining"
@@ -46,9 +47,18 @@ def _exhausted(request: Request, limit: int, model_id: str) -> PlaygroundQuotaEx
     )
 
 
-def _meter(request: Request, principal: Principal, model_id: str, status_code: int, began: float, count: int) -> None:
+def _meter(
+    request: Request,
+    principal: Principal,
+    model_id: str,
+    status_code: int,
+    began: float,
+    count: int,
+    tokens: tuple[int, int] = (0, 0),
+) -> None:
     meter: UsageMeter = request.app.state.usage_meter
-    meter.record(principal.org_id, model_id, principal.key_id, status_code, (time.perf_counter() - began) * 1000, count)
+    latency_ms = (time.perf_counter() - began) * 1000
+    meter.record(principal.org_id, model_id, principal.key_id, status_code, latency_ms, count, tokens)
 
 
 @router.post(
@@ -83,7 +93,11 @@ async def playground(model_id: IdPath, request: Request, principal: AdminDep) ->
         async with database.session() as session:
             remaining = await quota.give_back(session, principal.org_id, model_id, limit)
     if answer.status_code != 404:  # an unknown model is nobody's usage
-        _meter(request, principal, model_id, answer.status_code, began, 1)
+        tokens = (0, 0)
+        if answer.status_code < 300 and b'"usage"' in answer.content:  # an llm's reply
+            with contextlib.suppress(ValueError):
+                tokens = tokens_in(answer.json())
+        _meter(request, principal, model_id, answer.status_code, began, 1, tokens)
     headers = {REMAINING_HEADER: str(remaining)}
     if "retry-after" in answer.headers:
         headers["Retry-After"] = answer.headers["retry-after"]

@@ -44,7 +44,7 @@ from automl_common.errors import (
     ServiceUnavailable,
 )
 from gateway.auth import Principal, resolve_principal
-from gateway.usage.meter import METERED, UsageMeter
+from gateway.usage.meter import METERED, UsageMeter, UsageReader
 
 # Answers up to this size are read whole and sent in one message; larger ones stream through.
 _BUFFER_LIMIT = 64 * 1024
@@ -189,13 +189,17 @@ async def _request_body(receive: Receive, errors: list[BaseException]) -> AsyncI
 
 
 def check_scope(principal: Principal, method: str, path: str) -> None:
-    """A deployment-scoped key may only call predict on its own deployment."""
+    """A deployment-scoped key may only call its own deployment: predict, and an llm's (chat) completions."""
     if principal.scope == "admin":
         return
     if (
         principal.scope == "deployment"
         and method == "POST"
-        and path == f"/v1/deployments/{principal.deployment_id}/predict"
+        and path
+        in {
+            f"/v1/deployments/{principal.deployment_id}/{call}"
+            for call in ("predict", "chat/completions", "completions")
+        }
     ):
         return
     raise Forbidden("this key is scoped to one deployment's predict endpoint")
@@ -235,14 +239,20 @@ class ProxyMiddleware:
         scope["route"] = ProxyRoute(prefix if scope["path"] == prefix else prefix + "/{rest:path}")
         started = False
         status = 500
+        metered = METERED.match(scope["path"]) if scope["method"] == "POST" else None
+        usage: UsageReader | None = None
 
         async def tracking_send(message: Message) -> None:
-            nonlocal started, status
+            nonlocal started, status, usage
             if message["type"] == "http.response.start":
                 started, status = True, message["status"]
+                if metered is not None and status < 300:
+                    content_type = dict(message.get("headers") or []).get(b"content-type", b"").decode("latin-1")
+                    usage = UsageReader(content_type)
+            elif message["type"] == "http.response.body" and usage is not None:
+                usage.feed(message.get("body", b""))
             await send(message)
 
-        metered = METERED.match(scope["path"]) if scope["method"] == "POST" else None
         began = time.perf_counter()
         principal: Principal | None = None
         try:
@@ -262,4 +272,10 @@ class ProxyMiddleware:
             if metered is not None and principal is not None and status != 404:
                 meter: UsageMeter = scope["app"].state.usage_meter
                 latency_ms = (time.perf_counter() - began) * 1000
-                meter.record(principal.org_id, metered["deployment_id"], principal.key_id, status, latency_ms)
+                tokens = (0, 0)
+                if usage is not None:
+                    usage.close()
+                    tokens = (usage.prompt_tokens, usage.completion_tokens)
+                meter.record(
+                    principal.org_id, metered["deployment_id"], principal.key_id, status, latency_ms, tokens=tokens
+                )

@@ -25,7 +25,8 @@ async def usage(
     from_: Annotated[date | None, Query(alias="from", description="first day (UTC); default 30 days ago")] = None,
     to: Annotated[date | None, Query(description="last day (UTC), included; default today")] = None,
 ) -> Usage:
-    """Calls to the org's deployments per day, key and deployment: requests, errors and latency."""
+    """Calls to the org's deployments (and playground models) per day, key and deployment: requests, errors,
+    latency, and an llm's tokens."""
     last = to or datetime.now(UTC).date()
     first = from_ or last - timedelta(days=30)
     if first > last:
@@ -49,6 +50,8 @@ async def usage(
                 errors=row.errors,
                 mean_latency_ms=round(row.latency_ms_sum / row.requests, 3) if row.requests else 0.0,
                 max_latency_ms=round(row.latency_ms_max, 3),
+                prompt_tokens=row.prompt_tokens,
+                completion_tokens=row.completion_tokens,
             )
             for row in rows
         ]

@@ -176,7 +176,7 @@ class BatchRunner:
                     await task
 
     async def _answer(self, chunk: list[BatchItem], predict: Predict) -> list[dict[str, Any] | None]:
-        values = [item.value for item in chunk if item.value is not None]
+        values: list[ModelInput] = [item.value for item in chunk if item.value is not None]
         outputs: list[dict[str, Any]] = []
         for attempt in range(_CHUNK_ATTEMPTS):
             try:

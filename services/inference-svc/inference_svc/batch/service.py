@@ -116,6 +116,11 @@ async def create_batch(
         assert request.model_id is not None
         artifacts = await model_artifacts(upstreams.trainer, org_id, request.model_id)
     kind = served_type(artifacts.model_type).input_kind
+    if kind == "chat":
+        raise InvalidRequest(
+            f"model_id: batch predictions score classification models; a {artifacts.model_type} model generates "
+            "replies one request at a time (POST /v1/deployments/{id}/chat/completions)"
+        )
     column = None
     if request.snapshot_id is not None:
         rows = await _snapshot_rows(upstreams.snapshots, org_id, request.snapshot_id, artifacts.model_type)

@@ -8,7 +8,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 from sqlalchemy import select
@@ -116,7 +116,8 @@ class DeploymentManager:
                     if row is None or row.status != "deploying":
                         return
                     generation, app_name = row.generation, row.app_name
-                    build_app = APP_BUILDERS[tasks.info(row.model_type).family]
+                    family = tasks.info(row.model_type).family
+                    build_app = APP_BUILDERS[family]
                     app = build_app(
                         self.source(ModelArtifacts.model_validate(row.artifacts)),
                         min_replicas=row.min_replicas,
@@ -128,6 +129,8 @@ class DeploymentManager:
                 error: str | None = None
                 try:
                     await self.runtime.run(app_name, app)
+                    if family == "causal_lm":
+                        error = await self._parity(app_name)
                 except Exception as e:  # Serve reports a failed deploy (a replica that cannot start) this way
                     logger.warning("deployment %s failed: %s", deployment_id, e)
                     error = f"{type(e).__name__}: {e}"[:4000]
@@ -141,6 +144,29 @@ class DeploymentManager:
                     row.error = error
                     row.updated_at = utcnow()
                     return
+
+    async def _parity(self, app_name: str) -> str | None:
+        """The replies the worker generated for held-out prompts at the end of training, asked again of the
+        deployment the way a caller asks (greedy): a difference means the served model does not behave like
+        the trained one (another template, tokenizer or weights), and the deployment fails with it shown."""
+        prompts = await self.runtime.parity_prompts(app_name)
+        if not prompts:
+            return None
+        requests = [{"messages": item["messages"], "max_new_tokens": item["max_new_tokens"]} for item in prompts]
+        async with asyncio.timeout(self.settings.predict_timeout_s):
+            outputs = await self.runtime.predict(app_name, requests)
+        differences = [
+            f"prompt {item['messages'][-1]['content'][:200]!r}: trained {item['output']!r}, served {output['text']!r}"
+            for item, output in zip(prompts, outputs, strict=True)
+            if output["text"] != item["output"]
+        ]
+        if not differences:
+            return None
+        await self.runtime.delete(app_name)
+        return (
+            f"parity check failed: {len(differences)} of {len(prompts)} held-out prompts got another reply than "
+            "the trained model gave: " + "; ".join(differences)
+        )[:4000]
 
     async def _delete(self, deployment_id: str) -> None:
         async with self._lock(deployment_id):
@@ -215,6 +241,19 @@ class DeploymentManager:
 
     async def predict(self, deployment_id: str, app_name: str, inputs: Sequence[ModelInput]) -> list[dict[str, Any]]:
         return await self._timed(deployment_id, self.runtime.predict(app_name, inputs), len(inputs))
+
+    async def stream(self, deployment_id: str, app_name: str, request: dict[str, Any]) -> AsyncIterator[dict[str, Any]]:
+        """A generator's reply piece by piece; the whole stream within the predict timeout."""
+        started = time.perf_counter()
+        outcome = "error"
+        try:
+            async with asyncio.timeout(self.settings.predict_timeout_s):
+                async for item in self.runtime.stream(app_name, request):
+                    yield item
+            outcome = "ok"
+        finally:
+            self.metrics.requests.labels(deployment_id, outcome).inc()
+            self.metrics.latency.labels(deployment_id).observe(time.perf_counter() - started)
 
     async def ensure_playground(self) -> None:
         """The shared playground app, deployed on first use (once; concurrent callers wait for the same)."""

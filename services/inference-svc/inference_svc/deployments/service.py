@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -12,13 +14,21 @@ from automl_common.ids import new_id
 from automl_common.quotas import enforce_org_quota
 from automl_common.schemas import Page
 from automl_proto import inference as schemas
+from automl_proto.inference import PromptInput
 from inference_svc.deployments.manager import DeploymentManager
 from inference_svc.deployments.repository import DeploymentRepository
-from inference_svc.errors import DeploymentFailed, DeploymentNotFound, DeploymentNotReady, ModelNotFound
+from inference_svc.errors import (
+    DeploymentFailed,
+    DeploymentNotFound,
+    DeploymentNotReady,
+    ModelNotFound,
+    WrongInputKind,
+)
 from inference_svc.inputs import InputReader, served_type
 from inference_svc.models_client import model_artifacts
 from inference_svc.settings import InferenceSettings
 from inference_svc.tables import DeploymentRow
+from modelkit import tasks
 
 _SCALING = ("min_replicas", "max_replicas", "target_ongoing_requests", "max_batch_size", "batch_wait_timeout_ms")
 
@@ -194,6 +204,27 @@ async def predict(
         raise not_serving
     outputs = await manager.predict(deployment_id, app_name, values)
     return schemas.PredictResponse.model_validate({"outputs": outputs})
+
+
+async def generation(
+    session: AsyncSession, reader: InputReader, org_id: str, deployment_id: str, request: PromptInput
+) -> tuple[str, dict[str, Any]]:
+    """The Serve app of an llm deployment that can answer now, and the request as its replicas take it."""
+    row = await get_row(session, org_id, deployment_id)
+    try:
+        app_name, not_serving = ready_app(row), None
+    except AutoMLError as e:
+        app_name, not_serving = "", e
+    await session.commit()
+    if tasks.info(row.model_type).input_kind != "chat":
+        raise WrongInputKind(
+            f"deployment {deployment_id!r} serves a {row.model_type} model, which does not generate text; "
+            "call its /predict"
+        )
+    value = reader.prompt(0, request, row.model_type)
+    if not_serving is not None:
+        raise not_serving
+    return app_name, value
 
 
 def ready_app(row: DeploymentRow) -> str:

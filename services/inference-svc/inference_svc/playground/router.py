@@ -16,7 +16,7 @@ internal_router = APIRouter(prefix="/internal/playground", tags=["internal"], in
 
 @internal_router.post(
     "/{model_id}",
-    response_model=schemas.Prediction,
+    response_model=schemas.Output,
     responses=error_responses(NotFound, Conflict, InvalidRequest, ServiceUnavailable),
 )
 async def playground_predict(
@@ -26,9 +26,10 @@ async def playground_predict(
     manager: ManagerDep,
     reader: InputsDep,
     org_id: OrgIdDep,
-) -> schemas.Prediction:
-    """One input on any succeeded model of the org, without a deployment (shared, multiplexed replicas)."""
+) -> schemas.Output:
+    """One input on any succeeded model of the org, without a deployment (shared, multiplexed replicas): a
+    classifier's scores, or an llm model's reply."""
     artifacts = await model_artifacts(trainer, org_id, model_id)
     values = await reader.read([body.input], artifacts.model_type, max_inputs=1)
     outputs = await manager.playground(artifacts, values)
-    return schemas.Prediction.model_validate(outputs[0])
+    return schemas.output_of(outputs[0])

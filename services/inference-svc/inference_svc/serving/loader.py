@@ -18,8 +18,9 @@ from automl_proto.inference import ModelArtifacts
 T = TypeVar("T")
 
 
-# What a replica is given per input: a text, or an image's bytes (checked by inference-svc before).
-ModelInput = str | bytes
+# What a replica is given per input: a text, an image's bytes, or a generation request (an llm's prompt or
+# messages with its parameters, as JSON); each checked by inference-svc before.
+ModelInput = str | bytes | dict[str, Any]
 
 
 class Predictor(Protocol):
@@ -89,11 +90,16 @@ class TorchThread:
 
 
 async def load_predictor(source: ModelSource, thread: TorchThread) -> Predictor:
-    """The predictor of the model's type (the registry's replica kind: every classification type today)."""
+    """The predictor of the model's family (the registry's ``family``): scores from a classifier, replies from
+    a causal LM."""
     from modelkit import tasks
     from modelkit.predict import ClassifierPredictor
+    from modelkit.tasks.llm.predict import GeneratorPredictor
 
-    kind = tasks.info(source.artifacts.model_type).family
-    predictors = {"classifier": ClassifierPredictor}
+    predictors: dict[tasks.Family, Callable[[Path, Path | None], Predictor]] = {
+        "classifier": ClassifierPredictor.load,
+        "causal_lm": GeneratorPredictor.load,
+    }
+    load = predictors[tasks.info(source.artifacts.model_type).family]
     model_dir, base_dir = await fetch_model_files(source)
-    return await thread.run(predictors[kind].load, model_dir, base_dir)
+    return await thread.run(load, model_dir, base_dir)

@@ -5,15 +5,25 @@ their options."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ray import serve
 from ray.serve.deployment import Application
 
 from inference_svc.serving.batching import DynamicBatcher
-from inference_svc.serving.loader import ModelInput, ModelSource, Predictor, TorchThread, load_predictor
+from inference_svc.serving.loader import (
+    ModelInput,
+    ModelSource,
+    Predictor,
+    TorchThread,
+    fetch_model_files,
+    load_predictor,
+)
+
+if TYPE_CHECKING:
+    from modelkit.tasks.llm.predict import GeneratorPredictor
 
 # Models one playground replica keeps loaded; the least recently used is dropped for a new one. More models
 # in use at once spread over more replicas (up to the playground's max replicas).
@@ -84,6 +94,46 @@ class ClassifierReplica:
             raise RuntimeError("no model loaded")
 
 
+class GeneratorReplica:
+    """One causal LM. Each request is generated alone (one forward pass per token on the torch thread, in the
+    order the requests came); ``stream`` hands the reply over piece by piece as it is generated."""
+
+    async def __init__(self, source: ModelSource, torch_threads: int) -> None:  # type: ignore[misc]
+        from modelkit.tasks.llm.predict import GeneratorPredictor
+
+        self.thread = TorchThread(torch_threads)
+        model_dir, base_dir = await fetch_model_files(source)
+        self.predictor: GeneratorPredictor = await self.thread.run(GeneratorPredictor.load, model_dir, base_dir)
+
+    def reconfigure(self, config: dict[str, Any]) -> None:
+        """Batching settings are a classifier's; a generator takes its requests one at a time."""
+
+    async def predict(self, inputs: Sequence[ModelInput]) -> list[dict[str, Any]]:
+        return await self.thread.run(self.predictor.predict, list(inputs))
+
+    async def stream(self, request: dict[str, Any]) -> AsyncIterator[dict[str, Any]]:
+        """``{"delta": text}`` for each new piece of the reply, then the whole answer with ``"done": true``."""
+        loop = asyncio.get_running_loop()
+        pieces: asyncio.Queue[str | None] = asyncio.Queue()
+
+        def emit(piece: str) -> None:  # on the torch thread
+            loop.call_soon_threadsafe(pieces.put_nowait, piece)
+
+        reply = asyncio.ensure_future(self.thread.run(self.predictor.generate, request, emit))
+        # Scheduled after every emit the thread made before finishing, so it comes out of the queue last.
+        reply.add_done_callback(lambda _: pieces.put_nowait(None))
+        while (piece := await pieces.get()) is not None:
+            yield {"delta": piece}
+        yield {"done": True, **(await reply)}
+
+    def parity_prompts(self) -> list[dict[str, Any]]:
+        """The held-out prompts and the replies the worker generated for them at the end of training."""
+        return list(self.predictor.parity)
+
+    def check_health(self) -> None:
+        return None
+
+
 class PlaygroundReplica:
     """Any succeeded model, loaded on first use and kept among the replica's most recently used ones."""
 
@@ -136,6 +186,34 @@ def classifier_app(
     return app
 
 
+def generator_app(
+    source: ModelSource,
+    *,
+    min_replicas: int,
+    max_replicas: int,
+    target_ongoing_requests: float,
+    batching: BatchingConfig,
+    resources: ReplicaResources,
+) -> Application:
+    deployment = serve.deployment(
+        name="generator",
+        autoscaling_config={
+            "min_replicas": min_replicas,
+            "max_replicas": max_replicas,
+            "initial_replicas": max(min_replicas, 1),
+            "target_ongoing_requests": target_ongoing_requests,
+            "upscale_delay_s": resources.upscale_delay_s,
+            "downscale_delay_s": resources.downscale_delay_s,
+        },
+        max_ongoing_requests=max(int(4 * target_ongoing_requests), 16),
+        ray_actor_options=resources.actor_options(),
+        user_config=batching.user_config(),
+        health_check_period_s=resources.health_check_period_s,
+    )(GeneratorReplica)
+    app: Application = deployment.bind(source, resources.torch_threads)
+    return app
+
+
 def playground_app(*, max_replicas: int, resources: ReplicaResources) -> Application:
     deployment = serve.deployment(
         name="playground",
@@ -154,5 +232,5 @@ def playground_app(*, max_replicas: int, resources: ReplicaResources) -> Applica
     return app
 
 
-# The Serve app for each replica kind a model type names in the registry (``modelkit.tasks``).
-APP_BUILDERS = {"classifier": classifier_app}
+# The Serve app for each model family the registry names (``modelkit.tasks``).
+APP_BUILDERS = {"classifier": classifier_app, "causal_lm": generator_app}

@@ -7,13 +7,13 @@ import asyncio
 import logging
 import os
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ray.serve.deployment import Application
-from ray.serve.handle import DeploymentHandle
+from ray.serve.handle import DeploymentHandle, DeploymentResponseGenerator
 
 from inference_svc.serving import local_ray
 from inference_svc.serving.loader import ModelInput
@@ -189,6 +189,19 @@ class ServeRuntime:
         handle = await self.handle(app_name)
         outputs: list[dict[str, Any]] = await handle.predict.remote(list(inputs))
         return outputs
+
+    async def stream(self, app_name: str, request: dict[str, Any]) -> AsyncIterator[dict[str, Any]]:
+        """A generator replica's reply piece by piece (``GeneratorReplica.stream``)."""
+        handle = await self.handle(app_name)
+        replies = handle.options(stream=True).stream.remote(request)
+        assert isinstance(replies, DeploymentResponseGenerator)
+        async for item in replies:
+            yield item
+
+    async def parity_prompts(self, app_name: str) -> list[dict[str, Any]]:
+        handle = await self.handle(app_name)
+        prompts: list[dict[str, Any]] = await handle.parity_prompts.remote()
+        return prompts
 
     async def playground(
         self, app_name: str, model_id: str, source: Any, inputs: Sequence[ModelInput]

@@ -42,7 +42,7 @@ def to_schema(row: TaskRow) -> schemas.Task:
         deployment_id=row.deployment_id,
         status=row.status,
         input_count=len(row.inputs),
-        outputs=[schemas.Prediction.model_validate(o) for o in row.outputs] if row.outputs is not None else None,
+        outputs=[schemas.output_of(o) for o in row.outputs] if row.outputs is not None else None,
         error=row.error,
         callback=callback,
         created_at=row.created_at,

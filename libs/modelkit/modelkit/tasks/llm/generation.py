@@ -5,12 +5,13 @@ a stop string, or after ``max_new_tokens``. Greedy when ``temperature`` is 0; sa
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
 import torch
 from transformers import PreTrainedTokenizerBase, StoppingCriteria, StoppingCriteriaList
+from transformers.generation.streamers import BaseStreamer
 
 from modelkit.tasks.llm.chat import messages_of, render
 from modelkit.training.loop import device_of
@@ -65,10 +66,58 @@ class _StopStrings(StoppingCriteria):
         return torch.full((input_ids.shape[0],), done, dtype=torch.bool, device=input_ids.device)  # type: ignore[return-value]
 
 
+def visible(text: str, stops: tuple[str, ...]) -> tuple[str, bool]:
+    """The reply as far as it may be shown: cut before the first stop string (and whether one was found)."""
+    cut = min((text.index(stop) for stop in stops if stop in text), default=None)
+    return (text, False) if cut is None else (text[:cut], True)
+
+
+class _TextStream(BaseStreamer):
+    """Hands each new piece of the reply to ``emit`` as tokens arrive: the reply decoded whole each time (a
+    token may complete a character only with the next), less what was shown, holding back an end that could
+    still become a stop string, and nothing from a stop string on."""
+
+    def __init__(self, tokenizer: PreTrainedTokenizerBase, stops: tuple[str, ...], emit: Callable[[str], None]) -> None:
+        self.tokenizer = tokenizer
+        self.stops = stops
+        self.emit = emit
+        self.tokens: list[int] = []
+        self.prompt_seen = False
+        self.shown = 0
+        self.holdback = max((len(stop) - 1 for stop in stops), default=0)
+
+    def put(self, value: torch.Tensor) -> None:
+        if not self.prompt_seen:  # generate() first hands over the prompt
+            self.prompt_seen = True
+            return
+        self.tokens.extend(int(token) for token in value.reshape(-1).tolist())
+        self._flush(final=False)
+
+    def end(self) -> None:
+        self._flush(final=True)
+
+    def _flush(self, final: bool) -> None:
+        text = str(self.tokenizer.decode(self.tokens, skip_special_tokens=True))
+        shown, stopped = visible(text, self.stops)
+        if not final and not stopped:
+            if shown.endswith("\ufffd"):  # a character still incomplete
+                return
+            shown = shown[: max(self.shown, len(shown) - self.holdback)]
+        if len(shown) > self.shown:
+            self.emit(shown[self.shown :])
+            self.shown = len(shown)
+
+
 @torch.no_grad()
 def generate(
-    model: torch.nn.Module, tokenizer: PreTrainedTokenizerBase, messages: list[dict[str, str]], params: GenerationParams
+    model: torch.nn.Module,
+    tokenizer: PreTrainedTokenizerBase,
+    messages: list[dict[str, str]],
+    params: GenerationParams,
+    on_text: Callable[[str], None] | None = None,
 ) -> Generated:
+    """The reply to ``messages``; with ``on_text``, also each piece of it as it is generated (the pieces add
+    up to the reply's text)."""
     ids = prompt_ids(tokenizer, messages)
     device = device_of(model)
     input_ids = torch.tensor([ids], device=device)
@@ -83,6 +132,8 @@ def generate(
         "attention_mask": torch.ones_like(input_ids),
         "stopping_criteria": criteria,
     }
+    if on_text is not None:
+        options["streamer"] = _TextStream(tokenizer, params.stop, on_text)
     if sample:
         options |= {"temperature": params.temperature, "top_p": params.top_p, "top_k": 0}
     else:  # the model's generation config may carry sampling settings; greedy ignores them
@@ -96,9 +147,5 @@ def generate(
     if eos in new:
         new = new[: new.index(eos)]
         finish = "stop"
-    text = str(tokenizer.decode(new, skip_special_tokens=True))
-    for stop in params.stop:
-        if stop in text:
-            text = text[: text.index(stop)]
-            finish = "stop"
-    return Generated(text, len(ids), len(new), finish)
+    text, stopped = visible(str(tokenizer.decode(new, skip_special_tokens=True)), params.stop)
+    return Generated(text, len(ids), len(new), "stop" if stopped else finish)

@@ -1,0 +1,230 @@
+"""llm models served through the gateway on the local Ray: the playground, a deployment (ready only once its
+replies to the held-out prompts match the trained model's), predict with prompts, OpenAI-compatible chat
+completions and completions whole and streamed as server-sent events, each generation parameter, tokens
+metered in /v1/usage, a deployment-scoped key, the refusals, and a deployment failing its parity check."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from automl_common.storage import create_store
+from tests.services.inference_svc.conftest import deploy
+from tests.support.llm import llm_request, llm_snapshot, yes_no_records
+from tests.support.platform import OrgClient, Platform
+from tests.support.tiny_models import build_tiny_llama
+from tests.support.training import register_tiny, wait_model
+
+pytestmark = pytest.mark.slow
+PAIRS = {"prompt_column": "prompt", "completion_column": "completion"}
+
+
+@pytest.fixture(scope="module")
+async def llm_model(
+    org: OrgClient, inference_platform: Platform, tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, Any]:
+    llama = build_tiny_llama(tmp_path_factory.mktemp("tiny-llama") / "model")
+    base = await register_tiny(org, inference_platform, llama, name="tiny-llama", model_type="llm")
+    snapshot = await llm_snapshot(org, yes_no_records(160, seed=1), **PAIRS)
+    request = llm_request(base["id"], snapshot["id"], "lora", max_epochs=4, learning_rate=2e-2, lora={"dropout": 0.0})
+    response = await org.post("/v1/models", json=request)
+    assert response.status_code == 201, response.text
+    model = await wait_model(org, response.json()["id"])
+    assert model["status"] == "succeeded", model
+    return model
+
+
+@pytest.fixture(scope="module")
+async def llm_deployment(org: OrgClient, llm_model: dict[str, Any]) -> dict[str, Any]:
+    return await deploy(org, llm_model["id"], min_replicas=1)
+
+
+def events_of(body: str) -> list[Any]:
+    """The data of each server-sent event, ``[DONE]`` as a string."""
+    out: list[Any] = []
+    for event in body.split("\n\n"):
+        if event.startswith("data: "):
+            data = event.removeprefix("data: ")
+            out.append(data if data == "[DONE]" else json.loads(data))
+    return out
+
+
+async def test_the_playground_answers_a_prompt_and_meters_its_tokens(org: OrgClient, llm_model: dict[str, Any]) -> None:
+    path = f"/v1/models/{llm_model['id']}/playground"
+    first = await org.post(path, json={"input": {"prompt": "is it lovely", "max_new_tokens": 8}})
+    assert first.status_code == 200, first.text
+    reply = first.json()
+    assert (reply["text"], reply["finish_reason"]) == ("yes", "stop")
+    assert reply["usage"]["completion_tokens"] == 1 and reply["usage"]["prompt_tokens"] > 3
+    second = await org.post(path, json={"input": {"messages": [{"role": "user", "content": "is it awful"}]}})
+    assert second.json()["text"] == "no"
+    assert int(second.headers["x-playground-remaining"]) == int(first.headers["x-playground-remaining"]) - 1
+    usage = [row for row in (await org.get("/v1/usage")).json()["items"] if row["deployment_id"] == llm_model["id"]]
+    assert sum(row["completion_tokens"] for row in usage) == 2
+    assert (
+        sum(row["prompt_tokens"] for row in usage)
+        == reply["usage"]["prompt_tokens"] + second.json()["usage"]["prompt_tokens"]
+    )
+    refused = await org.post(path, json={"input": "is it lovely"})  # a text, not a prompt
+    assert refused.status_code == 422 and "takes a prompt or messages" in refused.json()["detail"]
+
+
+async def test_a_deployment_answers_predict_and_openai_calls(org: OrgClient, llm_deployment: dict[str, Any]) -> None:
+    base = f"/v1/deployments/{llm_deployment['id']}"
+    predicted = await org.post(f"{base}/predict", json={"inputs": [{"prompt": "is it good"}, {"prompt": "is it sad"}]})
+    assert predicted.status_code == 200, predicted.text
+    assert [output["text"] for output in predicted.json()["outputs"]] == ["yes", "no"]
+
+    chat = await org.post(
+        f"{base}/chat/completions",
+        json={"model": "x", "messages": [{"role": "user", "content": "is it great"}], "temperature": 0},
+    )
+    assert chat.status_code == 200, chat.text
+    body = chat.json()
+    assert body["object"] == "chat.completion" and body["id"].startswith("chatcmpl_")
+    assert body["choices"] == [
+        {"index": 0, "message": {"role": "assistant", "content": "yes"}, "finish_reason": "stop"}
+    ]
+    assert body["usage"]["total_tokens"] == body["usage"]["prompt_tokens"] + body["usage"]["completion_tokens"]
+
+    completion = await org.post(f"{base}/completions", json={"prompt": "is it poor", "temperature": 0})
+    assert completion.status_code == 200, completion.text
+    assert completion.json()["object"] == "text_completion"
+    assert completion.json()["choices"][0]["text"] == "no"
+
+
+async def test_streamed_replies_add_up_to_the_whole_one(org: OrgClient, llm_deployment: dict[str, Any]) -> None:
+    base = f"/v1/deployments/{llm_deployment['id']}"
+    # Sampled hot enough to say more than one word: the pieces must add up to the whole reply of the same seed.
+    request = {
+        "messages": [{"role": "user", "content": "is it happy"}],
+        "temperature": 2.0,
+        "seed": 7,
+        "max_tokens": 12,
+    }
+    whole = (await org.post(f"{base}/chat/completions", json=request)).json()
+    streamed = await org.post(f"{base}/chat/completions", json=request | {"stream": True})
+    assert streamed.status_code == 200, streamed.text
+    assert streamed.headers["content-type"].startswith("text/event-stream")
+    events = events_of(streamed.text)
+    assert events[-1] == "[DONE]"
+    chunks = events[:-1]
+    assert all(chunk["object"] == "chat.completion.chunk" and chunk["id"] == chunks[0]["id"] for chunk in chunks)
+    text = "".join(chunk["choices"][0]["delta"].get("content", "") for chunk in chunks)
+    assert text == whole["choices"][0]["message"]["content"]
+    assert chunks[-1]["choices"][0]["finish_reason"] == whole["choices"][0]["finish_reason"]
+    assert chunks[-1]["usage"] == whole["usage"]
+
+    plain = await org.post(f"{base}/completions", json={"prompt": "is it bad", "temperature": 0, "stream": True})
+    events = events_of(plain.text)
+    assert "".join(event["choices"][0]["text"] for event in events[:-1]) == "no"
+    assert events[-2]["choices"][0]["finish_reason"] == "stop" and events[-1] == "[DONE]"
+
+
+async def test_generation_parameters_through_the_api(org: OrgClient, llm_deployment: dict[str, Any]) -> None:
+    path = f"/v1/deployments/{llm_deployment['id']}/chat/completions"
+    messages = [{"role": "user", "content": "is it fine"}]
+
+    async def reply(**options: Any) -> dict[str, Any]:
+        response = await org.post(path, json={"messages": messages} | options)
+        assert response.status_code == 200, response.text
+        return dict(response.json()["choices"][0])
+
+    seeds = [1, 1, 2, 3, 4, 5]
+    hot = [await reply(temperature=2.0, seed=seed, max_tokens=10) for seed in seeds]
+    assert hot[0] == hot[1]  # a seed repeats a sampled reply
+    assert len({choice["message"]["content"] for choice in hot}) > 1  # other seeds sample other replies
+    long = next(choice for choice in hot if len(choice["message"]["content"].split()) >= 3)
+    seed = seeds[hot.index(long)]
+    short = await reply(temperature=2.0, seed=seed, max_tokens=1)  # the same start, cut after one token
+    assert short["finish_reason"] == "length"
+    assert short["message"]["content"] == long["message"]["content"].split()[0]
+    second_word = long["message"]["content"].split()[1]
+    stopped = await reply(temperature=2.0, seed=seed, max_tokens=10, stop=second_word)
+    assert stopped["finish_reason"] == "stop"
+    assert second_word not in stopped["message"]["content"].split()
+    narrow = await reply(temperature=1.0, top_p=1e-6, seed=3)  # only the likeliest token: the greedy reply
+    assert narrow["message"]["content"] == (await reply(temperature=0))["message"]["content"] == "yes"
+
+
+async def test_tokens_are_metered_per_deployment_and_key(org: OrgClient, llm_deployment: dict[str, Any]) -> None:
+    deployment_id = llm_deployment["id"]
+    created = await org.post("/v1/keys", json={"name": "bot", "scope": "deployment", "deployment_id": deployment_id})
+    assert created.status_code == 201, created.text
+    key = created.json()
+
+    def totals(items: list[dict[str, Any]]) -> tuple[int, int]:
+        rows = [row for row in items if row["deployment_id"] == deployment_id and row["key_id"] == key["id"]]
+        return sum(row["prompt_tokens"] for row in rows), sum(row["completion_tokens"] for row in rows)
+
+    scoped = {"Authorization": f"Bearer {key['key']}"}
+    request = {"messages": [{"role": "user", "content": "is it lovely"}], "temperature": 0}
+    whole = await org.post(f"/v1/deployments/{deployment_id}/chat/completions", json=request, headers=scoped)
+    assert whole.status_code == 200, whole.text
+    streamed = await org.post(
+        f"/v1/deployments/{deployment_id}/chat/completions", json=request | {"stream": True}, headers=scoped
+    )
+    assert streamed.status_code == 200, streamed.text
+    usage = whole.json()["usage"]
+    assert totals((await org.get("/v1/usage")).json()["items"]) == (
+        2 * usage["prompt_tokens"],
+        2 * usage["completion_tokens"],
+    )
+    other = await org.get(f"/v1/deployments/{deployment_id}", headers=scoped)
+    assert other.status_code == 403  # the scoped key calls its deployment's generations and predict only
+
+
+async def test_what_a_generation_cannot_be_asked(
+    org: OrgClient, llm_deployment: dict[str, Any], trained_model: dict[str, Any]
+) -> None:
+    base = f"/v1/deployments/{llm_deployment['id']}"
+    user = [{"role": "user", "content": "hi"}]
+    cases = [
+        (f"{base}/chat/completions", {"messages": user, "frequency_penalty": 1}, "frequency_penalty"),
+        (f"{base}/chat/completions", {"messages": user, "n": 2}, "n"),
+        (f"{base}/chat/completions", {"messages": [*user, {"role": "assistant", "content": "x"}]}, "last message"),
+        (f"{base}/chat/completions", {"messages": user, "max_tokens": 5000}, "max_tokens"),
+        (f"{base}/chat/completions", {"messages": user, "stop": ["a", "b", "c", "d", "e"]}, "stop"),
+        (f"{base}/completions", {"prompt": "x" * 60_000}, "characters of prompt"),
+        (f"{base}/predict", {"inputs": ["a plain text"]}, "takes a prompt or messages"),
+        (f"{base}/predict", {"inputs": [{"image_url": "http://example.com/a.png"}]}, "takes a prompt or messages"),
+    ]
+    for path, body, reason in cases:
+        response = await org.post(path, json=body)
+        assert response.status_code == 422, (body, response.text)
+        assert reason in response.json()["detail"], (body, response.text)
+    classifier = await deploy(org, trained_model["id"], min_replicas=0)
+    refused = await org.post(f"/v1/deployments/{classifier['id']}/chat/completions", json={"messages": user})
+    assert refused.status_code == 422 and "does not generate text" in refused.json()["detail"]
+    batch = await org.post("/v1/batch-predictions", json={"model_id": llm_deployment["model_id"], "snapshot_id": None})
+    assert batch.status_code == 422
+
+
+async def test_a_deployment_that_does_not_reply_as_trained_fails_with_the_difference(
+    org: OrgClient, inference_platform: Platform, llm_model: dict[str, Any]
+) -> None:
+    """The stored replies of the held-out prompts are altered: the deployment's own replies no longer match."""
+    store = await create_store(inference_platform.apps["trainer"].state.settings)
+    key = f"orgs/{org.org_id}/models/{llm_model['id']}/artifacts/parity.json"
+    original = await store.get_bytes(key)
+    parity = json.loads(original)
+    parity[0]["output"] = "maybe"
+    cache = Path(inference_platform.apps["inference"].state.settings.resolved_replica_cache_dir)
+    try:
+        await store.put(key, json.dumps(parity).encode())
+        for path in (cache / "models" / llm_model["id"]).glob("parity.json"):  # replicas' cached copy too
+            path.write_text(json.dumps(parity))
+        created = await org.post("/v1/deployments", json={"model_id": llm_model["id"], "name": "tampered"})
+        assert created.status_code == 201, created.text
+        body = await org.wait_while(f"/v1/deployments/{created.json()['id']}", "deploying", 120)
+        assert body["status"] == "failed", body
+        assert "parity check failed: 1 of 5 held-out prompts" in body["error"]
+        assert "trained 'maybe', served " in body["error"]
+    finally:
+        await store.put(key, original)
+        for path in (cache / "models" / llm_model["id"]).glob("parity.json"):
+            path.write_bytes(original)
+        await store.close()
