@@ -20,6 +20,7 @@ from trainer_svc.jobs.backend import JobBackend
 from trainer_svc.jobs.dispatcher import Dispatcher
 from trainer_svc.jobs.local import LocalProcessBackend
 from trainer_svc.metrics import TrainingMetrics
+from trainer_svc.models.export import Exporter
 from trainer_svc.models.router import internal_router, jobs_router, router
 from trainer_svc.settings import TrainerSettings
 from trainer_svc.worker.settings import worker_environment
@@ -70,6 +71,7 @@ def create_app(
         dispatcher = Dispatcher(app.state.database, job_backend, importer, snapshots, settings, metrics)
         app.state.snapshots = snapshots
         app.state.dispatcher = dispatcher
+        app.state.exporter = Exporter(app.state.store)
         async with app.state.database.session() as session:
             await base_models.sync_builtins(session)
         dispatcher.start()

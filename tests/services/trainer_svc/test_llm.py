@@ -5,10 +5,14 @@ rows over max_length left out and counted, artifacts a plain load can use; and t
 
 from __future__ import annotations
 
+import io
+import tarfile
 from pathlib import Path
 from typing import Any
 
 import pytest
+import torch
+from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from automl_common.storage import download_prefix
 from modelkit import tasks
@@ -86,8 +90,40 @@ async def test_lora_on_prompt_and_completion_learns_and_is_measured(
         reply = generate(loaded, tokenizer, item["messages"], GenerationParams(max_new_tokens=item["max_new_tokens"]))
         assert reply.text == item["output"]
 
+    # The merged export loads with plain transformers and replies as the trained model did.
+    folder = await exported(org, model["id"], "merged", tmp_path / "merged")
+    assert not (folder / "adapter_config.json").exists() and list(folder.glob("*.safetensors"))
+    assert plain_replies(folder, parity) == [item["output"] for item in parity]
+    adapter = await exported(org, model["id"], "adapter", tmp_path / "adapter")
+    assert (adapter / "adapter_config.json").is_file() and (adapter / "tokenizer_config.json").is_file()
+    again = await org.get(f"/v1/models/{model['id']}/export")  # the stored copy
+    assert again.status_code == 200 and again.headers["content-type"] == "application/x-tar"
 
-async def test_full_fine_tune_on_chat_messages(org: OrgClient, llama_base: dict[str, Any]) -> None:
+
+async def exported(org: OrgClient, model_id: str, export_format: str, target: Path) -> Path:
+    response = await org.get(f"/v1/models/{model_id}/export", params={"format": export_format})
+    assert response.status_code == 200, response.text
+    assert f'filename="{model_id}-{export_format}.tar"' in response.headers["content-disposition"]
+    with tarfile.open(fileobj=io.BytesIO(response.content)) as archive:
+        archive.extractall(target, filter="data")
+    return target / model_id
+
+
+def plain_replies(folder: Path, parity: list[dict[str, Any]]) -> list[str]:
+    """Greedy replies with nothing of this platform: transformers' own loading, template and generate."""
+    tokenizer = AutoTokenizer.from_pretrained(str(folder))
+    model = AutoModelForCausalLM.from_pretrained(str(folder)).eval()
+    replies = []
+    for item in parity:
+        rendered: Any = tokenizer.apply_chat_template(item["messages"], add_generation_prompt=True, return_tensors="pt")
+        ids = rendered["input_ids"] if hasattr(rendered, "keys") else rendered
+        with torch.no_grad():
+            out = model.generate(ids, max_new_tokens=item["max_new_tokens"], do_sample=False)
+        replies.append(str(tokenizer.decode(out[0, ids.shape[1] :], skip_special_tokens=True)))
+    return replies
+
+
+async def test_full_fine_tune_on_chat_messages(org: OrgClient, llama_base: dict[str, Any], tmp_path: Path) -> None:
     snapshot = await llm_snapshot(org, yes_no_records(80, seed=2), messages_column="chat")
     response = await org.post(
         "/v1/models", json=llm_request(llama_base["id"], snapshot["id"], "full", max_epochs=2, learning_rate=5e-3)
@@ -99,6 +135,10 @@ async def test_full_fine_tune_on_chat_messages(org: OrgClient, llama_base: dict[
     assert metrics["overall"]["loss"] < metrics["baseline"]["overall"]["loss"]
     assert len(metrics["epochs"]) == 2
     assert model["metrics"]["overall"]["perplexity"] == pytest.approx(metrics["overall"]["perplexity"])
+    folder = await exported(org, model["id"], "merged", tmp_path)
+    assert plain_replies(folder, metrics["parity"]) == [item["output"] for item in metrics["parity"]]
+    refused = await org.get(f"/v1/models/{model['id']}/export", params={"format": "adapter"})
+    assert refused.status_code == 422 and "adapter is for LoRA models" in refused.json()["detail"]
 
 
 async def test_what_an_llm_cannot_be_asked(
@@ -123,3 +163,7 @@ async def test_what_an_llm_cannot_be_asked(
         response = await org.post("/v1/models", json=request)
         assert response.status_code == 422, (request, response.text)
         assert reason in response.json()["detail"], response.text
+    unknown = await org.get(f"/v1/models/model_{'0' * 26}/export")
+    assert unknown.status_code == 404
+    bad_format = await org.get(f"/v1/models/model_{'0' * 26}/export", params={"format": "gguf"})
+    assert bad_format.status_code == 422

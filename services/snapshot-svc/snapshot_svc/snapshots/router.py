@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
 from fastapi import APIRouter, BackgroundTasks, Query, Response, status
@@ -11,8 +10,8 @@ from automl_common.deps import PageDep, SessionDep, StoreDep
 from automl_common.errors import BadGateway, Conflict, InvalidRequest, NotFound, ServiceUnavailable, error_responses
 from automl_common.ids import IdPath, IdQuery
 from automl_common.quotas import OrgQuotaExceeded
+from automl_common.responses import object_response
 from automl_common.schemas import Page
-from automl_common.storage import ObjectStore
 from automl_proto import snapshots as schemas
 from snapshot_svc.deps import BuilderDep, DatasetsDep, SnapshotSettingsDep
 from snapshot_svc.snapshots import service
@@ -112,17 +111,6 @@ async def check_compatibility(
     return await service.compatibility(session, store, org_id, snapshot_id, test_snapshot_id)
 
 
-async def _stream(store: ObjectStore, key: str, media_type: str) -> StreamingResponse:
-    stream = await store.open(key)
-
-    async def body() -> AsyncIterator[bytes]:
-        async with stream:
-            async for chunk in stream:
-                yield chunk
-
-    return StreamingResponse(body(), media_type=media_type, headers={"Content-Length": str(stream.info.size)})
-
-
 @router.get("/{snapshot_id}/data", responses=error_responses(NotFound, Conflict))
 async def download_data(
     snapshot_id: IdPath, session: SessionDep, store: StoreDep, org_id: OrgIdDep
@@ -131,7 +119,7 @@ async def download_data(
     snapshot = await service.get_snapshot_row(session, org_id, snapshot_id)
     service.require_ready(snapshot)
     assert snapshot.data_key is not None
-    return await _stream(store, snapshot.data_key, "application/vnd.apache.parquet")
+    return await object_response(store, snapshot.data_key, "application/vnd.apache.parquet")
 
 
 @router.get("/{snapshot_id}/manifest", responses=error_responses(NotFound, Conflict))
@@ -141,7 +129,7 @@ async def download_manifest(
     snapshot = await service.get_snapshot_row(session, org_id, snapshot_id)
     service.require_ready(snapshot)
     assert snapshot.manifest_key is not None
-    return await _stream(store, snapshot.manifest_key, "application/json")
+    return await object_response(store, snapshot.manifest_key, "application/json")
 
 
 @router.get("/{snapshot_id}/splits/{split_id}/data", responses=error_responses(NotFound))
@@ -150,7 +138,7 @@ async def download_split(
 ) -> StreamingResponse:
     """One boolean ``test`` column, aligned with the snapshot's rows."""
     split = await service.get_split(session, org_id, snapshot_id, split_id)
-    return await _stream(store, split.data_key, "application/vnd.apache.parquet")
+    return await object_response(store, split.data_key, "application/vnd.apache.parquet")
 
 
 @internal_router.get("/{snapshot_id}/files", responses=error_responses(NotFound, Conflict))

@@ -3,7 +3,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, BackgroundTasks, Header, Query, Response, status
-from fastapi.responses import PlainTextResponse
+from fastapi.responses import PlainTextResponse, StreamingResponse
 
 from automl_common.auth import OrgIdDep
 from automl_common.deps import PageDep, SessionDep, StoreDep
@@ -18,12 +18,14 @@ from automl_common.errors import (
 )
 from automl_common.ids import IdPath
 from automl_common.quotas import OrgQuotaExceeded
+from automl_common.responses import object_response
 from automl_common.schemas import Page
 from automl_proto import models as schemas
 from automl_proto.inference import ModelArtifacts
 from automl_proto.training import JobEvent
-from trainer_svc.deps import DispatcherDep, SnapshotsDep, TrainerSettingsDep
+from trainer_svc.deps import DispatcherDep, ExporterDep, SnapshotsDep, TrainerSettingsDep
 from trainer_svc.models import results, service, worker_events
+from trainer_svc.models.export import ExportFormat
 from trainer_svc.models.repository import ModelRepository
 
 router = APIRouter(prefix="/v1/models", tags=["models"])
@@ -131,6 +133,29 @@ async def get_metrics(
 async def get_card(model_id: IdPath, session: SessionDep, store: StoreDep, org_id: OrgIdDep) -> PlainTextResponse:
     model = await service.get_model_row(session, org_id, model_id)
     return PlainTextResponse(await results.card(store, model), media_type="text/markdown; charset=utf-8")
+
+
+@router.get(
+    "/{model_id}/export",
+    response_class=StreamingResponse,
+    responses={
+        200: {"content": {"application/x-tar": {"schema": {"type": "string", "format": "binary"}}}},
+        **error_responses(NotFound, Conflict, InvalidRequest),
+    },
+)
+async def export_model(
+    model_id: IdPath,
+    session: SessionDep,
+    store: StoreDep,
+    exporter: ExporterDep,
+    org_id: OrgIdDep,
+    format: Annotated[ExportFormat, Query(description="merged: one safetensors model; adapter: LoRA's")] = "merged",
+) -> StreamingResponse:
+    """An llm model as a tar of one folder that plain transformers loads (``from_pretrained``): the weights
+    with the adapter merged in (or the adapter alone), the tokenizer and its chat template. The first call
+    builds it; later ones stream the stored copy."""
+    key = await exporter.export(session, org_id, model_id, format)
+    return await object_response(store, key, "application/x-tar", filename=f"{model_id}-{format}.tar")
 
 
 @jobs_router.post("/{model_id}/events", responses=error_responses(Unauthorized))
