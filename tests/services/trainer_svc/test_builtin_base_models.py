@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from modelkit.tasks.llm import load_model, load_tokenizer
+from modelkit.tasks.llm.generation import GenerationParams, generate
 from trainer_svc.base_models.builtin import BUILTINS, BaseModelUnavailable, join_split_zip
 from trainer_svc.base_models.service import check_model_folder, content_hash
 
@@ -61,3 +63,18 @@ def test_minilm_ships_in_its_package(tmp_path: Path) -> None:
     minilm.materialise(tmp_path / "minilm")
     check_model_folder(tmp_path / "minilm", "text_classification")
     assert (tmp_path / "minilm" / "1_Pooling" / "config.json").is_file()
+
+
+@pytest.mark.slow
+def test_smollm2_is_imported_from_its_gguf_as_a_plain_chat_model(tmp_path: Path) -> None:
+    builtin = BUILTINS["smollm2-135m"]
+    assert builtin.installed() and builtin.model_type == "llm"
+    target = tmp_path / "smollm2"
+    builtin.materialise(target)
+    assert (target / "model.safetensors").is_file() and not list(target.glob("*.gguf"))
+    assert "quantization_config" not in (target / "config.json").read_text()
+    check_model_folder(target, "llm")
+    model, tokenizer = load_model(target).eval(), load_tokenizer(target)
+    question = [{"role": "user", "content": "What is the capital of France?"}]
+    reply = generate(model, tokenizer, question, GenerationParams(max_new_tokens=16))
+    assert "Paris" in reply.text and reply.finish_reason == "stop", reply

