@@ -72,6 +72,26 @@ async def test_the_playground_answers_a_prompt_and_meters_its_tokens(org: OrgCli
     assert refused.status_code == 422 and "takes a prompt or messages" in refused.json()["detail"]
 
 
+async def test_lora_models_of_one_base_share_one_playground_replica(
+    org: OrgClient, inference_platform: Platform, llm_model: dict[str, Any]
+) -> None:
+    """A second LoRA model of the same base, trained to answer the other way round: both answer through the
+    playground from one adapter app (the base held once), each with its own adapter."""
+    rows = [row | {"completion": "no" if row["completion"] == "yes" else "yes"} for row in yes_no_records(160, 1)]
+    snapshot = await llm_snapshot(org, rows, **PAIRS)
+    base_id = llm_model["base_model"]
+    request = llm_request(base_id, snapshot["id"], "lora", max_epochs=4, learning_rate=2e-2, lora={"dropout": 0.0})
+    reversed_model = await wait_model(org, (await org.post("/v1/models", json=request)).json()["id"])
+    assert reversed_model["status"] == "succeeded", reversed_model
+    for _ in range(2):  # back and forth: adapters switch on the one replica
+        for model, expected in ((llm_model, "yes"), (reversed_model, "no")):
+            answer = await org.post(f"/v1/models/{model['id']}/playground", json={"input": {"prompt": "is it good"}})
+            assert answer.status_code == 200, answer.text
+            assert answer.json()["text"] == expected
+    states = await inference_platform.apps["inference"].state.manager.runtime.states()
+    assert len([name for name in states if "-adapters-" in name]) == 1, sorted(states)
+
+
 async def test_a_deployment_answers_predict_and_openai_calls(org: OrgClient, llm_deployment: dict[str, Any]) -> None:
     base = f"/v1/deployments/{llm_deployment['id']}"
     predicted = await org.post(f"{base}/predict", json={"inputs": [{"prompt": "is it good"}, {"prompt": "is it sad"}]})

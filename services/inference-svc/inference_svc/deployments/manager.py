@@ -22,7 +22,13 @@ from automl_proto.inference import ModelArtifacts
 from inference_svc.errors import PredictionFailed
 from inference_svc.metrics import InferenceMetrics
 from inference_svc.serving.loader import ModelInput, ModelSource
-from inference_svc.serving.replicas import APP_BUILDERS, BatchingConfig, ReplicaResources, playground_app
+from inference_svc.serving.replicas import (
+    APP_BUILDERS,
+    BatchingConfig,
+    ReplicaResources,
+    adapters_app,
+    playground_app,
+)
 from inference_svc.serving.runtime import ServeRuntime
 from inference_svc.settings import InferenceSettings
 from inference_svc.tables import DeploymentRow
@@ -51,6 +57,7 @@ class DeploymentManager:
         self._locks: dict[str, asyncio.Lock] = {}
         self._reconciler: asyncio.Task[None] | None = None
         self._playground_ready: asyncio.Task[None] | None = None
+        self._adapters_ready: dict[str, asyncio.Task[None]] = {}  # by base model sha256
         self.resources = ReplicaResources(
             num_cpus=settings.replica_num_cpus,
             num_gpus=settings.replica_num_gpus,
@@ -89,7 +96,7 @@ class DeploymentManager:
         self._reconciler = asyncio.create_task(self._reconcile_forever(), name="serve-reconciler")
 
     async def aclose(self) -> None:
-        for task in (self._reconciler, self._playground_ready):
+        for task in (self._reconciler, self._playground_ready, *self._adapters_ready.values()):
             if task is not None:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
@@ -265,9 +272,26 @@ class DeploymentManager:
         await asyncio.shield(self._playground_ready)
 
     async def playground(self, artifacts: ModelArtifacts, inputs: Sequence[ModelInput]) -> list[dict[str, Any]]:
+        """Classifiers and whole llm models on the shared multiplexed app; LoRA llm models on their base
+        model's adapter app (the base held once for all of them)."""
+        source = self.source(artifacts)
+        if tasks.info(artifacts.model_type).family == "causal_lm" and artifacts.method == "lora":
+            app_name = await self.ensure_adapters(source)
+            return await self._timed("playground", self.runtime.with_source(app_name, source, inputs), len(inputs))
         await self.ensure_playground()
-        call = self.runtime.playground(self.playground_app_name, artifacts.model_id, self.source(artifacts), inputs)
+        call = self.runtime.playground(self.playground_app_name, artifacts.model_id, source, inputs)
         return await self._timed("playground", call, len(inputs))
+
+    async def ensure_adapters(self, source: ModelSource) -> str:
+        """The adapter app of the source's base model, deployed on first use (once per base model)."""
+        sha = source.artifacts.base_model_sha256
+        app_name = f"{self.settings.serve_app_prefix}-adapters-{sha[:16]}"
+        ready = self._adapters_ready.get(sha)
+        if ready is None or (ready.done() and ready.exception() is not None):
+            app = adapters_app(source, max_adapters=self.settings.playground_max_adapters, resources=self.resources)
+            ready = self._adapters_ready[sha] = asyncio.create_task(self.runtime.run(app_name, app))
+        await asyncio.shield(ready)
+        return app_name
 
     async def _timed(self, label: str, call: Any, count: int) -> list[dict[str, Any]]:
         started = time.perf_counter()

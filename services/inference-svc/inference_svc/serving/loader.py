@@ -47,13 +47,14 @@ def _as_prefix(prefix: str) -> str:
     return prefix if prefix.endswith("/") else prefix + "/"
 
 
-async def fetch_model_files(source: ModelSource) -> tuple[Path, Path | None]:
-    """The model's folder and (unless a full fine-tune) its base model's folder, downloaded once."""
+async def fetch_model_files(source: ModelSource, *, base_only: bool = False) -> tuple[Path, Path | None]:
+    """The model's folder and (unless a full fine-tune) its base model's folder, downloaded once; with
+    ``base_only``, the base model's alone."""
     artifacts = source.artifacts
     model_dir = source.cache_dir / "models" / artifacts.model_id
     base_dir = source.cache_dir / "base-models" / artifacts.base_model_sha256
-    wanted = [(artifacts.artifacts_prefix, model_dir)]
-    if artifacts.method != "full":
+    wanted = [] if base_only else [(artifacts.artifacts_prefix, model_dir)]
+    if artifacts.method != "full" or base_only:
         wanted.append((artifacts.base_model_prefix, base_dir))
     missing = [(prefix, directory) for prefix, directory in wanted if not directory.is_dir()]
     if missing:
@@ -65,7 +66,7 @@ async def fetch_model_files(source: ModelSource) -> tuple[Path, Path | None]:
                     raise FileNotFoundError(f"no files under {prefix!r} in the object store")
         finally:
             await store.close()
-    return model_dir, base_dir if artifacts.method != "full" else None
+    return model_dir, base_dir if artifacts.method != "full" or base_only else None
 
 
 class TorchThread:

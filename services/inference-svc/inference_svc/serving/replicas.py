@@ -134,6 +134,32 @@ class GeneratorReplica:
         return None
 
 
+class AdapterReplica:
+    """Every LoRA llm model of one base model (the playground's): the base held once, each model's adapter
+    loaded on its first request and kept among the most recently used (``AdapterPool``), waiting requests
+    served grouped by adapter. Each request brings where its model's files are."""
+
+    async def __init__(self, base: ModelSource, torch_threads: int, max_adapters: int) -> None:  # type: ignore[misc]
+        from modelkit.tasks.llm.adapters import AdapterPool
+
+        self.thread = TorchThread(torch_threads)
+        _, base_dir = await fetch_model_files(base, base_only=True)
+        assert base_dir is not None
+        self.pool = await self.thread.run(AdapterPool, base_dir, max_adapters)
+
+    async def predict(self, source: ModelSource, inputs: Sequence[ModelInput]) -> list[dict[str, Any]]:
+        model_dir, _ = await fetch_model_files(source)
+        model_id = source.artifacts.model_id
+        # The pool serves one request at a time and groups the waiting ones: each waits in a thread of its own.
+        return [
+            await asyncio.to_thread(self.pool.generate, model_id, model_dir, dict(value))  # type: ignore[arg-type]
+            for value in inputs
+        ]
+
+    def check_health(self) -> None:
+        return None
+
+
 class PlaygroundReplica:
     """Any succeeded model, loaded on first use and kept among the replica's most recently used ones."""
 
@@ -211,6 +237,23 @@ def generator_app(
         health_check_period_s=resources.health_check_period_s,
     )(GeneratorReplica)
     app: Application = deployment.bind(source, resources.torch_threads)
+    return app
+
+
+def adapters_app(base: ModelSource, *, max_adapters: int, resources: ReplicaResources) -> Application:
+    deployment = serve.deployment(
+        name="adapters",
+        autoscaling_config={
+            "min_replicas": 1,
+            "max_replicas": 1,
+            "upscale_delay_s": resources.upscale_delay_s,
+            "downscale_delay_s": resources.downscale_delay_s,
+        },
+        max_ongoing_requests=64,
+        ray_actor_options=resources.actor_options(),
+        health_check_period_s=resources.health_check_period_s,
+    )(AdapterReplica)
+    app: Application = deployment.bind(base, resources.torch_threads, max_adapters)
     return app
 
 

@@ -203,6 +203,12 @@ class ServeRuntime:
         prompts: list[dict[str, Any]] = await handle.parity_prompts.remote()
         return prompts
 
+    async def with_source(self, app_name: str, source: Any, inputs: Sequence[ModelInput]) -> list[dict[str, Any]]:
+        """A shared app's answers for one model whose files the request names (``AdapterReplica``)."""
+        handle = await self.handle(app_name)
+        outputs: list[dict[str, Any]] = await handle.predict.remote(source, list(inputs))
+        return outputs
+
     async def playground(
         self, app_name: str, model_id: str, source: Any, inputs: Sequence[ModelInput]
     ) -> list[dict[str, Any]]:
