@@ -60,21 +60,28 @@ async def test_lora_on_prompt_and_completion_learns_and_is_measured(
     assert overall["loss"] < base["loss"] / 2, (overall, base)  # far better than the base model zero-shot
     assert overall["perplexity"] == pytest.approx(2.718281828 ** overall["loss"], rel=1e-6)
     assert metrics["delta"]["overall"]["loss"] == pytest.approx(overall["loss"] - base["loss"])
-    assert metrics["baseline"]["name"].startswith("the base model tiny-llama")
+    assert metrics["baseline"]["name"].startswith("the base model tiny-llama on the same test examples")
     assert metrics["selection"]["name"] == "val_loss"
     examples = metrics["train_examples"] + metrics["validation_examples"] + metrics["test_examples"]
     assert examples + sum(metrics["test_left_out"].values()) + sum(metrics["left_out"].values()) == 161
     assert sum(metrics["left_out"].values()) + sum(metrics["test_left_out"].values()) == 1  # the long one
-    assert metrics["heads"] == {}
+    # Every test reply is 'yes' or 'no': the replies are also scored as a classifier's, exact match, against
+    # the base model's zero-shot replies.
+    reply = metrics["heads"]["reply"]
+    assert set(reply["classes"]) == {"yes", "no", "(any other reply)"}
+    assert reply["accuracy"] > 0.9 and overall["accuracy"] == reply["accuracy"]
+    assert metrics["baseline"]["heads"]["reply"]["accuracy"] < 0.7  # an untrained tiny model: mostly other
+    assert metrics["delta"]["heads"]["reply"]["accuracy"] > 0.2
+    assert metrics["baseline"]["name"].endswith("(zero-shot)")
     # Held-out prompts with the replies the trained model gave greedily: what a deployment must reproduce.
     parity = metrics["parity"]
     assert len(parity) == 5
     assert all(item["output"] in ("yes", "no") for item in parity), parity
     refused = await org.get(f"/v1/models/{model['id']}/metrics", params={"threshold": 0.5})
-    assert refused.status_code == 422 and "no classification heads" in refused.json()["detail"]
+    assert refused.status_code == 422 and "no scores to apply one to" in refused.json()["detail"]
 
     card = (await org.get(f"/v1/models/{model['id']}/card")).text
-    assert "| perplexity |" in card and "On the test examples" in card
+    assert "| perplexity |" in card and "### Head `reply`" in card
     kinds = {event["kind"] for event in await events(org, model["id"])}
     assert {"started", "progress", "epoch", "checkpoint", "succeeded"} <= kinds
 
@@ -167,3 +174,22 @@ async def test_what_an_llm_cannot_be_asked(
     assert unknown.status_code == 404
     bad_format = await org.get(f"/v1/models/model_{'0' * 26}/export", params={"format": "gguf"})
     assert bad_format.status_code == 422
+
+
+async def test_free_form_replies_are_measured_by_loss_alone(org: OrgClient, llama_base: dict[str, Any]) -> None:
+    """More distinct replies than a classifier's labels: no exact-match report, the loss and perplexity only."""
+    words = ["good", "bad", "fine", "sad", "great", "awful", "happy", "poor", "lovely", "terrible", "horrid"]
+    rows = [
+        {"prompt": f"is it {a}", "completion": f"{b} {c} {a}", "chat": []}
+        for a in words
+        for b in ("yes", "no", "maybe", "answer")
+        for c in ("really", "quite", "very")
+    ]  # 132 different replies: a quarter of them is more than a classifier's labels
+    snapshot = await llm_snapshot(org, rows, **PAIRS)
+    response = await org.post("/v1/models", json=llm_request(llama_base["id"], snapshot["id"], "lora", max_epochs=1))
+    model = await wait_model(org, response.json()["id"])
+    assert model["status"] == "succeeded", model["error"]
+    metrics = (await org.get(f"/v1/models/{model['id']}/metrics")).json()
+    assert metrics["heads"] == {} and set(metrics["overall"]) == {"loss", "perplexity"}
+    assert metrics["baseline"]["name"].endswith("on the same test examples")
+    assert "On the test examples" in (await org.get(f"/v1/models/{model['id']}/card")).text

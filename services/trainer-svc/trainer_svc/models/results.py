@@ -11,6 +11,7 @@ import numpy as np
 
 from automl_common.errors import InvalidRequest, NotFound
 from automl_common.storage import ObjectNotFound, ObjectStore
+from modelkit import tasks
 from modelkit.metrics import HeadInput, evaluate
 from trainer_svc.models.service import ModelNotFinished
 from trainer_svc.tables import TrainingModel
@@ -54,8 +55,8 @@ async def metrics(
     _require_succeeded(model)
     stored: dict[str, Any] = json.loads(await _read(store, model.output_prefix + "metrics.json"))
     report = stored["report"]
-    if threshold is not None and not report["heads"]:
-        raise InvalidRequest("threshold: this model has no classification heads to apply a threshold to")
+    if threshold is not None and tasks.info(model.model_type).family != "classifier":
+        raise InvalidRequest(f"threshold: a {model.model_type} model's replies have no scores to apply one to")
     if threshold is not None:
         report = await asyncio.to_thread(
             _rethreshold, report, await _read(store, model.output_prefix + "scores.npz"), threshold

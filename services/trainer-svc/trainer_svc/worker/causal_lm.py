@@ -20,6 +20,7 @@ from transformers import PreTrainedTokenizerBase
 from automl_common.storage import upload_directory, upload_file
 from modelkit import tasks
 from modelkit.card import CardInputs, render_model_card
+from modelkit.metrics import HeadInput, delta, evaluate
 from modelkit.tasks.llm import LLMManifest, load_model, load_tokenizer
 from modelkit.tasks.llm.chat import ChatFormatError, Encoded, Fingerprint, encode, messages_of
 from modelkit.tasks.llm.generation import GenerationParams, generate
@@ -29,6 +30,12 @@ from trainer_svc.worker.data import read_split
 from trainer_svc.worker.job import BadInput, Job, LoopHooks, hyperparameters
 
 PARITY_PROMPTS = 5
+# "Complex classification": when every test completion is one of at most this many distinct short labels,
+# the replies are also scored as a classifier's (exact match) against the base model's zero-shot replies.
+MAX_LABELS = 20
+MAX_LABEL_WORDS = 5
+MAX_CLASSIFIED_ROWS = 1000
+OTHER = "(any other reply)"
 SELECTION = "val_loss"  # an LLM's evaluations are chosen by their loss
 PARITY_MAX_NEW_TOKENS = 32
 
@@ -164,23 +171,22 @@ class CausalLMJob(Job):
         (out / "parity.json").write_text(json.dumps(parity))
         self.io(upload_directory(self.store, out, self.key("artifacts/")))
 
-        overall = {key: figures.get(key) for key in ("loss", "perplexity")}
-        base_overall = {key: (baseline or {}).get(key) for key in ("loss", "perplexity")}
-        change = {
-            "overall": {
-                key: (overall[key] - base_overall[key])  # type: ignore[operator]
-                if overall[key] is not None and base_overall[key] is not None
-                else None
-                for key in overall
-            },
-            "heads": {},
-        }
-        report = {"overall": overall, "heads": {}}
-        baseline_name = f"the base model {spec.base_model.name} on the same test examples"
+        report: dict[str, Any] = {"overall": {}, "heads": {}}
+        base_report: dict[str, Any] = {"overall": {}, "heads": {}}
+        classified = self.classify(model, tokenizer, test_rows.take(test.kept))
+        if classified is not None:
+            report, base_report = classified
+        report["overall"] |= {key: figures.get(key) for key in ("loss", "perplexity")}
+        base_report["overall"] |= {key: (baseline or {}).get(key) for key in ("loss", "perplexity")}
+        overall = report["overall"]
+        change = delta(report, base_report)
+        baseline_name = f"the base model {spec.base_model.name} on the same test examples" + (
+            " (zero-shot)" if classified is not None else ""
+        )
         tokens_per_s = objective.tokens_trained / result.seconds if result.seconds else None
         metrics = {
             "report": report,
-            "baseline": {"overall": base_overall, "heads": {}},
+            "baseline": base_report,
             "baseline_name": baseline_name,
             "delta": change,
             "epochs": result.history,
@@ -225,7 +231,10 @@ class CausalLMJob(Job):
         self.io(upload_file(self.store, self.work / "card.md", self.key("card.md"), content_type="text/markdown"))
         summary = {
             "overall": overall,
-            "heads": {},
+            "heads": {
+                name: {"f1": head["macro"]["f1"], "accuracy": head["accuracy"], "loss": head["loss"]}
+                for name, head in report["heads"].items()
+            },
             "delta_overall": change["overall"],
             "baseline": baseline_name,
             "chosen_epoch": result.best_epoch,
@@ -233,6 +242,46 @@ class CausalLMJob(Job):
             "test_rows": len(test.examples),
         }
         self.reporter.send("succeeded", "training finished", metrics=summary)
+
+    def classify(
+        self, model: torch.nn.Module, tokenizer: PreTrainedTokenizerBase, rows: Conversations
+    ) -> tuple[dict[str, Any], dict[str, Any]] | None:
+        """Exact-match classification reports (the trained model's, the base model's zero-shot) when the test
+        replies are a few short labels; None otherwise. Scores are one-hot (replies have no probabilities):
+        a reply outside the labels counts for the class ``OTHER``."""
+        prompts, expected = [], []
+        for messages in rows.messages[:MAX_CLASSIFIED_ROWS]:
+            last = max(i for i, message in enumerate(messages) if message["role"] == "assistant")
+            prompts.append(messages[:last])
+            expected.append(messages[last]["content"].strip())
+        labels = sorted(set(expected))
+        if not 2 <= len(labels) <= MAX_LABELS or any(len(label.split()) > MAX_LABEL_WORDS for label in labels):
+            return None
+        classes = [*labels, OTHER]
+        longest = max(len(tokenizer(label, add_special_tokens=False)["input_ids"]) for label in labels)
+        params = GenerationParams(max_new_tokens=longest + 2)
+
+        def report(replies: list[str]) -> dict[str, Any]:
+            scores = np.zeros((len(replies), len(classes)))
+            for row, reply in enumerate(replies):
+                scores[row, classes.index(reply) if reply in classes else len(labels)] = 1.0
+            y_true = np.array([classes.index(label) for label in expected])
+            evaluated = evaluate([HeadInput("reply", classes, y_true, scores)])
+            for block in (evaluated["heads"]["reply"], evaluated["overall"]):
+                block["loss"] = None  # one-hot scores: no likelihood to speak of
+            return evaluated
+
+        trained = report([generate(model, tokenizer, prompt, params).text.strip() for prompt in prompts])
+        disable = getattr(model, "disable_adapter", None)
+        if disable is not None:  # LoRA: the base model is the same weights without the adapter
+            with disable():
+                zero_shot = [generate(model, tokenizer, prompt, params).text.strip() for prompt in prompts]
+        else:
+            base: torch.nn.Module = load_model(self.base_model_dir())
+            base.to(self.world.device())
+            base.train(False)
+            zero_shot = [generate(base, tokenizer, prompt, params).text.strip() for prompt in prompts]
+        return trained, report(zero_shot)
 
     def parity(
         self, model: torch.nn.Module, tokenizer: PreTrainedTokenizerBase, rows: Conversations
