@@ -6,6 +6,7 @@ take it. A causal LM (``modelkit.tasks.llm``) supplies its own."""
 
 from __future__ import annotations
 
+import json
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from pathlib import Path
@@ -15,8 +16,22 @@ from torch import nn
 
 from automl_proto.models import LoraOptions, TrainingOptions
 from modelkit.classifier import ClassifierSpec, EncoderConfig, MultiHeadClassifier
-from modelkit.tasks import TaskInfo, info
+from modelkit.tasks import ModelTypeError, TaskInfo, info
 from modelkit.training.data import ModelInputs
+
+
+def read_config(folder: Path) -> dict[str, Any]:
+    """A transformers model folder's ``config.json``; ``ModelTypeError`` naming what is wrong with it."""
+    config_path = folder / "config.json"
+    if not config_path.is_file():
+        raise ModelTypeError("no config.json in the model folder")
+    try:
+        config = json.loads(config_path.read_text())
+    except ValueError as e:
+        raise ModelTypeError(f"config.json is not valid JSON: {e}") from e
+    if not isinstance(config, dict):
+        raise ModelTypeError("config.json does not hold an object")
+    return config
 
 
 class InputFiles(Protocol):

@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
 from typing import Any
 
 from fastapi import APIRouter
 from fastapi.responses import StreamingResponse
 from pydantic import ValidationError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from automl_common.auth import OrgIdDep
 from automl_common.deps import SessionDep
@@ -22,6 +24,7 @@ from automl_proto.inference import PromptInput
 from inference_svc.deployments import service
 from inference_svc.deployments.manager import DeploymentManager
 from inference_svc.deps import InputsDep, ManagerDep
+from inference_svc.inputs import InputReader
 
 router = APIRouter(prefix="/v1/deployments", tags=["generation"])
 
@@ -47,16 +50,57 @@ def _event(data: dict[str, Any]) -> bytes:
     return b"data: " + json.dumps(data, separators=(",", ":")).encode() + b"\n\n"
 
 
-async def _stream(
-    manager: DeploymentManager, deployment_id: str, app_name: str, request: dict[str, Any], chunk: Any
-) -> AsyncIterator[bytes]:
-    """``chunk(delta_text, finish_reason, usage)`` shapes each event for its endpoint."""
+@dataclass(frozen=True)
+class _Api:
+    """What differs between the two endpoints: the answer's id prefix and object names, and where a reply's
+    text goes in a choice (a chat's message or delta, a completion's text)."""
+
+    id_prefix: str
+    chunk_object: str
+    choice: Callable[[str, bool], dict[str, Any]]  # (text, streamed piece?) -> the choice's text fields
+    whole: type[openai.ChatCompletion] | type[openai.Completion]
+
+
+CHAT = _Api(
+    "chatcmpl",
+    "chat.completion.chunk",
+    lambda text, piece: {"delta" if piece else "message": {"role": "assistant", "content": text}},
+    openai.ChatCompletion,
+)
+COMPLETION = _Api("cmpl", "text_completion", lambda text, piece: {"text": text}, openai.Completion)
+
+
+async def _answer(
+    api: _Api,
+    body: openai.ChatCompletionRequest | openai.CompletionRequest,
+    deployment_id: str,
+    session: AsyncSession,
+    manager: DeploymentManager,
+    reader: InputReader,
+    org_id: str,
+) -> Any:
+    app_name, request = await service.generation(session, reader, org_id, deployment_id, _prompt(body))
+    head = {"id": new_id(api.id_prefix), "created": int(time.time()), "model": deployment_id}
+    if body.stream:
+        return StreamingResponse(
+            _events(api, head, manager.stream(deployment_id, app_name, request)), media_type="text/event-stream"
+        )
+    [reply] = await manager.predict(deployment_id, app_name, [request])
+    choice = {"index": 0, "finish_reason": reply["finish_reason"]} | api.choice(reply["text"], False)
+    return api.whole.model_validate(head | {"choices": [choice], "usage": reply["usage"]})
+
+
+async def _events(api: _Api, head: dict[str, Any], replies: AsyncIterator[dict[str, Any]]) -> AsyncIterator[bytes]:
+    """The reply's pieces as chunks; the last chunk has the finish reason and the usage; then ``[DONE]``."""
     try:
-        async for item in manager.stream(deployment_id, app_name, request):
+        async for item in replies:
             if item.get("done"):
-                yield _event(chunk("", item["finish_reason"], item["usage"]))
+                last: dict[str, Any] = {"delta": {}} if api is CHAT else {"text": ""}
+                choice = {"index": 0, "finish_reason": item["finish_reason"]} | last
+                yield _event(head | {"object": api.chunk_object, "choices": [choice], "usage": item["usage"]})
             else:
-                yield _event(chunk(item["delta"], None, None))
+                choice = {"index": 0, "finish_reason": None} | api.choice(item["delta"], True)
+                yield _event(head | {"object": api.chunk_object, "choices": [choice]})
     except Exception as error:  # the status line is gone: the failure is the stream's last event
         yield _event({"error": {"message": f"generation failed: {type(error).__name__}", "type": "server_error"}})
     yield b"data: [DONE]\n\n"
@@ -76,36 +120,7 @@ async def chat_completions(
     org_id: OrgIdDep,
 ) -> Any:
     """The deployment's reply to a conversation, as OpenAI's chat completions API gives it."""
-    app_name, request = await service.generation(session, reader, org_id, deployment_id, _prompt(body))
-    answer_id, created = new_id("chatcmpl"), int(time.time())
-    if body.stream:
-
-        def chunk(delta: str, finish: str | None, usage: dict[str, int] | None) -> dict[str, Any]:
-            content = {"role": "assistant", "content": delta} if finish is None else {}
-            event = {
-                "id": answer_id,
-                "object": "chat.completion.chunk",
-                "created": created,
-                "model": deployment_id,
-                "choices": [{"index": 0, "delta": content, "finish_reason": finish}],
-            }
-            return event | ({"usage": usage} if usage is not None else {})
-
-        return StreamingResponse(
-            _stream(manager, deployment_id, app_name, request, chunk), media_type="text/event-stream"
-        )
-    [reply] = await manager.predict(deployment_id, app_name, [request])
-    return openai.ChatCompletion(
-        id=answer_id,
-        created=created,
-        model=deployment_id,
-        choices=[
-            openai.ChatChoice(
-                index=0, message=openai.AssistantMessage(content=reply["text"]), finish_reason=reply["finish_reason"]
-            )
-        ],
-        usage=reply["usage"],
-    )
+    return await _answer(CHAT, body, deployment_id, session, manager, reader, org_id)
 
 
 @router.post(
@@ -123,28 +138,4 @@ async def completions(
 ) -> Any:
     """The deployment's reply to a prompt (taken as one user turn through the model's chat template, as it was
     trained), as OpenAI's completions API gives it."""
-    app_name, request = await service.generation(session, reader, org_id, deployment_id, _prompt(body))
-    answer_id, created = new_id("cmpl"), int(time.time())
-    if body.stream:
-
-        def chunk(delta: str, finish: str | None, usage: dict[str, int] | None) -> dict[str, Any]:
-            event = {
-                "id": answer_id,
-                "object": "text_completion",
-                "created": created,
-                "model": deployment_id,
-                "choices": [{"index": 0, "text": delta, "finish_reason": finish}],
-            }
-            return event | ({"usage": usage} if usage is not None else {})
-
-        return StreamingResponse(
-            _stream(manager, deployment_id, app_name, request, chunk), media_type="text/event-stream"
-        )
-    [reply] = await manager.predict(deployment_id, app_name, [request])
-    return openai.Completion(
-        id=answer_id,
-        created=created,
-        model=deployment_id,
-        choices=[openai.CompletionChoice(index=0, text=reply["text"], finish_reason=reply["finish_reason"])],
-        usage=reply["usage"],
-    )
+    return await _answer(COMPLETION, body, deployment_id, session, manager, reader, org_id)

@@ -182,7 +182,10 @@ class PlaygroundReplica:
         return None
 
 
-def classifier_app(
+def _model_app(
+    replica: type,
+    name: str,
+    max_ongoing_requests: int,
     source: ModelSource,
     *,
     min_replicas: int,
@@ -191,8 +194,9 @@ def classifier_app(
     batching: BatchingConfig,
     resources: ReplicaResources,
 ) -> Application:
+    """One platform deployment's Serve app: its replica class, autoscaled as the deployment says."""
     deployment = serve.deployment(
-        name="classifier",
+        name=name,
         autoscaling_config={
             "min_replicas": min_replicas,
             "max_replicas": max_replicas,
@@ -201,43 +205,46 @@ def classifier_app(
             "upscale_delay_s": resources.upscale_delay_s,
             "downscale_delay_s": resources.downscale_delay_s,
         },
-        # Requests wait in the replica's batch queue, not in the caller's router: a router finding every
-        # replica full retries with backoff sleeps (measured: idle CPU, 10 req/s where the replica does 35).
-        max_ongoing_requests=max(2 * batching.max_batch_size, int(4 * target_ongoing_requests), 64),
+        max_ongoing_requests=max_ongoing_requests,
         ray_actor_options=resources.actor_options(),
         user_config=batching.user_config(),
         health_check_period_s=resources.health_check_period_s,
-    )(ClassifierReplica)
+    )(replica)
     app: Application = deployment.bind(source, resources.torch_threads)
     return app
+
+
+def classifier_app(
+    source: ModelSource, *, target_ongoing_requests: float, batching: BatchingConfig, **options: Any
+) -> Application:
+    # Requests wait in the replica's batch queue, not in the caller's router: a router finding every
+    # replica full retries with backoff sleeps (measured: idle CPU, 10 req/s where the replica does 35).
+    max_ongoing = max(2 * batching.max_batch_size, int(4 * target_ongoing_requests), 64)
+    return _model_app(
+        ClassifierReplica,
+        "classifier",
+        max_ongoing,
+        source,
+        target_ongoing_requests=target_ongoing_requests,
+        batching=batching,
+        **options,
+    )
 
 
 def generator_app(
-    source: ModelSource,
-    *,
-    min_replicas: int,
-    max_replicas: int,
-    target_ongoing_requests: float,
-    batching: BatchingConfig,
-    resources: ReplicaResources,
+    source: ModelSource, *, target_ongoing_requests: float, batching: BatchingConfig, **options: Any
 ) -> Application:
-    deployment = serve.deployment(
-        name="generator",
-        autoscaling_config={
-            "min_replicas": min_replicas,
-            "max_replicas": max_replicas,
-            "initial_replicas": max(min_replicas, 1),
-            "target_ongoing_requests": target_ongoing_requests,
-            "upscale_delay_s": resources.upscale_delay_s,
-            "downscale_delay_s": resources.downscale_delay_s,
-        },
-        max_ongoing_requests=max(int(4 * target_ongoing_requests), 16),
-        ray_actor_options=resources.actor_options(),
-        user_config=batching.user_config(),
-        health_check_period_s=resources.health_check_period_s,
-    )(GeneratorReplica)
-    app: Application = deployment.bind(source, resources.torch_threads)
-    return app
+    # A reply takes many forward passes: few requests are worth queueing on one replica.
+    max_ongoing = max(int(4 * target_ongoing_requests), 16)
+    return _model_app(
+        GeneratorReplica,
+        "generator",
+        max_ongoing,
+        source,
+        target_ongoing_requests=target_ongoing_requests,
+        batching=batching,
+        **options,
+    )
 
 
 def adapters_app(base: ModelSource, *, max_adapters: int, resources: ReplicaResources) -> Application:

@@ -17,7 +17,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel, P
 
 from automl_proto.models import LoraOptions
 from modelkit.tasks import ModelTypeError
-from modelkit.tasks.base import ModelTask
+from modelkit.tasks.base import ModelTask, read_config
 from modelkit.tasks.llm.chat import ChatFormatError, Fingerprint
 
 WEIGHT_PATTERNS = ("*.safetensors", "*.bin")
@@ -89,14 +89,7 @@ class CausalLMTask(ModelTask):
     name = "llm"
 
     def check_base_model(self, folder: Path) -> None:
-        config_path = folder / "config.json"
-        if not config_path.is_file():
-            raise ModelTypeError("no config.json in the model folder")
-        try:
-            config = json.loads(config_path.read_text())
-        except ValueError as e:
-            raise ModelTypeError(f"config.json is not valid JSON: {e}") from e
-        architectures = config.get("architectures") if isinstance(config, dict) else None
+        architectures = read_config(folder).get("architectures")
         if not architectures or not any(str(name).endswith("ForCausalLM") for name in architectures):
             raise ModelTypeError(f"config.json names no causal LM architecture (architectures: {architectures})")
         if not any(any(folder.glob(pattern)) for pattern in WEIGHT_PATTERNS):

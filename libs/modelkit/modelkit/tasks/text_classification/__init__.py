@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -13,7 +12,7 @@ from transformers import AutoTokenizer, PreTrainedTokenizerBase
 from automl_proto.models import TrainingOptions
 from modelkit.classifier import ClassifierSpec, EncoderConfig, MultiHeadClassifier
 from modelkit.tasks import ModelTypeError
-from modelkit.tasks.base import ClassifierTask, InputFiles, Preprocessor
+from modelkit.tasks.base import ClassifierTask, InputFiles, Preprocessor, read_config
 from modelkit.tasks.text_classification.encoder import TextClassifier, load_encoder, read_encoder_config
 from modelkit.tasks.text_classification.tokens import TokenizedTexts, tokenize
 from modelkit.training.data import ModelInputs
@@ -64,14 +63,7 @@ class TextClassification(ClassifierTask):
         return TextPreprocessor(load_tokenizer(directory / "tokenizer"), max_length)
 
     def check_base_model(self, folder: Path) -> None:
-        config_path = folder / "config.json"
-        if not config_path.is_file():
-            raise ModelTypeError("no config.json in the model folder")
-        try:
-            config = json.loads(config_path.read_text())
-        except ValueError as e:
-            raise ModelTypeError(f"config.json is not valid JSON: {e}") from e
-        if not isinstance(config, dict) or "model_type" not in config:
+        if "model_type" not in read_config(folder):
             raise ModelTypeError("config.json does not name a model_type")
         if not any((folder / name).is_file() for name in TOKENIZER_FILES):
             raise ModelTypeError(f"no tokenizer in the model folder (one of {', '.join(TOKENIZER_FILES)})")
