@@ -69,6 +69,7 @@ bench: install datasets
 	$(PY) -m bench.train_text
 	$(PY) -m bench.train_distributed
 	$(PY) -m bench.train_image
+	$(PY) -m bench.llm
 	$(PY) -m bench.inference
 
 # The chart rendered with the minimal values, every option on, and bare: helm lint (strict, Kubernetes 1.30)
