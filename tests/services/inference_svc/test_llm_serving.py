@@ -13,6 +13,7 @@ import pytest
 
 from automl_common.storage import create_store
 from tests.services.inference_svc.conftest import deploy
+from tests.services.inference_svc.test_tasks_keys_usage import wait_task
 from tests.support.llm import llm_request, llm_snapshot, yes_no_records
 from tests.support.platform import OrgClient, Platform
 from tests.support.tiny_models import build_tiny_llama
@@ -168,6 +169,16 @@ async def test_generation_parameters_through_the_api(org: OrgClient, llm_deploym
     assert second_word not in stopped["message"]["content"].split()
     narrow = await reply(temperature=1.0, top_p=1e-6, seed=3)  # only the likeliest token: the greedy reply
     assert narrow["message"]["content"] == (await reply(temperature=0))["message"]["content"] == "yes"
+
+
+async def test_an_async_task_generates_its_replies(org: OrgClient, llm_deployment: dict[str, Any]) -> None:
+    inputs = [{"prompt": "is it lovely"}, {"messages": [{"role": "user", "content": "is it horrid"}]}]
+    created = await org.post(f"/v1/deployments/{llm_deployment['id']}/tasks", json={"inputs": inputs})
+    assert created.status_code == 202, created.text
+    task = await wait_task(org, created.json()["task_id"], lambda body: body["status"] in ("succeeded", "failed"))
+    assert task["status"] == "succeeded", task
+    assert [output["text"] for output in task["outputs"]] == ["yes", "no"]
+    assert all(output["usage"]["completion_tokens"] == 1 for output in task["outputs"])
 
 
 async def test_tokens_are_metered_per_deployment_and_key(org: OrgClient, llm_deployment: dict[str, Any]) -> None:
