@@ -107,6 +107,12 @@ class DeploymentCreate(Scaling):
     model_config = _STRICT
     model_id: ResourceId
     name: str = Field(min_length=1, max_length=100)
+    share_base: bool = Field(
+        default=False,
+        description="LoRA llm models: served from the org's one replica set for their base model, which holds "
+        "the base once and loads each such deployment's adapter per request (scaled to the largest "
+        "min_replicas and max_replicas its deployments ask for)",
+    )
 
 
 class DeploymentUpdate(BaseModel):
@@ -132,6 +138,7 @@ class Deployment(Scaling):
     name: str
     model_id: str
     model_type: str
+    share_base: bool = False
     status: DeploymentStatus
     replicas: Replicas
     error: str | None

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Float, Integer, String, Text
+from sqlalchemy import Boolean, Float, Integer, String, Text, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from automl_common.db import JSONType, TimestampMixin
@@ -37,6 +37,15 @@ class DeploymentRow(TimestampMixin, Base):
     replicas: Mapped[dict[str, int]] = mapped_column(JSONType, default=dict)
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    # LoRA llm models: served by the org's one app for their base model (``serve_app``), shared with the
+    # org's other such deployments, instead of an app of their own.
+    share_base: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    serve_app: Mapped[str | None] = mapped_column(String(100), nullable=True, index=True)
+
+    @property
+    def serving_app(self) -> str:
+        """The Serve app that answers this deployment's calls."""
+        return self.serve_app or self.app_name
 
 
 class TaskRow(TimestampMixin, Base):

@@ -5,6 +5,7 @@ metered in /v1/usage, a deployment-scoped key, the refusals, and a deployment fa
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
 from typing import Any
@@ -73,17 +74,22 @@ async def test_the_playground_answers_a_prompt_and_meters_its_tokens(org: OrgCli
     assert refused.status_code == 422 and "takes a prompt or messages" in refused.json()["detail"]
 
 
-async def test_lora_models_of_one_base_share_one_playground_replica(
-    org: OrgClient, inference_platform: Platform, llm_model: dict[str, Any]
-) -> None:
-    """A second LoRA model of the same base, trained to answer the other way round: both answer through the
-    playground from one adapter app (the base held once), each with its own adapter."""
+@pytest.fixture(scope="module")
+async def reversed_model(org: OrgClient, llm_model: dict[str, Any]) -> dict[str, Any]:
+    """A second LoRA model of the same base, trained to answer the other way round."""
     rows = [row | {"completion": "no" if row["completion"] == "yes" else "yes"} for row in yes_no_records(160, 1)]
     snapshot = await llm_snapshot(org, rows, **PAIRS)
     base_id = llm_model["base_model"]
     request = llm_request(base_id, snapshot["id"], "lora", max_epochs=4, learning_rate=2e-2, lora={"dropout": 0.0})
-    reversed_model = await wait_model(org, (await org.post("/v1/models", json=request)).json()["id"])
-    assert reversed_model["status"] == "succeeded", reversed_model
+    model = await wait_model(org, (await org.post("/v1/models", json=request)).json()["id"])
+    assert model["status"] == "succeeded", model
+    return model
+
+
+async def test_lora_models_of_one_base_share_one_playground_replica(
+    org: OrgClient, inference_platform: Platform, llm_model: dict[str, Any], reversed_model: dict[str, Any]
+) -> None:
+    """Both answer through the playground from one adapter app (the base held once), each with its adapter."""
     for _ in range(2):  # back and forth: adapters switch on the one replica
         for model, expected in ((llm_model, "yes"), (reversed_model, "no")):
             answer = await org.post(f"/v1/models/{model['id']}/playground", json={"input": {"prompt": "is it good"}})
@@ -169,6 +175,52 @@ async def test_generation_parameters_through_the_api(org: OrgClient, llm_deploym
     assert second_word not in stopped["message"]["content"].split()
     narrow = await reply(temperature=1.0, top_p=1e-6, seed=3)  # only the likeliest token: the greedy reply
     assert narrow["message"]["content"] == (await reply(temperature=0))["message"]["content"] == "yes"
+
+
+async def test_shared_base_deployments_serve_their_adapters_from_one_app(
+    org: OrgClient,
+    inference_platform: Platform,
+    llm_model: dict[str, Any],
+    reversed_model: dict[str, Any],
+    trained_model: dict[str, Any],
+) -> None:
+    """Two deployments with share_base: one Serve app holds the base once and answers each with its own
+    adapter (each passed its parity check through it); deleting one leaves the other answering, and the app
+    goes with the last."""
+    runtime = inference_platform.apps["inference"].state.manager.runtime
+
+    async def shared_apps() -> list[str]:
+        return [name for name in await runtime.states() if "-shared-" in name]
+
+    first = await deploy(org, llm_model["id"], share_base=True, min_replicas=1)
+    second = await deploy(org, reversed_model["id"], share_base=True, min_replicas=1)
+    assert first["share_base"] and second["share_base"]
+    assert len(await shared_apps()) == 1
+    question = {"messages": [{"role": "user", "content": "is it good"}], "temperature": 0}
+    for deployment, expected in ((first, "yes"), (second, "no"), (first, "yes")):
+        answer = await org.post(f"/v1/deployments/{deployment['id']}/chat/completions", json=question)
+        assert answer.status_code == 200, answer.text
+        assert answer.json()["choices"][0]["message"]["content"] == expected
+    streamed = await org.post(
+        f"/v1/deployments/{second['id']}/completions", json={"prompt": "is it bad", "stream": True}
+    )
+    assert "".join(event["choices"][0]["text"] for event in events_of(streamed.text)[:-1]) == "yes"
+
+    assert (await org.delete(f"/v1/deployments/{first['id']}")).status_code == 202
+    deadline = asyncio.get_running_loop().time() + 60
+    while (await org.get(f"/v1/deployments/{first['id']}")).status_code != 404:
+        assert asyncio.get_running_loop().time() < deadline
+        await asyncio.sleep(0.2)
+    still = await org.post(f"/v1/deployments/{second['id']}/chat/completions", json=question)
+    assert still.status_code == 200 and still.json()["choices"][0]["message"]["content"] == "no"
+    assert len(await shared_apps()) == 1
+    assert (await org.delete(f"/v1/deployments/{second['id']}")).status_code == 202
+    while await shared_apps():
+        assert asyncio.get_running_loop().time() < deadline + 60
+        await asyncio.sleep(0.2)
+
+    refused = await org.post("/v1/deployments", json={"model_id": trained_model["id"], "name": "x", "share_base": True})
+    assert refused.status_code == 422 and "only LoRA llm models share a base model" in refused.json()["detail"]
 
 
 async def test_an_async_task_generates_its_replies(org: OrgClient, llm_deployment: dict[str, Any]) -> None:

@@ -198,7 +198,7 @@ class BatchRunner:
                 if deployment is None:
                     raise BatchFailed(f"deployment {deployment_id!r} was deleted")
                 try:
-                    app_name = deployments.ready_app(deployment)
+                    route = deployments.ready_app(deployment)
                     break
                 except DeploymentNotReady:
                     pass
@@ -211,7 +211,7 @@ class BatchRunner:
             await asyncio.sleep(1.0)
 
         async def predict(values: list[ModelInput]) -> list[dict[str, Any]]:
-            return await self.manager.predict(deployment_id, app_name, values)
+            return await self.manager.predict(deployment_id, route, values)
 
         return predict
 

@@ -79,13 +79,13 @@ async def _answer(
     reader: InputReader,
     org_id: str,
 ) -> Any:
-    app_name, request = await service.generation(session, reader, org_id, deployment_id, _prompt(body))
+    route, request = await service.generation(session, reader, org_id, deployment_id, _prompt(body))
     head = {"id": new_id(api.id_prefix), "created": int(time.time()), "model": deployment_id}
     if body.stream:
         return StreamingResponse(
-            _events(api, head, manager.stream(deployment_id, app_name, request)), media_type="text/event-stream"
+            _events(api, head, manager.stream(deployment_id, route, request)), media_type="text/event-stream"
         )
-    [reply] = await manager.predict(deployment_id, app_name, [request])
+    [reply] = await manager.predict(deployment_id, route, [request])
     choice = {"index": 0, "finish_reason": reply["finish_reason"]} | api.choice(reply["text"], False)
     return api.whole.model_validate(head | {"choices": [choice], "usage": reply["usage"]})
 

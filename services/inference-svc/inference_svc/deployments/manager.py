@@ -9,6 +9,7 @@ import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select
@@ -37,6 +38,15 @@ from modelkit import tasks
 logger = logging.getLogger("automl.inference.deployments")
 
 _FAILED_STATES = ("DEPLOY_FAILED", "UNHEALTHY")
+
+
+@dataclass(frozen=True)
+class Route:
+    """Where a deployment's calls go: its Serve app, and for a shared-base deployment the model whose adapter
+    the shared app answers with."""
+
+    app_name: str
+    shared: ModelArtifacts | None = None
 
 
 class DeploymentManager:
@@ -73,6 +83,25 @@ class DeploymentManager:
 
     def app_name(self, deployment_id: str) -> str:
         return f"{self.settings.serve_app_prefix}-{deployment_id}"
+
+    def shared_app_name(self, org_id: str, base_model_sha256: str) -> str:
+        """The app that serves an org's shared-base deployments of one base model."""
+        return f"{self.settings.serve_app_prefix}-shared-{org_id.removeprefix('org_')[-12:]}-{base_model_sha256[:12]}"
+
+    def base_source(self, artifacts: ModelArtifacts) -> ModelSource:
+        """Where a base model's files are, the same for every model of that base (so an adapter app's
+        arguments, and so its replicas, do not change with the model that deployed it)."""
+        base = ModelArtifacts(
+            model_id=f"base-{artifacts.base_model_sha256[:16]}",
+            name="base model",
+            model_type=artifacts.model_type,
+            method=artifacts.method,
+            status="succeeded",
+            artifacts_prefix=artifacts.base_model_prefix,
+            base_model_sha256=artifacts.base_model_sha256,
+            base_model_prefix=artifacts.base_model_prefix,
+        )
+        return self.source(base)
 
     def source(self, artifacts: ModelArtifacts) -> ModelSource:
         return ModelSource(
@@ -122,22 +151,33 @@ class DeploymentManager:
                     row = await session.get(DeploymentRow, deployment_id)
                     if row is None or row.status != "deploying":
                         return
-                    generation, app_name = row.generation, row.app_name
+                    generation, app_name = row.generation, row.serving_app
                     family = tasks.info(row.model_type).family
-                    build_app = APP_BUILDERS[family]
-                    app = build_app(
-                        self.source(ModelArtifacts.model_validate(row.artifacts)),
-                        min_replicas=row.min_replicas,
-                        max_replicas=row.max_replicas,
-                        target_ongoing_requests=row.target_ongoing_requests,
-                        batching=BatchingConfig(row.max_batch_size, row.batch_wait_timeout_ms / 1000),
-                        resources=self.resources,
-                    )
+                    artifacts = ModelArtifacts.model_validate(row.artifacts)
+                    shared = artifacts if row.share_base else None
+                    if shared is not None:
+                        low, high = await self._shared_scaling(session, app_name)
+                        app = adapters_app(
+                            self.base_source(artifacts),
+                            max_adapters=self.settings.shared_max_adapters,
+                            resources=self.resources,
+                            min_replicas=low,
+                            max_replicas=high,
+                        )
+                    else:
+                        app = APP_BUILDERS[family](
+                            self.source(artifacts),
+                            min_replicas=row.min_replicas,
+                            max_replicas=row.max_replicas,
+                            target_ongoing_requests=row.target_ongoing_requests,
+                            batching=BatchingConfig(row.max_batch_size, row.batch_wait_timeout_ms / 1000),
+                            resources=self.resources,
+                        )
                 error: str | None = None
                 try:
                     await self.runtime.run(app_name, app)
                     if family == "causal_lm":
-                        error = await self._parity(app_name)
+                        error = await self._parity(Route(app_name, shared))
                 except Exception as e:  # Serve reports a failed deploy (a replica that cannot start) this way
                     logger.warning("deployment %s failed: %s", deployment_id, e)
                     error = f"{type(e).__name__}: {e}"[:4000]
@@ -152,16 +192,17 @@ class DeploymentManager:
                     row.updated_at = utcnow()
                     return
 
-    async def _parity(self, app_name: str) -> str | None:
+    async def _parity(self, route: Route) -> str | None:
         """The replies the worker generated for held-out prompts at the end of training, asked again of the
         deployment the way a caller asks (greedy): a difference means the served model does not behave like
         the trained one (another template, tokenizer or weights), and the deployment fails with it shown."""
-        prompts = await self.runtime.parity_prompts(app_name)
+        source = self.source(route.shared) if route.shared is not None else None
+        prompts = await self.runtime.parity_prompts(route.app_name, source)
         if not prompts:
             return None
         requests = [{"messages": item["messages"], "max_new_tokens": item["max_new_tokens"]} for item in prompts]
         async with asyncio.timeout(self.settings.predict_timeout_s):
-            outputs = await self.runtime.predict(app_name, requests)
+            outputs = await self._call(route, requests)
         differences = [
             f"prompt {item['messages'][-1]['content'][:200]!r}: trained {item['output']!r}, served {output['text']!r}"
             for item, output in zip(prompts, outputs, strict=True)
@@ -169,7 +210,8 @@ class DeploymentManager:
         ]
         if not differences:
             return None
-        await self.runtime.delete(app_name)
+        if route.shared is None:  # a shared app goes on serving the org's other models
+            await self.runtime.delete(route.app_name)
         return (
             f"parity check failed: {len(differences)} of {len(prompts)} held-out prompts got another reply than "
             "the trained model gave: " + "; ".join(differences)
@@ -181,8 +223,11 @@ class DeploymentManager:
                 row = await session.get(DeploymentRow, deployment_id)
                 if row is None:
                     return
-                app_name, org_id, model_id = row.app_name, row.org_id, row.model_id
-            await self.runtime.delete(app_name)
+                app_name, org_id, model_id = row.serving_app, row.org_id, row.model_id
+                # A shared app stays while another deployment of the org still uses it.
+                in_use = row.share_base and (await self._shared_scaling(session, app_name, excluding=row.id))[1] > 0
+            if not in_use:
+                await self.runtime.delete(app_name)
             # The row stays ("deleting", retried at the next start) until trainer-svc has let go of the model.
             await self._release_model(org_id, model_id, deployment_id)
             async with self.database.session() as session:
@@ -206,6 +251,18 @@ class DeploymentManager:
             await asyncio.sleep(0.5 * 2**attempt)
         raise RuntimeError(f"trainer-svc did not release model {model_id} for deployment {deployment_id}")
 
+    @staticmethod
+    async def _shared_scaling(session: Any, app_name: str, excluding: str | None = None) -> tuple[int, int]:
+        """The replicas a shared app is to have: the largest min and max its live deployments ask for ((0, 0)
+        when none is left)."""
+        statement = select(DeploymentRow.min_replicas, DeploymentRow.max_replicas).where(
+            DeploymentRow.serve_app == app_name, DeploymentRow.status.in_(("deploying", "ready"))
+        )
+        if excluding is not None:
+            statement = statement.where(DeploymentRow.id != excluding)
+        rows = (await session.execute(statement)).all()
+        return (max(row[0] for row in rows), max(row[1] for row in rows)) if rows else (0, 0)
+
     # --- Serve's state -------------------------------------------------------------------------------------
 
     async def _reconcile_forever(self) -> None:
@@ -224,7 +281,7 @@ class DeploymentManager:
         async with self.database.session() as session:
             rows = await session.scalars(select(DeploymentRow).where(DeploymentRow.status.in_(("deploying", "ready"))))
             for row in rows:
-                state = states.get(row.app_name)
+                state = states.get(row.serving_app)
                 replicas = (
                     {"running": state.running, "starting": state.starting, "stopping": state.stopping}
                     if state
@@ -246,16 +303,22 @@ class DeploymentManager:
 
     # --- predictions ---------------------------------------------------------------------------------------
 
-    async def predict(self, deployment_id: str, app_name: str, inputs: Sequence[ModelInput]) -> list[dict[str, Any]]:
-        return await self._timed(deployment_id, self.runtime.predict(app_name, inputs), len(inputs))
+    def _call(self, route: Route, inputs: Sequence[ModelInput]) -> Any:
+        if route.shared is not None:
+            return self.runtime.with_source(route.app_name, self.source(route.shared), inputs)
+        return self.runtime.predict(route.app_name, inputs)
 
-    async def stream(self, deployment_id: str, app_name: str, request: dict[str, Any]) -> AsyncIterator[dict[str, Any]]:
+    async def predict(self, deployment_id: str, route: Route, inputs: Sequence[ModelInput]) -> list[dict[str, Any]]:
+        return await self._timed(deployment_id, self._call(route, inputs), len(inputs))
+
+    async def stream(self, deployment_id: str, route: Route, request: dict[str, Any]) -> AsyncIterator[dict[str, Any]]:
         """A generator's reply piece by piece; the whole stream within the predict timeout."""
         started = time.perf_counter()
         outcome = "error"
+        source = self.source(route.shared) if route.shared is not None else None
         try:
             async with asyncio.timeout(self.settings.predict_timeout_s):
-                async for item in self.runtime.stream(app_name, request):
+                async for item in self.runtime.stream(route.app_name, request, source):
                     yield item
             outcome = "ok"
         finally:
@@ -288,7 +351,13 @@ class DeploymentManager:
         app_name = f"{self.settings.serve_app_prefix}-adapters-{sha[:16]}"
         ready = self._adapters_ready.get(sha)
         if ready is None or (ready.done() and ready.exception() is not None):
-            app = adapters_app(source, max_adapters=self.settings.playground_max_adapters, resources=self.resources)
+            app = adapters_app(
+                self.base_source(source.artifacts),
+                max_adapters=self.settings.playground_max_adapters,
+                resources=self.resources,
+                min_replicas=1,
+                max_replicas=1,
+            )
             ready = self._adapters_ready[sha] = asyncio.create_task(self.runtime.run(app_name, app))
         await asyncio.shield(ready)
         return app_name

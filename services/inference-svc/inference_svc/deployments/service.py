@@ -15,7 +15,7 @@ from automl_common.quotas import enforce_org_quota
 from automl_common.schemas import Page
 from automl_proto import inference as schemas
 from automl_proto.inference import PromptInput
-from inference_svc.deployments.manager import DeploymentManager
+from inference_svc.deployments.manager import DeploymentManager, Route
 from inference_svc.deployments.repository import DeploymentRepository
 from inference_svc.errors import (
     DeploymentFailed,
@@ -40,6 +40,7 @@ def to_schema(row: DeploymentRow) -> schemas.Deployment:
         name=row.name,
         model_id=row.model_id,
         model_type=row.model_type,
+        share_base=row.share_base,
         status=row.status,
         replicas=schemas.Replicas(**replicas),
         min_replicas=row.min_replicas,
@@ -107,7 +108,12 @@ async def create_deployment(
         setting="AUTOML_INFERENCE_MAX_DEPLOYMENTS_PER_ORG",
     )
     await _enforce_replicas(session, settings, org_id, request.max_replicas)
-    served_type(artifacts.model_type)
+    family = served_type(artifacts.model_type).family
+    if request.share_base and (family != "causal_lm" or artifacts.method != "lora"):
+        raise InvalidRequest(
+            f"share_base: only LoRA llm models share a base model; {request.model_id!r} is a "
+            f"{artifacts.method} {artifacts.model_type} model"
+        )
     deployment_id = new_id("dep")
     now = utcnow()
     row = DeploymentRow(
@@ -117,6 +123,8 @@ async def create_deployment(
         model_id=artifacts.model_id,
         model_type=artifacts.model_type,
         app_name=manager.app_name(deployment_id),
+        share_base=request.share_base,
+        serve_app=manager.shared_app_name(org_id, artifacts.base_model_sha256) if request.share_base else None,
         status="deploying",
         artifacts=artifacts.model_dump(),
         generation=1,
@@ -195,26 +203,26 @@ async def predict(
     row = await get_row(session, org_id, deployment_id)
     model_type = row.model_type
     try:
-        app_name, not_serving = ready_app(row), None
+        route, not_serving = ready_app(row), None
     except AutoMLError as e:
-        app_name, not_serving = "", e
+        route, not_serving = Route(""), e
     await session.commit()  # no transaction held while images are fetched or the model answers
     values = await reader.read(request.inputs, model_type)  # bad inputs are named before "not ready"
     if not_serving is not None:
         raise not_serving
-    outputs = await manager.predict(deployment_id, app_name, values)
+    outputs = await manager.predict(deployment_id, route, values)
     return schemas.PredictResponse.model_validate({"outputs": outputs})
 
 
 async def generation(
     session: AsyncSession, reader: InputReader, org_id: str, deployment_id: str, request: PromptInput
-) -> tuple[str, dict[str, Any]]:
-    """The Serve app of an llm deployment that can answer now, and the request as its replicas take it."""
+) -> tuple[Route, dict[str, Any]]:
+    """Where an llm deployment that can answer now is served, and the request as its replicas take it."""
     row = await get_row(session, org_id, deployment_id)
     try:
-        app_name, not_serving = ready_app(row), None
+        route, not_serving = ready_app(row), None
     except AutoMLError as e:
-        app_name, not_serving = "", e
+        route, not_serving = Route(""), e
     await session.commit()
     if tasks.info(row.model_type).input_kind != "chat":
         raise WrongInputKind(
@@ -224,10 +232,10 @@ async def generation(
     value = reader.prompt(0, request, row.model_type)
     if not_serving is not None:
         raise not_serving
-    return app_name, value
+    return route, value
 
 
-def ready_app(row: DeploymentRow) -> str:
+def ready_app(row: DeploymentRow) -> Route:
     if row.status == "deleting":
         raise DeploymentNotFound(f"deployment {row.id!r} is being deleted")
     if row.status == "failed":
@@ -236,4 +244,4 @@ def ready_app(row: DeploymentRow) -> str:
     serving = row.status == "deploying" and (row.replicas or {}).get("running", 0) > 0
     if row.status != "ready" and not serving:
         raise DeploymentNotReady(f"deployment {row.id!r} is still deploying; retry after the time in Retry-After")
-    return row.app_name
+    return Route(row.serving_app, schemas.ModelArtifacts.model_validate(row.artifacts) if row.share_base else None)

@@ -5,6 +5,7 @@ their options."""
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -156,6 +157,28 @@ class AdapterReplica:
             for value in inputs
         ]
 
+    async def stream(self, source: ModelSource, request: dict[str, Any]) -> AsyncIterator[dict[str, Any]]:
+        """As ``GeneratorReplica.stream``, with the model's adapter."""
+        model_dir, _ = await fetch_model_files(source)
+        loop = asyncio.get_running_loop()
+        pieces: asyncio.Queue[str | None] = asyncio.Queue()
+
+        def emit(piece: str) -> None:
+            loop.call_soon_threadsafe(pieces.put_nowait, piece)
+
+        model_id = source.artifacts.model_id
+        reply = asyncio.ensure_future(asyncio.to_thread(self.pool.generate, model_id, model_dir, request, emit))
+        reply.add_done_callback(lambda _: pieces.put_nowait(None))
+        while (piece := await pieces.get()) is not None:
+            yield {"delta": piece}
+        yield {"done": True, **(await reply)}
+
+    async def parity_prompts(self, source: ModelSource) -> list[dict[str, Any]]:
+        """The model's held-out prompts and the replies the worker generated for them."""
+        model_dir, _ = await fetch_model_files(source)
+        parity = model_dir / "parity.json"
+        return list(json.loads(parity.read_text())) if parity.is_file() else []
+
     def check_health(self) -> None:
         return None
 
@@ -247,12 +270,15 @@ def generator_app(
     )
 
 
-def adapters_app(base: ModelSource, *, max_adapters: int, resources: ReplicaResources) -> Application:
+def adapters_app(
+    base: ModelSource, *, max_adapters: int, resources: ReplicaResources, min_replicas: int, max_replicas: int
+) -> Application:
     deployment = serve.deployment(
         name="adapters",
         autoscaling_config={
-            "min_replicas": 1,
-            "max_replicas": 1,
+            "min_replicas": min_replicas,
+            "max_replicas": max(max_replicas, 1),
+            "initial_replicas": max(min_replicas, 1),
             "upscale_delay_s": resources.upscale_delay_s,
             "downscale_delay_s": resources.downscale_delay_s,
         },

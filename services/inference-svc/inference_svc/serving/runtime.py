@@ -190,17 +190,20 @@ class ServeRuntime:
         outputs: list[dict[str, Any]] = await handle.predict.remote(list(inputs))
         return outputs
 
-    async def stream(self, app_name: str, request: dict[str, Any]) -> AsyncIterator[dict[str, Any]]:
-        """A generator replica's reply piece by piece (``GeneratorReplica.stream``)."""
+    async def stream(self, app_name: str, request: dict[str, Any], source: Any = None) -> AsyncIterator[dict[str, Any]]:
+        """A generator replica's reply piece by piece (``GeneratorReplica.stream``; with ``source``, a shared
+        app's for that model, ``AdapterReplica.stream``)."""
         handle = await self.handle(app_name)
-        replies = handle.options(stream=True).stream.remote(request)
+        streaming = handle.options(stream=True)
+        replies = streaming.stream.remote(source, request) if source is not None else streaming.stream.remote(request)
         assert isinstance(replies, DeploymentResponseGenerator)
         async for item in replies:
             yield item
 
-    async def parity_prompts(self, app_name: str) -> list[dict[str, Any]]:
+    async def parity_prompts(self, app_name: str, source: Any = None) -> list[dict[str, Any]]:
         handle = await self.handle(app_name)
-        prompts: list[dict[str, Any]] = await handle.parity_prompts.remote()
+        call = handle.parity_prompts.remote(source) if source is not None else handle.parity_prompts.remote()
+        prompts: list[dict[str, Any]] = await call
         return prompts
 
     async def with_source(self, app_name: str, source: Any, inputs: Sequence[ModelInput]) -> list[dict[str, Any]]:

@@ -164,14 +164,14 @@ class TaskRunner:
                 if deployment is None:
                     return None, "the deployment was deleted"
                 try:
-                    app_name = deployments.ready_app(deployment)
+                    route = deployments.ready_app(deployment)
                 except DeploymentNotReady:
-                    app_name = None
+                    route = None
                 except Exception as e:
                     return None, str(e)
-            if app_name is not None:
+            if route is not None:
                 try:
-                    return await self.manager.predict(deployment.id, app_name, inputs), None
+                    return await self.manager.predict(deployment.id, route, inputs), None
                 except Exception as e:
                     return None, str(e)
             if asyncio.get_running_loop().time() > deadline:
