@@ -68,6 +68,7 @@ class DeploymentManager:
         self._reconciler: asyncio.Task[None] | None = None
         self._playground_ready: asyncio.Task[None] | None = None
         self._adapters_ready: dict[str, asyncio.Task[None]] = {}  # by base model sha256
+        self._shared_scales: dict[str, tuple[int, int]] = {}  # shared apps deployed, with their (min, max)
         self.resources = ReplicaResources(
             num_cpus=settings.replica_num_cpus,
             num_gpus=settings.replica_num_gpus,
@@ -155,6 +156,7 @@ class DeploymentManager:
                     family = tasks.info(row.model_type).family
                     artifacts = ModelArtifacts.model_validate(row.artifacts)
                     shared = artifacts if row.share_base else None
+                    low = high = 0
                     if shared is not None:
                         low, high = await self._shared_scaling(session, app_name)
                         app = adapters_app(
@@ -175,7 +177,10 @@ class DeploymentManager:
                         )
                 error: str | None = None
                 try:
-                    await self.runtime.run(app_name, app)
+                    if shared is None or not await self._shared_app_current(app_name, (low, high)):
+                        await self.runtime.run(app_name, app)
+                        if shared is not None:
+                            self._shared_scales[app_name] = (low, high)
                     if family == "causal_lm":
                         error = await self._parity(Route(app_name, shared))
                 except Exception as e:  # Serve reports a failed deploy (a replica that cannot start) this way
@@ -228,6 +233,7 @@ class DeploymentManager:
                 in_use = row.share_base and (await self._shared_scaling(session, app_name, excluding=row.id))[1] > 0
             if not in_use:
                 await self.runtime.delete(app_name)
+                self._shared_scales.pop(app_name, None)
             # The row stays ("deleting", retried at the next start) until trainer-svc has let go of the model.
             await self._release_model(org_id, model_id, deployment_id)
             async with self.database.session() as session:
@@ -250,6 +256,14 @@ class DeploymentManager:
                 pass
             await asyncio.sleep(0.5 * 2**attempt)
         raise RuntimeError(f"trainer-svc did not release model {model_id} for deployment {deployment_id}")
+
+    async def _shared_app_current(self, app_name: str, scale: tuple[int, int]) -> bool:
+        """Whether a shared app already runs with this scaling: deploying it again would restart its replicas
+        (Serve gives every deploy a new version), dropping the adapters they hold."""
+        if self._shared_scales.get(app_name) != scale:
+            return False
+        state = (await self.runtime.states()).get(app_name)
+        return state is not None and state.status == "RUNNING"
 
     @staticmethod
     async def _shared_scaling(session: Any, app_name: str, excluding: str | None = None) -> tuple[int, int]:
