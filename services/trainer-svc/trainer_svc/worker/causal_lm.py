@@ -36,7 +36,7 @@ MAX_LABELS = 20
 MAX_LABEL_WORDS = 5
 MAX_CLASSIFIED_ROWS = 1000
 OTHER = "(any other reply)"
-SELECTION = "val_loss"  # an LLM's evaluations are chosen by their loss
+SELECTION = CausalLMObjective.metric_key  # an LLM's evaluations are chosen by their loss
 PARITY_MAX_NEW_TOKENS = 32
 
 

@@ -28,6 +28,7 @@ from modelkit.tasks.llm.predict import answer, params_of
 @dataclass
 class _Waiting:
     adapter: str
+    directory: Path
     request: dict[str, Any]
     on_text: Callable[[str], None] | None
     done: threading.Event = field(default_factory=threading.Event)
@@ -54,15 +55,15 @@ class AdapterPool:
 
     # -- adapters --------------------------------------------------------------------------------------------
     def _load(self, name: str, directory: Path) -> None:
+        if name in self.loaded:  # checked when it was loaded
+            self.loaded.move_to_end(name)
+            return
         manifest = LLMManifest.read(directory)
         if manifest.method != "lora":
             raise ArtifactMismatch(f"model {name}: a {manifest.method} model has no adapter to share a base with")
         differences = Fingerprint(**manifest.fingerprint).differences(self.fingerprint)
         if differences:
             raise ArtifactMismatch(f"model {name} was trained with another tokenizer: {'; '.join(differences)}")
-        if name in self.loaded:
-            self.loaded.move_to_end(name)
-            return
         while len(self.loaded) >= self.max_adapters:
             oldest, _ = self.loaded.popitem(last=False)
             assert self.model is not None
@@ -91,7 +92,7 @@ class AdapterPool:
     ) -> dict[str, Any]:
         """The reply of model ``name`` (its artifacts in ``directory``); blocks until served. Called from any
         number of threads: whichever holds the model serves every waiting request, grouped by adapter."""
-        mine = _Waiting(name, dict(request, _directory=str(directory)), on_text)
+        mine = _Waiting(name, directory, request, on_text)
         with self._lock:
             self._waiting.append(mine)
         while not mine.done.is_set():
@@ -116,7 +117,7 @@ class AdapterPool:
         while group := self._next_group():
             for item in group:
                 try:
-                    self._load(item.adapter, Path(item.request["_directory"]))
+                    self._load(item.adapter, item.directory)
                     model = self._activate(item.adapter)
                     messages = prompt_messages(item.request.get("prompt"), item.request.get("messages"))
                     generated = generate(model, self.tokenizer, messages, params_of(item.request), item.on_text)
