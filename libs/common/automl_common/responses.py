@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from typing import Any
 
 from fastapi.responses import StreamingResponse
 
@@ -24,3 +25,10 @@ async def object_response(
     if filename is not None:
         headers["Content-Disposition"] = f'attachment; filename="{filename}"'
     return StreamingResponse(body(), media_type=media_type, headers=headers)
+
+
+def file_responses(description: str, *media_types: str) -> dict[int | str, dict[str, Any]]:
+    """The 200 of a route answering a file's bytes (use with ``response_class=StreamingResponse``, which adds
+    no JSON schema of its own)."""
+    binary = {"schema": {"type": "string", "format": "binary"}}
+    return {200: {"description": description, "content": {media_type: binary for media_type in media_types}}}

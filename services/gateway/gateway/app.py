@@ -12,6 +12,7 @@ from pathlib import Path
 
 import aiohttp
 from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
 from prometheus_client import Counter
 from starlette.middleware import Middleware
 
@@ -23,6 +24,9 @@ from gateway.auth import Authenticator
 from gateway.db import VERSION_TABLE
 from gateway.idempotency import IdempotencyMiddleware, purge_expired
 from gateway.keys.router import router as keys_router
+from gateway.openapi.document import PublicDocument, Source
+from gateway.openapi.router import STATIC_DIR, STATIC_URL
+from gateway.openapi.router import router as openapi_router
 from gateway.orgs.router import router as orgs_router
 from gateway.playground.router import router as playground_router
 from gateway.proxy.router import ProxyMiddleware, Upstream
@@ -61,6 +65,9 @@ def create_app(settings: GatewaySettings | None = None, *, store: ObjectStore | 
     upstreams = {
         prefix: Upstream(name, url, internal_token, timeout) for prefix, (name, url) in settings.routes().items()
     }
+    services: dict[tuple[str, str], list[str]] = {}
+    for prefix, (name, url) in settings.routes().items():
+        services.setdefault((name, url), []).append(prefix)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -74,6 +81,15 @@ def create_app(settings: GatewaySettings | None = None, *, store: ObjectStore | 
         for upstream in upstreams.values():
             upstream.bind(session)
         app.state.inference = InternalClient("inference-svc", settings.inference_url, internal_token)
+        app.state.public_document = PublicDocument(
+            app.openapi,
+            [
+                Source(InternalClient(name, url, internal_token), tuple(prefixes))
+                for (name, url), prefixes in services.items()
+            ],
+            LOCAL_PATHS,
+            settings.openapi_cache_ttl_s,
+        )
         app.state.usage_meter = UsageMeter(app.state.database, settings.usage_flush_interval_s)
         app.state.usage_meter.start()
         purger = asyncio.create_task(_purge_idempotency_forever(app, settings), name="idempotency-purge")
@@ -85,6 +101,7 @@ def create_app(settings: GatewaySettings | None = None, *, store: ObjectStore | 
                 await purger
             await app.state.usage_meter.aclose()
             await app.state.inference.aclose()
+            await app.state.public_document.aclose()
             for upstream in upstreams.values():
                 upstream.bind(None)
             await session.close()
@@ -93,7 +110,8 @@ def create_app(settings: GatewaySettings | None = None, *, store: ObjectStore | 
         title="AutoML platform API",
         migrations_dir=MIGRATIONS_DIR,
         version_table=VERSION_TABLE,
-        routers=[orgs_router, keys_router, playground_router, usage_router],
+        routers=[orgs_router, keys_router, playground_router, usage_router, openapi_router],
+        openapi_url=None,  # the gateway's /openapi.json is the whole public API (gateway.openapi)
         require_internal_token=False,
         documents_auth=True,
         body_limits=[BodyLimit("POST", re.compile(r"/v1/datasets/?"), settings.max_upload_bytes)],
@@ -108,6 +126,7 @@ def create_app(settings: GatewaySettings | None = None, *, store: ObjectStore | 
         lifespan=lifespan,
     )
     app = create_service_app(spec, settings, store=store)
+    app.mount(STATIC_URL, StaticFiles(directory=STATIC_DIR), name="docs-static")
     app.state.playground_exhausted = Counter(
         "automl_playground_quota_exhausted",
         "Playground queries refused because the model's free quota was used up",

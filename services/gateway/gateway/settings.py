@@ -48,6 +48,9 @@ class GatewaySettings(ServiceSettings):
     extra_routes: dict[str, str] = Field(
         default_factory=dict, description="more path prefixes to proxy, e.g. {'/v1/echo': 'http://...'}"
     )
+    openapi_cache_ttl_s: float = Field(
+        default=60.0, ge=0, le=86_400, description="how long the merged public API document is kept before re-reading"
+    )
     upstream_connect_timeout_s: float = Field(default=5.0, gt=0)
     upstream_timeout_s: float = Field(default=60.0, gt=0, description="read/write timeout to a service")
     upstream_max_connections: int = Field(default=200, ge=1)

@@ -16,6 +16,7 @@ from automl_common.errors import (
 )
 from automl_common.ids import IdPath
 from automl_common.quotas import OrgQuotaExceeded
+from automl_common.responses import file_responses
 from automl_common.schemas import Page
 from automl_proto import datasets as schemas
 from dataset_svc.datasets import service
@@ -23,6 +24,15 @@ from dataset_svc.datasets.export import export_lines
 from dataset_svc.datasets.upload import MultipartUpload
 from dataset_svc.deps import DatasetSettingsDep, IngestorDep
 
+# Read as a stream by MultipartUpload, not by FastAPI: the form is documented here.
+UPLOAD_FORM = {
+    "type": "object",
+    "required": ["file"],
+    "properties": {
+        "file": {"type": "string", "format": "binary", "description": "CSV, TSV, JSONL, or a zip of one CSV + images"},
+        "name": {"type": "string", "minLength": 1, "maxLength": 200, "description": "default: the file's name"},
+    },
+}
 router = APIRouter(prefix="/v1/datasets", tags=["datasets"])
 internal_router = APIRouter(prefix="/internal/datasets", tags=["internal"], include_in_schema=False)
 
@@ -32,7 +42,7 @@ internal_router = APIRouter(prefix="/internal/datasets", tags=["internal"], incl
     status_code=status.HTTP_201_CREATED,
     response_model=schemas.Dataset,
     responses=error_responses(BadRequest, PayloadTooLarge, UnsupportedMediaType, InvalidRequest, OrgQuotaExceeded),
-    openapi_extra={"requestBody": {"content": {"multipart/form-data": {"schema": {"type": "object"}}}}},
+    openapi_extra={"requestBody": {"required": True, "content": {"multipart/form-data": {"schema": UPLOAD_FORM}}}},
 )
 async def upload_dataset(
     request: Request,
@@ -107,7 +117,12 @@ async def retry_images(
     return await service.to_schema(session, dataset)
 
 
-@router.get("/{dataset_id}/export", responses=error_responses(NotFound, Conflict))
+@router.get(
+    "/{dataset_id}/export",
+    response_class=StreamingResponse,
+    responses=file_responses("JSON lines: a header, every row, a trailer", "application/x-ndjson")
+    | error_responses(NotFound, Conflict),
+)
 async def export_dataset(
     dataset_id: IdPath, request: Request, session: SessionDep, org_id: OrgIdDep
 ) -> StreamingResponse:

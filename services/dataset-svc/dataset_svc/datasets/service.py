@@ -149,6 +149,8 @@ async def upload_dataset(
         name = (upload.fields.get("name") or filename.rsplit(".", 1)[0]).strip()
         if not name or len(name) > 200:
             raise InvalidRequest("name: must be 1 to 200 characters")
+        if "\x00" in name:
+            raise InvalidRequest("name: holds a NUL character")
         # Counted again under the org's lock now that the size is known: two uploads racing for the last
         # bytes cannot both fit.
         await enforce_org_quota(

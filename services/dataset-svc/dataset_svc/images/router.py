@@ -9,6 +9,7 @@ from automl_common.auth import OrgIdDep
 from automl_common.deps import SessionDep, StoreDep
 from automl_common.errors import NotFound, error_responses
 from automl_common.ids import IdPath
+from automl_common.responses import file_responses
 from automl_common.storage import ObjectNotFound, image_key, thumbnail_key
 from dataset_svc.datasets.service import get_dataset_row
 from dataset_svc.deps import DatasetSettingsDep
@@ -24,7 +25,9 @@ class ImageNotAvailable(NotFound):
 
 
 @router.get(
-    "/thumbnail", responses={200: {"content": {"image/jpeg": {}, "image/png": {}}}, **error_responses(NotFound)}
+    "/thumbnail",
+    response_class=Response,
+    responses=file_responses("the preview image", "image/jpeg", "image/png") | error_responses(NotFound),
 )
 async def thumbnail(
     dataset_id: IdPath,

@@ -13,8 +13,10 @@ from fastapi import APIRouter, Request, Response, status
 from automl_common.context import PLAYGROUND_ROWS_HEADER
 from automl_common.errors import (
     AutoMLError,
+    BadGateway,
     Conflict,
     Forbidden,
+    GatewayTimeout,
     InvalidRequest,
     NotFound,
     RateLimited,
@@ -63,10 +65,26 @@ def _meter(
 
 @router.post(
     "/v1/models/{model_id}/playground",
-    responses=error_responses(Unauthorized, Forbidden, RateLimited, NotFound, InvalidRequest, PlaygroundQuotaExhausted),
+    response_model=schemas.Output,
+    responses=error_responses(
+        Unauthorized,
+        Forbidden,
+        RateLimited,
+        NotFound,
+        Conflict,
+        InvalidRequest,
+        PlaygroundQuotaExhausted,
+        BadGateway,
+        ServiceUnavailable,
+        GatewayTimeout,
+    )
+    | {200: {"headers": {REMAINING_HEADER: {"description": "free queries left", "schema": {"type": "integer"}}}}},
 )
-async def playground(model_id: IdPath, request: Request, principal: AdminDep) -> Response:
-    """One prediction from a trained model without deploying it, while its free quota lasts."""
+async def playground(
+    model_id: IdPath, body: schemas.PlaygroundRequest, request: Request, principal: AdminDep
+) -> Response:
+    """One prediction from a trained model without deploying it, while its free quota lasts: scores per head and
+    class, or an llm's reply. The answer's ``X-Playground-Remaining`` header says how many free queries are left."""
     settings: GatewaySettings = request.app.state.settings
     database = request.app.state.database
     limit = settings.playground_quota
@@ -81,7 +99,7 @@ async def playground(model_id: IdPath, request: Request, principal: AdminDep) ->
             "POST",
             url_path("/internal/playground/{}", model_id),
             org_id=principal.org_id,
-            content=await request.body(),
+            content=body.model_dump_json(exclude_unset=True),
             headers={"Content-Type": "application/json"},
         )
     except AutoMLError as error:

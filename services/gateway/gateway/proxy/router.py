@@ -40,7 +40,6 @@ from automl_common.errors import (
     BadRequest,
     Forbidden,
     GatewayTimeout,
-    PayloadTooLarge,
     ServiceUnavailable,
 )
 from gateway.auth import Principal, resolve_principal
@@ -171,8 +170,8 @@ class Upstream:
 
 
 async def _request_body(receive: Receive, errors: list[BaseException]) -> AsyncIterator[bytes]:
-    """The caller's body as it arrives. A failure here (size limit, disconnect) is kept for the caller of
-    the upstream request to raise, since aiohttp reports it only as a broken upload."""
+    """The caller's body as it arrives. A failure here (size limit, NUL in JSON text, disconnect) is kept for
+    the caller of the upstream request to raise, since aiohttp reports it only as a broken upload."""
     try:
         while True:
             message: Message = await receive()
@@ -183,8 +182,8 @@ async def _request_body(receive: Receive, errors: list[BaseException]) -> AsyncI
                 yield chunk
             if not message.get("more_body", False):
                 return
-    except (PayloadTooLarge, ClientDisconnected) as error:
-        errors.append(error if isinstance(error, PayloadTooLarge) else BadRequest(str(error)))
+    except (AutoMLError, ClientDisconnected) as error:  # the size limit, a NUL in JSON text: the caller's fault
+        errors.append(error if isinstance(error, AutoMLError) else BadRequest(str(error)))
         raise
 
 

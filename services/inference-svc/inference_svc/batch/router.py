@@ -11,6 +11,7 @@ from automl_common.context import PLAYGROUND_ROWS_HEADER
 from automl_common.deps import PageDep, SessionDep, StoreDep
 from automl_common.errors import Conflict, InvalidRequest, NotFound, ServiceUnavailable, error_responses
 from automl_common.ids import IdPath
+from automl_common.responses import file_responses
 from automl_common.schemas import Page
 from automl_proto import inference as schemas
 from inference_svc.batch import service
@@ -59,7 +60,12 @@ async def get_batch_prediction(
     return await service.to_schema(await service.get_batch(session, org_id, batch_id), store)
 
 
-@router.get("/{batch_id}/results", responses=error_responses(NotFound, Conflict))
+@router.get(
+    "/{batch_id}/results",
+    response_class=StreamingResponse,
+    responses=file_responses("the results file, in the batch's format", "application/x-ndjson", "text/csv")
+    | error_responses(NotFound, Conflict),
+)
 async def download_results(
     batch_id: IdPath, session: SessionDep, store: StoreDep, org_id: OrgIdDep
 ) -> StreamingResponse:

@@ -24,6 +24,7 @@ from automl_common.http import InternalClient, url_path
 from automl_common.lines import LineSplitter
 from automl_common.storage import ObjectStore
 from automl_common.tasks import TaskRegistry
+from automl_proto import snapshots as schemas
 from snapshot_svc.models import Snapshot, SnapshotInvalidRow
 from snapshot_svc.settings import SnapshotSettings
 from snapshot_svc.snapshots.materialise import Pass1, SnapshotBuildError, finalize
@@ -132,28 +133,30 @@ class SnapshotBuilder:
         await self.store.put(
             key, _file_chunks(directory / "data.parquet"), content_type="application/vnd.apache.parquet"
         )
-        manifest = {
-            "snapshot_id": snapshot_id,
-            "type": spec.type,
-            "columns": {
-                "input": spec.input_column,
-                "prompt": spec.prompt_column,
-                "completion": spec.completion_column,
-                "messages": spec.messages_column,
-            },
-            "heads": final.heads,
-            "dataset_id": dataset_id,
-            "dataset_version": read.version,
-            "row_count": final.rows,
-            "invalid_row_count": len(invalid),
-            "invalid_reasons": reasons,
-            "sha256": final.sha256,
-            "stats": final.stats,
-            "data": key,
-            "created_at": utcnow().isoformat(),
-        }
+        manifest = schemas.SnapshotManifest(
+            snapshot_id=snapshot_id,
+            type=spec.type,
+            columns=schemas.ManifestColumns(
+                input=spec.input_column,
+                prompt=spec.prompt_column,
+                completion=spec.completion_column,
+                messages=spec.messages_column,
+            ),
+            heads=final.heads,
+            dataset_id=dataset_id,
+            dataset_version=read.version,
+            row_count=final.rows,
+            invalid_row_count=len(invalid),
+            invalid_reasons=reasons,
+            sha256=final.sha256,
+            stats=final.stats,
+            data=key,
+            created_at=utcnow(),
+        )
         await self.store.put(
-            manifest_key(org_id, snapshot_id), json.dumps(manifest, indent=2).encode(), content_type="application/json"
+            manifest_key(org_id, snapshot_id),
+            manifest.model_dump_json(indent=2).encode(),
+            content_type="application/json",
         )
         async with self.database.session() as session:
             await self._store_invalid_rows(session, snapshot_id, invalid)

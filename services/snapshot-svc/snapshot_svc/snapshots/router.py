@@ -10,12 +10,13 @@ from automl_common.deps import PageDep, SessionDep, StoreDep
 from automl_common.errors import BadGateway, Conflict, InvalidRequest, NotFound, ServiceUnavailable, error_responses
 from automl_common.ids import IdPath, IdQuery
 from automl_common.quotas import OrgQuotaExceeded
-from automl_common.responses import object_response
+from automl_common.responses import file_responses, object_response
 from automl_common.schemas import Page
 from automl_proto import snapshots as schemas
 from snapshot_svc.deps import BuilderDep, DatasetsDep, SnapshotSettingsDep
 from snapshot_svc.snapshots import service
 
+PARQUET = "application/vnd.apache.parquet"
 router = APIRouter(prefix="/v1/snapshots", tags=["snapshots"])
 internal_router = APIRouter(prefix="/internal/snapshots", tags=["internal"], include_in_schema=False)
 
@@ -111,7 +112,11 @@ async def check_compatibility(
     return await service.compatibility(session, store, org_id, snapshot_id, test_snapshot_id)
 
 
-@router.get("/{snapshot_id}/data", responses=error_responses(NotFound, Conflict))
+@router.get(
+    "/{snapshot_id}/data",
+    response_class=StreamingResponse,
+    responses=file_responses("the rows as Parquet", PARQUET) | error_responses(NotFound, Conflict),
+)
 async def download_data(
     snapshot_id: IdPath, session: SessionDep, store: StoreDep, org_id: OrgIdDep
 ) -> StreamingResponse:
@@ -119,10 +124,17 @@ async def download_data(
     snapshot = await service.get_snapshot_row(session, org_id, snapshot_id)
     service.require_ready(snapshot)
     assert snapshot.data_key is not None
-    return await object_response(store, snapshot.data_key, "application/vnd.apache.parquet")
+    return await object_response(store, snapshot.data_key, PARQUET)
 
 
-@router.get("/{snapshot_id}/manifest", responses=error_responses(NotFound, Conflict))
+@router.get(
+    "/{snapshot_id}/manifest",
+    response_class=StreamingResponse,
+    responses={
+        200: {"model": schemas.SnapshotManifest, "description": "the stored manifest file"},
+        **error_responses(NotFound, Conflict),
+    },
+)
 async def download_manifest(
     snapshot_id: IdPath, session: SessionDep, store: StoreDep, org_id: OrgIdDep
 ) -> StreamingResponse:
@@ -132,13 +144,17 @@ async def download_manifest(
     return await object_response(store, snapshot.manifest_key, "application/json")
 
 
-@router.get("/{snapshot_id}/splits/{split_id}/data", responses=error_responses(NotFound))
+@router.get(
+    "/{snapshot_id}/splits/{split_id}/data",
+    response_class=StreamingResponse,
+    responses=file_responses("one boolean `test` column as Parquet", PARQUET) | error_responses(NotFound),
+)
 async def download_split(
     snapshot_id: IdPath, split_id: IdPath, session: SessionDep, store: StoreDep, org_id: OrgIdDep
 ) -> StreamingResponse:
     """One boolean ``test`` column, aligned with the snapshot's rows."""
     split = await service.get_split(session, org_id, snapshot_id, split_id)
-    return await object_response(store, split.data_key, "application/vnd.apache.parquet")
+    return await object_response(store, split.data_key, PARQUET)
 
 
 @internal_router.get("/{snapshot_id}/files", responses=error_responses(NotFound, Conflict))

@@ -70,7 +70,7 @@ def to_schema(snapshot: Snapshot) -> schemas.Snapshot:
         messages_column=spec.get("messages_column"),
         max_invalid_row_pct=spec.get("max_invalid_row_pct", 10.0),
         status=snapshot.status,
-        progress=schemas.Progress(rows_read=snapshot.rows_read),
+        progress=schemas.SnapshotProgress(rows_read=snapshot.rows_read),
         row_count=snapshot.row_count,
         invalid_row_count=snapshot.invalid_row_count,
         invalid_reasons=snapshot.invalid_reasons or {},

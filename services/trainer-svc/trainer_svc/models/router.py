@@ -22,6 +22,7 @@ from automl_common.responses import object_response
 from automl_common.schemas import Page
 from automl_proto import models as schemas
 from automl_proto.inference import ModelArtifacts
+from automl_proto.metrics import ModelMetrics
 from automl_proto.training import JobEvent
 from trainer_svc.deps import DispatcherDep, ExporterDep, SnapshotsDep, TrainerSettingsDep
 from trainer_svc.models import results, service, worker_events
@@ -115,7 +116,12 @@ async def delete_model(
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
-@router.get("/{model_id}/metrics", responses=error_responses(NotFound, Conflict, InvalidRequest))
+@router.get(
+    "/{model_id}/metrics",
+    response_model=ModelMetrics,
+    response_model_exclude_unset=True,  # a block a model type does not have is left out, not null
+    responses=error_responses(NotFound, Conflict, InvalidRequest),
+)
 async def get_metrics(
     model_id: IdPath,
     session: SessionDep,
@@ -123,10 +129,10 @@ async def get_metrics(
     org_id: OrgIdDep,
     threshold: Annotated[float | None, Query(gt=0, lt=1)] = None,
     head: Annotated[str | None, Query(max_length=200)] = None,
-) -> dict[str, object]:
+) -> ModelMetrics:
     """Per head and class, overall, against the baseline, per epoch; ``threshold`` re-scores at that cut-off."""
     model = await service.get_model_row(session, org_id, model_id)
-    return await results.metrics(store, model, threshold, head)
+    return ModelMetrics.model_validate(await results.metrics(store, model, threshold, head))
 
 
 @router.get("/{model_id}/card", response_class=PlainTextResponse, responses=error_responses(NotFound, Conflict))

@@ -63,7 +63,7 @@ def to_schema(model: TrainingModel) -> schemas.Model:
         parent_model_id=model.parent_model_id,
         options=model.options,
         status=model.status,
-        progress=schemas.Progress(**model.progress),
+        progress=schemas.TrainingProgress(**model.progress),
         metrics=model.metrics,
         error=model.error,
         attempts=model.attempts,

@@ -1,0 +1,122 @@
+"""A finished model's evaluation as the public API returns it (``GET /v1/models/{id}/metrics``): per head and
+class, overall, against the baseline, per epoch. The figures follow ``modelkit.metrics``: a ratio with a zero
+denominator is 0, an AUC or average precision that is undefined is null. Blocks a model type adds (an LLM's
+perplexity, its parity replies) are kept as extra fields."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Averages(BaseModel):
+    precision: float
+    recall: float
+    specificity: float
+    f1: float
+    balanced_accuracy: float
+    roc_auc: float | None = None
+    average_precision: float | None = None
+
+
+class ClassMetrics(Averages):
+    support: int
+    tp: int
+    fp: int
+    tn: int
+    fn: int
+
+
+class PrCurve(BaseModel):
+    precision: list[float]
+    recall: list[float]
+    thresholds: list[float | None]
+
+
+class RocCurve(BaseModel):
+    fpr: list[float]
+    tpr: list[float]
+    thresholds: list[float | None]
+
+
+class ThresholdRow(BaseModel):
+    threshold: float
+    precision: float
+    recall: float
+    f1: float
+    fpr: float
+
+
+class BestThreshold(BaseModel):
+    threshold: float | None = Field(description="the cut-off with the highest F1 on the test set")
+    f1: float
+
+
+class ConfusionMatrix(BaseModel):
+    labels: list[str]
+    matrix: list[list[int]] | None = Field(default=None, description="single-label: actual (rows) x predicted")
+    per_class: dict[str, list[list[int]]] | None = Field(
+        default=None, description="multi-label: [[tn, fp], [fn, tp]] per label"
+    )
+
+
+class HeadMetrics(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    multilabel: bool
+    rows: int
+    threshold: float | None
+    classes: dict[str, ClassMetrics]
+    macro: Averages
+    micro: Averages
+    weighted: Averages
+    accuracy: float = Field(description="accuracy, or the Hamming score of a multi-label head")
+    loss: float | None = Field(description="cross-entropy; null for an llm's reply head (its replies have no scores)")
+    hamming_score: float | None = None
+    hamming_loss: float | None = None
+    subset_accuracy: float | None = None
+    confusion_matrix: ConfusionMatrix
+    pr_curve: dict[str, PrCurve]
+    roc_curve: dict[str, RocCurve]
+    thresholds: dict[str, list[ThresholdRow]] = Field(description="per class: the figures at cut-offs 0.05-0.95")
+    best_thresholds: dict[str, BestThreshold | None]
+
+
+class OverallMetrics(BaseModel):
+    """The heads' macro figures averaged (classifiers); loss and perplexity (LLMs)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    precision: float | None = None
+    recall: float | None = None
+    specificity: float | None = None
+    f1: float | None = None
+    balanced_accuracy: float | None = None
+    accuracy: float | None = None
+    loss: float | None = None
+    perplexity: float | None = None
+
+
+class Selection(BaseModel):
+    name: str
+    value: float | None
+
+
+class ModelMetrics(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    model_id: str
+    threshold: float | None = Field(description="the cut-off asked for (?threshold=), else null: each head's own")
+    heads: dict[str, HeadMetrics]
+    overall: OverallMetrics
+    baseline: dict[str, Any] = Field(description="the baseline's report on the same test rows, and its name")
+    delta: dict[str, Any] = Field(description="the model's figures minus the baseline's, per head and overall")
+    epochs: list[dict[str, Any]] = Field(description="per evaluation: epoch, step, train and validation loss, metric")
+    chosen_epoch: float | None
+    chosen_step: int | None
+    selection: Selection
+    stopped_early: bool
+    kept_heads: list[str] = Field(description="heads kept unchanged from the parent model")
+    training: dict[str, Any] = Field(description="rows, seconds, examples per second, device")
+    hardest_examples: dict[str, Any] = Field(default_factory=dict)

@@ -1,0 +1,614 @@
+# Generated from automl_client/_async by `python -m automl_client._generate`: do not edit.
+"""The client (async). ``automl_client/_sync`` is generated from this file (``python -m
+automl_client._generate``): edit here, then regenerate."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from pathlib import Path
+from types import TracebackType
+from typing import IO, Any, TypeVar
+
+import httpx
+from pydantic import BaseModel, TypeAdapter
+
+from automl_client._base import (
+    FAILED,
+    PENDING,
+    RETRIED_STATUSES,
+    Download,
+    Page,
+    ProgressCallback,
+    ProgressReader,
+    model_of,
+    parse,
+    path,
+    retry_delay,
+)
+from automl_client.config import Config, resolve
+from automl_client.errors import ConnectionFailed, ResourceFailed, WaitTimeout, error_from
+from automl_proto import datasets, inference, metrics, models, openai, orgs, snapshots
+
+M = TypeVar("M", bound=BaseModel)
+USER_AGENT = "automl-client/0.1.0"
+_OUTPUT: TypeAdapter[inference.Output] = TypeAdapter(inference.Output)
+
+
+class Client:
+    """The whole public API. Configuration from arguments, else the environment, else a profile (see
+    ``automl_client.config``). 429 and 503 answers are retried after their Retry-After (``max_retries``
+    times), creates carry an Idempotency-Key so that a retry never makes a second resource."""
+
+    def __init__(
+        self,
+        url: str | None = None,
+        api_key: str | None = None,
+        *,
+        profile: str | None = None,
+        timeout_s: float | None = None,
+        max_retries: int | None = None,
+        transport: httpx.BaseTransport | None = None,
+        config: Config | None = None,
+    ) -> None:
+        self.config = config or resolve(url, api_key, profile=profile, timeout_s=timeout_s, max_retries=max_retries)
+        self._http = httpx.Client(
+            base_url=self.config.url,
+            headers={"Authorization": f"Bearer {self.config.api_key}", "User-Agent": USER_AGENT},
+            timeout=self.config.timeout_s,
+            transport=transport,
+        )
+        self.orgs = Orgs(self)
+        self.keys = Keys(self)
+        self.datasets = Datasets(self)
+        self.snapshots = Snapshots(self)
+        self.base_models = BaseModels(self)
+        self.models = Models(self)
+        self.deployments = Deployments(self)
+        self.tasks = Tasks(self)
+        self.batch_predictions = BatchPredictions(self)
+        self.usage = Usage(self)
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._http.close()
+
+    # -- transport ------------------------------------------------------------------------------------
+
+    def request(
+        self,
+        method: str,
+        url: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        json: BaseModel | None = None,
+        build: Callable[[], dict[str, Any]] | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> httpx.Response:
+        """One call, retried on 429 / 503 and on connection failures; an error answer raises its class.
+        ``build`` makes the body afresh for each attempt (an upload rewinds its file)."""
+        sent_headers = dict(headers or {})
+        if method == "POST" and "Idempotency-Key" not in sent_headers:
+            sent_headers["Idempotency-Key"] = uuid.uuid4().hex
+        query = {key: value for key, value in (params or {}).items() if value is not None}
+        attempt = 0
+        while True:
+            extra: dict[str, Any] = build() if build is not None else {}
+            if json is not None:
+                extra["content"] = json.model_dump_json(exclude_unset=True)
+                sent_headers["Content-Type"] = "application/json"
+            try:
+                response = self._http.request(method, url, params=query, headers=sent_headers, **extra)
+            except httpx.TransportError as error:
+                if attempt >= self.config.max_retries or not isinstance(error, httpx.ConnectError):
+                    raise ConnectionFailed(f"{method} {url}: {type(error).__name__}: {error}") from error
+                time.sleep(retry_delay(attempt, None))
+                attempt += 1
+                continue
+            if response.status_code in RETRIED_STATUSES and attempt < self.config.max_retries:
+                delay = retry_delay(attempt, response)
+                if delay <= self.config.max_retry_wait_s:
+                    time.sleep(delay)
+                    attempt += 1
+                    continue
+            if response.status_code >= 400:
+                raise error_from(response)
+            return response
+
+    def download(
+        self, url: str, target: str | Path | IO[bytes], *, params: Mapping[str, Any] | None = None
+    ) -> Download:
+        """A file answer streamed to ``target`` (a path, or a binary file)."""
+        query = {key: value for key, value in (params or {}).items() if value is not None}
+        with self._http.stream("GET", url, params=query) as response:
+            if response.status_code >= 400:
+                response.read()
+                raise error_from(response)
+            size = 0
+            if isinstance(target, (str, Path)):
+                with open(target, "wb") as file:
+                    for chunk in response.iter_bytes():
+                        file.write(chunk)
+                        size += len(chunk)
+                return Download(str(target), size)
+            for chunk in response.iter_bytes():
+                target.write(chunk)
+                size += len(chunk)
+            return Download(getattr(target, "name", "<stream>"), size)
+
+    def get(self, model: type[M], url: str, params: Mapping[str, Any] | None = None) -> M:
+        return parse(model, self.request("GET", url, params=params))
+
+    def pages(self, model: type[M], url: str, params: Mapping[str, Any] | None = None) -> Iterator[M]:
+        """Every item of a paginated list, page after page (``limit`` items a request)."""
+        query = dict(params or {})
+        while True:
+            page = parse(Page[model], self.request("GET", url, params=query))  # type: ignore[valid-type]
+            yield from page.items
+            if page.next is None:
+                return
+            query["after"] = page.next
+
+    def watch(
+        self,
+        kind: str,
+        fetch: Callable[[], Any],
+        *,
+        interval_s: float = 1.0,
+        timeout_s: float | None = None,
+    ) -> Iterator[Any]:
+        """The resource each time it changes, until it leaves its pending states."""
+        deadline = None if timeout_s is None else time.monotonic() + timeout_s
+        last = None
+        while True:
+            current = fetch()
+            if current != last:
+                yield current
+                last = current
+            if current.status not in PENDING[kind]:
+                return
+            if deadline is not None and time.monotonic() > deadline:
+                raise WaitTimeout(f"{kind} {getattr(current, 'id', '')} still {current.status}", current)
+            time.sleep(interval_s)
+
+    def wait(
+        self,
+        kind: str,
+        fetch: Callable[[], Any],
+        *,
+        interval_s: float = 1.0,
+        timeout_s: float | None = None,
+        on_progress: Callable[[Any], None] | None = None,
+        raise_on_failure: bool = True,
+    ) -> Any:
+        final = None
+        for state in self.watch(kind, fetch, interval_s=interval_s, timeout_s=timeout_s):
+            if on_progress is not None:
+                on_progress(state)
+            final = state
+        if raise_on_failure and final is not None and final.status in FAILED:
+            reason = getattr(final, "error", None) or final.status
+            raise ResourceFailed(f"{kind} {getattr(final, 'id', '')} {final.status}: {reason}", final)
+        return final
+
+
+class _Resource:
+    def __init__(self, client: Client) -> None:
+        self._client = client
+
+
+class Orgs(_Resource):
+    def create(self, name: str) -> orgs.OrgCreated:
+        """The operator key only: a new org and its admin key (shown once)."""
+        body = orgs.OrgCreate(name=name)
+        return parse(orgs.OrgCreated, self._client.request("POST", "/v1/orgs", json=body))
+
+    def list(self, *, limit: int = 100) -> Iterator[orgs.Org]:
+        return self._client.pages(orgs.Org, "/v1/orgs", {"limit": limit})
+
+    def me(self) -> orgs.Org:
+        return self._client.get(orgs.Org, "/v1/orgs/me")
+
+
+class Keys(_Resource):
+    def create(
+        self, name: str, *, scope: str = "admin", deployment_id: str | None = None, expires_in_s: int | None = None
+    ) -> orgs.KeyCreated:
+        body = orgs.KeyCreate.model_validate(
+            {"name": name, "scope": scope, "deployment_id": deployment_id, "expires_in_s": expires_in_s}
+        )
+        return parse(orgs.KeyCreated, self._client.request("POST", "/v1/keys", json=body))
+
+    def list(self, *, limit: int = 100) -> Iterator[orgs.Key]:
+        return self._client.pages(orgs.Key, "/v1/keys", {"limit": limit})
+
+    def get(self, key_id: str) -> orgs.Key:
+        return self._client.get(orgs.Key, path("/v1/keys/{}", key_id))
+
+    def revoke(self, key_id: str) -> orgs.Key:
+        return parse(orgs.Key, self._client.request("DELETE", path("/v1/keys/{}", key_id)))
+
+
+class Datasets(_Resource):
+    def upload(
+        self,
+        file: str | Path | IO[bytes],
+        *,
+        name: str | None = None,
+        filename: str | None = None,
+        on_progress: ProgressCallback | None = None,
+    ) -> datasets.Dataset:
+        """Streams the file (never read whole into memory); ``on_progress(sent, total)`` as it goes."""
+        opened = open(file, "rb") if isinstance(file, (str, Path)) else None  # noqa: SIM115  (closed below)
+        source = opened or file
+        assert not isinstance(source, (str, Path))
+        reader = ProgressReader(source, on_progress)
+        upload_name = filename or Path(str(getattr(source, "name", "upload.csv"))).name
+
+        def build() -> dict[str, Any]:
+            reader.rewind()
+            return {"files": {"file": (upload_name, reader)}, "data": {"name": name} if name else {}}
+
+        try:
+            answer = self._client.request("POST", "/v1/datasets", build=build)
+        finally:
+            if opened is not None:
+                opened.close()
+        return parse(datasets.Dataset, answer)
+
+    def list(self, *, limit: int = 100) -> Iterator[datasets.Dataset]:
+        return self._client.pages(datasets.Dataset, "/v1/datasets", {"limit": limit})
+
+    def get(self, dataset_id: str) -> datasets.Dataset:
+        return self._client.get(datasets.Dataset, path("/v1/datasets/{}", dataset_id))
+
+    def delete(self, dataset_id: str) -> None:
+        self._client.request("DELETE", path("/v1/datasets/{}", dataset_id))
+
+    def set_columns(self, dataset_id: str, columns: Mapping[str, str]) -> datasets.Dataset:
+        """Confirm or correct the inferred mapping: column name -> text, image, json, label, number, ignore."""
+        body = datasets.ColumnMapping.model_validate({"columns": dict(columns)})
+        url = path("/v1/datasets/{}/columns", dataset_id)
+        return parse(datasets.Dataset, self._client.request("PUT", url, json=body))
+
+    def retry_images(self, dataset_id: str) -> datasets.Dataset:
+        url = path("/v1/datasets/{}/images/retry", dataset_id)
+        return parse(datasets.Dataset, self._client.request("POST", url))
+
+    def rows_page(
+        self,
+        dataset_id: str,
+        *,
+        limit: int = 50,
+        after: str | None = None,
+        start: int | None = None,
+        status: str | None = None,
+    ) -> datasets.RowsPage:
+        params = {"limit": limit, "after": after, "start": start, "status": status}
+        return self._client.get(datasets.RowsPage, path("/v1/datasets/{}/rows", dataset_id), params)
+
+    def rows(
+        self, dataset_id: str, *, status: str | None = None, start: int | None = None, limit: int = 500
+    ) -> Iterator[datasets.Row]:
+        """Every row (of a status), from row index ``start``."""
+        after: str | None = None
+        while True:
+            page = self.rows_page(
+                dataset_id, limit=limit, after=after, start=start if after is None else None, status=status
+            )
+            yield from page.items
+            if page.next is None:
+                return
+            after = page.next
+
+    def add_rows(self, dataset_id: str, rows: Sequence[dict[str, Any]]) -> datasets.RowsPage:
+        """Rows as column -> value; the answer holds the rows made."""
+        body = datasets.RowsCreate.model_validate({"rows": [{"values": values} for values in rows]})
+        answer = self._client.request("POST", path("/v1/datasets/{}/rows", dataset_id), json=body)
+        return parse(datasets.RowsPage, answer)
+
+    def get_row(self, dataset_id: str, row_id: int) -> datasets.Row:
+        return self._client.get(datasets.Row, path("/v1/datasets/{}/rows/{}", dataset_id, row_id))
+
+    def update_row(self, dataset_id: str, row_id: int, values: dict[str, Any]) -> datasets.Row:
+        body = datasets.RowValues.model_validate({"values": values})
+        url = path("/v1/datasets/{}/rows/{}", dataset_id, row_id)
+        return parse(datasets.Row, self._client.request("PATCH", url, json=body))
+
+    def delete_row(self, dataset_id: str, row_id: int) -> None:
+        self._client.request("DELETE", path("/v1/datasets/{}/rows/{}", dataset_id, row_id))
+
+    def thumbnail(self, dataset_id: str, row_id: int, target: str | Path | IO[bytes]) -> Download:
+        return self._client.download(path("/v1/datasets/{}/rows/{}/thumbnail", dataset_id, row_id), target)
+
+    def watch(
+        self, dataset_id: str, *, interval_s: float = 0.5, timeout_s: float | None = None
+    ) -> Iterator[datasets.Dataset]:
+        return self._client.watch("dataset", lambda: self.get(dataset_id), interval_s=interval_s, timeout_s=timeout_s)
+
+    def wait(
+        self,
+        dataset_id: str,
+        *,
+        interval_s: float = 0.5,
+        timeout_s: float | None = 600,
+        on_progress: Callable[[datasets.Dataset], None] | None = None,
+    ) -> datasets.Dataset:
+        """Until ingestion ends; ``ResourceFailed`` if it failed."""
+        result: datasets.Dataset = self._client.wait(
+            "dataset", lambda: self.get(dataset_id), interval_s=interval_s, timeout_s=timeout_s, on_progress=on_progress
+        )
+        return result
+
+
+class Snapshots(_Resource):
+    def create(self, request: snapshots.SnapshotCreate | None = None, /, **fields: Any) -> snapshots.Snapshot:
+        body = model_of(snapshots.SnapshotCreate, request, fields)
+        return parse(snapshots.Snapshot, self._client.request("POST", "/v1/snapshots", json=body))
+
+    def list(self, *, limit: int = 100) -> Iterator[snapshots.Snapshot]:
+        return self._client.pages(snapshots.Snapshot, "/v1/snapshots", {"limit": limit})
+
+    def get(self, snapshot_id: str) -> snapshots.Snapshot:
+        return self._client.get(snapshots.Snapshot, path("/v1/snapshots/{}", snapshot_id))
+
+    def delete(self, snapshot_id: str) -> None:
+        self._client.request("DELETE", path("/v1/snapshots/{}", snapshot_id))
+
+    def invalid_rows(self, snapshot_id: str, *, limit: int = 500) -> Iterator[snapshots.InvalidRow]:
+        url = path("/v1/snapshots/{}/invalid-rows", snapshot_id)
+        return self._client.pages(snapshots.InvalidRow, url, {"limit": limit})
+
+    def split(self, snapshot_id: str, *, test_pct: float, seed: int | None = None) -> snapshots.Split:
+        body = snapshots.SplitCreate.model_validate(
+            {"test_pct": test_pct, **({"seed": seed} if seed is not None else {})}
+        )
+        url = path("/v1/snapshots/{}/splits", snapshot_id)
+        return parse(snapshots.Split, self._client.request("POST", url, json=body))
+
+    def get_split(self, snapshot_id: str, split_id: str) -> snapshots.Split:
+        return self._client.get(snapshots.Split, path("/v1/snapshots/{}/splits/{}", snapshot_id, split_id))
+
+    def compatibility(self, snapshot_id: str, test_snapshot_id: str) -> snapshots.Compatibility:
+        url = path("/v1/snapshots/{}/compatibility", snapshot_id)
+        return self._client.get(snapshots.Compatibility, url, {"test_snapshot_id": test_snapshot_id})
+
+    def manifest(self, snapshot_id: str) -> snapshots.SnapshotManifest:
+        return self._client.get(snapshots.SnapshotManifest, path("/v1/snapshots/{}/manifest", snapshot_id))
+
+    def download(self, snapshot_id: str, target: str | Path | IO[bytes]) -> Download:
+        """The rows as Parquet."""
+        return self._client.download(path("/v1/snapshots/{}/data", snapshot_id), target)
+
+    def watch(
+        self, snapshot_id: str, *, interval_s: float = 0.5, timeout_s: float | None = None
+    ) -> Iterator[snapshots.Snapshot]:
+        return self._client.watch("snapshot", lambda: self.get(snapshot_id), interval_s=interval_s, timeout_s=timeout_s)
+
+    def wait(
+        self,
+        snapshot_id: str,
+        *,
+        interval_s: float = 0.5,
+        timeout_s: float | None = 600,
+        on_progress: Callable[[snapshots.Snapshot], None] | None = None,
+    ) -> snapshots.Snapshot:
+        result: snapshots.Snapshot = self._client.wait(
+            "snapshot",
+            lambda: self.get(snapshot_id),
+            interval_s=interval_s,
+            timeout_s=timeout_s,
+            on_progress=on_progress,
+        )
+        return result
+
+
+class BaseModels(_Resource):
+    def list(self) -> Iterator[models.BaseModelInfo]:
+        return self._client.pages(models.BaseModelInfo, "/v1/base-models")
+
+    def get(self, base_model_id: str) -> models.BaseModelInfo:
+        return self._client.get(models.BaseModelInfo, path("/v1/base-models/{}", base_model_id))
+
+    def register(self, request: models.BaseModelRegister | None = None, /, **fields: Any) -> models.BaseModelInfo:
+        body = model_of(models.BaseModelRegister, request, fields)
+        return parse(models.BaseModelInfo, self._client.request("POST", "/v1/base-models", json=body))
+
+
+class Models(_Resource):
+    def create(self, request: models.ModelCreate | None = None, /, **fields: Any) -> models.Model:
+        """Start a training run: ``name``, ``base_model``, ``method``, ``train_snapshot_id``, a test source
+        (``test_snapshot_id`` or ``test_split_pct``), ``options``..."""
+        body = model_of(models.ModelCreate, request, fields)
+        return parse(models.Model, self._client.request("POST", "/v1/models", json=body))
+
+    def list(self, *, limit: int = 100) -> Iterator[models.Model]:
+        return self._client.pages(models.Model, "/v1/models", {"limit": limit})
+
+    def get(self, model_id: str) -> models.Model:
+        return self._client.get(models.Model, path("/v1/models/{}", model_id))
+
+    def delete(self, model_id: str) -> None:
+        self._client.request("DELETE", path("/v1/models/{}", model_id))
+
+    def cancel(self, model_id: str) -> models.Model:
+        return parse(models.Model, self._client.request("POST", path("/v1/models/{}/cancel", model_id)))
+
+    def events(self, model_id: str, *, limit: int = 500) -> Iterator[models.ModelEvent]:
+        return self._client.pages(models.ModelEvent, path("/v1/models/{}/events", model_id), {"limit": limit})
+
+    def metrics(
+        self, model_id: str, *, threshold: float | None = None, head: str | None = None
+    ) -> metrics.ModelMetrics:
+        url = path("/v1/models/{}/metrics", model_id)
+        return self._client.get(metrics.ModelMetrics, url, {"threshold": threshold, "head": head})
+
+    def card(self, model_id: str) -> str:
+        return (self._client.request("GET", path("/v1/models/{}/card", model_id))).text
+
+    def export(self, model_id: str, target: str | Path | IO[bytes], *, format: str = "merged") -> Download:
+        url = path("/v1/models/{}/export", model_id)
+        return self._client.download(url, target, params={"format": format})
+
+    def playground(
+        self, model_id: str, input: inference.PredictInput | dict[str, Any]
+    ) -> tuple[inference.Output, int | None]:
+        """One free query: the output, and how many free queries are left."""
+        body = inference.PlaygroundRequest.model_validate({"input": input})
+        answer = self._client.request("POST", path("/v1/models/{}/playground", model_id), json=body)
+        remaining = answer.headers.get("x-playground-remaining")
+        return _OUTPUT.validate_json(answer.content), int(remaining) if remaining is not None else None
+
+    def watch(
+        self, model_id: str, *, interval_s: float = 1.0, timeout_s: float | None = None
+    ) -> Iterator[models.Model]:
+        """The run each time it changes: status, then progress (step, epoch, loss, metric, ETA)."""
+        return self._client.watch("model", lambda: self.get(model_id), interval_s=interval_s, timeout_s=timeout_s)
+
+    def wait(
+        self,
+        model_id: str,
+        *,
+        interval_s: float = 1.0,
+        timeout_s: float | None = None,
+        on_progress: Callable[[models.Model], None] | None = None,
+    ) -> models.Model:
+        """Until the run ends; ``ResourceFailed`` if it failed or was cancelled."""
+        result: models.Model = self._client.wait(
+            "model", lambda: self.get(model_id), interval_s=interval_s, timeout_s=timeout_s, on_progress=on_progress
+        )
+        return result
+
+
+class Deployments(_Resource):
+    def create(self, request: inference.DeploymentCreate | None = None, /, **fields: Any) -> inference.Deployment:
+        body = model_of(inference.DeploymentCreate, request, fields)
+        return parse(inference.Deployment, self._client.request("POST", "/v1/deployments", json=body))
+
+    def list(self, *, limit: int = 100) -> Iterator[inference.Deployment]:
+        return self._client.pages(inference.Deployment, "/v1/deployments", {"limit": limit})
+
+    def get(self, deployment_id: str) -> inference.Deployment:
+        return self._client.get(inference.Deployment, path("/v1/deployments/{}", deployment_id))
+
+    def update(self, deployment_id: str, **fields: Any) -> inference.Deployment:
+        """Scale: ``min_replicas``, ``max_replicas``..."""
+        body = inference.DeploymentUpdate.model_validate(fields)
+        url = path("/v1/deployments/{}", deployment_id)
+        return parse(inference.Deployment, self._client.request("PATCH", url, json=body))
+
+    def delete(self, deployment_id: str) -> inference.Deployment:
+        url = path("/v1/deployments/{}", deployment_id)
+        return parse(inference.Deployment, self._client.request("DELETE", url))
+
+    def predict(self, deployment_id: str, inputs: Sequence[inference.PredictInput]) -> inference.PredictResponse:
+        body = inference.PredictRequest.model_validate({"inputs": list(inputs)})
+        url = path("/v1/deployments/{}/predict", deployment_id)
+        return parse(inference.PredictResponse, self._client.request("POST", url, json=body))
+
+    def chat(
+        self, deployment_id: str, request: openai.ChatCompletionRequest | None = None, /, **fields: Any
+    ) -> openai.ChatCompletion:
+        """OpenAI's chat completions (not streamed) from an llm deployment."""
+        body = model_of(openai.ChatCompletionRequest, request, fields)
+        url = path("/v1/deployments/{}/chat/completions", deployment_id)
+        return parse(openai.ChatCompletion, self._client.request("POST", url, json=body))
+
+    def create_task(
+        self, deployment_id: str, inputs: Sequence[inference.PredictInput], callback_url: str | None = None
+    ) -> inference.Task:
+        body = inference.TaskCreate.model_validate({"inputs": list(inputs), "callback_url": callback_url})
+        url = path("/v1/deployments/{}/tasks", deployment_id)
+        return parse(inference.Task, self._client.request("POST", url, json=body))
+
+    def watch(
+        self, deployment_id: str, *, interval_s: float = 1.0, timeout_s: float | None = None
+    ) -> Iterator[inference.Deployment]:
+        return self._client.watch(
+            "deployment", lambda: self.get(deployment_id), interval_s=interval_s, timeout_s=timeout_s
+        )
+
+    def wait(
+        self,
+        deployment_id: str,
+        *,
+        interval_s: float = 1.0,
+        timeout_s: float | None = 600,
+        on_progress: Callable[[inference.Deployment], None] | None = None,
+    ) -> inference.Deployment:
+        """Until it is ready (or failed: ``ResourceFailed``)."""
+        result: inference.Deployment = self._client.wait(
+            "deployment",
+            lambda: self.get(deployment_id),
+            interval_s=interval_s,
+            timeout_s=timeout_s,
+            on_progress=on_progress,
+        )
+        return result
+
+
+class Tasks(_Resource):
+    def get(self, task_id: str) -> inference.Task:
+        return self._client.get(inference.Task, path("/v1/tasks/{}", task_id))
+
+    def wait(self, task_id: str, *, interval_s: float = 0.5, timeout_s: float | None = 600) -> inference.Task:
+        result: inference.Task = self._client.wait(
+            "task", lambda: self.get(task_id), interval_s=interval_s, timeout_s=timeout_s
+        )
+        return result
+
+
+class BatchPredictions(_Resource):
+    def create(
+        self, request: inference.BatchPredictionCreate | None = None, /, **fields: Any
+    ) -> inference.BatchPrediction:
+        body = model_of(inference.BatchPredictionCreate, request, fields)
+        answer = self._client.request("POST", "/v1/batch-predictions", json=body)
+        return parse(inference.BatchPrediction, answer)
+
+    def list(self, *, limit: int = 100) -> Iterator[inference.BatchPrediction]:
+        return self._client.pages(inference.BatchPrediction, "/v1/batch-predictions", {"limit": limit})
+
+    def get(self, batch_id: str) -> inference.BatchPrediction:
+        return self._client.get(inference.BatchPrediction, path("/v1/batch-predictions/{}", batch_id))
+
+    def results(self, batch_id: str, target: str | Path | IO[bytes]) -> Download:
+        return self._client.download(path("/v1/batch-predictions/{}/results", batch_id), target)
+
+    def watch(
+        self, batch_id: str, *, interval_s: float = 1.0, timeout_s: float | None = None
+    ) -> Iterator[inference.BatchPrediction]:
+        return self._client.watch(
+            "batch_prediction", lambda: self.get(batch_id), interval_s=interval_s, timeout_s=timeout_s
+        )
+
+    def wait(
+        self,
+        batch_id: str,
+        *,
+        interval_s: float = 1.0,
+        timeout_s: float | None = None,
+        on_progress: Callable[[inference.BatchPrediction], None] | None = None,
+    ) -> inference.BatchPrediction:
+        result: inference.BatchPrediction = self._client.wait(
+            "batch_prediction",
+            lambda: self.get(batch_id),
+            interval_s=interval_s,
+            timeout_s=timeout_s,
+            on_progress=on_progress,
+        )
+        return result
+
+
+class Usage(_Resource):
+    def get(self, *, since: str | None = None, until: str | None = None) -> inference.Usage:
+        """Per day, deployment and key; ``since`` / ``until`` are dates (YYYY-MM-DD)."""
+        return self._client.get(inference.Usage, "/v1/usage", {"from": since, "to": until})

@@ -1,0 +1,250 @@
+"""playground, deploy, predict, batch-predict, usage, keys, orgs."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from automl_client.cli.output import console, emit_json, err_console, listing, plain, show
+from automl_client.cli.state import Json, client, handled
+from automl_proto import inference
+
+deployments = typer.Typer(help="Endpoints serving a model: scale, inspect, delete.", no_args_is_help=True)
+keys = typer.Typer(help="API keys: admin keys, or keys scoped to one deployment.", no_args_is_help=True)
+orgs = typer.Typer(help="The org of the key in use (and, with the operator key, new orgs).", no_args_is_help=True)
+
+
+def _input(text: str | None, image_url: str | None, prompt: str | None) -> Any:
+    given = [value for value in (text, image_url, prompt) if value is not None]
+    if len(given) != 1:
+        raise typer.BadParameter("give exactly one of TEXT, --image-url and --prompt")
+    if image_url is not None:
+        return {"image_url": image_url}
+    if prompt is not None:
+        return {"prompt": prompt}
+    return text
+
+
+def _print_output(output: inference.Output) -> None:
+    if isinstance(output, inference.Generation):
+        console.print(output.text)
+        return
+    for head, prediction in output.heads.items():
+        scores = ", ".join(f"{label} {score:.3f}" for label, score in prediction.scores.items())
+        console.print(f"[bold]{head}[/]: {', '.join(prediction.predicted) or '-'}  ({scores})")
+
+
+def playground(
+    model_id: str,
+    text: Annotated[str | None, typer.Argument(help="the text to classify")] = None,
+    image_url: Annotated[str | None, typer.Option("--image-url")] = None,
+    prompt: Annotated[str | None, typer.Option("--prompt", help="an llm model's prompt")] = None,
+    as_json: Json = False,
+) -> None:
+    """Try a trained model before deploying it (uses one of its free queries)."""
+    output, remaining = client().models.playground(model_id, _input(text, image_url, prompt))
+    if as_json:
+        emit_json({"output": plain(output), "remaining": remaining})
+        return
+    _print_output(output)
+    err_console.print(f"[dim]{remaining} free queries left[/]")
+
+
+def deploy(
+    model_id: str,
+    name: Annotated[str, typer.Option("--name")],
+    min_replicas: Annotated[int, typer.Option("--min-replicas", min=0)] = 1,
+    max_replicas: Annotated[int, typer.Option("--max-replicas", min=1)] = 1,
+    wait: Annotated[bool, typer.Option("--wait/--no-wait", help="wait until it is ready")] = True,
+    as_json: Json = False,
+) -> None:
+    """Deploy a model as an autoscaled endpoint."""
+    deployment = client().deployments.create(
+        model_id=model_id, name=name, min_replicas=min_replicas, max_replicas=max_replicas
+    )
+    if wait:
+        deployment = client().deployments.wait(deployment.id)
+    show(deployment, as_json)
+
+
+def predict(
+    deployment_id: str,
+    batch_size: Annotated[int, typer.Option("--batch-size", min=1, max=512)] = 32,
+    as_json: Json = False,
+) -> None:
+    """Predict each line of standard input (a text a line); one answer a line."""
+    lines = [line.rstrip("\n") for line in sys.stdin if line.strip()]
+    for start in range(0, len(lines), batch_size):
+        chunk = lines[start : start + batch_size]
+        answer = client().deployments.predict(deployment_id, chunk)
+        for text, output in zip(chunk, answer.outputs, strict=True):
+            if as_json:
+                sys.stdout.write(inference.PredictResponse(outputs=[output]).model_dump_json() + "\n")
+            else:
+                console.print(f"[dim]{text[:60]}[/]")
+                _print_output(output)
+
+
+def batch_predict(
+    model: Annotated[str | None, typer.Option("--model", help="straight from a model (free playground rows)")] = None,
+    deployment: Annotated[str | None, typer.Option("--deployment")] = None,
+    snapshot: Annotated[str | None, typer.Option("--snapshot")] = None,
+    dataset: Annotated[str | None, typer.Option("--dataset")] = None,
+    input_column: Annotated[str | None, typer.Option("--input-column")] = None,
+    output_format: Annotated[str, typer.Option("--format", help="jsonl or csv")] = "jsonl",
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="where to save the results")] = None,
+    as_json: Json = False,
+) -> None:
+    """Predict every row of a snapshot or dataset, wait, and download the results."""
+    fields = {
+        "model_id": model,
+        "deployment_id": deployment,
+        "snapshot_id": snapshot,
+        "dataset_id": dataset,
+        "input_column": input_column,
+        "format": output_format,
+    }
+    batch = client().batch_predictions.create(**{key: value for key, value in fields.items() if value is not None})
+    if not as_json:
+        err_console.print(f"batch prediction {batch.id} {batch.status}")
+
+    def progress(state: inference.BatchPrediction) -> None:
+        if not as_json:
+            total = state.progress.rows_total
+            err_console.print(
+                f"  {state.status}: {state.progress.rows_done}/{total if total is not None else '?'} rows"
+            )
+
+    batch = client().batch_predictions.wait(batch.id, on_progress=progress)
+    target = output or Path(f"{batch.id}.{batch.format}")
+    download = client().batch_predictions.results(batch.id, target)
+    if as_json:
+        emit_json({"batch": plain(batch), "path": download.path, "bytes": download.size})
+    else:
+        console.print(f"results of {batch.progress.rows_done} rows in {download.path} ({download.size} bytes)")
+
+
+def usage(
+    since: Annotated[str | None, typer.Option("--from", help="YYYY-MM-DD")] = None,
+    until: Annotated[str | None, typer.Option("--to", help="YYYY-MM-DD")] = None,
+    as_json: Json = False,
+) -> None:
+    """Requests, errors, latency and tokens per day, deployment and key."""
+    listing(
+        client().usage.get(since=since, until=until).items,
+        [
+            ("day", lambda u: u.day),
+            ("deployment", lambda u: u.deployment_id),
+            ("key", lambda u: u.key_id),
+            ("requests", lambda u: u.requests),
+            ("errors", lambda u: u.errors),
+            ("mean ms", lambda u: u.mean_latency_ms),
+            ("tokens in/out", lambda u: f"{u.prompt_tokens}/{u.completion_tokens}"),
+        ],
+        as_json,
+        "usage",
+    )
+
+
+@deployments.command("list")
+@handled
+def deployments_list(as_json: Json = False) -> None:
+    listing(
+        client().deployments.list(),
+        [
+            ("id", lambda d: d.id),
+            ("name", lambda d: d.name),
+            ("model", lambda d: d.model_id),
+            ("status", lambda d: d.status),
+            ("replicas", lambda d: f"{d.min_replicas}-{d.max_replicas}"),
+        ],
+        as_json,
+        "deployments",
+    )
+
+
+@deployments.command("get")
+@handled
+def deployments_get(deployment_id: str, as_json: Json = False) -> None:
+    show(client().deployments.get(deployment_id), as_json)
+
+
+@deployments.command("scale")
+@handled
+def deployments_scale(
+    deployment_id: str,
+    min_replicas: Annotated[int | None, typer.Option("--min-replicas", min=0)] = None,
+    max_replicas: Annotated[int | None, typer.Option("--max-replicas", min=1)] = None,
+    as_json: Json = False,
+) -> None:
+    fields = {"min_replicas": min_replicas, "max_replicas": max_replicas}
+    show(client().deployments.update(deployment_id, **{k: v for k, v in fields.items() if v is not None}), as_json)
+
+
+@deployments.command("delete")
+@handled
+def deployments_delete(deployment_id: str, as_json: Json = False) -> None:
+    show(client().deployments.delete(deployment_id), as_json)
+
+
+@keys.command("list")
+@handled
+def keys_list(as_json: Json = False) -> None:
+    listing(
+        client().keys.list(),
+        [
+            ("id", lambda k: k.id),
+            ("name", lambda k: k.name),
+            ("scope", lambda k: k.scope),
+            ("deployment", lambda k: k.deployment_id),
+            ("prefix", lambda k: k.prefix),
+            ("revoked", lambda k: k.revoked_at),
+        ],
+        as_json,
+        "keys",
+    )
+
+
+@keys.command("get")
+@handled
+def keys_get(key_id: str, as_json: Json = False) -> None:
+    show(client().keys.get(key_id), as_json)
+
+
+@keys.command("create")
+@handled
+def keys_create(
+    name: str,
+    deployment: Annotated[str | None, typer.Option("--deployment", help="scope the key to this deployment")] = None,
+    as_json: Json = False,
+) -> None:
+    """A new key; its secret is shown this once."""
+    scope = "deployment" if deployment else "admin"
+    created = client().keys.create(name, scope=scope, deployment_id=deployment)
+    if as_json:
+        emit_json(created)
+        return
+    console.print(f"key {created.id} ({created.scope}): [bold]{created.key}[/]")
+    err_console.print("[yellow]store it now: it is not shown again[/]")
+
+
+@keys.command("revoke")
+@handled
+def keys_revoke(key_id: str, as_json: Json = False) -> None:
+    show(client().keys.revoke(key_id), as_json)
+
+
+@orgs.command("me")
+@handled
+def orgs_me(as_json: Json = False) -> None:
+    show(client().orgs.me(), as_json)
+
+
+@orgs.command("create")
+@handled
+def orgs_create(name: str, as_json: Json = False) -> None:
+    """With the operator key: a new org and its admin key (shown once)."""
+    show(client().orgs.create(name), as_json)
