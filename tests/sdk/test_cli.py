@@ -146,3 +146,16 @@ def test_json_output_is_only_json(automl: Automl, org: Org) -> None:
     output = automl("datasets", "upload", str(org.csv), "--name", "quiet", "--no-wait", "--json")
     created = json.loads(output)  # no progress bar, no message: the JSON alone on stdout
     assert created["name"] == "quiet" and created["status"] in ("processing", "ready")
+
+
+def test_the_set_up_installs_the_command(org: Org) -> None:
+    """`make install` puts `automl` in the project virtualenv, and it runs as a program of its own."""
+    import subprocess
+    import sys
+
+    program = Path(sys.executable).parent / "automl"
+    assert program.exists()
+    env = {"AUTOML_URL": org.url, "AUTOML_API_KEY": org.key, "AUTOML_CONFIG": "/nonexistent", "PATH": "/usr/bin:/bin"}
+    result = subprocess.run([str(program), "orgs", "me", "--json"], capture_output=True, text=True, env=env)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["id"] == org.org_id

@@ -28,6 +28,10 @@ def _number(value: float | None, digits: int = 4) -> str:
     return "-" if value is None else f"{value:.{digits}g}"
 
 
+def _rate(value: float | None) -> str:
+    return "-" if value is None else (f"{value:,.0f}" if value >= 100 else f"{value:.3g}")
+
+
 def training_line(model: models.Model) -> str:
     progress = model.progress
     steps = f"{progress.step}/{progress.total_steps}" if progress.total_steps else str(progress.step)
@@ -37,7 +41,7 @@ def training_line(model: models.Model) -> str:
         f"step {steps}",
         f"loss {_number(progress.loss)}",
         f"val {_number(progress.validation_metric)}",
-        f"{_number(progress.examples_per_s, 3)} ex/s",
+        f"{_rate(progress.examples_per_s)} ex/s",
         f"ETA {_duration(progress.eta_s)}",
     ]
     if progress.waiting:
@@ -57,7 +61,7 @@ def training_table(model: models.Model) -> Table:
         steps,
         _number(progress.loss),
         _number(progress.validation_metric),
-        _number(progress.examples_per_s, 3),
+        _rate(progress.examples_per_s),
         _duration(progress.eta_s),
     )
     if model.error:
