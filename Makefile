@@ -37,11 +37,12 @@ up: install models
 demo: install datasets
 	$(PY) -m deploy.local.demo
 
-# Debian's Prometheus (prometheus and promtool) for the monitoring tests, installed once.
+# Debian's Prometheus (prometheus and promtool) for the monitoring tests, and Debian's Chromium for the
+# console's browser tests (Playwright drives it; it cannot download browsers here), installed once.
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 tools:
-	@command -v promtool >/dev/null 2>&1 || { $(SUDO) apt-get update -qq && \
-		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends prometheus; }
+	@command -v promtool >/dev/null 2>&1 && command -v chromium >/dev/null 2>&1 || { $(SUDO) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends prometheus chromium; }
 
 # Debian's Fashion-MNIST (the image model of the demo, and bench/train_image), installed once.
 FASHION_MNIST := /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz

@@ -103,6 +103,35 @@ class Scaling(BaseModel):
         return self
 
 
+Thresholds = dict[str, dict[str, float]]
+
+
+class OperatingPoint(BaseModel):
+    """A deployment's cut-offs, per head and class (picked on the model's metrics page, or set here): its
+    predictions' ``predicted`` classes follow them. A single-label head predicts its highest-scoring class
+    among those that pass (a class without a cut-off always passes; none passing: no class); a multi-label head
+    every class at or above its cut-off. Every change makes a new version."""
+
+    thresholds: Thresholds = Field(default_factory=dict, description="head -> class -> cut-off in (0, 1)")
+    version: int = Field(default=0, description="0: the model's own decisions; +1 each change")
+    updated_at: datetime | None = None
+
+
+class OperatingPointUpdate(BaseModel):
+    model_config = _STRICT
+    thresholds: Thresholds = Field(max_length=50, description="head -> class -> cut-off; {} clears it")
+
+    @model_validator(mode="after")
+    def _cut_offs(self) -> OperatingPointUpdate:
+        for head, classes in self.thresholds.items():
+            if len(classes) > 1000:
+                raise ValueError(f"thresholds.{head}: at most 1000 classes")
+            for name, value in classes.items():
+                if not 0 < value < 1:
+                    raise ValueError(f"thresholds.{head}.{name}: a cut-off is between 0 and 1 (exclusive)")
+        return self
+
+
 class DeploymentCreate(Scaling):
     model_config = _STRICT
     model_id: ResourceId
@@ -125,6 +154,9 @@ class DeploymentUpdate(BaseModel):
     target_ongoing_requests: float | None = Field(default=None, gt=0, le=1000)
     max_batch_size: int | None = Field(default=None, ge=1, le=512)
     batch_wait_timeout_ms: float | None = Field(default=None, ge=0, le=1000)
+    operating_point: OperatingPointUpdate | None = Field(
+        default=None, description="cut-offs per head and class for `predicted`; the replicas stay as they are"
+    )
 
 
 class Replicas(BaseModel):
@@ -141,6 +173,7 @@ class Deployment(Scaling):
     share_base: bool = False
     status: DeploymentStatus
     replicas: Replicas
+    operating_point: OperatingPoint = Field(default_factory=OperatingPoint)
     error: str | None
     created_at: datetime
     updated_at: datetime

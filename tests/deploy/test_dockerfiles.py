@@ -23,7 +23,12 @@ MODULES = {
     "trainer-svc": "trainer_svc",
     "inference-svc": "inference_svc",
 }
-LIBRARIES = {"automl-common": "libs/common", "automl-proto": "proto", "automl-modelkit": "libs/modelkit"}
+LIBRARIES = {
+    "automl-common": "libs/common",
+    "automl-proto": "proto",
+    "automl-modelkit": "libs/modelkit",
+    "automl-client": "sdk/python",
+}
 
 
 def stages(text: str) -> list[str]:

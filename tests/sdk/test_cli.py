@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
+from automl_client import Client
 from automl_client.cli import app
 from automl_client.cli.output import EXIT_AUTH, EXIT_CONFIG, EXIT_INVALID, EXIT_NOT_FOUND
 from tests.sdk.conftest import Org, new_org
@@ -106,12 +107,19 @@ def test_the_journey_with_every_command(automl: Automl, org: Org, tmp_path: Path
     outputs = [json.loads(line)["outputs"][0] for line in predicted.splitlines()]
     assert len(outputs) == 3 and all("sentiment" in output["heads"] for output in outputs)
 
+    with Client(org.url, org.key) as sdk:
+        task = sdk.deployments.create_task(deployment["id"], ["great good"])
+    done = automl.json("tasks", "get", task.task_id, "--wait")
+    assert done["status"] == "succeeded" and len(done["outputs"]) == 1
+
     results = tmp_path / "results.jsonl"
     batch = automl.json(
         "batch-predict", "--deployment", deployment["id"], "--snapshot", snapshot["id"], "--output", str(results)
     )
     assert batch["batch"]["status"] == "succeeded" and batch["path"] == str(results)
     assert len(results.read_text().splitlines()) == 120
+    assert any(item["id"] == batch["batch"]["id"] for item in automl.json("batch-predictions", "list"))
+    assert automl.json("batch-predictions", "get", batch["batch"]["id"])["progress"]["rows_done"] == 120
 
     key = automl.json("keys", "create", "predict-only", "--deployment", deployment["id"])
     assert key["key"].startswith("aml_") and key["scope"] == "deployment"

@@ -20,6 +20,7 @@ from automl_common.app import ServiceSpec, create_service_app
 from automl_common.http import InternalClient
 from automl_common.limits import BodyLimit
 from automl_common.storage import ObjectStore
+from gateway import console
 from gateway.auth import Authenticator
 from gateway.db import VERSION_TABLE
 from gateway.idempotency import IdempotencyMiddleware, purge_expired
@@ -114,7 +115,10 @@ def create_app(settings: GatewaySettings | None = None, *, store: ObjectStore | 
         openapi_url=None,  # the gateway's /openapi.json is the whole public API (gateway.openapi)
         require_internal_token=False,
         documents_auth=True,
-        body_limits=[BodyLimit("POST", re.compile(r"/v1/datasets/?"), settings.max_upload_bytes)],
+        body_limits=[
+            BodyLimit("POST", re.compile(r"/v1/datasets/?"), settings.max_upload_bytes),
+            BodyLimit("POST", re.compile(r"/datasets/upload"), settings.max_upload_bytes),  # the console's
+        ],
         middleware=[
             Middleware(
                 IdempotencyMiddleware,
@@ -127,6 +131,12 @@ def create_app(settings: GatewaySettings | None = None, *, store: ObjectStore | 
     )
     app = create_service_app(spec, settings, store=store)
     app.mount(STATIC_URL, StaticFiles(directory=STATIC_DIR), name="docs-static")
+    secure = (
+        settings.console_secure_cookies if settings.console_secure_cookies is not None else settings.mode != "local"
+    )
+    console.install(
+        app, settings.resolved_console_secret(), session_ttl_s=settings.console_session_ttl_s, secure_cookies=secure
+    )
     app.state.playground_exhausted = Counter(
         "automl_playground_quota_exhausted",
         "Playground queries refused because the model's free quota was used up",

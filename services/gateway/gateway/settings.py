@@ -48,6 +48,13 @@ class GatewaySettings(ServiceSettings):
     extra_routes: dict[str, str] = Field(
         default_factory=dict, description="more path prefixes to proxy, e.g. {'/v1/echo': 'http://...'}"
     )
+    console_secret: SecretStr | None = Field(
+        default=None, description="encrypts the console's session cookies; generated in local mode"
+    )
+    console_session_ttl_s: float = Field(default=8 * 3600, ge=60, le=30 * 86400, description="a console sign-in lasts")
+    console_secure_cookies: bool | None = Field(
+        default=None, description="Secure flag on the console's cookie (HTTPS only); default: on outside local mode"
+    )
     openapi_cache_ttl_s: float = Field(
         default=60.0, ge=0, le=86_400, description="how long the merged public API document is kept before re-reading"
     )
@@ -63,7 +70,17 @@ class GatewaySettings(ServiceSettings):
                 raise ValueError(
                     f"operator_key must be set to at least {MIN_SECRET_LENGTH} characters outside local mode"
                 )
+            secret = self.console_secret.get_secret_value() if self.console_secret else ""
+            if len(secret) < MIN_SECRET_LENGTH:
+                raise ValueError(
+                    f"console_secret must be set to at least {MIN_SECRET_LENGTH} characters outside local mode"
+                )
         return self
+
+    def resolved_console_secret(self) -> str:
+        if self.console_secret is not None:
+            return self.console_secret.get_secret_value()
+        return read_or_create_secret(self.data_dir / "console.secret")
 
     def resolved_operator_key(self) -> str:
         if self.operator_key is not None:

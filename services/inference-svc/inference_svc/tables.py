@@ -41,6 +41,10 @@ class DeploymentRow(TimestampMixin, Base):
     # org's other such deployments, instead of an app of their own.
     share_base: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     serve_app: Mapped[str | None] = mapped_column(String(100), nullable=True, index=True)
+    # The operating point: {"thresholds": {head: {class: cut-off}}, "multilabel": {head: bool}}; None: none.
+    operating_point: Mapped[dict[str, Any] | None] = mapped_column(JSONType, nullable=True)
+    operating_point_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    operating_point_updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
 
     @property
     def serving_app(self) -> str:

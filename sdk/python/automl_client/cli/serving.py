@@ -13,6 +13,8 @@ from automl_client.cli.state import Json, client, handled
 from automl_proto import inference
 
 deployments = typer.Typer(help="Endpoints serving a model: scale, inspect, delete.", no_args_is_help=True)
+batch_predictions = typer.Typer(help="Batch predictions over a snapshot or a dataset.", no_args_is_help=True)
+tasks = typer.Typer(help="Asynchronous predictions (deployments' tasks).", no_args_is_help=True)
 keys = typer.Typer(help="API keys: admin keys, or keys scoped to one deployment.", no_args_is_help=True)
 orgs = typer.Typer(help="The org of the key in use (and, with the operator key, new orgs).", no_args_is_help=True)
 
@@ -248,3 +250,36 @@ def orgs_me(as_json: Json = False) -> None:
 def orgs_create(name: str, as_json: Json = False) -> None:
     """With the operator key: a new org and its admin key (shown once)."""
     show(client().orgs.create(name), as_json)
+
+
+@batch_predictions.command("list")
+@handled
+def batch_predictions_list(as_json: Json = False) -> None:
+    listing(
+        client().batch_predictions.list(),
+        [
+            ("id", lambda b: b.id),
+            ("status", lambda b: b.status),
+            ("model", lambda b: b.model_id),
+            ("deployment", lambda b: b.deployment_id),
+            ("rows", lambda b: f"{b.progress.rows_done}/{b.progress.rows_total}"),
+        ],
+        as_json,
+        "batch predictions",
+    )
+
+
+@batch_predictions.command("get")
+@handled
+def batch_predictions_get(batch_id: str, as_json: Json = False) -> None:
+    show(client().batch_predictions.get(batch_id), as_json)
+
+
+@tasks.command("get")
+@handled
+def tasks_get(
+    task_id: str,
+    wait: Annotated[bool, typer.Option("--wait", help="until it has its outputs")] = False,
+    as_json: Json = False,
+) -> None:
+    show(client().tasks.wait(task_id) if wait else client().tasks.get(task_id), as_json)

@@ -20,6 +20,7 @@ from automl_common.http import InternalClient, url_path
 from automl_common.storage import StoreConfig
 from automl_common.tasks import TaskRegistry
 from automl_proto.inference import ModelArtifacts
+from inference_svc.deployments.operating_point import Rule
 from inference_svc.errors import PredictionFailed
 from inference_svc.metrics import InferenceMetrics
 from inference_svc.serving.loader import ModelInput, ModelSource
@@ -47,6 +48,7 @@ class Route:
 
     app_name: str
     shared: ModelArtifacts | None = None
+    operating_point: Rule | None = None  # the deployment's cut-offs for ``predicted``
 
 
 class DeploymentManager:
@@ -323,7 +325,8 @@ class DeploymentManager:
         return self.runtime.predict(route.app_name, inputs)
 
     async def predict(self, deployment_id: str, route: Route, inputs: Sequence[ModelInput]) -> list[dict[str, Any]]:
-        return await self._timed(deployment_id, self._call(route, inputs), len(inputs))
+        outputs: list[dict[str, Any]] = await self._timed(deployment_id, self._call(route, inputs), len(inputs))
+        return route.operating_point.apply(outputs) if route.operating_point is not None else outputs
 
     async def stream(self, deployment_id: str, route: Route, request: dict[str, Any]) -> AsyncIterator[dict[str, Any]]:
         """A generator's reply piece by piece; the whole stream within the predict timeout."""

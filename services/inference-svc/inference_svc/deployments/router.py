@@ -57,10 +57,12 @@ async def update_deployment(
     session: SessionDep,
     settings: InferenceSettingsDep,
     manager: ManagerDep,
+    trainer: TrainerDep,
     org_id: OrgIdDep,
 ) -> schemas.Deployment:
-    """Change scaling or batching (replicas are replaced in the background), or the name."""
-    row, redeploy = await service.update_deployment(session, settings, org_id, deployment_id, body)
+    """Change scaling or batching (replicas are replaced in the background), the name, or the operating point
+    (the cut-offs per head and class its predictions' ``predicted`` follow; versioned, applied at once)."""
+    row, redeploy = await service.update_deployment(session, settings, trainer, org_id, deployment_id, body)
     await session.commit()
     if redeploy:
         manager.schedule_deploy(row.id)

@@ -15,6 +15,7 @@ from automl_common.quotas import enforce_org_quota
 from automl_common.schemas import Page
 from automl_proto import inference as schemas
 from automl_proto.inference import PromptInput
+from inference_svc.deployments import operating_point
 from inference_svc.deployments.manager import DeploymentManager, Route
 from inference_svc.deployments.repository import DeploymentRepository
 from inference_svc.errors import (
@@ -43,6 +44,11 @@ def to_schema(row: DeploymentRow) -> schemas.Deployment:
         share_base=row.share_base,
         status=row.status,
         replicas=schemas.Replicas(**replicas),
+        operating_point=schemas.OperatingPoint(
+            thresholds=(row.operating_point or {}).get("thresholds", {}),
+            version=row.operating_point_version or 0,
+            updated_at=row.operating_point_updated_at,
+        ),
         min_replicas=row.min_replicas,
         max_replicas=row.max_replicas,
         target_ongoing_requests=row.target_ongoing_requests,
@@ -155,11 +161,13 @@ async def list_deployments(
 async def update_deployment(
     session: AsyncSession,
     settings: InferenceSettings,
+    trainer: InternalClient,
     org_id: str,
     deployment_id: str,
     request: schemas.DeploymentUpdate,
 ) -> tuple[DeploymentRow, bool]:
-    """Apply the change; True when Serve must be told (scaling or batching changed)."""
+    """Apply the change; True when Serve must be told (scaling or batching changed). A new operating point
+    is checked against the model's heads and classes and versioned; it needs no new replicas."""
     row = await get_row(session, org_id, deployment_id)
     if row.status == "deleting":
         raise DeploymentNotFound(f"deployment {deployment_id!r} is being deleted")
@@ -174,6 +182,10 @@ async def update_deployment(
         await _enforce_replicas(session, settings, org_id, merged.max_replicas, excluding=row.id)
     if "name" in changes:
         row.name = changes["name"]
+    if request.operating_point is not None:
+        row.operating_point = await operating_point.checked(trainer, org_id, row.model_id, request.operating_point)
+        row.operating_point_version = (row.operating_point_version or 0) + 1
+        row.operating_point_updated_at = utcnow()
     redeploy = any(getattr(row, field) != getattr(merged, field) for field in _SCALING) or row.status == "failed"
     if redeploy:
         for field in _SCALING:
@@ -244,4 +256,5 @@ def ready_app(row: DeploymentRow) -> Route:
     serving = row.status == "deploying" and (row.replicas or {}).get("running", 0) > 0
     if row.status != "ready" and not serving:
         raise DeploymentNotReady(f"deployment {row.id!r} is still deploying; retry after the time in Retry-After")
-    return Route(row.serving_app, schemas.ModelArtifacts.model_validate(row.artifacts) if row.share_base else None)
+    shared = schemas.ModelArtifacts.model_validate(row.artifacts) if row.share_base else None
+    return Route(row.serving_app, shared, operating_point.Rule.of(row.operating_point))

@@ -1,0 +1,169 @@
+"""Models: create (every option with a one-line explanation), the run's live progress and loss chart, cancel,
+and the evaluation: metrics by head overall and by class, the improvement over the baseline, PR and ROC
+curves with a threshold slider (the figures at each cut-off come from the stored threshold table), the
+confusion matrix, the per-epoch table, the model card; and saving a cut-off as a deployment's operating
+point."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from markdown_it import MarkdownIt
+from markupsafe import Markup
+
+from automl_client._base import path
+from gateway.console.deps import ApiDep, CsrfDep, SessionDep
+from gateway.console.render import render
+
+router = APIRouter(prefix="/models", include_in_schema=False)
+_MARKDOWN = MarkdownIt("commonmark", {"html": False}).enable("table")  # raw HTML in a card is shown as text
+
+# (option, input type, one-line explanation); nested options are written "parent.child".
+OPTIONS: list[tuple[str, str, str]] = [
+    ("max_epochs", "number", "Passes over the training rows; empty: the method's default."),
+    ("learning_rate", "number", "Step size of the optimiser; empty: the method's default."),
+    ("batch_size", "number", "Examples per step; empty: the method's default."),
+    ("eval_strategy", "select:epoch,steps", "Validate after every epoch, or every N steps."),
+    ("eval_steps", "number", "With 'steps': validate every this many steps."),
+    ("early_stopping.patience", "number", "Stop after this many validations without improvement (empty: never)."),
+    ("early_stopping.min_delta", "number", "The smallest change that counts as an improvement."),
+    ("selection.metric", "select:f1,accuracy,precision,recall,balanced_accuracy,loss", "Keeps the weights best on it."),
+    ("selection.head", "text", "The head it is read on; empty: the average of the heads."),
+    ("class_weights", "select:none,balanced", "'balanced' weighs rare classes up in the loss."),
+    ("seed", "number", "Same seed, same data and options: the same model."),
+    ("max_length", "number", "Text: tokens read per text (longer ones are cut)."),
+    ("image_size", "number", "Images: the side of the centre crop in pixels; empty: the base model's."),
+    ("augment", "select:false,true", "Images, full fine-tune: random crops, flips and colour changes."),
+    ("validation_pct", "number", "Share of the training rows held out to validate on."),
+    ("lora.r", "number", "LoRA: the rank of the adapters (capacity)."),
+    ("lora.alpha", "number", "LoRA: the scale of the adapters' updates."),
+    ("lora.dropout", "number", "LoRA: dropout on the adapters' input."),
+]
+
+
+def _options(form: Any) -> dict[str, Any]:
+    options: dict[str, Any] = {}
+    for name, _, _ in OPTIONS:
+        raw = str(form.get(f"opt:{name}") or "").strip()
+        if not raw:
+            continue
+        try:
+            value: Any = json.loads(raw)
+        except ValueError:
+            value = raw
+        parent, _, child = name.partition(".")
+        if child:
+            options.setdefault(parent, {})[child] = value
+        else:
+            options[parent] = value
+    return options
+
+
+@router.get("")
+async def models_page(
+    request: Request, session: SessionDep, api: ApiDep, snapshot: Annotated[str | None, Query(max_length=128)] = None
+) -> HTMLResponse:
+    models = [model async for model in api.models.list(limit=100)][:100]
+    snapshots = [item async for item in api.snapshots.list(limit=100) if item.status == "ready"][:100]
+    bases = [item async for item in api.base_models.list()]
+    return render(
+        request,
+        "models.html",
+        session,
+        section="models",
+        models=models,
+        snapshots=snapshots,
+        base_models=bases,
+        chosen_snapshot=snapshot or "",
+        options=OPTIONS,
+        parents=[model for model in models if model.status == "succeeded"],
+    )
+
+
+@router.post("")
+async def create_model(request: Request, _: CsrfDep, api: ApiDep) -> Response:
+    form = await request.form()
+    fields: dict[str, Any] = {
+        "name": str(form.get("name", "")),
+        "description": str(form.get("description", "")),
+        "model_type": str(form.get("model_type", "text_classification")),
+        "base_model": str(form.get("base_model", "")),
+        "method": str(form.get("method", "last_layer")),
+        "train_snapshot_id": str(form.get("train_snapshot_id", "")),
+        "options": _options(form),
+    }
+    if form.get("test_snapshot_id"):
+        fields["test_snapshot_id"] = str(form.get("test_snapshot_id"))
+    else:
+        fields["test_split_pct"] = float(str(form.get("test_split_pct") or 20))
+    if form.get("parent_model_id"):
+        fields["parent_model_id"] = str(form.get("parent_model_id"))
+    model = await api.models.create(**fields)
+    return RedirectResponse(f"/models/{path('{}', model.id)}", status_code=303)
+
+
+async def _history(api: Any, model_id: str) -> dict[str, list[float | None]]:
+    """Loss as it trains: the steps' (progress events) and the validations' (epoch events)."""
+    steps: list[float | None] = []
+    losses: list[float | None] = []
+    validation_steps: list[float | None] = []
+    validation_losses: list[float | None] = []
+    async for event in api.models.events(model_id, limit=2000):
+        data = event.data
+        if event.kind == "progress" and data.get("loss") is not None:
+            steps.append(float(data.get("step", len(steps))))
+            losses.append(float(data["loss"]))
+        elif event.kind == "epoch" and data.get("val_loss") is not None:
+            validation_steps.append(float(data.get("step", 0)))
+            validation_losses.append(float(data["val_loss"]))
+    return {"steps": steps, "loss": losses, "val_steps": validation_steps, "val_loss": validation_losses}
+
+
+@router.get("/{model_id}")
+async def model_page(request: Request, model_id: str, session: SessionDep, api: ApiDep) -> HTMLResponse:
+    model = await api.models.get(model_id)
+    context: dict[str, Any] = {"model": model}
+    if model.status == "succeeded":
+        report = await api.models.metrics(model_id)
+        context["report"] = report
+        context["metrics_data"] = report.model_dump(mode="json")  # |tojson in the page: safe inside <script>
+        # Rendered with raw HTML disabled: what a card holds is text, never markup of its own.
+        context["card"] = Markup(_MARKDOWN.render(await api.models.card(model_id)))  # noqa: S704
+        deployments = [item async for item in api.deployments.list(limit=100) if item.model_id == model_id]
+        context["deployments"] = deployments
+    if request.headers.get("HX-Target") == "progress":
+        return render(request, "model_progress.html", session, **context)
+    return render(request, "model.html", session, section="models", **context)
+
+
+@router.get("/{model_id}/history")
+async def history(model_id: str, _: SessionDep, api: ApiDep) -> JSONResponse:
+    return JSONResponse(await _history(api, model_id))
+
+
+@router.post("/{model_id}/cancel")
+async def cancel(model_id: str, _: CsrfDep, api: ApiDep) -> Response:
+    await api.models.cancel(model_id)
+    return RedirectResponse(f"/models/{path('{}', model_id)}", status_code=303)
+
+
+@router.post("/{model_id}/playground")
+async def playground(request: Request, model_id: str, session: CsrfDep, api: ApiDep) -> HTMLResponse:
+    form = await request.form()
+    upload = form.get("image_file")
+    if upload is not None and not isinstance(upload, str) and upload.filename:
+        import base64
+
+        data = await upload.read(16 * 1024 * 1024 + 1)
+        value: Any = {"image_base64": base64.b64encode(data).decode()}
+    elif form.get("image_url"):
+        value = {"image_url": str(form.get("image_url"))}
+    elif form.get("prompt"):
+        value = {"prompt": str(form.get("prompt")), "max_new_tokens": 64}
+    else:
+        value = str(form.get("text") or "")
+    output, remaining = await api.models.playground(model_id, value)
+    return render(request, "playground_answer.html", session, output=output.model_dump(), remaining=remaining)

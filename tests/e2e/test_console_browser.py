@@ -1,0 +1,243 @@
+"""The console in a real browser (Playwright driving Debian's headless Chromium) against the whole platform:
+sign in, upload a CSV and an image zip, confirm columns, edit a label, snapshot, train a tiny model and watch
+it, move the threshold slider and see the figures change, save the operating point, try the playground,
+deploy, predict, create and revoke a key. No page may log a console error; a screenshot of each page is saved
+(``build/console-screenshots``, or ``AUTOML_SCREENSHOT_DIR``)."""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+import shutil
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from playwright.sync_api import Browser, ConsoleMessage, Page, expect, sync_playwright
+
+from tests.services.conftest import tiny_bert
+from tests.support import postgres
+from tests.support.images import labelled_images
+from tests.support.orgs import Org, new_org
+from tests.support.platform import Platform, run_platform
+
+__all__ = ["tiny_bert"]
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+SCREENSHOTS = Path(
+    os.environ.get("AUTOML_SCREENSHOT_DIR", Path(__file__).resolve().parents[2] / "build" / "console-screenshots")
+)
+pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian's chromium is installed by `make test`")
+
+
+@pytest.fixture(scope="module")
+async def database() -> Any:
+    url = await postgres.create_database()
+    try:
+        yield url
+    finally:
+        await postgres.drop_database(url)
+
+
+@pytest.fixture(scope="module")
+def whole(tmp_path_factory: pytest.TempPathFactory, database: str) -> Iterator[Platform]:
+    urls = {name: database for name in ("dataset", "gateway", "trainer", "inference")}
+    with run_platform(tmp_path_factory.mktemp("platform"), urls, trainer_overrides={}, inference_overrides={}) as p:
+        yield p
+
+
+@pytest.fixture(scope="module")
+def org(whole: Platform, tiny_bert: Path, tmp_path_factory: pytest.TempPathFactory) -> Org:
+    # Before the browser: Playwright's sync API runs an event loop of its own in this thread.
+    return new_org(whole, "browser", tiny_bert, tmp_path_factory.mktemp("browser"))
+
+
+@pytest.fixture(scope="module")
+def browser(org: Org) -> Iterator[Browser]:
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox"])
+        yield launched
+        launched.close()
+
+
+class Console:
+    """One browser tab on the console, recording console errors and saving a screenshot of each page."""
+
+    def __init__(self, page: Page, base: str) -> None:
+        self.page = page
+        self.base = base
+        self.errors: list[str] = []
+        self.shots: list[Path] = []
+        page.on("console", self._console)
+        page.on("pageerror", lambda error: self.errors.append(f"{page.url}: {error}"))
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+
+    def _console(self, message: ConsoleMessage) -> None:
+        if message.type == "error":
+            self.errors.append(f"{self.page.url}: {message.text}")
+
+    def go(self, path: str) -> Page:
+        self.page.goto(self.base + path)
+        return self.page
+
+    def shot(self, name: str) -> None:
+        target = SCREENSHOTS / f"{len(self.shots) + 1:02d}-{name}.png"
+        self.page.screenshot(path=str(target), full_page=True)
+        self.shots.append(target)
+
+
+def image_zip() -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        rows = ["image,label"]
+        for position, (colour, data) in enumerate(labelled_images(12, seed=4)):
+            archive.writestr(f"shop/images/{position}.png", data)
+            rows.append(f"images/{position}.png,{colour}")
+        rows.append("images/missing.png,red")
+        archive.writestr("shop/data.csv", "\n".join(rows) + "\n")
+    return buffer.getvalue()
+
+
+def test_the_whole_journey_in_a_browser(whole: Platform, org: Org, browser: Browser, tmp_path: Path) -> None:
+    console = Console(browser.new_page(viewport={"width": 1280, "height": 900}), whole.gateway_url)
+    page = console.go("/datasets")
+    expect(page).to_have_url(re.compile(r"/login\?next=%2Fdatasets$"))
+    console.shot("sign-in")
+    page.get_by_label("API key").fill(org.key)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("heading", name="Datasets")).to_be_visible()
+    assert org.key not in page.url
+
+    # A CSV, with its progress bar, to the mapping.
+    page.set_input_files("#upload-file", str(org.csv))
+    page.get_by_label("Name").fill("reviews")
+    page.get_by_role("button", name="Upload").click()
+    expect(page.get_by_role("button", name="Confirm the mapping")).to_be_visible(timeout=30_000)
+    assert page.locator("#upload-progress").count() == 0  # now on the dataset's page
+    console.shot("dataset-mapping")
+    page.get_by_label("Type of topic").select_option("ignore")
+    page.get_by_label("Type of tags").select_option("ignore")
+    page.get_by_label("Type of sentiment").select_option("label")
+    page.get_by_role("button", name="Confirm the mapping").click()
+    expect(page.get_by_role("heading", name=re.compile("Columns \\(confirmed\\)"))).to_be_visible()
+    dataset_id = page.url.rstrip("/").split("/")[-1]
+
+    # Edit a label inline, then page to the last row.
+    first = page.get_by_label("sentiment of row 0")
+    old_label = first.input_value()
+    new_label = "negative" if old_label == "positive" else "positive"
+    with page.expect_response(re.compile(r"/rows/\d+$")):
+        first.fill(new_label)
+        first.dispatch_event("change")
+    with httpx.Client(base_url=org.url, headers={"Authorization": f"Bearer {org.key}"}) as api:
+        row = api.get(f"/v1/datasets/{dataset_id}/rows", params={"limit": 1}).json()["items"][0]
+        assert row["values"]["sentiment"] == new_label
+        api.patch(f"/v1/datasets/{dataset_id}/rows/{row['id']}", json={"values": {"sentiment": old_label}})
+    page.get_by_role("link", name="Last").click()
+    expect(page.get_by_text("rows 70 to 119 of 120")).to_be_visible()
+    console.shot("dataset-rows")
+
+    # An image zip: thumbnails, with each image's status and reason.
+    zip_path = tmp_path / "shop.zip"
+    zip_path.write_bytes(image_zip())
+    console.go("/datasets")
+    page.set_input_files("#upload-file", str(zip_path))
+    page.get_by_label("Name").fill("shop")
+    page.get_by_role("button", name="Upload").click()
+    expect(page.get_by_role("button", name=re.compile("mapping"))).to_be_visible(timeout=30_000)
+    expect(page.locator("img.thumb").first).to_be_visible()
+    expect(page.get_by_text(re.compile("failed: not_found"))).to_be_visible()
+    console.shot("image-dataset")
+
+    # A snapshot of the reviews.
+    page = console.go(f"/snapshots?dataset={dataset_id}")
+    page.get_by_label("Input column").select_option("text")
+    page.get_by_role("button", name="Create the snapshot").click()
+    expect(page.get_by_role("heading", name="Classes per head")).to_be_visible(timeout=30_000)
+    console.shot("snapshot")
+    snapshot_id = page.url.rstrip("/").split("/")[-1]
+
+    # Train, and watch it.
+    page = console.go(f"/models?snapshot={snapshot_id}")
+    page.get_by_label(re.compile("^Name")).fill("sentiment")
+    page.get_by_label(re.compile("^Base model")).select_option(org.base_model_id)
+    page.get_by_text("Training options").click()
+    page.get_by_label(re.compile("^max_epochs")).fill("6")
+    page.get_by_role("button", name="Start training").click()
+    expect(page.get_by_role("heading", name="Training")).to_be_visible()
+    console.shot("model-training")
+    expect(page.get_by_role("heading", name=re.compile("^Overall, against"))).to_be_visible(timeout=180_000)
+    model_id = page.url.rstrip("/").split("/")[-1]
+    expect(page.locator("#loss-chart canvas")).to_have_count(1)
+
+    # The threshold slider moves the figures.
+    head = page.locator("section.head").first
+    precision = head.locator(".fig-precision")
+    specificity = head.locator(".fig-specificity")
+    head.locator(".curve-class").select_option("positive")
+    slider = head.locator(".threshold")
+    slider.fill("0.1")
+    low = (precision.inner_text(), specificity.inner_text())
+    slider.fill("0.9")
+    high = (precision.inner_text(), specificity.inner_text())
+    assert low != high and float(high[1]) >= float(low[1])
+    expect(head.locator(".threshold-value")).to_have_text("0.90")
+    head.get_by_role("button", name="By class").click()
+    expect(head.locator("table.classes")).to_be_visible()
+    expect(head.locator("table.confusion")).to_be_visible()
+    console.shot("model-metrics")
+
+    # The playground.
+    page.get_by_label("Text", exact=True).fill("great lovely good")
+    page.get_by_role("button", name="Try it").click()
+    expect(page.locator("#remaining")).to_contain_text("free queries left", timeout=120_000)  # a cold start
+
+    # Deploy, then save the threshold as the deployment's operating point.
+    page = console.go(f"/deployments?model={model_id}")
+    page.get_by_label("Name").fill("sentiment")
+    page.get_by_role("button", name="Deploy").click()
+    expect(page.get_by_role("heading", name=re.compile("Deployment sentiment ready"))).to_be_visible(timeout=180_000)
+    deployment_id = page.url.rstrip("/").split("/")[-1]
+    console.shot("deployment")
+    page = console.go(f"/models/{model_id}")
+    head = page.locator("section.head").first
+    head.locator(".curve-class").select_option("positive")
+    head.locator(".threshold").fill("0.95")
+    head.get_by_role("button", name=re.compile("operating point")).click()
+    expect(page.locator("#operating-point")).to_contain_text("0.95")
+    expect(page.locator(".flash")).to_contain_text("operating point is saved")
+
+    # Predict from the page: the operating point decides `predicted`.
+    page.get_by_label(re.compile("^Texts")).fill("great lovely good\nawful bad")
+    page.get_by_role("button", name="Predict").click()
+    expect(page.locator("#predictions table")).to_be_visible()
+    console.shot("deployment-predict")
+    with httpx.Client(base_url=org.url, headers={"Authorization": f"Bearer {org.key}"}) as api:
+        deployment = api.get(f"/v1/deployments/{deployment_id}").json()
+        assert deployment["operating_point"]["thresholds"] == {"sentiment": {"positive": 0.95}}
+        outputs = api.post(f"/v1/deployments/{deployment_id}/predict", json={"inputs": ["great lovely good"]}).json()
+        answer = outputs["outputs"][0]["heads"]["sentiment"]
+        expected = ["positive"] if answer["scores"]["positive"] >= 0.95 else ["negative"]
+        assert answer["predicted"] == expected
+
+    # A key: its secret once, then revoked.
+    page = console.go("/keys")
+    page.get_by_label("Name").fill("app")
+    page.get_by_label(re.compile("^Scope")).select_option(deployment_id)
+    page.get_by_role("button", name="Create").click()
+    secret = page.locator("#new-key").inner_text()
+    assert secret.startswith("aml_")
+    console.shot("keys")
+    page = console.go("/keys")  # shown once: not on the next view
+    assert secret not in page.content()
+    page.get_by_role("button", name="Revoke key app").click()
+    expect(page.get_by_text("revoked")).to_be_visible()
+    page = console.go("/usage")
+    expect(page.locator("#usage-chart canvas")).to_have_count(1)
+    console.shot("usage")
+
+    assert console.errors == [], console.errors
+    assert len(console.shots) >= 10 and all(shot.stat().st_size > 10_000 for shot in console.shots)
