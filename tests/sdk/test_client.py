@@ -121,6 +121,22 @@ def test_the_whole_journey_with_the_sync_client(org: Org, tmp_path: Path) -> Non
         results = client.batch_predictions.results(batch.id, tmp_path / "results.jsonl")
         assert len((tmp_path / "results.jsonl").read_text().splitlines()) == 120 and results.size > 0
 
+        # An operating point: checked against the model's heads and classes, versioned, used by predict.
+        with pytest.raises(errors.InvalidRequest, match="not one of the heads"):
+            client.deployments.update(deployment.id, operating_point={"thresholds": {"topic": {"x": 0.5}}})
+        with pytest.raises(errors.InvalidRequest, match="not classes of the head"):
+            client.deployments.update(deployment.id, operating_point={"thresholds": {"sentiment": {"meh": 0.5}}})
+        strictest = client.deployments.update(
+            deployment.id, operating_point={"thresholds": {"sentiment": {"positive": 0.99, "negative": 0.99}}}
+        )
+        assert strictest.operating_point.version == 1 and strictest.status == "ready"  # no new replicas
+        undecided = client.deployments.predict(deployment.id, ["great good"]).outputs[0]
+        assert isinstance(undecided, inference.Prediction)
+        scores = undecided.heads["sentiment"].scores
+        assert undecided.heads["sentiment"].predicted == [name for name in scores if scores[name] >= 0.99][:1]
+        cleared = client.deployments.update(deployment.id, operating_point={"thresholds": {}})
+        assert cleared.operating_point.version == 2 and cleared.operating_point.thresholds == {}
+
         key = client.keys.create("predict-only", scope="deployment", deployment_id=deployment.id)
         with Client(org.url, key.key) as scoped:
             assert len(scoped.deployments.predict(deployment.id, ["good"]).outputs) == 1

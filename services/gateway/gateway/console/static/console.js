@@ -144,7 +144,62 @@ function setupUsage() {
   [xs, data.requests, data.errors], element);
 }
 
+function setupChat() {
+  const form = document.getElementById("chat-form");
+  if (!form) return;
+  const log = document.getElementById("chat-log");
+  const input = document.getElementById("chat-input");
+  const messages = [];
+  const say = (role, text) => {
+    const item = document.createElement("li");
+    item.className = `chat-${role}`;
+    item.textContent = text;
+    log.appendChild(item);
+    return item;
+  };
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const text = input.value.trim();
+    if (!text) return;
+    messages.push({ role: "user", content: text });
+    say("user", text);
+    input.value = "";
+    const reply = say("assistant", "");
+    const response = await fetch(form.dataset.url, {
+      method: "POST",
+      headers: { "Content-Type": "application/json", "X-CSRF-Token": csrf() },
+      body: JSON.stringify({ messages, max_tokens: 128 }),
+    });
+    if (!response.ok || !response.body) {
+      let body = {};
+      try { body = await response.json(); } catch (e) { body = {}; }
+      reply.textContent = `${body.error || "Error"}: ${body.detail || response.statusText}`;
+      reply.className = "error";
+      return;
+    }
+    // Server-sent events: "data: {chunk}" lines, then "data: [DONE]".
+    const reader = response.body.getReader();
+    const decoder = new TextDecoder();
+    let buffer = "";
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      buffer += decoder.decode(value, { stream: true });
+      const lines = buffer.split("\n");
+      buffer = lines.pop();
+      for (const line of lines) {
+        if (!line.startsWith("data: ") || line === "data: [DONE]") continue;
+        const chunk = JSON.parse(line.slice(6));
+        const delta = chunk.choices && chunk.choices[0] && chunk.choices[0].delta;
+        if (delta && delta.content) reply.textContent += delta.content;
+      }
+    }
+    messages.push({ role: "assistant", content: reply.textContent });
+  });
+}
+
 document.addEventListener("DOMContentLoaded", () => {
+  setupChat();
   setupUpload();
   setupLossChart();
   setupMetrics();
