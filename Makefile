@@ -72,6 +72,7 @@ bench: install datasets
 	$(PY) -m bench.train_image
 	$(PY) -m bench.llm
 	$(PY) -m bench.inference
+	$(PY) -m bench.console
 
 # The chart rendered with the minimal values, every option on, and bare: helm lint (strict, Kubernetes 1.30)
 # and every core object validated with kubernetes-validate --strict. No helm binary or cluster needed.

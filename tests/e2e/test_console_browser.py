@@ -1,4 +1,4 @@
-"""The console in a real browser (Playwright driving Debian's headless Chromium) against the whole platform:
+"""The console in a real browser (Playwright driving Debian's headless Chromium) against the full_platform platform:
 sign in, upload a CSV and an image zip, confirm columns, edit a label, snapshot, train a tiny model and watch
 it, move the threshold slider and see the figures change, save the operating point, try the playground,
 deploy, predict, create and revoke a key. No page may log a console error; a screenshot of each page is saved
@@ -20,12 +20,15 @@ import pytest
 from playwright.sync_api import Browser, ConsoleMessage, Page, expect, sync_playwright
 
 from tests.services.conftest import tiny_bert
-from tests.support import postgres
 from tests.support.images import labelled_images
+from tests.support.llm import llm_request, llm_snapshot, yes_no_records
 from tests.support.orgs import Org, new_org
-from tests.support.platform import Platform, run_platform
+from tests.support.platform import OrgClient, Platform
+from tests.support.tiny_models import build_tiny_llama
+from tests.support.training import register_tiny, wait_model
+from tests.support.whole import full_platform, module_postgres_url
 
-__all__ = ["tiny_bert"]
+__all__ = ["full_platform", "module_postgres_url", "tiny_bert"]
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 SCREENSHOTS = Path(
     os.environ.get("AUTOML_SCREENSHOT_DIR", Path(__file__).resolve().parents[2] / "build" / "console-screenshots")
@@ -34,29 +37,33 @@ pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian's ch
 
 
 @pytest.fixture(scope="module")
-async def database() -> Any:
-    url = await postgres.create_database()
-    try:
-        yield url
-    finally:
-        await postgres.drop_database(url)
-
-
-@pytest.fixture(scope="module")
-def whole(tmp_path_factory: pytest.TempPathFactory, database: str) -> Iterator[Platform]:
-    urls = {name: database for name in ("dataset", "gateway", "trainer", "inference")}
-    with run_platform(tmp_path_factory.mktemp("platform"), urls, trainer_overrides={}, inference_overrides={}) as p:
-        yield p
-
-
-@pytest.fixture(scope="module")
-def org(whole: Platform, tiny_bert: Path, tmp_path_factory: pytest.TempPathFactory) -> Org:
+def org(full_platform: Platform, tiny_bert: Path, tmp_path_factory: pytest.TempPathFactory) -> Org:
     # Before the browser: Playwright's sync API runs an event loop of its own in this thread.
-    return new_org(whole, "browser", tiny_bert, tmp_path_factory.mktemp("browser"))
+    return new_org(full_platform, "browser", tiny_bert, tmp_path_factory.mktemp("browser"))
 
 
 @pytest.fixture(scope="module")
-def browser(org: Org) -> Iterator[Browser]:
+async def llm_deployment(full_platform: Platform, org: Org, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """A tiny llama's LoRA model that answers yes or no, deployed (made through the API: the browser chats)."""
+    async with OrgClient(full_platform.gateway_url, org.org_id, org.key) as client:
+        llama = build_tiny_llama(tmp_path_factory.mktemp("tiny-llama") / "model")
+        base = await register_tiny(client, full_platform, llama, name="tiny-llama", model_type="llm")
+        snapshot = await llm_snapshot(
+            client, yes_no_records(160, seed=1), prompt_column="prompt", completion_column="completion"
+        )
+        request = llm_request(
+            base["id"], snapshot["id"], "lora", max_epochs=4, learning_rate=2e-2, lora={"dropout": 0.0}
+        )
+        model = await wait_model(client, (await client.post("/v1/models", json=request)).json()["id"])
+        assert model["status"] == "succeeded", model
+        created = await client.post("/v1/deployments", json={"model_id": model["id"], "name": "yes-no"})
+        deployment = await client.wait_while(f"/v1/deployments/{created.json()['id']}", "deploying", 180)
+        assert deployment["status"] == "ready", deployment
+        return deployment
+
+
+@pytest.fixture(scope="module")
+def browser(org: Org, llm_deployment: dict[str, Any]) -> Iterator[Browser]:
     with sync_playwright() as playwright:
         launched = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox"])
         yield launched
@@ -66,8 +73,9 @@ def browser(org: Org) -> Iterator[Browser]:
 class Console:
     """One browser tab on the console, recording console errors and saving a screenshot of each page."""
 
-    def __init__(self, page: Page, base: str) -> None:
+    def __init__(self, page: Page, base: str, prefix: str = "journey") -> None:
         self.page = page
+        self.prefix = prefix
         self.base = base
         self.errors: list[str] = []
         self.shots: list[Path] = []
@@ -84,7 +92,7 @@ class Console:
         return self.page
 
     def shot(self, name: str) -> None:
-        target = SCREENSHOTS / f"{len(self.shots) + 1:02d}-{name}.png"
+        target = SCREENSHOTS / f"{self.prefix}-{len(self.shots) + 1:02d}-{name}.png"
         self.page.screenshot(path=str(target), full_page=True)
         self.shots.append(target)
 
@@ -101,8 +109,8 @@ def image_zip() -> bytes:
     return buffer.getvalue()
 
 
-def test_the_whole_journey_in_a_browser(whole: Platform, org: Org, browser: Browser, tmp_path: Path) -> None:
-    console = Console(browser.new_page(viewport={"width": 1280, "height": 900}), whole.gateway_url)
+def test_the_whole_journey_in_a_browser(full_platform: Platform, org: Org, browser: Browser, tmp_path: Path) -> None:
+    console = Console(browser.new_page(viewport={"width": 1280, "height": 900}), full_platform.gateway_url)
     page = console.go("/datasets")
     expect(page).to_have_url(re.compile(r"/login\?next=%2Fdatasets$"))
     console.shot("sign-in")
@@ -241,3 +249,24 @@ def test_the_whole_journey_in_a_browser(whole: Platform, org: Org, browser: Brow
 
     assert console.errors == [], console.errors
     assert len(console.shots) >= 10 and all(shot.stat().st_size > 10_000 for shot in console.shots)
+
+
+def test_an_llm_deployment_chats_with_streamed_replies(
+    full_platform: Platform, org: Org, llm_deployment: dict[str, Any], browser: Browser
+) -> None:
+    console = Console(browser.new_page(viewport={"width": 1280, "height": 900}), full_platform.gateway_url, "llm")
+    page = console.go("/login")
+    page.get_by_label("API key").fill(org.key)
+    page.get_by_role("button", name="Sign in").click()
+    page = console.go(f"/deployments/{llm_deployment['id']}")
+    expect(page.get_by_role("heading", name="Chat")).to_be_visible()
+    with page.expect_response(re.compile(r"/chat$")) as streamed:
+        page.get_by_label("Message").fill("is it lovely")
+        page.get_by_role("button", name="Send").click()
+    assert streamed.value.headers["content-type"].startswith("text/event-stream")
+    expect(page.locator("#chat-log li.chat-assistant")).to_have_text("yes", timeout=60_000)
+    page.get_by_label("Message").fill("is it awful")
+    page.get_by_role("button", name="Send").click()
+    expect(page.locator("#chat-log li.chat-assistant").nth(1)).to_have_text("no", timeout=60_000)
+    console.shot("chat")
+    assert console.errors == [], console.errors

@@ -5,7 +5,6 @@ fails here, as does one whose answer is an untyped JSON object."""
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import httpx
@@ -13,35 +12,19 @@ import pytest
 from fastapi import FastAPI
 
 from gateway.openapi.merge import INTERNAL_PREFIXES, ServiceDocument, merge
-from tests.support import postgres
-from tests.support.platform import Platform, run_platform
+from tests.support.platform import Platform
 from tests.support.routes import app_routes
+from tests.support.whole import full_platform, module_postgres_url
+
+__all__ = ["full_platform", "module_postgres_url"]
 
 METHODS = ("get", "put", "post", "delete", "patch")
 NOT_API = ("/healthz", "/readyz", "/metrics", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc")
 
 
 @pytest.fixture(scope="module")
-async def module_database() -> AsyncIterator[str]:
-    url = await postgres.create_database()
-    try:
-        yield url
-    finally:
-        await postgres.drop_database(url)
-
-
-@pytest.fixture(scope="module")
-def whole(tmp_path_factory: pytest.TempPathFactory, module_database: str) -> Iterator[Platform]:
-    urls = {name: module_database for name in ("dataset", "gateway", "trainer", "inference")}
-    with run_platform(
-        tmp_path_factory.mktemp("platform"), urls, trainer_overrides={}, inference_overrides={}
-    ) as running:
-        yield running
-
-
-@pytest.fixture(scope="module")
-def document(whole: Platform) -> dict[str, Any]:
-    answer = httpx.get(f"{whole.gateway_url}/openapi.json", timeout=30)  # no key: the document is public
+def document(full_platform: Platform) -> dict[str, Any]:
+    answer = httpx.get(f"{full_platform.gateway_url}/openapi.json", timeout=30)  # no key: the document is public
     assert answer.status_code == 200, answer.text
     body: dict[str, Any] = answer.json()
     return body
@@ -67,10 +50,10 @@ def operations(document: dict[str, Any]) -> dict[tuple[str, str], dict[str, Any]
 
 
 def test_every_public_route_of_every_service_is_in_the_gateways_document(
-    whole: Platform, document: dict[str, Any]
+    full_platform: Platform, document: dict[str, Any]
 ) -> None:
     documented = set(operations(document))
-    for name, app in whole.apps.items():
+    for name, app in full_platform.apps.items():
         routes = public_routes(app)
         assert len(routes) >= 5, name  # the walk finds the routes (a router's shape changed: it must still)
         missing = routes - documented
@@ -122,22 +105,22 @@ def test_every_operation_is_typed_and_documents_the_gateways_errors(document: di
         assert {"limit", "after"} <= parameters, path
 
 
-def test_the_docs_page_works_offline(whole: Platform) -> None:
-    page = httpx.get(f"{whole.gateway_url}/docs")
+def test_the_docs_page_works_offline(full_platform: Platform) -> None:
+    page = httpx.get(f"{full_platform.gateway_url}/docs")
     assert page.status_code == 200
     assets = re.findall(r'(?:href|src)="([^"]+)"', page.text)
     assert assets and all(asset.startswith("/docs/static/") for asset in assets), assets
     for asset in assets:
-        assert httpx.get(f"{whole.gateway_url}{asset}").status_code == 200, asset
+        assert httpx.get(f"{full_platform.gateway_url}{asset}").status_code == 200, asset
     assert "https://" not in page.text
 
 
-def test_a_service_that_cannot_be_read_makes_the_document_unavailable_not_shorter(whole: Platform) -> None:
+def test_a_service_that_cannot_be_read_makes_the_document_unavailable_not_shorter(full_platform: Platform) -> None:
     from gateway.app import create_app
     from gateway.settings import GatewaySettings
     from tests.support.servers import running_server
 
-    settings: GatewaySettings = whole.apps["gateway"].state.settings
+    settings: GatewaySettings = full_platform.apps["gateway"].state.settings
     broken = settings.model_copy(update={"inference_url": "http://127.0.0.1:9"})
     with running_server(create_app(broken)) as url:
         answer = httpx.get(f"{url}/openapi.json", timeout=30)

@@ -11,20 +11,13 @@ from typing import Any
 
 import pytest
 
-from tests.support import postgres
 from tests.support.platform import OrgClient, Platform, run_platform
 from tests.support.training import model_request, register_tiny, review_rows, text_snapshot, wait_model
+from tests.support.whole import module_postgres_url
+
+__all__ = ["module_postgres_url"]
 
 HEADS: list[dict[str, Any]] = [{"column": "sentiment"}, {"column": "tags", "multilabel": True}]
-
-
-@pytest.fixture(scope="module")
-async def module_postgres_url() -> AsyncIterator[str]:
-    url = await postgres.create_database()
-    try:
-        yield url
-    finally:
-        await postgres.drop_database(url)
 
 
 @pytest.fixture(scope="module")
