@@ -70,6 +70,11 @@ def browser(org: Org, llm_deployment: dict[str, Any]) -> Iterator[Browser]:
         launched.close()
 
 
+UNLABELLED = """() => [...document.querySelectorAll('input:not([type=hidden]), select, textarea, button')]
+  .filter((e) => !(e.labels && e.labels.length) && !e.getAttribute('aria-label') && !(e.textContent || '').trim())
+  .map((e) => e.outerHTML.slice(0, 160))"""
+
+
 class Console:
     """One browser tab on the console, recording console errors and saving a screenshot of each page."""
 
@@ -78,6 +83,7 @@ class Console:
         self.prefix = prefix
         self.base = base
         self.errors: list[str] = []
+        self.unlabelled: list[str] = []
         self.shots: list[Path] = []
         page.on("console", self._console)
         page.on("pageerror", lambda error: self.errors.append(f"{page.url}: {error}"))
@@ -92,6 +98,8 @@ class Console:
         return self.page
 
     def shot(self, name: str) -> None:
+        """A screenshot, and the page's controls checked for an accessible name (a label, aria-label, text)."""
+        self.unlabelled += [f"{self.page.url}: {html}" for html in self.page.evaluate(UNLABELLED)]
         target = SCREENSHOTS / f"{self.prefix}-{len(self.shots) + 1:02d}-{name}.png"
         self.page.screenshot(path=str(target), full_page=True)
         self.shots.append(target)
@@ -248,6 +256,7 @@ def test_the_whole_journey_in_a_browser(full_platform: Platform, org: Org, brows
     console.shot("usage")
 
     assert console.errors == [], console.errors
+    assert console.unlabelled == [], console.unlabelled
     assert len(console.shots) >= 10 and all(shot.stat().st_size > 10_000 for shot in console.shots)
 
 
@@ -270,3 +279,4 @@ def test_an_llm_deployment_chats_with_streamed_replies(
     expect(page.locator("#chat-log li.chat-assistant").nth(1)).to_have_text("no", timeout=60_000)
     console.shot("chat")
     assert console.errors == [], console.errors
+    assert console.unlabelled == [], console.unlabelled

@@ -14,6 +14,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response, StreamingResponse
 
 from automl_client._base import path
+from automl_proto.inference import UsageRow
 from automl_proto.openai import ChatCompletionRequest
 from gateway.console.deps import ApiDep, CsrfDep, SessionDep
 from gateway.console.render import render
@@ -67,10 +68,12 @@ async def deployment_page(
 ) -> HTMLResponse:
     deployment = await api.deployments.get(deployment_id)
     keys = [key async for key in api.keys.list(limit=200) if key.deployment_id == deployment_id]
+    usage = [row for row in (await api.usage.get()).items if row.deployment_id == deployment_id]
     flash = "The operating point is saved: predictions now use it." if saved else None
     return render(
-        request, "deployment.html", session, section="deployments", deployment=deployment, keys=keys, flash=flash
-    )
+        request, "deployment.html", session, section="deployments", deployment=deployment, keys=keys, flash=flash,
+        chart=_per_day(usage),
+    )  # fmt: skip
 
 
 @router.post("/deployments/{deployment_id}/scale")
@@ -162,17 +165,18 @@ async def revoke_key(key_id: str, _: CsrfDep, api: ApiDep) -> Response:
 @router.get("/usage")
 async def usage_page(request: Request, session: SessionDep, api: ApiDep) -> HTMLResponse:
     usage = await api.usage.get()
+    return render(request, "usage.html", session, section="usage", usage=usage.items, chart=_per_day(usage.items))
+
+
+def _per_day(rows: list[UsageRow]) -> dict[str, Any]:
+    """Requests and errors per day, for the usage chart."""
     per_day: dict[str, dict[str, float]] = defaultdict(lambda: {"requests": 0, "errors": 0})
-    for row in usage.items:
+    for row in rows:
         per_day[row.day.isoformat()]["requests"] += row.requests
         per_day[row.day.isoformat()]["errors"] += row.errors
     days = sorted(per_day)
-    chart: dict[str, Any] = {
+    return {
         "days": days,
         "requests": [per_day[day]["requests"] for day in days],
         "errors": [per_day[day]["errors"] for day in days],
     }
-    return render(
-        request, "usage.html", session, section="usage", usage=usage.items,
-        chart=chart,
-    )  # fmt: skip

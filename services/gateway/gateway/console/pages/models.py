@@ -32,7 +32,11 @@ OPTIONS: list[tuple[str, str, str]] = [
     ("early_stopping.min_delta", "number", "The smallest change that counts as an improvement."),
     ("selection.metric", "select:f1,accuracy,precision,recall,balanced_accuracy,loss", "Keeps the weights best on it."),
     ("selection.head", "text", "The head it is read on; empty: the average of the heads."),
+    ("selection.class", "text", "...and on one of that head's classes; empty: the head's macro average."),
     ("class_weights", "select:none,balanced", "'balanced' weighs rare classes up in the loss."),
+    ("head_learning_rate", "number", "LoRA and full: the heads' own step size (default 1e-3)."),
+    ("weight_decay", "number", "Pulls weights toward zero a little each step (regularisation)."),
+    ("warmup_ratio", "number", "Share of the steps over which the step size rises from zero."),
     ("seed", "number", "Same seed, same data and options: the same model."),
     ("max_length", "number", "Text: tokens read per text (longer ones are cut)."),
     ("image_size", "number", "Images: the side of the centre crop in pixels; empty: the base model's."),
@@ -41,6 +45,10 @@ OPTIONS: list[tuple[str, str, str]] = [
     ("lora.r", "number", "LoRA: the rank of the adapters (capacity)."),
     ("lora.alpha", "number", "LoRA: the scale of the adapters' updates."),
     ("lora.dropout", "number", "LoRA: dropout on the adapters' input."),
+    ("lora.target_modules", "text", 'LoRA: the layers adapted, as JSON, e.g. ["query", "value"]; empty: the base\'s.'),
+    ("gpus", "number", "Processes (GPUs) per node; empty: the platform's."),
+    ("nodes", "number", "Nodes; more than one process trains with torch.distributed."),
+    ("deadline_s", "number", "Stop the run after this many seconds; empty: the platform's limit."),
 ]
 
 
