@@ -78,6 +78,7 @@ def test_secrets_reach_only_the_services_that_need_them(rendered: dict[str, Any]
             "secretKeyRef": {"name": "demo-automl-database", "key": "AUTOML_DATABASE_URL"}
         }
         assert ("AUTOML_OPERATOR_KEY" in env) is (name == "demo-automl-gateway")
+        assert ("AUTOML_CONSOLE_SECRET" in env) is (name == "demo-automl-gateway")  # only the console's cookies
     everything = objects_of(rendered["everything"], "Deployment")
     env = env_of(everything["demo-automl-dataset"]["spec"]["template"]["spec"]["containers"][0])
     assert env["AUTOML_DATABASE_URL"] == {"secretKeyRef": {"name": "automl-postgres", "key": "url"}}
@@ -205,7 +206,7 @@ def test_generated_secrets_are_long_and_given_ones_kept(rendered: dict[str, Any]
     import base64
 
     secret = objects_of(rendered["minimal"], "Secret")["demo-automl"]
-    for key in ("AUTOML_INTERNAL_TOKEN", "AUTOML_OPERATOR_KEY"):
+    for key in ("AUTOML_INTERNAL_TOKEN", "AUTOML_OPERATOR_KEY", "AUTOML_CONSOLE_SECRET"):
         assert len(base64.b64decode(secret["data"][key])) == 48
     given = render(MINIMAL | {"secrets": {"internalToken": "t" * 40, "operatorKey": "o" * 40}})
     data = objects_of(given, "Secret")["demo-automl"]["data"]

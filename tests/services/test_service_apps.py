@@ -99,5 +99,17 @@ def test_cluster_mode_refuses_default_secrets(tmp_path):
         DatasetSettings(mode="cluster", database_url="postgresql+asyncpg://x/y")
     with pytest.raises(ValueError, match="operator_key"):
         GatewaySettings(mode="cluster", database_url="postgresql+asyncpg://x/y", internal_token="t" * 40)
+    with pytest.raises(ValueError, match="console_secret"):
+        GatewaySettings(
+            mode="cluster", database_url="postgresql+asyncpg://x/y", internal_token="t" * 40, operator_key="o" * 40
+        )
+    gateway = GatewaySettings(
+        mode="cluster",
+        database_url="postgresql+asyncpg://x/y",
+        internal_token="t" * 40,
+        operator_key="o" * 40,
+        console_secret="c" * 40,
+    )
+    assert gateway.resolved_console_secret() == "c" * 40
     ok = DatasetSettings(mode="cluster", database_url="postgresql+asyncpg://x/y", internal_token="t" * 40)
     assert ok.resolved_store_backend == "s3"

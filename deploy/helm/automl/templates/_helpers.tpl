@@ -77,6 +77,8 @@ app.kubernetes.io/component: {{ .component }}
 {{- if .operator }}
 - name: AUTOML_OPERATOR_KEY
   valueFrom: {secretKeyRef: {name: {{ include "automl.platformSecret" $root }}, key: AUTOML_OPERATOR_KEY}}
+- name: AUTOML_CONSOLE_SECRET
+  valueFrom: {secretKeyRef: {name: {{ include "automl.platformSecret" $root }}, key: AUTOML_CONSOLE_SECRET}}
 {{- end }}
 {{- if and .store (include "automl.hasStoreKeys" $root) }}
 - name: AUTOML_S3_ACCESS_KEY_ID
