@@ -278,5 +278,16 @@ def test_an_llm_deployment_chats_with_streamed_replies(
     page.get_by_role("button", name="Send").click()
     expect(page.locator("#chat-log li.chat-assistant").nth(1)).to_have_text("no", timeout=60_000)
     console.shot("chat")
+
+    # The model's playground: a chat too, streamed, each reply one free query.
+    page = console.go(f"/models/{llm_deployment['model_id']}")
+    expect(page.get_by_role("heading", name="Playground")).to_be_visible()
+    with page.expect_response(re.compile(r"/chat$")) as streamed:
+        page.get_by_label("Message").fill("is it good")
+        page.get_by_role("button", name="Send").click()
+    assert streamed.value.headers["content-type"].startswith("text/event-stream")
+    expect(page.locator("#chat-log li.chat-assistant")).to_have_text("yes", timeout=60_000)
+    expect(page.locator("#chat-remaining")).to_have_text(re.compile(r"^\d+ free queries left$"))
+    console.shot("playground-chat")
     assert console.errors == [], console.errors
     assert console.unlabelled == [], console.unlabelled

@@ -39,6 +39,7 @@ from gateway.usage.router import router as usage_router
 # Answered by the gateway itself, which meters them against the free playground quota.
 LOCAL_PATHS = [
     ("POST", re.compile(r"^/v1/models/[^/]+/playground$")),
+    ("POST", re.compile(r"^/v1/models/[^/]+/playground/chat/completions$")),
     ("POST", re.compile(r"^/v1/batch-predictions/?$")),
 ]
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "alembic"

@@ -12,6 +12,8 @@ from typing import Any
 
 import pytest
 
+from automl_client import AsyncClient
+from automl_client.config import Config
 from automl_common.storage import create_store
 from tests.services.inference_svc.conftest import deploy
 from tests.services.inference_svc.test_tasks_keys_usage import wait_task
@@ -72,6 +74,38 @@ async def test_the_playground_answers_a_prompt_and_meters_its_tokens(org: OrgCli
     )
     refused = await org.post(path, json={"input": "is it lovely"})  # a text, not a prompt
     assert refused.status_code == 422 and "takes a prompt or messages" in refused.json()["detail"]
+
+
+async def test_the_playground_chats_whole_or_streamed_within_its_quota(
+    org: OrgClient, llm_model: dict[str, Any], trained_model: dict[str, Any]
+) -> None:
+    path = f"/v1/models/{llm_model['id']}/playground/chat/completions"
+    question = {"messages": [{"role": "user", "content": "is it lovely"}], "temperature": 0}
+    whole = await org.post(path, json=question)
+    assert whole.status_code == 200, whole.text
+    assert whole.json()["choices"][0]["message"]["content"] == "yes"
+    left = int(whole.headers["x-playground-remaining"])
+    streamed = await org.post(path, json=question | {"stream": True})
+    assert streamed.status_code == 200 and streamed.headers["content-type"].startswith("text/event-stream")
+    assert int(streamed.headers["x-playground-remaining"]) == left - 1
+    events = events_of(streamed.text)
+    assert events[-1] == "[DONE]"
+    pieces = "".join(
+        event["choices"][0]["delta"].get("content", "") for event in events[:-1] if isinstance(event, dict)
+    )
+    assert pieces == "yes"
+    assert events[-2]["usage"]["completion_tokens"] == whole.json()["usage"]["completion_tokens"]
+    usage = [row for row in (await org.get("/v1/usage")).json()["items"] if row["deployment_id"] == llm_model["id"]]
+    assert sum(row["completion_tokens"] for row in usage) >= 2 * whole.json()["usage"]["completion_tokens"]
+    refused = await org.post(f"/v1/models/{trained_model['id']}/playground/chat/completions", json=question)
+    assert refused.status_code == 422 and "does not generate text" in refused.json()["detail"]
+    # Refused: the query was not counted.
+    after = await org.post(path, json=question)
+    assert int(after.headers["x-playground-remaining"]) == left - 2
+    key = org.headers["authorization"].split()[-1]
+    async with AsyncClient(config=Config(url=str(org.base_url).rstrip("/"), api_key=key)) as sdk:
+        reply, remaining = await sdk.models.chat(llm_model["id"], **question)
+    assert reply.choices[0].message.content == "yes" and remaining == left - 3
 
 
 @pytest.fixture(scope="module")

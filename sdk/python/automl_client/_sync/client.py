@@ -467,6 +467,16 @@ class Models(_Resource):
         remaining = answer.headers.get("x-playground-remaining")
         return _OUTPUT.validate_json(answer.content), int(remaining) if remaining is not None else None
 
+    def chat(
+        self, model_id: str, request: openai.ChatCompletionRequest | None = None, /, **fields: Any
+    ) -> tuple[openai.ChatCompletion, int | None]:
+        """An llm model's reply to ``messages`` before it is deployed (one free query), and the queries left."""
+        body = model_of(openai.ChatCompletionRequest, request, fields)
+        url = path("/v1/models/{}/playground/chat/completions", model_id)
+        answer = self._client.request("POST", url, json=body)
+        remaining = answer.headers.get("x-playground-remaining")
+        return parse(openai.ChatCompletion, answer), int(remaining) if remaining is not None else None
+
     def watch(
         self, model_id: str, *, interval_s: float = 1.0, timeout_s: float | None = None
     ) -> Iterator[models.Model]:

@@ -7,8 +7,11 @@ from __future__ import annotations
 
 import contextlib
 import time
+from collections.abc import AsyncIterator
 
+import httpx
 from fastapi import APIRouter, Request, Response, status
+from fastapi.responses import StreamingResponse
 
 from automl_common.context import PLAYGROUND_ROWS_HEADER
 from automl_common.errors import (
@@ -24,13 +27,14 @@ from automl_common.errors import (
     Unauthorized,
     error_responses,
 )
-from automl_common.http import InternalClient, url_path
+from automl_common.http import InternalClient, upstream_error, url_path
 from automl_common.ids import IdPath
 from automl_proto import inference as schemas
+from automl_proto import openai
 from gateway.auth import AdminDep, Principal
 from gateway.playground import quota
 from gateway.settings import GatewaySettings
-from gateway.usage.meter import UsageMeter, tokens_in
+from gateway.usage.meter import UsageMeter, UsageReader, tokens_in
 
 router = APIRouter(tags=["playground"])
 REMAINING_HEADER = "X-Playground-Remaining"
@@ -120,6 +124,86 @@ async def playground(
     if "retry-after" in answer.headers:
         headers["Retry-After"] = answer.headers["retry-after"]
     return Response(answer.content, answer.status_code, headers=headers, media_type="application/json")
+
+
+@router.post(
+    "/v1/models/{model_id}/playground/chat/completions",
+    response_model=openai.ChatCompletion,
+    responses={
+        200: {
+            "content": {"text/event-stream": {"schema": {"type": "string"}}},
+            "description": "the reply, whole or (stream: true) as server-sent events",
+            "headers": {REMAINING_HEADER: {"description": "free queries left", "schema": {"type": "integer"}}},
+        },
+        **error_responses(
+            Unauthorized,
+            Forbidden,
+            RateLimited,
+            NotFound,
+            Conflict,
+            InvalidRequest,
+            PlaygroundQuotaExhausted,
+            BadGateway,
+            ServiceUnavailable,
+            GatewayTimeout,
+        ),
+    },
+)
+async def playground_chat(
+    model_id: IdPath, body: openai.ChatCompletionRequest, request: Request, principal: AdminDep
+) -> Response:
+    """An llm model's reply to a conversation before it is deployed, as a deployment's chat completions give it
+    (``stream: true``: server-sent events as it is generated), while its free quota lasts (one query each)."""
+    settings: GatewaySettings = request.app.state.settings
+    database = request.app.state.database
+    limit = settings.playground_quota
+    began = time.perf_counter()
+    async with database.session() as session:
+        remaining = await quota.take(session, principal.org_id, model_id, limit)
+    if remaining is None:
+        raise _exhausted(request, limit, model_id)
+    inference: InternalClient = request.app.state.inference
+    call = inference.client.build_request(
+        "POST",
+        url_path("/internal/playground/{}/chat/completions", model_id),
+        content=body.model_dump_json(exclude_unset=True),
+        headers=inference.headers(principal.org_id, {"Content-Type": "application/json"}),
+    )
+    try:
+        answer = await inference.client.send(call, stream=True)
+    except httpx.TransportError as error:
+        async with database.session() as session:
+            await quota.give_back(session, principal.org_id, model_id, limit)
+        raise upstream_error(error, inference.service) from error
+    content_type = answer.headers.get("content-type", "application/json")
+    headers = {REMAINING_HEADER: str(remaining)}
+    if answer.status_code >= 400 or not content_type.startswith("text/event-stream"):
+        content = await answer.aread()
+        await answer.aclose()
+        if answer.status_code >= 400:  # not answered: the query is not counted
+            async with database.session() as session:
+                headers[REMAINING_HEADER] = str(await quota.give_back(session, principal.org_id, model_id, limit))
+        if answer.status_code != 404:
+            usage = UsageReader(content_type)
+            usage.feed(content)
+            usage.close()
+            tokens = (usage.prompt_tokens, usage.completion_tokens)
+            _meter(request, principal, model_id, answer.status_code, began, 1, tokens)
+        return Response(content, answer.status_code, headers=headers, media_type=content_type)
+
+    async def relay() -> AsyncIterator[bytes]:
+        usage = UsageReader(content_type)
+        try:
+            async for chunk in answer.aiter_raw():
+                usage.feed(chunk)
+                yield chunk
+        finally:
+            await answer.aclose()
+            usage.close()
+            tokens = (usage.prompt_tokens, usage.completion_tokens)
+            _meter(request, principal, model_id, answer.status_code, began, 1, tokens)
+
+    return StreamingResponse(relay(), headers=headers, media_type=content_type)
 
 
 @router.post(

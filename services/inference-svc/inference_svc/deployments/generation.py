@@ -34,7 +34,7 @@ STREAM_RESPONSE: dict[int | str, dict[str, Any]] = {
 }
 
 
-def _prompt(body: openai.ChatCompletionRequest | openai.CompletionRequest) -> PromptInput:
+def prompt_of(body: openai.ChatCompletionRequest | openai.CompletionRequest) -> PromptInput:
     try:
         return body.prompt_input()
     except ValidationError as e:
@@ -79,18 +79,23 @@ async def _answer(
     reader: InputReader,
     org_id: str,
 ) -> Any:
-    route, request = await service.generation(session, reader, org_id, deployment_id, _prompt(body))
+    route, request = await service.generation(session, reader, org_id, deployment_id, prompt_of(body))
     head = {"id": new_id(api.id_prefix), "created": int(time.time()), "model": deployment_id}
     if body.stream:
         return StreamingResponse(
-            _events(api, head, manager.stream(deployment_id, route, request)), media_type="text/event-stream"
+            events(api, head, manager.stream(deployment_id, route, request)), media_type="text/event-stream"
         )
     [reply] = await manager.predict(deployment_id, route, [request])
+    return whole(api, head, reply)
+
+
+def whole(api: _Api, head: dict[str, Any], reply: dict[str, Any]) -> Any:
+    """A reply answered at once, as the API's whole (not streamed) answer."""
     choice = {"index": 0, "finish_reason": reply["finish_reason"]} | api.choice(reply["text"], False)
     return api.whole.model_validate(head | {"choices": [choice], "usage": reply["usage"]})
 
 
-async def _events(api: _Api, head: dict[str, Any], replies: AsyncIterator[dict[str, Any]]) -> AsyncIterator[bytes]:
+async def events(api: _Api, head: dict[str, Any], replies: AsyncIterator[dict[str, Any]]) -> AsyncIterator[bytes]:
     """The reply's pieces as chunks; the last chunk has the finish reason and the usage; then ``[DONE]``."""
     try:
         async for item in replies:

@@ -362,6 +362,20 @@ class DeploymentManager:
         call = self.runtime.playground(self.playground_app_name, artifacts.model_id, source, inputs)
         return await self._timed("playground", call, len(inputs))
 
+    async def playground_stream(
+        self, artifacts: ModelArtifacts, request: dict[str, Any]
+    ) -> AsyncIterator[dict[str, Any]]:
+        """An llm model's playground reply piece by piece, from where ``playground`` would answer it."""
+        source = self.source(artifacts)
+        if artifacts.method == "lora":
+            replies = self.runtime.stream(await self.ensure_adapters(source), request, source)
+        else:
+            await self.ensure_playground()
+            replies = self.runtime.playground_stream(self.playground_app_name, artifacts.model_id, source, request)
+        async with asyncio.timeout(self.settings.predict_timeout_s):
+            async for item in replies:
+                yield item
+
     async def ensure_adapters(self, source: ModelSource) -> str:
         """The adapter app of the source's base model, deployed on first use (once per base model)."""
         sha = source.artifacts.base_model_sha256

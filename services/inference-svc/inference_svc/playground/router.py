@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
+import time
+from typing import Any
+
 from fastapi import APIRouter
+from fastapi.responses import StreamingResponse
 
 from automl_common.auth import OrgIdDep
 from automl_common.errors import Conflict, InvalidRequest, NotFound, ServiceUnavailable, error_responses
-from automl_common.ids import IdPath
+from automl_common.ids import IdPath, new_id
 from automl_proto import inference as schemas
+from automl_proto import openai
+from inference_svc.deployments.generation import CHAT, STREAM_RESPONSE, events, prompt_of, whole
 from inference_svc.deps import InputsDep, ManagerDep, TrainerDep
+from inference_svc.errors import WrongInputKind
 from inference_svc.models_client import model_artifacts
+from modelkit import tasks
 
 internal_router = APIRouter(prefix="/internal/playground", tags=["internal"], include_in_schema=False)
 
@@ -33,3 +41,30 @@ async def playground_predict(
     values = await reader.read([body.input], artifacts.model_type, max_inputs=1)
     outputs = await manager.playground(artifacts, values)
     return schemas.output_of(outputs[0])
+
+
+@internal_router.post(
+    "/{model_id}/chat/completions",
+    response_model=openai.ChatCompletion,
+    responses={**STREAM_RESPONSE, **error_responses(NotFound, Conflict, InvalidRequest, ServiceUnavailable)},
+)
+async def playground_chat(
+    model_id: IdPath,
+    body: openai.ChatCompletionRequest,
+    trainer: TrainerDep,
+    manager: ManagerDep,
+    reader: InputsDep,
+    org_id: OrgIdDep,
+) -> Any:
+    """An llm model's reply to a conversation without a deployment, as a deployment's chat completions give it
+    (``stream: true``: server-sent events as it is generated; the last one holds the token usage)."""
+    artifacts = await model_artifacts(trainer, org_id, model_id)
+    if tasks.info(artifacts.model_type).input_kind != "chat":
+        raise WrongInputKind(f"model {model_id!r} is a {artifacts.model_type} model, which does not generate text")
+    request = reader.prompt(0, prompt_of(body), artifacts.model_type)
+    head = {"id": new_id(CHAT.id_prefix), "created": int(time.time()), "model": model_id}
+    if body.stream:
+        replies = manager.playground_stream(artifacts, request)
+        return StreamingResponse(events(CHAT, head, replies), media_type="text/event-stream")
+    [reply] = await manager.playground(artifacts, [request])
+    return whole(CHAT, head, reply)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -114,18 +114,8 @@ class GeneratorReplica:
 
     async def stream(self, request: dict[str, Any]) -> AsyncIterator[dict[str, Any]]:
         """``{"delta": text}`` for each new piece of the reply, then the whole answer with ``"done": true``."""
-        loop = asyncio.get_running_loop()
-        pieces: asyncio.Queue[str | None] = asyncio.Queue()
-
-        def emit(piece: str) -> None:  # on the torch thread
-            loop.call_soon_threadsafe(pieces.put_nowait, piece)
-
-        reply = asyncio.ensure_future(self.thread.run(self.predictor.generate, request, emit))
-        # Scheduled after every emit the thread made before finishing, so it comes out of the queue last.
-        reply.add_done_callback(lambda _: pieces.put_nowait(None))
-        while (piece := await pieces.get()) is not None:
-            yield {"delta": piece}
-        yield {"done": True, **(await reply)}
+        async for item in streamed(lambda emit: self.thread.run(self.predictor.generate, request, emit)):
+            yield item
 
     def parity_prompts(self) -> list[dict[str, Any]]:
         """The held-out prompts and the replies the worker generated for them at the end of training."""
@@ -160,18 +150,11 @@ class AdapterReplica:
     async def stream(self, source: ModelSource, request: dict[str, Any]) -> AsyncIterator[dict[str, Any]]:
         """As ``GeneratorReplica.stream``, with the model's adapter."""
         model_dir, _ = await fetch_model_files(source)
-        loop = asyncio.get_running_loop()
-        pieces: asyncio.Queue[str | None] = asyncio.Queue()
-
-        def emit(piece: str) -> None:
-            loop.call_soon_threadsafe(pieces.put_nowait, piece)
-
         model_id = source.artifacts.model_id
-        reply = asyncio.ensure_future(asyncio.to_thread(self.pool.generate, model_id, model_dir, request, emit))
-        reply.add_done_callback(lambda _: pieces.put_nowait(None))
-        while (piece := await pieces.get()) is not None:
-            yield {"delta": piece}
-        yield {"done": True, **(await reply)}
+        async for item in streamed(
+            lambda emit: asyncio.to_thread(self.pool.generate, model_id, model_dir, request, emit)
+        ):
+            yield item
 
     async def parity_prompts(self, source: ModelSource) -> list[dict[str, Any]]:
         """The model's held-out prompts and the replies the worker generated for them."""
@@ -181,6 +164,25 @@ class AdapterReplica:
 
     def check_health(self) -> None:
         return None
+
+
+async def streamed(
+    start: Callable[[Callable[[str], None]], Awaitable[dict[str, Any]]],
+) -> AsyncIterator[dict[str, Any]]:
+    """``{"delta": text}`` for each piece ``start``'s generation emits (on its thread), then its whole answer
+    with ``"done": true``."""
+    loop = asyncio.get_running_loop()
+    pieces: asyncio.Queue[str | None] = asyncio.Queue()
+
+    def emit(piece: str) -> None:  # on the generating thread
+        loop.call_soon_threadsafe(pieces.put_nowait, piece)
+
+    reply = asyncio.ensure_future(start(emit))
+    # Scheduled after every emit the thread made before finishing, so it comes out of the queue last.
+    reply.add_done_callback(lambda _: pieces.put_nowait(None))
+    while (piece := await pieces.get()) is not None:
+        yield {"delta": piece}
+    yield {"done": True, **(await reply)}
 
 
 class PlaygroundReplica:
@@ -200,6 +202,17 @@ class PlaygroundReplica:
         self._sources[model_id] = source
         predictor = await self._model(model_id)
         return await self.thread.run(predictor.predict, list(inputs))
+
+    async def stream(self, source: ModelSource, request: dict[str, Any]) -> AsyncIterator[dict[str, Any]]:
+        """A whole llm model's reply piece by piece (as ``GeneratorReplica.stream``)."""
+        model_id = serve.get_multiplexed_model_id()
+        self._sources[model_id] = source
+        predictor = await self._model(model_id)
+        generate = getattr(predictor, "generate", None)
+        if generate is None:
+            raise TypeError(f"model {model_id!r} does not generate text")
+        async for item in streamed(lambda emit: self.thread.run(generate, request, emit)):
+            yield item
 
     def check_health(self) -> None:
         return None

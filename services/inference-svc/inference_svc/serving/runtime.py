@@ -212,6 +212,16 @@ class ServeRuntime:
         outputs: list[dict[str, Any]] = await handle.predict.remote(source, list(inputs))
         return outputs
 
+    async def playground_stream(
+        self, app_name: str, model_id: str, source: Any, request: dict[str, Any]
+    ) -> AsyncIterator[dict[str, Any]]:
+        """A whole llm model's reply on the multiplexed playground app, piece by piece."""
+        handle = await self.handle(app_name)
+        replies = handle.options(multiplexed_model_id=model_id, stream=True).stream.remote(source, request)
+        assert isinstance(replies, DeploymentResponseGenerator)
+        async for item in replies:
+            yield item
+
     async def playground(
         self, app_name: str, model_id: str, source: Any, inputs: Sequence[ModelInput]
     ) -> list[dict[str, Any]]:

@@ -4,18 +4,15 @@ per day as a chart."""
 
 from __future__ import annotations
 
-import json
 from collections import defaultdict
-from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
-import httpx
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response, StreamingResponse
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from automl_client._base import path
 from automl_proto.inference import UsageRow
-from automl_proto.openai import ChatCompletionRequest
+from gateway.console.chat import relay_chat
 from gateway.console.deps import ApiDep, CsrfDep, SessionDep
 from gateway.console.render import render
 
@@ -104,37 +101,8 @@ async def predict(request: Request, deployment_id: str, session: CsrfDep, api: A
 
 @router.post("/deployments/{deployment_id}/chat")
 async def chat(request: Request, deployment_id: str, session: CsrfDep) -> Response:
-    """An llm deployment's reply, streamed as it is generated: the page's messages go to the public
-    ``/v1/deployments/{id}/chat/completions`` with ``stream: true`` over the gateway's own socket (the in-process
-    transport would hold the stream until its end), and its server-sent events come back as they arrive."""
-    try:
-        body = ChatCompletionRequest.model_validate(
-            {**json.loads(await request.body() or b"{}"), "stream": True, "temperature": 0}
-        )
-    except (ValueError, TypeError) as error:  # not JSON, or not a chat (pydantic's errors are ValueErrors)
-        return JSONResponse({"error": "InvalidRequest", "detail": str(error)[:500]}, status_code=422)
-    host, port = request.scope.get("server") or ("127.0.0.1", 8080)
-    client = httpx.AsyncClient(base_url=f"http://{host}:{port}", timeout=httpx.Timeout(120, connect=10))
-    upstream = await client.send(
-        client.build_request(
-            "POST",
-            path("/v1/deployments/{}/chat/completions", deployment_id),
-            content=body.model_dump_json(exclude_unset=True),
-            headers={"Authorization": f"Bearer {session.key}", "Content-Type": "application/json"},
-        ),
-        stream=True,
-    )
-
-    async def relay() -> AsyncIterator[bytes]:
-        try:
-            async for chunk in upstream.aiter_raw():
-                yield chunk
-        finally:
-            await upstream.aclose()
-            await client.aclose()
-
-    media_type = upstream.headers.get("content-type", "text/event-stream")
-    return StreamingResponse(relay(), status_code=upstream.status_code, media_type=media_type)
+    """An llm deployment's reply, streamed as it is generated."""
+    return await relay_chat(request, session, path("/v1/deployments/{}/chat/completions", deployment_id))
 
 
 @router.get("/keys")

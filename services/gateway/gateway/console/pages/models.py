@@ -15,6 +15,7 @@ from markdown_it import MarkdownIt
 from markupsafe import Markup
 
 from automl_client._base import path
+from gateway.console.chat import relay_chat
 from gateway.console.deps import ApiDep, CsrfDep, SessionDep
 from gateway.console.render import render
 
@@ -156,6 +157,12 @@ async def history(model_id: str, _: SessionDep, api: ApiDep) -> JSONResponse:
 async def cancel(model_id: str, _: CsrfDep, api: ApiDep) -> Response:
     await api.models.cancel(model_id)
     return RedirectResponse(f"/models/{path('{}', model_id)}", status_code=303)
+
+
+@router.post("/{model_id}/chat")
+async def chat(request: Request, model_id: str, session: CsrfDep) -> Response:
+    """An llm model's playground reply, streamed as it is generated (one free query each)."""
+    return await relay_chat(request, session, path("/v1/models/{}/playground/chat/completions", model_id))
 
 
 @router.post("/{model_id}/playground")

@@ -170,6 +170,9 @@ function setupChat() {
       headers: { "Content-Type": "application/json", "X-CSRF-Token": csrf() },
       body: JSON.stringify({ messages, max_tokens: 128 }),
     });
+    const remaining = response.headers.get("X-Playground-Remaining");
+    const counter = document.getElementById("chat-remaining");
+    if (remaining !== null && counter) counter.textContent = `${remaining} free queries left`;
     if (!response.ok || !response.body) {
       let body = {};
       try { body = await response.json(); } catch (e) { body = {}; }
