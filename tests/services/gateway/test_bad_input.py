@@ -37,7 +37,9 @@ async def test_wrong_types_name_the_field(gateway_factory, database_url):
 async def test_unknown_route_and_method(gateway_factory, database_url):
     client = await gateway_factory(database_url)
     assert_error_shape(await client.get("/v1/nothing-here"), 404, "NotFound")
-    assert_error_shape(await client.get("/"), 404, "NotFound")
+    assert_error_shape(await client.get("/nothing-here"), 404, "NotFound")
+    console = await client.get("/")  # the console's root: to its first page
+    assert console.status_code == 303 and console.headers["location"] == "/datasets"
     assert_error_shape(await client.put("/v1/orgs/me", headers=bearer(OPERATOR_KEY)), 405, "MethodNotAllowed")
 
 
