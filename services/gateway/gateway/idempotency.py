@@ -150,7 +150,10 @@ class IdempotencyMiddleware:
                 hasher.update(message.get("body", b""))
             return message
 
+        stored = False
+
         async def capturing_send(message: Message) -> None:
+            nonlocal stored
             if message["type"] == "http.response.start":
                 captured.status = message["status"]
                 for name, value in message.get("headers", ()):
@@ -162,12 +165,16 @@ class IdempotencyMiddleware:
                     captured.body.extend(message.get("body", b""))
                 if not message.get("more_body", False):
                     captured.complete = True
+                    # Stored before the answer's last bytes go out: a client that retries as soon as it has
+                    # the answer finds the record done, not still in progress.
+                    try:
+                        stored = await self._finish(database, org_id, key, path, hasher, captured)
+                    except Exception:  # the answer still goes out; its record is dropped, so a retry runs again
+                        logger.exception("storing an idempotent answer failed")
             await send(message)
 
-        stored = False
         try:
             await self.app(scope, hashing_receive, capturing_send)
-            stored = await self._finish(database, org_id, key, path, hasher, captured)
         finally:
             heartbeat.cancel()
             with contextlib.suppress(asyncio.CancelledError):
