@@ -38,10 +38,26 @@ from gateway.usage.meter import UsageMeter, UsageReader, tokens_in
 
 router = APIRouter(tags=["playground"])
 REMAINING_HEADER = "X-Playground-Remaining"
+REMAINING_HEADERS = {REMAINING_HEADER: {"description": "free queries left", "schema": {"type": "integer"}}}
 
 
 class PlaygroundQuotaExhausted(AutoMLError):
     status_code = 429
+
+
+# What either playground endpoint can answer besides its reply: the gateway's own refusals and inference-svc's.
+PLAYGROUND_ERRORS = error_responses(
+    Unauthorized,
+    Forbidden,
+    RateLimited,
+    NotFound,
+    Conflict,
+    InvalidRequest,
+    PlaygroundQuotaExhausted,
+    BadGateway,
+    ServiceUnavailable,
+    GatewayTimeout,
+)
 
 
 def _exhausted(request: Request, limit: int, model_id: str) -> PlaygroundQuotaExhausted:
@@ -70,19 +86,7 @@ def _meter(
 @router.post(
     "/v1/models/{model_id}/playground",
     response_model=schemas.Output,
-    responses=error_responses(
-        Unauthorized,
-        Forbidden,
-        RateLimited,
-        NotFound,
-        Conflict,
-        InvalidRequest,
-        PlaygroundQuotaExhausted,
-        BadGateway,
-        ServiceUnavailable,
-        GatewayTimeout,
-    )
-    | {200: {"headers": {REMAINING_HEADER: {"description": "free queries left", "schema": {"type": "integer"}}}}},
+    responses=PLAYGROUND_ERRORS | {200: {"headers": REMAINING_HEADERS}},
 )
 async def playground(
     model_id: IdPath, body: schemas.PlaygroundRequest, request: Request, principal: AdminDep
@@ -133,20 +137,9 @@ async def playground(
         200: {
             "content": {"text/event-stream": {"schema": {"type": "string"}}},
             "description": "the reply, whole or (stream: true) as server-sent events",
-            "headers": {REMAINING_HEADER: {"description": "free queries left", "schema": {"type": "integer"}}},
+            "headers": REMAINING_HEADERS,
         },
-        **error_responses(
-            Unauthorized,
-            Forbidden,
-            RateLimited,
-            NotFound,
-            Conflict,
-            InvalidRequest,
-            PlaygroundQuotaExhausted,
-            BadGateway,
-            ServiceUnavailable,
-            GatewayTimeout,
-        ),
+        **PLAYGROUND_ERRORS,
     },
 )
 async def playground_chat(
