@@ -13,6 +13,9 @@ ModelType = Literal["text_classification", "image_classification", "llm"]
 Method = Literal["last_layer", "lora", "full"]
 ModelStatus = Literal["queued", "running", "succeeded", "failed", "cancelled"]
 BaseModelStatus = Literal["available", "importing", "ready", "failed", "missing"]
+# Mixed precision: "auto" is bf16 autocast on a GPU that has bf16 and fp32 elsewhere; "fp16" (older GPUs)
+# scales the loss so small gradients do not underflow.
+Precision = Literal["auto", "bf16", "fp16", "fp32"]
 SelectionMetric = Literal[
     "f1", "precision", "recall", "specificity", "balanced_accuracy", "accuracy", "average_precision", "roc_auc", "loss"
 ]
@@ -132,6 +135,9 @@ class TrainingOptions(BaseModel):
     )
     validation_pct: float = Field(default=10.0, ge=1, le=50, description="of the training rows, held out")
     lora: LoraOptions = Field(default_factory=LoraOptions)
+    precision: Precision = Field(
+        default="auto", description="mixed precision of the steps; auto: bf16 on a GPU that supports it, else fp32"
+    )
     gpus: int | None = Field(
         default=None, ge=1, le=64, description="processes (GPUs) per node; default: the platform's (one locally)"
     )

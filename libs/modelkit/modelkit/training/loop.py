@@ -11,8 +11,9 @@ Under torch.distributed the objective's network is wrapped in DistributedDataPar
 network at all) and each rank takes its shard of every global batch (the same global batches as one process:
 ``batch_size`` is the global batch); every rank evaluates the same validation rows, so they take the same
 decisions; only rank 0 calls the hooks that write (progress, evaluations, checkpoints). A checkpoint holds the
-global step and position, not the world size, so it resumes at another world size. On a GPU the steps run
-under bf16 autocast where the GPU supports it."""
+global step and position, not the world size, so it resumes at another world size. The steps run at the
+run's precision (``options.precision``: by default bf16 autocast on a GPU that supports it, else fp32; fp16
+with loss scaling)."""
 
 from __future__ import annotations
 
@@ -20,14 +21,14 @@ import math
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 import numpy as np
 import torch
 from numpy.typing import NDArray
 from torch import nn
 
-from automl_proto.models import TrainingOptions
+from automl_proto.models import Precision, TrainingOptions
 from modelkit.training.distributed import World
 from modelkit.training.selection import Selector
 
@@ -127,10 +128,29 @@ def device_of(model: nn.Module) -> torch.device:
     return next(model.parameters()).device
 
 
-def autocast(device: torch.device) -> torch.autocast:
-    """bf16 autocast on a GPU that supports it; a no-op on the CPU."""
-    enabled = device.type == "cuda" and torch.cuda.is_bf16_supported()
-    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=enabled)
+Resolved = Literal["bf16", "fp16", "fp32"]
+_DTYPES: dict[Resolved, torch.dtype] = {"bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+def resolve_precision(requested: Precision, device: torch.device) -> Resolved:
+    """``auto``: bf16 on a GPU that has it (Ampere and later), fp32 elsewhere (fp16 needs loss scaling and is
+    asked for by name). bf16 and fp16 asked for by name run on the CPU too (torch's CPU autocast)."""
+    if requested != "auto":
+        return requested
+    if device.type == "cuda" and torch.cuda.is_bf16_supported():
+        return "bf16"
+    return "fp32"
+
+
+def autocast(device: torch.device, precision: Precision = "auto") -> torch.autocast:
+    """Mixed precision for the forward pass (weights stay fp32); fp32 is a no-op."""
+    dtype = _DTYPES.get(resolve_precision(precision, device))
+    return torch.autocast(device.type, dtype=dtype or torch.bfloat16, enabled=dtype is not None)
+
+
+def grad_scaler(device: torch.device, precision: Precision) -> torch.amp.GradScaler:
+    """fp16 gradients underflow without loss scaling; the other precisions need none (a disabled scaler)."""
+    return torch.amp.GradScaler(device.type, enabled=resolve_precision(precision, device) == "fp16")
 
 
 def linear_schedule(optimizer: torch.optim.Optimizer, warmup: int, total: int) -> torch.optim.lr_scheduler.LambdaLR:
@@ -173,6 +193,7 @@ def train(
     total_steps = steps_per_epoch * options.max_epochs
     optimizer = torch.optim.AdamW(objective.parameter_groups(options), weight_decay=options.weight_decay)
     scheduler = linear_schedule(optimizer, int(total_steps * options.warmup_ratio), total_steps)
+    scaler = grad_scaler(device, options.precision)
     selector = Selector(lower_is_better=objective.lower_is_better)
     if options.early_stopping is not None:
         selector.min_delta = options.early_stopping.min_delta
@@ -184,6 +205,8 @@ def train(
         load_trainable(model, resume["trainable"])
         optimizer.load_state_dict(resume["optimizer"])
         scheduler.load_state_dict(resume["scheduler"])
+        if "scaler" in resume:
+            scaler.load_state_dict(resume["scaler"])
         selector.load(resume["selector"])
         best_state = resume["best_state"]
         history = list(resume["history"])
@@ -224,6 +247,7 @@ def train(
             "trainable": trainable_state(model),
             "optimizer": optimizer.state_dict(),
             "scheduler": scheduler.state_dict(),
+            "scaler": scaler.state_dict(),
             "selector": selector.state(),
             "best_state": best_state,
             "history": history,
@@ -250,11 +274,13 @@ def train(
                     hooks.checkpoint(checkpoint(epoch, index))
                 raise TrainingInterrupted
             mine, share = world.shard(positions)
-            with autocast(device):
+            with autocast(device, options.precision):
                 loss = objective.loss(network, mine, share, world.distributed)
-            loss.backward()  # type: ignore[no-untyped-call]
+            scaler.scale(loss).backward()  # type: ignore[no-untyped-call]
+            scaler.unscale_(optimizer)  # clip the true gradients, not the scaled ones
             nn.utils.clip_grad_norm_([p for group in optimizer.param_groups for p in group["params"]], 1.0)
-            optimizer.step()
+            scaler.step(optimizer)  # skipped (and the scale lowered) when an fp16 gradient overflowed
+            scaler.update()
             scheduler.step()
             optimizer.zero_grad(set_to_none=True)
             step += 1

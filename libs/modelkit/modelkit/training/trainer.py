@@ -18,7 +18,7 @@ import torch
 from numpy.typing import NDArray
 from torch import nn
 
-from automl_proto.models import TrainingOptions
+from automl_proto.models import Precision, TrainingOptions
 from modelkit.classifier import MultiHeadClassifier, probabilities
 from modelkit.losses import balanced_weights, multi_head_loss
 from modelkit.metrics import HeadInput, evaluate
@@ -32,7 +32,12 @@ DEFAULT_HEAD_LR = 1e-3
 
 
 @torch.no_grad()
-def embed(model: MultiHeadClassifier, inputs: ModelInputs, batch_size: int = INFERENCE_BATCH) -> torch.Tensor:
+def embed(
+    model: MultiHeadClassifier,
+    inputs: ModelInputs,
+    batch_size: int = INFERENCE_BATCH,
+    precision: Precision = "auto",
+) -> torch.Tensor:
     """One inference pass of the encoder over ``inputs``, in the inputs' cheapest batch order, returned in
     input order (on the CPU, whichever device the model is on)."""
     model.eval()
@@ -40,7 +45,7 @@ def embed(model: MultiHeadClassifier, inputs: ModelInputs, batch_size: int = INF
     out = torch.empty(len(inputs), model.spec.encoder.hidden_size)
     for positions in inputs.inference_batches(batch_size):
         batch = inputs.batch(positions)
-        with autocast(device):
+        with autocast(device, precision):
             pooled = model.embed(**{name: tensor.to(device) for name, tensor in batch.items()})
         out[torch.from_numpy(positions)] = pooled.float().cpu()
     return out
@@ -115,8 +120,11 @@ class ClassifierObjective:
         if self.method != "last_layer":
             return 0.0
         begin = time.perf_counter()
-        self.train_embeddings = embed(self.model, self.train.inputs)
-        self.validation_embeddings = embed(self.model, self.validation.inputs) if len(self.validation) else None
+        precision = self.options.precision
+        self.train_embeddings = embed(self.model, self.train.inputs, precision=precision)
+        self.validation_embeddings = (
+            embed(self.model, self.validation.inputs, precision=precision) if len(self.validation) else None
+        )
         return time.perf_counter() - begin
 
     def parameter_groups(self, options: TrainingOptions) -> list[dict[str, Any]]:
@@ -153,7 +161,7 @@ class ClassifierObjective:
     def validate(self) -> tuple[dict[str, Any], float]:
         embeddings = self.validation_embeddings
         if embeddings is None:
-            embeddings = embed(self.model, self.validation.inputs)
+            embeddings = embed(self.model, self.validation.inputs, precision=self.options.precision)
         report = report_for(self.model, self.validation, head_scores(self.model, embeddings))
         self.train_mode()
         return {"val_loss": report["overall"]["loss"]}, selection_value(report, self.options.selection)

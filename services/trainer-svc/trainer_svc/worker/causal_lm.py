@@ -118,7 +118,11 @@ class CausalLMJob(Job):
         model = self.task.apply_method(load_model(base_dir), spec.method, options.lora)
         model.to(self.world.device())
         pad_id = int(tokenizer.pad_token_id)
-        baseline = evaluate_loss(model, test.examples, options.max_length, pad_id) if test.examples else None
+        baseline = (
+            evaluate_loss(model, test.examples, options.max_length, pad_id, options.precision)
+            if test.examples
+            else None
+        )
         self.report(
             "log",
             f"{len(training)} training, {len(validation)} validation and {len(test.examples)} test examples "
@@ -157,7 +161,11 @@ class CausalLMJob(Job):
         objective: CausalLMObjective,
     ) -> None:
         spec, options = self.spec, self.options
-        figures = evaluate_loss(model, test.examples, options.max_length, objective.pad_id) if test.examples else {}
+        figures = (
+            evaluate_loss(model, test.examples, options.max_length, objective.pad_id, options.precision)
+            if test.examples
+            else {}
+        )
         parity = self.parity(model, tokenizer, test_rows.take(test.kept[:PARITY_PROMPTS]))
         out = self.work / "artifacts"
         manifest = LLMManifest(

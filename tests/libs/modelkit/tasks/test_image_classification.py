@@ -23,8 +23,8 @@ from modelkit.tasks.image_classification.images import ImageError, decode, open_
 from modelkit.tasks.image_classification.tensors import Augment, ImageTensors
 from modelkit.training.data import Examples
 from modelkit.training.trainer import embed, fit, head_scores
-from tests.libs.modelkit.test_checkpoints import Hooks
 from tests.support.images import COLOURS, labelled_images
+from tests.support.loop import Hooks
 from tests.support.tiny_models import build_tiny_image_model
 from trainer_svc.base_models.builtin import BUILTINS
 

@@ -13,7 +13,7 @@ import torch
 from numpy.typing import NDArray
 from torch import nn
 
-from automl_proto.models import TrainingOptions
+from automl_proto.models import Precision, TrainingOptions
 from modelkit.tasks.llm.chat import IGNORE, Encoded
 from modelkit.tasks.llm.packing import pack
 from modelkit.training.loop import autocast, device_of
@@ -43,7 +43,9 @@ def token_loss(network: nn.Module, batch: dict[str, torch.Tensor], device: torch
 
 
 @torch.no_grad()
-def evaluate_loss(model: nn.Module, examples: Sequence[Encoded], max_length: int, pad_id: int) -> dict[str, float]:
+def evaluate_loss(
+    model: nn.Module, examples: Sequence[Encoded], max_length: int, pad_id: int, precision: Precision = "auto"
+) -> dict[str, float]:
     """Mean loss per trained-on token over ``examples`` and its perplexity."""
     model.eval()
     device = device_of(model)
@@ -53,7 +55,7 @@ def evaluate_loss(model: nn.Module, examples: Sequence[Encoded], max_length: int
         rows = packed.rows[start : start + EVAL_ROWS]
         positions = [index for row in rows for index in row]
         batch = packed_batch(examples, positions, max_length, pad_id)
-        with autocast(device):
+        with autocast(device, precision):
             loss, count = token_loss(model, batch, device)
         total += float(loss)
         tokens += count
@@ -110,6 +112,8 @@ class CausalLMObjective:
         return loss * share if distributed else loss
 
     def validate(self) -> tuple[dict[str, Any], float]:
-        figures = evaluate_loss(self.model, self.validation, self.options.max_length, self.pad_id)
+        figures = evaluate_loss(
+            self.model, self.validation, self.options.max_length, self.pad_id, self.options.precision
+        )
         self.train_mode()
         return {"val_perplexity": figures["perplexity"]}, figures["loss"]

@@ -47,6 +47,7 @@ OPTIONS: list[tuple[str, str, str]] = [
     ("lora.alpha", "number", "LoRA: the scale of the adapters' updates."),
     ("lora.dropout", "number", "LoRA: dropout on the adapters' input."),
     ("lora.target_modules", "text", 'LoRA: the layers adapted, as JSON, e.g. ["query", "value"]; empty: the base\'s.'),
+    ("precision", "select:auto,bf16,fp16,fp32", "Number format of the steps on a GPU; auto: bf16 where it has it."),
     ("gpus", "number", "Processes (GPUs) per node; empty: the platform's."),
     ("nodes", "number", "Nodes; more than one process trains with torch.distributed."),
     ("deadline_s", "number", "Stop the run after this many seconds; empty: the platform's limit."),
