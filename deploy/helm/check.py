@@ -45,7 +45,10 @@ EVERYTHING: dict[str, Any] = {
     "snapshot": {"autoscaling": {"enabled": True}},
     "inference": {
         "autoscaling": {"enabled": True},
-        "ray": {"kuberay": {"enabled": True, "workers": {"gpus": 1, "nodeSelector": {"gpu": "l4"}}}},
+        "ray": {
+            "replicaGpus": 0.5,
+            "kuberay": {"enabled": True, "workers": {"gpus": 1, "nodeSelector": {"gpu": "l4"}}},
+        },
     },
     "trainer": {
         "jobs": {

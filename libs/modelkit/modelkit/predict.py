@@ -24,9 +24,11 @@ class ClassifierPredictor:
         self.model_type = model_type
 
     @classmethod
-    def load(cls, directory: Path, base_dir: Path | None) -> ClassifierPredictor:
+    def load(cls, directory: Path, base_dir: Path | None, device: str = "cpu") -> ClassifierPredictor:
+        """On ``device`` (a replica with a GPU: ``cuda``); the forward passes run at the device's default
+        precision (``training.loop.autocast``: bf16 on a GPU that has it)."""
         model, manifest, preprocessor = artifacts.load(directory, base_dir)
-        return cls(model, preprocessor, manifest.model_type)
+        return cls(model.to(device), preprocessor, manifest.model_type)
 
     @torch.no_grad()
     def scores(self, raw: Sequence[Any]) -> list[np.ndarray[Any, Any]]:

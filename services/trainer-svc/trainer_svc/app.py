@@ -38,6 +38,7 @@ def local_backend(settings: TrainerSettings) -> LocalProcessBackend:
             settings.worker_threads,
             settings.checkpoint_every_steps,
             settings.checkpoint_every_s,
+            settings.worker_device,
         )
     )
     return LocalProcessBackend(

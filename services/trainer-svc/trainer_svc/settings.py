@@ -39,6 +39,9 @@ class TrainerSettings(ServiceSettings):
     )
     cancel_grace_s: float = Field(default=5.0, gt=0, le=60, description="SIGTERM, then SIGKILL after this long")
     dispatch_interval_s: float = Field(default=0.5, gt=0, le=60)
+    worker_device: Literal["auto", "cpu", "cuda"] = Field(
+        default="auto", description="local backend: the workers' device (cuda fails a run when no GPU is seen)"
+    )
     worker_threads: int = Field(default=0, ge=0, le=256, description="torch threads per local job; 0: all cores")
     worker_python: str = Field(default=sys.executable, description="the interpreter that runs local workers")
     worker_cache_dir: Path | None = Field(default=None, description="base models and tokens; default <data dir>/cache")

@@ -12,6 +12,7 @@ from typing import Any
 
 import psutil
 import pytest
+import torch
 
 from tests.support.platform import OrgClient, Platform
 from tests.support.training import (
@@ -125,3 +126,16 @@ async def test_an_exception_in_the_worker_fails_the_model_with_its_reason(
     assert "safetensors" in failed["error"].lower() or "header" in failed["error"].lower(), failed["error"]
     failure = next(event for event in await events(org, created["id"]) if event["kind"] == "failed")
     assert "Traceback" in failure["data"]["traceback"]
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine whose torch sees no GPU")
+@pytest.mark.parametrize("trainer_overrides", [{"worker_device": "cuda"}])
+async def test_a_gpu_run_where_torch_sees_no_gpu_fails_saying_so(org: OrgClient, tiny_base: dict[str, Any]) -> None:
+    """A GPU job in a CPU image (or on a node without its driver) fails at once with the reason, rather than
+    training for hours on the CPU."""
+    snapshot = await text_snapshot(org, review_rows(40, seed=8), [{"column": "sentiment"}])
+    created = (await org.post("/v1/models", json=model_request(tiny_base["id"], snapshot["id"]))).json()
+    failed = await wait_model(org, created["id"], timeout_s=60)
+    assert failed["status"] == "failed"
+    assert "a GPU was asked for (device cuda)" in failed["error"], failed["error"]
+    assert torch.__version__ in failed["error"]

@@ -65,6 +65,9 @@ app.kubernetes.io/component: {{ .component }}
 {{- if and .Values.inference.ray.address .Values.inference.ray.kuberay.enabled -}}
 {{- fail "inference.ray: give either address (an existing Ray) or kuberay.enabled, not both" -}}
 {{- end -}}
+{{- if and .Values.inference.ray.replicaGpus .Values.inference.ray.kuberay.enabled (not .Values.inference.ray.kuberay.workers.gpus) -}}
+{{- fail "inference.ray.replicaGpus: the KubeRay workers have no GPU to give (set inference.ray.kuberay.workers.gpus)" -}}
+{{- end -}}
 {{- end -}}
 
 {{/* The secrets one service needs, as env entries: (dict "root" $ "store" true) */}}

@@ -5,18 +5,14 @@ appears whole or not at all (``download_prefix``), so replicas starting together
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol, TypeVar
+from typing import Any, Protocol
 
 from automl_common.storage import ScopedStore, StoreConfig, StoreScope, create_store, download_prefix
 from automl_proto.inference import ModelArtifacts
-
-T = TypeVar("T")
-
+from inference_svc.serving.torch_thread import TorchThread
 
 # What a replica is given per input: a text, an image's bytes, or a generation request (an llm's prompt or
 # messages with its parameters, as JSON); each checked by inference-svc before.
@@ -69,38 +65,17 @@ async def fetch_model_files(source: ModelSource, *, base_only: bool = False) -> 
     return model_dir, base_dir if artifacts.method != "full" or base_only else None
 
 
-class TorchThread:
-    """The one thread a replica runs torch on. Under OpenMP each thread that starts a parallel region gets its
-    own pool of worker threads: forward passes spread over a thread pool's several threads (``to_thread``)
-    multiply those pools, and measured here a pass from a second thread took 18 ms against 13.5 ms from the
-    first. Loading and every forward pass go through this thread, so there is one pool, sized once."""
-
-    def __init__(self, torch_threads: int) -> None:
-        self.torch_threads = torch_threads
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="torch")
-        self._executor.submit(self._configure).result()
-
-    def _configure(self) -> None:
-        import torch
-
-        if self.torch_threads > 0:
-            torch.set_num_threads(self.torch_threads)
-
-    async def run(self, function: Callable[..., T], *args: Any) -> T:
-        return await asyncio.get_running_loop().run_in_executor(self._executor, function, *args)
-
-
-async def load_predictor(source: ModelSource, thread: TorchThread) -> Predictor:
-    """The predictor of the model's family (the registry's ``family``): scores from a classifier, replies from
-    a causal LM."""
+async def load_predictor(source: ModelSource, thread: TorchThread, device: str = "cpu") -> Predictor:
+    """The predictor of the model's family (the registry's ``family``) on ``device``: scores from a
+    classifier, replies from a causal LM."""
     from modelkit import tasks
     from modelkit.predict import ClassifierPredictor
     from modelkit.tasks.llm.predict import GeneratorPredictor
 
-    predictors: dict[tasks.Family, Callable[[Path, Path | None], Predictor]] = {
+    predictors: dict[tasks.Family, Callable[[Path, Path | None, str], Predictor]] = {
         "classifier": ClassifierPredictor.load,
         "causal_lm": GeneratorPredictor.load,
     }
     load = predictors[tasks.info(source.artifacts.model_type).family]
     model_dir, base_dir = await fetch_model_files(source)
-    return await thread.run(load, model_dir, base_dir)
+    return await thread.run(load, model_dir, base_dir, device)

@@ -18,10 +18,10 @@ from inference_svc.serving.loader import (
     ModelInput,
     ModelSource,
     Predictor,
-    TorchThread,
     fetch_model_files,
     load_predictor,
 )
+from inference_svc.serving.torch_thread import TorchThread
 
 if TYPE_CHECKING:
     from modelkit.tasks.llm.predict import GeneratorPredictor
@@ -39,6 +39,12 @@ class ReplicaResources:
     downscale_delay_s: float
     health_check_period_s: float
     torch_threads: int = 0
+
+    @property
+    def device(self) -> str:
+        """Where a replica's model runs: Ray gives a replica that asks for a GPU its own (CUDA_VISIBLE_DEVICES
+        holds it alone), so ``cuda`` is that one; a replica that asks for none stays on the CPU."""
+        return "cuda" if self.num_gpus > 0 else "cpu"
 
     def actor_options(self) -> dict[str, Any]:
         options: dict[str, Any] = {"num_cpus": self.num_cpus, "num_gpus": self.num_gpus}
@@ -63,9 +69,9 @@ class ClassifierReplica:
     (``DynamicBatcher``: a batch forms when the model is free, from what arrived meanwhile)."""
 
     # Serve awaits async constructors.
-    async def __init__(self, source: ModelSource, torch_threads: int) -> None:  # type: ignore[misc]
+    async def __init__(self, source: ModelSource, torch_threads: int, device: str) -> None:  # type: ignore[misc]
         self.thread = TorchThread(torch_threads)
-        self.predictor = await load_predictor(source, self.thread)
+        self.predictor = await load_predictor(source, self.thread, device)
         self.batching = BatchingConfig(max_batch_size=16, batch_wait_timeout_s=0.0)  # until reconfigure
         self.batcher: DynamicBatcher[ModelInput, dict[str, Any]] | None = None
 
@@ -99,12 +105,12 @@ class GeneratorReplica:
     """One causal LM. Each request is generated alone (one forward pass per token on the torch thread, in the
     order the requests came); ``stream`` hands the reply over piece by piece as it is generated."""
 
-    async def __init__(self, source: ModelSource, torch_threads: int) -> None:  # type: ignore[misc]
+    async def __init__(self, source: ModelSource, torch_threads: int, device: str) -> None:  # type: ignore[misc]
         from modelkit.tasks.llm.predict import GeneratorPredictor
 
         self.thread = TorchThread(torch_threads)
         model_dir, base_dir = await fetch_model_files(source)
-        self.predictor: GeneratorPredictor = await self.thread.run(GeneratorPredictor.load, model_dir, base_dir)
+        self.predictor: GeneratorPredictor = await self.thread.run(GeneratorPredictor.load, model_dir, base_dir, device)
 
     def reconfigure(self, config: dict[str, Any]) -> None:
         """Batching settings are a classifier's; a generator takes its requests one at a time."""
@@ -130,13 +136,15 @@ class AdapterReplica:
     loaded on its first request and kept among the most recently used (``AdapterPool``), waiting requests
     served grouped by adapter. Each request brings where its model's files are."""
 
-    async def __init__(self, base: ModelSource, torch_threads: int, max_adapters: int) -> None:  # type: ignore[misc]
+    async def __init__(  # type: ignore[misc]
+        self, base: ModelSource, torch_threads: int, max_adapters: int, device: str
+    ) -> None:
         from modelkit.tasks.llm.adapters import AdapterPool
 
         self.thread = TorchThread(torch_threads)
         _, base_dir = await fetch_model_files(base, base_only=True)
         assert base_dir is not None
-        self.pool = await self.thread.run(AdapterPool, base_dir, max_adapters)
+        self.pool = await self.thread.run(AdapterPool, base_dir, max_adapters, device)
 
     async def predict(self, source: ModelSource, inputs: Sequence[ModelInput]) -> list[dict[str, Any]]:
         model_dir, _ = await fetch_model_files(source)
@@ -188,13 +196,14 @@ async def streamed(
 class PlaygroundReplica:
     """Any succeeded model, loaded on first use and kept among the replica's most recently used ones."""
 
-    def __init__(self, torch_threads: int) -> None:
+    def __init__(self, torch_threads: int, device: str) -> None:
         self._sources: dict[str, ModelSource] = {}
         self.thread = TorchThread(torch_threads)
+        self.device = device
 
     @serve.multiplexed(max_num_models_per_replica=PLAYGROUND_MODELS_PER_REPLICA)  # type: ignore[untyped-decorator]
     async def _model(self, model_id: str) -> Predictor:
-        return await load_predictor(self._sources[model_id], self.thread)
+        return await load_predictor(self._sources[model_id], self.thread, self.device)
 
     async def predict(self, source: ModelSource, inputs: Sequence[ModelInput]) -> list[dict[str, Any]]:
         model_id = serve.get_multiplexed_model_id()
@@ -246,7 +255,7 @@ def _model_app(
         user_config=batching.user_config(),
         health_check_period_s=resources.health_check_period_s,
     )(replica)
-    app: Application = deployment.bind(source, resources.torch_threads)
+    app: Application = deployment.bind(source, resources.torch_threads, resources.device)
     return app
 
 
@@ -299,7 +308,7 @@ def adapters_app(
         ray_actor_options=resources.actor_options(),
         health_check_period_s=resources.health_check_period_s,
     )(AdapterReplica)
-    app: Application = deployment.bind(base, resources.torch_threads, max_adapters)
+    app: Application = deployment.bind(base, resources.torch_threads, max_adapters, resources.device)
     return app
 
 
@@ -317,7 +326,7 @@ def playground_app(*, max_replicas: int, resources: ReplicaResources) -> Applica
         ray_actor_options=resources.actor_options(),
         health_check_period_s=resources.health_check_period_s,
     )(PlaygroundReplica)
-    app: Application = deployment.bind(resources.torch_threads)
+    app: Application = deployment.bind(resources.torch_threads, resources.device)
     return app
 
 

@@ -107,6 +107,16 @@ def render(spec: JobSpec, settings: TrainerSettings, namespace: str) -> dict[str
         {"name": "TMPDIR", "value": POD_TMP},
         {"name": "HF_HUB_OFFLINE", "value": "1"},
     ]
+    if topology.gpus:
+        # A GPU pod that finds none (a CPU build of torch, no driver) fails with that reason, not slowly on CPU.
+        env.append({"name": "AUTOML_WORKER_DEVICE", "value": "cuda"})
+    else:
+        # CUDA images set NVIDIA_VISIBLE_DEVICES=all: a pod that asked for no GPU would see every GPU of its
+        # node (the device plugin did not give it any) and train on one another pod holds.
+        env += [
+            {"name": "AUTOML_WORKER_DEVICE", "value": "cpu"},
+            {"name": "NVIDIA_VISIBLE_DEVICES", "value": "void"},
+        ]
     if topology.nodes > 1:
         env += [
             {

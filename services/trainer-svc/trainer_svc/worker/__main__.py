@@ -24,7 +24,7 @@ from transformers.utils import logging as transformers_logging
 from automl_common.storage import ScopedStore, StoreScope, create_store, org_images_prefix
 from automl_proto.training import JobSpec
 from modelkit import tasks
-from modelkit.training.distributed import init_from_environment, leave
+from modelkit.training.distributed import DeviceUnavailable, init_from_environment, leave
 from modelkit.training.loop import TrainingCancelled, TrainingInterrupted
 from trainer_svc.jobs.exits import WorkerExit
 from trainer_svc.worker.causal_lm import CausalLMJob
@@ -91,8 +91,13 @@ def main(argv: list[str] | None = None) -> int:
         return launch(argv[1:], topology, spec.job_id)
     if "LOCAL_RANK" in os.environ:
         die_with_launcher()
-    world = init_from_environment()
     reporter = EventReporter(spec.events_url, spec.token, settings.event_attempts)
+    try:
+        world = init_from_environment(settings.device, settings.dist_backend)
+    except DeviceUnavailable as error:  # a GPU job in a CPU image, a node without its driver
+        reporter.send("failed", str(error))
+        reporter.close()
+        return WorkerExit.FAILED
     store = ScopedStore(asyncio.run(create_store(settings)), store_scope(spec))
     job = DRIVERS[tasks.info(spec.model_type).family](spec, settings, store, reporter, world)
     try:

@@ -251,7 +251,7 @@ class ClassifierJob(Job):
             prepared.parent_dir,
         )
         test, test_rows, train, kept = prepared.test, prepared.test_rows, prepared.train, prepared.kept
-        scores = head_scores(model, embed(model, test.inputs))
+        scores = head_scores(model, embed(model, test.inputs, precision=self.options.precision))
         report = report_for(model, test, scores)
         evaluated = [head for head in model.spec.heads if head.name in report["heads"]]
         inputs = [
@@ -389,7 +389,7 @@ class ClassifierJob(Job):
         """The parent's scores on the same rows for the heads it has; the majority predictor for new heads."""
         from modelkit.predict import ClassifierPredictor
 
-        parent = ClassifierPredictor.load(parent_dir, base_dir)
+        parent = ClassifierPredictor.load(parent_dir, base_dir, str(self.world.device()))
         parent_scores = parent.scores(self.raw(test_rows))
         by_name = {
             head.name: (head, scores) for head, scores in zip(parent.model.spec.heads, parent_scores, strict=True)

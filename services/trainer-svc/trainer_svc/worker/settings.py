@@ -4,7 +4,7 @@ store's settings, its cache and its thread count. The job itself comes in the sp
 from __future__ import annotations
 
 from pathlib import Path
-from typing import ClassVar
+from typing import ClassVar, Literal
 
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
@@ -21,6 +21,12 @@ class WorkerSettings(ServiceSettings):
     event_attempts: int = Field(default=5, ge=1, le=50)
     checkpoint_every_steps: int = Field(default=0, ge=0, description="also checkpoint every N steps; 0: off")
     checkpoint_every_s: float = Field(default=600.0, ge=0, description="also checkpoint this often; 0: off")
+    device: Literal["auto", "cpu", "cuda"] = Field(
+        default="auto", description="cuda: fail unless torch sees a GPU; cpu: never use one; auto: a GPU if any"
+    )
+    dist_backend: Literal["auto", "nccl", "gloo"] = Field(
+        default="auto", description="torch.distributed's backend; auto: NCCL on GPUs, gloo on CPUs"
+    )
     # Set in a Kubernetes pod (the Job says them); locally 0: every rank of the model's options on this host.
     nproc_per_node: int = Field(default=0, ge=0, le=64)
     nnodes: int = Field(default=1, ge=1, le=1024)
@@ -37,9 +43,11 @@ def worker_environment(
     threads: int,
     checkpoint_every_steps: int = 0,
     checkpoint_every_s: float = 0,
+    device: str = "auto",
 ) -> dict[str, str]:
     """The environment a local worker needs to reach the same object store as trainer-svc."""
     env = {
+        "AUTOML_WORKER_DEVICE": device,
         "AUTOML_WORKER_CHECKPOINT_EVERY_STEPS": str(checkpoint_every_steps),
         "AUTOML_WORKER_CHECKPOINT_EVERY_S": str(checkpoint_every_s),
         "AUTOML_WORKER_MODE": settings.mode,

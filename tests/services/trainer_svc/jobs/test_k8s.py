@@ -90,6 +90,8 @@ async def test_the_rendered_job(backend: KubernetesBackend, cluster: Controller)
     env = {item["name"]: item for item in container["env"]}
     assert env["AUTOML_JOB_SPEC"]["valueFrom"]["secretKeyRef"] == {"name": f"{name}-spec", "key": "spec.json"}
     assert env["AUTOML_WORKER_NPROC_PER_NODE"]["value"] == "2"  # torchrun: one process per GPU
+    assert env["AUTOML_WORKER_DEVICE"]["value"] == "cuda"  # no GPU seen: the run fails saying so
+    assert "NVIDIA_VISIBLE_DEVICES" not in env  # the device plugin gives the pod its GPUs
     assert all("value" not in item or spec.token not in item["value"] for item in container["env"])
     assert container["securityContext"]["readOnlyRootFilesystem"] is True
     assert container["securityContext"]["capabilities"] == {"drop": ["ALL"]}
@@ -141,6 +143,19 @@ async def test_several_nodes_are_an_indexed_job_with_a_headless_service(
     assert service["spec"]["clusterIP"] == "None"
     assert service["spec"]["selector"] == {"automl.dev/job": name}
     assert service["metadata"]["ownerReferences"][0]["name"] == name
+
+
+async def test_a_job_without_gpus_trains_on_the_cpu_and_sees_no_gpu_of_its_node(
+    api_server: ApiServer, cluster: Controller, tmp_path: Path
+) -> None:
+    jobs = KubernetesBackend(settings_for(api_server, tmp_path, k8s_default_gpus=0))
+    await jobs.submit(spec := job_spec())
+    (container,) = cluster.job(job_name(spec))["spec"]["template"]["spec"]["containers"]
+    env = {item["name"]: item.get("value") for item in container["env"]}
+    assert env["AUTOML_WORKER_DEVICE"] == "cpu"
+    assert env["NVIDIA_VISIBLE_DEVICES"] == "void"  # a CUDA image's default (all) would expose the node's GPUs
+    assert "nvidia.com/gpu" not in container["resources"]["limits"]
+    await jobs.aclose()
 
 
 async def test_the_deadline_is_the_settings_unless_the_model_asks_less(

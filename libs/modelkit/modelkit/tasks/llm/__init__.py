@@ -56,10 +56,11 @@ def load_tokenizer(folder: Path) -> PreTrainedTokenizerBase:
     return tokenizer
 
 
-def load_model(folder: Path) -> PreTrainedModel:
+def load_model(folder: Path, device: str = "cpu") -> PreTrainedModel:
     model: PreTrainedModel = AutoModelForCausalLM.from_pretrained(
         str(folder), local_files_only=True, dtype=torch.float32
     )
+    torch.nn.Module.to(model, device)  # (PreTrainedModel.to's stub wants a model, not a device)
     return model
 
 

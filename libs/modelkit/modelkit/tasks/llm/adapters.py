@@ -37,12 +37,13 @@ class _Waiting:
 
 
 class AdapterPool:
-    def __init__(self, base_dir: Path, max_adapters: int = 8) -> None:
+    def __init__(self, base_dir: Path, max_adapters: int = 8, device: str = "cpu") -> None:
         if max_adapters < 1:
             raise ValueError("max_adapters must be at least 1")
         self.tokenizer = load_tokenizer(base_dir)
         self.fingerprint = Fingerprint.of(self.tokenizer)
-        self.base: torch.nn.Module = load_model(base_dir)
+        # peft puts each adapter loaded later on the device of the layer it adapts
+        self.base: torch.nn.Module = load_model(base_dir, device)
         self.base.train(False)
         self.max_adapters = max_adapters
         self.model: PeftModel | None = None  # made with the first adapter

@@ -53,8 +53,10 @@ class GeneratorPredictor:
         self.parity = parity or []
 
     @classmethod
-    def load(cls, directory: Path, base_dir: Path | None) -> GeneratorPredictor:
+    def load(cls, directory: Path, base_dir: Path | None, device: str = "cpu") -> GeneratorPredictor:
+        """On ``device``, in fp32 as the worker generated its parity replies (greedy replies must match)."""
         model, tokenizer, manifest = causal_lm(LLMManifest.read(directory).model_type).load(directory, base_dir)
+        model.to(device)
         parity_file = directory / "parity.json"
         parity = json.loads(parity_file.read_text()) if parity_file.is_file() else []
         return cls(model, tokenizer, manifest, parity)
