@@ -186,6 +186,9 @@ def test_ray_ingress_monitoring_notes_and_helm_test(rendered: dict[str, Any]) ->
     env = env_of(inference["spec"]["template"]["spec"]["containers"][0])
     assert env["AUTOML_INFERENCE_RAY_ADDRESS"] == "demo-automl-ray-head-svc:6379"
     assert env["RAY_AUTH_MODE"] == "token"
+    assert env["AUTOML_INFERENCE_REPLICA_NUM_GPUS"] == "0.5"  # replicas ask Ray for a GPU and load on CUDA
+    minimal = objects_of(rendered["minimal"], "Deployment")["demo-automl-inference"]
+    assert "AUTOML_INFERENCE_REPLICA_NUM_GPUS" not in env_of(minimal["spec"]["template"]["spec"]["containers"][0])
     assert env["RAY_AUTH_TOKEN"] == {"secretKeyRef": {"name": "demo-automl-ray-token", "key": "RAY_AUTH_TOKEN"}}
     ingress = objects_of(everything, "Ingress")["demo-automl"]
     assert ingress["spec"]["tls"] == [{"hosts": ["automl.example.com"], "secretName": "demo-automl-tls"}]
@@ -259,6 +262,10 @@ def test_the_schema_refuses_bad_values(values: dict[str, Any], message: str) -> 
         (
             with_(with_(MINIMAL, "inference.ray.address", "ray-head:6379"), "inference.ray.kuberay.enabled", True),
             "inference.ray: give either address (an existing Ray) or kuberay.enabled, not both",
+        ),
+        (
+            with_(with_(MINIMAL, "inference.ray.kuberay.enabled", True), "inference.ray.replicaGpus", 1),
+            "inference.ray.replicaGpus: the KubeRay workers have no GPU to give",
         ),
     ],
 )
