@@ -35,6 +35,7 @@ from modelkit.tasks.text_classification import load_tokenizer
 from modelkit.tasks.text_classification.encoder import load_encoder
 from modelkit.tasks.text_classification.tokens import tokenize
 from modelkit.training.data import Examples, validation_split
+from modelkit.training.loop import NoHooks
 from modelkit.training.trainer import embed, fit, head_scores
 from trainer_svc.base_models.builtin import BUILTINS
 
@@ -43,29 +44,14 @@ BATCH = 32
 SEED = 1
 
 
-class Hooks:
+class Hooks(NoHooks):
     """What the worker does per event, minus the network: checkpoints are written to a local file."""
 
     def __init__(self, directory: Path) -> None:
         self.path = directory / "checkpoint.pt"
 
-    def progress(self, progress: dict[str, Any]) -> None:
-        pass
-
-    def evaluated(self, record: dict[str, Any]) -> None:
-        pass
-
     def checkpoint(self, checkpoint: dict[str, Any]) -> None:
         torch.save(checkpoint, self.path)
-
-    def checkpoint_due(self, step: int) -> bool:
-        return False
-
-    def should_stop(self) -> bool:
-        return False
-
-    def interrupted(self) -> bool:
-        return False
 
 
 def minilm_dir(work: Path) -> Path:

@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import torch
 
@@ -29,29 +29,6 @@ class Setup:
     def seconds(self, full: float) -> float:
         """A measuring window: ``full`` seconds on a GPU, a fraction of a second in the self-check."""
         return 0.3 if self.tiny else full
-
-
-class Hooks:
-    """The training loop's hooks, keeping nothing (the worker's write events and checkpoints to the store: that
-    I/O is not what is measured here)."""
-
-    def progress(self, progress: dict[str, Any]) -> None:
-        pass
-
-    def evaluated(self, record: dict[str, Any]) -> None:
-        pass
-
-    def checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        pass
-
-    def checkpoint_due(self, step: int) -> bool:
-        return False
-
-    def should_stop(self) -> bool:
-        return False
-
-    def interrupted(self) -> bool:
-        return False
 
 
 def synchronize(device: torch.device) -> None:

@@ -44,12 +44,12 @@ def prepare(setup: Setup, work: Path) -> tuple[int, int]:
 def rank(work: Path, device: str, backend: str, batch: int, label: str) -> None:
     """One rank (or the only process): one epoch; rank 0 writes the figures."""
     from automl_proto.models import TrainingOptions
-    from bench.gpu.common import Hooks
     from bench.gpu.text import build
     from modelkit.losses import HeadTargets
     from modelkit.tasks.text_classification.tokens import TokenizedTexts
     from modelkit.training.data import Examples
     from modelkit.training.distributed import init_from_environment, leave
+    from modelkit.training.loop import NoHooks
     from modelkit.training.trainer import fit
 
     world = init_from_environment(device, backend)  # type: ignore[arg-type]
@@ -65,9 +65,9 @@ def rank(work: Path, device: str, backend: str, batch: int, label: str) -> None:
             options,
             data.subset(np.arange(2 * batch)),
             validation,
-            Hooks(),
+            NoHooks(),
         )
-        result = fit(build(work / "base", world.device()), "full", options, data, validation, Hooks())
+        result = fit(build(work / "base", world.device()), "full", options, data, validation, NoHooks())
         if world.leader:
             import torch.distributed as dist
 

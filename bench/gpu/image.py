@@ -12,13 +12,14 @@ import torch
 
 from automl_proto.models import TrainingOptions
 from bench.gpu import models
-from bench.gpu.common import Hooks, Setup, gib, number, peak_memory, sized
+from bench.gpu.common import Setup, gib, number, peak_memory, sized
 from modelkit import tasks
 from modelkit.classifier import ClassifierSpec, HeadConfig, MultiHeadClassifier
 from modelkit.losses import HeadTargets
 from modelkit.tasks.image_classification.backbones import IMAGENET_MEAN, IMAGENET_STD
 from modelkit.tasks.image_classification.tensors import ImageTensors
 from modelkit.training.data import Examples
+from modelkit.training.loop import NoHooks
 from modelkit.training.trainer import fit
 
 CLASSES = [str(digit) for digit in range(10)]
@@ -51,11 +52,13 @@ def run(setup: Setup) -> str:
         validation = images(batch, size)
         for precision in ("bf16", "fp32"):
             run_options = options.model_copy(update={"precision": precision})
-            warm = fit(build(base_dir, setup.device), "full", run_options, images(batch * 3, size), validation, Hooks())
+            warm = fit(
+                build(base_dir, setup.device), "full", run_options, images(batch * 3, size), validation, NoHooks()
+            )
             count = sized(warm.examples_per_s or 1.0, setup.seconds(6), batch, batch * 2, 3_000)
             data = images(count, size)
             with peak_memory(setup.device) as memory:
-                result = fit(build(base_dir, setup.device), "full", run_options, data, validation, Hooks())
+                result = fit(build(base_dir, setup.device), "full", run_options, data, validation, NoHooks())
             rates[precision] = result.examples_per_s or 0.0
             if precision == "bf16":
                 peak = memory[0]

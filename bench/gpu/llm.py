@@ -19,14 +19,14 @@ import torch
 
 from automl_proto.models import TrainingOptions
 from bench.gpu import models
-from bench.gpu.common import Hooks, Setup, gib, number, peak_memory, percentile, sized, timed
+from bench.gpu.common import Setup, gib, number, peak_memory, percentile, sized, timed
 from modelkit import tasks
 from modelkit.tasks.llm import LLMManifest, load_model, load_tokenizer
 from modelkit.tasks.llm.adapters import AdapterPool
 from modelkit.tasks.llm.chat import Encoded, Fingerprint, encode, messages_of
 from modelkit.tasks.llm.predict import GeneratorPredictor
 from modelkit.tasks.llm.training import CausalLMObjective
-from modelkit.training.loop import train
+from modelkit.training.loop import NoHooks, train
 
 ADAPTERS = 20
 PROMPT = {"role": "user", "content": "w1 w2 w3 w4 w5 w6 w7 w8"}
@@ -66,7 +66,7 @@ def run(setup: Setup) -> str:
         warm_model = lora_model(base_dir, setup.device)
         warm_data = encoded(base_dir, config, batch * 3, prompt_words, reply_words)
         warm = CausalLMObjective(warm_model, options, warm_data, validation, pad_id)
-        warm_result = train(warm, options, Hooks(), None)
+        warm_result = train(warm, options, NoHooks(), None)
         del warm_model
         rate = len(warm_data) / warm_result.seconds
         count = sized(rate, setup.seconds(8), batch, batch * 2, 3_000)
@@ -75,7 +75,7 @@ def run(setup: Setup) -> str:
             model, options, encoded(base_dir, config, count, prompt_words, reply_words), validation, pad_id
         )
         with peak_memory(setup.device) as memory:
-            result = train(objective, options, Hooks(), None)
+            result = train(objective, options, NoHooks(), None)
         tokens_per_s = objective.tokens_trained / result.seconds
 
         # The adapter as the worker saves it, then as a replica loads it.

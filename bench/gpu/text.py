@@ -17,11 +17,12 @@ import torch
 
 from automl_proto.models import TrainingOptions
 from bench.gpu import models
-from bench.gpu.common import Hooks, Setup, gib, number, peak_memory, sized
+from bench.gpu.common import Setup, gib, number, peak_memory, sized
 from modelkit import tasks
 from modelkit.classifier import ClassifierSpec, HeadConfig, MultiHeadClassifier
 from modelkit.losses import HeadTargets
 from modelkit.training.data import Examples
+from modelkit.training.loop import NoHooks
 from modelkit.training.trainer import fit
 
 AGREEMENT = 0.02  # relative difference of a step's loss, bf16 against fp32
@@ -62,7 +63,7 @@ def one_size(setup: Setup, size: models.TextEncoderSize, work: Path) -> str:
     losses = {}
     for precision in ("fp32", "bf16"):
         run = stepwise.model_copy(update={"precision": precision})
-        result = fit(build(base_dir, setup.device), "full", run, train, validation, Hooks())
+        result = fit(build(base_dir, setup.device), "full", run, train, validation, NoHooks())
         losses[precision] = [record["train_loss"] for record in result.history]
     worst = max(abs(b - f) / abs(f) for f, b in zip(losses["fp32"], losses["bf16"], strict=True))
     if worst > AGREEMENT:
@@ -71,12 +72,12 @@ def one_size(setup: Setup, size: models.TextEncoderSize, work: Path) -> str:
     rates, peak = {}, 0.0
     for precision in ("bf16", "fp32"):
         run = options.model_copy(update={"precision": precision})
-        warm = fit(build(base_dir, setup.device), "full", run, train, validation, Hooks())
+        warm = fit(build(base_dir, setup.device), "full", run, train, validation, NoHooks())
         count = sized(warm.examples_per_s or 1.0, setup.seconds(6), batch, batch * 2, 40_000)
         data = examples(base_dir, size, count, length, options)
         model = build(base_dir, setup.device)
         with peak_memory(setup.device) as memory:
-            result = fit(model, "full", run, data, validation, Hooks())
+            result = fit(model, "full", run, data, validation, NoHooks())
         rates[precision] = result.examples_per_s or 0.0
         if precision == "bf16":
             peak = memory[0]

@@ -15,23 +15,18 @@ from modelkit.losses import HeadTargets
 from modelkit.tasks.text_classification import load_tokenizer
 from modelkit.tasks.text_classification.tokens import tokenize
 from modelkit.training.data import Examples
+from modelkit.training.loop import NoHooks
 from tests.support.tiny_models import NEGATIVE, POSITIVE
 
 TEXT = tasks.classifier("text_classification")
 
 
-class Hooks:
+class Hooks(NoHooks):
     def __init__(self, every_steps: int = 0, interrupt_after: int | None = None) -> None:
         self.every_steps = every_steps
         self.interrupt_after = interrupt_after
         self.checkpoints: list[dict[str, Any]] = []
         self.step = 0
-
-    def progress(self, progress: dict[str, Any]) -> None:
-        pass
-
-    def evaluated(self, record: dict[str, Any]) -> None:
-        pass
 
     def checkpoint(self, checkpoint: dict[str, Any]) -> None:
         self.checkpoints.append({key: value for key, value in checkpoint.items()})
@@ -39,9 +34,6 @@ class Hooks:
     def checkpoint_due(self, step: int) -> bool:  # asked after every step but an epoch's last
         self.step = step
         return bool(self.every_steps) and step % self.every_steps == 0
-
-    def should_stop(self) -> bool:
-        return False
 
     def interrupted(self) -> bool:  # asked before every step: SIGTERM arrived after step ``interrupt_after``
         return self.interrupt_after is not None and self.step >= self.interrupt_after

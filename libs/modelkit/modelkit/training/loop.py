@@ -58,6 +58,29 @@ class Hooks(Protocol):
         ...
 
 
+class NoHooks:
+    """Hooks that keep nothing and never stop a run: for a caller with no events, checkpoints or signals to
+    handle (a benchmark, a test), which overrides the ones it needs."""
+
+    def progress(self, progress: dict[str, Any]) -> None:
+        pass
+
+    def evaluated(self, record: dict[str, Any]) -> None:
+        pass
+
+    def checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        pass
+
+    def checkpoint_due(self, step: int) -> bool:
+        return False
+
+    def should_stop(self) -> bool:
+        return False
+
+    def interrupted(self) -> bool:
+        return False
+
+
 class Objective(Protocol):
     """What one kind of model trains on. Positions index its training examples."""
 

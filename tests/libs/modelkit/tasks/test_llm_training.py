@@ -19,33 +19,18 @@ from modelkit.tasks.llm import ArtifactMismatch, LLMManifest, load_model, load_t
 from modelkit.tasks.llm.chat import Encoded, Fingerprint, encode, messages_of
 from modelkit.tasks.llm.generation import GenerationParams, generate
 from modelkit.tasks.llm.training import CausalLMObjective, evaluate_loss
-from modelkit.training.loop import FitResult, train
+from modelkit.training.loop import FitResult, NoHooks, train
 from tests.support.tiny_models import NEGATIVE, POSITIVE, build_tiny_llama
 
 LLM = tasks.causal_lm("llm")
 
 
-class Hooks:
+class Hooks(NoHooks):
     def __init__(self) -> None:
         self.records: list[dict[str, Any]] = []
 
-    def progress(self, progress: dict[str, Any]) -> None:
-        pass
-
     def evaluated(self, record: dict[str, Any]) -> None:
         self.records.append(record)
-
-    def checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        pass
-
-    def checkpoint_due(self, step: int) -> bool:
-        return False
-
-    def should_stop(self) -> bool:
-        return False
-
-    def interrupted(self) -> bool:
-        return False
 
 
 @pytest.fixture(scope="module")
