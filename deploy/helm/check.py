@@ -38,6 +38,7 @@ EVERYTHING: dict[str, Any] = {
     "secrets": {"existingSecret": "automl-platform"},
     "settings": {"AUTOML_LOG_LEVEL": "DEBUG"},
     "gateway": {
+        "trustedProxies": ["10.42.0.0/16"],
         "autoscaling": {"enabled": True, "minReplicas": 2, "maxReplicas": 20},
         "env": {"AUTOML_GATEWAY_RATE_LIMIT_PER_S": 500},
     },

@@ -205,6 +205,14 @@ def test_ray_ingress_monitoring_notes_and_helm_test(rendered: dict[str, Any]) ->
     assert not [obj for obj in every_object(rendered["bare"]) if obj["kind"] == "Pod"]
 
 
+def test_the_gateway_trusts_the_proxies_it_is_told_of(rendered: dict[str, Any]) -> None:
+    gateway = objects_of(rendered["everything"], "Deployment")["demo-automl-gateway"]
+    env = env_of(gateway["spec"]["template"]["spec"]["containers"][0])
+    assert json.loads(env["AUTOML_GATEWAY_TRUSTED_PROXIES"]) == ["10.42.0.0/16"]
+    minimal = objects_of(rendered["minimal"], "Deployment")["demo-automl-gateway"]
+    assert "AUTOML_GATEWAY_TRUSTED_PROXIES" not in env_of(minimal["spec"]["template"]["spec"]["containers"][0])
+
+
 def test_generated_secrets_are_long_and_given_ones_kept(rendered: dict[str, Any]) -> None:
     import base64
 
@@ -238,6 +246,7 @@ REFUSED = [
     (with_(MINIMAL, "podSecurityContext.runAsNonRoot", False), "at '/podSecurityContext/runAsNonRoot'"),
     (with_(MINIMAL, "objectStore.bucket", "Not_A_Bucket"), "at '/objectStore/bucket'"),
     (with_(MINIMAL, "image.pullPolicy", "Sometimes"), "at '/image/pullPolicy'"),
+    (with_(MINIMAL, "gateway.trustedProxies", ["the ingress"]), "at '/gateway/trustedProxies/0'"),
 ]
 
 

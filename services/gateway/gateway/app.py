@@ -21,7 +21,7 @@ from automl_common.http import InternalClient
 from automl_common.limits import BodyLimit
 from automl_common.storage import ObjectStore
 from gateway import console
-from gateway.auth import Authenticator
+from gateway.auth import Authenticator, KeyGuessingGuard
 from gateway.db import VERSION_TABLE
 from gateway.idempotency import IdempotencyMiddleware, purge_expired
 from gateway.keys.router import router as keys_router
@@ -76,7 +76,11 @@ def create_app(settings: GatewaySettings | None = None, *, store: ObjectStore | 
         app.state.authenticator = Authenticator(app.state.database, settings.key_cache_ttl_s)
         app.state.rate_limiter = TokenBucketLimiter(settings.rate_limit_per_s, settings.rate_limit_burst)
         app.state.org_rate_limiter = TokenBucketLimiter(settings.org_rate_limit_per_s, settings.org_rate_limit_burst)
-        app.state.auth_failure_limiter = TokenBucketLimiter(settings.auth_failures_per_s, settings.auth_failure_burst)
+        app.state.key_guessing_guard = KeyGuessingGuard(
+            TokenBucketLimiter(settings.auth_failures_per_s, settings.auth_failure_burst),
+            TokenBucketLimiter(settings.auth_address_failures_per_s, settings.auth_address_failure_burst),
+        )
+        app.state.trusted_networks = settings.trusted_networks
         app.state.operator_key = settings.resolved_operator_key()
         connector = aiohttp.TCPConnector(limit=settings.upstream_max_connections, keepalive_timeout=30)
         session = aiohttp.ClientSession(connector=connector, auto_decompress=False)

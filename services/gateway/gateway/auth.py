@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import hmac
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated
@@ -15,12 +16,15 @@ from starlette.datastructures import State
 from automl_common.context import org_id_var
 from automl_common.db import Database, utcnow
 from automl_common.errors import Forbidden, RateLimited, Unauthorized
+from gateway.clients import UNKNOWN, client_address
 from gateway.keys.repository import KeyRepository
 from gateway.keys.tokens import hash_key, parse_lookup
 from gateway.ratelimit import TokenBucketLimiter, retry_after_header
 
 _SCHEMES = ("bearer", "token")
 _MAX_CACHE_ENTRIES = 100_000
+# How long a key that worked is exempt from the guessing guard (it is still looked up every time).
+RECENTLY_VALID_S = 3600.0
 
 
 @dataclass(frozen=True)
@@ -61,6 +65,13 @@ class Authenticator:
         # Keys revoked through this replica, refused even if a lookup raced the revoking transaction.
         self._revoked_here: dict[str, float] = {}
         self._in_flight: dict[str, asyncio.Future[_CacheEntry]] = {}
+        self._valid_recently: OrderedDict[str, tuple[str, float]] = OrderedDict()  # digest -> (key id, until)
+
+    def recently_valid(self, key: str) -> bool:
+        """Whether this replica found ``key`` valid within ``RECENTLY_VALID_S``: such a key is still looked
+        up (revocation and expiry apply as ever) but never held back by others' invalid keys."""
+        seen = self._valid_recently.get(hash_key(key))
+        return seen is not None and seen[1] > self.clock()
 
     async def authenticate(self, key: str) -> Principal:
         digest = hash_key(key)
@@ -72,6 +83,10 @@ class Authenticator:
             raise Unauthorized(entry.reason)
         if self._revoked_here and entry.principal.key_id in self._revoked_here:
             raise Unauthorized("API key has been revoked")
+        self._valid_recently[digest] = (entry.principal.key_id, now + RECENTLY_VALID_S)
+        self._valid_recently.move_to_end(digest)
+        if len(self._valid_recently) > _MAX_CACHE_ENTRIES:
+            self._valid_recently.popitem(last=False)
         return entry.principal
 
     async def _look_up_once(self, key: str, digest: str, now: float) -> _CacheEntry:
@@ -113,7 +128,7 @@ class Authenticator:
         entry = _CacheEntry(principal, reason, now + self.ttl_s)
         if principal is None:
             # Refusals are not cached: a flood of made-up keys must not push the valid ones out of the cache
-            # (they are throttled per client address instead, before any lookup).
+            # (``KeyGuessingGuard`` throttles them instead).
             return entry
         return self._remember(digest, entry)
 
@@ -137,24 +152,55 @@ class Authenticator:
             for digest, entry in self._cache.items()
             if entry.principal is None or entry.principal.key_id != key_id
         }
+        for digest in [digest for digest, (owner, _) in self._valid_recently.items() if owner == key_id]:
+            del self._valid_recently[digest]
+
+
+class KeyGuessingGuard:
+    """Invalid keys, counted once a lookup has found them invalid: per client address and key lookup (someone
+    guessing one key's secret) and, far more loosely, per address (a flood of made-up keys, each a database
+    lookup). It is asked before a key is looked up, but not for a key that worked lately
+    (``Authenticator.recently_valid``): what one client sends does not lock out another's working key, even
+    from the same address."""
+
+    def __init__(self, per_lookup: TokenBucketLimiter, per_address: TokenBucketLimiter) -> None:
+        self.per_lookup = per_lookup
+        self.per_address = per_address
+
+    def check(self, address: str, lookup: str) -> None:
+        waits = [
+            wait
+            for wait in (self.per_lookup.wait_time(f"{address} {lookup}"), self.per_address.wait_time(address))
+            if wait is not None
+        ]
+        if waits:
+            raise RateLimited(
+                "too many invalid API keys from this address; retry after the time in Retry-After",
+                headers={"Retry-After": retry_after_header(max(waits))},
+            )
+
+    def failed(self, address: str, lookup: str) -> None:
+        self.per_lookup.acquire(f"{address} {lookup}")
+        self.per_address.acquire(address)
 
 
 async def resolve_principal(state: State, authorization: str | None, client: str | None = None) -> Principal:
-    """Authenticate the key in ``authorization`` and take one token from its rate limit. A client address
-    that keeps presenting invalid keys is refused with 429 before any lookup (guessing is throttled)."""
+    """Authenticate the key in ``authorization`` and take one token from its rate limit. Keys not known to be
+    valid pass ``KeyGuessingGuard`` first (``client``: the address ``gateway.clients`` resolved)."""
     authenticator: Authenticator = state.authenticator
-    failures: TokenBucketLimiter = state.auth_failure_limiter
-    address = client or "unknown"
-    wait = failures.wait_time(address)
-    if wait is not None:
-        raise RateLimited(
-            "too many invalid API keys from this address; retry after the time in Retry-After",
-            headers={"Retry-After": retry_after_header(wait)},
-        )
+    key = credentials_from_header(authorization)
+    # A key that is not even well formed costs no lookup, and one that worked lately is no guess: neither is
+    # counted or held back.
+    lookup = None if authenticator.recently_valid(key) else parse_lookup(key)
+    guard: KeyGuessingGuard = state.key_guessing_guard
+    address = client or UNKNOWN
+    if lookup is not None:
+        guard.check(address, lookup)
     try:
-        principal = await authenticator.authenticate(credentials_from_header(authorization))
+        principal = await authenticator.authenticate(key)
     except Unauthorized:
-        failures.acquire(address)
+        if lookup is not None:
+            guard.failed(address, lookup)
         raise
     limiter: TokenBucketLimiter = state.rate_limiter
     wait = limiter.acquire(principal.key_id)
@@ -176,7 +222,7 @@ async def resolve_principal(state: State, authorization: str | None, client: str
 
 
 async def _principal(request: Request) -> Principal:
-    client = request.client.host if request.client else None
+    client = client_address(request.scope, request.app.state.trusted_networks)
     return await resolve_principal(request.app.state, request.headers.get("authorization"), client)
 
 

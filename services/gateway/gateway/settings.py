@@ -8,6 +8,7 @@ from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from automl_common.settings import MIN_SECRET_LENGTH, ServiceSettings, read_or_create_secret
+from gateway.clients import Networks, networks
 
 
 class GatewaySettings(ServiceSettings):
@@ -28,9 +29,22 @@ class GatewaySettings(ServiceSettings):
     )
     org_rate_limit_burst: int = Field(default=2000, ge=1, description="requests an org may send at once")
     auth_failures_per_s: float = Field(
-        default=1.0, gt=0, description="invalid keys one client address may present per second, sustained"
+        default=1.0, gt=0, description="wrong secrets for one key lookup from one client address per second"
     )
-    auth_failure_burst: int = Field(default=20, ge=1, description="invalid keys one client address may present at once")
+    auth_failure_burst: int = Field(
+        default=20, ge=1, description="wrong secrets for one key lookup one client address may present at once"
+    )
+    auth_address_failures_per_s: float = Field(
+        default=10.0, gt=0, description="invalid keys of any lookup one client address may present per second"
+    )
+    auth_address_failure_burst: int = Field(
+        default=200, ge=1, description="invalid keys of any lookup one client address may present at once"
+    )
+    trusted_proxies: list[str] = Field(
+        default_factory=list,
+        max_length=100,
+        description="addresses or CIDR blocks of proxies whose X-Forwarded-For names the client (the Ingress)",
+    )
     max_keys_per_org: int = Field(default=200, ge=1, le=100_000, description="active API keys of one org")
     idempotency_ttl_s: float = Field(default=86_400.0, ge=60, description="how long a create's answer is replayed")
     idempotency_stale_after_s: float = Field(
@@ -76,6 +90,18 @@ class GatewaySettings(ServiceSettings):
                     f"console_secret must be set to at least {MIN_SECRET_LENGTH} characters outside local mode"
                 )
         return self
+
+    @model_validator(mode="after")
+    def _check_trusted_proxies(self) -> GatewaySettings:
+        try:
+            networks(self.trusted_proxies)
+        except ValueError as error:
+            raise ValueError(f"trusted_proxies: {error}") from error
+        return self
+
+    @property
+    def trusted_networks(self) -> Networks:
+        return networks(self.trusted_proxies)
 
     def resolved_console_secret(self) -> str:
         if self.console_secret is not None:

@@ -15,6 +15,7 @@ from fastapi.templating import Jinja2Templates
 
 from automl_client import AsyncClient
 from automl_client.config import Config
+from gateway.clients import client_address
 from gateway.console.session import COOKIE, CSRF_FIELD, CSRF_HEADER, Session, SessionCodec
 
 INTERNAL_BASE = "http://gateway.console"  # requests go to the app in process, this names no host
@@ -52,8 +53,9 @@ SessionDep = Annotated[Session, Depends(current_session)]
 
 
 def api_client(request: Request, key: str) -> AsyncClient:
-    client_address = (request.client.host if request.client else "127.0.0.1", 0)
-    transport = httpx.ASGITransport(app=request.app, client=client_address)
+    # The API sees the browser's address (behind a trusted proxy, the one it forwarded), not the console's.
+    address = client_address(request.scope, request.app.state.trusted_networks)
+    transport = httpx.ASGITransport(app=request.app, client=(address, 0))
     return AsyncClient(config=Config(url=INTERNAL_BASE, api_key=key, timeout_s=60, max_retries=0), transport=transport)
 
 

@@ -43,6 +43,7 @@ from automl_common.errors import (
     ServiceUnavailable,
 )
 from gateway.auth import Principal, resolve_principal
+from gateway.clients import client_address
 from gateway.usage.meter import METERED, UsageMeter, UsageReader
 
 # Answers up to this size are read whole and sent in one message; larger ones stream through.
@@ -255,10 +256,9 @@ class ProxyMiddleware:
         began = time.perf_counter()
         principal: Principal | None = None
         try:
-            client = scope.get("client")
-            principal = await resolve_principal(
-                scope["app"].state, header_value(scope, b"authorization"), client[0] if client else None
-            )
+            state = scope["app"].state
+            client = client_address(scope, state.trusted_networks)
+            principal = await resolve_principal(state, header_value(scope, b"authorization"), client)
             check_scope(principal, scope["method"], scope["path"])
             await upstream.forward(scope, receive, tracking_send, principal)
         except AutoMLError as error:
