@@ -7,10 +7,15 @@ from __future__ import annotations
 import asyncio
 from datetime import timedelta
 
+import httpx
 import pytest
 
 from automl_common.db import utcnow
 from gateway.models import IdempotencyRecord
+from tests.services.gateway.conftest import LiveStack, echo_url, live
+from tests.support.api import bearer
+
+__all__ = ["echo_url", "live"]
 
 CSV = b"text,label\n" + b"".join(f"row {i},{'a' if i % 2 else 'b'}\n".encode() for i in range(40))
 
@@ -120,3 +125,25 @@ async def test_malformed_keys_are_refused(platform):
             response = await client.upload("a.csv", CSV, headers={"Idempotency-Key": key})
             assert response.status_code == 422, (key, response.text)
         assert (await client.get("/v1/datasets")).json()["items"] == []
+
+
+async def test_a_deployment_scoped_key_never_gets_an_answer_its_scope_could_not(live: LiveStack) -> None:
+    """The finding: the idempotency layer ran before the scope check, so the same body with an admin's
+    Idempotency-Key handed a deployment-scoped key the admin's stored answer (201)."""
+    async with httpx.AsyncClient(base_url=live.gateway_url) as client:
+        scoped = (
+            await client.post(
+                "/v1/keys",
+                json={"name": "d", "scope": "deployment", "deployment_id": "dep_00000000000000000000000001"},
+                headers=bearer(live.admin_key),
+            )
+        ).json()["key"]
+        body, idempotent = b"the admin's upload", {"Idempotency-Key": "admins-own"}
+        first = await client.post("/v1/echo/upload", content=body, headers=bearer(live.admin_key) | idempotent)
+        assert first.status_code == 200, first.text
+        replayed = await client.post("/v1/echo/upload", content=body, headers=bearer(scoped) | idempotent)
+        assert replayed.status_code == 403, replayed.text
+        assert replayed.json()["error"] == "Forbidden"
+        assert "idempotent-replayed" not in replayed.headers
+        again = await client.post("/v1/echo/upload", content=body, headers=bearer(live.admin_key) | idempotent)
+        assert again.headers["idempotent-replayed"] == "true"  # the admin's own retry still replays

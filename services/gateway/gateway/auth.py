@@ -221,6 +221,23 @@ async def resolve_principal(state: State, authorization: str | None, client: str
     return principal
 
 
+def check_scope(principal: Principal, method: str, path: str) -> None:
+    """A deployment-scoped key may only call its own deployment: predict, and an llm's (chat) completions."""
+    if principal.scope == "admin":
+        return
+    if (
+        principal.scope == "deployment"
+        and method == "POST"
+        and path
+        in {
+            f"/v1/deployments/{principal.deployment_id}/{call}"
+            for call in ("predict", "chat/completions", "completions")
+        }
+    ):
+        return
+    raise Forbidden("this key is scoped to one deployment's predict endpoint")
+
+
 async def _principal(request: Request) -> Principal:
     client = client_address(request.scope, request.app.state.trusted_networks)
     return await resolve_principal(request.app.state, request.headers.get("authorization"), client)

@@ -29,8 +29,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from automl_common.asgi import header_value, request_id_of, send_error
 from automl_common.db import Database, utcnow
-from automl_common.errors import AutoMLError, Conflict, InvalidRequest, Unauthorized
-from gateway.auth import Authenticator, credentials_from_header
+from automl_common.errors import AutoMLError, Conflict, Forbidden, InvalidRequest, Unauthorized
+from gateway.auth import Authenticator, check_scope, credentials_from_header
 from gateway.models import IdempotencyRecord
 
 logger = logging.getLogger("automl.gateway.idempotency")
@@ -128,6 +128,11 @@ class IdempotencyMiddleware:
                 )
             except Unauthorized:
                 await self.app(scope, receive, send)  # the route answers 401 (and throttles) as usual
+                return
+            try:  # a stored answer goes only to a key that may make the request itself
+                check_scope(principal, scope["method"], scope["path"])
+            except Forbidden:
+                await self.app(scope, receive, send)  # the route refuses it (403) as usual
                 return
             await self._run(scope, receive, send, state.database, principal.org_id, key)
         except AutoMLError as error:

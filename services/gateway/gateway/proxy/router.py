@@ -38,11 +38,10 @@ from automl_common.errors import (
     AutoMLError,
     BadGateway,
     BadRequest,
-    Forbidden,
     GatewayTimeout,
     ServiceUnavailable,
 )
-from gateway.auth import Principal, resolve_principal
+from gateway.auth import Principal, check_scope, resolve_principal
 from gateway.clients import client_address
 from gateway.usage.meter import METERED, UsageMeter, UsageReader
 
@@ -186,23 +185,6 @@ async def _request_body(receive: Receive, errors: list[BaseException]) -> AsyncI
     except (AutoMLError, ClientDisconnected) as error:  # the size limit, a NUL in JSON text: the caller's fault
         errors.append(error if isinstance(error, AutoMLError) else BadRequest(str(error)))
         raise
-
-
-def check_scope(principal: Principal, method: str, path: str) -> None:
-    """A deployment-scoped key may only call its own deployment: predict, and an llm's (chat) completions."""
-    if principal.scope == "admin":
-        return
-    if (
-        principal.scope == "deployment"
-        and method == "POST"
-        and path
-        in {
-            f"/v1/deployments/{principal.deployment_id}/{call}"
-            for call in ("predict", "chat/completions", "completions")
-        }
-    ):
-        return
-    raise Forbidden("this key is scoped to one deployment's predict endpoint")
 
 
 class ProxyMiddleware:
