@@ -47,6 +47,15 @@ class KeyCreate(BaseModel):
         return self
 
 
+class AdminKeyCreate(BaseModel):
+    """An admin key the operator makes for an org (one that has lost or revoked its own)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=100)
+    expires_in_s: int | None = Field(default=None, ge=60, le=10 * 365 * 86400)
+
+
 class Key(BaseModel):
     id: str
     name: str

@@ -8,6 +8,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -33,6 +34,7 @@ class Principal:
     key_id: str
     scope: str
     deployment_id: str | None
+    expires_at: datetime | None = None  # the key's own: a key it makes may not outlive it
 
 
 @dataclass(frozen=True)
@@ -121,7 +123,7 @@ class Authenticator:
                 elif row.expires_at is not None and row.expires_at <= utcnow():
                     reason = "API key has expired"
                 else:
-                    principal = Principal(row.org_id, row.id, row.scope, row.deployment_id)
+                    principal = Principal(row.org_id, row.id, row.scope, row.deployment_id, row.expires_at)
                     if row.expires_at is not None:  # trusted from the cache no longer than it lives
                         left = (row.expires_at - utcnow()).total_seconds()
                         return self._remember(digest, _CacheEntry(principal, reason, now + min(self.ttl_s, left)))

@@ -30,3 +30,14 @@ class KeyRepository(Repository[ApiKey]):
             or_(ApiKey.expires_at.is_(None), ApiKey.expires_at > now),
         )
         return int((await self.session.execute(statement)).scalar_one())
+
+    async def count_lasting_admins(self, org_id: str, except_id: str) -> int:
+        """Admin keys of the org besides ``except_id`` that are neither revoked nor set to expire."""
+        statement = select(func.count()).where(
+            ApiKey.org_id == org_id,
+            ApiKey.id != except_id,
+            ApiKey.scope == "admin",
+            ApiKey.revoked_at.is_(None),
+            ApiKey.expires_at.is_(None),
+        )
+        return int((await self.session.execute(statement)).scalar_one())

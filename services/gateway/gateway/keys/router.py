@@ -5,6 +5,7 @@ from fastapi import APIRouter, Request, status
 from automl_common.deps import PageDep, SessionDep
 from automl_common.errors import (
     BadGateway,
+    Conflict,
     Forbidden,
     InvalidRequest,
     MalformedJSON,
@@ -44,7 +45,9 @@ async def create_key(body: KeyCreate, request: Request, session: SessionDep, pri
         if found.status_code >= 400:
             raise BadGateway(f"could not check deployment_id: inference-svc answered {found.status_code}")
     settings: GatewaySettings = request.app.state.settings
-    return await service.create_key(session, principal.org_id, body, settings.max_keys_per_org)
+    return await service.create_key(
+        session, principal.org_id, body, settings.max_keys_per_org, maker_expires_at=principal.expires_at
+    )
 
 
 @router.get("", response_model=Page[Key], responses=error_responses(*_AUTH_ERRORS, InvalidRequest))
@@ -58,7 +61,7 @@ async def get_key(key_id: IdPath, session: SessionDep, principal: AdminDep) -> K
     return await service.get_key(session, principal.org_id, key_id)
 
 
-@router.delete("/{key_id}", response_model=Key, responses=error_responses(*_AUTH_ERRORS, NotFound))
+@router.delete("/{key_id}", response_model=Key, responses=error_responses(*_AUTH_ERRORS, NotFound, Conflict))
 async def revoke_key(key_id: IdPath, request: Request, session: SessionDep, principal: AdminDep) -> Key:
     """Revoke a key; it stops working at once here, and within the key cache TTL on other replicas."""
     key = await service.revoke_key(session, principal.org_id, key_id)

@@ -1,11 +1,11 @@
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from automl_common.db import utcnow
-from automl_common.errors import NotFound, RateLimited
+from automl_common.errors import Conflict, InvalidRequest, NotFound, RateLimited
 from automl_common.ids import new_id
 from automl_common.schemas import Page
 from automl_proto.orgs import Key, KeyCreate, KeyCreated, KeyScope
@@ -70,14 +70,34 @@ async def issue_key(
     return KeyCreated(**to_schema(row).model_dump(), key=new_key.key)
 
 
-async def create_key(session: AsyncSession, org_id: str, request: KeyCreate, max_keys: int) -> KeyCreated:
+class KeyOutlivesItsMaker(InvalidRequest):
+    pass
+
+
+class LastAdminKey(Conflict):
+    pass
+
+
+async def create_key(
+    session: AsyncSession, org_id: str, request: KeyCreate, max_keys: int, maker_expires_at: datetime | None = None
+) -> KeyCreated:
+    """A key made by an expiring key expires no later than it (by default at the same moment): otherwise a
+    key given out for an hour could mint one that works for ever."""
+    expires_in_s = request.expires_in_s
+    if maker_expires_at is not None:
+        left = int((maker_expires_at - utcnow()).total_seconds())
+        if expires_in_s is not None and expires_in_s > left:
+            raise KeyOutlivesItsMaker(
+                f"expires_in_s: {expires_in_s} s would outlive the key that makes it, which expires in {left} s"
+            )
+        expires_in_s = min(expires_in_s or left, left)
     return await issue_key(
         session,
         org_id,
         request.name,
         request.scope,
         request.deployment_id,
-        expires_in_s=request.expires_in_s,
+        expires_in_s=expires_in_s,
         max_keys=max_keys,
     )
 
@@ -95,11 +115,20 @@ async def list_keys(session: AsyncSession, org_id: str, *, limit: int, after: st
 
 
 async def revoke_key(session: AsyncSession, org_id: str, key_id: str) -> Key:
-    """Revoke a key (idempotent). Other gateway replicas stop accepting it within the key cache TTL."""
-    row = await KeyRepository(session).get_in_org(org_id, key_id)
+    """Revoke a key (idempotent). Other gateway replicas stop accepting it within the key cache TTL. The org's
+    last admin key that does not expire stays: without one the org could never manage itself again."""
+    repository = KeyRepository(session)
+    row = await repository.get_in_org(org_id, key_id)
     if row is None:
         raise KeyNotFound(f"key {key_id!r} not found")
     if row.revoked_at is None:
+        if row.scope == "admin" and row.expires_at is None:
+            await repository.lock_org(org_id)  # two revokes of the last two admin keys: one waits, then sees it
+            if await repository.count_lasting_admins(org_id, except_id=row.id) == 0:
+                raise LastAdminKey(
+                    f"key {key_id!r} is the org's last admin key that does not expire; create another admin key "
+                    "first, then revoke this one"
+                )
         row.revoked_at = utcnow()
         await session.flush()
     return to_schema(row)

@@ -7,7 +7,7 @@ from automl_common.db import utcnow
 from automl_common.errors import Conflict, NotFound
 from automl_common.ids import new_id
 from automl_common.schemas import Page
-from automl_proto.orgs import Org, OrgCreate, OrgCreated
+from automl_proto.orgs import AdminKeyCreate, KeyCreated, Org, OrgCreate, OrgCreated
 from gateway.keys.service import issue_key
 from gateway.models import Org as OrgRow
 from gateway.orgs.repository import OrgRepository
@@ -49,3 +49,9 @@ async def get_org(session: AsyncSession, org_id: str) -> Org:
 async def list_orgs(session: AsyncSession, *, limit: int, after: str | None) -> Page[Org]:
     rows, next_cursor = await OrgRepository(session).page_all(limit=limit, after=after)
     return Page[Org](items=[to_schema(row) for row in rows], next=next_cursor)
+
+
+async def issue_admin_key(session: AsyncSession, org_id: str, request: AdminKeyCreate, max_keys: int) -> KeyCreated:
+    """The operator's way back in for an org without a working admin key."""
+    await get_org(session, org_id)
+    return await issue_key(session, org_id, request.name, "admin", expires_in_s=request.expires_in_s, max_keys=max_keys)
