@@ -22,7 +22,9 @@ from automl_common.limits import BodyLimit
 from automl_common.storage import ObjectStore
 from gateway import console
 from gateway.auth import Authenticator, KeyGuessingGuard
+from gateway.console.ended import purge_ended
 from gateway.db import VERSION_TABLE
+from gateway.headers import SecurityHeadersMiddleware
 from gateway.idempotency import IdempotencyMiddleware, purge_expired
 from gateway.keys.router import router as keys_router
 from gateway.openapi.document import PublicDocument, Source
@@ -46,12 +48,14 @@ MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "alembic"
 logger = logging.getLogger("automl.gateway")
 
 
-async def _purge_idempotency_forever(app: FastAPI, settings: GatewaySettings) -> None:
+async def _purge_forever(app: FastAPI, settings: GatewaySettings) -> None:
+    """Records past their use: idempotent answers older than their TTL, signed-out sessions past expiry."""
     while True:
         try:
             await purge_expired(app.state.database, settings.idempotency_ttl_s)
+            await purge_ended(app.state.database)
         except Exception:  # next time, then
-            logger.exception("purging idempotency records failed")
+            logger.exception("purging expired records failed")
         await asyncio.sleep(3600)
 
 
@@ -98,7 +102,7 @@ def create_app(settings: GatewaySettings | None = None, *, store: ObjectStore | 
         )
         app.state.usage_meter = UsageMeter(app.state.database, settings.usage_flush_interval_s)
         app.state.usage_meter.start()
-        purger = asyncio.create_task(_purge_idempotency_forever(app, settings), name="idempotency-purge")
+        purger = asyncio.create_task(_purge_forever(app, settings), name="purge")
         try:
             yield
         finally:
@@ -142,6 +146,8 @@ def create_app(settings: GatewaySettings | None = None, *, store: ObjectStore | 
     console.install(
         app, settings.resolved_console_secret(), session_ttl_s=settings.console_session_ttl_s, secure_cookies=secure
     )
+    # Outermost: every answer gets them, the console's pages, the API's, the proxy's and the errors alike.
+    app.add_middleware(SecurityHeadersMiddleware, hsts=secure)
     app.state.playground_exhausted = Counter(
         "automl_playground_quota_exhausted",
         "Playground queries refused because the model's free quota was used up",

@@ -11,7 +11,7 @@ from automl_common.db import TimestampMixin
 from automl_common.db.base import UTCDateTime
 from gateway.db import Base
 
-__all__ = ["ApiKey", "DailyUsage", "Org", "PlaygroundUsage"]
+__all__ = ["ApiKey", "DailyUsage", "EndedConsoleSession", "Org", "PlaygroundUsage"]
 
 
 class Org(TimestampMixin, Base):
@@ -80,3 +80,12 @@ class IdempotencyRecord(Base):
     body: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class EndedConsoleSession(Base):
+    """A console session signed out of: its cookie is refused until it would have expired anyway."""
+
+    __tablename__ = "console_sessions_ended"
+
+    session_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    until: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)

@@ -10,9 +10,11 @@ from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
+from pydantic import ValidationError
 
 from automl_client import errors
-from gateway.console.deps import ConsoleState, CsrfRejected, LoginRequired, current_session, login_url
+from gateway.console.deps import ConsoleState, CsrfRejected, LoginRequired, cookie_session, login_url
+from gateway.console.forms import FormInvalid
 from gateway.console.pages import auth, datasets, deployments, models, snapshots
 from gateway.console.render import render
 from gateway.console.session import COOKIE, SessionCodec
@@ -47,13 +49,24 @@ async def _api_error(request: Request, error: Exception) -> Response:
     name = error.error if isinstance(error, errors.APIError) else type(error).__name__
     detail = error.detail if isinstance(error, errors.APIError) else str(error)
     request_id = error.request_id if isinstance(error, errors.APIError) else None
-    try:
-        session = current_session(request)
-    except LoginRequired:
-        session = None
+    session = cookie_session(request)
     if _wants_fragment(request):
         return HTMLResponse(f'<p class="error" role="alert">{_escape(name)}: {_escape(detail)}</p>', status_code=status)
     return render(request, "error.html", session, error=name, detail=detail, request_id=request_id, status_code=status)
+
+
+async def _form_invalid(request: Request, error: Exception) -> Response:
+    if isinstance(error, ValidationError):
+        detail = "; ".join(
+            f"{'.'.join(str(part) for part in problem['loc']) or 'form'}: {problem['msg']}"
+            for problem in error.errors(include_url=False)[:5]
+        )
+    else:
+        detail = str(error)
+    if _wants_fragment(request):
+        return HTMLResponse(f'<p class="error" role="alert">InvalidRequest: {_escape(detail)}</p>', status_code=422)
+    session = cookie_session(request)
+    return render(request, "error.html", session, error="InvalidRequest", detail=detail, status_code=422)
 
 
 def figure(value: object) -> str:
@@ -79,3 +92,7 @@ def install(app: FastAPI, secret: str, *, session_ttl_s: float, secure_cookies: 
     app.add_exception_handler(LoginRequired, _login_required)
     app.add_exception_handler(CsrfRejected, _csrf_rejected)
     app.add_exception_handler(errors.AutoMLClientError, _api_error)
+    app.add_exception_handler(FormInvalid, _form_invalid)
+    # The SDK checks a request against the API's contract before sending it: a form value the contract
+    # refuses (a training option typed as "[[[[") is the user's to correct, like the API's own 422.
+    app.add_exception_handler(ValidationError, _form_invalid)

@@ -16,6 +16,7 @@ from fastapi.templating import Jinja2Templates
 from automl_client import AsyncClient
 from automl_client.config import Config
 from gateway.clients import client_address
+from gateway.console.ended import session_ended
 from gateway.console.session import COOKIE, CSRF_FIELD, CSRF_HEADER, Session, SessionCodec
 
 INTERNAL_BASE = "http://gateway.console"  # requests go to the app in process, this names no host
@@ -42,9 +43,14 @@ def state_of(request: Request) -> ConsoleState:
     return console
 
 
-def current_session(request: Request) -> Session:
-    session = state_of(request).codec.decode(request.cookies.get(COOKIE))
-    if session is None:
+def cookie_session(request: Request) -> Session | None:
+    """The session the cookie holds, if it is genuine and unexpired (not asked whether it was signed out)."""
+    return state_of(request).codec.decode(request.cookies.get(COOKIE))
+
+
+async def current_session(request: Request) -> Session:
+    session = cookie_session(request)
+    if session is None or await session_ended(request.app.state.database, session.session_id):
         raise LoginRequired(request.url.path + (f"?{request.url.query}" if request.url.query else ""))
     return session
 

@@ -2,7 +2,8 @@
 cookie, encrypted and authenticated (AES-GCM) with the console's secret, so that neither the page's scripts
 nor anyone who reads the cookie can recover the key. Each session has a random id from which the CSRF
 token is derived (HMAC): every form and every htmx request carries it, and every state-changing request
-is refused without it."""
+is refused without it. Signing out ends the session on the server too (``console.ended``): a copied cookie
+stops working then, not when it expires."""
 
 from __future__ import annotations
 
@@ -21,6 +22,11 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 COOKIE = "automl_session"
 CSRF_FIELD = "csrf_token"
 CSRF_HEADER = "X-CSRF-Token"
+# Before sign-in: a random value in a SameSite=Strict cookie, and a token derived from it in the sign-in form.
+# A form posted from another site comes without the cookie (or without the token): no one can sign a
+# victim's browser into the attacker's org (login CSRF).
+LOGIN_COOKIE = "automl_login"
+LOGIN_FIELD = "login_token"
 
 
 @dataclass(frozen=True)
@@ -65,3 +71,13 @@ class SessionCodec:
 
     def csrf_valid(self, session: Session, token: str | None) -> bool:
         return bool(token) and hmac.compare_digest(self.csrf_token(session), token or "")
+
+    @staticmethod
+    def login_nonce() -> str:
+        return secrets.token_urlsafe(18)
+
+    def login_token(self, nonce: str) -> str:
+        return hmac.new(self._csrf_secret, b"login:" + nonce.encode(), hashlib.sha256).hexdigest()
+
+    def login_valid(self, nonce: str | None, token: str | None) -> bool:
+        return bool(nonce) and bool(token) and hmac.compare_digest(self.login_token(nonce or ""), token or "")

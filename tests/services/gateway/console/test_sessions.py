@@ -31,9 +31,17 @@ def browser(platform: Platform) -> Iterator[httpx.Client]:
         yield client
 
 
+def login(browser: httpx.Client, key: str, next_path: str = "/datasets") -> httpx.Response:
+    """Sends the sign-in form as a browser does: the page first (its login cookie and token), then the form."""
+    form = browser.get("/login")
+    token = re.search(r'name="login_token" value="([0-9a-f]{64})"', form.text)
+    assert token is not None, form.text
+    return browser.post("/login", data={"api_key": key, "next": next_path, "login_token": token.group(1)})
+
+
 def sign_in(browser: httpx.Client, key: str) -> str:
     """Signs in; the page's CSRF token."""
-    answer = browser.post("/login", data={"api_key": key, "next": "/datasets"})
+    answer = login(browser, key)
     assert answer.status_code == 303, answer.text
     page = browser.get("/datasets")
     assert page.status_code == 200
@@ -53,13 +61,13 @@ def test_pages_need_a_session(browser: httpx.Client) -> None:
 
 
 def test_the_key_is_kept_encrypted_in_an_httponly_strict_cookie(browser: httpx.Client, org_key: str) -> None:
-    refused = browser.post("/login", data={"api_key": "aml_0000000000000000_" + "x" * 40})
+    refused = login(browser, "aml_0000000000000000_" + "x" * 40)
     assert (
         refused.status_code == 401
         and "not valid" in refused.text
         and COOKIE not in refused.headers.get("set-cookie", "")
     )
-    answer = browser.post("/login", data={"api_key": org_key, "next": "/snapshots"})
+    answer = login(browser, org_key, "/snapshots")
     assert answer.status_code == 303 and answer.headers["location"] == "/snapshots"
     cookie = answer.headers["set-cookie"]
     assert "HttpOnly" in cookie and "SameSite=strict" in cookie.replace("Strict", "strict") and "Path=/" in cookie
@@ -73,7 +81,7 @@ def test_the_key_is_kept_encrypted_in_an_httponly_strict_cookie(browser: httpx.C
 
 def test_next_never_leaves_the_site(browser: httpx.Client, org_key: str) -> None:
     for target in ("//evil.example/x", "https://evil.example", "/\\evil.example", "javascript:alert(1)"):
-        answer = browser.post("/login", data={"api_key": org_key, "next": target})
+        answer = login(browser, org_key, target)
         assert answer.headers["location"] == "/datasets", target
 
 

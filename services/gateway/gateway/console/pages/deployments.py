@@ -14,6 +14,7 @@ from automl_client._base import path
 from automl_proto.inference import UsageRow
 from gateway.console.chat import relay_chat
 from gateway.console.deps import ApiDep, CsrfDep, SessionDep
+from gateway.console.forms import integer, number
 from gateway.console.render import render
 
 router = APIRouter(include_in_schema=False)
@@ -37,8 +38,8 @@ async def create_deployment(request: Request, _: CsrfDep, api: ApiDep) -> Respon
     deployment = await api.deployments.create(
         model_id=str(form.get("model_id", "")),
         name=str(form.get("name", "")),
-        min_replicas=int(str(form.get("min_replicas") or 1)),
-        max_replicas=int(str(form.get("max_replicas") or 1)),
+        min_replicas=integer(form, "min_replicas", 1),
+        max_replicas=integer(form, "max_replicas", 1),
     )
     return RedirectResponse(f"/deployments/{path('{}', deployment.id)}", status_code=303)
 
@@ -52,8 +53,8 @@ async def save_operating_point(request: Request, _: CsrfDep, api: ApiDep) -> Res
     thresholds: dict[str, dict[str, float]] = {
         head: dict(classes) for head, classes in deployment.operating_point.thresholds.items()
     }
-    thresholds.setdefault(str(form.get("head", "")), {})[str(form.get("class_name", ""))] = float(
-        str(form.get("threshold") or 0.5)
+    thresholds.setdefault(str(form.get("head", "")), {})[str(form.get("class_name", ""))] = number(
+        form, "threshold", 0.5
     )
     await api.deployments.update(deployment_id, operating_point={"thresholds": thresholds})
     return RedirectResponse(f"/deployments/{path('{}', deployment_id)}?saved=1", status_code=303)
@@ -78,8 +79,8 @@ async def scale(request: Request, deployment_id: str, _: CsrfDep, api: ApiDep) -
     form = await request.form()
     await api.deployments.update(
         deployment_id,
-        min_replicas=int(str(form.get("min_replicas") or 0)),
-        max_replicas=int(str(form.get("max_replicas") or 1)),
+        min_replicas=integer(form, "min_replicas", 0),
+        max_replicas=integer(form, "max_replicas", 1),
     )
     return RedirectResponse(f"/deployments/{path('{}', deployment_id)}", status_code=303)
 

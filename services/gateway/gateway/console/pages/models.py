@@ -17,6 +17,7 @@ from markupsafe import Markup
 from automl_client._base import path
 from gateway.console.chat import relay_chat
 from gateway.console.deps import ApiDep, CsrfDep, SessionDep
+from gateway.console.forms import number
 from gateway.console.render import render
 
 router = APIRouter(prefix="/models", include_in_schema=False)
@@ -108,7 +109,7 @@ async def create_model(request: Request, _: CsrfDep, api: ApiDep) -> Response:
     if form.get("test_snapshot_id"):
         fields["test_snapshot_id"] = str(form.get("test_snapshot_id"))
     else:
-        fields["test_split_pct"] = float(str(form.get("test_split_pct") or 20))
+        fields["test_split_pct"] = number(form, "test_split_pct", 20)
     if form.get("parent_model_id"):
         fields["parent_model_id"] = str(form.get("parent_model_id"))
     model = await api.models.create(**fields)

@@ -10,6 +10,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from automl_client._base import path
 from gateway.console.deps import ApiDep, CsrfDep, SessionDep
+from gateway.console.forms import integer, number
 from gateway.console.render import render
 
 router = APIRouter(prefix="/snapshots", include_in_schema=False)
@@ -43,7 +44,7 @@ async def create_snapshot(request: Request, _: CsrfDep, api: ApiDep) -> Response
         "name": str(form.get("name", "")),
         "type": kind,
         "heads": heads,
-        "max_invalid_row_pct": float(str(form.get("max_invalid_row_pct") or 10)),
+        "max_invalid_row_pct": number(form, "max_invalid_row_pct", 10),
     }
     for column in ("input_column", "prompt_column", "completion_column", "messages_column"):
         if form.get(column):
@@ -87,7 +88,5 @@ async def snapshot_page(
 @router.post("/{snapshot_id}/splits")
 async def create_split(request: Request, snapshot_id: str, session: CsrfDep, api: ApiDep) -> HTMLResponse:
     form = await request.form()
-    split = await api.snapshots.split(
-        snapshot_id, test_pct=float(str(form.get("test_pct") or 20)), seed=int(str(form.get("seed") or 0))
-    )
+    split = await api.snapshots.split(snapshot_id, test_pct=number(form, "test_pct", 20), seed=integer(form, "seed", 0))
     return render(request, "split.html", session, split=split)

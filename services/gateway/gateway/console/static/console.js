@@ -201,6 +201,21 @@ function setupChat() {
   });
 }
 
+// Under the Content-Security-Policy no markup runs code: a <select data-autosubmit> sends its form when it
+// changes, and a model's progress that reaches an end tells the page (which then reloads with the results).
+document.addEventListener("change", (event) => {
+  const select = event.target;
+  if (select instanceof HTMLSelectElement && select.dataset.autosubmit !== undefined && select.form) {
+    select.form.requestSubmit();
+  }
+});
+document.addEventListener("htmx:afterSettle", () => {
+  const progress = document.getElementById("progress");
+  if (progress && ["succeeded", "failed", "cancelled"].includes(progress.dataset.status)) {
+    document.dispatchEvent(new CustomEvent("automl:finished"));
+  }
+});
+
 document.addEventListener("DOMContentLoaded", () => {
   setupChat();
   setupUpload();
