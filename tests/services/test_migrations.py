@@ -11,7 +11,7 @@ from sqlalchemy import inspect
 from automl_common.db import create_engine, migrations
 
 SERVICES = {
-    "gateway": {"orgs", "api_keys", "playground_usage", "daily_usage", "idempotency_records"},
+    "gateway": {"orgs", "api_keys", "playground_usage", "daily_usage", "idempotency_records", "console_sessions_ended"},
     "dataset_svc": {"datasets", "dataset_columns", "dataset_rows", "image_assets", "dataset_references"},
     "snapshot_svc": {"snapshots", "snapshot_invalid_rows", "snapshot_references", "splits"},
     "trainer_svc": {"base_models", "models", "model_events", "model_references"},
