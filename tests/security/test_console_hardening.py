@@ -114,7 +114,7 @@ def test_signing_out_ends_the_session_for_a_copied_cookie_too(
                 "opt:max_epochs": "[[[[",
             },
             "max_epochs",
-        ),  # fmt: skip
+        ),
     ],
 )
 def test_form_values_that_are_no_numbers_are_a_422_naming_the_field(

@@ -111,6 +111,8 @@ async def test_a_new_key_secret_is_never_stored_for_replay(platform):
         assert again.status_code == 409
         assert again.json()["error"] == "IdempotentSecretNotReplayed"
         assert first.json()["key"] not in again.text
+        assert first.json()["id"] in again.json()["detail"]  # it names the key it made, to revoke or keep
+        assert first.json()["prefix"] in again.json()["detail"]
         names = [key["name"] for key in (await client.get("/v1/keys")).json()["items"]]
         assert names.count("ci") == 1
     async with platform.apps["gateway"].state.database.session() as session:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import json
 import logging
 import re
 from dataclasses import dataclass
@@ -44,6 +45,8 @@ _NOT_STORED = frozenset({401, 403, 409, 429})
 # Creates whose answer carries a secret shown once: stored without the body. (Creating an org takes the
 # operator key, not an org's, and so never reaches this middleware's records.)
 _SECRET_ANSWERS = (re.compile(r"^/v1/keys/?$"),)
+# What the record keeps of such an answer, to tell a retry what was made.
+_SAID_OF_A_SECRET = ("id", "name", "prefix")
 
 
 class IdempotencyKeyReused(InvalidRequest):
@@ -56,6 +59,27 @@ class IdempotencyKeyInProgress(Conflict):
 
 class IdempotentSecretNotReplayed(Conflict):
     pass
+
+
+def _holds_secret(path: str, status: int) -> bool:
+    return status < 300 and any(pattern.match(path) for pattern in _SECRET_ANSWERS)
+
+
+def _without_secret(body: bytes) -> bytes | None:
+    """A new key's answer with the key itself left out: what the retry is told was made (its id, prefix)."""
+    try:
+        answer = json.loads(body)
+    except ValueError:
+        return None
+    if not isinstance(answer, dict):
+        return None
+    return json.dumps({name: answer.get(name) for name in _SAID_OF_A_SECRET if name in answer}).encode()
+
+
+def _made(body: bytes | None) -> str:
+    answer = json.loads(body) if body else {}
+    said = ", ".join(f"{name} {answer[name]}" for name in _SAID_OF_A_SECRET if answer.get(name))
+    return f"the resource ({said})" if said else "a resource"
 
 
 @dataclass
@@ -248,11 +272,12 @@ class IdempotencyMiddleware:
                 break
         if hasher.hexdigest() != record.request_hash:
             raise IdempotencyKeyReused("Idempotency-Key was first used with another request body; use a new key")
-        if record.body is None:
+        if _holds_secret(record.path, record.status_code or 0):
+            made = _made(record.body)
             raise IdempotentSecretNotReplayed(
-                "the first request with this Idempotency-Key succeeded (HTTP "
-                f"{record.status_code}), but its answer holds a secret that is shown once and was not kept; "
-                "list the resources to find it, and revoke and recreate it if the secret was lost"
+                f"the first request with this Idempotency-Key succeeded (HTTP {record.status_code}) and made {made}, "
+                "but its answer holds a secret that is shown once and was not kept; revoke it and make another "
+                "if the secret was lost"
             )
         headers = [(b"content-length", str(len(record.body)).encode()), (b"idempotent-replayed", b"true")]
         if record.content_type:
@@ -268,10 +293,7 @@ class IdempotencyMiddleware:
         body = bytes(captured.body or b"")
         if len(body) > MAX_STORED_BODY:
             return False
-        if any(pattern.match(path) for pattern in _SECRET_ANSWERS) and captured.status < 300:
-            body_to_keep: bytes | None = None
-        else:
-            body_to_keep = body
+        body_to_keep = _without_secret(body) if _holds_secret(path, captured.status) else body
         async with database.session() as session:
             await session.execute(
                 update(IdempotencyRecord)
