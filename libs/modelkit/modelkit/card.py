@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,6 +29,28 @@ class CardInputs:
     leaked_rows: int | None = None
 
 
+# What markdown (or HTML) reads as syntax inside a line; a block's start ("# ", "- ", "1. ", "> ") is handled apart.
+_INLINE_SPECIALS = frozenset("\\`*_[]<>|~")
+_BLOCK_START = re.compile(r"^(\s*)([#>+=-]|\d+[.)])")
+
+
+def _text(value: Any, *, line: bool = False) -> str:
+    """A user's text (a name, a class, a line of a description) as literal text in markdown: what markdown or
+    HTML would read as syntax escaped, so ``![x](https://...)`` shows as typed and fetches nothing. ``line``:
+    the text starts a line of its own (a heading, a list or a quote could start there)."""
+    text = "".join("\\" + ch if ch in _INLINE_SPECIALS else ch for ch in str(value).replace("\n", " "))
+    return _BLOCK_START.sub(lambda match: match.group(1) + "\\" + match.group(2), text) if line else text
+
+
+def _code(value: Any) -> str:
+    """A user's text as inline code: a fence longer than any run of backticks in it (so it cannot end the span
+    early), on one line, pipes escaped (a table splits at them even inside code)."""
+    text = str(value).replace("\n", " ").replace("|", "\\|")
+    longest = max((len(run) for run in re.findall("`+", text)), default=0)
+    fence = "`" * (longest + 1)
+    return f"{fence} {text} {fence}" if longest else f"`{text}`"
+
+
 def _number(value: Any, digits: int = 4) -> str:
     if value is None:
         return "n/a"
@@ -47,14 +70,15 @@ def limitations(inputs: CardInputs) -> list[str]:
         few = [label for label, metrics in head["classes"].items() if metrics["support"] < FEW_TEST_EXAMPLES]
         if few:
             found.append(
-                f"Head `{name}`: classes with fewer than {FEW_TEST_EXAMPLES} test examples ({', '.join(few)}); "
+                f"Head {_code(name)}: classes with fewer than {FEW_TEST_EXAMPLES} test examples "
+                f"({', '.join(_text(label) for label in few)}); "
                 "their metrics are uncertain."
             )
     for head in inputs.train_snapshot.get("heads", []):
         counts = [item["count"] for item in head.get("classes", []) if item["count"] > 0]
         if len(counts) >= 2 and max(counts) / min(counts) >= STRONG_IMBALANCE:
             found.append(
-                f"Head `{head['name']}` is strongly imbalanced in training (largest class {max(counts)} rows, "
+                f"Head {_code(head['name'])} is strongly imbalanced in training (largest class {max(counts)} rows, "
                 f"smallest {min(counts)}); look at per-class recall, not accuracy alone."
             )
     if inputs.leaked_rows:
@@ -67,27 +91,28 @@ def limitations(inputs: CardInputs) -> list[str]:
 
 def render_model_card(inputs: CardInputs) -> str:
     hp = inputs.hyperparameters
-    lines = [f"# Model card: {inputs.name}", ""]
+    lines = [f"# Model card: {_text(inputs.name)}", ""]
     if inputs.description:
-        lines += [inputs.description, ""]
+        lines += [_text(text, line=True) for text in inputs.description.splitlines()] + [""]
     lines += [
         "## Model",
         "",
         f"- Type: {inputs.model_type}",
-        f"- Base model: {inputs.base_model}",
+        f"- Base model: {_text(inputs.base_model)}",
         f"- Training method: {inputs.method}",
         "",
         "## Data",
         "",
-        f"- Training snapshot: {inputs.train_snapshot.get('name', '')} (`{inputs.train_snapshot.get('id', '')}`), "
+        f"- Training snapshot: {_text(inputs.train_snapshot.get('name', ''))} "
+        f"({_code(inputs.train_snapshot.get('id', ''))}), "
         f"{inputs.train_snapshot.get('row_count', 'n/a')} rows",
-        f"- Evaluation data: {inputs.evaluation_data}",
+        f"- Evaluation data: {_text(inputs.evaluation_data)}",
         "",
     ]
     for head in inputs.train_snapshot.get("heads", []):
         kind = "multi-label" if head.get("multilabel") else "single-label"
-        counts = ", ".join(f"{item['name']}: {item['count']}" for item in head.get("classes", []))
-        lines.append(f"- Head `{head['name']}` ({kind}): {counts}")
+        counts = ", ".join(f"{_text(item['name'])}: {item['count']}" for item in head.get("classes", []))
+        lines.append(f"- Head {_code(head['name'])} ({kind}): {counts}")
     optimizer = hp.get("optimizer", {})
     scheduler = hp.get("scheduler", {})
     stopping = hp.get("early_stopping", {})
@@ -130,7 +155,7 @@ def render_model_card(inputs: CardInputs) -> str:
     overall_delta = (inputs.delta or {}).get("overall", {})
     lines += [
         f"{'Overall (mean over heads)' if inputs.report['heads'] else 'On the test examples'}, with the change "
-        f"against {inputs.baseline}:",
+        f"against {_text(inputs.baseline)}:",
         "",
         "| metric | value | change |",
         "|---|---|---|",
@@ -143,7 +168,7 @@ def render_model_card(inputs: CardInputs) -> str:
         head_delta = (inputs.delta or {}).get("heads", {}).get(name, {})
         accuracy_name = "Hamming score" if head["multilabel"] else "accuracy"
         lines += [
-            f"### Head `{name}`",
+            f"### Head {_code(name)}",
             "",
             f"{accuracy_name} {_number(head['accuracy'])} ({_signed(head_delta.get('accuracy'))}), "
             f"macro F1 {_number(head['macro']['f1'])} ({_signed(head_delta.get('macro', {}).get('f1'))}), "
@@ -154,7 +179,7 @@ def render_model_card(inputs: CardInputs) -> str:
         ]
         for label, metrics in head["classes"].items():
             lines.append(
-                f"| {label} | {_number(metrics['precision'])} | {_number(metrics['recall'])} | "
+                f"| {_text(label)} | {_number(metrics['precision'])} | {_number(metrics['recall'])} | "
                 f"{_number(metrics['specificity'])} | {_number(metrics['f1'])} | "
                 f"{_number(metrics['balanced_accuracy'])} | {metrics['support']} | {_number(metrics['roc_auc'])} | "
                 f"{_number(metrics['average_precision'])} |"
