@@ -1,19 +1,25 @@
-"""Per-org quotas (keys, snapshot builds, stored bytes) are settings, refused with 429 ``OrgQuotaExceeded``
-naming the quota and its setting, enforced under concurrency, and per org: one org at its limit does not
-stop another. (Deployments, replicas, tasks, trainings and batches: tests/services/inference_svc.)"""
+"""Per-org quotas (keys, snapshot builds, stored bytes, playground queries) are settings, refused with 429
+``OrgQuotaExceeded`` naming the quota and its setting, enforced under concurrency, and per org: one org at its
+limit does not stop another. (Deployments, replicas, tasks, trainings and batches: tests/services/inference_svc.)"""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+from sqlalchemy import select
 
 from automl_common.db import Database, utcnow
 from automl_common.ids import new_id
+from gateway.models import PlaygroundUsage
 from snapshot_svc.models import Snapshot
+from tests.support.api import bearer, create_org
+from tests.support.echo import deployments_stand_in
 from tests.support.platform import Platform, run_platform
+from tests.support.servers import running_server
 
 CSV = b"text,label\n" + b"".join(f"row {i},{'a' if i % 2 else 'b'}\n".encode() for i in range(120))
 
@@ -103,3 +109,23 @@ async def test_snapshot_builds_per_org(tight):
         ).status_code == 200
         accepted = await other.post("/v1/snapshots", json=body | {"dataset_id": their_dataset["id"]})
         assert accepted.status_code == 201, accepted.text
+
+
+async def test_a_playground_query_for_no_model_leaves_no_quota_row(gateway_factory: Any, database_url: str) -> None:
+    """The finding: a playground quota row was stored for any well-formed model id before the 404."""
+    with running_server(deployments_stand_in()) as inference_url:  # it knows no model: every playground call 404s
+        gateway = await gateway_factory(database_url, inference_url=inference_url)
+        admin = bearer((await create_org(gateway))["admin_key"])
+        for index in range(5):
+            model_id = f"model_{index:026d}"
+            answer = await gateway.post(f"/v1/models/{model_id}/playground", json={"input": "x"}, headers=admin)
+            assert answer.status_code == 404, answer.text
+            chat = await gateway.post(
+                f"/v1/models/{model_id}/playground/chat/completions",
+                json={"messages": [{"role": "user", "content": "hi"}]},
+                headers=admin,
+            )
+            assert chat.status_code == 404, chat.text
+        async with gateway.app.state.database.session() as session:  # type: ignore[attr-defined]
+            rows = (await session.execute(select(PlaygroundUsage))).scalars().all()
+        assert rows == []

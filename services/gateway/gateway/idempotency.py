@@ -279,11 +279,12 @@ class IdempotencyMiddleware:
                 "but its answer holds a secret that is shown once and was not kept; revoke it and make another "
                 "if the secret was lost"
             )
-        headers = [(b"content-length", str(len(record.body)).encode()), (b"idempotent-replayed", b"true")]
+        body = record.body or b""
+        headers = [(b"content-length", str(len(body)).encode()), (b"idempotent-replayed", b"true")]
         if record.content_type:
             headers.append((b"content-type", record.content_type.encode("latin-1")))
         await send({"type": "http.response.start", "status": record.status_code or 200, "headers": headers})
-        await send({"type": "http.response.body", "body": record.body})
+        await send({"type": "http.response.body", "body": body})
 
     async def _finish(
         self, database: Database, org_id: str, key: str, path: str, hasher: _BodyHasher, captured: _Captured

@@ -3,7 +3,7 @@ statements: a conditional increment cannot overspend, however many requests race
 
 from __future__ import annotations
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from automl_common.db import upsert_insert
@@ -85,3 +85,13 @@ async def give_back_many(session: AsyncSession, org_id: str, model_id: str, coun
         )
     ).scalar()
     return quota - (used or 0)
+
+
+async def forget_unused(session: AsyncSession, org_id: str, model_id: str) -> None:
+    """Drop the org's count for a model id that turned out to name no model of it (it was made, at zero, by the
+    query that found out): any well-formed id must not leave a row behind."""
+    await session.execute(
+        delete(PlaygroundUsage).where(
+            PlaygroundUsage.org_id == org_id, PlaygroundUsage.model_id == model_id, PlaygroundUsage.used == 0
+        )
+    )

@@ -118,6 +118,8 @@ async def playground(
     if answer.status_code >= 400:  # not answered: the query is not counted
         async with database.session() as session:
             remaining = await quota.give_back(session, principal.org_id, model_id, limit)
+            if answer.status_code == 404:
+                await quota.forget_unused(session, principal.org_id, model_id)
     if answer.status_code != 404:  # an unknown model is nobody's usage
         tokens = (0, 0)
         if answer.status_code < 300 and b'"usage"' in answer.content:  # an llm's reply
@@ -176,6 +178,8 @@ async def playground_chat(
         if answer.status_code >= 400:  # not answered: the query is not counted
             async with database.session() as session:
                 headers[REMAINING_HEADER] = str(await quota.give_back(session, principal.org_id, model_id, limit))
+                if answer.status_code == 404:
+                    await quota.forget_unused(session, principal.org_id, model_id)
         if answer.status_code != 404:
             usage = UsageReader(content_type)
             usage.feed(content)
@@ -225,6 +229,7 @@ async def create_batch_prediction(
         if reserved == 0:
             raise _exhausted(request, settings.playground_quota, body.model_id)
     used = 0
+    answer: httpx.Response | None = None
     try:
         answer = await inference.request(
             "POST",
@@ -241,6 +246,8 @@ async def create_batch_prediction(
                 await quota.give_back_many(
                     session, principal.org_id, body.model_id, reserved - used, settings.playground_quota
                 )
+                if answer is not None and answer.status_code == 404:
+                    await quota.forget_unused(session, principal.org_id, body.model_id)
     if body.model_id is not None and answer.status_code != 404:
         _meter(request, principal, body.model_id, answer.status_code, began, max(used, 1))
     return Response(answer.content, answer.status_code, media_type="application/json")
