@@ -126,6 +126,6 @@ async def test_a_playground_query_for_no_model_leaves_no_quota_row(gateway_facto
                 headers=admin,
             )
             assert chat.status_code == 404, chat.text
-        async with gateway.app.state.database.session() as session:  # type: ignore[attr-defined]
+        async with gateway.app.state.database.session() as session:
             rows = (await session.execute(select(PlaygroundUsage))).scalars().all()
         assert rows == []
