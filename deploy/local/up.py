@@ -1,6 +1,7 @@
 """`make up`: run the five services on this machine with the embedded defaults (SQLite and a filesystem
-object store under the data dir), wait until all are ready, print the gateway URL and an admin key, and
-stop them all cleanly on Ctrl-C (or SIGTERM)."""
+object store under the data dir), wait until all are ready, print the gateway URL and an admin key, keep
+them up (a service that dies is started again after a backoff, the others serving meanwhile), and stop them
+all cleanly on Ctrl-C (or SIGTERM)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
@@ -20,6 +22,10 @@ from automl_common.settings import read_or_create_secret
 
 READY_TIMEOUT_S = 60.0
 STOP_TIMEOUT_S = 15.0
+# Seconds before restarting a service that died, by how many times in a row it died; a service up for
+# STABLE_AFTER_S since its last start has its count reset.
+RESTART_BACKOFF_S = (1.0, 2.0, 4.0, 8.0, 16.0, 30.0)
+STABLE_AFTER_S = 60.0
 
 
 @dataclass(frozen=True)
@@ -105,6 +111,67 @@ def stop_all(processes: dict[str, subprocess.Popen[bytes]]) -> None:
             process.wait()
 
 
+@dataclass
+class Supervised:
+    """One service's process, and how often it died in a row (for the backoff before its restart)."""
+
+    service: Service
+    process: subprocess.Popen[bytes]
+    started: float
+    deaths_in_a_row: int = 0
+    restarts: int = 0
+    restart_at: float | None = None
+
+
+class Supervisor:
+    """Restarts a service that died (``kill -9``, a crash), after a backoff that grows while it keeps dying,
+    and logs each death and restart (stderr and ``supervisor.log``); the others keep serving meanwhile."""
+
+    def __init__(
+        self,
+        processes: dict[str, subprocess.Popen[bytes]],
+        env: dict[str, str],
+        log_dir: Path,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.env = env
+        self.log_dir = log_dir
+        self.clock = clock
+        now = clock()
+        by_name = {service.name: service for service in SERVICES}
+        self.services = {name: Supervised(by_name[name], process, now) for name, process in processes.items()}
+
+    @property
+    def processes(self) -> dict[str, subprocess.Popen[bytes]]:
+        return {name: supervised.process for name, supervised in self.services.items()}
+
+    def log(self, message: str) -> None:
+        line = f"{time.strftime('%Y-%m-%d %H:%M:%S')} supervisor: {message}"
+        print(line, file=sys.stderr, flush=True)
+        with open(self.log_dir / "supervisor.log", "a") as log:
+            log.write(line + "\n")
+
+    def step(self) -> None:
+        now = self.clock()
+        for name, supervised in self.services.items():
+            code = supervised.process.poll()
+            if code is None:
+                if supervised.deaths_in_a_row and now - supervised.started >= STABLE_AFTER_S:
+                    supervised.deaths_in_a_row = 0
+                continue
+            if supervised.restart_at is None:
+                wait = RESTART_BACKOFF_S[min(supervised.deaths_in_a_row, len(RESTART_BACKOFF_S) - 1)]
+                supervised.deaths_in_a_row += 1
+                supervised.restart_at = now + wait
+                how = f"signal {-code}" if code < 0 else f"code {code}"
+                self.log(f"{name} (pid {supervised.process.pid}) exited with {how}; restarting in {wait:.0f} s")
+            elif now >= supervised.restart_at:
+                supervised.process = start(supervised.service, self.env, self.log_dir)
+                supervised.started, supervised.restart_at = now, None
+                supervised.restarts += 1
+                self.log(f"{name} restarted (pid {supervised.process.pid}, restart {supervised.restarts})")
+
+
 def bootstrap(env: dict[str, str], data_dir: Path) -> dict[str, str]:
     result = subprocess.run(
         [sys.executable, "-m", "gateway.cli", "bootstrap", "--key-file", str(data_dir / "admin.key")],
@@ -173,23 +240,16 @@ def main() -> int:
     print(f"  admin key:    in {data_dir / 'admin.key'}  ({key_id_of(admin['admin_key'])}_...)", flush=True)
     print(f"  operator key: in {data_dir / 'operator.key'} (creates orgs)", flush=True)
     print(f"  logs:         {log_dir}", flush=True)
-    print("Ctrl-C stops everything.", flush=True)
+    print("Ctrl-C stops everything; a service that dies is started again.", flush=True)
 
-    exit_code = 0
+    supervisor = Supervisor(processes, env, log_dir)
     while not stopping:
-        for name, process in processes.items():
-            if process.poll() is not None:
-                print(
-                    f"{name} exited with code {process.returncode}; stopping.\n{tail(log_dir / f'{name}.log')}",
-                    file=sys.stderr,
-                )
-                stopping, exit_code = True, 1
-                break
+        supervisor.step()
         time.sleep(0.2)
     print("stopping...", flush=True)
-    stop_all(processes)
+    stop_all(supervisor.processes)
     print("stopped.", flush=True)
-    return exit_code
+    return 0
 
 
 if __name__ == "__main__":
