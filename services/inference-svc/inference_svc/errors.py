@@ -72,3 +72,7 @@ class PredictionFailed(ServiceUnavailable):
 
 class PlaygroundQuotaExhausted(RateLimited):
     """A batch prediction straight from a model has more rows than the model's free playground queries left."""
+
+
+class PromptTooLong(InvalidRequest):
+    pass

@@ -347,3 +347,29 @@ async def test_a_deployment_that_does_not_reply_as_trained_fails_with_the_differ
         for path in (cache / "models" / llm_model["id"]).glob("parity.json"):
             path.write_bytes(original)
         await store.close()
+
+
+async def test_a_prompt_past_the_models_context_is_refused_by_name(
+    org: OrgClient, llm_model: dict[str, Any], llm_deployment: dict[str, Any]
+) -> None:
+    """The finding: a prompt of about 10,000 tokens, past the model's context, was answered after 51 s with the
+    replica's memory tripled. Its tokens are counted in the replica, before any forward pass."""
+    long = " ".join(["good"] * 300)  # 300 tokens: past the tiny Llama's context of 256
+    base = f"/v1/deployments/{llm_deployment['id']}"
+    chat = {"messages": [{"role": "user", "content": long}]}
+    cases = [
+        (f"{base}/completions", {"prompt": long}),
+        (f"{base}/completions", {"prompt": long, "stream": True}),
+        (f"{base}/chat/completions", chat),
+        (f"{base}/predict", {"inputs": [{"prompt": long}]}),
+        (f"/v1/models/{llm_model['id']}/playground/chat/completions", chat | {"stream": True}),
+        (f"{base}/completions", {"prompt": " ".join(["good"] * 200), "max_tokens": 100}),  # fits, the reply not
+    ]
+    for path, body in cases:
+        response = await org.post(path, json=body)
+        assert response.status_code == 422, (path, response.text[:300])
+        refused = response.json()
+        assert refused["error"] == "PromptTooLong", refused
+        assert "context of 256 tokens" in refused["detail"] and "max_tokens" in refused["detail"], refused
+    fits = await org.post(f"{base}/completions", json={"prompt": " ".join(["good"] * 100), "max_tokens": 8})
+    assert fits.status_code == 200, fits.text

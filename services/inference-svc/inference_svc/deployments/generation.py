@@ -82,9 +82,8 @@ async def _answer(
     route, request = await service.generation(session, reader, org_id, deployment_id, prompt_of(body))
     head = {"id": new_id(api.id_prefix), "created": int(time.time()), "model": deployment_id}
     if body.stream:
-        return StreamingResponse(
-            events(api, head, manager.stream(deployment_id, route, request)), media_type="text/event-stream"
-        )
+        replies = await primed(manager.stream(deployment_id, route, request))
+        return StreamingResponse(events(api, head, replies), media_type="text/event-stream")
     [reply] = await manager.predict(deployment_id, route, [request])
     return whole(api, head, reply)
 
@@ -93,6 +92,23 @@ def whole(api: _Api, head: dict[str, Any], reply: dict[str, Any]) -> Any:
     """A reply answered at once, as the API's whole (not streamed) answer."""
     choice = {"index": 0, "finish_reason": reply["finish_reason"]} | api.choice(reply["text"], False)
     return api.whole.model_validate(head | {"choices": [choice], "usage": reply["usage"]})
+
+
+async def primed(replies: AsyncIterator[dict[str, Any]]) -> AsyncIterator[dict[str, Any]]:
+    """The stream with its first piece already awaited: a request the model refuses at once (a prompt past its
+    context) is then a plain 4xx answer, before any status line of a stream is sent."""
+    try:
+        first = [await anext(replies)]
+    except StopAsyncIteration:
+        first = []
+
+    async def rest() -> AsyncIterator[dict[str, Any]]:
+        for item in first:
+            yield item
+        async for item in replies:
+            yield item
+
+    return rest()
 
 
 async def events(api: _Api, head: dict[str, Any], replies: AsyncIterator[dict[str, Any]]) -> AsyncIterator[bytes]:

@@ -8,7 +8,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,7 +21,7 @@ from automl_common.storage import StoreConfig
 from automl_common.tasks import TaskRegistry
 from automl_proto.inference import ModelArtifacts
 from inference_svc.deployments.operating_point import Rule
-from inference_svc.errors import PredictionFailed
+from inference_svc.errors import PredictionFailed, PromptTooLong
 from inference_svc.metrics import InferenceMetrics
 from inference_svc.serving.loader import ModelInput, ModelSource
 from inference_svc.serving.replicas import (
@@ -35,6 +35,7 @@ from inference_svc.serving.runtime import ServeRuntime
 from inference_svc.settings import InferenceSettings
 from inference_svc.tables import DeploymentRow
 from modelkit import tasks
+from modelkit.errors import PromptTooLong as ModelPromptTooLong
 
 logger = logging.getLogger("automl.inference.deployments")
 
@@ -49,6 +50,16 @@ class Route:
     app_name: str
     shared: ModelArtifacts | None = None
     operating_point: Rule | None = None  # the deployment's cut-offs for ``predicted``
+
+
+@contextlib.contextmanager
+def model_refusals() -> Iterator[None]:
+    """A request the model refused (its replica raised, Ray carried the error here) as the caller's 4xx."""
+    try:
+        yield
+    except ModelPromptTooLong as error:
+        cause = getattr(error, "cause", None) or error  # a RayTaskError holds the replica's own exception
+        raise PromptTooLong(str(cause)) from error
 
 
 class DeploymentManager:
@@ -335,8 +346,9 @@ class DeploymentManager:
         source = self.source(route.shared) if route.shared is not None else None
         try:
             async with asyncio.timeout(self.settings.predict_timeout_s):
-                async for item in self.runtime.stream(route.app_name, request, source):
-                    yield item
+                with model_refusals():
+                    async for item in self.runtime.stream(route.app_name, request, source):
+                        yield item
             outcome = "ok"
         finally:
             self.metrics.requests.labels(deployment_id, outcome).inc()
@@ -373,8 +385,9 @@ class DeploymentManager:
             await self.ensure_playground()
             replies = self.runtime.playground_stream(self.playground_app_name, artifacts.model_id, source, request)
         async with asyncio.timeout(self.settings.predict_timeout_s):
-            async for item in replies:
-                yield item
+            with model_refusals():
+                async for item in replies:
+                    yield item
 
     async def ensure_adapters(self, source: ModelSource) -> str:
         """The adapter app of the source's base model, deployed on first use (once per base model)."""
@@ -399,7 +412,11 @@ class DeploymentManager:
         queue.inc()
         try:
             async with asyncio.timeout(self.settings.predict_timeout_s):
-                outputs: list[dict[str, Any]] = await call
+                with model_refusals():
+                    outputs: list[dict[str, Any]] = await call
+        except AutoMLError:
+            self.metrics.requests.labels(label, "refused").inc()
+            raise
         except TimeoutError as e:
             self.metrics.requests.labels(label, "timeout").inc()
             raise PredictionFailed(f"no answer within {self.settings.predict_timeout_s:g} s") from e

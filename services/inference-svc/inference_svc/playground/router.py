@@ -13,7 +13,7 @@ from automl_common.errors import Conflict, InvalidRequest, NotFound, ServiceUnav
 from automl_common.ids import IdPath, new_id
 from automl_proto import inference as schemas
 from automl_proto import openai
-from inference_svc.deployments.generation import CHAT, STREAM_RESPONSE, events, prompt_of, whole
+from inference_svc.deployments.generation import CHAT, STREAM_RESPONSE, events, primed, prompt_of, whole
 from inference_svc.deps import InputsDep, ManagerDep, TrainerDep
 from inference_svc.errors import WrongInputKind
 from inference_svc.models_client import model_artifacts
@@ -64,7 +64,7 @@ async def playground_chat(
     request = reader.prompt(0, prompt_of(body), artifacts.model_type)
     head = {"id": new_id(CHAT.id_prefix), "created": int(time.time()), "model": model_id}
     if body.stream:
-        replies = manager.playground_stream(artifacts, request)
+        replies = await primed(manager.playground_stream(artifacts, request))
         return StreamingResponse(events(CHAT, head, replies), media_type="text/event-stream")
     [reply] = await manager.playground(artifacts, [request])
     return whole(CHAT, head, reply)

@@ -13,6 +13,7 @@ import torch
 from transformers import PreTrainedTokenizerBase, StoppingCriteria, StoppingCriteriaList
 from transformers.generation.streamers import BaseStreamer
 
+from modelkit.errors import PromptTooLong
 from modelkit.tasks.llm.chat import messages_of, render
 from modelkit.training.loop import device_of
 
@@ -108,6 +109,13 @@ class _TextStream(BaseStreamer):
             self.shown = len(shown)
 
 
+def context_length(model: torch.nn.Module) -> int | None:
+    """The most tokens (prompt and reply) the model was built to attend over, from its config."""
+    config = getattr(model, "config", None)
+    value = getattr(config, "max_position_embeddings", None)
+    return int(value) if isinstance(value, int) and value > 0 else None
+
+
 @torch.no_grad()
 def generate(
     model: torch.nn.Module,
@@ -119,6 +127,10 @@ def generate(
     """The reply to ``messages``; with ``on_text``, also each piece of it as it is generated (the pieces add
     up to the reply's text)."""
     ids = prompt_ids(tokenizer, messages)
+    context = context_length(model)
+    if context is not None and len(ids) + params.max_new_tokens > context:
+        # Refused before any forward pass: past its context a model answers nonsense, slowly, in more memory.
+        raise PromptTooLong(len(ids), params.max_new_tokens, context)
     device = device_of(model)
     input_ids = torch.tensor([ids], device=device)
     eos = tokenizer.eos_token_id
