@@ -305,3 +305,46 @@ def test_the_readme_examples_render_and_are_valid() -> None:
     assert env_of(gpu["spec"]["template"]["spec"]["containers"][0])["AUTOML_TRAINER_K8S_KUEUE_QUEUE"] == "gpu-queue"
     cpu = objects_of(render(examples[1]), "Deployment")["demo-automl-trainer"]
     assert env_of(cpu["spec"]["template"]["spec"]["containers"][0])["AUTOML_TRAINER_K8S_DEFAULT_GPUS"] == "0"
+
+
+def test_what_fetches_tenant_urls_or_runs_tenant_models_reaches_no_private_address(rendered: dict[str, Any]) -> None:
+    policies = objects_of(rendered["everything"], "NetworkPolicy")
+    metadata = "169.254.0.0/16"
+
+    def rules(name: str) -> list[dict[str, Any]]:
+        egress: list[dict[str, Any]] = policies[f"demo-automl-{name}"]["spec"]["egress"]
+        return egress
+
+    def blocks(rule: dict[str, Any]) -> list[dict[str, Any]]:
+        return [peer["ipBlock"] for peer in rule.get("to", []) if "ipBlock" in peer]
+
+    for name in ("dataset-egress", "inference-egress"):
+        public = [rule for rule in rules(name) if {p["port"] for p in rule.get("ports", [])} == {80, 443}]
+        assert len(public) == 1, name
+        (block,) = blocks(public[0])
+        assert block["cidr"] == "0.0.0.0/0"
+        assert {metadata, "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "127.0.0.0/8"} <= set(block["except"])
+        assert any(p["port"] == 5432 for rule in rules(name) for p in rule.get("ports", [])), name
+    # The Ray pods run tenants' models: DNS, the store, each other; no database, no public address, no service.
+    ray = rules("ray-egress")
+    assert not any(p["port"] in (5432, 8081, 8082, 8083) for rule in ray for p in rule.get("ports", []))
+    assert all(block["cidr"] != "0.0.0.0/0" for rule in ray for block in blocks(rule))  # store: egressTo given
+    # Without objectStore.egressTo, the store's ports (80 among them) reach anything but the metadata range.
+    minimal = objects_of(rendered["minimal"], "NetworkPolicy")["demo-automl-training-worker"]["spec"]["egress"]
+    store = [rule for rule in minimal if any(p["port"] == 8333 for p in rule.get("ports", []))]
+    assert blocks(store[0]) == [{"cidr": "0.0.0.0/0", "except": [metadata]}]
+
+
+def test_ray_workers_hold_no_token_and_write_only_their_tmp(rendered: dict[str, Any]) -> None:
+    (ray,) = [obj for obj in every_object(rendered["everything"]) if obj["kind"] == "RayCluster"]
+    worker = ray["spec"]["workerGroupSpecs"][0]["template"]["spec"]
+    assert worker["serviceAccountName"] == "demo-automl-ray-worker"
+    assert worker["automountServiceAccountToken"] is False
+    accounts = objects_of(rendered["everything"], "ServiceAccount")
+    assert accounts["demo-automl-ray-worker"]["automountServiceAccountToken"] is False
+    head = ray["spec"]["headGroupSpec"]["template"]["spec"]
+    for pod in (worker, head):
+        (container,) = pod["containers"]
+        assert container["securityContext"]["readOnlyRootFilesystem"] is True
+        assert {"name": "tmp", "mountPath": "/tmp"} in container["volumeMounts"]
+        assert {"name": "tmp", "emptyDir": {}} in pod["volumes"]

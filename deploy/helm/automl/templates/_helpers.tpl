@@ -264,3 +264,18 @@ spec:
           averageUtilization: {{ $v.autoscaling.targetCPUUtilizationPercentage }}
 {{- end }}
 {{- end -}}
+
+{{/* The egress rule to the object store: its egressTo peers, else any address but the link-local range (the
+     cloud metadata service answers on 169.254.169.254, port 80, one of the store's ports). */}}
+{{- define "automl.storeEgress" -}}
+- ports:
+    {{- range .Values.objectStore.egressPorts }}
+    - {port: {{ . }}, protocol: TCP}
+    {{- end }}
+  to:
+    {{- if .Values.objectStore.egressTo }}
+    {{- toYaml .Values.objectStore.egressTo | nindent 4 }}
+    {{- else }}
+    - ipBlock: {cidr: 0.0.0.0/0, except: [169.254.0.0/16]}
+    {{- end }}
+{{- end -}}
