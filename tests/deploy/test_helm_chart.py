@@ -348,3 +348,17 @@ def test_ray_workers_hold_no_token_and_write_only_their_tmp(rendered: dict[str, 
         assert container["securityContext"]["readOnlyRootFilesystem"] is True
         assert {"name": "tmp", "mountPath": "/tmp"} in container["volumeMounts"]
         assert {"name": "tmp", "emptyDir": {}} in pod["volumes"]
+
+
+def test_images_can_be_pinned_by_digest() -> None:
+    digest = "sha256:" + "ab" * 32
+    pinned = every_object(render(with_(MINIMAL, "image.digests", {"gateway": digest, "trainer-svc": digest})))
+    deployments = {obj["metadata"]["name"]: obj for obj in pinned if obj["kind"] == "Deployment"}
+    image = deployments["demo-automl-gateway"]["spec"]["template"]["spec"]["containers"][0]["image"]
+    assert image == f"ghcr.io/automl-platform/gateway@{digest}"
+    trainer = deployments["demo-automl-trainer"]["spec"]["template"]["spec"]["containers"][0]
+    assert env_of(trainer)["AUTOML_TRAINER_K8S_IMAGE"].endswith(f"/trainer-svc@{digest}")  # its Jobs' too
+    dataset = deployments["demo-automl-dataset"]["spec"]["template"]["spec"]["containers"][0]["image"]
+    assert dataset.endswith("/dataset-svc:0.1.0")  # no digest given: the tag
+    with pytest.raises(helm.HelmError):
+        render(with_(MINIMAL, "image.digests", {"gateway": "latest"}))

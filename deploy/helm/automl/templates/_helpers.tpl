@@ -23,9 +23,16 @@ app.kubernetes.io/instance: {{ .root.Release.Name }}
 app.kubernetes.io/component: {{ .component }}
 {{- end -}}
 
+{{/* <registry>/<image>@<digest> when image.digests names one (what runs cannot change under the same tag),
+     else <registry>/<image>:<tag>. */}}
 {{- define "automl.image" -}}
 {{- $root := .root -}}
+{{- $digest := get ($root.Values.image.digests | default dict) .image -}}
+{{- if $digest -}}
+{{- printf "%s/%s@%s" $root.Values.image.registry .image $digest -}}
+{{- else -}}
 {{- printf "%s/%s:%s" $root.Values.image.registry .image (default $root.Chart.AppVersion $root.Values.image.tag) -}}
+{{- end -}}
 {{- end -}}
 
 {{- define "automl.serviceUrl" -}}
