@@ -192,7 +192,9 @@ def test_ray_ingress_monitoring_notes_and_helm_test(rendered: dict[str, Any]) ->
     assert env["RAY_AUTH_TOKEN"] == {"secretKeyRef": {"name": "demo-automl-ray-token", "key": "RAY_AUTH_TOKEN"}}
     ingress = objects_of(everything, "Ingress")["demo-automl"]
     assert ingress["spec"]["tls"] == [{"hosts": ["automl.example.com"], "secretName": "demo-automl-tls"}]
-    assert ingress["spec"]["rules"][0]["http"]["paths"][0]["backend"]["service"]["name"] == "demo-automl-gateway"
+    assert {path["backend"]["service"]["name"] for path in ingress["spec"]["rules"][0]["http"]["paths"]} == {
+        "demo-automl-gateway"
+    }
     (monitor,) = [obj for obj in every_object(everything) if obj["kind"] == "ServiceMonitor"]
     assert monitor["spec"]["endpoints"] == [{"port": "http", "path": "/metrics", "interval": "30s"}]
     annotations = objects_of(rendered["minimal"], "Deployment")["demo-automl-gateway"]["spec"]["template"]["metadata"]
@@ -362,3 +364,35 @@ def test_images_can_be_pinned_by_digest() -> None:
     assert dataset.endswith("/dataset-svc:0.1.0")  # no digest given: the tag
     with pytest.raises(helm.HelmError):
         render(with_(MINIMAL, "image.digests", {"gateway": "latest"}))
+
+
+def routed(path: str, ingress_paths: list[dict[str, Any]]) -> bool:
+    """Whether the Ingress sends ``path`` on, as Kubernetes matches paths (Exact; Prefix by path elements)."""
+    for rule in ingress_paths:
+        if rule["pathType"] == "Exact" and path == rule["path"]:
+            return True
+        if rule["pathType"] == "Prefix" and (path == rule["path"] or path.startswith(rule["path"].rstrip("/") + "/")):
+            return True
+    return False
+
+
+def test_the_ingress_routes_the_gateways_public_surface_and_not_its_probes(
+    rendered: dict[str, Any], tmp_path: Any
+) -> None:
+    """The finding: /metrics and /readyz of the gateway were public behind the Ingress."""
+    from gateway.app import create_app
+    from gateway.settings import GatewaySettings
+    from tests.support.routes import app_routes
+
+    ingress = objects_of(rendered["everything"], "Ingress")["demo-automl"]
+    paths = ingress["spec"]["rules"][0]["http"]["paths"]
+    app = create_app(GatewaySettings(data_dir=tmp_path))
+    probes = {"/metrics", "/readyz", "/healthz"}
+    public = {route.path for route in app_routes(app)} - probes
+    mounts = {route.path for route in app.routes if type(route).__name__ == "Mount"}
+    assert {"/", "/login", "/datasets", "/v1/keys", "/v1/orgs/me", "/docs", "/openapi.json"} <= public
+    assert {"/static", "/docs/static"} <= mounts
+    for path in sorted(public | mounts | {"/v1/datasets/ds_1", "/v1/deployments/dep_1/predict", "/docs/static/x.js"}):
+        assert routed(path.replace("{", "").replace("}", ""), paths), path
+    for path in probes:
+        assert not routed(path, paths), path
