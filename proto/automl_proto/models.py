@@ -196,6 +196,9 @@ class TrainingProgress(BaseModel):
     eta_s: float | None = None
     validation_metric: float | None = None
     waiting: str | None = Field(default=None, description="while queued: what the job waits for (a GPU, a queue)")
+    queue_position: int | None = Field(
+        default=None, description="while queued for a training slot: how many runs get one before this run"
+    )
 
 
 class Model(BaseModel):

@@ -3,7 +3,8 @@
 Every tick: (1) jobs that ended without the worker reporting an outcome are restarted (killed or
 interrupted from outside, while attempts remain: the worker resumes from its checkpoint) or marked failed
 with the reason and the last log lines; a job still pending shows what it waits for; cancelled models' jobs
-are stopped; (2) queued models are submitted, oldest first, while the backend has free slots.
+are stopped; (2) queued models are submitted while the backend has free slots, fairly between orgs
+(``fairness``), and the rest are told their place in line.
 
 A submission is recorded first (the job's handle, known from its spec, and its token's hash) and made
 afterwards, outside any row lock; submitting is idempotent by job name, so a trainer-svc stopped in between
@@ -15,6 +16,7 @@ import asyncio
 import contextlib
 import logging
 import secrets
+import time
 from typing import Any
 
 from prometheus_client import CollectorRegistry
@@ -26,6 +28,7 @@ from automl_proto.training import BaseModelFiles, JobSpec, ParentModel, Snapshot
 from trainer_svc.base_models.builtin import BaseModelUnavailable
 from trainer_svc.base_models.service import BaseModelImporter
 from trainer_svc.jobs.backend import JobBackend, JobBackendError, JobStatus
+from trainer_svc.jobs.fairness import Queued, fair_order
 from trainer_svc.metrics import TrainingMetrics
 from trainer_svc.models import status as run_status
 from trainer_svc.models.repository import ModelRepository
@@ -59,6 +62,7 @@ class Dispatcher:
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._cancelling: set[str] = set()
+        self._served: dict[str, float] = {}  # org id -> when it last got a slot (fairness between orgs)
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="trainer-dispatcher")
@@ -180,13 +184,34 @@ class Dispatcher:
 
     # -- start ----------------------------------------------------------------------------------------
     async def _start_queued(self) -> None:
-        slots = self.backend.free_slots()
-        if slots <= 0:
+        """Free slots to queued runs in ``fair_order``; every run still waiting is told its place in line."""
+        async with self.database.session() as session:
+            repository = ModelRepository(session)
+            queued = [Queued(m.id, m.org_id) for m in await repository.in_status("queued") if m.job_handle is None]
+            holding = await repository.jobs_held_by_org()
+        order = fair_order(queued, holding, self._served)
+        slots = max(0, self.backend.free_slots())
+        orgs = {run.model_id: run.org_id for run in queued}
+        for model_id in order[:slots]:
+            self._served[orgs[model_id]] = time.monotonic()
+            await self._submit(model_id)
+        await self._tell_places(order[slots:])
+
+    async def _tell_places(self, waiting: list[str]) -> None:
+        """``progress.queue_position``: how many runs get a slot before this one (written when it changes)."""
+        if not waiting:
             return
         async with self.database.session() as session:
-            queued = [m.id for m in await ModelRepository(session).in_status("queued") if m.job_handle is None]
-        for model_id in queued[:slots]:
-            await self._submit(model_id)
+            for position, model_id in enumerate(waiting):
+                model = await session.get(TrainingModel, model_id)
+                if model is None or model.status != "queued" or model.job_handle is not None:
+                    continue
+                if model.progress.get("queue_position") != position:
+                    model.progress = {
+                        **model.progress,
+                        "queue_position": position,
+                        "waiting": f"a free training slot ({position} run(s) before this one)",
+                    }
 
     async def _submit(self, model_id: str) -> None:
         async with self.database.session() as session:
@@ -209,6 +234,8 @@ class Dispatcher:
             model.job_handle = handle
             model.token_hash = token_hash(token)
             model.attempts = spec.attempt
+            if "queue_position" in model.progress:  # it has its slot
+                model.progress = {**model.progress, "queue_position": None, "waiting": None}
         try:
             await self.backend.submit(spec)
         except JobBackendError as error:

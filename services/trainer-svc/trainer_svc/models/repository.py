@@ -43,6 +43,15 @@ class ModelRepository(Repository[TrainingModel]):
         )
         return int((await self.session.execute(statement)).scalar_one())
 
+    async def jobs_held_by_org(self) -> dict[str, int]:
+        """Per org, its runs that hold a job (submitted, running, or being cancelled)."""
+        statement = (
+            select(TrainingModel.org_id, func.count())
+            .where(TrainingModel.job_handle.is_not(None))
+            .group_by(TrainingModel.org_id)
+        )
+        return {org_id: int(count) for org_id, count in (await self.session.execute(statement)).all()}
+
     async def count_by_status(self) -> dict[str, int]:
         statement = select(TrainingModel.status, func.count()).group_by(TrainingModel.status)
         return {status: int(count) for status, count in (await self.session.execute(statement)).all()}

@@ -16,7 +16,7 @@ import pytest
 from automl_proto.training import JobSpec
 from tests.support.jobs import FakeBackend
 from tests.support.platform import OrgClient, Platform, run_platform
-from tests.support.training import events, model_request, review_rows, text_snapshot, wait_model
+from tests.support.training import events, model_request, register_tiny, review_rows, text_snapshot, wait_model
 from tests.support.waiting import until
 from trainer_svc.jobs.backend import JobBackendError, JobStatus
 
@@ -151,3 +151,38 @@ async def test_a_pending_job_says_what_it_waits_for(
     assert ("waiting", "waiting in the Kueue queue gpu") in kinds
     assert scrape(trainer_platform, "automl_training_jobs_waiting") == 1
     assert scrape(trainer_platform, 'automl_training_models{status="queued"}') == 1
+
+
+async def test_another_orgs_run_gets_the_next_slot_and_each_run_knows_its_place(
+    trainer_platform: Platform, org: OrgClient, tiny_base: dict[str, Any], backend: Backend, tiny_bert: Path
+) -> None:
+    """The finding: one FIFO queue, where other orgs' 1-step runs waited 13.5 minutes behind an org's ten
+    queued runs (trainer_svc.jobs.fairness)."""
+    backend.slots = 1
+    greedy = [await new_model(org, tiny_base) for _ in range(4)]
+
+    async def first_submitted() -> bool:
+        return len(backend.seen) >= 1
+
+    await until(first_submitted, "the first run was never submitted")
+    assert backend.seen[0].model_id == greedy[0]
+    async with trainer_platform.org("late") as late:
+        late_base = await register_tiny(late, trainer_platform, tiny_bert)
+        late_model = await new_model(late, late_base)
+
+        async def placed() -> bool:
+            progress = (await late.get(f"/v1/models/{late_model}")).json()["progress"]
+            return bool(progress.get("queue_position") == 0)
+
+        await until(placed, "the late org's run was not first in line")
+        places = [(await org.get(f"/v1/models/{model_id}")).json()["progress"] for model_id in greedy[1:]]
+        assert [place["queue_position"] for place in places] == [1, 2, 3]
+        assert "1 run(s) before this one" in places[0]["waiting"]
+        cancelled = await org.post(f"/v1/models/{greedy[0]}/cancel")  # the first run's slot frees
+        assert cancelled.status_code == 200, cancelled.text
+
+        async def late_submitted() -> bool:
+            return len(backend.seen) >= 2
+
+        await until(late_submitted, "no second submission")
+        assert backend.seen[1].model_id == late_model  # not the greedy org's second run
