@@ -72,7 +72,12 @@ def create_app(
         dispatcher = Dispatcher(app.state.database, job_backend, importer, snapshots, settings, metrics)
         app.state.snapshots = snapshots
         app.state.dispatcher = dispatcher
-        app.state.exporter = Exporter(app.state.store)
+        app.state.exporter = Exporter(
+            app.state.store,
+            max_per_org=settings.max_exports_per_org,
+            max_builds=settings.max_exports,
+            timeout_s=settings.export_timeout_s,
+        )
         async with app.state.database.session() as session:
             await base_models.sync_builtins(session)
         dispatcher.start()

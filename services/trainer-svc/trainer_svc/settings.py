@@ -39,6 +39,9 @@ class TrainerSettings(ServiceSettings):
     )
     cancel_grace_s: float = Field(default=5.0, gt=0, le=60, description="SIGTERM, then SIGKILL after this long")
     dispatch_interval_s: float = Field(default=0.5, gt=0, le=60)
+    max_exports_per_org: int = Field(default=2, ge=1, le=100, description="llm exports one org may build at once")
+    max_exports: int = Field(default=2, ge=1, le=100, description="llm exports built at once (the rest wait)")
+    export_timeout_s: float = Field(default=1800.0, gt=0, description="an export's build is stopped after this")
     worker_device: Literal["auto", "cpu", "cuda"] = Field(
         default="auto", description="local backend: the workers' device (cuda fails a run when no GPU is seen)"
     )

@@ -21,6 +21,7 @@ from tests.support.llm import llm_request, llm_snapshot, yes_no_records
 from tests.support.platform import OrgClient, Platform
 from tests.support.tiny_models import build_tiny_llama
 from tests.support.training import events, model_request, register_tiny, wait_model
+from trainer_svc.models import export
 
 pytestmark = pytest.mark.slow
 MAX_LENGTH = 32  # llm_request's
@@ -40,7 +41,12 @@ async def llama_base(org: OrgClient, trainer_platform: Platform, tiny_llama: Pat
 
 
 async def test_lora_on_prompt_and_completion_learns_and_is_measured(
-    org: OrgClient, trainer_platform: Platform, llama_base: dict[str, Any], tiny_llama: Path, tmp_path: Path
+    org: OrgClient,
+    trainer_platform: Platform,
+    llama_base: dict[str, Any],
+    tiny_llama: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     snapshot = await llm_snapshot(
         org, yes_no_records(160, seed=1), prompt_column="prompt", completion_column="completion"
@@ -97,7 +103,9 @@ async def test_lora_on_prompt_and_completion_learns_and_is_measured(
         reply = generate(loaded, tokenizer, item["messages"], GenerationParams(max_new_tokens=item["max_new_tokens"]))
         assert reply.text == item["output"]
 
-    # The merged export loads with plain transformers and replies as the trained model did.
+    # The merged export loads with plain transformers and replies as the trained model did. It is built in a
+    # process of its own: building it in this one (trainer-svc's, in these tests) would fail.
+    monkeypatch.setattr(export, "_build", refuse_in_process)
     folder = await exported(org, model["id"], "merged", tmp_path / "merged")
     assert not (folder / "adapter_config.json").exists() and list(folder.glob("*.safetensors"))
     assert plain_replies(folder, parity) == [item["output"] for item in parity]
@@ -105,6 +113,10 @@ async def test_lora_on_prompt_and_completion_learns_and_is_measured(
     assert (adapter / "adapter_config.json").is_file() and (adapter / "tokenizer_config.json").is_file()
     again = await org.get(f"/v1/models/{model['id']}/export")  # the stored copy
     assert again.status_code == 200 and again.headers["content-type"] == "application/x-tar"
+
+
+def refuse_in_process(*args: Any) -> None:
+    raise AssertionError("the export was built in trainer-svc's own process")
 
 
 async def exported(org: OrgClient, model_id: str, export_format: str, target: Path) -> Path:

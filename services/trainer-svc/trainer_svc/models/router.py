@@ -12,6 +12,7 @@ from automl_common.errors import (
     Conflict,
     InvalidRequest,
     NotFound,
+    RateLimited,
     ServiceUnavailable,
     Unauthorized,
     error_responses,
@@ -146,7 +147,7 @@ async def get_card(model_id: IdPath, session: SessionDep, store: StoreDep, org_i
     response_class=StreamingResponse,
     responses={
         200: {"content": {"application/x-tar": {"schema": {"type": "string", "format": "binary"}}}},
-        **error_responses(NotFound, Conflict, InvalidRequest),
+        **error_responses(NotFound, Conflict, InvalidRequest, RateLimited, ServiceUnavailable),
     },
 )
 async def export_model(
