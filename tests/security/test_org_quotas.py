@@ -5,6 +5,7 @@ limit does not stop another. (Deployments, replicas, tasks, trainings and batche
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,7 @@ from tests.support.api import bearer, create_org
 from tests.support.echo import deployments_stand_in
 from tests.support.platform import Platform, run_platform
 from tests.support.servers import running_server
+from tests.support.waiting import until
 
 CSV = b"text,label\n" + b"".join(f"row {i},{'a' if i % 2 else 'b'}\n".encode() for i in range(120))
 
@@ -129,3 +131,36 @@ async def test_a_playground_query_for_no_model_leaves_no_quota_row(gateway_facto
         async with gateway.app.state.database.session() as session:
             rows = (await session.execute(select(PlaygroundUsage))).scalars().all()
         assert rows == []
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+async def test_an_org_reads_a_bounded_number_of_exports_at_once(tmp_path: Path, database_url: str) -> None:
+    """The finding: 16 exports opened and left unread added 628 MiB to dataset-svc (each holds a page)."""
+    rows = b"text,label\n" + b"".join(
+        b"row %d with some words in it to make it longer,%s\n" % (i, b"ab"[i % 2 : i % 2 + 1]) for i in range(60_000)
+    )
+    with run_platform(
+        tmp_path,
+        {"dataset": database_url, "gateway": database_url},
+        dataset_overrides={"max_exports_per_org": 2},
+    ) as platform:
+        async with platform.org("reader") as client, platform.org("other") as other:
+            created = await client.upload("big.csv", rows)
+            assert created.status_code == 201, created.text
+            dataset = await client.wait_dataset(created.json()["id"])
+            path = f"/v1/datasets/{dataset['id']}/export"
+            async with contextlib.AsyncExitStack() as held:
+                for _ in range(2):  # opened, never read: the export stalls once the buffers fill
+                    opened = await held.enter_async_context(client.stream("GET", path))
+                    assert opened.status_code == 200
+                refused = await client.get(path)
+                assert refused.status_code == 429, refused.text[:200]
+                assert refused.json()["error"] == "ExportsBusy" and "max_exports_per_org" in refused.json()["detail"]
+                elsewhere = await other.upload("small.csv", CSV)  # another org is not held back
+                assert elsewhere.status_code == 201
+
+            # The readers went away: their slots came back.
+            async def served() -> bool:
+                return (await client.get(path)).status_code == 200
+
+            await until(served, "the export slots were never given back")

@@ -5,7 +5,8 @@ squeeze under the limit."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections import Counter
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import cast
 
 from sqlalchemy import Table
@@ -41,3 +42,38 @@ async def enforce_org_quota(
             f"{what}: the org has {current} and this would add {adding}; the limit is {limit} "
             f"(setting {setting}). Free some first, or ask the operator for a higher limit"
         )
+
+
+class OrgSlots:
+    """At most ``limit`` of one org's long-running calls at once in this process (exports streaming, models
+    being exported): the next is refused at once with ``error`` (a 429 naming the setting), never queued behind
+    the org's own; what other orgs run is untouched."""
+
+    def __init__(self, limit: int, *, error: type[RateLimited], what: str, setting: str) -> None:
+        self.limit = limit
+        self.error = error
+        self.what = what
+        self.setting = setting
+        self._held: Counter[str] = Counter()
+
+    def take(self, org_id: str) -> None:
+        if self._held[org_id] >= self.limit:
+            raise self.error(
+                f"the org has {self._held[org_id]} {self.what} at once, the most this allows ({self.setting} "
+                f"{self.limit}); retry once one is done",
+                headers={"Retry-After": "30"},
+            )
+        self._held[org_id] += 1
+
+    def give_back(self, org_id: str) -> None:
+        self._held[org_id] -= 1
+        if self._held[org_id] <= 0:
+            del self._held[org_id]
+
+    async def held_while(self, org_id: str, chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+        """``chunks`` with the org's slot (taken before) given back when they end, or the reader goes away."""
+        try:
+            async for chunk in chunks:
+                yield chunk
+        finally:
+            self.give_back(org_id)

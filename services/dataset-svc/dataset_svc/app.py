@@ -11,8 +11,10 @@ from fastapi import FastAPI
 
 from automl_common.app import ServiceSpec, create_service_app
 from automl_common.limits import BodyLimit
+from automl_common.quotas import OrgSlots
 from automl_common.ssrf import GuardedFetcher, UrlPolicy
 from automl_common.storage import ObjectStore
+from dataset_svc.datasets.export import ExportsBusy
 from dataset_svc.datasets.ingest import Ingestor
 from dataset_svc.datasets.router import internal_router as datasets_internal_router
 from dataset_svc.datasets.router import router as datasets_router
@@ -38,6 +40,9 @@ def create_app(
         images = ImageIngestor(app.state.database, app.state.store, settings, fetcher)
         ingestor = Ingestor(app.state.database, app.state.store, settings, images)
         app.state.ingestor = ingestor
+        app.state.export_slots = OrgSlots(
+            settings.max_exports_per_org, error=ExportsBusy, what="exports being read", setting="max_exports_per_org"
+        )
         await ingestor.resume_interrupted()
         try:
             yield

@@ -20,6 +20,9 @@ class DatasetSettings(ServiceSettings):
         default=50 * 1024**3, ge=1024, description="bytes one org may keep (uploads and fetched images)"
     )
     max_rows: int = Field(default=10_000_000, ge=1, description="most rows in one dataset")
+    max_exports_per_org: int = Field(
+        default=4, ge=1, le=1000, description="exports one org may be reading at once (per replica)"
+    )
     max_columns: int = Field(default=500, ge=1)
     max_field_chars: int = Field(default=100_000, ge=1, description="longest value in one cell")
     max_invalid_row_fraction: float = Field(

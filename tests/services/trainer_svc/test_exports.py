@@ -27,7 +27,7 @@ async def test_an_org_builds_few_exports_at_once_and_all_orgs_a_bounded_number()
     assert running == ["org_a"]
     with pytest.raises(ExportsBusy) as busy:
         await build("org_a")  # refused at once, not queued behind its own
-    assert busy.value.headers["Retry-After"] == "30" and "at most 1 at once" in str(busy.value)
+    assert busy.value.headers["Retry-After"] == "30" and "max_exports_per_org 1" in str(busy.value)
     other = asyncio.create_task(build("org_b"))  # another org's waits for the one build slot
     await asyncio.sleep(0.01)
     assert running == ["org_a"]

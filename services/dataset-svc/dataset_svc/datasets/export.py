@@ -14,12 +14,17 @@ from typing import Any
 from sqlalchemy import ColumnElement, Text, cast, exists, func, select, type_coerce
 
 from automl_common.db import Database
+from automl_common.errors import RateLimited
 from automl_proto import datasets as schemas
 from dataset_svc.datasets.repository import DatasetRepository
 from dataset_svc.datasets.service import column_schema
 from dataset_svc.models import Dataset, DatasetRow, ImageAsset
 
 PAGE = 5000
+
+
+class ExportsBusy(RateLimited):
+    """The org reads as many exports at once as it may (``max_exports_per_org``)."""
 
 
 def _row_columns(dialect: str) -> tuple[Any, ...]:

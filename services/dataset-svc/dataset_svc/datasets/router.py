@@ -11,11 +11,12 @@ from automl_common.errors import (
     InvalidRequest,
     NotFound,
     PayloadTooLarge,
+    RateLimited,
     UnsupportedMediaType,
     error_responses,
 )
 from automl_common.ids import IdPath
-from automl_common.quotas import OrgQuotaExceeded
+from automl_common.quotas import OrgQuotaExceeded, OrgSlots
 from automl_common.responses import file_responses
 from automl_common.schemas import Page
 from automl_proto import datasets as schemas
@@ -121,15 +122,19 @@ async def retry_images(
     "/{dataset_id}/export",
     response_class=StreamingResponse,
     responses=file_responses("JSON lines: a header, every row, a trailer", "application/x-ndjson")
-    | error_responses(NotFound, Conflict),
+    | error_responses(NotFound, Conflict, RateLimited),
 )
 async def export_dataset(
     dataset_id: IdPath, request: Request, session: SessionDep, org_id: OrgIdDep
 ) -> StreamingResponse:
-    """Every row as JSON lines (header, rows, trailer), streamed. Used by snapshot-svc."""
+    """Every row as JSON lines (header, rows, trailer), streamed. Used by snapshot-svc. An org reads at most
+    ``max_exports_per_org`` at once (429 ``ExportsBusy``): each export a reader leaves unread holds a page."""
     dataset = await service.get_dataset_row(session, org_id, dataset_id)
     service.require_ready(dataset)
-    return StreamingResponse(export_lines(request.app.state.database, dataset_id), media_type="application/x-ndjson")
+    slots: OrgSlots = request.app.state.export_slots
+    slots.take(org_id)
+    lines = slots.held_while(org_id, export_lines(request.app.state.database, dataset_id))
+    return StreamingResponse(lines, media_type="application/x-ndjson")
 
 
 @internal_router.put("/{dataset_id}/references/{snapshot_id}", status_code=status.HTTP_204_NO_CONTENT)

@@ -15,7 +15,6 @@ import shutil
 import sys
 import tarfile
 import tempfile
-from collections import Counter
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any, Literal, get_args
@@ -24,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from automl_common.environ import child_environment
 from automl_common.errors import InvalidRequest, RateLimited, ServiceUnavailable
+from automl_common.quotas import OrgSlots
 from automl_common.storage import ObjectStore, download_prefix, upload_file
 from modelkit import tasks
 from trainer_svc.models.service import ModelNotFinished, artifacts_of, get_model_row
@@ -87,26 +87,19 @@ class BuildSlots:
     ``max_builds`` running in all (the next waits for a slot)."""
 
     def __init__(self, max_per_org: int, max_builds: int) -> None:
-        self.max_per_org = max_per_org
+        self._per_org = OrgSlots(
+            max_per_org, error=ExportsBusy, what="exports being built", setting="max_exports_per_org"
+        )
         self._running = asyncio.Semaphore(max_builds)
-        self._per_org: Counter[str] = Counter()
 
     @contextlib.asynccontextmanager
     async def taken(self, org_id: str) -> AsyncIterator[None]:
-        if self._per_org[org_id] >= self.max_per_org:
-            raise ExportsBusy(
-                f"the org has {self._per_org[org_id]} exports being built (at most {self.max_per_org} at once); "
-                "retry once one is done",
-                headers={"Retry-After": "30"},
-            )
-        self._per_org[org_id] += 1
+        self._per_org.take(org_id)
         try:
             async with self._running:
                 yield
         finally:
-            self._per_org[org_id] -= 1
-            if not self._per_org[org_id]:
-                del self._per_org[org_id]
+            self._per_org.give_back(org_id)
 
 
 class Exporter:
