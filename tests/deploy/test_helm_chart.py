@@ -380,6 +380,8 @@ def test_the_ingress_routes_the_gateways_public_surface_and_not_its_probes(
     rendered: dict[str, Any], tmp_path: Any
 ) -> None:
     """The finding: /metrics and /readyz of the gateway were public behind the Ingress."""
+    from starlette.routing import Mount
+
     from gateway.app import create_app
     from gateway.settings import GatewaySettings
     from tests.support.routes import app_routes
@@ -389,7 +391,7 @@ def test_the_ingress_routes_the_gateways_public_surface_and_not_its_probes(
     app = create_app(GatewaySettings(data_dir=tmp_path))
     probes = {"/metrics", "/readyz", "/healthz"}
     public = {route.path for route in app_routes(app)} - probes
-    mounts = {route.path for route in app.routes if type(route).__name__ == "Mount"}
+    mounts = {route.path for route in app.routes if isinstance(route, Mount)}
     assert {"/", "/login", "/datasets", "/v1/keys", "/v1/orgs/me", "/docs", "/openapi.json"} <= public
     assert {"/static", "/docs/static"} <= mounts
     for path in sorted(public | mounts | {"/v1/datasets/ds_1", "/v1/deployments/dep_1/predict", "/docs/static/x.js"}):
