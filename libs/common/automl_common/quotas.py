@@ -6,7 +6,7 @@ squeeze under the limit."""
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from typing import cast
 
 from sqlalchemy import Table
@@ -70,7 +70,7 @@ class OrgSlots:
         if self._held[org_id] <= 0:
             del self._held[org_id]
 
-    async def held_while(self, org_id: str, chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    async def held_while(self, org_id: str, chunks: AsyncIterator[bytes]) -> AsyncGenerator[bytes]:
         """``chunks`` with the org's slot (taken before) given back when they end, or the reader goes away."""
         try:
             async for chunk in chunks:

@@ -76,3 +76,7 @@ class PlaygroundQuotaExhausted(RateLimited):
 
 class PromptTooLong(InvalidRequest):
     pass
+
+
+class PlaygroundBusy(RateLimited):
+    """The org has as many playground calls running as it may (the playground's replicas serve every org)."""

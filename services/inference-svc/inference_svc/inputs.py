@@ -36,6 +36,9 @@ def served_type(model_type: str, field: str = "model_id") -> tasks.TaskInfo:
         raise InvalidRequest(f"{field}: {e}") from e
 
 
+GENERATION_SHARE_OF_TIMEOUT = 0.9
+
+
 class InputReader:
     def __init__(self, settings: InferenceSettings, images: GuardedFetcher) -> None:
         self.settings = settings
@@ -66,8 +69,12 @@ class InputReader:
             out.append(value)
         return out
 
-    def prompt(self, position: int, value: PredictInput, model_type: str) -> dict[str, Any]:
-        """A generation request as the replica takes it (plain JSON)."""
+    def prompt(
+        self, position: int, value: PredictInput, model_type: str, *, max_tokens_given: bool | None = None
+    ) -> dict[str, Any]:
+        """A generation request as the replica takes it (plain JSON). ``max_tokens_given``: whether the caller
+        chose ``max_new_tokens`` (default: whether it was in the input); a default one is cut to fit the
+        model's context, a chosen one that does not fit is refused."""
         if not isinstance(value, PromptInput):
             raise WrongInputKind(
                 f"inputs[{position}]: {_kind(value)}, but this {model_type} model takes a prompt or messages "
@@ -82,7 +89,14 @@ class InputReader:
             raise InvalidRequest(
                 f"inputs[{position}].max_new_tokens: {value.max_new_tokens}; at most {self.settings.max_new_tokens}"
             )
-        return value.model_dump(mode="json", exclude_none=True)
+        # The replica stops generating a little before this caller stops waiting (the predict timeout): the
+        # reply then ends, cut at its length, as an answer (spent and metered) rather than a timeout.
+        timeout_s = self.settings.predict_timeout_s * GENERATION_SHARE_OF_TIMEOUT
+        given = "max_new_tokens" in value.model_fields_set if max_tokens_given is None else max_tokens_given
+        return value.model_dump(mode="json", exclude_none=True) | {
+            "timeout_s": timeout_s,
+            "max_new_tokens_given": given,
+        }
 
     async def image(self, position: int, value: PredictInput) -> bytes:
         if not isinstance(value, ImageInput):

@@ -48,6 +48,9 @@ class InferenceSettings(ServiceSettings):
     max_pending_tasks_per_org: int = Field(default=1000, ge=1, le=10_000_000, description="queued or running tasks")
     max_active_batches_per_org: int = Field(default=4, ge=1, le=1000, description="queued or running batches")
     playground_max_replicas: int = Field(default=1, ge=1, le=64)
+    playground_calls_per_org: int = Field(
+        default=2, ge=1, le=1000, description="llm playground generations one org may run at once (shared replicas)"
+    )
     shared_max_adapters: int = Field(
         default=32, ge=1, le=4096, description="LoRA llm adapters a shared-base deployment replica keeps loaded"
     )

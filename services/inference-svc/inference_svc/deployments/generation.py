@@ -46,6 +46,11 @@ def prompt_of(body: openai.ChatCompletionRequest | openai.CompletionRequest) -> 
         raise InvalidRequest("; ".join(problems)) from e
 
 
+def max_tokens_given(body: openai.ChatCompletionRequest | openai.CompletionRequest) -> bool:
+    """Whether the caller chose the reply's length (else its default is cut to fit the model's context)."""
+    return body.max_tokens is not None or body.max_completion_tokens is not None
+
+
 def _event(data: dict[str, Any]) -> bytes:
     return b"data: " + json.dumps(data, separators=(",", ":")).encode() + b"\n\n"
 
@@ -79,7 +84,9 @@ async def _answer(
     reader: InputReader,
     org_id: str,
 ) -> Any:
-    route, request = await service.generation(session, reader, org_id, deployment_id, prompt_of(body))
+    route, request = await service.generation(
+        session, reader, org_id, deployment_id, prompt_of(body), max_tokens_given(body)
+    )
     head = {"id": new_id(api.id_prefix), "created": int(time.time()), "model": deployment_id}
     if body.stream:
         replies = await primed(manager.stream(deployment_id, route, request))

@@ -17,11 +17,12 @@ from sqlalchemy import select
 from automl_common.db import Database, utcnow
 from automl_common.errors import AutoMLError
 from automl_common.http import InternalClient, url_path
+from automl_common.quotas import OrgSlots
 from automl_common.storage import StoreConfig
 from automl_common.tasks import TaskRegistry
 from automl_proto.inference import ModelArtifacts
 from inference_svc.deployments.operating_point import Rule
-from inference_svc.errors import PredictionFailed, PromptTooLong
+from inference_svc.errors import PlaygroundBusy, PredictionFailed, PromptTooLong
 from inference_svc.metrics import InferenceMetrics
 from inference_svc.serving.loader import ModelInput, ModelSource
 from inference_svc.serving.replicas import (
@@ -77,6 +78,13 @@ class DeploymentManager:
         self.settings = settings
         self.metrics = metrics
         self.tasks = TaskRegistry()
+        # The playground's replicas are shared by every org: one org's generations at once are bounded.
+        self.playground_slots = OrgSlots(
+            settings.playground_calls_per_org,
+            error=PlaygroundBusy,
+            what="playground generations running",
+            setting="AUTOML_INFERENCE_PLAYGROUND_CALLS_PER_ORG",
+        )
         self._locks: dict[str, asyncio.Lock] = {}
         self._reconciler: asyncio.Task[None] | None = None
         self._playground_ready: asyncio.Task[None] | None = None

@@ -227,7 +227,12 @@ async def predict(
 
 
 async def generation(
-    session: AsyncSession, reader: InputReader, org_id: str, deployment_id: str, request: PromptInput
+    session: AsyncSession,
+    reader: InputReader,
+    org_id: str,
+    deployment_id: str,
+    request: PromptInput,
+    max_tokens_given: bool | None = None,
 ) -> tuple[Route, dict[str, Any]]:
     """Where an llm deployment that can answer now is served, and the request as its replicas take it."""
     row = await get_row(session, org_id, deployment_id)
@@ -241,7 +246,7 @@ async def generation(
             f"deployment {deployment_id!r} serves a {row.model_type} model, which does not generate text; "
             "call its /predict"
         )
-    value = reader.prompt(0, request, row.model_type)
+    value = reader.prompt(0, request, row.model_type, max_tokens_given=max_tokens_given)
     if not_serving is not None:
         raise not_serving
     return route, value

@@ -9,11 +9,26 @@ from fastapi import APIRouter
 from fastapi.responses import StreamingResponse
 
 from automl_common.auth import OrgIdDep
-from automl_common.errors import Conflict, InvalidRequest, NotFound, ServiceUnavailable, error_responses
+from automl_common.errors import (
+    Conflict,
+    InvalidRequest,
+    NotFound,
+    RateLimited,
+    ServiceUnavailable,
+    error_responses,
+)
 from automl_common.ids import IdPath, new_id
 from automl_proto import inference as schemas
 from automl_proto import openai
-from inference_svc.deployments.generation import CHAT, STREAM_RESPONSE, events, primed, prompt_of, whole
+from inference_svc.deployments.generation import (
+    CHAT,
+    STREAM_RESPONSE,
+    events,
+    max_tokens_given,
+    primed,
+    prompt_of,
+    whole,
+)
 from inference_svc.deps import InputsDep, ManagerDep, TrainerDep
 from inference_svc.errors import WrongInputKind
 from inference_svc.models_client import model_artifacts
@@ -25,7 +40,7 @@ internal_router = APIRouter(prefix="/internal/playground", tags=["internal"], in
 @internal_router.post(
     "/{model_id}",
     response_model=schemas.Output,
-    responses=error_responses(NotFound, Conflict, InvalidRequest, ServiceUnavailable),
+    responses=error_responses(NotFound, Conflict, InvalidRequest, RateLimited, ServiceUnavailable),
 )
 async def playground_predict(
     model_id: IdPath,
@@ -39,14 +54,24 @@ async def playground_predict(
     classifier's scores, or an llm model's reply."""
     artifacts = await model_artifacts(trainer, org_id, model_id)
     values = await reader.read([body.input], artifacts.model_type, max_inputs=1)
-    outputs = await manager.playground(artifacts, values)
+    if tasks.info(artifacts.model_type).family != "causal_lm":  # one forward pass: nothing to hold a replica
+        return schemas.output_of((await manager.playground(artifacts, values))[0])
+    slots = manager.playground_slots
+    slots.take(org_id)
+    try:
+        outputs = await manager.playground(artifacts, values)
+    finally:
+        slots.give_back(org_id)
     return schemas.output_of(outputs[0])
 
 
 @internal_router.post(
     "/{model_id}/chat/completions",
     response_model=openai.ChatCompletion,
-    responses={**STREAM_RESPONSE, **error_responses(NotFound, Conflict, InvalidRequest, ServiceUnavailable)},
+    responses={
+        **STREAM_RESPONSE,
+        **error_responses(NotFound, Conflict, InvalidRequest, RateLimited, ServiceUnavailable),
+    },
 )
 async def playground_chat(
     model_id: IdPath,
@@ -61,10 +86,19 @@ async def playground_chat(
     artifacts = await model_artifacts(trainer, org_id, model_id)
     if tasks.info(artifacts.model_type).input_kind != "chat":
         raise WrongInputKind(f"model {model_id!r} is a {artifacts.model_type} model, which does not generate text")
-    request = reader.prompt(0, prompt_of(body), artifacts.model_type)
+    request = reader.prompt(0, prompt_of(body), artifacts.model_type, max_tokens_given=max_tokens_given(body))
     head = {"id": new_id(CHAT.id_prefix), "created": int(time.time()), "model": model_id}
+    slots = manager.playground_slots
+    slots.take(org_id)
     if body.stream:
-        replies = await primed(manager.playground_stream(artifacts, request))
-        return StreamingResponse(events(CHAT, head, replies), media_type="text/event-stream")
-    [reply] = await manager.playground(artifacts, [request])
+        try:
+            replies = await primed(manager.playground_stream(artifacts, request))
+        except BaseException:
+            slots.give_back(org_id)
+            raise
+        return StreamingResponse(slots.held_while(org_id, events(CHAT, head, replies)), media_type="text/event-stream")
+    try:
+        [reply] = await manager.playground(artifacts, [request])
+    finally:
+        slots.give_back(org_id)
     return whole(CHAT, head, reply)

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+import threading
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -120,7 +121,7 @@ class GeneratorReplica:
 
     async def stream(self, request: dict[str, Any]) -> AsyncIterator[dict[str, Any]]:
         """``{"delta": text}`` for each new piece of the reply, then the whole answer with ``"done": true``."""
-        async for item in streamed(lambda emit: self.thread.run(self.predictor.generate, request, emit)):
+        async for item in streamed(lambda emit, gone: self.thread.run(self.predictor.generate, request, emit, gone)):
             yield item
 
     def parity_prompts(self) -> list[dict[str, Any]]:
@@ -160,7 +161,7 @@ class AdapterReplica:
         model_dir, _ = await fetch_model_files(source)
         model_id = source.artifacts.model_id
         async for item in streamed(
-            lambda emit: asyncio.to_thread(self.pool.generate, model_id, model_dir, request, emit)
+            lambda emit, gone: asyncio.to_thread(self.pool.generate, model_id, model_dir, request, emit, gone)
         ):
             yield item
 
@@ -175,22 +176,27 @@ class AdapterReplica:
 
 
 async def streamed(
-    start: Callable[[Callable[[str], None]], Awaitable[dict[str, Any]]],
-) -> AsyncIterator[dict[str, Any]]:
+    start: Callable[[Callable[[str], None], Callable[[], bool]], Awaitable[dict[str, Any]]],
+) -> AsyncGenerator[dict[str, Any]]:
     """``{"delta": text}`` for each piece ``start``'s generation emits (on its thread), then its whole answer
-    with ``"done": true``."""
+    with ``"done": true``. If the reader goes away first (a dropped stream), the generation is told to stop
+    (``start``'s second argument turns true) rather than run on, holding the model, for nobody."""
     loop = asyncio.get_running_loop()
     pieces: asyncio.Queue[str | None] = asyncio.Queue()
+    gone = threading.Event()
 
     def emit(piece: str) -> None:  # on the generating thread
         loop.call_soon_threadsafe(pieces.put_nowait, piece)
 
-    reply = asyncio.ensure_future(start(emit))
+    reply = asyncio.ensure_future(start(emit, gone.is_set))
     # Scheduled after every emit the thread made before finishing, so it comes out of the queue last.
     reply.add_done_callback(lambda _: pieces.put_nowait(None))
-    while (piece := await pieces.get()) is not None:
-        yield {"delta": piece}
-    yield {"done": True, **(await reply)}
+    try:
+        while (piece := await pieces.get()) is not None:
+            yield {"delta": piece}
+        yield {"done": True, **(await reply)}
+    finally:
+        gone.set()
 
 
 class PlaygroundReplica:
@@ -220,7 +226,7 @@ class PlaygroundReplica:
         generate = getattr(predictor, "generate", None)
         if generate is None:
             raise TypeError(f"model {model_id!r} does not generate text")
-        async for item in streamed(lambda emit: self.thread.run(generate, request, emit)):
+        async for item in streamed(lambda emit, gone: self.thread.run(generate, request, emit, gone)):
             yield item
 
     def check_health(self) -> None:

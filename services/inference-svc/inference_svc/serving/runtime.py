@@ -197,7 +197,7 @@ class ServeRuntime:
         streaming = handle.options(stream=True)
         replies = streaming.stream.remote(source, request) if source is not None else streaming.stream.remote(request)
         assert isinstance(replies, DeploymentResponseGenerator)
-        async for item in replies:
+        async for item in _until_left(replies):
             yield item
 
     async def parity_prompts(self, app_name: str, source: Any = None) -> list[dict[str, Any]]:
@@ -219,7 +219,7 @@ class ServeRuntime:
         handle = await self.handle(app_name)
         replies = handle.options(multiplexed_model_id=model_id, stream=True).stream.remote(source, request)
         assert isinstance(replies, DeploymentResponseGenerator)
-        async for item in replies:
+        async for item in _until_left(replies):
             yield item
 
     async def playground(
@@ -230,6 +230,19 @@ class ServeRuntime:
             source, list(inputs)
         )
         return outputs
+
+
+async def _until_left(replies: DeploymentResponseGenerator[Any]) -> AsyncIterator[dict[str, Any]]:
+    """A replica's stream, cancelled in the replica if its reader leaves before the end (a dropped client,
+    the predict timeout): the replica's generation then stops (``replicas.streamed``) instead of running on."""
+    finished = False
+    try:
+        async for item in replies:
+            yield item
+        finished = True
+    finally:
+        if not finished:
+            replies.cancel()  # type: ignore[no-untyped-call]
 
 
 def _value(state: Any) -> str:

@@ -25,12 +25,17 @@ from modelkit.tasks.llm.generation import generate, prompt_messages
 from modelkit.tasks.llm.predict import answer, params_of
 
 
+class GenerationCancelled(Exception):
+    """A request whose caller went away before its turn came."""
+
+
 @dataclass
 class _Waiting:
     adapter: str
     directory: Path
     request: dict[str, Any]
     on_text: Callable[[str], None] | None
+    cancelled: Callable[[], bool] | None = None
     done: threading.Event = field(default_factory=threading.Event)
     result: dict[str, Any] | None = None
     error: BaseException | None = None
@@ -89,11 +94,17 @@ class AdapterPool:
 
     # -- requests ----------------------------------------------------------------------------------------------
     def generate(
-        self, name: str, directory: Path, request: dict[str, Any], on_text: Callable[[str], None] | None = None
+        self,
+        name: str,
+        directory: Path,
+        request: dict[str, Any],
+        on_text: Callable[[str], None] | None = None,
+        cancelled: Callable[[], bool] | None = None,
     ) -> dict[str, Any]:
         """The reply of model ``name`` (its artifacts in ``directory``); blocks until served. Called from any
-        number of threads: whichever holds the model serves every waiting request, grouped by adapter."""
-        mine = _Waiting(name, directory, request, on_text)
+        number of threads: whichever holds the model serves every waiting request, grouped by adapter. A
+        request ``cancelled`` while it waits is never generated; while it generates, it stops there."""
+        mine = _Waiting(name, directory, request, on_text, cancelled)
         with self._lock:
             self._waiting.append(mine)
         while not mine.done.is_set():
@@ -118,10 +129,13 @@ class AdapterPool:
         while group := self._next_group():
             for item in group:
                 try:
+                    if item.cancelled is not None and item.cancelled():
+                        raise GenerationCancelled("the caller went away before the reply began")
                     self._load(item.adapter, item.directory)
                     model = self._activate(item.adapter)
                     messages = prompt_messages(item.request.get("prompt"), item.request.get("messages"))
-                    generated = generate(model, self.tokenizer, messages, params_of(item.request), item.on_text)
+                    params = params_of(item.request)
+                    generated = generate(model, self.tokenizer, messages, params, item.on_text, item.cancelled)
                     item.result = answer(generated)
                 except Exception as error:  # the caller's error, raised in its own thread
                     item.error = error

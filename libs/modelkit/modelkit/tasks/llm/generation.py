@@ -5,6 +5,7 @@ a stop string, or after ``max_new_tokens``. Greedy when ``temperature`` is 0; sa
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -29,6 +30,9 @@ class GenerationParams:
     top_p: float = 1.0
     stop: tuple[str, ...] = ()
     seed: int | None = None
+    deadline: float | None = None  # time.monotonic() past which the reply ends where it is ("length")
+    # max_new_tokens was a default, not the caller's: a reply that would pass the context is cut there instead
+    fit_to_context: bool = False
 
 
 @dataclass(frozen=True)
@@ -53,6 +57,23 @@ def prompt_messages(prompt: str | None, messages: Sequence[dict[str, Any]] | Non
 
 def prompt_ids(tokenizer: PreTrainedTokenizerBase, messages: list[dict[str, str]]) -> list[int]:
     return render(tokenizer, messages, generation_prompt=True)
+
+
+class _Until(StoppingCriteria):
+    """Stops a generation whose caller went away (``cancelled``) or whose time ran out (``deadline``, on
+    ``time.monotonic``): a reply nobody waits for must not hold the model (and whoever waits behind it)."""
+
+    def __init__(self, cancelled: Callable[[], bool] | None, deadline: float | None) -> None:
+        self.cancelled = cancelled
+        self.deadline = deadline
+        self.fired = False
+
+    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor, **kwargs: Any) -> torch.BoolTensor:
+        self.fired = self.fired or bool(
+            (self.cancelled is not None and self.cancelled())
+            or (self.deadline is not None and time.monotonic() >= self.deadline)
+        )
+        return torch.full((input_ids.shape[0],), self.fired, dtype=torch.bool, device=input_ids.device)  # type: ignore[return-value]
 
 
 class _StopStrings(StoppingCriteria):
@@ -123,21 +144,29 @@ def generate(
     messages: list[dict[str, str]],
     params: GenerationParams,
     on_text: Callable[[str], None] | None = None,
+    cancelled: Callable[[], bool] | None = None,
 ) -> Generated:
     """The reply to ``messages``; with ``on_text``, also each piece of it as it is generated (the pieces add
-    up to the reply's text)."""
+    up to the reply's text). It ends early, as cut at its length, once ``cancelled()`` is true or
+    ``params.deadline`` passes."""
     ids = prompt_ids(tokenizer, messages)
     context = context_length(model)
-    if context is not None and len(ids) + params.max_new_tokens > context:
-        # Refused before any forward pass: past its context a model answers nonsense, slowly, in more memory.
-        raise PromptTooLong(len(ids), params.max_new_tokens, context)
+    max_new_tokens = params.max_new_tokens
+    if context is not None:
+        room = context - len(ids)
+        if room < 1 or (max_new_tokens > room and not params.fit_to_context):
+            # Refused before any forward pass: past its context a model answers nonsense, slowly, in more memory.
+            raise PromptTooLong(len(ids), max_new_tokens, context)
+        max_new_tokens = min(max_new_tokens, room)
     device = device_of(model)
     input_ids = torch.tensor([ids], device=device)
     eos = tokenizer.eos_token_id
     criteria = StoppingCriteriaList([_StopStrings(tokenizer, len(ids), params.stop)] if params.stop else [])
+    if cancelled is not None or params.deadline is not None:
+        criteria.append(_Until(cancelled, params.deadline))
     sample = params.temperature > 0
     options: dict[str, Any] = {
-        "max_new_tokens": params.max_new_tokens,
+        "max_new_tokens": max_new_tokens,
         "do_sample": sample,
         "eos_token_id": eos,
         "pad_token_id": tokenizer.pad_token_id if tokenizer.pad_token_id is not None else eos,

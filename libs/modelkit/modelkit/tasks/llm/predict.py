@@ -5,6 +5,7 @@ it took. The held-out prompts the worker answered at the end of training (``pari
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -18,12 +19,17 @@ from modelkit.tasks.llm.generation import Generated, GenerationParams, generate,
 
 
 def params_of(request: dict[str, Any]) -> GenerationParams:
+    """``timeout_s``: the caller stops waiting after this long (inference-svc's predict timeout), so the
+    generation stops then too."""
+    timeout_s = request.get("timeout_s")
     return GenerationParams(
         max_new_tokens=int(request.get("max_new_tokens") or 64),
         temperature=float(request.get("temperature") or 0.0),
         top_p=float(request.get("top_p") or 1.0),
         stop=tuple(request.get("stop") or ()),
         seed=request.get("seed"),
+        deadline=time.monotonic() + float(timeout_s) if timeout_s else None,
+        fit_to_context=request.get("max_new_tokens_given") is False,
     )
 
 
@@ -61,9 +67,14 @@ class GeneratorPredictor:
         parity = json.loads(parity_file.read_text()) if parity_file.is_file() else []
         return cls(model, tokenizer, manifest, parity)
 
-    def generate(self, request: dict[str, Any], on_text: Callable[[str], None] | None = None) -> dict[str, Any]:
+    def generate(
+        self,
+        request: dict[str, Any],
+        on_text: Callable[[str], None] | None = None,
+        cancelled: Callable[[], bool] | None = None,
+    ) -> dict[str, Any]:
         messages = prompt_messages(request.get("prompt"), request.get("messages"))
-        return answer(generate(self.model, self.tokenizer, messages, params_of(request), on_text))
+        return answer(generate(self.model, self.tokenizer, messages, params_of(request), on_text, cancelled))
 
     def predict(self, raw: Sequence[Any]) -> list[dict[str, Any]]:
         """One reply per request, in order."""
