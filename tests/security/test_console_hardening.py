@@ -5,30 +5,17 @@ copied cookie stops working), and form values that are no numbers are the user's
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 
 import httpx
 import pytest
 
 from gateway.console.session import COOKIE, LOGIN_COOKIE
 from gateway.headers import CONSOLE_POLICY
-from tests.services.gateway.console.test_sessions import login, sign_in
-from tests.support.api import OPERATOR_KEY, bearer
+from tests.support.api import bearer
+from tests.support.console import browser, login, org_key, sign_in
 from tests.support.platform import Platform
 
-
-@pytest.fixture
-def org_key(platform: Platform) -> str:
-    created = httpx.post(f"{platform.gateway_url}/v1/orgs", json={"name": "hardening"}, headers=bearer(OPERATOR_KEY))
-    assert created.status_code == 201, created.text
-    key: str = created.json()["admin_key"]
-    return key
-
-
-@pytest.fixture
-def browser(platform: Platform) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=platform.gateway_url, follow_redirects=False, timeout=30) as client:
-        yield client
+__all__ = ["browser", "org_key"]
 
 
 def test_every_answer_carries_the_security_headers(browser: httpx.Client, org_key: str) -> None:

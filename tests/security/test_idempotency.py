@@ -13,7 +13,7 @@ import pytest
 from automl_common.db import utcnow
 from gateway.models import IdempotencyRecord
 from tests.services.gateway.conftest import LiveStack, echo_url, live
-from tests.support.api import bearer
+from tests.support.api import bearer, deployment_key
 
 __all__ = ["echo_url", "live"]
 
@@ -133,13 +133,7 @@ async def test_a_deployment_scoped_key_never_gets_an_answer_its_scope_could_not(
     """The finding: the idempotency layer ran before the scope check, so the same body with an admin's
     Idempotency-Key handed a deployment-scoped key the admin's stored answer (201)."""
     async with httpx.AsyncClient(base_url=live.gateway_url) as client:
-        scoped = (
-            await client.post(
-                "/v1/keys",
-                json={"name": "d", "scope": "deployment", "deployment_id": "dep_00000000000000000000000001"},
-                headers=bearer(live.admin_key),
-            )
-        ).json()["key"]
+        scoped = await deployment_key(client, live.admin_key, "dep_00000000000000000000000001")
         body, idempotent = b"the admin's upload", {"Idempotency-Key": "admins-own"}
         first = await client.post("/v1/echo/upload", content=body, headers=bearer(live.admin_key) | idempotent)
         assert first.status_code == 200, first.text

@@ -19,3 +19,15 @@ async def create_org(client: httpx.AsyncClient, name: str = "acme") -> dict[str,
 
 def bearer(key: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {key}"}
+
+
+async def deployment_key(client: httpx.AsyncClient, admin_key: str, deployment_id: str) -> str:
+    """A new key scoped to one deployment (its predict and generations only)."""
+    created = await client.post(
+        "/v1/keys",
+        json={"name": "scoped", "scope": "deployment", "deployment_id": deployment_id},
+        headers=bearer(admin_key),
+    )
+    assert created.status_code == 201, created.text
+    key: str = created.json()["key"]
+    return key

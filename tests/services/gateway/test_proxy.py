@@ -7,7 +7,7 @@ import os
 import httpx
 
 from tests.services.gateway.conftest import start_echo, start_live_gateway
-from tests.support.api import INTERNAL_TOKEN, bearer
+from tests.support.api import INTERNAL_TOKEN, bearer, deployment_key
 from tests.support.ports import free_port
 
 
@@ -141,13 +141,7 @@ async def test_two_hundred_concurrent_requests_all_succeed(live_default_timeout)
 
 async def test_deployment_scoped_key_reaches_only_its_predict(live):
     async with httpx.AsyncClient(base_url=live.gateway_url) as client:
-        scoped = (
-            await client.post(
-                "/v1/keys",
-                json={"name": "d", "scope": "deployment", "deployment_id": "dep_00000000000000000000000001"},
-                headers=bearer(live.admin_key),
-            )
-        ).json()["key"]
+        scoped = await deployment_key(client, live.admin_key, "dep_00000000000000000000000001")
         for method, path in [
             ("GET", "/v1/echo"),
             ("GET", "/v1/deployments/dep_00000000000000000000000001"),
