@@ -8,12 +8,25 @@ from __future__ import annotations
 import asyncio
 import statistics
 import time
+from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
 
+from tests.support.platform import Platform, run_platform
+
 UNREAD_EXPORTS = 24  # more than the connection pool (10 + 10 overflow)
 P99_BOUND_S = 2.0
+
+
+@pytest.fixture
+def platform(tmp_path: Path, database_url: str) -> Iterator[Platform]:
+    """As tests/services' platform, with room for the noisy org's exports (max_exports_per_org bounds them: past
+    it they are refused, tests/security/test_org_quotas.py), more than dataset-svc's connection pool."""
+    overrides = {"max_exports_per_org": UNREAD_EXPORTS}
+    with run_platform(tmp_path, {"dataset": database_url, "gateway": database_url}, dataset_overrides=overrides) as up:
+        yield up
 
 
 @pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
@@ -37,6 +50,8 @@ async def test_unread_exports_of_one_org_do_not_starve_another(platform):
                 response = await stream.__aenter__()
                 assert response.status_code == 200
                 streams.append(stream)  # opened, never read
+            over = await reader.get(f"/v1/datasets/{dataset['id']}/export")
+            assert over.status_code == 429 and over.json()["error"] == "ExportsBusy"  # the org's bound
             # The exports run until the buffers between them and their readers are full, then wait: from
             # then on none may hold a database connection.
             engine = platform.apps["dataset"].state.database.engine
