@@ -136,7 +136,12 @@ def seen(tmp_path_factory: pytest.TempPathFactory) -> Seen:
             predicted = client.post(f"/v1/deployments/{deployment_id}/predict", json={"inputs": ["message 3"]})
             assert predicted.status_code == 200, predicted.text
             processes = platform_processes(data_dir)
-            ray_environs = {pid: env for pid, env in processes.items() if "AUTOML_RAY_OWNER" in env}
+            # Ray's own processes, those that live: a helper it starts and ends within a moment (one CI run in
+            # several caught one, gone before it could even be named) serves nothing and listens on nothing
+            # (every listening socket is checked below, whatever the process).
+            time.sleep(1.0)
+            lasting = platform_processes(data_dir)
+            ray_environs = {pid: env for pid, env in processes.items() if "AUTOML_RAY_OWNER" in env and pid in lasting}
             listening += sockets_of(processes)
     finally:
         process.send_signal(signal.SIGINT)
