@@ -201,10 +201,11 @@ class Dispatcher:
         """``progress.queue_position``: how many runs get a slot before this one (written when it changes)."""
         if not waiting:
             return
+        places = {model_id: position for position, model_id in enumerate(waiting)}
         async with self.database.session() as session:
-            for position, model_id in enumerate(waiting):
-                model = await session.get(TrainingModel, model_id)
-                if model is None or model.status != "queued" or model.job_handle is not None:
+            for model in await ModelRepository(session).in_status("queued"):  # one read for all of them
+                position = places.get(model.id)
+                if position is None or model.job_handle is not None:
                     continue
                 if model.progress.get("queue_position") != position:
                     model.progress = {

@@ -129,15 +129,13 @@ class Exporter:
             return key
         async with self.slots.taken(org_id), self._locks.setdefault(key, asyncio.Lock()):
             if not await self.store.exists(key):  # built meanwhile by a request that held the lock
-                await self._build(model_id, export_format, method, files.artifacts_prefix, files, key)
+                await self._make(model_id, export_format, method, files, key)
         return key
 
-    async def _build(
-        self, model_id: str, export_format: ExportFormat, method: str, artifacts_prefix: str, files: Any, key: str
-    ) -> None:
+    async def _make(self, model_id: str, export_format: ExportFormat, method: str, files: Any, key: str) -> None:
         with tempfile.TemporaryDirectory(prefix="automl-export-") as work:
             folder = Path(work)
-            await download_prefix(self.store, artifacts_prefix, folder / "artifacts")
+            await download_prefix(self.store, files.artifacts_prefix, folder / "artifacts")
             if method == "lora":
                 await download_prefix(self.store, files.base_model_prefix, folder / "base")
             tar_path = folder / "out" / f"{model_id}.tar"
