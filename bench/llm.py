@@ -35,7 +35,7 @@ from modelkit import tasks
 from modelkit.tasks.llm import LLMManifest, load_model, load_tokenizer
 from modelkit.tasks.llm.adapters import AdapterPool
 from modelkit.tasks.llm.chat import IGNORE, Encoded, Fingerprint, encode, messages_of
-from modelkit.tasks.llm.generation import GenerationParams, generate
+from modelkit.tasks.llm.generation import GenerationParams, Piece, generate
 from modelkit.tasks.llm.training import CausalLMObjective
 from modelkit.training.loop import train
 from trainer_svc.base_models.builtin import BUILTINS
@@ -160,7 +160,7 @@ def first_token_s(pool: AdapterPool, name: str, folder: Path) -> float:
     started = time.perf_counter()
     first: list[float] = []
 
-    def on_text(_: str) -> None:
+    def on_text(_: Piece) -> None:
         if not first:
             first.append(time.perf_counter() - started)
 

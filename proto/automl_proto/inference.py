@@ -307,6 +307,21 @@ class Usage(BaseModel):
     items: list[UsageRow]
 
 
+class TokenUsageDay(BaseModel):
+    """inference-svc → gateway: an llm's tokens per day, deployment (or playground model) and key, counted
+    where they are generated: whole answers, streams (a cut one to its last piece), async tasks."""
+
+    day: date
+    deployment_id: str
+    key_id: str
+    prompt_tokens: int = Field(ge=0)
+    completion_tokens: int = Field(ge=0)
+
+
+class TokenUsageDays(BaseModel):
+    items: list[TokenUsageDay]
+
+
 class ModelArtifacts(BaseModel):
     """trainer-svc → inference-svc: where a succeeded model's artifacts and its base model are."""
 

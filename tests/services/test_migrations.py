@@ -15,7 +15,7 @@ SERVICES = {
     "dataset_svc": {"datasets", "dataset_columns", "dataset_rows", "image_assets", "dataset_references"},
     "snapshot_svc": {"snapshots", "snapshot_invalid_rows", "snapshot_references", "splits"},
     "trainer_svc": {"base_models", "models", "model_events", "model_references"},
-    "inference_svc": {"deployments", "tasks", "batch_predictions"},
+    "inference_svc": {"deployments", "tasks", "batch_predictions", "daily_tokens"},
 }
 
 

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import quote
 
 import httpx
+from pydantic import BaseModel, ValidationError
 
 from automl_common.context import (
     INTERNAL_TOKEN_HEADER,
@@ -18,6 +19,7 @@ from automl_common.context import (
 from automl_common.errors import AutoMLError, BadGateway, GatewayTimeout, ServiceUnavailable
 
 DEFAULT_TIMEOUT = httpx.Timeout(30.0, connect=5.0)
+Contract = TypeVar("Contract", bound=BaseModel)
 
 
 def upstream_error(error: httpx.TransportError, service: str) -> AutoMLError:
@@ -70,6 +72,19 @@ class InternalClient:
             return await self.client.request(method, path, headers=headers, **kwargs)
         except httpx.TransportError as error:
             raise upstream_error(error, self.service) from error
+
+    async def typed(
+        self, contract: type[Contract], method: str, path: str, *, org_id: str | None = None, **kwargs: Any
+    ) -> Contract:
+        """A call whose answer is ``contract``: any other answer (an error status, a body of another shape) is
+        this service's failure, 502."""
+        answer = await self.request(method, path, org_id=org_id, **kwargs)
+        if answer.status_code >= 300:
+            raise BadGateway(f"{self.service} answered {answer.status_code} to {method} {path}")
+        try:
+            return contract.model_validate_json(answer.content)
+        except ValidationError as e:
+            raise BadGateway(f"{self.service} answered {method} {path} with no {contract.__name__}") from e
 
     async def aclose(self) -> None:
         await self.client.aclose()

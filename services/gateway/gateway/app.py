@@ -11,6 +11,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 import aiohttp
+import httpx
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 from prometheus_client import Counter
@@ -90,7 +91,14 @@ def create_app(settings: GatewaySettings | None = None, *, store: ObjectStore | 
         session = aiohttp.ClientSession(connector=connector, auto_decompress=False)
         for upstream in upstreams.values():
             upstream.bind(session)
-        app.state.inference = InternalClient("inference-svc", settings.inference_url, internal_token)
+        # The playground's calls wait as long as proxied ones: longer than inference-svc's own predict timeout,
+        # before which a generation ends with what it has (a reply the gateway gave up on would be lost).
+        app.state.inference = InternalClient(
+            "inference-svc",
+            settings.inference_url,
+            internal_token,
+            timeout=httpx.Timeout(settings.upstream_timeout_s, connect=settings.upstream_connect_timeout_s),
+        )
         app.state.public_document = PublicDocument(
             app.openapi,
             [

@@ -27,6 +27,8 @@ from inference_svc.settings import InferenceSettings
 from inference_svc.tasks.router import router as tasks_router
 from inference_svc.tasks.service import TaskRunner
 from inference_svc.upstreams import Upstreams
+from inference_svc.usage.meter import TokenMeter
+from inference_svc.usage.router import internal_router as usage_router
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "alembic"
 
@@ -72,8 +74,14 @@ def create_app(
             scope=local_ray.scope_of(settings.data_dir),
             token_path=settings.data_dir / "ray.token",
         )
+        token_meter = TokenMeter(app.state.database, settings.usage_flush_interval_s)
         manager = DeploymentManager(
-            app.state.database, runtime, settings, InferenceMetrics(app.state.metrics_registry), upstreams.trainer
+            app.state.database,
+            runtime,
+            settings,
+            InferenceMetrics(app.state.metrics_registry),
+            token_meter,
+            upstreams.trainer,
         )
         runner = TaskRunner(app.state.database, manager, callbacks, settings)
         batch_runner = BatchRunner(app.state.database, app.state.store, manager, upstreams, settings)
@@ -84,6 +92,8 @@ def create_app(
         app.state.manager = manager
         app.state.task_runner = runner
         app.state.batch_runner = batch_runner
+        app.state.token_meter = token_meter
+        token_meter.start()
         await manager.start()
         await runner.resume()
         await batch_runner.resume()
@@ -93,6 +103,7 @@ def create_app(
             await batch_runner.aclose()
             await runner.aclose()
             await manager.aclose()
+            await token_meter.aclose()
             await runtime.stop()
             await callbacks.aclose()
             await images.aclose()
@@ -102,7 +113,7 @@ def create_app(
         title="AutoML inference-svc",
         migrations_dir=MIGRATIONS_DIR,
         version_table=VERSION_TABLE,
-        routers=[deployments_router, generation_router, tasks_router, batch_router, playground_router],
+        routers=[deployments_router, generation_router, tasks_router, batch_router, playground_router, usage_router],
         lifespan=lifespan,
     )
     return create_service_app(spec, settings, store=store)

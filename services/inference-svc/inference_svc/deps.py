@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends
+from fastapi import Depends, Request
 
+from automl_common.auth import require_org_id
+from automl_common.context import KEY_ID_HEADER
 from automl_common.deps import from_state
 from automl_common.http import InternalClient
 from automl_common.ssrf import GuardedFetcher
@@ -15,6 +17,7 @@ from inference_svc.inputs import InputReader
 from inference_svc.settings import InferenceSettings
 from inference_svc.tasks.service import TaskRunner
 from inference_svc.upstreams import Upstreams
+from inference_svc.usage.meter import Payer, TokenMeter
 
 ManagerDep = Annotated[DeploymentManager, Depends(from_state("manager", DeploymentManager))]
 TrainerDep = Annotated[InternalClient, Depends(from_state("trainer", InternalClient))]
@@ -24,3 +27,12 @@ TaskRunnerDep = Annotated[TaskRunner, Depends(from_state("task_runner", TaskRunn
 BatchRunnerDep = Annotated[BatchRunner, Depends(from_state("batch_runner", BatchRunner))]
 UpstreamsDep = Annotated[Upstreams, Depends(from_state("upstreams", Upstreams))]
 InputsDep = Annotated[InputReader, Depends(from_state("inputs", InputReader))]
+TokenMeterDep = Annotated[TokenMeter, Depends(from_state("token_meter", TokenMeter))]
+
+
+def payer_of(request: Request) -> Payer:
+    """Whom the call's tokens are billed to: its org, and the key the gateway authenticated (it forwards it)."""
+    return Payer(require_org_id(request), request.headers.get(KEY_ID_HEADER, ""))
+
+
+PayerDep = Annotated[Payer, Depends(payer_of)]

@@ -72,6 +72,9 @@ class InferenceSettings(ServiceSettings):
     )
     predict_timeout_s: float = Field(default=60.0, gt=0, le=3600, description="a predict call waits this long")
     reconcile_interval_s: float = Field(default=1.0, gt=0, le=60, description="how often Serve's state is read")
+    usage_flush_interval_s: float = Field(
+        default=5.0, gt=0, le=3600, description="how often the tokens generated are written"
+    )
 
     batch_max_rows: int = Field(default=1_000_000, ge=1, le=100_000_000, description="rows of one batch prediction")
     batch_chunk_rows: int = Field(default=32, ge=1, le=1024, description="rows sent to the model in one call")

@@ -1,18 +1,18 @@
-"""inference-svc's tables: deployments, async tasks, batch predictions."""
+"""inference-svc's tables: deployments, async tasks, batch predictions, tokens generated."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Boolean, Float, Integer, String, Text, false
+from sqlalchemy import BigInteger, Boolean, Date, Float, Integer, String, Text, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from automl_common.db import JSONType, TimestampMixin
 from automl_common.db.base import UTCDateTime
 from inference_svc.db import Base
 
-__all__ = ["BatchPredictionRow", "DeploymentRow", "TaskRow"]
+__all__ = ["BatchPredictionRow", "DailyTokens", "DeploymentRow", "TaskRow"]
 
 
 class DeploymentRow(TimestampMixin, Base):
@@ -58,6 +58,8 @@ class TaskRow(TimestampMixin, Base):
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     org_id: Mapped[str] = mapped_column(String(40), index=True)
     deployment_id: Mapped[str] = mapped_column(String(40), index=True)
+    # The key that made it, billed for its replies' tokens (None: made before keys were recorded).
+    key_id: Mapped[str | None] = mapped_column(String(40), nullable=True)
     status: Mapped[str] = mapped_column(String(20), index=True)  # queued | running | succeeded | failed
     inputs: Mapped[list[Any]] = mapped_column(JSONType)
     outputs: Mapped[list[Any] | None] = mapped_column(JSONType, nullable=True)
@@ -87,3 +89,17 @@ class BatchPredictionRow(TimestampMixin, Base):
     result_key: Mapped[str | None] = mapped_column(String(500), nullable=True)
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+
+class DailyTokens(Base):
+    """An llm's tokens per day, org, deployment (or playground model) and key, counted where they are generated
+    (flushed in increments by each inference-svc replica)."""
+
+    __tablename__ = "daily_tokens"
+
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    org_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    deployment_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    key_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    prompt_tokens: Mapped[int] = mapped_column(BigInteger, default=0)
+    completion_tokens: Mapped[int] = mapped_column(BigInteger, default=0)

@@ -259,7 +259,21 @@ async def test_shared_base_deployments_serve_their_adapters_from_one_app(
     assert refused.status_code == 422 and "only LoRA llm models share a base model" in refused.json()["detail"]
 
 
-async def test_an_async_task_generates_its_replies(org: OrgClient, llm_deployment: dict[str, Any]) -> None:
+async def tokens_of(org: OrgClient, deployment_id: str, key_id: str | None = None) -> tuple[int, int]:
+    """(prompt, completion) tokens metered in /v1/usage for the deployment (and key)."""
+    rows = [
+        row
+        for row in (await org.get("/v1/usage")).json()["items"]
+        if row["deployment_id"] == deployment_id and key_id in (None, row["key_id"])
+    ]
+    return sum(row["prompt_tokens"] for row in rows), sum(row["completion_tokens"] for row in rows)
+
+
+async def test_an_async_task_generates_its_replies_and_they_are_metered(
+    org: OrgClient, llm_deployment: dict[str, Any]
+) -> None:
+    """The finding: an async task's replies (25 tokens) were not metered at all."""
+    before = await tokens_of(org, llm_deployment["id"])
     inputs = [{"prompt": "is it lovely"}, {"messages": [{"role": "user", "content": "is it horrid"}]}]
     created = await org.post(f"/v1/deployments/{llm_deployment['id']}/tasks", json={"inputs": inputs})
     assert created.status_code == 202, created.text
@@ -267,6 +281,40 @@ async def test_an_async_task_generates_its_replies(org: OrgClient, llm_deploymen
     assert task["status"] == "succeeded", task
     assert [output["text"] for output in task["outputs"]] == ["yes", "no"]
     assert all(output["usage"]["completion_tokens"] == 1 for output in task["outputs"])
+    after = await tokens_of(org, llm_deployment["id"])
+    assert (after[0] - before[0], after[1] - before[1]) == (
+        sum(output["usage"]["prompt_tokens"] for output in task["outputs"]),
+        2,
+    )
+
+
+async def test_a_dropped_stream_is_metered_to_its_last_piece(org: OrgClient, llm_deployment: dict[str, Any]) -> None:
+    """The finding: tokens generated for a stream that did not reach its end (the caller gone, the time up)
+    were never metered: the gateway read them from the stream's last event."""
+    deployment_id = llm_deployment["id"]
+    body = {"name": "dropper", "scope": "deployment", "deployment_id": deployment_id}
+    created = await org.post("/v1/keys", json=body)
+    assert created.status_code == 201, created.text
+    key = created.json()
+    messages = [{"role": "user", "content": "tell me everything"}]
+    whole = await org.post(f"/v1/deployments/{deployment_id}/chat/completions", json={"messages": messages})
+    prompt_tokens = whole.json()["usage"]["prompt_tokens"]
+    request = {"messages": messages, "temperature": 2.0, "seed": 3, "max_tokens": 200, "stream": True}
+    async with org.stream(
+        "POST",
+        f"/v1/deployments/{deployment_id}/chat/completions",
+        json=request,
+        headers={"Authorization": f"Bearer {key['key']}"},
+    ) as response:
+        assert response.status_code == 200
+        async for line in response.aiter_lines():
+            if line.startswith("data: "):
+                break  # one piece, then the caller goes away
+    deadline = asyncio.get_running_loop().time() + 30
+    while (metered := await tokens_of(org, deployment_id, key["id"])) == (0, 0):
+        assert asyncio.get_running_loop().time() < deadline, "the dropped stream's tokens were never metered"
+        await asyncio.sleep(0.2)
+    assert metered[0] == prompt_tokens and 1 <= metered[1] <= 200, metered
 
 
 async def test_tokens_are_metered_per_deployment_and_key(org: OrgClient, llm_deployment: dict[str, Any]) -> None:

@@ -5,7 +5,6 @@ inference-svc: `POST /v1/models/{id}/playground` (one query each) and batch pred
 
 from __future__ import annotations
 
-import contextlib
 import time
 from collections.abc import AsyncIterator
 
@@ -13,7 +12,7 @@ import httpx
 from fastapi import APIRouter, Request, Response, status
 from fastapi.responses import StreamingResponse
 
-from automl_common.context import PLAYGROUND_ROWS_HEADER
+from automl_common.context import KEY_ID_HEADER, PLAYGROUND_ROWS_HEADER
 from automl_common.errors import (
     AutoMLError,
     BadGateway,
@@ -34,7 +33,7 @@ from automl_proto import openai
 from gateway.auth import AdminDep, Principal
 from gateway.playground import quota
 from gateway.settings import GatewaySettings
-from gateway.usage.meter import UsageMeter, UsageReader, tokens_in
+from gateway.usage.meter import UsageMeter
 
 router = APIRouter(tags=["playground"])
 REMAINING_HEADER = "X-Playground-Remaining"
@@ -69,18 +68,22 @@ def _exhausted(request: Request, limit: int, model_id: str) -> PlaygroundQuotaEx
     )
 
 
-def _meter(
-    request: Request,
-    principal: Principal,
-    model_id: str,
-    status_code: int,
-    began: float,
-    count: int,
-    tokens: tuple[int, int] = (0, 0),
-) -> None:
+def _meter(request: Request, principal: Principal, model_id: str, status_code: int, began: float, count: int) -> None:
+    """The call in ``/v1/usage`` (an llm's tokens are counted by inference-svc, which generates them)."""
     meter: UsageMeter = request.app.state.usage_meter
     latency_ms = (time.perf_counter() - began) * 1000
-    meter.record(principal.org_id, model_id, principal.key_id, status_code, latency_ms, count, tokens)
+    meter.record(principal.org_id, model_id, principal.key_id, status_code, latency_ms, count)
+
+
+def _spent(status_code: int) -> bool:
+    """Whether a playground query is used up: answered, or timed out (its generation may have run, on the
+    shared replica, until its deadline). A refusal (4xx), or a model that could not be reached or could not
+    answer (502, 503), gives the query back."""
+    return status_code < 400 or status_code == 504
+
+
+def _forwarded(principal: Principal) -> dict[str, str]:
+    return {"Content-Type": "application/json", KEY_ID_HEADER: principal.key_id}
 
 
 @router.post(
@@ -108,24 +111,22 @@ async def playground(
             url_path("/internal/playground/{}", model_id),
             org_id=principal.org_id,
             content=body.model_dump_json(exclude_unset=True),
-            headers={"Content-Type": "application/json"},
+            headers=_forwarded(principal),
         )
     except AutoMLError as error:
-        async with database.session() as session:
-            remaining = await quota.give_back(session, principal.org_id, model_id, limit)
+        if not _spent(error.status_code):
+            async with database.session() as session:
+                remaining = await quota.give_back(session, principal.org_id, model_id, limit)
         error.headers[REMAINING_HEADER] = str(remaining)
+        _meter(request, principal, model_id, error.status_code, began, 1)
         raise
-    if answer.status_code >= 400:  # not answered: the query is not counted
+    if not _spent(answer.status_code):
         async with database.session() as session:
             remaining = await quota.give_back(session, principal.org_id, model_id, limit)
             if answer.status_code == 404:
                 await quota.forget_unused(session, principal.org_id, model_id)
     if answer.status_code != 404:  # an unknown model is nobody's usage
-        tokens = (0, 0)
-        if answer.status_code < 300 and b'"usage"' in answer.content:  # an llm's reply
-            with contextlib.suppress(ValueError):
-                tokens = tokens_in(answer.json())
-        _meter(request, principal, model_id, answer.status_code, began, 1, tokens)
+        _meter(request, principal, model_id, answer.status_code, began, 1)
     headers = {REMAINING_HEADER: str(remaining)}
     if "retry-after" in answer.headers:
         headers["Retry-After"] = answer.headers["retry-after"]
@@ -162,43 +163,39 @@ async def playground_chat(
         "POST",
         url_path("/internal/playground/{}/chat/completions", model_id),
         content=body.model_dump_json(exclude_unset=True),
-        headers=inference.headers(principal.org_id, {"Content-Type": "application/json"}),
+        headers=inference.headers(principal.org_id, _forwarded(principal)),
     )
     try:
         answer = await inference.client.send(call, stream=True)
     except httpx.TransportError as error:
-        async with database.session() as session:
-            await quota.give_back(session, principal.org_id, model_id, limit)
-        raise upstream_error(error, inference.service) from error
+        failure = upstream_error(error, inference.service)
+        if not _spent(failure.status_code):
+            async with database.session() as session:
+                remaining = await quota.give_back(session, principal.org_id, model_id, limit)
+        failure.headers[REMAINING_HEADER] = str(remaining)
+        _meter(request, principal, model_id, failure.status_code, began, 1)
+        raise failure from error
     content_type = answer.headers.get("content-type", "application/json")
     headers = {REMAINING_HEADER: str(remaining)}
     if answer.status_code >= 400 or not content_type.startswith("text/event-stream"):
         content = await answer.aread()
         await answer.aclose()
-        if answer.status_code >= 400:  # not answered: the query is not counted
+        if not _spent(answer.status_code):
             async with database.session() as session:
                 headers[REMAINING_HEADER] = str(await quota.give_back(session, principal.org_id, model_id, limit))
                 if answer.status_code == 404:
                     await quota.forget_unused(session, principal.org_id, model_id)
         if answer.status_code != 404:
-            usage = UsageReader(content_type)
-            usage.feed(content)
-            usage.close()
-            tokens = (usage.prompt_tokens, usage.completion_tokens)
-            _meter(request, principal, model_id, answer.status_code, began, 1, tokens)
+            _meter(request, principal, model_id, answer.status_code, began, 1)
         return Response(content, answer.status_code, headers=headers, media_type=content_type)
 
     async def relay() -> AsyncIterator[bytes]:
-        usage = UsageReader(content_type)
         try:
             async for chunk in answer.aiter_raw():
-                usage.feed(chunk)
                 yield chunk
         finally:
             await answer.aclose()
-            usage.close()
-            tokens = (usage.prompt_tokens, usage.completion_tokens)
-            _meter(request, principal, model_id, answer.status_code, began, 1, tokens)
+            _meter(request, principal, model_id, answer.status_code, began, 1)
 
     return StreamingResponse(relay(), headers=headers, media_type=content_type)
 

@@ -43,7 +43,7 @@ from automl_common.errors import (
 )
 from gateway.auth import Principal, check_scope, resolve_principal
 from gateway.clients import client_address
-from gateway.usage.meter import METERED, UsageMeter, UsageReader
+from gateway.usage.meter import METERED, UsageMeter
 
 # Answers up to this size are read whole and sent in one message; larger ones stream through.
 _BUFFER_LIMIT = 64 * 1024
@@ -222,17 +222,11 @@ class ProxyMiddleware:
         started = False
         status = 500
         metered = METERED.match(scope["path"]) if scope["method"] == "POST" else None
-        usage: UsageReader | None = None
 
         async def tracking_send(message: Message) -> None:
-            nonlocal started, status, usage
+            nonlocal started, status
             if message["type"] == "http.response.start":
                 started, status = True, message["status"]
-                if metered is not None and status < 300:
-                    content_type = dict(message.get("headers") or []).get(b"content-type", b"").decode("latin-1")
-                    usage = UsageReader(content_type)
-            elif message["type"] == "http.response.body" and usage is not None:
-                usage.feed(message.get("body", b""))
             await send(message)
 
         began = time.perf_counter()
@@ -253,10 +247,4 @@ class ProxyMiddleware:
             if metered is not None and principal is not None and status != 404:
                 meter: UsageMeter = scope["app"].state.usage_meter
                 latency_ms = (time.perf_counter() - began) * 1000
-                tokens = (0, 0)
-                if usage is not None:
-                    usage.close()
-                    tokens = (usage.prompt_tokens, usage.completion_tokens)
-                meter.record(
-                    principal.org_id, metered["deployment_id"], principal.key_id, status, latency_ms, tokens=tokens
-                )
+                meter.record(principal.org_id, metered["deployment_id"], principal.key_id, status, latency_ms)

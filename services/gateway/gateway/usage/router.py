@@ -4,20 +4,33 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
-from sqlalchemy import select
 
 from automl_common.deps import SessionDep
-from automl_common.errors import Forbidden, InvalidRequest, RateLimited, Unauthorized, error_responses
-from automl_proto.inference import Usage, UsageRow
+from automl_common.errors import (
+    BadGateway,
+    Forbidden,
+    InvalidRequest,
+    RateLimited,
+    ServiceUnavailable,
+    Unauthorized,
+    error_responses,
+)
+from automl_common.http import InternalClient
+from automl_proto.inference import TokenUsageDays, Usage, UsageRow
 from gateway.auth import AdminDep
-from gateway.models import DailyUsage
 from gateway.usage.meter import UsageMeter
+from gateway.usage.repository import UsageRepository
 
 router = APIRouter(prefix="/v1/usage", tags=["usage"])
 MAX_DAYS = 366
+RowKey = tuple[date, str, str]  # day, deployment, key
 
 
-@router.get("", response_model=Usage, responses=error_responses(Unauthorized, Forbidden, RateLimited, InvalidRequest))
+@router.get(
+    "",
+    response_model=Usage,
+    responses=error_responses(Unauthorized, Forbidden, RateLimited, InvalidRequest, BadGateway, ServiceUnavailable),
+)
 async def usage(
     request: Request,
     session: SessionDep,
@@ -26,7 +39,7 @@ async def usage(
     to: Annotated[date | None, Query(description="last day (UTC), included; default today")] = None,
 ) -> Usage:
     """Calls to the org's deployments (and playground models) per day, key and deployment: requests, errors,
-    latency, and an llm's tokens."""
+    latency, and an llm's tokens (counted where they are generated: whole answers, streams, async tasks)."""
     last = to or datetime.now(UTC).date()
     first = from_ or last - timedelta(days=30)
     if first > last:
@@ -35,24 +48,42 @@ async def usage(
         raise InvalidRequest(f"from/to: at most {MAX_DAYS} days at once")
     meter: UsageMeter = request.app.state.usage_meter
     await meter.flush()  # this replica's latest counts too
-    rows = await session.scalars(
-        select(DailyUsage)
-        .where(DailyUsage.org_id == principal.org_id, DailyUsage.day >= first, DailyUsage.day <= last)
-        .order_by(DailyUsage.day, DailyUsage.deployment_id, DailyUsage.key_id)
+    inference: InternalClient = request.app.state.inference
+    tokens = await inference.typed(
+        TokenUsageDays,
+        "GET",
+        "/internal/usage/tokens",
+        org_id=principal.org_id,
+        params={"from": first.isoformat(), "to": last.isoformat()},
     )
-    return Usage(
-        items=[
+    rows: dict[RowKey, UsageRow] = {}
+    for row in await UsageRepository(session).days_of_org(principal.org_id, first, last):
+        rows[(row.day, row.deployment_id, row.key_id)] = UsageRow(
+            day=row.day,
+            deployment_id=row.deployment_id,
+            key_id=row.key_id,
+            requests=row.requests,
+            errors=row.errors,
+            mean_latency_ms=round(row.latency_ms_sum / row.requests, 3) if row.requests else 0.0,
+            max_latency_ms=round(row.latency_ms_max, 3),
+            # What the gateway counted itself, from answers, before inference-svc counted tokens (kept).
+            prompt_tokens=row.prompt_tokens,
+            completion_tokens=row.completion_tokens,
+        )
+    for counted in tokens.items:  # an async task's tokens may fall on a later day than its call
+        key = (counted.day, counted.deployment_id, counted.key_id)
+        merged = rows.setdefault(
+            key,
             UsageRow(
-                day=row.day,
-                deployment_id=row.deployment_id,
-                key_id=row.key_id,
-                requests=row.requests,
-                errors=row.errors,
-                mean_latency_ms=round(row.latency_ms_sum / row.requests, 3) if row.requests else 0.0,
-                max_latency_ms=round(row.latency_ms_max, 3),
-                prompt_tokens=row.prompt_tokens,
-                completion_tokens=row.completion_tokens,
-            )
-            for row in rows
-        ]
-    )
+                day=counted.day,
+                deployment_id=counted.deployment_id,
+                key_id=counted.key_id,
+                requests=0,
+                errors=0,
+                mean_latency_ms=0.0,
+                max_latency_ms=0.0,
+            ),
+        )
+        merged.prompt_tokens += counted.prompt_tokens
+        merged.completion_tokens += counted.completion_tokens
+    return Usage(items=[rows[key] for key in sorted(rows)])

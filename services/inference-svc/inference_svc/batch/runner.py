@@ -33,6 +33,7 @@ from inference_svc.serving.loader import ModelInput
 from inference_svc.settings import InferenceSettings
 from inference_svc.tables import BatchPredictionRow, DeploymentRow
 from inference_svc.upstreams import Upstreams
+from inference_svc.usage.meter import Payer
 from modelkit import tasks
 
 logger = logging.getLogger("automl.inference.batch")
@@ -109,10 +110,12 @@ class BatchRunner:
             deployment_id, snapshot_id, dataset_id = row.deployment_id, row.snapshot_id, row.dataset_id
             column = row.input_column
         await asyncio.to_thread(directory.mkdir, parents=True, exist_ok=True)
+        # Batch predictions score classifiers (an llm model is refused): no tokens, billed to no key.
+        payer = Payer(org_id, "")
         if deployment_id is not None:
-            predict = await self._deployment_predict(deployment_id)
+            predict = await self._deployment_predict(deployment_id, payer)
         else:
-            predict = self._playground_predict(artifacts)
+            predict = self._playground_predict(artifacts, payer)
         input_kind = tasks.info(artifacts.model_type).input_kind
         if snapshot_id is not None:
             data_key = await self._snapshot_key(org_id, snapshot_id)
@@ -189,7 +192,7 @@ class BatchRunner:
         answers = iter(outputs)
         return [next(answers) if item.value is not None else None for item in chunk]
 
-    async def _deployment_predict(self, deployment_id: str) -> Predict:
+    async def _deployment_predict(self, deployment_id: str, payer: Payer) -> Predict:
         """Wait (up to ``batch_ready_timeout_s``) for the deployment to serve, then send chunks to it."""
         deadline = time.monotonic() + self.settings.batch_ready_timeout_s
         while True:
@@ -211,13 +214,13 @@ class BatchRunner:
             await asyncio.sleep(1.0)
 
         async def predict(values: list[ModelInput]) -> list[dict[str, Any]]:
-            return await self.manager.predict(deployment_id, route, values)
+            return await self.manager.predict(deployment_id, route, values, payer)
 
         return predict
 
-    def _playground_predict(self, artifacts: ModelArtifacts) -> Predict:
+    def _playground_predict(self, artifacts: ModelArtifacts, payer: Payer) -> Predict:
         async def predict(values: list[ModelInput]) -> list[dict[str, Any]]:
-            return await self.manager.playground(artifacts, values)
+            return await self.manager.playground(artifacts, values, payer)
 
         return predict
 

@@ -1,12 +1,13 @@
 """OpenAI-compatible generation on llm deployments: chat completions and completions, whole or streamed as
 server-sent events (``data: {chunk}`` lines, then ``data: [DONE]``). Each answer carries its token usage (the
-last chunk of a stream too), which the gateway meters."""
+last chunk of a stream too), counted here as they are generated (``usage.meter``)."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,7 +16,6 @@ from fastapi.responses import StreamingResponse
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from automl_common.auth import OrgIdDep
 from automl_common.deps import SessionDep
 from automl_common.errors import Conflict, InvalidRequest, NotFound, ServiceUnavailable, error_responses
 from automl_common.ids import IdPath, new_id
@@ -23,8 +23,9 @@ from automl_proto import openai
 from automl_proto.inference import PromptInput
 from inference_svc.deployments import service
 from inference_svc.deployments.manager import DeploymentManager
-from inference_svc.deps import InputsDep, ManagerDep
+from inference_svc.deps import InputsDep, ManagerDep, PayerDep
 from inference_svc.inputs import InputReader
+from inference_svc.usage.meter import Payer
 
 router = APIRouter(prefix="/v1/deployments", tags=["generation"])
 
@@ -82,16 +83,16 @@ async def _answer(
     session: AsyncSession,
     manager: DeploymentManager,
     reader: InputReader,
-    org_id: str,
+    payer: Payer,
 ) -> Any:
     route, request = await service.generation(
-        session, reader, org_id, deployment_id, prompt_of(body), max_tokens_given(body)
+        session, reader, payer.org_id, deployment_id, prompt_of(body), max_tokens_given(body)
     )
     head = {"id": new_id(api.id_prefix), "created": int(time.time()), "model": deployment_id}
     if body.stream:
-        replies = await primed(manager.stream(deployment_id, route, request))
+        replies = await primed(manager.stream(deployment_id, route, request, payer))
         return StreamingResponse(events(api, head, replies), media_type="text/event-stream")
-    [reply] = await manager.predict(deployment_id, route, [request])
+    [reply] = await manager.predict(deployment_id, route, [request], payer)
     return whole(api, head, reply)
 
 
@@ -101,34 +102,40 @@ def whole(api: _Api, head: dict[str, Any], reply: dict[str, Any]) -> Any:
     return api.whole.model_validate(head | {"choices": [choice], "usage": reply["usage"]})
 
 
-async def primed(replies: AsyncIterator[dict[str, Any]]) -> AsyncIterator[dict[str, Any]]:
+async def primed(replies: AsyncGenerator[dict[str, Any]]) -> AsyncGenerator[dict[str, Any]]:
     """The stream with its first piece already awaited: a request the model refuses at once (a prompt past its
     context) is then a plain 4xx answer, before any status line of a stream is sent."""
     try:
         first = [await anext(replies)]
     except StopAsyncIteration:
         first = []
+    except BaseException:
+        await replies.aclose()
+        raise
 
-    async def rest() -> AsyncIterator[dict[str, Any]]:
-        for item in first:
-            yield item
-        async for item in replies:
-            yield item
+    async def rest() -> AsyncGenerator[dict[str, Any]]:
+        async with contextlib.aclosing(replies):
+            for item in first:
+                yield item
+            async for item in replies:
+                yield item
 
     return rest()
 
 
-async def events(api: _Api, head: dict[str, Any], replies: AsyncIterator[dict[str, Any]]) -> AsyncIterator[bytes]:
-    """The reply's pieces as chunks; the last chunk has the finish reason and the usage; then ``[DONE]``."""
+async def events(api: _Api, head: dict[str, Any], replies: AsyncGenerator[dict[str, Any]]) -> AsyncIterator[bytes]:
+    """The reply's pieces as chunks; the last chunk has the finish reason and the usage; then ``[DONE]``. The
+    replies are closed however the stream ends (a reader gone stops the generation and counts its tokens)."""
     try:
-        async for item in replies:
-            if item.get("done"):
-                last: dict[str, Any] = {"delta": {}} if api is CHAT else {"text": ""}
-                choice = {"index": 0, "finish_reason": item["finish_reason"]} | last
-                yield _event(head | {"object": api.chunk_object, "choices": [choice], "usage": item["usage"]})
-            else:
-                choice = {"index": 0, "finish_reason": None} | api.choice(item["delta"], True)
-                yield _event(head | {"object": api.chunk_object, "choices": [choice]})
+        async with contextlib.aclosing(replies):
+            async for item in replies:
+                if item.get("done"):
+                    last: dict[str, Any] = {"delta": {}} if api is CHAT else {"text": ""}
+                    choice = {"index": 0, "finish_reason": item["finish_reason"]} | last
+                    yield _event(head | {"object": api.chunk_object, "choices": [choice], "usage": item["usage"]})
+                else:
+                    choice = {"index": 0, "finish_reason": None} | api.choice(item["delta"], True)
+                    yield _event(head | {"object": api.chunk_object, "choices": [choice]})
     except Exception as error:  # the status line is gone: the failure is the stream's last event
         yield _event({"error": {"message": f"generation failed: {type(error).__name__}", "type": "server_error"}})
     yield b"data: [DONE]\n\n"
@@ -145,10 +152,10 @@ async def chat_completions(
     session: SessionDep,
     manager: ManagerDep,
     reader: InputsDep,
-    org_id: OrgIdDep,
+    payer: PayerDep,
 ) -> Any:
     """The deployment's reply to a conversation, as OpenAI's chat completions API gives it."""
-    return await _answer(CHAT, body, deployment_id, session, manager, reader, org_id)
+    return await _answer(CHAT, body, deployment_id, session, manager, reader, payer)
 
 
 @router.post(
@@ -162,8 +169,8 @@ async def completions(
     session: SessionDep,
     manager: ManagerDep,
     reader: InputsDep,
-    org_id: OrgIdDep,
+    payer: PayerDep,
 ) -> Any:
     """The deployment's reply to a prompt (taken as one user turn through the model's chat template, as it was
     trained), as OpenAI's completions API gives it."""
-    return await _answer(COMPLETION, body, deployment_id, session, manager, reader, org_id)
+    return await _answer(COMPLETION, body, deployment_id, session, manager, reader, payer)

@@ -8,7 +8,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncGenerator, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,6 +35,7 @@ from inference_svc.serving.replicas import (
 from inference_svc.serving.runtime import ServeRuntime
 from inference_svc.settings import InferenceSettings
 from inference_svc.tables import DeploymentRow
+from inference_svc.usage.meter import Payer, TokenMeter
 from modelkit import tasks
 from modelkit.errors import PromptTooLong as ModelPromptTooLong
 
@@ -70,9 +71,11 @@ class DeploymentManager:
         runtime: ServeRuntime,
         settings: InferenceSettings,
         metrics: InferenceMetrics,
+        tokens: TokenMeter,
         trainer: InternalClient | None = None,
     ) -> None:
         self.database = database
+        self.tokens = tokens  # an llm's tokens, counted as each call's replies come back
         self.trainer = trainer  # told when a deployment no longer serves its model
         self.runtime = runtime
         self.settings = settings
@@ -343,19 +346,27 @@ class DeploymentManager:
             return self.runtime.with_source(route.app_name, self.source(route.shared), inputs)
         return self.runtime.predict(route.app_name, inputs)
 
-    async def predict(self, deployment_id: str, route: Route, inputs: Sequence[ModelInput]) -> list[dict[str, Any]]:
+    async def predict(
+        self, deployment_id: str, route: Route, inputs: Sequence[ModelInput], payer: Payer
+    ) -> list[dict[str, Any]]:
+        """The deployment's outputs for ``inputs``; an llm's tokens billed to ``payer``."""
         outputs: list[dict[str, Any]] = await self._timed(deployment_id, self._call(route, inputs), len(inputs))
+        self.tokens.record_outputs(payer, deployment_id, outputs)
         return route.operating_point.apply(outputs) if route.operating_point is not None else outputs
 
-    async def stream(self, deployment_id: str, route: Route, request: dict[str, Any]) -> AsyncIterator[dict[str, Any]]:
-        """A generator's reply piece by piece; the whole stream within the predict timeout."""
+    async def stream(
+        self, deployment_id: str, route: Route, request: dict[str, Any], payer: Payer
+    ) -> AsyncGenerator[dict[str, Any]]:
+        """A generator's reply piece by piece; the whole stream within the predict timeout; its tokens (to its
+        last piece, if it is cut) billed to ``payer``."""
         started = time.perf_counter()
         outcome = "error"
         source = self.source(route.shared) if route.shared is not None else None
+        replies = self.tokens.metered(payer, deployment_id, self.runtime.stream(route.app_name, request, source))
         try:
-            async with asyncio.timeout(self.settings.predict_timeout_s):
+            async with contextlib.aclosing(replies), asyncio.timeout(self.settings.predict_timeout_s):
                 with model_refusals():
-                    async for item in self.runtime.stream(route.app_name, request, source):
+                    async for item in replies:
                         yield item
             outcome = "ok"
         finally:
@@ -371,28 +382,35 @@ class DeploymentManager:
             self._playground_ready = asyncio.create_task(self.runtime.run(self.playground_app_name, app))
         await asyncio.shield(self._playground_ready)
 
-    async def playground(self, artifacts: ModelArtifacts, inputs: Sequence[ModelInput]) -> list[dict[str, Any]]:
+    async def playground(
+        self, artifacts: ModelArtifacts, inputs: Sequence[ModelInput], payer: Payer
+    ) -> list[dict[str, Any]]:
         """Classifiers and whole llm models on the shared multiplexed app; LoRA llm models on their base
-        model's adapter app (the base held once for all of them)."""
+        model's adapter app (the base held once for all of them). An llm's tokens are billed to ``payer``,
+        under the model's id."""
         source = self.source(artifacts)
         if tasks.info(artifacts.model_type).family == "causal_lm" and artifacts.method == "lora":
             app_name = await self.ensure_adapters(source)
-            return await self._timed("playground", self.runtime.with_source(app_name, source, inputs), len(inputs))
-        await self.ensure_playground()
-        call = self.runtime.playground(self.playground_app_name, artifacts.model_id, source, inputs)
-        return await self._timed("playground", call, len(inputs))
+            call = self.runtime.with_source(app_name, source, inputs)
+        else:
+            await self.ensure_playground()
+            call = self.runtime.playground(self.playground_app_name, artifacts.model_id, source, inputs)
+        outputs = await self._timed("playground", call, len(inputs))
+        self.tokens.record_outputs(payer, artifacts.model_id, outputs)
+        return outputs
 
     async def playground_stream(
-        self, artifacts: ModelArtifacts, request: dict[str, Any]
-    ) -> AsyncIterator[dict[str, Any]]:
+        self, artifacts: ModelArtifacts, request: dict[str, Any], payer: Payer
+    ) -> AsyncGenerator[dict[str, Any]]:
         """An llm model's playground reply piece by piece, from where ``playground`` would answer it."""
         source = self.source(artifacts)
         if artifacts.method == "lora":
-            replies = self.runtime.stream(await self.ensure_adapters(source), request, source)
+            pieces = self.runtime.stream(await self.ensure_adapters(source), request, source)
         else:
             await self.ensure_playground()
-            replies = self.runtime.playground_stream(self.playground_app_name, artifacts.model_id, source, request)
-        async with asyncio.timeout(self.settings.predict_timeout_s):
+            pieces = self.runtime.playground_stream(self.playground_app_name, artifacts.model_id, source, request)
+        replies = self.tokens.metered(payer, artifacts.model_id, pieces)
+        async with contextlib.aclosing(replies), asyncio.timeout(self.settings.predict_timeout_s):
             with model_refusals():
                 async for item in replies:
                     yield item

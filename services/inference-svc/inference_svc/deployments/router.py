@@ -10,7 +10,7 @@ from automl_common.quotas import OrgQuotaExceeded
 from automl_common.schemas import Page
 from automl_proto import inference as schemas
 from inference_svc.deployments import service
-from inference_svc.deps import InferenceSettingsDep, InputsDep, ManagerDep, TrainerDep
+from inference_svc.deps import InferenceSettingsDep, InputsDep, ManagerDep, PayerDep, TrainerDep
 
 router = APIRouter(prefix="/v1/deployments", tags=["deployments"])
 
@@ -91,8 +91,8 @@ async def predict(
     session: SessionDep,
     manager: ManagerDep,
     reader: InputsDep,
-    org_id: OrgIdDep,
+    payer: PayerDep,
 ) -> schemas.PredictResponse:
     """Per input and head: every class's score (highest first) and the predicted classes. Text models take
     strings; image models ``{"image_url": ...}`` (fetched with the SSRF guard) or ``{"image_base64": ...}``."""
-    return await service.predict(session, manager, reader, org_id, deployment_id, body)
+    return await service.predict(session, manager, reader, payer, deployment_id, body)

@@ -29,6 +29,7 @@ from inference_svc.inputs import InputReader, served_type
 from inference_svc.models_client import model_artifacts
 from inference_svc.settings import InferenceSettings
 from inference_svc.tables import DeploymentRow
+from inference_svc.usage.meter import Payer
 from modelkit import tasks
 
 _SCALING = ("min_replicas", "max_replicas", "target_ongoing_requests", "max_batch_size", "batch_wait_timeout_ms")
@@ -208,11 +209,11 @@ async def predict(
     session: AsyncSession,
     manager: DeploymentManager,
     reader: InputReader,
-    org_id: str,
+    payer: Payer,
     deployment_id: str,
     request: schemas.PredictRequest,
 ) -> schemas.PredictResponse:
-    row = await get_row(session, org_id, deployment_id)
+    row = await get_row(session, payer.org_id, deployment_id)
     model_type = row.model_type
     try:
         route, not_serving = ready_app(row), None
@@ -222,7 +223,7 @@ async def predict(
     values = await reader.read(request.inputs, model_type)  # bad inputs are named before "not ready"
     if not_serving is not None:
         raise not_serving
-    outputs = await manager.predict(deployment_id, route, values)
+    outputs = await manager.predict(deployment_id, route, values, payer)
     return schemas.PredictResponse.model_validate({"outputs": outputs})
 
 

@@ -8,7 +8,6 @@ from typing import Any
 from fastapi import APIRouter
 from fastapi.responses import StreamingResponse
 
-from automl_common.auth import OrgIdDep
 from automl_common.errors import (
     Conflict,
     InvalidRequest,
@@ -29,7 +28,7 @@ from inference_svc.deployments.generation import (
     prompt_of,
     whole,
 )
-from inference_svc.deps import InputsDep, ManagerDep, TrainerDep
+from inference_svc.deps import InputsDep, ManagerDep, PayerDep, TrainerDep
 from inference_svc.errors import WrongInputKind
 from inference_svc.models_client import model_artifacts
 from modelkit import tasks
@@ -48,18 +47,19 @@ async def playground_predict(
     trainer: TrainerDep,
     manager: ManagerDep,
     reader: InputsDep,
-    org_id: OrgIdDep,
+    payer: PayerDep,
 ) -> schemas.Output:
     """One input on any succeeded model of the org, without a deployment (shared, multiplexed replicas): a
     classifier's scores, or an llm model's reply."""
+    org_id = payer.org_id
     artifacts = await model_artifacts(trainer, org_id, model_id)
     values = await reader.read([body.input], artifacts.model_type, max_inputs=1)
     if tasks.info(artifacts.model_type).family != "causal_lm":  # one forward pass: nothing to hold a replica
-        return schemas.output_of((await manager.playground(artifacts, values))[0])
+        return schemas.output_of((await manager.playground(artifacts, values, payer))[0])
     slots = manager.playground_slots
     slots.take(org_id)
     try:
-        outputs = await manager.playground(artifacts, values)
+        outputs = await manager.playground(artifacts, values, payer)
     finally:
         slots.give_back(org_id)
     return schemas.output_of(outputs[0])
@@ -79,10 +79,11 @@ async def playground_chat(
     trainer: TrainerDep,
     manager: ManagerDep,
     reader: InputsDep,
-    org_id: OrgIdDep,
+    payer: PayerDep,
 ) -> Any:
     """An llm model's reply to a conversation without a deployment, as a deployment's chat completions give it
     (``stream: true``: server-sent events as it is generated; the last one holds the token usage)."""
+    org_id = payer.org_id
     artifacts = await model_artifacts(trainer, org_id, model_id)
     if tasks.info(artifacts.model_type).input_kind != "chat":
         raise WrongInputKind(f"model {model_id!r} is a {artifacts.model_type} model, which does not generate text")
@@ -92,13 +93,13 @@ async def playground_chat(
     slots.take(org_id)
     if body.stream:
         try:
-            replies = await primed(manager.playground_stream(artifacts, request))
+            replies = await primed(manager.playground_stream(artifacts, request, payer))
         except BaseException:
             slots.give_back(org_id)
             raise
         return StreamingResponse(slots.held_while(org_id, events(CHAT, head, replies)), media_type="text/event-stream")
     try:
-        [reply] = await manager.playground(artifacts, [request])
+        [reply] = await manager.playground(artifacts, [request], payer)
     finally:
         slots.give_back(org_id)
     return whole(CHAT, head, reply)

@@ -25,6 +25,7 @@ from inference_svc.serving.loader import (
 from inference_svc.serving.torch_thread import TorchThread
 
 if TYPE_CHECKING:
+    from modelkit.tasks.llm.generation import OnText, Piece
     from modelkit.tasks.llm.predict import GeneratorPredictor
 
 # Models one playground replica keeps loaded; the least recently used is dropped for a new one. More models
@@ -176,16 +177,17 @@ class AdapterReplica:
 
 
 async def streamed(
-    start: Callable[[Callable[[str], None], Callable[[], bool]], Awaitable[dict[str, Any]]],
+    start: Callable[[OnText, Callable[[], bool]], Awaitable[dict[str, Any]]],
 ) -> AsyncGenerator[dict[str, Any]]:
-    """``{"delta": text}`` for each piece ``start``'s generation emits (on its thread), then its whole answer
-    with ``"done": true``. If the reader goes away first (a dropped stream), the generation is told to stop
+    """``{"delta": text, "usage": ...}`` for each piece ``start``'s generation emits (on its thread), with the
+    tokens read and generated so far (what a stream cut there has cost), then its whole answer with
+    ``"done": true``. If the reader goes away first (a dropped stream), the generation is told to stop
     (``start``'s second argument turns true) rather than run on, holding the model, for nobody."""
     loop = asyncio.get_running_loop()
-    pieces: asyncio.Queue[str | None] = asyncio.Queue()
+    pieces: asyncio.Queue[Piece | None] = asyncio.Queue()
     gone = threading.Event()
 
-    def emit(piece: str) -> None:  # on the generating thread
+    def emit(piece: Piece) -> None:  # on the generating thread
         loop.call_soon_threadsafe(pieces.put_nowait, piece)
 
     reply = asyncio.ensure_future(start(emit, gone.is_set))
@@ -193,7 +195,8 @@ async def streamed(
     reply.add_done_callback(lambda _: pieces.put_nowait(None))
     try:
         while (piece := await pieces.get()) is not None:
-            yield {"delta": piece}
+            usage = {"prompt_tokens": piece.prompt_tokens, "completion_tokens": piece.completion_tokens}
+            yield {"delta": piece.text, "usage": usage}
         yield {"done": True, **(await reply)}
     finally:
         gone.set()

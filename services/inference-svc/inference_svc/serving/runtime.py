@@ -4,10 +4,11 @@ and call them through handles. Serve's API is blocking, so every control call ru
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import threading
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncGenerator, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -190,15 +191,18 @@ class ServeRuntime:
         outputs: list[dict[str, Any]] = await handle.predict.remote(list(inputs))
         return outputs
 
-    async def stream(self, app_name: str, request: dict[str, Any], source: Any = None) -> AsyncIterator[dict[str, Any]]:
+    async def stream(
+        self, app_name: str, request: dict[str, Any], source: Any = None
+    ) -> AsyncGenerator[dict[str, Any]]:
         """A generator replica's reply piece by piece (``GeneratorReplica.stream``; with ``source``, a shared
         app's for that model, ``AdapterReplica.stream``)."""
         handle = await self.handle(app_name)
         streaming = handle.options(stream=True)
         replies = streaming.stream.remote(source, request) if source is not None else streaming.stream.remote(request)
         assert isinstance(replies, DeploymentResponseGenerator)
-        async for item in _until_left(replies):
-            yield item
+        async with contextlib.aclosing(_until_left(replies)) as items:
+            async for item in items:
+                yield item
 
     async def parity_prompts(self, app_name: str, source: Any = None) -> list[dict[str, Any]]:
         handle = await self.handle(app_name)
@@ -214,13 +218,14 @@ class ServeRuntime:
 
     async def playground_stream(
         self, app_name: str, model_id: str, source: Any, request: dict[str, Any]
-    ) -> AsyncIterator[dict[str, Any]]:
+    ) -> AsyncGenerator[dict[str, Any]]:
         """A whole llm model's reply on the multiplexed playground app, piece by piece."""
         handle = await self.handle(app_name)
         replies = handle.options(multiplexed_model_id=model_id, stream=True).stream.remote(source, request)
         assert isinstance(replies, DeploymentResponseGenerator)
-        async for item in _until_left(replies):
-            yield item
+        async with contextlib.aclosing(_until_left(replies)) as items:
+            async for item in items:
+                yield item
 
     async def playground(
         self, app_name: str, model_id: str, source: Any, inputs: Sequence[ModelInput]
@@ -232,7 +237,7 @@ class ServeRuntime:
         return outputs
 
 
-async def _until_left(replies: DeploymentResponseGenerator[Any]) -> AsyncIterator[dict[str, Any]]:
+async def _until_left(replies: DeploymentResponseGenerator[Any]) -> AsyncGenerator[dict[str, Any]]:
     """A replica's stream, cancelled in the replica if its reader leaves before the end (a dropped client,
     the predict timeout): the replica's generation then stops (``replicas.streamed``) instead of running on."""
     finished = False

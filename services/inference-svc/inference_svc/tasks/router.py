@@ -8,7 +8,7 @@ from automl_common.errors import Conflict, InvalidRequest, NotFound, error_respo
 from automl_common.ids import IdPath
 from automl_common.quotas import OrgQuotaExceeded
 from automl_proto import inference as schemas
-from inference_svc.deps import CallbacksDep, InferenceSettingsDep, InputsDep, TaskRunnerDep
+from inference_svc.deps import CallbacksDep, InferenceSettingsDep, InputsDep, PayerDep, TaskRunnerDep
 from inference_svc.tasks import service
 
 router = APIRouter(tags=["tasks"])
@@ -28,10 +28,10 @@ async def create_task(
     reader: InputsDep,
     callbacks: CallbacksDep,
     runner: TaskRunnerDep,
-    org_id: OrgIdDep,
+    payer: PayerDep,
 ) -> schemas.Task:
     """Accept inputs now, predict in the background; the result is kept and, with `callback_url`, POSTed."""
-    row = await service.create_task(session, settings, reader, callbacks, org_id, deployment_id, body)
+    row = await service.create_task(session, settings, reader, callbacks, payer, deployment_id, body)
     await session.commit()
     runner.schedule(row.id)
     return service.to_schema(row)

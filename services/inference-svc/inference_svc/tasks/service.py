@@ -24,6 +24,7 @@ from inference_svc.serving.loader import ModelInput
 from inference_svc.settings import InferenceSettings
 from inference_svc.tables import DeploymentRow, TaskRow
 from inference_svc.tasks.repository import TaskRepository
+from inference_svc.usage.meter import Payer
 
 logger = logging.getLogger("automl.inference.tasks")
 
@@ -55,10 +56,11 @@ async def create_task(
     settings: InferenceSettings,
     reader: InputReader,
     callbacks: GuardedFetcher,
-    org_id: str,
+    payer: Payer,
     deployment_id: str,
     request: schemas.TaskCreate,
 ) -> TaskRow:
+    org_id = payer.org_id
     deployment = await deployments.get_row(session, org_id, deployment_id)
     if deployment.status in ("deleting", "failed"):
         deployments.ready_app(deployment)  # raises the matching error
@@ -83,6 +85,7 @@ async def create_task(
         id=new_id("task"),
         org_id=org_id,
         deployment_id=deployment.id,
+        key_id=payer.key_id,
         status="queued",
         inputs=stored(values),
         callback_url=request.callback_url,
@@ -141,10 +144,11 @@ class TaskRunner:
             if row is None:
                 return
             status, inputs = row.status, restored(row.inputs)
+            payer = Payer(row.org_id, row.key_id or "")
             if status in ("queued", "running"):
                 row.status = "running"
         if status in ("queued", "running"):
-            outputs, error = await self._predict(task_id, inputs)
+            outputs, error = await self._predict(task_id, inputs, payer)
             async with self.database.session() as session:
                 row = await session.get(TaskRow, task_id)
                 if row is None:
@@ -154,7 +158,7 @@ class TaskRunner:
         await self._call_back(task_id)
 
     async def _predict(
-        self, task_id: str, inputs: list[ModelInput]
+        self, task_id: str, inputs: list[ModelInput], payer: Payer
     ) -> tuple[list[dict[str, object]] | None, str | None]:
         deadline = asyncio.get_running_loop().time() + self.settings.predict_timeout_s
         while True:
@@ -171,7 +175,7 @@ class TaskRunner:
                     return None, str(e)
             if route is not None:
                 try:
-                    return await self.manager.predict(deployment.id, route, inputs), None
+                    return await self.manager.predict(deployment.id, route, inputs, payer), None
                 except Exception as e:
                     return None, str(e)
             if asyncio.get_running_loop().time() > deadline:

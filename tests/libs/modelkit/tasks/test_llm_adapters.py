@@ -19,7 +19,7 @@ from modelkit import tasks
 from modelkit.tasks.llm import ArtifactMismatch, LLMManifest, load_model, load_tokenizer
 from modelkit.tasks.llm.adapters import AdapterPool
 from modelkit.tasks.llm.chat import Fingerprint, encode, messages_of
-from modelkit.tasks.llm.generation import GenerationParams, generate
+from modelkit.tasks.llm.generation import GenerationParams, Piece, generate
 from modelkit.tasks.llm.training import CausalLMObjective
 from modelkit.training.loop import train
 from tests.libs.modelkit.tasks.test_llm_training import Hooks
@@ -101,9 +101,11 @@ def test_concurrent_requests_for_more_adapters_than_fit_get_each_models_reply(
 
 def test_a_streamed_reply_comes_in_pieces_that_add_up(tiny: Path, adapters: dict[str, Path]) -> None:
     pool = AdapterPool(tiny, max_adapters=1)
-    pieces: list[str] = []
+    pieces: list[Piece] = []
     reply = pool.generate("unsure", adapters["unsure"], {"prompt": "is it sad", "max_new_tokens": 4}, pieces.append)
-    assert "".join(pieces) == reply["text"] == "maybe no"
+    assert "".join(piece.text for piece in pieces) == reply["text"] == "maybe no"
+    assert [piece.prompt_tokens for piece in pieces] == [reply["usage"]["prompt_tokens"]] * len(pieces)
+    assert pieces[-1].completion_tokens <= reply["usage"]["completion_tokens"]
 
 
 def test_models_that_cannot_share_the_base_are_refused(tiny: Path, tmp_path: Path) -> None:

@@ -12,7 +12,7 @@ import pytest
 
 from modelkit.errors import PromptTooLong
 from modelkit.tasks.llm import load_model, load_tokenizer
-from modelkit.tasks.llm.generation import GenerationParams, context_length, generate
+from modelkit.tasks.llm.generation import GenerationParams, Piece, context_length, generate
 from tests.support.tiny_models import build_tiny_llama
 
 
@@ -45,10 +45,10 @@ def test_a_generation_stops_when_its_caller_goes_away_or_its_time_runs_out(tiny:
     whose 30 s had passed), and the next caller, of any org, waited behind it."""
     model, tokenizer = load_model(tiny), load_tokenizer(tiny)
     prompt = [{"role": "user", "content": "is it good"}]
-    pieces: list[str] = []
+    pieces: list[Piece] = []
     gone = False
 
-    def on_text(piece: str) -> None:
+    def on_text(piece: Piece) -> None:
         nonlocal gone
         pieces.append(piece)
         gone = True  # the reader leaves after the first piece
@@ -58,6 +58,8 @@ def test_a_generation_stops_when_its_caller_goes_away_or_its_time_runs_out(tiny:
     whole = generate(model, tokenizer, prompt, params)
     assert whole.completion_tokens > 5  # left alone, it goes on
     assert cut.completion_tokens < whole.completion_tokens and cut.completion_tokens <= 3
+    # The piece says what the reply had cost when it was sent: what a stream cut there is metered.
+    assert pieces[0].prompt_tokens == cut.prompt_tokens and 1 <= pieces[0].completion_tokens <= cut.completion_tokens
     late = generate(model, tokenizer, prompt, GenerationParams(max_new_tokens=60, deadline=time.monotonic() - 1))
     assert late.completion_tokens == 1 and late.finish_reason == "length"
 

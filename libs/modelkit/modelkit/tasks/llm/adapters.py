@@ -21,7 +21,7 @@ from peft import PeftModel
 
 from modelkit.tasks.llm import ArtifactMismatch, LLMManifest, load_model, load_tokenizer
 from modelkit.tasks.llm.chat import Fingerprint
-from modelkit.tasks.llm.generation import generate, prompt_messages
+from modelkit.tasks.llm.generation import OnText, generate, prompt_messages
 from modelkit.tasks.llm.predict import answer, params_of
 
 
@@ -34,7 +34,7 @@ class _Waiting:
     adapter: str
     directory: Path
     request: dict[str, Any]
-    on_text: Callable[[str], None] | None
+    on_text: OnText | None
     cancelled: Callable[[], bool] | None = None
     done: threading.Event = field(default_factory=threading.Event)
     result: dict[str, Any] | None = None
@@ -98,7 +98,7 @@ class AdapterPool:
         name: str,
         directory: Path,
         request: dict[str, Any],
-        on_text: Callable[[str], None] | None = None,
+        on_text: OnText | None = None,
         cancelled: Callable[[], bool] | None = None,
     ) -> dict[str, Any]:
         """The reply of model ``name`` (its artifacts in ``directory``); blocks until served. Called from any

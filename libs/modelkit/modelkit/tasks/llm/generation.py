@@ -43,6 +43,19 @@ class Generated:
     finish_reason: FinishReason
 
 
+@dataclass(frozen=True)
+class Piece:
+    """A new piece of a reply as it is generated, with the tokens read and generated so far: what a reply cut
+    here (a dropped stream) has cost."""
+
+    text: str
+    prompt_tokens: int
+    completion_tokens: int
+
+
+OnText = Callable[[Piece], None]
+
+
 def prompt_messages(prompt: str | None, messages: Sequence[dict[str, Any]] | None) -> list[dict[str, str]]:
     """What to generate a reply to: a prompt as one user turn, or a conversation ending with a user turn."""
     if messages is None:
@@ -99,18 +112,18 @@ class _TextStream(BaseStreamer):
     token may complete a character only with the next), less what was shown, holding back an end that could
     still become a stop string, and nothing from a stop string on."""
 
-    def __init__(self, tokenizer: PreTrainedTokenizerBase, stops: tuple[str, ...], emit: Callable[[str], None]) -> None:
+    def __init__(self, tokenizer: PreTrainedTokenizerBase, stops: tuple[str, ...], emit: OnText) -> None:
         self.tokenizer = tokenizer
         self.stops = stops
         self.emit = emit
         self.tokens: list[int] = []
-        self.prompt_seen = False
+        self.prompt_tokens: int | None = None
         self.shown = 0
         self.holdback = max((len(stop) - 1 for stop in stops), default=0)
 
     def put(self, value: torch.Tensor) -> None:
-        if not self.prompt_seen:  # generate() first hands over the prompt
-            self.prompt_seen = True
+        if self.prompt_tokens is None:  # generate() first hands over the prompt
+            self.prompt_tokens = int(value.numel())
             return
         self.tokens.extend(int(token) for token in value.reshape(-1).tolist())
         self._flush(final=False)
@@ -126,7 +139,7 @@ class _TextStream(BaseStreamer):
                 return
             shown = shown[: max(self.shown, len(shown) - self.holdback)]
         if len(shown) > self.shown:
-            self.emit(shown[self.shown :])
+            self.emit(Piece(shown[self.shown :], self.prompt_tokens or 0, len(self.tokens)))
             self.shown = len(shown)
 
 
@@ -143,7 +156,7 @@ def generate(
     tokenizer: PreTrainedTokenizerBase,
     messages: list[dict[str, str]],
     params: GenerationParams,
-    on_text: Callable[[str], None] | None = None,
+    on_text: OnText | None = None,
     cancelled: Callable[[], bool] | None = None,
 ) -> Generated:
     """The reply to ``messages``; with ``on_text``, also each piece of it as it is generated (the pieces add

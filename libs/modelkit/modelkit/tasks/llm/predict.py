@@ -15,7 +15,7 @@ from transformers import PreTrainedTokenizerBase
 
 from modelkit.tasks import causal_lm
 from modelkit.tasks.llm import LLMManifest
-from modelkit.tasks.llm.generation import Generated, GenerationParams, generate, prompt_messages
+from modelkit.tasks.llm.generation import Generated, GenerationParams, OnText, generate, prompt_messages
 
 
 def params_of(request: dict[str, Any]) -> GenerationParams:
@@ -70,7 +70,7 @@ class GeneratorPredictor:
     def generate(
         self,
         request: dict[str, Any],
-        on_text: Callable[[str], None] | None = None,
+        on_text: OnText | None = None,
         cancelled: Callable[[], bool] | None = None,
     ) -> dict[str, Any]:
         messages = prompt_messages(request.get("prompt"), request.get("messages"))
