@@ -28,6 +28,10 @@ if TYPE_CHECKING:
     from modelkit.tasks.llm.generation import OnText, Piece
     from modelkit.tasks.llm.predict import GeneratorPredictor
 
+# How long a reply on a replica shared by several orgs generates, while others wait, before yielding to them.
+GENERATION_SLICE_S = 0.5
+
+
 # Models one playground replica keeps loaded; the least recently used is dropped for a new one. More models
 # in use at once spread over more replicas (up to the playground's max replicas).
 PLAYGROUND_MODELS_PER_REPLICA = 4
@@ -146,7 +150,7 @@ class AdapterReplica:
         self.thread = TorchThread(torch_threads)
         _, base_dir = await fetch_model_files(base, base_only=True)
         assert base_dir is not None
-        self.pool = await self.thread.run(AdapterPool, base_dir, max_adapters, device)
+        self.pool = await self.thread.run(AdapterPool, base_dir, max_adapters, device, GENERATION_SLICE_S)
 
     async def predict(self, source: ModelSource, inputs: Sequence[ModelInput]) -> list[dict[str, Any]]:
         model_dir, _ = await fetch_model_files(source)
@@ -202,13 +206,20 @@ async def streamed(
         gone.set()
 
 
+def _generator(predictor: Predictor) -> GeneratorPredictor | None:
+    from modelkit.tasks.llm.predict import GeneratorPredictor
+
+    return predictor if isinstance(predictor, GeneratorPredictor) else None
+
+
 class PlaygroundReplica:
     """Any succeeded model, loaded on first use and kept among the replica's most recently used ones."""
 
-    def __init__(self, torch_threads: int, device: str) -> None:
+    def __init__(self, torch_threads: int, device: str, slice_s: float = GENERATION_SLICE_S) -> None:
         self._sources: dict[str, ModelSource] = {}
         self.thread = TorchThread(torch_threads)
         self.device = device
+        self.slice_s = slice_s
 
     @serve.multiplexed(max_num_models_per_replica=PLAYGROUND_MODELS_PER_REPLICA)  # type: ignore[untyped-decorator]
     async def _model(self, model_id: str) -> Predictor:
@@ -219,18 +230,36 @@ class PlaygroundReplica:
         # The loader sees only the id; the request brings where the model's files are.
         self._sources[model_id] = source
         predictor = await self._model(model_id)
-        return await self.thread.run(predictor.predict, list(inputs))
+        generator = _generator(predictor)
+        if generator is None:  # one forward pass: nothing to share the thread for
+            return await self.thread.run(predictor.predict, list(inputs))
+        return [await self._generated(generator, dict(request)) for request in inputs]  # type: ignore[arg-type]
 
     async def stream(self, source: ModelSource, request: dict[str, Any]) -> AsyncIterator[dict[str, Any]]:
         """A whole llm model's reply piece by piece (as ``GeneratorReplica.stream``)."""
         model_id = serve.get_multiplexed_model_id()
         self._sources[model_id] = source
-        predictor = await self._model(model_id)
-        generate = getattr(predictor, "generate", None)
-        if generate is None:
+        generator = _generator(await self._model(model_id))
+        if generator is None:
             raise TypeError(f"model {model_id!r} does not generate text")
-        async for item in streamed(lambda emit, gone: self.thread.run(generate, request, emit, gone)):
+        async for item in streamed(lambda emit, gone: self._generated(generator, request, emit, gone)):
             yield item
+
+    async def _generated(
+        self,
+        predictor: GeneratorPredictor,
+        request: dict[str, Any],
+        on_text: OnText | None = None,
+        cancelled: Callable[[], bool] | None = None,
+    ) -> dict[str, Any]:
+        """A reply generated in slices on the replica's one torch thread, which every org's models share: once
+        other calls wait for the thread, it yields to them after ``slice_s`` (then goes on, behind them)."""
+        from modelkit.tasks.llm.predict import answer
+
+        generation = await self.thread.run(predictor.begin, request, on_text, cancelled)
+        while not await self.thread.run(generation.advance, predictor.model, self.thread.turn_over(self.slice_s)):
+            pass
+        return answer(generation.result())
 
     def check_health(self) -> None:
         return None

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import itertools
 import random
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -120,3 +121,44 @@ def test_models_that_cannot_share_the_base_are_refused(tiny: Path, tmp_path: Pat
     with pytest.raises(ArtifactMismatch, match="trained with another tokenizer"):
         pool.generate("other", other, {"prompt": "is it good"})
     assert pool.loaded == {}
+
+
+def untrained_model(tiny: Path, target: Path) -> Path:
+    """A LoRA model as it starts (its adapter adds nothing yet): it babbles the random base's long replies."""
+    tokenizer = load_tokenizer(tiny)
+    model = LLM.apply_method(load_model(tiny), "lora", LoraOptions(dropout=0.0))
+    LLM.save(model, tokenizer, LLMManifest("lora", "bm_tiny", "0" * 64, Fingerprint.of(tokenizer).__dict__, 32), target)
+    return target
+
+
+def test_a_long_reply_yields_to_a_short_one_of_another_model(
+    tiny: Path, adapters: dict[str, Path], tmp_path: Path
+) -> None:
+    """The finding: one org's 1,024-token playground reply held the shared replica, and the next caller, of any
+    org, waited behind all of it. Now the long reply yields after its slice to whoever waits, and is still
+    the reply it would have been."""
+    babbler = untrained_model(tiny, tmp_path / "babbler")
+    long = {"prompt": "tell me everything", "max_new_tokens": 120, "temperature": 1.0, "seed": 5}
+    unbroken = AdapterPool(tiny, max_adapters=2).generate("babbler", babbler, dict(long))
+    assert unbroken["usage"]["completion_tokens"] > 50  # long enough to be cut into slices
+
+    pool = AdapterPool(tiny, max_adapters=2, slice_s=0.02)
+    started, finished = threading.Event(), []
+
+    def hog() -> dict[str, Any]:
+        reply = pool.generate("babbler", babbler, dict(long), lambda piece: started.set())
+        finished.append("long")
+        return reply
+
+    def short() -> dict[str, Any]:
+        reply = pool.generate("unsure", adapters["unsure"], {"prompt": "is it sad", "max_new_tokens": 4})
+        finished.append("short")
+        return reply
+
+    with ThreadPoolExecutor(max_workers=2) as threads:
+        long_reply = threads.submit(hog)
+        assert started.wait(30)
+        short_reply = threads.submit(short)
+        assert short_reply.result(60)["text"] == "maybe no"
+        assert long_reply.result(60) == unbroken
+    assert (finished, pool.pauses) == (["short", "long"], 1), (finished, pool.pauses, unbroken["usage"])

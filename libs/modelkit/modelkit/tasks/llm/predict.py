@@ -15,7 +15,14 @@ from transformers import PreTrainedTokenizerBase
 
 from modelkit.tasks import causal_lm
 from modelkit.tasks.llm import LLMManifest
-from modelkit.tasks.llm.generation import Generated, GenerationParams, OnText, generate, prompt_messages
+from modelkit.tasks.llm.generation import (
+    Generated,
+    Generation,
+    GenerationParams,
+    OnText,
+    generate,
+    prompt_messages,
+)
 
 
 def params_of(request: dict[str, Any]) -> GenerationParams:
@@ -75,6 +82,16 @@ class GeneratorPredictor:
     ) -> dict[str, Any]:
         messages = prompt_messages(request.get("prompt"), request.get("messages"))
         return answer(generate(self.model, self.tokenizer, messages, params_of(request), on_text, cancelled))
+
+    def begin(
+        self,
+        request: dict[str, Any],
+        on_text: OnText | None = None,
+        cancelled: Callable[[], bool] | None = None,
+    ) -> Generation:
+        """The reply to ``request``, to generate in slices (``Generation.advance`` with this model)."""
+        messages = prompt_messages(request.get("prompt"), request.get("messages"))
+        return Generation(self.model, self.tokenizer, messages, params_of(request), on_text, cancelled)
 
     def predict(self, raw: Sequence[Any]) -> list[dict[str, Any]]:
         """One reply per request, in order."""
