@@ -73,6 +73,7 @@ bench: install datasets
 	$(PY) -m bench.llm
 	$(PY) -m bench.inference
 	$(PY) -m bench.console
+	$(PY) -m bench.neighbours
 	bash bench/gpu.sh
 
 # The chart rendered with the minimal values, every option on, and bare: helm lint (strict, Kubernetes 1.30)

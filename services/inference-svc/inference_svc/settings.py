@@ -48,6 +48,12 @@ class InferenceSettings(ServiceSettings):
     max_pending_tasks_per_org: int = Field(default=1000, ge=1, le=10_000_000, description="queued or running tasks")
     max_active_batches_per_org: int = Field(default=4, ge=1, le=1000, description="queued or running batches")
     playground_max_replicas: int = Field(default=1, ge=1, le=64)
+    generation_slice_s: float = Field(
+        default=0.5,
+        gt=0,
+        le=3600,
+        description="on replicas shared by orgs: how long a reply generates while others wait before yielding",
+    )
     playground_calls_per_org: int = Field(
         default=2, ge=1, le=1000, description="llm playground generations one org may run at once (shared replicas)"
     )

@@ -100,6 +100,7 @@ class DeploymentManager:
             downscale_delay_s=settings.downscale_delay_s,
             health_check_period_s=settings.health_check_period_s,
             torch_threads=settings.replica_torch_threads,
+            generation_slice_s=settings.generation_slice_s,
         )
 
     @property

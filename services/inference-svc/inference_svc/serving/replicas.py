@@ -45,6 +45,7 @@ class ReplicaResources:
     downscale_delay_s: float
     health_check_period_s: float
     torch_threads: int = 0
+    generation_slice_s: float = GENERATION_SLICE_S  # on replicas shared by orgs
 
     @property
     def device(self) -> str:
@@ -143,14 +144,14 @@ class AdapterReplica:
     served grouped by adapter. Each request brings where its model's files are."""
 
     async def __init__(  # type: ignore[misc]
-        self, base: ModelSource, torch_threads: int, max_adapters: int, device: str
+        self, base: ModelSource, torch_threads: int, max_adapters: int, device: str, slice_s: float
     ) -> None:
         from modelkit.tasks.llm.adapters import AdapterPool
 
         self.thread = TorchThread(torch_threads)
         _, base_dir = await fetch_model_files(base, base_only=True)
         assert base_dir is not None
-        self.pool = await self.thread.run(AdapterPool, base_dir, max_adapters, device, GENERATION_SLICE_S)
+        self.pool = await self.thread.run(AdapterPool, base_dir, max_adapters, device, slice_s)
 
     async def predict(self, source: ModelSource, inputs: Sequence[ModelInput]) -> list[dict[str, Any]]:
         model_dir, _ = await fetch_model_files(source)
@@ -346,7 +347,9 @@ def adapters_app(
         ray_actor_options=resources.actor_options(),
         health_check_period_s=resources.health_check_period_s,
     )(AdapterReplica)
-    app: Application = deployment.bind(base, resources.torch_threads, max_adapters, resources.device)
+    app: Application = deployment.bind(
+        base, resources.torch_threads, max_adapters, resources.device, resources.generation_slice_s
+    )
     return app
 
 
@@ -364,7 +367,7 @@ def playground_app(*, max_replicas: int, resources: ReplicaResources) -> Applica
         ray_actor_options=resources.actor_options(),
         health_check_period_s=resources.health_check_period_s,
     )(PlaygroundReplica)
-    app: Application = deployment.bind(resources.torch_threads, resources.device)
+    app: Application = deployment.bind(resources.torch_threads, resources.device, resources.generation_slice_s)
     return app
 
 
