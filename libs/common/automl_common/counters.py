@@ -8,11 +8,13 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Mapping, Sequence
-from typing import Any
+from datetime import date
+from typing import Any, TypeVar
 
-from sqlalchemy import func
+from sqlalchemy import func, select
+from sqlalchemy.orm import DeclarativeBase
 
-from automl_common.db import Database, upsert_insert
+from automl_common.db import Database, Repository, upsert_insert
 
 logger = logging.getLogger("automl.counters")
 
@@ -91,3 +93,19 @@ class IncrementalCounters:
                 for key, counts in pending.items():  # kept for the next try
                     self._merge(self._pending.setdefault(key, dict.fromkeys(self.sums + self.maxima, 0)), counts)
                 raise
+
+
+DailyRow = TypeVar("DailyRow", bound=DeclarativeBase)
+
+
+class DailyCountsRepository(Repository[DailyRow]):
+    """Rows counted per day, org, deployment and key (``day``, ``org_id``, ``deployment_id``, ``key_id``)."""
+
+    async def days_of_org(self, org_id: str, first: date, last: date) -> Sequence[DailyRow]:
+        table = self.model
+        statement = (
+            select(table)
+            .where(table.org_id == org_id, table.day >= first, table.day <= last)
+            .order_by(table.day, table.deployment_id, table.key_id)
+        )
+        return (await self.session.scalars(statement)).all()

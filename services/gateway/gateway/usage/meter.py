@@ -20,12 +20,12 @@ METERED = re.compile(
 )
 
 
-class UsageMeter:
+class UsageMeter(IncrementalCounters):
     """Calls to deployments (and playground models) per day, org, deployment and key. Tokens are not counted
     here: inference-svc counts those where they are generated (``GET /internal/usage/tokens``)."""
 
     def __init__(self, database: Database, flush_interval_s: float) -> None:
-        self.counters = IncrementalCounters(
+        super().__init__(
             database,
             DailyUsage.__table__,
             keys=("day", "org_id", "deployment_id", "key_id"),
@@ -41,16 +41,4 @@ class UsageMeter:
         playground and batch predictions straight from a model)."""
         key = (datetime.now(UTC).date(), org_id, deployment_id, key_id)
         errors = count if status >= 400 else 0
-        self.counters.add(
-            key,
-            {"requests": count, "errors": errors, "latency_ms_sum": latency_ms, "latency_ms_max": latency_ms},
-        )
-
-    def start(self) -> None:
-        self.counters.start()
-
-    async def aclose(self) -> None:
-        await self.counters.aclose()
-
-    async def flush(self) -> None:
-        await self.counters.flush()
+        self.add(key, {"requests": count, "errors": errors, "latency_ms_sum": latency_ms, "latency_ms_max": latency_ms})

@@ -28,9 +28,9 @@ def _count(usage: object, name: str) -> int:
     return value if isinstance(value, int) and value > 0 else 0
 
 
-class TokenMeter:
+class TokenMeter(IncrementalCounters):
     def __init__(self, database: Database, flush_interval_s: float) -> None:
-        self.counters = IncrementalCounters(
+        super().__init__(
             database,
             DailyTokens.__table__,
             keys=("day", "org_id", "deployment_id", "key_id"),
@@ -42,7 +42,7 @@ class TokenMeter:
         """One reply's ``usage`` (``prompt_tokens``, ``completion_tokens``); nothing for a reply without one."""
         tokens = {name: _count(usage, name) for name in ("prompt_tokens", "completion_tokens")}
         if any(tokens.values()):
-            self.counters.add((datetime.now(UTC).date(), payer.org_id, deployment_id, payer.key_id), tokens)
+            self.add((datetime.now(UTC).date(), payer.org_id, deployment_id, payer.key_id), tokens)
 
     def record_outputs(self, payer: Payer, deployment_id: str, outputs: Iterable[Mapping[str, Any]]) -> None:
         for output in outputs:
@@ -61,12 +61,3 @@ class TokenMeter:
                     yield item
         finally:
             self.record(payer, deployment_id, usage)
-
-    def start(self) -> None:
-        self.counters.start()
-
-    async def aclose(self) -> None:
-        await self.counters.aclose()
-
-    async def flush(self) -> None:
-        await self.counters.flush()
