@@ -171,7 +171,7 @@ class ModelCreate(BaseModel):
 
     name: str = Field(min_length=1, max_length=200)
     description: str = Field(default="", max_length=5000)
-    model_type: ModelType = "text_classification"
+    model_type: ModelType | None = Field(default=None, description="default: the training snapshot's type")
     base_model: str = Field(min_length=1, max_length=200)
     method: Method
     train_snapshot_id: ResourceId

@@ -123,9 +123,9 @@ def b64(data: bytes) -> dict[str, str]:
 
 
 def request(base_model: dict[str, Any], snapshot: dict[str, Any], method: str, **options: Any) -> dict[str, Any]:
+    """No ``model_type``: it is the image snapshot's (it was a 422 naming text_classification)."""
     return {
         "name": f"colours {method}",
-        "model_type": "image_classification",
         "base_model": base_model["id"],
         "method": method,
         "train_snapshot_id": snapshot["id"],
@@ -139,6 +139,7 @@ async def last_layer_model(org: OrgClient, base_model: dict[str, Any], zip_snaps
     body = request(base_model, zip_snapshot, "last_layer", max_epochs=60, class_weights="balanced")
     response = await org.post("/v1/models", json=body)
     assert response.status_code == 201, response.text
+    assert response.json()["model_type"] == "image_classification"  # the snapshot's
     model = await wait_model(org, response.json()["id"])
     assert model["status"] == "succeeded", model
     return model

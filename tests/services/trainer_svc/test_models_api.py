@@ -61,6 +61,8 @@ async def ready_snapshot(org: OrgClient) -> dict[str, Any]:
         ({"options": {"class_weights": {"sentiment": {"meh": 2}}}}, 422, "InvalidRequest", "class_weights"),
         ({"options": {"unknown_option": 1}}, 422, "InvalidRequest", "unknown_option"),
         ({"model_type": "image_classification"}, 422, "InvalidRequest", "base_model"),
+        # No model_type: the text snapshot's type, which an image base model is not for.
+        ({"base_model": "mobilenet-v2"}, 422, "InvalidRequest", "not text_classification (the training snapshot's"),
         ({"parent_model_id": "model_00000000000000000000000000"}, 404, "ModelNotFound", "parent_model_id"),
     ],
 )

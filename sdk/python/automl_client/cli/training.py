@@ -55,9 +55,10 @@ def models_create(
     base_model: Annotated[str, typer.Option("--base-model", help="a base model's name or id")],
     snapshot: Annotated[str, typer.Option("--snapshot", help="the training snapshot")],
     method: Annotated[str, typer.Option("--method", help="last_layer, lora or full")] = "last_layer",
-    model_type: Annotated[str, typer.Option("--type", help="text_classification, image_classification, llm")] = (
-        "text_classification"
-    ),
+    model_type: Annotated[
+        str | None,
+        typer.Option("--type", help="text_classification, image_classification, llm; default: the snapshot's"),
+    ] = None,
     test_snapshot: Annotated[str | None, typer.Option("--test-snapshot")] = None,
     test_split_pct: Annotated[float | None, typer.Option("--test-split-pct")] = None,
     parent: Annotated[str | None, typer.Option("--parent", help="start from this model of the org")] = None,

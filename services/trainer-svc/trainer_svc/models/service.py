@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -166,11 +166,17 @@ async def create_model(
 ) -> TrainingModel:
     limits = limits or RunLimits()
     _check_run(body, limits)
+    model_type = body.model_type
+    train: dict[str, Any] | None = None
+    if model_type is None:  # the training snapshot's
+        train = await _snapshot(snapshots, org_id, body.train_snapshot_id, "train_snapshot_id")
+        model_type = cast(schemas.ModelType, train["type"])
     base = await base_models.get_for_org(session, org_id, body.base_model)
-    if base.model_type != body.model_type:
-        raise InvalidRequest(f"base_model: {base.id} is for {base.model_type}, not {body.model_type}")
+    if base.model_type != model_type:
+        given = "" if body.model_type is not None else " (the training snapshot's type)"
+        raise InvalidRequest(f"base_model: {base.id} is for {base.model_type}, not {model_type}{given}")
     try:
-        tasks.info(body.model_type).check_method(body.method)
+        tasks.info(model_type).check_method(body.method)
     except tasks.UnknownModelType as e:
         raise InvalidRequest(f"model_type: {e}") from e
     except tasks.ModelTypeError as e:  # its message names the field
@@ -179,9 +185,10 @@ async def create_model(
         raise InvalidRequest(f"method: {base.id} supports {base.methods}, not {body.method!r}")
     if base.status in ("missing", "failed"):
         raise Conflict(f"base_model: {base.id} cannot be used: {base.error}")
-    train = await _snapshot(snapshots, org_id, body.train_snapshot_id, "train_snapshot_id")
-    if train["type"] != body.model_type:
-        raise InvalidRequest(f"train_snapshot_id: snapshot is {train['type']}, the model {body.model_type}")
+    if train is None:
+        train = await _snapshot(snapshots, org_id, body.train_snapshot_id, "train_snapshot_id")
+    if train["type"] != model_type:
+        raise InvalidRequest(f"train_snapshot_id: snapshot is {train['type']}, the model {model_type}")
     heads = {head["name"]: [c["name"] for c in head["classes"]] for head in train["heads"]}
     if body.test_snapshot_id is not None:
         await _snapshot(snapshots, org_id, body.test_snapshot_id, "test_snapshot_id")
@@ -196,8 +203,8 @@ async def create_model(
         if not compatibility["compatible"]:
             raise InvalidRequest(f"test_snapshot_id: not compatible: {'; '.join(compatibility['problems'])}")
     if body.parent_model_id is not None:
-        if not tasks.info(body.model_type).from_parent:
-            raise InvalidRequest(f"parent_model_id: {body.model_type} models start from their base model, not a parent")
+        if not tasks.info(model_type).from_parent:
+            raise InvalidRequest(f"parent_model_id: {model_type} models start from their base model, not a parent")
         parent = await ModelRepository(session).get_in_org(org_id, body.parent_model_id)
         if parent is None:
             raise ModelNotFound(f"parent_model_id: model {body.parent_model_id!r} not found")
@@ -236,7 +243,7 @@ async def create_model(
         org_id=org_id,
         name=body.name,
         description=body.description,
-        model_type=body.model_type,
+        model_type=model_type,
         base_model_id=base.id,
         method=body.method,
         train_snapshot_id=body.train_snapshot_id,
