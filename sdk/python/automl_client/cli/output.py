@@ -11,7 +11,9 @@ from typing import Any, NoReturn
 import typer
 from pydantic import BaseModel
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from automl_client import errors
 
@@ -73,9 +75,10 @@ def fail(error: Exception, as_json: bool) -> NoReturn:
     else:
         message = error.detail if isinstance(error, errors.APIError) else str(error)
         label = error.error if isinstance(error, errors.APIError) else type(error).__name__
-        err_console.print(f"[bold red]{label}[/]: {message}")
+        # What the API says is shown as it is: a pattern like ``^[a-z]{1,12}_`` is not Rich markup.
+        err_console.print(f"[bold red]{escape(label)}[/]: {escape(message)}")
         if isinstance(error, errors.APIError) and error.request_id:
-            err_console.print(f"[dim]request id {error.request_id}[/]")
+            err_console.print(f"[dim]request id {escape(error.request_id)}[/]")
     raise typer.Exit(code)
 
 
@@ -107,15 +110,16 @@ def show(value: Any, as_json: bool, title: str | None = None) -> None:
     console.print(table)
 
 
-def cell(value: Any) -> str:
+def cell(value: Any) -> Text:
+    """A table cell, as plain text (a name or class like ``[draft]`` is not Rich markup)."""
     if value is None:
-        return "-"
+        return Text("-")
     if isinstance(value, float):
-        return f"{value:.4g}"
+        return Text(f"{value:.4g}")
     if isinstance(value, (dict, list)):
         text = json.dumps(value, default=str)
-        return text if len(text) <= 200 else text[:197] + "..."
-    return str(value)
+        return Text(text if len(text) <= 200 else text[:197] + "...")
+    return Text(str(value))
 
 
 def listing(

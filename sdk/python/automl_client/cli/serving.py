@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 
 from automl_client.cli.output import console, emit_json, err_console, listing, plain, show
 from automl_client.cli.state import Json, client, handled
@@ -32,11 +33,11 @@ def _input(text: str | None, image_url: str | None, prompt: str | None) -> Any:
 
 def _print_output(output: inference.Output) -> None:
     if isinstance(output, inference.Generation):
-        console.print(output.text)
+        console.print(escape(output.text))
         return
     for head, prediction in output.heads.items():
         scores = ", ".join(f"{label} {score:.3f}" for label, score in prediction.scores.items())
-        console.print(f"[bold]{head}[/]: {', '.join(prediction.predicted) or '-'}  ({scores})")
+        console.print(f"[bold]{escape(head)}[/]: {escape(', '.join(prediction.predicted) or '-')}  ({escape(scores)})")
 
 
 def playground(
@@ -86,7 +87,7 @@ def predict(
             if as_json:
                 sys.stdout.write(inference.PredictResponse(outputs=[output]).model_dump_json() + "\n")
             else:
-                console.print(f"[dim]{text[:60]}[/]")
+                console.print(f"[dim]{escape(str(text)[:60])}[/]")
                 _print_output(output)
 
 
