@@ -46,6 +46,8 @@ def main() -> None:
         # The limiter still runs on every request; the limit is only set high enough not to refuse any.
         "AUTOML_GATEWAY_RATE_LIMIT_PER_S": "1000000",
         "AUTOML_GATEWAY_RATE_LIMIT_BURST": "1000000",
+        "AUTOML_GATEWAY_ORG_RATE_LIMIT_PER_S": "1000000",  # the org's bucket too: it refused the run with a 429
+        "AUTOML_GATEWAY_ORG_RATE_LIMIT_BURST": "1000000",
     }
     with (
         service_process("bench.echo_server", echo_env, echo_port, workdir / "echo.log"),
