@@ -1,5 +1,5 @@
 """The gateway benchmark runs to its end (it had stopped at a 429 since the per-org rate limit was added): a
-run long enough to pass the per-org burst, the figures printed; what they are is the benchmark's business, not this test's."""
+run long enough to pass the org's burst, its figures printed; what they are is the benchmark's business."""
 
 from __future__ import annotations
 
