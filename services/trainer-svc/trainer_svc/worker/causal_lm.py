@@ -40,6 +40,23 @@ SELECTION = CausalLMObjective.metric_key  # an LLM's evaluations are chosen by t
 PARITY_MAX_NEW_TOKENS = 32
 
 
+def exact_match_report(expected: list[str], replies: list[str]) -> dict[str, Any]:
+    """Replies scored as a classifier's, exact match against the expected ones (one-hot scores: no loss). A
+    reply outside the expected labels counts for the class ``OTHER``, which is a class of the report only when
+    some reply fell there: averages are over the classes that occur in the answers or the replies, as
+    scikit-learn's are (an empty class would pull the macro averages down for nothing)."""
+    labels = sorted(set(expected))
+    classes = [*labels, OTHER] if any(reply not in labels for reply in replies) else labels
+    scores = np.zeros((len(replies), len(classes)))
+    for row, reply in enumerate(replies):
+        scores[row, classes.index(reply) if reply in labels else len(labels)] = 1.0
+    y_true = np.array([classes.index(label) for label in expected])
+    evaluated = evaluate([HeadInput("reply", classes, y_true, scores)])
+    for block in (evaluated["heads"]["reply"], evaluated["overall"]):
+        block["loss"] = None  # one-hot scores: no likelihood to speak of
+    return evaluated
+
+
 @dataclass
 class Conversations:
     """A snapshot's rows as chat messages (each ending with the reply to learn), with their dataset row ids."""
@@ -265,19 +282,11 @@ class CausalLMJob(Job):
         labels = sorted(set(expected))
         if not 2 <= len(labels) <= MAX_LABELS or any(len(label.split()) > MAX_LABEL_WORDS for label in labels):
             return None
-        classes = [*labels, OTHER]
         longest = max(len(tokenizer(label, add_special_tokens=False)["input_ids"]) for label in labels)
         params = GenerationParams(max_new_tokens=longest + 2)
 
         def report(replies: list[str]) -> dict[str, Any]:
-            scores = np.zeros((len(replies), len(classes)))
-            for row, reply in enumerate(replies):
-                scores[row, classes.index(reply) if reply in classes else len(labels)] = 1.0
-            y_true = np.array([classes.index(label) for label in expected])
-            evaluated = evaluate([HeadInput("reply", classes, y_true, scores)])
-            for block in (evaluated["heads"]["reply"], evaluated["overall"]):
-                block["loss"] = None  # one-hot scores: no likelihood to speak of
-            return evaluated
+            return exact_match_report(expected, replies)
 
         trained = report([generate(model, tokenizer, prompt, params).text.strip() for prompt in prompts])
         disable = getattr(model, "disable_adapter", None)
