@@ -60,8 +60,12 @@ async def test_a_long_reply_yields_the_thread_to_a_short_one(babbler: GeneratorP
     started = asyncio.Event()
     loop = asyncio.get_running_loop()
 
-    def on_text(piece: Piece) -> None:  # on the torch thread
-        loop.call_soon_threadsafe(started.set)
+    def on_text(piece: Piece) -> None:  # on the torch thread: the long reply is under way
+        if not started.is_set():
+            loop.call_soon_threadsafe(started.set)
+            deadline = time.monotonic() + 30
+            while replica.thread.waiting() == 0 and time.monotonic() < deadline:  # however loaded the machine
+                time.sleep(0.001)
 
     async def hog() -> dict[str, object]:
         reply = await replica._generated(babbler, dict(long), on_text)

@@ -145,8 +145,15 @@ def test_a_long_reply_yields_to_a_short_one_of_another_model(
     pool = AdapterPool(tiny, max_adapters=2, slice_s=0.02)
     started, finished = threading.Event(), []
 
+    def on_text(piece: Piece) -> None:  # on the serving thread: the long reply is under way
+        if not started.is_set():
+            started.set()
+            deadline = time.monotonic() + 30
+            while not pool._waiting and time.monotonic() < deadline:  # however loaded the machine, it waits
+                time.sleep(0.001)
+
     def hog() -> dict[str, Any]:
-        reply = pool.generate("babbler", babbler, dict(long), lambda piece: started.set())
+        reply = pool.generate("babbler", babbler, dict(long), on_text)
         finished.append("long")
         return reply
 
@@ -161,4 +168,5 @@ def test_a_long_reply_yields_to_a_short_one_of_another_model(
         short_reply = threads.submit(short)
         assert short_reply.result(60)["text"] == "maybe no"
         assert long_reply.result(60) == unbroken
-    assert (finished, pool.pauses) == (["short", "long"], 1), (finished, pool.pauses, unbroken["usage"])
+    # The long reply yielded (the short one may have yielded back, on a loaded machine: slices alternate).
+    assert finished == ["short", "long"] and pool.pauses >= 1, (finished, pool.pauses, unbroken["usage"])
