@@ -268,8 +268,7 @@ class Generation:
             self.new += produced[: produced.index(eos)]
             return self._end("stop")
         self.new += produced
-        text = str(tokenizer.decode(self.new, skip_special_tokens=True))
-        if params.stop and visible(text, params.stop)[1]:
+        if params.stop and visible(str(tokenizer.decode(self.new, skip_special_tokens=True)), params.stop)[1]:
             return self._end("stop")
         if len(self.new) >= self.max_new_tokens or until.fired or paused is None or not paused.fired:
             return self._end("length")
