@@ -56,6 +56,10 @@ class BestThreshold(BaseModel):
 class ConfusionMatrix(BaseModel):
     labels: list[str]
     matrix: list[list[int]] | None = Field(default=None, description="single-label: actual (rows) x predicted")
+    unpredicted: list[int] | None = Field(
+        default=None,
+        description="single-label at cut-offs: per actual class, the rows on which no class reached its cut-off",
+    )
     per_class: dict[str, list[list[int]]] | None = Field(
         default=None, description="multi-label: [[tn, fp], [fn, tp]] per label"
     )
@@ -66,7 +70,8 @@ class HeadMetrics(BaseModel):
 
     multilabel: bool
     rows: int
-    threshold: float | None
+    threshold: float | None = Field(description="the cut-off every class was decided at; null: the argmax")
+    cuts: dict[str, float] | None = Field(default=None, description="cut-offs of single classes, over threshold")
     classes: dict[str, ClassMetrics]
     macro: Averages
     micro: Averages
@@ -108,6 +113,7 @@ class ModelMetrics(BaseModel):
 
     model_id: str
     threshold: float | None = Field(description="the cut-off asked for (?threshold=), else null: each head's own")
+    threshold_class: str | None = Field(default=None, description="the one class the cut-off was applied to")
     heads: dict[str, HeadMetrics]
     overall: OverallMetrics
     baseline: dict[str, Any] = Field(description="the baseline's report on the same test rows, and its name")

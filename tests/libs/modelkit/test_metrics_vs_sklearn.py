@@ -50,8 +50,41 @@ def close(a, b) -> None:
 def test_single_label_metrics_match_sklearn(data):
     y, scores, classes = data
     labels = [f"c{i}" for i in range(classes)]
-    report = evaluate_single_label(y, scores, labels)
-    predicted = scores.argmax(axis=1)
+    check_single_label(evaluate_single_label(y, scores, labels), y, scores, scores.argmax(axis=1), labels)
+
+
+def rule(row: np.ndarray, cuts: dict[int, float]) -> int:
+    """The operating point's rule, row by row in plain Python: the best class reaching its cut-off, else the
+    best class without one, else -1."""
+    reached = [c for c in range(len(row)) if c in cuts and row[c] >= cuts[c]]
+    if reached:
+        return max(reached, key=lambda c: (row[c], -c))
+    free = [c for c in range(len(row)) if c not in cuts]
+    return max(free, key=lambda c: (row[c], -c)) if free else -1
+
+
+@SETTINGS
+@given(single_label_inputs(), st.sampled_from([0.05, 0.2, 0.35, 0.5, 0.65, 0.8, 0.95]), st.booleans(), st.data())
+def test_every_figure_at_a_cut_off_matches_sklearn(data, threshold, one_class, draw):
+    """At a threshold (every class) or a cut-off on one class, every figure is of the decision the operating
+    point makes: accuracy and the confusion matrix included, rows no class reaches counted as wrong."""
+    y, scores, classes = data
+    labels = [f"c{i}" for i in range(classes)]
+    if one_class:
+        chosen = draw.draw(st.integers(0, classes - 1))
+        report = evaluate_single_label(y, scores, labels, cuts={labels[chosen]: threshold})
+        cuts = {chosen: threshold}
+    else:
+        report = evaluate_single_label(y, scores, labels, threshold=threshold)
+        cuts = dict.fromkeys(range(classes), threshold)
+    predicted = np.array([rule(row, cuts) for row in scores])
+    check_single_label(report, y, scores, predicted, labels)
+    unpredicted = [int(((y == c) & (predicted == -1)).sum()) for c in range(classes)]
+    assert report["confusion_matrix"]["unpredicted"] == unpredicted
+
+
+def check_single_label(report, y, scores, predicted, labels):
+    classes = len(labels)
     everything = list(range(classes))
     precision, recall, f1, support = skm.precision_recall_fscore_support(
         y, predicted, labels=everything, zero_division=0

@@ -24,6 +24,15 @@ def test_a_single_label_head_predicts_the_best_class_that_passes() -> None:
     assert neither["heads"]["spam"]["predicted"] == []  # no class passes: no prediction
 
 
+def test_a_cut_off_below_one_half_lowers_the_bar_for_its_class() -> None:
+    # A class whose score reaches its own cut-off wins over classes that have none, as "spam at >= 0.3" means.
+    rule = Rule({"spam": {"spam": 0.3}}, {"spam": False})
+    likely, unlikely = output({"spam": 0.35, "ham": 0.65}, ["ham"]), output({"spam": 0.2, "ham": 0.8}, ["ham"])
+    rule.apply([likely, unlikely])
+    assert likely["heads"]["spam"]["predicted"] == ["spam"]
+    assert unlikely["heads"]["spam"]["predicted"] == ["ham"]
+
+
 def test_a_multi_label_head_predicts_every_class_at_or_above_its_cut_off() -> None:
     rule = Rule({"tags": {"sport": 0.3, "music": 0.9}}, {"tags": True})
     answer = output({"sport": 0.35, "music": 0.6, "food": 0.7}, ["music", "food"], head="tags")

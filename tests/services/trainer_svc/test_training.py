@@ -87,6 +87,7 @@ async def test_multi_head_with_partial_and_multi_label_heads(
     strict = (await org.get(f"/v1/models/{model['id']}/metrics", params={"threshold": 0.9, "head": "tags"})).json()
     assert list(strict["heads"]) == ["tags"]
     assert strict["heads"]["tags"]["threshold"] == 0.9
+    await _check_figures_at_cut_offs(org, trainer_platform, model["id"])
 
     # The artifacts work without the trainer: modelkit loads them with the base model's files.
     from modelkit.predict import ClassifierPredictor
@@ -98,6 +99,67 @@ async def test_multi_head_with_partial_and_multi_label_heads(
     assert output["heads"]["sentiment"]["predicted"] == ["positive"]
     assert "sport" in output["heads"]["tags"]["predicted"]
     assert abs(sum(output["heads"]["sentiment"]["scores"].values()) - 1) < 1e-5
+
+
+async def _check_figures_at_cut_offs(org: OrgClient, platform: Platform, model_id: str) -> None:
+    """Every figure at a cut-off, against scikit-learn on the stored scores: accuracy, the confusion matrix,
+    the baseline and the improvement over it included."""
+    import io
+
+    import numpy as np
+    from sklearn import metrics as skm
+
+    store = FilesystemStore(platform.apps["trainer"].state.settings.resolved_store_root)
+    scores_npz = await store.get_bytes(f"orgs/{org.org_id}/models/{model_id}/scores.npz")
+    default = (await org.get(f"/v1/models/{model_id}/metrics")).json()
+    names = list(default["heads"])
+    position = names.index("sentiment")
+    with np.load(io.BytesIO(scores_npz)) as arrays:
+        y, scores, baseline = (arrays[f"{k}_{position}"].astype(np.float64) for k in ("y", "scores", "baseline"))
+    y = y.astype(int)
+    labels = list(default["heads"]["sentiment"]["classes"])
+    for params, cuts in (
+        ({"threshold": 0.9}, dict.fromkeys(range(len(labels)), 0.9)),
+        ({"threshold": 0.2, "threshold_class": labels[1], "head": "sentiment"}, {1: 0.2}),
+    ):
+        answer = await org.get(f"/v1/models/{model_id}/metrics", params=params)
+        assert answer.status_code == 200, answer.text
+        got = answer.json()
+        figures = {}
+        for name, matrix in (("model", scores), ("baseline", baseline)):
+            predicted = _decide(matrix[y >= 0], cuts)
+            truth = y[y >= 0]
+            head = got["heads"]["sentiment"] if name == "model" else got["baseline"]["heads"]["sentiment"]
+            everything = list(range(len(labels)))
+            p, r, f, _ = skm.precision_recall_fscore_support(truth, predicted, labels=everything, zero_division=0)
+            for index, label in enumerate(labels):
+                assert head["classes"][label]["precision"] == pytest.approx(p[index])
+                assert head["classes"][label]["recall"] == pytest.approx(r[index])
+                assert head["classes"][label]["f1"] == pytest.approx(f[index])
+            assert head["accuracy"] == pytest.approx(skm.accuracy_score(truth, predicted))
+            full = skm.confusion_matrix(truth, predicted, labels=[*everything, -1])
+            assert head["confusion_matrix"]["matrix"] == full[: len(labels), : len(labels)].tolist()
+            assert head["confusion_matrix"]["unpredicted"] == full[: len(labels), -1].tolist()
+            figures[name] = head
+        change = got["delta"]["heads"]["sentiment"]
+        assert change["accuracy"] == pytest.approx(figures["model"]["accuracy"] - figures["baseline"]["accuracy"])
+        assert change["macro"]["recall"] == pytest.approx(
+            figures["model"]["macro"]["recall"] - figures["baseline"]["macro"]["recall"]
+        )
+    wrong = await org.get(f"/v1/models/{model_id}/metrics", params={"threshold": 0.5, "threshold_class": "nope"})
+    assert wrong.status_code == 422 and "head" in wrong.json()["detail"]
+
+
+def _decide(scores: Any, cuts: dict[int, float]) -> Any:
+    import numpy as np
+
+    out = []
+    for row in scores:
+        reached = [c for c in range(len(row)) if c in cuts and row[c] >= cuts[c]]
+        free = [c for c in range(len(row)) if c not in cuts]
+        pool = reached or free
+        out.append(max(pool, key=lambda c: (row[c], -c)) if pool else -1)
+    return np.array(out)
 
 
 async def test_early_stopping_and_the_selection_rule(org: OrgClient, tiny_base: dict[str, Any]) -> None:

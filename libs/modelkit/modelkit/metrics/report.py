@@ -21,6 +21,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from modelkit.metrics import curves
+from modelkit.metrics.decision import NO_PREDICTION, cut_vector, decide
 
 EPSILON = float(np.finfo(np.float64).eps)
 THRESHOLD_GRID = np.round(np.arange(0.05, 0.951, 0.05), 2)
@@ -38,7 +39,8 @@ class HeadInput:
     y_true: ArrayLike  # single-label: class index per row, -1 if unlabelled; multi-label: 0/1 matrix, -1 rows
     scores: ArrayLike  # (rows, classes) probabilities
     multilabel: bool = False
-    threshold: float | None = None
+    threshold: float | None = None  # every class's cut-off
+    cuts: dict[str, float] | None = None  # cut-offs of some classes, over ``threshold``
 
 
 def _ratio(numerator: NDArray[np.float64], denominator: NDArray[np.float64]) -> NDArray[np.float64]:
@@ -163,9 +165,17 @@ def _per_class(
 
 
 def evaluate_single_label(
-    y_true: ArrayLike, scores: ArrayLike, labels: list[str], *, threshold: float | None = None
+    y_true: ArrayLike,
+    scores: ArrayLike,
+    labels: list[str],
+    *,
+    threshold: float | None = None,
+    cuts: dict[str, float] | None = None,
 ) -> dict[str, Any]:
-    """One single-label head. ``threshold`` None: predict the argmax; a number: one-vs-rest, score >= t."""
+    """One single-label head. With no cut-off: predict the argmax. ``threshold`` (every class) and ``cuts``
+    (some classes) decide as a deployment's operating point does (``modelkit.metrics.decision``); every
+    figure, accuracy and the confusion matrix included, is of that decision, and a row no class reaches its
+    cut-off on counts as wrong (``confusion_matrix.unpredicted``)."""
     classes = len(labels)
     if classes < 2:
         raise MetricsInputError("a head needs at least 2 classes")
@@ -184,25 +194,34 @@ def evaluate_single_label(
     rows = y.size
     positives = np.zeros((rows, classes), dtype=bool)
     positives[np.arange(rows), y] = True
-    argmax = matrix.argmax(axis=1)
-    predicted = matrix >= threshold if threshold is not None else np.eye(classes, dtype=bool)[argmax]
+    unknown = sorted(set(cuts or {}) - set(labels))
+    if unknown:
+        raise MetricsInputError(f"cut-offs for {unknown}, which are not classes of the head")
+    decided = decide(matrix, cut_vector(labels, threshold, cuts))
+    answered = decided != NO_PREDICTION
+    predicted = np.zeros((rows, classes), dtype=bool)
+    predicted[np.flatnonzero(answered), decided[answered]] = True
     tp = (positives & predicted).sum(axis=0).astype(np.float64)
     fp = (~positives & predicted).sum(axis=0).astype(np.float64)
     fn = (positives & ~predicted).sum(axis=0).astype(np.float64)
     tn = rows - tp - fp - fn
     per_class, pr, roc, table, best, aucs, aps = _per_class(labels, positives, matrix, (tp, fp, fn, tn))
     block = {key: np.array([per_class[label][key] for label in labels]) for key in SUMMARY_KEYS}
-    confusion = np.bincount(y * classes + argmax, minlength=classes * classes).reshape(classes, classes)
+    confusion = np.bincount(y[answered] * classes + decided[answered], minlength=classes * classes).reshape(
+        classes, classes
+    )
+    unpredicted = np.bincount(y[~answered], minlength=classes)
     probability = np.clip(matrix[np.arange(rows), y], EPSILON, 1 - EPSILON)
     return {
         "multilabel": False,
         "rows": int(rows),
         "threshold": threshold,
+        "cuts": cuts or None,
         "classes": per_class,
         **_averages(block, tp + fn, tp, fp, fn, tn, aucs, aps),
-        "accuracy": float((argmax == y).mean()),
+        "accuracy": float((decided == y).mean()),
         "loss": float(-np.log(probability).mean()),
-        "confusion_matrix": {"labels": labels, "matrix": confusion.tolist()},
+        "confusion_matrix": {"labels": labels, "matrix": confusion.tolist(), "unpredicted": unpredicted.tolist()},
         "pr_curve": pr,
         "roc_curve": roc,
         "thresholds": table,
@@ -211,9 +230,15 @@ def evaluate_single_label(
 
 
 def evaluate_multi_label(
-    y_true: ArrayLike, scores: ArrayLike, labels: list[str], *, threshold: float = 0.5
+    y_true: ArrayLike,
+    scores: ArrayLike,
+    labels: list[str],
+    *,
+    threshold: float = 0.5,
+    cuts: dict[str, float] | None = None,
 ) -> dict[str, Any]:
-    """One multi-label head: a 0/1 matrix of true labels (a row of -1: unlabelled), predicted score >= t."""
+    """One multi-label head: a 0/1 matrix of true labels (a row of -1: unlabelled); a label is predicted
+    where its score reaches its cut-off (``cuts``, else ``threshold``)."""
     classes = len(labels)
     if classes < 1:
         raise MetricsInputError("a head needs at least 1 label")
@@ -230,7 +255,10 @@ def evaluate_multi_label(
     if y.shape[0] == 0:
         raise MetricsInputError("no labelled rows to evaluate")
     rows = y.shape[0]
-    predicted = matrix >= threshold
+    unknown = sorted(set(cuts or {}) - set(labels))
+    if unknown:
+        raise MetricsInputError(f"cut-offs for {unknown}, which are not labels of the head")
+    predicted = matrix >= cut_vector(labels, threshold, cuts)
     # Everything below comes from three counts per row and per label, each one pass over the matrix.
     both = y & predicted
     tp = np.count_nonzero(both, axis=0).astype(np.float64)
@@ -250,6 +278,7 @@ def evaluate_multi_label(
         "multilabel": True,
         "rows": int(rows),
         "threshold": threshold,
+        "cuts": cuts or None,
         "classes": per_class,
         **_averages(block, tp + fn, tp, fp, fn, tn, aucs, aps),
         "accuracy": float(jaccard.mean()),  # the Hamming score: mean |true and predicted| / |true or predicted|
@@ -294,11 +323,11 @@ def evaluate(heads: list[HeadInput]) -> dict[str, Any]:
         if head.multilabel:
             threshold = 0.5 if head.threshold is None else head.threshold
             report["heads"][head.name] = evaluate_multi_label(
-                head.y_true, head.scores, head.labels, threshold=threshold
+                head.y_true, head.scores, head.labels, threshold=threshold, cuts=head.cuts
             )
         else:
             report["heads"][head.name] = evaluate_single_label(
-                head.y_true, head.scores, head.labels, threshold=head.threshold
+                head.y_true, head.scores, head.labels, threshold=head.threshold, cuts=head.cuts
             )
     reports = list(report["heads"].values())
     overall: dict[str, float | None] = {key: float(np.mean([r["macro"][key] for r in reports])) for key in SUMMARY_KEYS}
@@ -323,7 +352,9 @@ def majority_baseline(heads: list[HeadInput], priors: dict[str, list[float]] | N
             counts = np.bincount(y[y >= 0], minlength=len(head.labels)).astype(np.float64)
             prior = counts / counts.sum() if counts.sum() else np.full(len(head.labels), 1 / len(head.labels))
         scores = np.broadcast_to(prior, (y.shape[0], len(head.labels)))
-        baseline.append(HeadInput(head.name, head.labels, head.y_true, scores, head.multilabel, head.threshold))
+        baseline.append(
+            HeadInput(head.name, head.labels, head.y_true, scores, head.multilabel, head.threshold, head.cuts)
+        )
     return baseline
 
 

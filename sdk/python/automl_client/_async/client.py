@@ -448,10 +448,18 @@ class AsyncModels(_Resource):
         return self._client.pages(models.ModelEvent, path("/v1/models/{}/events", model_id), {"limit": limit})
 
     async def metrics(
-        self, model_id: str, *, threshold: float | None = None, head: str | None = None
+        self,
+        model_id: str,
+        *,
+        threshold: float | None = None,
+        head: str | None = None,
+        threshold_class: str | None = None,
     ) -> metrics.ModelMetrics:
+        """The evaluation; at ``threshold`` every figure is recomputed at that cut-off (on every class, or on
+        ``threshold_class`` of ``head`` only, as a deployment's operating point)."""
         url = path("/v1/models/{}/metrics", model_id)
-        return await self._client.get(metrics.ModelMetrics, url, {"threshold": threshold, "head": head})
+        params = {"threshold": threshold, "head": head, "threshold_class": threshold_class}
+        return await self._client.get(metrics.ModelMetrics, url, params)
 
     async def card(self, model_id: str) -> str:
         return (await self._client.request("GET", path("/v1/models/{}/card", model_id))).text

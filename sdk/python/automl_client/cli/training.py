@@ -146,7 +146,10 @@ def metrics_tables(report: ModelMetrics) -> list[Table]:
         )
     tables.append(summary)
     for head_name, head in report.heads.items():
-        cut = "argmax" if head.threshold is None else f"threshold {head.threshold:g}"
+        if head.cuts:
+            cut = ", ".join(f"{name} at {value:g}" for name, value in head.cuts.items())
+        else:
+            cut = "argmax" if head.threshold is None else f"threshold {head.threshold:g}"
         table = Table(title=f"head {head_name} ({head.rows} test rows, {cut}; accuracy {head.accuracy:.4f})")
         for name in ("class", "precision", "recall", "specificity", "F1", "balanced acc.", "support", "AUC", "AP"):
             table.add_column(name)
@@ -181,8 +184,12 @@ def metrics_tables(report: ModelMetrics) -> list[Table]:
             confusion.add_column("actual \\ predicted")
             for label in labels:
                 confusion.add_column(label)
-            for label, counts in zip(labels, head.confusion_matrix.matrix, strict=True):
-                confusion.add_row(label, *(str(count) for count in counts))
+            unpredicted = head.confusion_matrix.unpredicted
+            if unpredicted is not None and any(unpredicted):
+                confusion.add_column("(none reached)")
+            for position, (label, counts) in enumerate(zip(labels, head.confusion_matrix.matrix, strict=True)):
+                extra = [str(unpredicted[position])] if unpredicted is not None and any(unpredicted) else []
+                confusion.add_row(label, *(str(count) for count in counts), *extra)
             tables.append(confusion)
     return tables
 
@@ -191,12 +198,17 @@ def metrics_tables(report: ModelMetrics) -> list[Table]:
 @handled
 def models_metrics(
     model_id: str,
-    threshold: Annotated[float | None, typer.Option(min=0.0, max=1.0, help="re-score at this cut-off")] = None,
+    threshold: Annotated[
+        float | None, typer.Option(min=0.0, max=1.0, help="every figure at this cut-off, the baseline's too")
+    ] = None,
     head: Annotated[str | None, typer.Option(help="one head only")] = None,
+    threshold_class: Annotated[
+        str | None, typer.Option("--class", help="the cut-off on this class of --head only (an operating point)")
+    ] = None,
     as_json: Json = False,
 ) -> None:
     """Precision, recall, specificity, F1, balanced accuracy, AUC per head and class; against the baseline."""
-    report = client().models.metrics(model_id, threshold=threshold, head=head)
+    report = client().models.metrics(model_id, threshold=threshold, head=head, threshold_class=threshold_class)
     if as_json:
         emit_json(report)
         return

@@ -12,6 +12,7 @@ from automl_common.http import InternalClient, url_path
 from automl_proto.inference import OperatingPointUpdate
 from automl_proto.metrics import ModelMetrics
 from inference_svc.errors import ModelNotFound
+from modelkit.metrics.decision import decide_one
 
 
 @dataclass(frozen=True)
@@ -41,8 +42,7 @@ class Rule:
         if self.multilabel.get(head, False):
             # Classes without a cut-off of their own keep the model's decision.
             return [name for name, score in ordered if (score >= cuts[name] if name in cuts else name in before)]
-        passing = [name for name, score in ordered if name not in cuts or score >= cuts[name]]
-        return passing[:1]
+        return decide_one(scores, cuts)
 
 
 async def checked(trainer: InternalClient, org_id: str, model_id: str, update: OperatingPointUpdate) -> dict[str, Any]:

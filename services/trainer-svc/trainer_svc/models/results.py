@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import io
 import json
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -12,7 +13,7 @@ import numpy as np
 from automl_common.errors import InvalidRequest, NotFound
 from automl_common.storage import ObjectNotFound, ObjectStore
 from modelkit import tasks
-from modelkit.metrics import HeadInput, evaluate
+from modelkit.metrics import HeadInput, delta, evaluate, majority_baseline
 from trainer_svc.models.service import ModelNotFinished
 from trainer_svc.tables import TrainingModel
 
@@ -33,34 +34,71 @@ async def _read(store: ObjectStore, key: str) -> bytes:
         raise NotFound(f"{key.rsplit('/', 1)[-1]} is missing for this model") from e
 
 
-def _rethreshold(report: dict[str, Any], scores: bytes, threshold: float) -> dict[str, Any]:
+@dataclass(frozen=True)
+class CutOffs:
+    """The cut-offs a metrics view is asked at: ``threshold`` on every class of every head, or, with ``class_``,
+    on that one class of ``head`` only (the others decided by score, as a deployment's operating point does)."""
+
+    threshold: float
+    class_: str | None = None
+    head: str | None = None
+
+    def of(self, head: str) -> tuple[float | None, dict[str, float] | None]:
+        if self.class_ is None:
+            return self.threshold, None
+        return (None, {self.class_: self.threshold}) if head == self.head else (None, None)
+
+
+def _check(report: dict[str, Any], cut_offs: CutOffs) -> None:
+    if cut_offs.class_ is None:
+        return
+    if cut_offs.head is None:
+        raise InvalidRequest("head: name the head whose class the threshold is for")
+    classes = report["heads"].get(cut_offs.head, {}).get("classes", {})
+    if cut_offs.class_ not in classes:
+        raise InvalidRequest(f"threshold_class: {cut_offs.class_!r} is not one of the classes {sorted(classes)}")
+
+
+def _recompute(stored: dict[str, Any], scores: bytes, cut_offs: CutOffs) -> dict[str, Any]:
+    """The model's report, its baseline's and the difference, all at the cut-offs (the baseline from the scores
+    kept beside the model's; a model trained before those were kept gets the test set's majority predictor)."""
+    report = stored["report"]
+    name = stored["baseline_name"]
     with np.load(io.BytesIO(scores)) as arrays:
-        inputs = [
-            HeadInput(
+        inputs, baselines = [], []
+        for position, (name, head) in enumerate(report["heads"].items()):
+            threshold, cuts = cut_offs.of(name)
+            item = HeadInput(
                 name,
                 list(head["classes"]),
                 arrays[f"y_{position}"],
                 arrays[f"scores_{position}"].astype(np.float64),
                 head["multilabel"],
                 threshold,
+                cuts,
             )
-            for position, (name, head) in enumerate(report["heads"].items())
-        ]
-    return evaluate(inputs)
+            inputs.append(item)
+            if f"baseline_{position}" in arrays:
+                baselines.append(replace(item, scores=arrays[f"baseline_{position}"].astype(np.float64)))
+            else:
+                baselines.extend(majority_baseline([item]))
+                name = "the majority-class predictor (test-set class frequencies)"
+    model, baseline = evaluate(inputs), evaluate(baselines)
+    return {"report": model, "baseline": baseline, "baseline_name": name, "delta": delta(model, baseline)}
 
 
 async def metrics(
-    store: ObjectStore, model: TrainingModel, threshold: float | None, head: str | None
+    store: ObjectStore, model: TrainingModel, cut_offs: CutOffs | None, head: str | None
 ) -> dict[str, Any]:
     _require_succeeded(model)
     stored: dict[str, Any] = json.loads(await _read(store, model.output_prefix + "metrics.json"))
-    report = stored["report"]
-    if threshold is not None and tasks.info(model.model_type).family != "classifier":
+    if cut_offs is not None and tasks.info(model.model_type).family != "classifier":
         raise InvalidRequest(f"threshold: a {model.model_type} model's replies have no scores to apply one to")
-    if threshold is not None:
-        report = await asyncio.to_thread(
-            _rethreshold, report, await _read(store, model.output_prefix + "scores.npz"), threshold
-        )
+    if cut_offs is not None:
+        _check(stored["report"], cut_offs)
+        scores = await _read(store, model.output_prefix + "scores.npz")
+        stored = stored | await asyncio.to_thread(_recompute, stored, scores, cut_offs)
+    report = stored["report"]
     heads = report["heads"]
     if head is not None:
         if head not in heads:
@@ -68,7 +106,8 @@ async def metrics(
         heads = {head: heads[head]}
     return {
         "model_id": model.id,
-        "threshold": threshold,
+        "threshold": None if cut_offs is None else cut_offs.threshold,
+        "threshold_class": None if cut_offs is None else cut_offs.class_,
         "heads": heads,
         "overall": report["overall"],
         "baseline": {"name": stored["baseline_name"], **stored["baseline"]},

@@ -128,12 +128,25 @@ async def get_metrics(
     session: SessionDep,
     store: StoreDep,
     org_id: OrgIdDep,
-    threshold: Annotated[float | None, Query(gt=0, lt=1)] = None,
-    head: Annotated[str | None, Query(max_length=200)] = None,
+    threshold: Annotated[
+        float | None,
+        Query(gt=0, lt=1, description="every figure (the baseline's and the improvement too) at this cut-off"),
+    ] = None,
+    threshold_class: Annotated[
+        str | None,
+        Query(max_length=200, description="apply the threshold to this class of `head` only, as an operating point"),
+    ] = None,
+    head: Annotated[str | None, Query(max_length=200, description="only this head")] = None,
 ) -> ModelMetrics:
-    """Per head and class, overall, against the baseline, per epoch; ``threshold`` re-scores at that cut-off."""
+    """Per head and class, overall, against the baseline, per epoch. With ``threshold`` every figure is
+    recomputed at that cut-off (accuracy, the confusion matrix, the baseline and the improvement included):
+    a single-label head predicts the top class that reaches its cut-off, as a deployment's operating point does;
+    with ``threshold_class`` only that class has a cut-off, the others being decided by score."""
     model = await service.get_model_row(session, org_id, model_id)
-    return ModelMetrics.model_validate(await results.metrics(store, model, threshold, head))
+    if threshold_class is not None and threshold is None:
+        raise InvalidRequest("threshold_class: give the threshold it is for")
+    cut_offs = None if threshold is None else results.CutOffs(threshold, threshold_class, head)
+    return ModelMetrics.model_validate(await results.metrics(store, model, cut_offs, head))
 
 
 @router.get("/{model_id}/card", response_class=PlainTextResponse, responses=error_responses(NotFound, Conflict))

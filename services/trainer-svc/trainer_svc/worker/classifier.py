@@ -307,9 +307,11 @@ class ClassifierJob(Job):
             )
         )
         arrays: dict[str, NDArray[Any]] = {}
-        for position, item in enumerate(inputs):
+        for position, (item, base) in enumerate(zip(inputs, baseline_inputs, strict=True)):
             arrays[f"y_{position}"] = np.asarray(item.y_true)
             arrays[f"scores_{position}"] = np.asarray(item.scores, dtype=np.float32)
+            # The baseline's scores too, so that the improvement at another cut-off is recomputed as well.
+            arrays[f"baseline_{position}"] = np.asarray(base.scores, dtype=np.float32)
         np.savez_compressed(self.work / "scores.npz", **arrays)  # type: ignore[arg-type]
         self.io(upload_file(self.store, self.work / "scores.npz", self.key("scores.npz")))
         card = render_model_card(
