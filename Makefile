@@ -47,8 +47,9 @@ tools:
 # Debian's Fashion-MNIST (the image model of the demo, and bench/train_image), installed once.
 FASHION_MNIST := /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz
 datasets:
-	@test -f $(FASHION_MNIST) || { $(SUDO) apt-get update -qq && \
-		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends dataset-fashion-mnist; }
+	@test -f $(FASHION_MNIST) || { echo "installing Debian's dataset-fashion-mnist with apt-get (needs root, or sudo)..."; \
+		{ $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq \
+		--no-install-recommends dataset-fashion-mnist; } > .apt-datasets.log 2>&1 || { cat .apt-datasets.log; exit 1; }; }
 
 test: install tools
 	$(PY) -m pytest

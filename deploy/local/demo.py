@@ -32,9 +32,10 @@ console = Console(highlight=False)
 
 
 def show(title: str, value: Any) -> None:
-    console.print(f"\n[bold]== {title}[/]")
+    """A step's result on one line (``--json`` of the CLI has the whole resources)."""
     data = value.model_dump(mode="json") if hasattr(value, "model_dump") else value
-    print(json.dumps(data, indent=2, default=str)[:3000])
+    text = json.dumps(data, default=str, separators=(", ", ": "))
+    console.print(f"[bold]{title}[/]: {text if len(text) <= 300 else text[:297] + '...'}")
 
 
 def main() -> int:
@@ -56,7 +57,8 @@ def main() -> int:
         except (errors.APIError, errors.ResourceFailed, errors.WaitTimeout) as error:
             print(f"the demo stopped: {error}", file=sys.stderr)
             return 1
-    print(f"\nDone. Everything made stays in the platform; see {gateway}/docs for the API.")
+    print(f"\nDone. Everything made stays in the platform: open the console at {gateway}/ (sign in with the key in")
+    print(f"{key_file}) to see the models' metrics, hardest examples and deployments; the API is at {gateway}/docs.")
     return 0
 
 
@@ -72,7 +74,7 @@ def upload(client: Client, path: Path, name: str) -> str:
     with UploadBar(f"uploading {path.name}", quiet=False) as on_progress:
         created = client.datasets.upload(path, name=name, on_progress=on_progress)
     dataset = client.datasets.wait(created.id, timeout_s=1800)
-    show("dataset", {"id": dataset.id, "status": dataset.status, "rows": dataset.row_count, "images": dataset.images})
+    show("dataset", {"id": dataset.id, "status": dataset.status, "rows": dataset.row_count})
     return dataset.id
 
 
@@ -80,12 +82,7 @@ def sms_snapshot(client: Client) -> str:
     """The SMS spam collection as a dataset and a ready snapshot; its id."""
     dataset_id = upload(client, write_csv(Path(tempfile.mkdtemp(prefix="automl-demo-")) / "sms_spam.csv"), "sms-spam")
     dataset = client.datasets.set_columns(dataset_id, {"text": "text", "label": "label"})
-    show(
-        "columns, confirmed",
-        [column.model_dump(include={"name", "type", "distinct_count"}) for column in dataset.columns],
-    )
-    rows = client.datasets.rows_page(dataset_id, limit=3)
-    show("first rows", [row.values for row in rows.items])
+    show("columns, confirmed", {column.name: column.type for column in dataset.columns})
     return snapshot(client, dataset_id, "sms-spam-v1", "text_classification", "text")
 
 
@@ -95,10 +92,8 @@ def snapshot(client: Client, dataset_id: str, name: str, model_type: str, input_
         dataset_id=dataset_id, name=name, type=model_type, input_column=input_column, heads=[{"column": "label"}]
     )
     ready = client.snapshots.wait(created.id, timeout_s=1800)
-    show(
-        f"snapshot {name}",
-        ready.model_dump(include={"id", "status", "row_count", "invalid_reasons", "heads", "sha256"}),
-    )
+    classes = {head.name: {item.name: item.count for item in head.classes} for head in ready.heads}
+    show(f"snapshot {name}", {"id": ready.id, "rows": ready.row_count, "classes": classes})
     return ready.id
 
 
@@ -126,12 +121,11 @@ def train(client: Client, snapshot_id: str, method: str = "last_layer") -> str:
         test_split_pct=20,
         options={"seed": 1, "max_length": 128, "max_epochs": 60 if method == "last_layer" else 1},
     )
-    console.print(f"\n[bold]== training {model.id}[/] ({method} on MiniLM-L6)")
+    console.print(f"\n[bold]training {model.id}[/] ({method} on MiniLM-L6)")
     follow(client, model.id)
-    for table in metrics_tables(client.models.metrics(model.id)):
+    for table in metrics_tables(client.models.metrics(model.id))[:2]:  # overall, and per class
         console.print(table)
-    console.print("\n[bold]== model card[/]\n")
-    print(client.models.card(model.id))
+    print(f"   the model card: `automl models card {model.id}`, or the model's page in the console")
     return model.id
 
 
@@ -145,35 +139,30 @@ MESSAGES = [
 def serve(client: Client, model_id: str, snapshot_id: str) -> None:
     """The playground, a deployment with predict and an async task, a batch prediction, the usage."""
     output, remaining = client.models.playground(model_id, MESSAGES[0])
-    show(f"playground ({remaining} free calls left)", output)
+    assert isinstance(output, inference.Prediction)
+    show(f"playground ({remaining} free calls left)", {"predicted": output.heads["label"].predicted})
 
     deployment = client.deployments.create(model_id=model_id, name="sms-spam", min_replicas=1, max_replicas=2)
     deployment = client.deployments.wait(deployment.id, timeout_s=600)
-    show("deployment", deployment.model_dump(include={"id", "status", "replicas", "min_replicas", "max_replicas"}))
+    show("deployment", {"id": deployment.id, "status": deployment.status, "replicas": deployment.replicas.running})
     answer = client.deployments.predict(deployment.id, MESSAGES)
-    show(
-        "predict",
-        [{"input": text, **output.model_dump()} for text, output in zip(MESSAGES, answer.outputs, strict=True)],
-    )
+    for text, output in zip(MESSAGES, answer.outputs, strict=True):
+        assert isinstance(output, inference.Prediction)
+        print(f"   predict: {output.heads['label'].predicted} <- {text[:60]}")
     task = client.deployments.create_task(deployment.id, MESSAGES[:1])
-    show("async task, accepted", task)
-    show("async task, done", client.tasks.wait(task.task_id))
+    done = client.tasks.wait(task.task_id)
+    show("async task", {"id": task.task_id, "status": done.status, "outputs": len(done.outputs or [])})
 
     batch = client.batch_predictions.create(deployment_id=deployment.id, snapshot_id=snapshot_id, format="csv")
-    console.print(f"\n[bold]== batch prediction {batch.id}[/] over the snapshot")
-
-    def progress(state: inference.BatchPrediction) -> None:
-        print(f"   {state.status}: {state.progress.rows_done} of {state.progress.rows_total} rows done")
-
-    batch = client.batch_predictions.wait(batch.id, interval_s=2.0, on_progress=progress)
+    batch = client.batch_predictions.wait(batch.id, interval_s=2.0)
     target = Path(tempfile.mkdtemp(prefix="automl-demo-")) / f"{batch.id}.csv"
     client.batch_predictions.results(batch.id, target)
-    print(f"   results in {target}, first lines:")
-    print("\n".join(target.read_text().splitlines()[:4]))
+    print(f"   batch prediction {batch.id}: {batch.progress.rows_done} rows, results in {target}")
 
     today = time.strftime("%Y-%m-%d", time.gmtime())
     time.sleep(6)  # the gateway adds its usage counts to its database every few seconds
-    show("usage today", client.usage.get(since=today, until=today))
+    usage = client.usage.get(since=today, until=today).items
+    show("usage today", {"requests": sum(row.requests for row in usage), "errors": sum(row.errors for row in usage)})
 
 
 IMAGE_ROWS = 1200
@@ -198,22 +187,13 @@ def images(client: Client) -> None:
         test_split_pct=20,
         options={"seed": 1, "image_size": 96},
     )
-    console.print(f"\n[bold]== training {model.id}[/] (last layer on MobileNetV2, 96 px)")
+    console.print(f"\n[bold]training {model.id}[/] (last layer on MobileNetV2, 96 px)")
     follow(client, model.id)
     report = client.models.metrics(model.id)
     head = report.heads["label"]
     hardest = report.hardest_examples.get("label", {})
-    show(
-        "image model, test metrics",
-        {
-            "accuracy": head.accuracy,
-            "macro": head.macro.model_dump(),
-            "hardest test images (lowest score for their own class)": {
-                name: [{"score": item["score"], "predicted": item["predicted"]} for item in items[:2]]
-                for name, items in hardest.items()
-            },
-        },
-    )
+    show("image model", {"accuracy": round(head.accuracy, 4), "macro F1": round(head.macro.f1, 4)})
+    print(f"   its hardest test images ({len(hardest)} classes, with thumbnails): the model's page in the console")
     pictures, labels = fashion_mnist.images("t10k", 3)
     for data, label in zip(pictures, labels, strict=True):
         output, _ = client.models.playground(model.id, {"image_base64": base64.b64encode(data).decode()})

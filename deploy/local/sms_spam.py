@@ -26,3 +26,19 @@ def write_csv(target: Path, limit: int | None = None) -> Path:
         writer.writerow(["label", "text"])
         writer.writerows(rows()[:limit])
     return target
+
+
+def main() -> None:
+    """``python -m deploy.local.sms_spam FILE [--rows N]``: the collection as a CSV to upload (the README's)."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("target", type=Path)
+    parser.add_argument("--rows", type=int, default=None, help="only the first N messages")
+    arguments = parser.parse_args()
+    written = write_csv(arguments.target, arguments.rows)
+    print(f"{written}: {min(arguments.rows or len(rows()), len(rows()))} messages (label, text)")
+
+
+if __name__ == "__main__":
+    main()

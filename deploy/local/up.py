@@ -235,7 +235,8 @@ def main() -> int:
 
     gateway = next(service for service in SERVICES if service.name == "gateway")
     print(f"AutoML platform is up: {len(SERVICES)} services ready in {time.monotonic() - started:.1f} s", flush=True)
-    print(f"  gateway:      http://127.0.0.1:{port_of(gateway)}", flush=True)
+    print(f"  console:      http://127.0.0.1:{port_of(gateway)}/  (sign in with the admin key)", flush=True)
+    print(f"  API:          http://127.0.0.1:{port_of(gateway)}/v1  (its documentation at /docs)", flush=True)
     # Only the key's public id is printed: whatever this output goes to (a terminal log, CI) never holds it.
     print(f"  admin key:    in {data_dir / 'admin.key'}  ({key_id_of(admin['admin_key'])}_...)", flush=True)
     print(f"  operator key: in {data_dir / 'operator.key'} (creates orgs)", flush=True)

@@ -78,15 +78,20 @@ class Row(BaseModel):
 
 
 class RowValues(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"values": {"sentiment": "positive"}}]})
 
-    values: dict[str, JsonValue] = Field(min_length=1)
+    values: dict[str, JsonValue] = Field(
+        description="column -> new value; the columns left out keep theirs", min_length=1
+    )
 
 
 class RowsCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"rows": [{"values": {"text": "Arrived broken.", "sentiment": "negative"}}]}]},
+    )
 
-    rows: list[RowValues] = Field(min_length=1)
+    rows: list[RowValues] = Field(description="the rows to add, each a column -> value object", min_length=1)
 
 
 class RowsPage(BaseModel):

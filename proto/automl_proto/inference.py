@@ -21,8 +21,12 @@ class ImageInput(BaseModel):
     """An image by URL (fetched with the SSRF guard) or inline as base64."""
 
     model_config = _STRICT
-    image_url: str | None = Field(default=None, max_length=4096)
-    image_base64: str | None = Field(default=None, max_length=16 * 1024 * 1024)
+    image_url: str | None = Field(
+        description="an http(s) URL the platform fetches (private addresses refused)", default=None, max_length=4096
+    )
+    image_base64: str | None = Field(
+        description="the image file's bytes, base64 (at most 16 MiB)", default=None, max_length=16 * 1024 * 1024
+    )
 
     @model_validator(mode="after")
     def _one_source(self) -> ImageInput:
@@ -33,8 +37,8 @@ class ImageInput(BaseModel):
 
 class ChatMessage(BaseModel):
     model_config = _STRICT
-    role: Literal["system", "user", "assistant"]
-    content: str = Field(max_length=200_000)
+    role: Literal["system", "user", "assistant"] = Field(description="system, user or assistant")
+    content: str = Field(description="the message's text", max_length=200_000)
 
 
 class GenerationOptions(BaseModel):
@@ -42,11 +46,17 @@ class GenerationOptions(BaseModel):
     the reply ends at the end-of-sequence token the model was trained to end with, at a ``stop`` string (not
     included), or after ``max_new_tokens``."""
 
-    max_new_tokens: int = Field(default=64, ge=1, le=4096)
-    temperature: float = Field(default=0.0, ge=0, le=2)
-    top_p: float = Field(default=1.0, gt=0, le=1)
+    max_new_tokens: int = Field(description="the reply's most tokens (default 64)", default=64, ge=1, le=4096)
+    temperature: float = Field(
+        description="0: greedy (the same reply each time); higher: more varied", default=0.0, ge=0, le=2
+    )
+    top_p: float = Field(
+        description="sample from the smallest set of tokens whose probabilities add up to this", default=1.0, gt=0, le=1
+    )
     stop: list[str] = Field(default_factory=list, max_length=4, description="at most 4 strings, each 1-64 chars")
-    seed: int | None = Field(default=None, ge=0, le=2**31 - 1)
+    seed: int | None = Field(
+        description="with a temperature above 0: the same seed gives the same reply", default=None, ge=0, le=2**31 - 1
+    )
 
     @model_validator(mode="after")
     def _stops_sized(self) -> GenerationOptions:
@@ -59,8 +69,10 @@ class PromptInput(GenerationOptions):
     """One reply from an llm model: to a prompt (one user turn), or to a conversation (``messages``)."""
 
     model_config = _STRICT
-    prompt: str | None = Field(default=None, max_length=200_000)
-    messages: list[ChatMessage] | None = Field(default=None, min_length=1, max_length=500)
+    prompt: str | None = Field(description="one user turn (or messages)", default=None, max_length=200_000)
+    messages: list[ChatMessage] | None = Field(
+        description="a conversation to reply to (or prompt)", default=None, min_length=1, max_length=500
+    )
 
     @model_validator(mode="after")
     def _one_source(self) -> PromptInput:
@@ -83,7 +95,7 @@ class Scaling(BaseModel):
     """Autoscaling and batching of one deployment."""
 
     min_replicas: int = Field(default=1, ge=0, le=64, description="0 lets the deployment scale to zero")
-    max_replicas: int = Field(default=1, ge=1, le=64)
+    max_replicas: int = Field(description="the most replicas autoscaling may start", default=1, ge=1, le=64)
     target_ongoing_requests: float = Field(default=2.0, gt=0, le=1000, description="per replica, drives autoscaling")
     max_batch_size: int = Field(
         default=16, ge=1, le=512, description="inputs one forward pass may hold; 1: no batching"
@@ -108,9 +120,10 @@ Thresholds = dict[str, dict[str, float]]
 
 class OperatingPoint(BaseModel):
     """A deployment's cut-offs, per head and class (picked on the model's metrics page, or set here): its
-    predictions' ``predicted`` classes follow them. A single-label head predicts its highest-scoring class
-    among those that pass (a class without a cut-off always passes; none passing: no class); a multi-label head
-    every class at or above its cut-off. Every change makes a new version."""
+    predictions' ``predicted`` classes follow them. A single-label head predicts the highest-scoring class that
+    reaches its cut-off; where none does, the highest-scoring class without a cut-off; where every class has one
+    and none is reached, no class (the metrics at a threshold are computed by the same rule). A multi-label head
+    predicts every class at or above its cut-off. Every change makes a new version."""
 
     thresholds: Thresholds = Field(default_factory=dict, description="head -> class -> cut-off in (0, 1)")
     version: int = Field(default=0, description="0: the model's own decisions; +1 each change")
@@ -134,8 +147,8 @@ class OperatingPointUpdate(BaseModel):
 
 class DeploymentCreate(Scaling):
     model_config = _STRICT
-    model_id: ResourceId
-    name: str = Field(min_length=1, max_length=100)
+    model_id: ResourceId = Field(description="the succeeded model to serve")
+    name: str = Field(description="the deployment's name (1-100 characters)", min_length=1, max_length=100)
     share_base: bool = Field(
         default=False,
         description="LoRA llm models: served from the org's one replica set for their base model, which holds "
@@ -147,13 +160,29 @@ class DeploymentCreate(Scaling):
 class DeploymentUpdate(BaseModel):
     """Only the fields given change; the model stays."""
 
-    model_config = _STRICT
-    name: str | None = Field(default=None, min_length=1, max_length=100)
-    min_replicas: int | None = Field(default=None, ge=0, le=64)
-    max_replicas: int | None = Field(default=None, ge=1, le=64)
-    target_ongoing_requests: float | None = Field(default=None, gt=0, le=1000)
-    max_batch_size: int | None = Field(default=None, ge=1, le=512)
-    batch_wait_timeout_ms: float | None = Field(default=None, ge=0, le=1000)
+    model_config = ConfigDict(
+        **_STRICT,
+        json_schema_extra={
+            "examples": [
+                {"min_replicas": 0, "max_replicas": 2},
+                {"operating_point": {"thresholds": {"sentiment": {"negative": 0.8}}}},
+            ]
+        },
+    )
+    name: str | None = Field(description="a new name", default=None, min_length=1, max_length=100)
+    min_replicas: int | None = Field(
+        description="the fewest replicas kept (0: scale to zero when idle)", default=None, ge=0, le=64
+    )
+    max_replicas: int | None = Field(description="the most replicas autoscaling may start", default=None, ge=1, le=64)
+    target_ongoing_requests: float | None = Field(
+        description="requests in flight per replica that autoscaling aims at", default=None, gt=0, le=1000
+    )
+    max_batch_size: int | None = Field(
+        description="inputs one forward pass may hold; 1: no batching", default=None, ge=1, le=512
+    )
+    batch_wait_timeout_ms: float | None = Field(
+        description="how long an idle model waits for more inputs after the first", default=None, ge=0, le=1000
+    )
     operating_point: OperatingPointUpdate | None = Field(
         default=None, description="cut-offs per head and class for `predicted`; the replicas stay as they are"
     )
@@ -224,7 +253,7 @@ class PredictResponse(BaseModel):
 
 class PlaygroundRequest(BaseModel):
     model_config = _STRICT
-    input: PredictInput
+    input: PredictInput = Field(description="one text, one image (URL or base64), or an llm prompt or conversation")
 
 
 class TaskCreate(PredictRequest):
@@ -251,15 +280,28 @@ class Task(BaseModel):
 
 
 class BatchPredictionCreate(BaseModel):
-    model_config = _STRICT
-    model_id: ResourceId | None = None
-    deployment_id: ResourceId | None = None
-    snapshot_id: ResourceId | None = None
-    dataset_id: ResourceId | None = None
+    model_config = ConfigDict(
+        **_STRICT,
+        json_schema_extra={
+            "examples": [
+                {
+                    "deployment_id": "dep_01JEX9Q4W6V8Z3T5N7R2K0M1PB",
+                    "snapshot_id": "snap_01JEX9Q4W6V8Z3T5N7R2K0M1PB",
+                    "format": "jsonl",
+                }
+            ]
+        },
+    )
+    model_id: ResourceId | None = Field(
+        default=None, description="predict with a model straight (playground rows), or deployment_id"
+    )
+    deployment_id: ResourceId | None = Field(default=None, description="predict with a deployment, or model_id")
+    snapshot_id: ResourceId | None = Field(default=None, description="the rows of a snapshot, or dataset_id")
+    dataset_id: ResourceId | None = Field(default=None, description="the rows of a dataset, or snapshot_id")
     input_column: str | None = Field(
         default=None, max_length=200, description="dataset only; default: the dataset's one text column"
     )
-    format: Literal["jsonl", "csv"] = "jsonl"
+    format: Literal["jsonl", "csv"] = Field(default="jsonl", description="the results file: jsonl or csv")
 
     @model_validator(mode="after")
     def _sources(self) -> BatchPredictionCreate:

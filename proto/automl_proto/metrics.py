@@ -26,6 +26,8 @@ class ClassMetrics(Averages):
     fp: int
     tn: int
     fn: int
+    precision_ci: list[float] | None = Field(default=None, description="95% Wilson interval of the precision")
+    recall_ci: list[float] | None = Field(default=None, description="95% Wilson interval of the recall")
 
 
 class PrCurve(BaseModel):
@@ -77,6 +79,9 @@ class HeadMetrics(BaseModel):
     micro: Averages
     weighted: Averages
     accuracy: float = Field(description="accuracy, or the Hamming score of a multi-label head")
+    accuracy_ci: list[float] | None = Field(
+        default=None, description="single-label: the 95% Wilson interval of the accuracy over the test rows"
+    )
     loss: float | None = Field(description="cross-entropy; null for an llm's reply head (its replies have no scores)")
     hamming_score: float | None = None
     hamming_loss: float | None = None
@@ -126,3 +131,6 @@ class ModelMetrics(BaseModel):
     kept_heads: list[str] = Field(description="heads kept unchanged from the parent model")
     training: dict[str, Any] = Field(description="rows, seconds, examples per second, device")
     hardest_examples: dict[str, Any] = Field(default_factory=dict)
+    leakage: dict[str, int] | None = Field(
+        default=None, description="test_rows, and test_rows_in_training: those whose input is a training row's too"
+    )

@@ -46,10 +46,17 @@ class BaseModelRegister(BaseModel):
     """Register an org's own base model: a transformers folder in the object store, or a Hugging Face model
     id (on a cluster that reaches the hub). Either is imported into the store when a model first uses it."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [{"name": "my-bert", "model_type": "text_classification", "hf_id": "prajjwal1/bert-tiny"}]
+        },
+    )
 
-    name: str = Field(min_length=1, max_length=200)
-    model_type: ModelType = "text_classification"
+    name: str = Field(description="the base model's name in the org (1-200 characters)", min_length=1, max_length=200)
+    model_type: ModelType = Field(
+        default="text_classification", description="what it is for: text_classification, image_classification or llm"
+    )
     store_path: str | None = Field(
         default=None,
         min_length=1,
@@ -57,10 +64,20 @@ class BaseModelRegister(BaseModel):
         description="a folder under orgs/<org id>/ in the object store holding the model files",
     )
     hf_id: str | None = Field(
-        default=None, max_length=200, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*(/[A-Za-z0-9][A-Za-z0-9_.-]*)?$"
+        description="a Hugging Face model id, on a cluster that reaches the hub (or a store folder instead)",
+        default=None,
+        max_length=200,
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*(/[A-Za-z0-9][A-Za-z0-9_.-]*)?$",
     )
-    revision: str | None = Field(default=None, max_length=100, pattern=r"^[A-Za-z0-9_.-]+$")
-    description: str = Field(default="", max_length=2000)
+    revision: str | None = Field(
+        description="with hf_id: the branch, tag or commit to import",
+        default=None,
+        max_length=100,
+        pattern=r"^[A-Za-z0-9_.-]+$",
+    )
+    description: str = Field(
+        description="a note for the org's users (at most 2000 characters)", default="", max_length=2000
+    )
     methods: list[Method] | None = Field(
         default=None, min_length=1, description="default: every method the model type has"
     )
@@ -78,7 +95,12 @@ class EarlyStopping(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     patience: int = Field(default=3, ge=1, le=1000, description="evaluations without improvement before stopping")
-    min_delta: float = Field(default=0.0, ge=0, le=1)
+    min_delta: float = Field(
+        description="the smallest change of the validation metric that counts as an improvement",
+        default=0.0,
+        ge=0,
+        le=1,
+    )
 
 
 class Selection(BaseModel):
@@ -86,9 +108,18 @@ class Selection(BaseModel):
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True, serialize_by_alias=True)
 
-    metric: SelectionMetric = "f1"
+    metric: SelectionMetric = Field(
+        default="f1",
+        description="the validation figure the kept weights are best on: f1, accuracy, precision, recall, "
+        "balanced_accuracy or loss",
+    )
     head: str | None = Field(default=None, max_length=200, description="default: the macro average across heads")
-    class_: str | None = Field(default=None, alias="class", max_length=500)
+    class_: str | None = Field(
+        description="with head: that class's figure instead of the head's macro average",
+        default=None,
+        alias="class",
+        max_length=500,
+    )
 
     @model_validator(mode="after")
     def _class_needs_head(self) -> Selection:
@@ -102,9 +133,11 @@ class Selection(BaseModel):
 class LoraOptions(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    r: int = Field(default=8, ge=1, le=256)
-    alpha: int = Field(default=16, ge=1, le=1024)
-    dropout: float = Field(default=0.1, ge=0, lt=1)
+    r: int = Field(description="the rank of the adapters: their capacity (default 8)", default=8, ge=1, le=256)
+    alpha: int = Field(description="the scale of the adapters' updates (default 16)", default=16, ge=1, le=1024)
+    dropout: float = Field(
+        description="dropout on the adapters' input while training (default 0.1)", default=0.1, ge=0, lt=1
+    )
     target_modules: list[str] | None = Field(default=None, max_length=50, description="default: the base model's")
 
 
@@ -113,19 +146,42 @@ class TrainingOptions(BaseModel):
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
-    max_epochs: int | None = Field(default=None, ge=1, le=1000)
-    learning_rate: float | None = Field(default=None, gt=0, le=1)
+    max_epochs: int | None = Field(
+        description="passes over the training rows; default: the method's", default=None, ge=1, le=1000
+    )
+    learning_rate: float | None = Field(
+        description="the optimiser's step size; default: the method's", default=None, gt=0, le=1
+    )
     head_learning_rate: float | None = Field(default=None, gt=0, le=1, description="lora/full; default 1e-3")
-    batch_size: int | None = Field(default=None, ge=1, le=1024)
-    weight_decay: float = Field(default=0.01, ge=0, le=1)
-    warmup_ratio: float = Field(default=0.1, ge=0, le=0.5)
-    eval_strategy: Literal["epoch", "steps"] = "epoch"
-    eval_steps: int = Field(default=100, ge=1, le=1_000_000)
-    early_stopping: EarlyStopping | None = None
-    selection: Selection = Field(default_factory=Selection)
-    class_weights: Literal["none", "balanced"] | dict[str, dict[str, float]] = "none"
-    seed: int = Field(default=42, ge=0, le=2**31 - 1)
-    max_length: int = Field(default=128, ge=8, le=512, description="text: tokens per text")
+    batch_size: int | None = Field(description="examples per step; default: the method's", default=None, ge=1, le=1024)
+    weight_decay: float = Field(
+        description="AdamW's pull of the weights toward zero at each step", default=0.01, ge=0, le=1
+    )
+    warmup_ratio: float = Field(
+        description="share of the steps over which the step size rises from zero", default=0.1, ge=0, le=0.5
+    )
+    eval_strategy: Literal["epoch", "steps"] = Field(
+        default="epoch", description="validate after every epoch, or every eval_steps steps"
+    )
+    eval_steps: int = Field(
+        description="with eval_strategy steps: validate every this many steps", default=100, ge=1, le=1_000_000
+    )
+    early_stopping: EarlyStopping | None = Field(
+        default=None, description="stop after patience validations without an improvement; default: never"
+    )
+    selection: Selection = Field(description="which validation picks the kept weights", default_factory=Selection)
+    class_weights: Literal["none", "balanced"] | dict[str, dict[str, float]] = Field(
+        default="none",
+        description="weigh classes in the loss: none, balanced (rare classes up), or head -> class -> weight",
+    )
+    seed: int = Field(description="the same seed, data and options give the same model", default=42, ge=0, le=2**31 - 1)
+    max_length: int | None = Field(
+        default=None,
+        ge=8,
+        le=4096,
+        description="tokens per example: text 128 by default (at most 512; longer texts are cut); llm: room for 99% "
+        "of the training rows by default (at most 1024), a longer prompt cut in its middle, its reply kept whole",
+    )
     image_size: int | None = Field(
         default=None, ge=32, le=512, description="images: the side of the centre crop; default: the base model's"
     )
@@ -134,7 +190,9 @@ class TrainingOptions(BaseModel):
         description="images, full fine-tune: random resized crops, flips and colour jitter while training",
     )
     validation_pct: float = Field(default=10.0, ge=1, le=50, description="of the training rows, held out")
-    lora: LoraOptions = Field(default_factory=LoraOptions)
+    lora: LoraOptions = Field(
+        description="method lora: the adapters' rank, scale, dropout and layers", default_factory=LoraOptions
+    )
     precision: Precision = Field(
         default="auto", description="mixed precision of the steps; auto: bf16 on a GPU that supports it, else fp32"
     )
@@ -167,18 +225,47 @@ class TrainingOptions(BaseModel):
 
 
 class ModelCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "name": "sentiment",
+                    "base_model": "minilm-l6",
+                    "train_snapshot_id": "snap_01JEX9Q4W6V8Z3T5N7R2K0M1PB",
+                    "test_split_pct": 20,
+                    "options": {"max_epochs": 20},
+                }
+            ]
+        },
+    )
 
-    name: str = Field(min_length=1, max_length=200)
-    description: str = Field(default="", max_length=5000)
+    name: str = Field(description="the model's name (1-200 characters)", min_length=1, max_length=200)
+    description: str = Field(description="a note shown with the model and in its card", default="", max_length=5000)
     model_type: ModelType | None = Field(default=None, description="default: the training snapshot's type")
-    base_model: str = Field(min_length=1, max_length=200)
-    method: Method
-    train_snapshot_id: ResourceId
-    test_snapshot_id: ResourceId | None = None
-    test_split_pct: float | None = Field(default=None, gt=0, lt=100)
-    parent_model_id: ResourceId | None = None
-    options: TrainingOptions = Field(default_factory=TrainingOptions)
+    base_model: str = Field(
+        description="the base model's id or name (GET /v1/base-models)", min_length=1, max_length=200
+    )
+    method: Method | None = Field(
+        default=None, description="default: the type's first that the base model supports (last_layer, or lora for llm)"
+    )
+    train_snapshot_id: ResourceId = Field(description="the ready snapshot it trains on; its type is the model's")
+    test_snapshot_id: ResourceId | None = Field(
+        default=None, description="a compatible snapshot to test on (or test_split_pct)"
+    )
+    test_split_pct: float | None = Field(
+        description="test on this share of the training snapshot, a stratified split that keeps duplicates together "
+        "(or test_snapshot_id)",
+        default=None,
+        gt=0,
+        lt=100,
+    )
+    parent_model_id: ResourceId | None = Field(
+        default=None, description="a succeeded model of the org to start from (retrain, or add heads)"
+    )
+    options: TrainingOptions = Field(
+        description="training options; every one left out takes the method's default", default_factory=TrainingOptions
+    )
 
     @model_validator(mode="after")
     def _one_test_source(self) -> ModelCreate:

@@ -15,7 +15,9 @@ _STRICT = ConfigDict(extra="forbid")
 
 class StreamOptions(BaseModel):
     model_config = _STRICT
-    include_usage: bool = False
+    include_usage: bool = Field(
+        default=False, description="accepted for OpenAI compatibility; the last chunk always carries the usage"
+    )
 
 
 class _Sampling(BaseModel):
@@ -23,13 +25,21 @@ class _Sampling(BaseModel):
     model: str | None = Field(default=None, max_length=200, description="informative: the deployment decides")
     max_tokens: int | None = Field(default=None, ge=1, le=4096, description="default 256")
     max_completion_tokens: int | None = Field(default=None, ge=1, le=4096, description="the newer name of max_tokens")
-    temperature: float = Field(default=1.0, ge=0, le=2)
-    top_p: float = Field(default=1.0, gt=0, le=1)
+    temperature: float = Field(
+        description="0: greedy (the same reply each time); higher: more varied (default 1)", default=1.0, ge=0, le=2
+    )
+    top_p: float = Field(
+        description="sample from the smallest set of tokens whose probabilities add up to this", default=1.0, gt=0, le=1
+    )
     stop: str | list[str] | None = Field(default=None, description="up to 4 strings")
-    seed: int | None = Field(default=None, ge=0, le=2**31 - 1)
+    seed: int | None = Field(
+        description="with a temperature above 0: the same seed gives the same reply", default=None, ge=0, le=2**31 - 1
+    )
     n: int = Field(default=1, ge=1, le=1, description="one reply per request")
-    stream: bool = False
-    stream_options: StreamOptions | None = None
+    stream: bool = Field(
+        default=False, description="true: the reply as server-sent events, a chunk a piece, then [DONE]"
+    )
+    stream_options: StreamOptions | None = Field(default=None, description="accepted for OpenAI compatibility")
 
     def options(self) -> dict[str, object]:
         stop = [self.stop] if isinstance(self.stop, str) else list(self.stop or [])
@@ -43,14 +53,27 @@ class _Sampling(BaseModel):
 
 
 class ChatCompletionRequest(_Sampling):
-    messages: list[ChatMessage] = Field(min_length=1, max_length=500)
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "messages": [{"role": "user", "content": "Is this review positive? Quick delivery."}],
+                    "max_tokens": 16,
+                }
+            ]
+        },
+    )
+    messages: list[ChatMessage] = Field(
+        description="the conversation to reply to (1-500 messages)", min_length=1, max_length=500
+    )
 
     def prompt_input(self) -> PromptInput:
         return PromptInput.model_validate({"messages": [m.model_dump() for m in self.messages], **self.options()})
 
 
 class CompletionRequest(_Sampling):
-    prompt: str = Field(max_length=200_000)
+    prompt: str = Field(description="the text to continue", max_length=200_000)
 
     def prompt_input(self) -> PromptInput:
         return PromptInput.model_validate({"prompt": self.prompt, **self.options()})
@@ -65,6 +88,29 @@ class ChatChoice(BaseModel):
     index: int
     message: AssistantMessage
     finish_reason: Literal["stop", "length"]
+
+
+class ChatDelta(BaseModel):
+    role: Literal["assistant"] | None = None
+    content: str | None = None
+
+
+class ChatChunkChoice(BaseModel):
+    index: int
+    delta: ChatDelta
+    finish_reason: Literal["stop", "length"] | None = None
+
+
+class ChatCompletionChunk(BaseModel):
+    """One event of a streamed chat reply (``stream: true``): a piece of the reply in ``delta``; the last has
+    the finish reason and the usage."""
+
+    id: str
+    object: Literal["chat.completion.chunk"] = "chat.completion.chunk"
+    created: int
+    model: str
+    choices: list[ChatChunkChoice]
+    usage: TokenUsage | None = None
 
 
 class ChatCompletion(BaseModel):

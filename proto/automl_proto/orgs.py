@@ -15,7 +15,12 @@ KeyScope = Literal["admin", "deployment"]
 class OrgCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    name: str = Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9][A-Za-z0-9 ._-]*$")
+    name: str = Field(
+        description="the org's name: letters, digits, spaces and ._- (1-100 characters)",
+        min_length=1,
+        max_length=100,
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9 ._-]*$",
+    )
 
 
 class Org(BaseModel):
@@ -31,9 +36,15 @@ class OrgCreated(Org):
 class KeyCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    name: str = Field(min_length=1, max_length=100)
-    scope: KeyScope = "admin"
-    deployment_id: ResourceId | None = None
+    name: str = Field(
+        description="what the key is for, to recognise it in lists (1-100 characters)", min_length=1, max_length=100
+    )
+    scope: KeyScope = Field(
+        default="admin", description="admin: every call of the org; deployment: only predictions of deployment_id"
+    )
+    deployment_id: ResourceId | None = Field(
+        default=None, description="with scope deployment: the one deployment the key may call"
+    )
     expires_in_s: int | None = Field(
         default=None, ge=60, le=10 * 365 * 86400, description="the key stops working this long after it is made"
     )
@@ -52,8 +63,15 @@ class AdminKeyCreate(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    name: str = Field(min_length=1, max_length=100)
-    expires_in_s: int | None = Field(default=None, ge=60, le=10 * 365 * 86400)
+    name: str = Field(
+        description="what the key is for, to recognise it in lists (1-100 characters)", min_length=1, max_length=100
+    )
+    expires_in_s: int | None = Field(
+        description="the key stops working this long after it is made; default: never",
+        default=None,
+        ge=60,
+        le=10 * 365 * 86400,
+    )
 
 
 class Key(BaseModel):

@@ -28,25 +28,54 @@ INVALID_REASONS = (
 class HeadSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    column: str = Field(min_length=1, max_length=200)
-    multilabel: bool = False
+    column: str = Field(
+        description="a label column of the dataset: its values are the head's classes", min_length=1, max_length=200
+    )
+    multilabel: bool = Field(default=False, description="whether a row may have several of the head's classes")
     separator: str | None = Field(
         default=None, min_length=1, max_length=5, description="multi-label values split on this; default: a JSON list"
     )
 
 
 class SnapshotCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "dataset_id": "ds_01JEX9Q4W6V8Z3T5N7R2K0M1PB",
+                    "name": "reviews-v1",
+                    "type": "text_classification",
+                    "input_column": "text",
+                    "heads": [{"column": "sentiment"}],
+                }
+            ]
+        },
+    )
 
-    dataset_id: ResourceId
-    name: str = Field(min_length=1, max_length=200)
-    type: SnapshotType
-    input_column: str | None = Field(default=None, max_length=200)
-    prompt_column: str | None = Field(default=None, max_length=200)
-    completion_column: str | None = Field(default=None, max_length=200)
-    messages_column: str | None = Field(default=None, max_length=200)
-    heads: list[HeadSpec] = Field(default_factory=list, max_length=50)
-    max_invalid_row_pct: float = Field(default=10.0, ge=0, le=100)
+    dataset_id: ResourceId = Field(description="the ready dataset, with its column mapping confirmed")
+    name: str = Field(description="the snapshot's name (1-200 characters)", min_length=1, max_length=200)
+    type: SnapshotType = Field(description="the model type it is for: text_classification, image_classification or llm")
+    input_column: str | None = Field(
+        description="classification: the text or image column the model reads", default=None, max_length=200
+    )
+    prompt_column: str | None = Field(
+        description="llm: the prompt column (with completion_column)", default=None, max_length=200
+    )
+    completion_column: str | None = Field(
+        description="llm: the reply the model learns to give (with prompt_column)", default=None, max_length=200
+    )
+    messages_column: str | None = Field(
+        description="llm: a JSON column of chat messages, instead of prompt and completion",
+        default=None,
+        max_length=200,
+    )
+    heads: list[HeadSpec] = Field(
+        description="classification: the label columns, one head each", default_factory=list, max_length=50
+    )
+    max_invalid_row_pct: float = Field(
+        description="the snapshot fails when more than this share of the rows is invalid", default=10.0, ge=0, le=100
+    )
 
     @model_validator(mode="after")
     def _columns_fit_the_type(self) -> SnapshotCreate:
@@ -143,8 +172,8 @@ class InvalidRow(BaseModel):
 class SplitCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    test_pct: float = Field(gt=0, lt=100)
-    seed: int = Field(default=0, ge=0, le=2**31 - 1)
+    test_pct: float = Field(description="the test part's share of the rows (0-100, exclusive)", gt=0, lt=100)
+    seed: int = Field(description="the same seed and share give the same split", default=0, ge=0, le=2**31 - 1)
 
 
 class SplitClass(BaseModel):

@@ -21,6 +21,7 @@ class SnapshotFiles(BaseModel):
     heads: list[dict[str, Any]]  # [{name, multilabel, classes: [{name, count}]}]
     row_count: int
     name: str = ""
+    duplicates: dict[str, int] | None = None  # rows, groups, conflicting_groups (the snapshot's stats)
 
 
 class BaseModelFiles(BaseModel):

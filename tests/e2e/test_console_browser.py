@@ -10,6 +10,8 @@ import io
 import os
 import re
 import shutil
+import subprocess
+import sys
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -85,13 +87,24 @@ class Console:
         self.errors: list[str] = []
         self.unlabelled: list[str] = []
         self.shots: list[Path] = []
+        self.dialogs: list[str] = []
         page.on("console", self._console)
+        page.on("dialog", self._dialog)
         page.on("pageerror", lambda error: self.errors.append(f"{page.url}: {error}"))
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
 
     def _console(self, message: ConsoleMessage) -> None:
         if message.type == "error":
             self.errors.append(f"{self.page.url}: {message.text}")
+
+    def _dialog(self, dialog: Any) -> None:
+        """A confirmation (a delete, a revoke): recorded, and accepted."""
+        self.dialogs.append(dialog.message)
+        dialog.accept()
+
+    def refused(self) -> None:
+        """A refusal the test asked for: the browser logs the 422 it loaded; nothing else may have gone wrong."""
+        self.errors = [error for error in self.errors if "status of 422" not in error]
 
     def go(self, path: str) -> Page:
         self.page.goto(self.base + path)
@@ -103,6 +116,14 @@ class Console:
         target = SCREENSHOTS / f"{self.prefix}-{len(self.shots) + 1:02d}-{name}.png"
         self.page.screenshot(path=str(target), full_page=True)
         self.shots.append(target)
+
+
+def open_new(page: Page, name: str) -> None:
+    """The create form behind its "New ..." button (the list comes first)."""
+    form = page.locator("details.new")
+    if form.get_attribute("open") is None:
+        page.get_by_text(name, exact=True).click()
+    expect(form).to_have_attribute("open", "")
 
 
 def image_zip() -> bytes:
@@ -126,6 +147,15 @@ def test_the_whole_journey_in_a_browser(full_platform: Platform, org: Org, brows
     page.get_by_role("button", name="Sign in").click()
     expect(page.get_by_role("heading", name="Datasets")).to_be_visible()
     assert org.key not in page.url
+
+    # A file the API refuses: its own reason shows, not the status's name.
+    open_new(page, "New dataset")
+    duplicated = tmp_path / "twice.csv"
+    duplicated.write_text("a,a\n1,2\n")
+    page.set_input_files("#upload-file", str(duplicated))
+    page.get_by_role("button", name="Upload").click()
+    expect(page.locator("#upload-status")).to_contain_text("column name 'a' appears twice")
+    console.refused()
 
     # A CSV, with its progress bar, to the mapping.
     page.set_input_files("#upload-file", str(org.csv))
@@ -160,6 +190,9 @@ def test_the_whole_journey_in_a_browser(full_platform: Platform, org: Org, brows
     zip_path = tmp_path / "shop.zip"
     zip_path.write_bytes(image_zip())
     console.go("/datasets")
+    expect(page.get_by_role("link", name="reviews")).to_be_visible()  # the list first; the form behind a button
+    expect(page.get_by_label("Name")).to_be_hidden()
+    open_new(page, "New dataset")
     page.set_input_files("#upload-file", str(zip_path))
     page.get_by_label("Name").fill("shop")
     page.get_by_role("button", name="Upload").click()
@@ -176,11 +209,21 @@ def test_the_whole_journey_in_a_browser(full_platform: Platform, org: Org, brows
     console.shot("snapshot")
     snapshot_id = page.url.rstrip("/").split("/")[-1]
 
-    # Train, and watch it.
+    # Train, and watch it. The form starts right: a base model of the snapshot's type, the type's method; a
+    # refusal shows the reason beside its field and keeps what was typed.
     page = console.go(f"/models?snapshot={snapshot_id}")
+    base = page.get_by_label(re.compile("^Base model"))
+    assert base.locator("option:checked").get_attribute("data-type") == "text_classification"
+    assert page.locator("#m-base option[data-type=image_classification]:not([hidden])").count() == 0
     page.get_by_label(re.compile("^Name")).fill("sentiment")
-    page.get_by_label(re.compile("^Base model")).select_option(org.base_model_id)
+    base.select_option(org.base_model_id)
     page.get_by_text("Training options").click()
+    page.get_by_label(re.compile("^max_epochs")).fill("-3")
+    page.get_by_role("button", name="Start training").click()
+    expect(page.locator(".field-error")).to_contain_text("greater than or equal to 1")
+    assert page.get_by_label(re.compile("^Name")).input_value() == "sentiment"
+    console.shot("model-form-refused")
+    console.refused()
     page.get_by_label(re.compile("^max_epochs")).fill("6")
     page.get_by_role("button", name="Start training").click()
     expect(page.get_by_role("heading", name="Training")).to_be_visible()
@@ -189,21 +232,29 @@ def test_the_whole_journey_in_a_browser(full_platform: Platform, org: Org, brows
     model_id = page.url.rstrip("/").split("/")[-1]
     expect(page.locator("#loss-chart canvas")).to_have_count(1)
 
-    # The threshold slider moves the figures.
+    # The threshold slider moves every figure and the confusion matrix (recomputed by the API at the cut-off).
     head = page.locator("section.head").first
     precision = head.locator(".fig-precision")
     specificity = head.locator(".fig-specificity")
     head.locator(".curve-class").select_option("positive")
     slider = head.locator(".threshold")
     slider.fill("0.1")
-    low = (precision.inner_text(), specificity.inner_text())
+    expect(head.locator(".figures[data-shown='positive@0.10']")).to_have_count(1)
+    low = (precision.inner_text(), specificity.inner_text(), head.locator("table.confusion").inner_text())
     slider.fill("0.9")
-    high = (precision.inner_text(), specificity.inner_text())
-    assert low != high and float(high[1]) >= float(low[1])
+    expect(head.locator(".figures[data-shown='positive@0.90']")).to_have_count(1)
+    high = (precision.inner_text(), specificity.inner_text(), head.locator("table.confusion").inner_text())
+    assert low[:2] != high[:2] and float(high[1]) >= float(low[1])
+    assert low[2] != high[2]  # the confusion matrix follows the slider
+    expect(head.get_by_role("heading", name="Confusion matrix at 0.90")).to_be_visible()
     expect(head.locator(".threshold-value")).to_have_text("0.90")
     head.get_by_role("button", name="By class").click()
     expect(head.locator("table.classes")).to_be_visible()
-    expect(head.locator("table.confusion")).to_be_visible()
+    expect(head.locator("table.confusion td.diagonal").first).to_be_visible()
+    # Error analysis: the hardest test examples per class, with the text and its score.
+    expect(head.get_by_role("heading", name="Hardest test examples")).to_be_visible()
+    assert head.locator("table.hardest-class").count() == 2
+    expect(page.locator("#progress .duration")).to_have_text(re.compile(r"^\d+m\d\ds$"))
     console.shot("model-metrics")
 
     # The playground.
@@ -214,10 +265,32 @@ def test_the_whole_journey_in_a_browser(full_platform: Platform, org: Org, brows
     # Deploy, then save the threshold as the deployment's operating point.
     page = console.go(f"/deployments?model={model_id}")
     page.get_by_label("Name").fill("sentiment")
+    page.get_by_label("Min replicas").fill("5")
+    page.get_by_label("Max replicas").fill("2")
+    page.get_by_role("button", name="Deploy").click()
+    expect(page.get_by_role("alert")).to_be_visible()  # refused, with the API's reason; the form kept
+    assert page.get_by_label("Name").input_value() == "sentiment"
+    console.refused()
+    page.get_by_label("Min replicas").fill("1")
+    page.get_by_label("Max replicas").fill("1")
     page.get_by_role("button", name="Deploy").click()
     expect(page.get_by_role("heading", name=re.compile("Deployment sentiment ready"))).to_be_visible(timeout=180_000)
     deployment_id = page.url.rstrip("/").split("/")[-1]
     console.shot("deployment")
+    # The page's requests to copy run as shown, with the key from the environment.
+    assert page.locator("#endpoint").inner_text().endswith(f"/v1/deployments/{deployment_id}/predict")
+    environment = dict(os.environ, AUTOML_API_KEY=org.key, AUTOML_CONFIG="/nonexistent/automl.toml")
+    curl = subprocess.run(
+        ["bash", "-c", page.locator("#snippet-curl").inner_text()], env=environment, capture_output=True, text=True
+    )
+    assert curl.returncode == 0 and '"sentiment"' in curl.stdout, (curl.stdout, curl.stderr)
+    python = subprocess.run(
+        [sys.executable, "-c", page.locator("#snippet-python").inner_text()],
+        env=environment,
+        capture_output=True,
+        text=True,
+    )
+    assert python.returncode == 0 and "sentiment" in python.stdout, python.stderr
     page = console.go(f"/models/{model_id}")
     head = page.locator("section.head").first
     head.locator(".curve-class").select_option("positive")
@@ -251,6 +324,7 @@ def test_the_whole_journey_in_a_browser(full_platform: Platform, org: Org, brows
     assert secret not in page.content()
     page.get_by_role("button", name="Revoke key app").click()
     expect(page.get_by_text("revoked")).to_be_visible()
+    assert console.dialogs == ["Revoke key app? Whatever uses it stops working."]
     page = console.go("/usage")
     expect(page.locator("#usage-chart canvas")).to_have_count(1)
     console.shot("usage")

@@ -49,7 +49,7 @@ def test_make_up_starts_all_services_and_stops_them_on_ctrl_c(tmp_path: Path):
         assert elapsed < 60, f"make up took {elapsed:.1f} s"
 
         gateway = f"http://127.0.0.1:{ports['AUTOML_GATEWAY_']}"
-        assert f"gateway:      {gateway}" in output
+        assert f"console:      {gateway}/" in output and f"API:          {gateway}/v1" in output
         admin_key = (tmp_path / "data" / "admin.key").read_text().strip()
         prefix, lookup, secret = admin_key.split("_", 2)
         assert f"{prefix}_{lookup}_..." in output  # only its public id is printed

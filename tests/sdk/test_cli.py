@@ -93,19 +93,23 @@ def test_the_journey_with_every_command(automl: Automl, org: Org, tmp_path: Path
     assert "sentiment" in automl("models", "card", model["id"])
     assert automl.json("models", "events", model["id"])[-1]["kind"] == "succeeded"
 
-    played = automl.json("playground", model["id"], "great lovely good")
+    assert automl("models", "list", "-q").split() == [item["id"] for item in automl.json("models", "list")]
+    assert automl("models", "get", "sentiment", "-q").strip() == model["id"]  # a name, where an id goes
+    played = automl.json("playground", "sentiment", "great lovely good")
     assert set(played["output"]["heads"]["sentiment"]["scores"]) == {"negative", "positive"}
     assert played["remaining"] >= 0
     assert "free queries left" in automl("playground", model["id"], "awful")
 
-    deployment = automl.json("deploy", model["id"], "--name", "sentiment")
+    deployment = automl.json("deploy", "sentiment", "--name", "sentiment")
     assert deployment["status"] == "ready"
     assert any(item["id"] == deployment["id"] for item in automl.json("deployments", "list"))
     assert automl.json("deployments", "get", deployment["id"])["model_id"] == model["id"]
     assert automl.json("deployments", "scale", deployment["id"], "--max-replicas", "2")["max_replicas"] == 2
-    predicted = automl("predict", deployment["id"], "--json", input="great good\nawful bad\n\nlovely\n")
-    outputs = [json.loads(line)["outputs"][0] for line in predicted.splitlines()]
-    assert len(outputs) == 3 and all("sentiment" in output["heads"] for output in outputs)
+    # A blank line gets an empty answer in its place: the outputs join back to the inputs line by line.
+    predicted = automl("predict", "sentiment", "--json", input="great good\nawful bad\n\nlovely\n")
+    answers = [json.loads(line) for line in predicted.splitlines()]
+    assert len(answers) == 4 and answers[2] == {}
+    assert all("sentiment" in answer["outputs"][0]["heads"] for answer in answers[:2] + answers[3:])
 
     with Client(org.url, org.key) as sdk:
         task = sdk.deployments.create_task(deployment["id"], ["great good"])
@@ -121,20 +125,23 @@ def test_the_journey_with_every_command(automl: Automl, org: Org, tmp_path: Path
     assert any(item["id"] == batch["batch"]["id"] for item in automl.json("batch-predictions", "list"))
     assert automl.json("batch-predictions", "get", batch["batch"]["id"])["progress"]["rows_done"] == 120
 
-    key = automl.json("keys", "create", "predict-only", "--deployment", deployment["id"])
+    key = automl.json("keys", "create", "predict-only", "--deployment", "sentiment")
     assert key["key"].startswith("aml_") and key["scope"] == "deployment"
     assert any(item["id"] == key["id"] for item in automl.json("keys", "list"))
     assert automl.json("keys", "get", key["id"])["name"] == "predict-only"
     scoped = automl("predict", deployment["id"], input="good\n", env={"AUTOML_API_KEY": key["key"]})
     assert "sentiment" in scoped
-    assert automl.json("keys", "revoke", key["id"])["revoked_at"] is not None
+    automl("keys", "revoke", key["id"], input="n\n", code=1)  # asked, answered no: nothing done
+    assert automl.json("keys", "get", key["id"])["revoked_at"] is None
+    assert "Revoke key" in automl("keys", "revoke", key["id"], input="y\n")  # asked, answered yes
+    assert automl.json("keys", "get", key["id"])["revoked_at"] is not None
     automl("predict", deployment["id"], input="good\n", env={"AUTOML_API_KEY": key["key"]}, code=EXIT_AUTH)
 
     assert isinstance(automl.json("usage"), list)
-    assert automl.json("deployments", "delete", deployment["id"])["id"] == deployment["id"]
-    automl("snapshots", "delete", snapshot["id"], code=EXIT_INVALID)  # 409: a model was trained on it
-    automl("models", "delete", model["id"], code=EXIT_INVALID)  # 409: its deployment is still being deleted
-    automl("datasets", "delete", dataset["id"])  # its snapshot keeps its own copy of the rows
+    assert automl.json("deployments", "delete", deployment["id"], "--yes")["id"] == deployment["id"]
+    automl("snapshots", "delete", snapshot["id"], "-y", code=EXIT_INVALID)  # 409: a model was trained on it
+    automl("models", "delete", model["id"], "-y", code=EXIT_INVALID)  # 409: its deployment is still being deleted
+    automl("datasets", "delete", dataset["id"], "--yes")  # its snapshot keeps its own copy of the rows
     automl("datasets", "get", dataset["id"], code=EXIT_NOT_FOUND)
 
 
@@ -146,6 +153,7 @@ def test_exit_codes_say_what_failed(automl: Automl, org: Org) -> None:
     automl("datasets", "list", env={"AUTOML_API_KEY": "aml_0000000000000000_" + "x" * 40}, code=EXIT_AUTH)
     automl("datasets", "list", env={"AUTOML_API_KEY": ""}, code=EXIT_CONFIG)
     automl("models", "create", "--name", "x", code=2)  # a usage error: Typer's own
+    automl("models", "get", "no-such-model", code=EXIT_NOT_FOUND)  # a name that is no model's
     invalid = automl("deploy", "model_" + "0" * 26, "--name", "x", "--min-replicas", "3", "--max-replicas", "1", code=6)
     assert "InvalidArguments" in invalid and "max_replicas (1) is below min_replicas (3)" in invalid
 

@@ -8,24 +8,28 @@ import random
 from typing import Any
 
 from tests.support.platform import OrgClient
-from tests.support.tiny_models import NEGATIVE, POSITIVE
+from tests.support.tiny_models import NEGATIVE, POSITIVE, TOPICS
 
 
 def yes_no_records(count: int, seed: int, *, overlong: bool = True) -> list[dict[str, Any]]:
     """'is it <word>' answered 'yes' for a positive word, 'no' for a negative one; with ``overlong``, one more
-    row whose prompt is longer than 32 tokens."""
+    row whose prompt is longer than 32 tokens. The prompts vary (a topic after the word), so that each word is in
+    several prompts: a split keeps a repeated prompt in one part, and a model is then scored on prompts it has
+    not seen, with words it has."""
     rng = random.Random(seed)
     out: list[dict[str, Any]] = []
+    topics = [word for words in TOPICS.values() for word in words]
     for _ in range(count):
         word = rng.choice(POSITIVE + NEGATIVE)
         answer = "yes" if word in POSITIVE else "no"
+        after = rng.choice(["", *(f" {topic}" for topic in topics)])
         out.append(
             {
-                "prompt": f"is it {word}",
+                "prompt": f"is it {word}{after}",
                 "completion": answer,
                 "chat": [
                     {"role": "system", "content": "answer yes or no"},
-                    {"role": "user", "content": f"is it {word}"},
+                    {"role": "user", "content": f"is it {word}{after}"},
                     {"role": "assistant", "content": answer},
                 ],
             }

@@ -36,5 +36,6 @@ def new_id(prefix: str) -> str:
 
 # Path parameters: a malformed id is a 422 naming the parameter, before any handler code runs.
 IdPath = Annotated[str, Path(pattern=ID_PATTERN, max_length=ID_MAX_LENGTH, description="a resource id")]
+RowIdPath = Annotated[int, Path(description="a row's id in its dataset (a row's `id`, not its index)")]
 BaseModelIdPath = Annotated[str, Path(pattern=BASE_MODEL_ID_PATTERN, max_length=40, description="a base model id")]
 IdQuery = Annotated[str | None, Query(pattern=ID_PATTERN, max_length=ID_MAX_LENGTH, description="a resource id")]

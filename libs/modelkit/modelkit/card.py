@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 FEW_TEST_EXAMPLES = 10
+SMALL_TEST_SET = 200  # rows: below this, or with a wider interval, the card gives the accuracy's interval
+WIDE_INTERVAL = 0.1
 STRONG_IMBALANCE = 10.0
 
 
@@ -67,6 +69,13 @@ def limitations(inputs: CardInputs) -> list[str]:
     """What in the data should make a reader careful with the figures."""
     found: list[str] = []
     for name, head in inputs.report["heads"].items():
+        interval = head.get("accuracy_ci")
+        if interval and (head["rows"] < SMALL_TEST_SET or interval[1] - interval[0] > WIDE_INTERVAL):
+            found.append(
+                f"Head {_code(name)} was tested on {head['rows']} rows only: its accuracy of {head['accuracy']:.4f} "
+                f"has a 95% confidence interval of {interval[0]:.4f} to {interval[1]:.4f}, so differences smaller "
+                "than that between models are within noise. Test on more rows to tell them apart."
+            )
         few = [label for label, metrics in head["classes"].items() if metrics["support"] < FEW_TEST_EXAMPLES]
         if few:
             found.append(
@@ -107,6 +116,17 @@ def render_model_card(inputs: CardInputs) -> str:
         f"({_code(inputs.train_snapshot.get('id', ''))}), "
         f"{inputs.train_snapshot.get('row_count', 'n/a')} rows",
         f"- Evaluation data: {_text(inputs.evaluation_data)}",
+    ]
+    repeated = inputs.train_snapshot.get("duplicates")
+    if repeated is not None:
+        lines.append(
+            f"- Duplicates in the training snapshot: {repeated.get('rows', 0)} rows repeat an input of another row "
+            f"({repeated.get('groups', 0)} inputs, {repeated.get('conflicting_groups', 0)} of them with conflicting "
+            "labels); a split keeps each input's rows in one part"
+        )
+    if inputs.leaked_rows is not None:
+        lines.append(f"- Test rows whose input is also a training row's: {inputs.leaked_rows}")
+    lines += [
         "",
     ]
     for head in inputs.train_snapshot.get("heads", []):

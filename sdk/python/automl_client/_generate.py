@@ -27,6 +27,7 @@ REPLACEMENTS = {
     "aclose": "close",
     "aread": "read",
     "aiter_bytes": "iter_bytes",
+    "aiter_lines": "iter_lines",
     "asyncio": "time",
     "_async": "_sync",
 }

@@ -29,6 +29,10 @@ class InvalidArguments(AutoMLClientError):
     """What a command was given cannot make a valid request (found before anything was sent)."""
 
 
+class NameNotFound(InvalidArguments):
+    """A resource named by its name: none of that kind has it (the CLI takes names where it takes ids)."""
+
+
 class ConnectionFailed(AutoMLClientError):
     """The platform could not be reached (after the retries)."""
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 import io
 
 import numpy as np
+import pytest
 from PIL import Image
 
 from modelkit.card import CardInputs, limitations, render_model_card
@@ -104,6 +105,42 @@ def test_limitations_found_in_the_data():
     assert any("3 test rows also appear in the training data" in item for item in found)
     clean = card_inputs(leaked_rows=0, train_snapshot={"id": "s", "name": "s", "row_count": 10, "heads": []})
     assert not any("leakage" in item for item in limitations(clean))
+
+
+def test_a_small_test_set_gets_its_confidence_interval_not_a_clean_bill():
+    """40 test rows all right: the card says how little that shows (the Wilson interval 0.912-1.0), where it
+    said "none found"."""
+    y = np.r_[np.zeros(20, int), np.ones(20, int)]
+    scores = np.eye(2)[y] * 0.9 + 0.05
+    report = evaluate([HeadInput("label", ["ham", "spam"], y, scores)])
+    head = report["heads"]["label"]
+    assert head["accuracy"] == 1.0
+    assert head["accuracy_ci"] == [pytest.approx(0.912378, abs=1e-6), 1.0]
+    assert head["classes"]["spam"]["recall_ci"][0] < 0.85
+    clean = {"id": "s", "name": "s", "row_count": 50, "heads": []}
+    found = limitations(card_inputs(report=report, leaked_rows=0, train_snapshot=clean))
+    assert found and "tested on 40 rows only" in found[0] and "0.9124 to 1.0000" in found[0]
+    card = render_model_card(card_inputs(report=report, leaked_rows=0, train_snapshot=clean))
+    assert "None found" not in card
+
+
+@pytest.mark.parametrize(("successes", "trials"), [(81, 100), (0, 10), (10, 10), (3, 7), (999, 1000)])
+def test_the_wilson_interval_is_where_the_score_test_stops_rejecting(successes: int, trials: int) -> None:
+    """Each end of the interval is a p at which the score test is exactly at its 95% bound:
+    (p_hat - p)^2 = z^2 p (1 - p) / n, with z from scipy's normal quantile."""
+    from scipy.stats import norm  # type: ignore[import-untyped]
+
+    from modelkit.metrics.report import wilson
+
+    z = norm.ppf(0.975)
+    observed = successes / trials
+    interval = wilson(successes, trials)
+    assert interval is not None and interval[0] <= observed <= interval[1]
+    for end in interval:
+        if end in (0.0, 1.0) and end == observed:
+            continue  # the closed end of an interval at 0% or 100%
+        assert (observed - end) ** 2 == pytest.approx(z * z * end * (1 - end) / trials, abs=1e-5)
+    assert wilson(5, 0) is None
 
 
 def test_png_renderings():

@@ -150,3 +150,88 @@ def test_merging_qualifies_a_schema_two_services_define_differently() -> None:
     assert merged["components"]["schemas"]["thing_svc__Thing"] == {"type": "integer"}
     schema = merged["paths"]["/v1/things"]["get"]["responses"]["200"]["content"]["application/json"]["schema"]
     assert schema == {"$ref": "#/components/schemas/thing_svc__Thing"}
+
+
+def _validator(document: dict[str, Any], schema: dict[str, Any]) -> Any:
+    from jsonschema import Draft202012Validator  # type: ignore[import-untyped]
+
+    return Draft202012Validator({**schema, "components": document["components"]})
+
+
+def _request_fields(document: dict[str, Any], schema: dict[str, Any], where: str, seen: set[str]) -> list[str]:
+    """Every field a request body can hold, recursively: ``where.field`` for those without a description."""
+    missing: list[str] = []
+    if "$ref" in schema:
+        name = schema["$ref"].rsplit("/", 1)[-1]
+        if name not in seen:
+            seen.add(name)
+            missing += _request_fields(document, document["components"]["schemas"][name], name, seen)
+        return missing
+    for key in ("anyOf", "oneOf", "allOf"):
+        for option in schema.get(key, []):
+            missing += _request_fields(document, option, where, seen)
+    if "items" in schema:
+        missing += _request_fields(document, schema["items"], where, seen)
+    for name, field in schema.get("properties", {}).items():
+        if not field.get("description"):
+            missing.append(f"{where}.{name}")
+        missing += _request_fields(document, field, f"{where}.{name}", seen)
+    return missing
+
+
+def test_every_operation_has_a_description_examples_and_described_request_fields(document: dict[str, Any]) -> None:
+    """A reader of /docs sees what each call does, every field of what it sends explained, and an example of
+    the request and of each answer; each example is valid against its schema, and a request example against
+    the platform's own contract (its cross-field rules included)."""
+    import automl_proto
+    from automl_proto import datasets, inference, models, openai, orgs, snapshots
+
+    contracts = {
+        name: getattr(module, name)
+        for module in (datasets, inference, models, openai, orgs, snapshots)
+        for name in dir(module)
+        if isinstance(getattr(module, name), type)
+    }
+    assert automl_proto
+    undescribed, no_example, invalid, fields = [], [], [], []
+    for (method, path), operation in operations(document).items():
+        where = f"{method.upper()} {path}"
+        if not (operation.get("description") or "").strip():
+            undescribed.append(where)
+        for parameter in operation.get("parameters", []):
+            if not (parameter.get("description") or parameter.get("schema", {}).get("description")):
+                fields.append(f"{where} ?{parameter['name']}")
+        for media_type, media in operation.get("requestBody", {}).get("content", {}).items():
+            if "example" not in media:
+                no_example.append(f"{where} request {media_type}")
+                continue
+            schema = media.get("schema", {})
+            fields += [f"{where}: {name}" for name in _request_fields(document, schema, "body", set())]
+            if media_type == "application/json":
+                problems = [error.message for error in _validator(document, schema).iter_errors(media["example"])]
+                name = schema.get("$ref", "").rsplit("/", 1)[-1]
+                if name in contracts:
+                    try:
+                        contracts[name].model_validate(media["example"])
+                    except ValueError as error:
+                        problems.append(str(error))
+                invalid += [f"{where} request: {problem}" for problem in problems]
+        for status, response in operation.get("responses", {}).items():
+            for media_type, media in response.get("content", {}).items():
+                if "example" not in media:
+                    no_example.append(f"{where} {status} {media_type}")
+                elif media_type == "application/json" and status.startswith("2"):
+                    schema = media.get("schema", {})
+                    problems = [error.message for error in _validator(document, schema).iter_errors(media["example"])]
+                    invalid += [f"{where} {status}: {problem}" for problem in problems]
+    assert len(operations(document)) >= 60
+    assert undescribed == [], undescribed
+    assert no_example == [], no_example
+    assert fields == [], fields
+    assert invalid == [], invalid
+
+
+def test_batch_predictions_are_tagged_as_such(document: dict[str, Any]) -> None:
+    for (_, path), operation in operations(document).items():
+        if path.startswith("/v1/batch-predictions"):
+            assert operation["tags"] == ["batch predictions"], (path, operation["tags"])

@@ -80,7 +80,7 @@ async def test_the_playground_chats_whole_or_streamed_within_its_quota(
     org: OrgClient, llm_model: dict[str, Any], trained_model: dict[str, Any]
 ) -> None:
     path = f"/v1/models/{llm_model['id']}/playground/chat/completions"
-    question = {"messages": [{"role": "user", "content": "is it lovely"}], "temperature": 0}
+    question: dict[str, Any] = {"messages": [{"role": "user", "content": "is it lovely"}], "temperature": 0}
     whole = await org.post(path, json=question)
     assert whole.status_code == 200, whole.text
     assert whole.json()["choices"][0]["message"]["content"] == "yes"
@@ -185,6 +185,42 @@ async def test_streamed_replies_add_up_to_the_whole_one(org: OrgClient, llm_depl
     events = events_of(plain.text)
     assert "".join(event["choices"][0]["text"] for event in events[:-1]) == "no"
     assert events[-2]["choices"][0]["finish_reason"] == "stop" and events[-1] == "[DONE]"
+
+
+async def test_the_sdk_and_the_cli_stream_a_chat(org: OrgClient, llm_deployment: dict[str, Any]) -> None:
+    """``deployments.chat(..., stream=True)`` and ``models.chat(..., stream=True)`` yield the reply's pieces
+    (the last with the usage), as OpenAI's client does; ``automl chat`` prints them as they come, a deployment
+    or a model named by its name."""
+    from typer.testing import CliRunner
+
+    from automl_client import AsyncClient
+    from automl_client.cli import app
+
+    messages = [{"role": "user", "content": "is it bad"}]
+    async with AsyncClient(str(org.base_url), org.admin_key) as sdk:
+        whole = await sdk.deployments.chat(llm_deployment["id"], messages=messages, temperature=0)
+        chunks = [chunk async for chunk in await sdk.deployments.chat(
+            llm_deployment["id"], messages=messages, temperature=0, stream=True
+        )]  # fmt: skip
+        played = [chunk async for chunk in await sdk.models.chat(
+            llm_deployment["model_id"], messages=messages, temperature=0, stream=True
+        )]  # fmt: skip
+    text = "".join(choice.delta.content or "" for chunk in chunks for choice in chunk.choices)
+    assert text == whole.choices[0].message.content == "no"
+    assert chunks[-1].usage is not None and chunks[-1].choices[0].finish_reason == "stop"
+    assert "".join(choice.delta.content or "" for chunk in played for choice in chunk.choices) == "no"
+
+    env = {"AUTOML_URL": str(org.base_url), "AUTOML_API_KEY": org.admin_key, "AUTOML_CONFIG": "/nonexistent"}
+    name = llm_deployment["name"]
+    result = await asyncio.to_thread(
+        CliRunner().invoke,
+        app,
+        ["chat", name, "--temperature", "0", "--max-tokens", "8"],
+        input="is it bad\nis it good\n",
+        env=env,
+    )
+    assert result.exit_code == 0, result.output
+    assert result.output.splitlines() == ["no", "yes"]
 
 
 async def test_generation_parameters_through_the_api(org: OrgClient, llm_deployment: dict[str, Any]) -> None:

@@ -54,6 +54,37 @@ async def test_same_seed_same_split_other_seed_other_split_and_stratified(platfo
                 assert 0.1 <= share <= 0.3, (head["name"], cls, share)
 
 
+async def test_duplicates_are_counted_and_split_together(platform):
+    """Exact duplicate texts never straddle train and test; the snapshot counts them, and the groups whose
+    copies disagree on the label."""
+    async with platform.org("acme") as client:
+        lines = ["text,label"]
+        for index in range(200):
+            text = f"message {index % 50}"  # 50 texts, each 4 times
+            label = "spam" if index % 50 < 25 else "ham"
+            if index == 199:
+                label = "spam" if label == "ham" else "ham"  # one copy disagrees
+            lines.append(f"{text},{label}")
+        lines += [f"unique {index},{'spam' if index % 2 else 'ham'}" for index in range(40)]
+        dataset = await ready_dataset(client, ("\n".join(lines) + "\n").encode())
+        snap = await snapshot(client, dataset["id"], heads=[{"column": "label"}])
+        assert snap["status"] == "ready", snap
+        assert snap["stats"]["duplicates"] == {"rows": 150, "groups": 50, "conflicting_groups": 1}
+        data = await client.get(f"/v1/snapshots/{snap['id']}/data")
+        texts = pq.read_table(io.BytesIO(data.content)).column("text").to_pylist()
+        for seed in (1, 2, 3):
+            split = (
+                await client.post(f"/v1/snapshots/{snap['id']}/splits", json={"test_pct": 20, "seed": seed})
+            ).json()
+            flags = await split_rows(client, snap["id"], split)
+            parts: dict[str, set[bool]] = {}
+            for text, flag in zip(texts, flags, strict=True):
+                parts.setdefault(text, set()).add(flag)
+            assert all(len(where) == 1 for where in parts.values()), "a duplicate text is in both parts"
+            assert 0.1 <= sum(flags) / len(flags) <= 0.3, sum(flags)
+            assert split["test_rows"] == sum(flags)
+
+
 async def test_a_class_with_two_examples_is_in_both_parts(platform):
     async with platform.org("acme") as client:
         lines = ["text,label"] + [f"t{i},{'a' if i % 2 else 'b'}" for i in range(100)] + ["x1,tiny", "x2,tiny"]

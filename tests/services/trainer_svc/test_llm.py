@@ -1,7 +1,8 @@
 """LLM models through the gateway on a tiny Llama registered as an org's base model: a prompt / completion
 snapshot trained with LoRA and a chat snapshot trained in full, each with its eval loss and perplexity per
 epoch, the test loss against the base model's, greedy replies to held-out prompts stored for the parity check,
-rows over max_length left out and counted, artifacts a plain load can use; and the refusals."""
+long prompts cut to fit and counted, max_length chosen from the rows when none is asked for, artifacts a plain
+load can use; and the refusals."""
 
 from __future__ import annotations
 
@@ -69,8 +70,10 @@ async def test_lora_on_prompt_and_completion_learns_and_is_measured(
     assert metrics["baseline"]["name"].startswith("the base model tiny-llama on the same test examples")
     assert metrics["selection"]["name"] == "val_loss"
     examples = metrics["train_examples"] + metrics["validation_examples"] + metrics["test_examples"]
-    assert examples + sum(metrics["test_left_out"].values()) + sum(metrics["left_out"].values()) == 161
-    assert sum(metrics["left_out"].values()) + sum(metrics["test_left_out"].values()) == 1  # the long one
+    # The long prompt is cut to fit (its reply kept whole), not left out: every row is learnt from or scored.
+    assert examples == 161 and metrics["left_out"] == {} and metrics["test_left_out"] == {}
+    assert metrics["prompts_cut"]["train"] + metrics["prompts_cut"]["test"] == 1
+    assert metrics["max_length"] == MAX_LENGTH
     # Every test reply is 'yes' or 'no': the replies are also scored as a classifier's, exact match, against
     # the base model's zero-shot replies.
     reply = metrics["heads"]["reply"]
@@ -209,3 +212,28 @@ async def test_free_form_replies_are_measured_by_loss_alone(org: OrgClient, llam
     assert metrics["heads"] == {} and set(metrics["overall"]) == {"loss", "perplexity"}
     assert metrics["baseline"]["name"].endswith("on the same test examples")
     assert "On the test examples" in (await org.get(f"/v1/models/{model['id']}/card")).text
+
+
+async def test_without_max_length_the_run_makes_room_for_its_rows(org: OrgClient, llama_base: dict[str, Any]) -> None:
+    """No max_length asked: the run takes one that holds 99% of its training rows whole (at least 128 tokens),
+    so nothing is cut or left out; a reply longer than an asked max_length leaves its row out, counted."""
+    records = yes_no_records(40, seed=3, overlong=False)
+    records += [{"prompt": "is it " + "very " * 150 + "good", "completion": "yes", "chat": records[0]["chat"]}]
+    records += [{"prompt": "is it good", "completion": "yes " * 60, "chat": records[0]["chat"]}]
+    snapshot = await llm_snapshot(org, records, **PAIRS)
+    request = llm_request(llama_base["id"], snapshot["id"], "lora", max_epochs=1)
+    del request["options"]["max_length"]
+    model = await wait_model(org, (await org.post("/v1/models", json=request)).json()["id"])
+    assert model["status"] == "succeeded", model["error"]
+    metrics = (await org.get(f"/v1/models/{model['id']}/metrics")).json()
+    assert metrics["max_length"] >= 128 and metrics["max_length"] % 64 == 0
+    assert metrics["left_out"] == {} and metrics["test_left_out"] == {}
+    assert metrics["train_examples"] + metrics["validation_examples"] + metrics["test_examples"] == 42
+
+    tight = llm_request(llama_base["id"], snapshot["id"], "lora", max_epochs=1, max_length=48)
+    model = await wait_model(org, (await org.post("/v1/models", json=tight)).json()["id"])
+    assert model["status"] == "succeeded", model["error"]
+    metrics = (await org.get(f"/v1/models/{model['id']}/metrics")).json()
+    left_out = metrics["left_out"].get("reply_too_long", 0) + metrics["test_left_out"].get("reply_too_long", 0)
+    assert left_out == 1  # the 60-word reply: never cut
+    assert metrics["prompts_cut"]["train"] + metrics["prompts_cut"]["test"] == 1  # the 150-word prompt

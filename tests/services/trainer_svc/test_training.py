@@ -82,6 +82,9 @@ async def test_multi_head_with_partial_and_multi_label_heads(
     # Only the labelled rows of the partial head are evaluated.
     assert metrics["heads"]["topic"]["rows"] < metrics["heads"]["sentiment"]["rows"]
     assert set(model["metrics"]["heads"]) == {"sentiment", "topic", "tags"}
+    # A split keeps duplicates in one part: no test row was a training row.
+    assert metrics["leakage"] == {"test_rows": metrics["heads"]["sentiment"]["rows"], "test_rows_in_training": 0}
+    assert metrics["heads"]["sentiment"]["accuracy_ci"][0] <= metrics["heads"]["sentiment"]["accuracy"]
 
     # A metrics view at another threshold, and one head only.
     strict = (await org.get(f"/v1/models/{model['id']}/metrics", params={"threshold": 0.9, "head": "tags"})).json()

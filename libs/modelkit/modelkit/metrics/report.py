@@ -43,6 +43,21 @@ class HeadInput:
     cuts: dict[str, float] | None = None  # cut-offs of some classes, over ``threshold``
 
 
+Z_95 = 1.959963984540054  # the normal quantile of a two-sided 95% interval
+
+
+def wilson(successes: float, trials: float) -> list[float] | None:
+    """The 95% Wilson score interval of a proportion (``None`` with no trials): unlike the normal
+    approximation it stays inside 0-1 and is honest at 0% and 100% (40 of 40 right: 0.912-1.0)."""
+    if trials <= 0:
+        return None
+    p = successes / trials
+    z2 = Z_95 * Z_95
+    centre = (p + z2 / (2 * trials)) / (1 + z2 / trials)
+    half = Z_95 * np.sqrt(p * (1 - p) / trials + z2 / (4 * trials * trials)) / (1 + z2 / trials)
+    return [round(float(max(0.0, centre - half)), 6), round(float(min(1.0, centre + half)), 6)]
+
+
 def _ratio(numerator: NDArray[np.float64], denominator: NDArray[np.float64]) -> NDArray[np.float64]:
     out = np.zeros_like(numerator, dtype=np.float64)
     np.divide(numerator, denominator, out=out, where=denominator > 0)
@@ -156,6 +171,8 @@ def _per_class(
             "fn": int(fn[index]),
             "average_precision": ap,
             "roc_auc": auc,
+            "precision_ci": wilson(tp[index], tp[index] + fp[index]),
+            "recall_ci": wilson(tp[index], tp[index] + fn[index]),
         }
         pr[label] = curves.pr_points(curve)
         roc[label] = curves.roc_points(curve)
@@ -220,6 +237,7 @@ def evaluate_single_label(
         "classes": per_class,
         **_averages(block, tp + fn, tp, fp, fn, tn, aucs, aps),
         "accuracy": float((decided == y).mean()),
+        "accuracy_ci": wilson(float((decided == y).sum()), rows),
         "loss": float(-np.log(probability).mean()),
         "confusion_matrix": {"labels": labels, "matrix": confusion.tolist(), "unpredicted": unpredicted.tolist()},
         "pr_curve": pr,

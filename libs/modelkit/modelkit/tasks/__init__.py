@@ -67,6 +67,7 @@ REGISTRY: dict[str, TaskInfo] = {
             ("last_layer", "lora", "full"),
             "classifier",
             "modelkit.tasks.text_classification:TextClassification",
+            {method: {"max_length": 128} for method in ("last_layer", "lora", "full")},
         ),
         TaskInfo(
             "image_classification",

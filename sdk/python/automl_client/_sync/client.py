@@ -9,7 +9,7 @@ import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import IO, Any, TypeVar
+from typing import IO, Any, Literal, TypeVar, overload
 
 import httpx
 from pydantic import BaseModel, TypeAdapter
@@ -123,6 +123,26 @@ class Client:
                 raise error_from(response)
             return response
 
+    def events(self, model: type[M], url: str, body: BaseModel) -> Iterator[M]:
+        """A streamed answer's server-sent events (``data: {...}`` lines, to ``data: [DONE]``), each parsed as
+        ``model``; an error answer raises its class before the first event. Not retried: a retry could repeat
+        what was already shown."""
+        headers = {"Content-Type": "application/json", "Idempotency-Key": uuid.uuid4().hex}
+        content = body.model_dump_json(exclude_unset=True)
+        with self._http.stream("POST", url, content=content, headers=headers) as response:
+            if response.status_code >= 400:
+                response.read()
+                raise error_from(response)
+            for line in response.iter_lines():
+                if not line.startswith("data: "):
+                    continue
+                data = line[len("data: ") :]
+                if data == "[DONE]":
+                    return
+                if data.startswith('{"error"'):
+                    raise ConnectionFailed(f"the stream ended with an error: {data}")
+                yield model.model_validate_json(data)
+
     def download(
         self, url: str, target: str | Path | IO[bytes], *, params: Mapping[str, Any] | None = None
     ) -> Download:
@@ -146,6 +166,11 @@ class Client:
 
     def get(self, model: type[M], url: str, params: Mapping[str, Any] | None = None) -> M:
         return parse(model, self.request("GET", url, params=params))
+
+    def page(self, model: type[M], url: str, limit: int, after: str | None) -> Page[M]:
+        """One page of a list: its items and the cursor of the next (None on the last)."""
+        query: dict[str, Any] = {"limit": limit} | ({"after": after} if after else {})
+        return parse(Page[model], self.request("GET", url, params=query))  # type: ignore[valid-type]
 
     def pages(self, model: type[M], url: str, params: Mapping[str, Any] | None = None) -> Iterator[M]:
         """Every item of a paginated list, page after page (``limit`` items a request)."""
@@ -267,6 +292,10 @@ class Datasets(_Resource):
     def list(self, *, limit: int = 100) -> Iterator[datasets.Dataset]:
         return self._client.pages(datasets.Dataset, "/v1/datasets", {"limit": limit})
 
+    def page(self, *, limit: int = 25, after: str | None = None) -> Page[datasets.Dataset]:
+        """One page: ``.items`` and ``.next``, the cursor to pass as ``after`` for the next page."""
+        return self._client.page(datasets.Dataset, "/v1/datasets", limit, after)
+
     def get(self, dataset_id: str) -> datasets.Dataset:
         return self._client.get(datasets.Dataset, path("/v1/datasets/{}", dataset_id))
 
@@ -357,6 +386,10 @@ class Snapshots(_Resource):
     def list(self, *, limit: int = 100) -> Iterator[snapshots.Snapshot]:
         return self._client.pages(snapshots.Snapshot, "/v1/snapshots", {"limit": limit})
 
+    def page(self, *, limit: int = 25, after: str | None = None) -> Page[snapshots.Snapshot]:
+        """One page: ``.items`` and ``.next``, the cursor to pass as ``after`` for the next page."""
+        return self._client.page(snapshots.Snapshot, "/v1/snapshots", limit, after)
+
     def get(self, snapshot_id: str) -> snapshots.Snapshot:
         return self._client.get(snapshots.Snapshot, path("/v1/snapshots/{}", snapshot_id))
 
@@ -433,6 +466,10 @@ class Models(_Resource):
     def list(self, *, limit: int = 100) -> Iterator[models.Model]:
         return self._client.pages(models.Model, "/v1/models", {"limit": limit})
 
+    def page(self, *, limit: int = 25, after: str | None = None) -> Page[models.Model]:
+        """One page: ``.items`` and ``.next``, the cursor to pass as ``after`` for the next page."""
+        return self._client.page(models.Model, "/v1/models", limit, after)
+
     def get(self, model_id: str) -> models.Model:
         return self._client.get(models.Model, path("/v1/models/{}", model_id))
 
@@ -475,12 +512,44 @@ class Models(_Resource):
         remaining = answer.headers.get("x-playground-remaining")
         return _OUTPUT.validate_json(answer.content), int(remaining) if remaining is not None else None
 
+    @overload
     def chat(
-        self, model_id: str, request: openai.ChatCompletionRequest | None = None, /, **fields: Any
-    ) -> tuple[openai.ChatCompletion, int | None]:
-        """An llm model's reply to ``messages`` before it is deployed (one free query), and the queries left."""
-        body = model_of(openai.ChatCompletionRequest, request, fields)
+        self,
+        model_id: str,
+        request: openai.ChatCompletionRequest | None = None,
+        /,
+        *,
+        stream: Literal[False] = False,
+        **fields: Any,
+    ) -> tuple[openai.ChatCompletion, int | None]: ...
+
+    @overload
+    def chat(
+        self,
+        model_id: str,
+        request: openai.ChatCompletionRequest | None = None,
+        /,
+        *,
+        stream: Literal[True],
+        **fields: Any,
+    ) -> Iterator[openai.ChatCompletionChunk]: ...
+
+    def chat(
+        self,
+        model_id: str,
+        request: openai.ChatCompletionRequest | None = None,
+        /,
+        *,
+        stream: bool = False,
+        **fields: Any,
+    ) -> tuple[openai.ChatCompletion, int | None] | Iterator[openai.ChatCompletionChunk]:
+        """An llm model's reply to ``messages`` before it is deployed (one free query), and the queries left;
+        with ``stream=True``, its pieces as they are generated (``ChatCompletionChunk``, the last with the
+        usage), as OpenAI's client streams them."""
+        body = model_of(openai.ChatCompletionRequest, request, fields | ({"stream": True} if stream else {}))
         url = path("/v1/models/{}/playground/chat/completions", model_id)
+        if body.stream:
+            return self._client.events(openai.ChatCompletionChunk, url, body)
         answer = self._client.request("POST", url, json=body)
         remaining = answer.headers.get("x-playground-remaining")
         return parse(openai.ChatCompletion, answer), int(remaining) if remaining is not None else None
@@ -514,6 +583,10 @@ class Deployments(_Resource):
     def list(self, *, limit: int = 100) -> Iterator[inference.Deployment]:
         return self._client.pages(inference.Deployment, "/v1/deployments", {"limit": limit})
 
+    def page(self, *, limit: int = 25, after: str | None = None) -> Page[inference.Deployment]:
+        """One page: ``.items`` and ``.next``, the cursor to pass as ``after`` for the next page."""
+        return self._client.page(inference.Deployment, "/v1/deployments", limit, after)
+
     def get(self, deployment_id: str) -> inference.Deployment:
         return self._client.get(inference.Deployment, path("/v1/deployments/{}", deployment_id))
 
@@ -532,12 +605,43 @@ class Deployments(_Resource):
         url = path("/v1/deployments/{}/predict", deployment_id)
         return parse(inference.PredictResponse, self._client.request("POST", url, json=body))
 
+    @overload
     def chat(
-        self, deployment_id: str, request: openai.ChatCompletionRequest | None = None, /, **fields: Any
-    ) -> openai.ChatCompletion:
-        """OpenAI's chat completions (not streamed) from an llm deployment."""
-        body = model_of(openai.ChatCompletionRequest, request, fields)
+        self,
+        deployment_id: str,
+        request: openai.ChatCompletionRequest | None = None,
+        /,
+        *,
+        stream: Literal[False] = False,
+        **fields: Any,
+    ) -> openai.ChatCompletion: ...
+
+    @overload
+    def chat(
+        self,
+        deployment_id: str,
+        request: openai.ChatCompletionRequest | None = None,
+        /,
+        *,
+        stream: Literal[True],
+        **fields: Any,
+    ) -> Iterator[openai.ChatCompletionChunk]: ...
+
+    def chat(
+        self,
+        deployment_id: str,
+        request: openai.ChatCompletionRequest | None = None,
+        /,
+        *,
+        stream: bool = False,
+        **fields: Any,
+    ) -> openai.ChatCompletion | Iterator[openai.ChatCompletionChunk]:
+        """OpenAI's chat completions from an llm deployment: the whole reply, or with ``stream=True`` its
+        pieces as they are generated."""
+        body = model_of(openai.ChatCompletionRequest, request, fields | ({"stream": True} if stream else {}))
         url = path("/v1/deployments/{}/chat/completions", deployment_id)
+        if body.stream:
+            return self._client.events(openai.ChatCompletionChunk, url, body)
         return parse(openai.ChatCompletion, self._client.request("POST", url, json=body))
 
     def create_task(

@@ -51,6 +51,7 @@ app.command("deploy")(handled(serving.deploy))
 app.command("predict")(handled(serving.predict))
 app.command("batch-predict")(handled(serving.batch_predict))
 app.command("usage")(handled(serving.usage))
+app.command("chat")(handled(serving.chat))
 
 
 def main() -> None:

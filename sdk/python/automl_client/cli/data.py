@@ -10,7 +10,7 @@ from rich.table import Table
 
 from automl_client.cli.live import UploadBar
 from automl_client.cli.output import console, emit_json, listing, show
-from automl_client.cli.state import Json, client, handled
+from automl_client.cli.state import Json, Quiet, Yes, client, confirm, handled, resolve
 from automl_proto import datasets as dataset_schemas
 
 datasets = typer.Typer(help="Upload data, confirm its columns, read and edit its rows.", no_args_is_help=True)
@@ -20,7 +20,7 @@ base_models = typer.Typer(help="The base models training starts from.", no_args_
 
 @datasets.command("list")
 @handled
-def datasets_list(as_json: Json = False) -> None:
+def datasets_list(as_json: Json = False, quiet: Quiet = False) -> None:
     """The org's datasets."""
     listing(
         client().datasets.list(),
@@ -34,13 +34,15 @@ def datasets_list(as_json: Json = False) -> None:
         ],
         as_json,
         "datasets",
+        quiet=quiet,
     )
 
 
 @datasets.command("get")
 @handled
-def datasets_get(dataset_id: str, as_json: Json = False) -> None:
-    show(client().datasets.get(dataset_id), as_json)
+def datasets_get(dataset_id: str, as_json: Json = False, quiet: Quiet = False) -> None:
+    dataset_id = resolve("dataset", dataset_id)
+    show(client().datasets.get(dataset_id), as_json, quiet=quiet)
 
 
 @datasets.command("upload")
@@ -50,12 +52,16 @@ def datasets_upload(
     name: Annotated[str | None, typer.Option("--name", help="default: the file's name")] = None,
     wait: Annotated[bool, typer.Option("--wait/--no-wait", help="wait until the rows are read")] = True,
     as_json: Json = False,
+    quiet: Quiet = False,
 ) -> None:
     """Upload a CSV, TSV, JSONL or a zip of one CSV plus images, with a progress bar."""
-    with UploadBar(f"uploading {file.name}", quiet=as_json) as on_progress:
+    with UploadBar(f"uploading {file.name}", quiet=as_json or quiet) as on_progress:
         dataset = client().datasets.upload(file, name=name, on_progress=on_progress)
     if wait:
         dataset = client().datasets.wait(dataset.id)
+    if quiet:
+        show(dataset, as_json, quiet=True)
+        return
     if as_json:
         emit_json(dataset)
         return
@@ -88,6 +94,7 @@ def datasets_columns(
     as_json: Json = False,
 ) -> None:
     """Show the column mapping (inferred type, distinct count, samples); change types and confirm it."""
+    dataset_id = resolve("dataset", dataset_id)
     dataset = client().datasets.get(dataset_id)
     changes: dict[str, str] = {}
     for pair in set_types or []:
@@ -112,8 +119,10 @@ def datasets_rows(
     start: Annotated[int | None, typer.Option(help="from this row index")] = None,
     limit: Annotated[int, typer.Option(min=1, max=10_000, help="rows to show")] = 20,
     as_json: Json = False,
+    quiet: Quiet = False,
 ) -> None:
     """Preview rows (filtered by status, from an index)."""
+    dataset_id = resolve("dataset", dataset_id)
     rows = []
     for row in client().datasets.rows(dataset_id, status=status, start=start, limit=min(limit, 500)):
         rows.append(row)
@@ -130,19 +139,23 @@ def datasets_rows(
         ],
         as_json,
         "rows",
+        quiet=quiet,
     )
 
 
 @datasets.command("delete")
 @handled
-def datasets_delete(dataset_id: str, as_json: Json = False) -> None:
+def datasets_delete(dataset_id: str, yes: Yes = False, as_json: Json = False) -> None:
+    """Delete the dataset (asks first; --yes does not)."""
+    dataset_id = resolve("dataset", dataset_id)
+    confirm(f"Delete dataset {dataset_id}", yes)
     client().datasets.delete(dataset_id)
     emit_json({"deleted": dataset_id}) if as_json else console.print(f"deleted {dataset_id}")
 
 
 @snapshots.command("list")
 @handled
-def snapshots_list(as_json: Json = False) -> None:
+def snapshots_list(as_json: Json = False, quiet: Quiet = False) -> None:
     listing(
         client().snapshots.list(),
         [
@@ -156,13 +169,15 @@ def snapshots_list(as_json: Json = False) -> None:
         ],
         as_json,
         "snapshots",
+        quiet=quiet,
     )
 
 
 @snapshots.command("get")
 @handled
-def snapshots_get(snapshot_id: str, as_json: Json = False) -> None:
-    show(client().snapshots.get(snapshot_id), as_json)
+def snapshots_get(snapshot_id: str, as_json: Json = False, quiet: Quiet = False) -> None:
+    snapshot_id = resolve("snapshot", snapshot_id)
+    show(client().snapshots.get(snapshot_id), as_json, quiet=quiet)
 
 
 @snapshots.command("create")
@@ -181,6 +196,7 @@ def snapshots_create(
     max_invalid_pct: Annotated[float, typer.Option("--max-invalid-pct")] = 10.0,
     wait: Annotated[bool, typer.Option("--wait/--no-wait")] = True,
     as_json: Json = False,
+    quiet: Quiet = False,
 ) -> None:
     """Freeze a dataset into a validated snapshot."""
     fields = {
@@ -197,30 +213,35 @@ def snapshots_create(
     snapshot = client().snapshots.create(**{key: value for key, value in fields.items() if value is not None})
     if wait:
         snapshot = client().snapshots.wait(snapshot.id)
-    show(snapshot, as_json)
+    show(snapshot, as_json, quiet=quiet)
 
 
 @snapshots.command("invalid-rows")
 @handled
-def snapshots_invalid_rows(snapshot_id: str, as_json: Json = False) -> None:
+def snapshots_invalid_rows(snapshot_id: str, as_json: Json = False, quiet: Quiet = False) -> None:
+    snapshot_id = resolve("snapshot", snapshot_id)
     listing(
         client().snapshots.invalid_rows(snapshot_id),
         [("row", lambda r: r.row_id), ("index", lambda r: r.index), ("reasons", lambda r: ", ".join(r.reasons))],
         as_json,
         "rows left out",
+        quiet=quiet,
     )
 
 
 @snapshots.command("delete")
 @handled
-def snapshots_delete(snapshot_id: str, as_json: Json = False) -> None:
+def snapshots_delete(snapshot_id: str, yes: Yes = False, as_json: Json = False) -> None:
+    """Delete the snapshot (asks first; --yes does not)."""
+    snapshot_id = resolve("snapshot", snapshot_id)
+    confirm(f"Delete snapshot {snapshot_id}", yes)
     client().snapshots.delete(snapshot_id)
     emit_json({"deleted": snapshot_id}) if as_json else console.print(f"deleted {snapshot_id}")
 
 
 @base_models.command("list")
 @handled
-def base_models_list(as_json: Json = False) -> None:
+def base_models_list(as_json: Json = False, quiet: Quiet = False) -> None:
     listing(
         client().base_models.list(),
         [
@@ -232,10 +253,11 @@ def base_models_list(as_json: Json = False) -> None:
         ],
         as_json,
         "base models",
+        quiet=quiet,
     )
 
 
 @base_models.command("get")
 @handled
-def base_models_get(base_model_id: str, as_json: Json = False) -> None:
-    show(client().base_models.get(base_model_id), as_json)
+def base_models_get(base_model_id: str, as_json: Json = False, quiet: Quiet = False) -> None:
+    show(client().base_models.get(base_model_id), as_json, quiet=quiet)

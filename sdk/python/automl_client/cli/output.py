@@ -43,7 +43,7 @@ def exit_code(error: Exception) -> int:
         return EXIT_CONFIG
     if isinstance(error, (errors.Unauthorized, errors.Forbidden)):
         return EXIT_AUTH
-    if isinstance(error, errors.NotFound):
+    if isinstance(error, (errors.NotFound, errors.NameNotFound)):
         return EXIT_NOT_FOUND
     if isinstance(error, errors.RateLimited):
         return EXIT_LIMITED
@@ -96,8 +96,11 @@ def emit_json(value: Any) -> None:
     sys.stdout.write(json.dumps(plain(value), indent=2, default=str) + "\n")
 
 
-def show(value: Any, as_json: bool, title: str | None = None) -> None:
-    """One resource: JSON, or its fields for people."""
+def show(value: Any, as_json: bool, title: str | None = None, *, quiet: bool = False) -> None:
+    """One resource: JSON, its id alone (``quiet``, for scripts), or its fields for people."""
+    if quiet and getattr(value, "id", None) is not None:
+        sys.stdout.write(f"{value.id}\n")
+        return
     if as_json:
         emit_json(value)
         return
@@ -123,15 +126,43 @@ def cell(value: Any) -> Text:
 
 
 def listing(
-    items: Iterable[Any], columns: Sequence[tuple[str, Callable[[Any], Any]]], as_json: bool, title: str
+    items: Iterable[Any],
+    columns: Sequence[tuple[str, Callable[[Any], Any]]],
+    as_json: bool,
+    title: str,
+    *,
+    quiet: bool = False,
 ) -> None:
+    """Rows as a table; JSON; or (``quiet``) the ids alone, one a line. In a narrow terminal the ids and names
+    stay whole on one line (they are what a person copies): the other columns wrap or are left out."""
     rows = list(items)
+    if quiet:
+        sys.stdout.write("".join(f"{getattr(row, 'id', row)}\n" for row in rows))
+        return
     if as_json:
         emit_json(rows)
         return
-    table = Table(title=f"{title} ({len(rows)})")
-    for name, _ in columns:
-        table.add_column(name, overflow="fold")
-    for row in rows:
-        table.add_row(*(cell(get(row)) for _, get in columns))
+    cells = [[cell(get(row)) for _, get in columns] for row in rows]
+    whole = {"id", "name", "class", "day"}
+    widths = [max([len(name), *(len(line[i]) for line in cells)]) for i, (name, _) in enumerate(columns)]
+    kept = list(range(len(columns)))
+    # Leave out columns from the right while the whole ones and a little of each other would not fit.
+    while len(kept) > 2 and sum(widths[i] if columns[i][0] in whole else 6 for i in kept) + 3 * len(kept) + 1 > (
+        console.width
+    ):
+        dropped = next((i for i in reversed(kept) if columns[i][0] not in whole), None)
+        if dropped is None:
+            break
+        kept.remove(dropped)
+    left_out = [columns[i][0] for i in range(len(columns)) if i not in kept]
+    caption = f"{', '.join(left_out)} left out at this width: --json has every field" if left_out else None
+    table = Table(title=f"{title} ({len(rows)})", caption=caption)
+    for i in kept:
+        name = columns[i][0]
+        if name in whole:
+            table.add_column(name, no_wrap=True, min_width=widths[i])
+        else:
+            table.add_column(name, overflow="fold")
+    for line in cells:
+        table.add_row(*(line[i] for i in kept))
     console.print(table)

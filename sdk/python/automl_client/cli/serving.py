@@ -9,8 +9,9 @@ from typing import Annotated, Any
 import typer
 from rich.markup import escape
 
+from automl_client import errors
 from automl_client.cli.output import console, emit_json, err_console, listing, plain, show
-from automl_client.cli.state import Json, client, handled
+from automl_client.cli.state import KINDS, Json, Quiet, Yes, client, confirm, handled, resolve
 from automl_proto import inference
 
 deployments = typer.Typer(help="Endpoints serving a model: scale, inspect, delete.", no_args_is_help=True)
@@ -20,10 +21,25 @@ keys = typer.Typer(help="API keys: admin keys, or keys scoped to one deployment.
 orgs = typer.Typer(help="The org of the key in use (and, with the operator key, new orgs).", no_args_is_help=True)
 
 
-def _input(text: str | None, image_url: str | None, prompt: str | None) -> Any:
-    given = [value for value in (text, image_url, prompt) if value is not None]
+def _image(path: Path) -> dict[str, str]:
+    """A local image file as the API takes it (base64 in the request)."""
+    import base64
+
+    return {"image_base64": base64.b64encode(path.read_bytes()).decode()}
+
+
+ImageFile = Annotated[
+    Path | None,
+    typer.Option("--image", exists=True, dir_okay=False, readable=True, help="a local image file (PNG, JPEG...)"),
+]
+
+
+def _input(text: str | None, image_url: str | None, prompt: str | None, image: Path | None = None) -> Any:
+    given = [value for value in (text, image_url, prompt, image) if value is not None]
     if len(given) != 1:
-        raise typer.BadParameter("give exactly one of TEXT, --image-url and --prompt")
+        raise typer.BadParameter("give exactly one of TEXT, --image, --image-url and --prompt")
+    if image is not None:
+        return _image(image)
     if image_url is not None:
         return {"image_url": image_url}
     if prompt is not None:
@@ -43,12 +59,14 @@ def _print_output(output: inference.Output) -> None:
 def playground(
     model_id: str,
     text: Annotated[str | None, typer.Argument(help="the text to classify")] = None,
+    image: ImageFile = None,
     image_url: Annotated[str | None, typer.Option("--image-url")] = None,
     prompt: Annotated[str | None, typer.Option("--prompt", help="an llm model's prompt")] = None,
     as_json: Json = False,
 ) -> None:
-    """Try a trained model before deploying it (uses one of its free queries)."""
-    output, remaining = client().models.playground(model_id, _input(text, image_url, prompt))
+    """Try a trained model (its id or name) before deploying it (uses one of its free queries)."""
+    model_id = resolve("model", model_id)
+    output, remaining = client().models.playground(model_id, _input(text, image_url, prompt, image))
     if as_json:
         emit_json({"output": plain(output), "remaining": remaining})
         return
@@ -63,32 +81,48 @@ def deploy(
     max_replicas: Annotated[int, typer.Option("--max-replicas", min=1)] = 1,
     wait: Annotated[bool, typer.Option("--wait/--no-wait", help="wait until it is ready")] = True,
     as_json: Json = False,
+    quiet: Quiet = False,
 ) -> None:
     """Deploy a model as an autoscaled endpoint."""
+    model_id = resolve("model", model_id)
     deployment = client().deployments.create(
         model_id=model_id, name=name, min_replicas=min_replicas, max_replicas=max_replicas
     )
     if wait:
         deployment = client().deployments.wait(deployment.id)
-    show(deployment, as_json)
+    show(deployment, as_json, quiet=quiet)
 
 
 def predict(
     deployment_id: str,
+    image: Annotated[
+        list[Path] | None,
+        typer.Option("--image", exists=True, dir_okay=False, readable=True, help="image files, instead of stdin"),
+    ] = None,
     batch_size: Annotated[int, typer.Option("--batch-size", min=1, max=512)] = 32,
     as_json: Json = False,
 ) -> None:
-    """Predict each line of standard input (a text a line); one answer a line."""
-    lines = [line.rstrip("\n") for line in sys.stdin if line.strip()]
-    for start in range(0, len(lines), batch_size):
-        chunk = lines[start : start + batch_size]
-        answer = client().deployments.predict(deployment_id, chunk)
-        for text, output in zip(chunk, answer.outputs, strict=True):
+    """Predict each line of standard input (a text a line), or each --image file: one answer a line, in the
+    order of the inputs (a blank line gets an empty answer, so outputs join back to inputs line by line)."""
+    deployment_id = resolve("deployment", deployment_id)
+    inputs: list[Any] = [_image(path) for path in image] if image else [line.rstrip("\n") for line in sys.stdin]
+    shown = [str(path) for path in image] if image else inputs
+    for start in range(0, len(inputs), batch_size):
+        chunk = inputs[start : start + batch_size]
+        asked = [item for item in chunk if not isinstance(item, str) or item.strip()]
+        answers = iter(client().deployments.predict(deployment_id, asked).outputs if asked else [])
+        for position, item in enumerate(chunk, start):
+            blank = isinstance(item, str) and not item.strip()
+            output = None if blank else next(answers)
             if as_json:
-                sys.stdout.write(inference.PredictResponse(outputs=[output]).model_dump_json() + "\n")
+                sys.stdout.write(("{}" if output is None else _one(output)) + "\n")
             else:
-                console.print(f"[dim]{escape(str(text)[:60])}[/]")
-                _print_output(output)
+                console.print(f"[dim]{escape(str(shown[position])[:60])}[/]")
+                console.print("[dim](blank line)[/]") if output is None else _print_output(output)
+
+
+def _one(output: inference.Output) -> str:
+    return inference.PredictResponse(outputs=[output]).model_dump_json()
 
 
 def batch_predict(
@@ -101,12 +135,12 @@ def batch_predict(
     output: Annotated[Path | None, typer.Option("--output", "-o", help="where to save the results")] = None,
     as_json: Json = False,
 ) -> None:
-    """Predict every row of a snapshot or dataset, wait, and download the results."""
+    """Predict every row of a snapshot or dataset, wait, and download the results (each named by id or name)."""
     fields = {
-        "model_id": model,
-        "deployment_id": deployment,
-        "snapshot_id": snapshot,
-        "dataset_id": dataset,
+        "model_id": model and resolve("model", model),
+        "deployment_id": deployment and resolve("deployment", deployment),
+        "snapshot_id": snapshot and resolve("snapshot", snapshot),
+        "dataset_id": dataset and resolve("dataset", dataset),
         "input_column": input_column,
         "format": output_format,
     }
@@ -154,7 +188,7 @@ def usage(
 
 @deployments.command("list")
 @handled
-def deployments_list(as_json: Json = False) -> None:
+def deployments_list(as_json: Json = False, quiet: Quiet = False) -> None:
     listing(
         client().deployments.list(),
         [
@@ -166,13 +200,15 @@ def deployments_list(as_json: Json = False) -> None:
         ],
         as_json,
         "deployments",
+        quiet=quiet,
     )
 
 
 @deployments.command("get")
 @handled
-def deployments_get(deployment_id: str, as_json: Json = False) -> None:
-    show(client().deployments.get(deployment_id), as_json)
+def deployments_get(deployment_id: str, as_json: Json = False, quiet: Quiet = False) -> None:
+    deployment_id = resolve("deployment", deployment_id)
+    show(client().deployments.get(deployment_id), as_json, quiet=quiet)
 
 
 @deployments.command("scale")
@@ -182,20 +218,29 @@ def deployments_scale(
     min_replicas: Annotated[int | None, typer.Option("--min-replicas", min=0)] = None,
     max_replicas: Annotated[int | None, typer.Option("--max-replicas", min=1)] = None,
     as_json: Json = False,
+    quiet: Quiet = False,
 ) -> None:
+    deployment_id = resolve("deployment", deployment_id)
     fields = {"min_replicas": min_replicas, "max_replicas": max_replicas}
-    show(client().deployments.update(deployment_id, **{k: v for k, v in fields.items() if v is not None}), as_json)
+    show(
+        client().deployments.update(deployment_id, **{k: v for k, v in fields.items() if v is not None}),
+        as_json,
+        quiet=quiet,
+    )
 
 
 @deployments.command("delete")
 @handled
-def deployments_delete(deployment_id: str, as_json: Json = False) -> None:
-    show(client().deployments.delete(deployment_id), as_json)
+def deployments_delete(deployment_id: str, yes: Yes = False, as_json: Json = False, quiet: Quiet = False) -> None:
+    """Stop serving and delete the deployment (asks first; --yes does not)."""
+    deployment_id = resolve("deployment", deployment_id)
+    confirm(f"Delete deployment {deployment_id}: it stops answering at once", yes)
+    show(client().deployments.delete(deployment_id), as_json, quiet=quiet)
 
 
 @keys.command("list")
 @handled
-def keys_list(as_json: Json = False) -> None:
+def keys_list(as_json: Json = False, quiet: Quiet = False) -> None:
     listing(
         client().keys.list(),
         [
@@ -208,13 +253,14 @@ def keys_list(as_json: Json = False) -> None:
         ],
         as_json,
         "keys",
+        quiet=quiet,
     )
 
 
 @keys.command("get")
 @handled
-def keys_get(key_id: str, as_json: Json = False) -> None:
-    show(client().keys.get(key_id), as_json)
+def keys_get(key_id: str, as_json: Json = False, quiet: Quiet = False) -> None:
+    show(client().keys.get(key_id), as_json, quiet=quiet)
 
 
 @keys.command("create")
@@ -225,6 +271,7 @@ def keys_create(
     as_json: Json = False,
 ) -> None:
     """A new key; its secret is shown this once."""
+    deployment = deployment and resolve("deployment", deployment)
     scope = "deployment" if deployment else "admin"
     created = client().keys.create(name, scope=scope, deployment_id=deployment)
     if as_json:
@@ -236,26 +283,28 @@ def keys_create(
 
 @keys.command("revoke")
 @handled
-def keys_revoke(key_id: str, as_json: Json = False) -> None:
-    show(client().keys.revoke(key_id), as_json)
+def keys_revoke(key_id: str, yes: Yes = False, as_json: Json = False, quiet: Quiet = False) -> None:
+    """Revoke a key: every call with it is refused from now on (asks first; --yes does not)."""
+    confirm(f"Revoke key {key_id}: whatever uses it stops working", yes)
+    show(client().keys.revoke(key_id), as_json, quiet=quiet)
 
 
 @orgs.command("me")
 @handled
-def orgs_me(as_json: Json = False) -> None:
-    show(client().orgs.me(), as_json)
+def orgs_me(as_json: Json = False, quiet: Quiet = False) -> None:
+    show(client().orgs.me(), as_json, quiet=quiet)
 
 
 @orgs.command("create")
 @handled
-def orgs_create(name: str, as_json: Json = False) -> None:
+def orgs_create(name: str, as_json: Json = False, quiet: Quiet = False) -> None:
     """With the operator key: a new org and its admin key (shown once)."""
-    show(client().orgs.create(name), as_json)
+    show(client().orgs.create(name), as_json, quiet=quiet)
 
 
 @batch_predictions.command("list")
 @handled
-def batch_predictions_list(as_json: Json = False) -> None:
+def batch_predictions_list(as_json: Json = False, quiet: Quiet = False) -> None:
     listing(
         client().batch_predictions.list(),
         [
@@ -267,13 +316,14 @@ def batch_predictions_list(as_json: Json = False) -> None:
         ],
         as_json,
         "batch predictions",
+        quiet=quiet,
     )
 
 
 @batch_predictions.command("get")
 @handled
-def batch_predictions_get(batch_id: str, as_json: Json = False) -> None:
-    show(client().batch_predictions.get(batch_id), as_json)
+def batch_predictions_get(batch_id: str, as_json: Json = False, quiet: Quiet = False) -> None:
+    show(client().batch_predictions.get(batch_id), as_json, quiet=quiet)
 
 
 @tasks.command("get")
@@ -282,5 +332,70 @@ def tasks_get(
     task_id: str,
     wait: Annotated[bool, typer.Option("--wait", help="until it has its outputs")] = False,
     as_json: Json = False,
+    quiet: Quiet = False,
 ) -> None:
-    show(client().tasks.wait(task_id) if wait else client().tasks.get(task_id), as_json)
+    show(client().tasks.wait(task_id) if wait else client().tasks.get(task_id), as_json, quiet=quiet)
+
+
+def _chat_target(ref: str) -> tuple[str, str]:
+    """("deployment" or "model", its id) from an id or a name (a deployment's name first, then a model's)."""
+    if ref.startswith(KINDS["model"][0]):
+        return "model", ref
+    try:
+        return "deployment", resolve("deployment", ref)
+    except errors.NameNotFound:
+        return "model", resolve("model", ref)
+
+
+def chat(
+    target: Annotated[str, typer.Argument(help="an llm deployment, or an llm model (its playground): id or name")],
+    message: Annotated[
+        str | None, typer.Argument(help="one message; without it, a conversation: a message a line from stdin")
+    ] = None,
+    system: Annotated[str | None, typer.Option("--system", help="a system message first")] = None,
+    max_tokens: Annotated[int | None, typer.Option("--max-tokens", min=1, max=4096, help="default: the API's")] = None,
+    temperature: Annotated[float, typer.Option("--temperature", min=0.0, max=2.0)] = 1.0,
+    stream: Annotated[bool, typer.Option("--stream/--no-stream", help="print the reply as it is generated")] = True,
+    as_json: Json = False,
+) -> None:
+    """Chat with an llm: a deployment, or a model's playground (one free query a reply). The reply streams in
+    as it is generated; each message a line of stdin continues the same conversation."""
+    kind, target_id = _chat_target(target)
+    messages: list[dict[str, str]] = [{"role": "system", "content": system}] if system else []
+
+    def turn(text: str) -> None:
+        messages.append({"role": "user", "content": text})
+        fields: dict[str, Any] = {"messages": messages, "temperature": temperature}
+        if max_tokens is not None:
+            fields["max_tokens"] = max_tokens
+        if stream and not as_json:
+            pieces: list[str] = []
+            chunks = (
+                client().deployments.chat(target_id, stream=True, **fields)
+                if kind == "deployment"
+                else client().models.chat(target_id, stream=True, **fields)
+            )
+            for chunk in chunks:
+                for choice in chunk.choices:
+                    if choice.delta.content:
+                        pieces.append(choice.delta.content)
+                        sys.stdout.write(choice.delta.content)
+                        sys.stdout.flush()
+            sys.stdout.write("\n")
+            reply = "".join(pieces)
+        else:
+            answer = (
+                client().deployments.chat(target_id, **fields)
+                if kind == "deployment"
+                else client().models.chat(target_id, **fields)[0]
+            )
+            reply = answer.choices[0].message.content
+            emit_json(answer) if as_json else sys.stdout.write(reply + "\n")
+        messages.append({"role": "assistant", "content": reply})
+
+    if message is not None:
+        turn(message)
+        return
+    for line in sys.stdin:
+        if line.strip():
+            turn(line.rstrip("\n"))

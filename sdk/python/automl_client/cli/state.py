@@ -19,6 +19,16 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 Json = Annotated[bool, typer.Option("--json", help="print JSON for scripts instead of tables")]
+Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="print only the ids, one a line (for scripts)")]
+Yes = Annotated[bool, typer.Option("--yes", "-y", help="do it without asking")]
+
+# What a command may be given instead of an id: a name, for these kinds (their ids start with the prefix).
+KINDS: dict[str, tuple[str, str]] = {
+    "dataset": ("ds_", "datasets"),
+    "snapshot": ("snap_", "snapshots"),
+    "model": ("model_", "models"),
+    "deployment": ("dep_", "deployments"),
+}
 
 
 @dataclass
@@ -78,3 +88,25 @@ def parse_pairs(pairs: list[str] | None, what: str) -> dict[str, Any]:
         except ValueError:
             parsed[key] = value
     return parsed
+
+
+def resolve(kind: str, ref: str) -> str:
+    """An id, from an id or a name: a name must be the name of exactly one resource of ``kind`` in the org."""
+    prefix, plural = KINDS[kind]
+    if ref.startswith(prefix):
+        return ref
+    found = [item.id for item in getattr(client(), plural).list() if item.name == ref]
+    if len(found) == 1:
+        return str(found[0])
+    if not found:
+        raise errors.NameNotFound(
+            f"no {kind} is named {ref!r} (nor is it a {kind} id, which starts with {prefix!r}); "
+            f"`automl {plural} list` shows them"
+        )
+    raise errors.InvalidArguments(f"{len(found)} {plural} are named {ref!r} ({', '.join(found)}): give the id")
+
+
+def confirm(action: str, yes: bool) -> None:
+    """Ask before what cannot be undone (``--yes`` skips it); no answer, or no, aborts with nothing done."""
+    if not yes and not typer.confirm(f"{action}?", default=False, err=True):
+        raise typer.Abort()

@@ -6,19 +6,22 @@ from typing import Annotated
 
 import typer
 from rich.table import Table
+from typer._click.core import Context as ClickContext
+from typer.core import TyperCommand
 
 from automl_client.cli.live import follow_training
 from automl_client.cli.output import console, emit_json, listing, show
-from automl_client.cli.state import Json, client, handled, parse_pairs
+from automl_client.cli.state import Json, Quiet, Yes, client, confirm, handled, parse_pairs, resolve
 from automl_client.errors import ResourceFailed
 from automl_proto.metrics import ModelMetrics
+from automl_proto.models import TrainingOptions
 
 models = typer.Typer(help="Train models, follow them, read their evaluation.", no_args_is_help=True)
 
 
 @models.command("list")
 @handled
-def models_list(as_json: Json = False) -> None:
+def models_list(as_json: Json = False, quiet: Quiet = False) -> None:
     listing(
         client().models.list(),
         [
@@ -31,13 +34,15 @@ def models_list(as_json: Json = False) -> None:
         ],
         as_json,
         "models",
+        quiet=quiet,
     )
 
 
 @models.command("get")
 @handled
-def models_get(model_id: str, as_json: Json = False) -> None:
-    show(client().models.get(model_id), as_json)
+def models_get(model_id: str, as_json: Json = False, quiet: Quiet = False) -> None:
+    model_id = resolve("model", model_id)
+    show(client().models.get(model_id), as_json, quiet=quiet)
 
 
 def _follow(model_id: str, as_json: bool) -> None:
@@ -48,13 +53,32 @@ def _follow(model_id: str, as_json: bool) -> None:
         console.print(f"model [bold]{model_id}[/] {last.status}; automl models metrics {model_id}")
 
 
-@models.command("create")
+class _TrainingOptionHints(TyperCommand):
+    """``--max-epochs 5`` names a training option, which is given as ``--option max_epochs=5``: say so, where
+    Click would only say the option does not exist (Typer's Click: its own copy, ``typer._click``)."""
+
+    def parse_args(self, ctx: ClickContext, args: list[str]) -> list[str]:
+        from typer._click.exceptions import NoSuchOption
+
+        try:
+            return super().parse_args(ctx, args)
+        except NoSuchOption as error:
+            name = error.option_name.lstrip("-").replace("-", "_").split("=")[0]
+            if name not in TrainingOptions.model_fields:
+                raise
+            hint = f"No such option: {error.option_name}. Did you mean --option {name}=VALUE (a training option)?"
+            raise NoSuchOption(error.option_name, message=hint, ctx=ctx) from None
+
+
+@models.command("create", cls=_TrainingOptionHints)
 @handled
 def models_create(
     name: Annotated[str, typer.Option("--name")],
     base_model: Annotated[str, typer.Option("--base-model", help="a base model's name or id")],
     snapshot: Annotated[str, typer.Option("--snapshot", help="the training snapshot")],
-    method: Annotated[str, typer.Option("--method", help="last_layer, lora or full")] = "last_layer",
+    method: Annotated[
+        str | None, typer.Option("--method", help="last_layer, lora or full; default: the type's (lora for llm)")
+    ] = None,
     model_type: Annotated[
         str | None,
         typer.Option("--type", help="text_classification, image_classification, llm; default: the snapshot's"),
@@ -68,10 +92,14 @@ def models_create(
     ] = None,
     wait: Annotated[bool, typer.Option("--wait", help="follow the run live until it ends")] = False,
     as_json: Json = False,
+    quiet: Quiet = False,
 ) -> None:
     """Start a training run (test on a snapshot, or on a stratified split: 20% by default)."""
     if test_snapshot is None and test_split_pct is None:
         test_split_pct = 20.0
+    snapshot = resolve("snapshot", snapshot)
+    test_snapshot = test_snapshot and resolve("snapshot", test_snapshot)
+    parent = parent and resolve("model", parent)
     fields = {
         "name": name,
         "description": description,
@@ -86,7 +114,11 @@ def models_create(
     }
     model = client().models.create(**{key: value for key, value in fields.items() if value is not None})
     if not wait:
-        show(model, as_json)
+        show(model, as_json, quiet=quiet)
+        return
+    if quiet:  # no live view: the id once the run has succeeded (a failed run fails the command)
+        model = client().models.wait(model.id)
+        show(model, as_json, quiet=True)
         return
     if not as_json:
         console.print(f"model [bold]{model.id}[/] {model.status}")
@@ -97,30 +129,37 @@ def models_create(
 @handled
 def models_watch(model_id: str, as_json: Json = False) -> None:
     """Follow a run live: epoch, step, loss, validation metric, examples per second, ETA."""
+    model_id = resolve("model", model_id)
     _follow(model_id, as_json)
 
 
 @models.command("cancel")
 @handled
-def models_cancel(model_id: str, as_json: Json = False) -> None:
-    show(client().models.cancel(model_id), as_json)
+def models_cancel(model_id: str, as_json: Json = False, quiet: Quiet = False) -> None:
+    model_id = resolve("model", model_id)
+    show(client().models.cancel(model_id), as_json, quiet=quiet)
 
 
 @models.command("delete")
 @handled
-def models_delete(model_id: str, as_json: Json = False) -> None:
+def models_delete(model_id: str, yes: Yes = False, as_json: Json = False) -> None:
+    """Delete the model (asks first; --yes does not)."""
+    model_id = resolve("model", model_id)
+    confirm(f"Delete model {model_id}", yes)
     client().models.delete(model_id)
     emit_json({"deleted": model_id}) if as_json else console.print(f"deleted {model_id}")
 
 
 @models.command("events")
 @handled
-def models_events(model_id: str, as_json: Json = False) -> None:
+def models_events(model_id: str, as_json: Json = False, quiet: Quiet = False) -> None:
+    model_id = resolve("model", model_id)
     listing(
         client().models.events(model_id),
         [("seq", lambda e: e.seq), ("kind", lambda e: e.kind), ("message", lambda e: e.message)],
         as_json,
         "events",
+        quiet=quiet,
     )
 
 
@@ -208,6 +247,7 @@ def models_metrics(
     as_json: Json = False,
 ) -> None:
     """Precision, recall, specificity, F1, balanced accuracy, AUC per head and class; against the baseline."""
+    model_id = resolve("model", model_id)
     report = client().models.metrics(model_id, threshold=threshold, head=head, threshold_class=threshold_class)
     if as_json:
         emit_json(report)
@@ -220,6 +260,7 @@ def models_metrics(
 @handled
 def models_card(model_id: str, as_json: Json = False) -> None:
     """The model card (markdown)."""
+    model_id = resolve("model", model_id)
     card = client().models.card(model_id)
     if as_json:
         emit_json({"model_id": model_id, "card": card})

@@ -64,11 +64,13 @@ async def upload_dataset(
 
 @router.get("", response_model=Page[schemas.Dataset], responses=error_responses(InvalidRequest))
 async def list_datasets(session: SessionDep, org_id: OrgIdDep, page: PageDep) -> Page[schemas.Dataset]:
+    """The org's datasets, newest first, a page at a time (`after`: the `next` of the previous page)."""
     return await service.list_datasets(session, org_id, limit=page.limit, after=page.after)
 
 
 @router.get("/{dataset_id}", response_model=schemas.Dataset, responses=error_responses(NotFound))
 async def get_dataset(dataset_id: IdPath, session: SessionDep, org_id: OrgIdDep) -> schemas.Dataset:
+    """One dataset: its status, row counts, columns with their inferred and confirmed types, and its version."""
     return await service.to_schema(session, await service.get_dataset_row(session, org_id, dataset_id))
 
 
@@ -81,6 +83,7 @@ async def delete_dataset(
     ingestor: IngestorDep,
     org_id: OrgIdDep,
 ) -> Response:
+    """Delete a dataset and its rows and files. Snapshots made from it keep their own copy of the rows."""
     await service.delete_dataset(session, store, ingestor, settings, org_id, dataset_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query, Response
 from automl_common.auth import OrgIdDep
 from automl_common.deps import SessionDep, StoreDep
 from automl_common.errors import NotFound, error_responses
-from automl_common.ids import IdPath
+from automl_common.ids import IdPath, RowIdPath
 from automl_common.responses import file_responses
 from automl_common.storage import ObjectNotFound, image_key, thumbnail_key
 from dataset_svc.datasets.service import get_dataset_row
@@ -31,7 +31,7 @@ class ImageNotAvailable(NotFound):
 )
 async def thumbnail(
     dataset_id: IdPath,
-    row_id: int,
+    row_id: RowIdPath,
     session: SessionDep,
     store: StoreDep,
     settings: DatasetSettingsDep,

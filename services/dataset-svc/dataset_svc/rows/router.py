@@ -7,7 +7,7 @@ from fastapi import APIRouter, BackgroundTasks, Query, Response, status
 from automl_common.auth import OrgIdDep
 from automl_common.deps import SessionDep
 from automl_common.errors import Conflict, InvalidRequest, NotFound, error_responses
-from automl_common.ids import IdPath
+from automl_common.ids import IdPath, RowIdPath
 from automl_proto import datasets as schemas
 from dataset_svc.deps import DatasetSettingsDep, IngestorDep
 from dataset_svc.rows import service
@@ -20,10 +20,13 @@ async def list_rows(
     dataset_id: IdPath,
     session: SessionDep,
     org_id: OrgIdDep,
-    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    limit: Annotated[int, Query(ge=1, le=500, description="rows per page")] = 50,
     after: Annotated[str | None, Query(max_length=32, description="cursor from the previous page")] = None,
     start: Annotated[int | None, Query(ge=0, description="first row index to show (jump deep at once)")] = None,
-    row_status: Annotated[Literal["ok", "invalid", "image_failed"] | None, Query(alias="status")] = None,
+    row_status: Annotated[
+        Literal["ok", "invalid", "image_failed"] | None,
+        Query(alias="status", description="only the rows in this state"),
+    ] = None,
 ) -> schemas.RowsPage:
     """Rows in index order. Paging is by index, so a page deep in a large dataset is as fast as the first."""
     return await service.list_rows(
@@ -32,7 +35,8 @@ async def list_rows(
 
 
 @router.get("/{row_id}", response_model=schemas.Row, responses=error_responses(NotFound))
-async def get_row(dataset_id: IdPath, row_id: int, session: SessionDep, org_id: OrgIdDep) -> schemas.Row:
+async def get_row(dataset_id: IdPath, row_id: RowIdPath, session: SessionDep, org_id: OrgIdDep) -> schemas.Row:
+    """One row by its id: its values, index, status and the reasons it is invalid, if it is."""
     return await service.get_row(session, org_id, dataset_id, row_id)
 
 
@@ -51,6 +55,7 @@ async def add_rows(
     org_id: OrgIdDep,
     background: BackgroundTasks,
 ) -> schemas.RowsPage:
+    """Append rows (column -> value); each is validated like an uploaded row, and the dataset's version goes up."""
     rows, images_queued = await service.add_rows(session, settings, org_id, dataset_id, body)
     if images_queued:
         background.add_task(ingestor.schedule, dataset_id, "images")
@@ -60,7 +65,7 @@ async def add_rows(
 @router.patch("/{row_id}", response_model=schemas.Row, responses=error_responses(NotFound, Conflict, InvalidRequest))
 async def update_row(
     dataset_id: IdPath,
-    row_id: int,
+    row_id: RowIdPath,
     body: schemas.RowValues,
     session: SessionDep,
     settings: DatasetSettingsDep,
@@ -76,6 +81,7 @@ async def update_row(
 
 
 @router.delete("/{row_id}", status_code=status.HTTP_204_NO_CONTENT, responses=error_responses(NotFound, Conflict))
-async def delete_row(dataset_id: IdPath, row_id: int, session: SessionDep, org_id: OrgIdDep) -> Response:
+async def delete_row(dataset_id: IdPath, row_id: RowIdPath, session: SessionDep, org_id: OrgIdDep) -> Response:
+    """Delete one row; the dataset's version goes up (snapshots already made keep it)."""
     await service.delete_row(session, org_id, dataset_id, row_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

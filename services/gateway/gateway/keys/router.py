@@ -58,6 +58,7 @@ async def list_keys(session: SessionDep, principal: AdminDep, page: PageDep) -> 
 
 @router.get("/{key_id}", response_model=Key, responses=error_responses(*_AUTH_ERRORS, NotFound))
 async def get_key(key_id: IdPath, session: SessionDep, principal: AdminDep) -> Key:
+    """One key of the org: its name, scope, prefix, expiry and whether it is revoked (never its secret)."""
     return await service.get_key(session, principal.org_id, key_id)
 
 

@@ -15,6 +15,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from gateway.openapi.examples import add_examples
+
 METHODS = ("get", "put", "post", "delete", "patch")
 INTERNAL_PREFIXES = ("/internal/", "/jobs/")
 _REF = "#/components/schemas/"
@@ -99,6 +101,7 @@ def merge(
         for method in METHODS:
             if method in item:
                 _document_gateway(item[method], method, (method, path) in proxied)
+    add_examples(merged)
     return merged
 
 

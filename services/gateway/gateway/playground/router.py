@@ -35,7 +35,7 @@ from gateway.playground import quota
 from gateway.settings import GatewaySettings
 from gateway.usage.meter import UsageMeter
 
-router = APIRouter(tags=["playground"])
+router = APIRouter()
 REMAINING_HEADER = "X-Playground-Remaining"
 REMAINING_HEADERS = {REMAINING_HEADER: {"description": "free queries left", "schema": {"type": "integer"}}}
 
@@ -88,6 +88,7 @@ def _forwarded(principal: Principal) -> dict[str, str]:
 
 @router.post(
     "/v1/models/{model_id}/playground",
+    tags=["playground"],
     response_model=schemas.Output,
     responses=PLAYGROUND_ERRORS | {200: {"headers": REMAINING_HEADERS}},
 )
@@ -135,6 +136,7 @@ async def playground(
 
 @router.post(
     "/v1/models/{model_id}/playground/chat/completions",
+    tags=["playground"],
     response_model=openai.ChatCompletion,
     responses={
         200: {
@@ -202,6 +204,7 @@ async def playground_chat(
 
 @router.post(
     "/v1/batch-predictions",
+    tags=["batch predictions"],
     status_code=status.HTTP_202_ACCEPTED,
     response_model=schemas.BatchPrediction,
     responses=error_responses(

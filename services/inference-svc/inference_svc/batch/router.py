@@ -50,6 +50,7 @@ async def create_batch_prediction(
 async def list_batch_predictions(
     session: SessionDep, store: StoreDep, org_id: OrgIdDep, page: PageDep
 ) -> Page[schemas.BatchPrediction]:
+    """The org's batch predictions, newest first, a page at a time."""
     return await service.list_batches(session, store, org_id, limit=page.limit, after=page.after)
 
 
@@ -57,6 +58,7 @@ async def list_batch_predictions(
 async def get_batch_prediction(
     batch_id: IdPath, session: SessionDep, store: StoreDep, org_id: OrgIdDep
 ) -> schemas.BatchPrediction:
+    """One batch prediction: its status and progress (rows done of the total)."""
     return await service.to_schema(await service.get_batch(session, org_id, batch_id), store)
 
 

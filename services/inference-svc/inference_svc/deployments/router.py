@@ -38,11 +38,13 @@ async def create_deployment(
 
 @router.get("", response_model=Page[schemas.Deployment], responses=error_responses(InvalidRequest))
 async def list_deployments(session: SessionDep, org_id: OrgIdDep, page: PageDep) -> Page[schemas.Deployment]:
+    """The org's deployments, newest first, a page at a time."""
     return await service.list_deployments(session, org_id, limit=page.limit, after=page.after)
 
 
 @router.get("/{deployment_id}", response_model=schemas.Deployment, responses=error_responses(NotFound))
 async def get_deployment(deployment_id: IdPath, session: SessionDep, org_id: OrgIdDep) -> schemas.Deployment:
+    """One deployment: its status, replicas, scaling, batching and operating point."""
     return service.to_schema(await service.get_row(session, org_id, deployment_id))
 
 

@@ -39,4 +39,5 @@ async def create_task(
 
 @router.get("/v1/tasks/{task_id}", response_model=schemas.Task, responses=error_responses(NotFound))
 async def get_task(task_id: IdPath, session: SessionDep, org_id: OrgIdDep) -> schemas.Task:
+    """An asynchronous prediction: its status and, once it has succeeded, its outputs."""
     return service.to_schema(await service.get_task(session, org_id, task_id))

@@ -183,7 +183,34 @@ def _rewrite_columns(spec: Spec, batch: pa.RecordBatch) -> pa.Table:
     return pa.table(columns, schema=final_schema(spec))
 
 
+def duplicates(path: Path, spec: Spec) -> dict[str, int]:
+    """Rows whose input another row has too (the same text, image or prompt): how many, in how many groups, and
+    how many groups disagree on a single-label head's label. A split keeps each group in one part."""
+    heads = [f"label:{head.column}" for head in spec.heads if not head.multilabel]
+    table = pq.read_table(path, columns=["input_hash", *heads])
+    grouped = table.group_by("input_hash").aggregate(
+        [("input_hash", "count"), *((column, "count_distinct") for column in heads)]
+    )
+    sizes = grouped.column("input_hash_count")
+    repeated = pc.greater(sizes, 1)
+    conflicting = pa.array([False] * grouped.num_rows) if not heads else None
+    for column in heads:
+        differ = pc.greater(grouped.column(f"{column}_count_distinct"), 1)
+        conflicting = differ if conflicting is None else pc.or_(conflicting, differ)
+    return {
+        "rows": int(table.num_rows - grouped.num_rows),
+        "groups": int(pc.sum(repeated).as_py() or 0),
+        "conflicting_groups": int(pc.sum(conflicting).as_py() or 0),
+    }
+
+
 def finalize(first: Pass1, path: Path, min_examples: int) -> Final:
+    final = _finalize(first, path, min_examples)
+    final.stats["duplicates"] = duplicates(path, first.spec)
+    return final
+
+
+def _finalize(first: Pass1, path: Path, min_examples: int) -> Final:
     spec = first.spec
     kept_classes: list[set[str]] = []
     for head, head_counts in zip(spec.heads, first.counts, strict=True):

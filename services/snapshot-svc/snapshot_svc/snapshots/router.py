@@ -44,11 +44,13 @@ async def create_snapshot(
 
 @router.get("", response_model=Page[schemas.Snapshot], responses=error_responses(InvalidRequest))
 async def list_snapshots(session: SessionDep, org_id: OrgIdDep, page: PageDep) -> Page[schemas.Snapshot]:
+    """The org's snapshots, newest first, a page at a time."""
     return await service.list_snapshots(session, org_id, limit=page.limit, after=page.after)
 
 
 @router.get("/{snapshot_id}", response_model=schemas.Snapshot, responses=error_responses(NotFound))
 async def get_snapshot(snapshot_id: IdPath, session: SessionDep, org_id: OrgIdDep) -> schemas.Snapshot:
+    """One snapshot: its status, class counts per head, invalid rows by reason, duplicates and statistics."""
     return service.to_schema(await service.get_snapshot_row(session, org_id, snapshot_id))
 
 
@@ -95,6 +97,7 @@ async def create_split(
 
 @router.get("/{snapshot_id}/splits/{split_id}", response_model=schemas.Split, responses=error_responses(NotFound))
 async def get_split(snapshot_id: IdPath, split_id: IdPath, session: SessionDep, org_id: OrgIdDep) -> schemas.Split:
+    """One train/test split of a snapshot: its seed, share and class counts in each part."""
     return service.split_schema(await service.get_split(session, org_id, snapshot_id, split_id))
 
 
@@ -106,7 +109,9 @@ async def check_compatibility(
     session: SessionDep,
     store: StoreDep,
     org_id: OrgIdDep,
-    test_snapshot_id: Annotated[str, Query(min_length=1, max_length=64)],
+    test_snapshot_id: Annotated[
+        str, Query(min_length=1, max_length=64, description="the snapshot that would test the model")
+    ],
 ) -> schemas.Compatibility:
     """Can ``test_snapshot_id`` evaluate a model trained on this snapshot? Also counts leaked rows."""
     return await service.compatibility(session, store, org_id, snapshot_id, test_snapshot_id)
@@ -138,6 +143,7 @@ async def download_data(
 async def download_manifest(
     snapshot_id: IdPath, session: SessionDep, store: StoreDep, org_id: OrgIdDep
 ) -> StreamingResponse:
+    """The JSON manifest stored beside the snapshot's Parquet data: columns, heads, counts, content hash."""
     snapshot = await service.get_snapshot_row(session, org_id, snapshot_id)
     service.require_ready(snapshot)
     assert snapshot.manifest_key is not None

@@ -227,6 +227,7 @@ async def files(session: AsyncSession, org_id: str, snapshot_id: str, split_id: 
         "data_key": snapshot.data_key,
         "heads": snapshot.heads,
         "row_count": snapshot.row_count,
+        "duplicates": (snapshot.stats or {}).get("duplicates"),
         "split_key": None,
     }
     if split_id is not None:

@@ -2,7 +2,9 @@
 
 Rows are ordered by a hash of (seed, row id): the same seed gives the same split, another seed another one.
 Every class of every head with at least two examples gets one in each part; the rest of the test part is
-filled stratum by stratum (the stratum is a row's label on its first labelled head), in proportion."""
+filled stratum by stratum (the stratum is a row's label on its first labelled head), in proportion. Rows with
+the same input (exact duplicates: one text, image or prompt) go to the same part, the part of the first of
+them in hash order, so that no test row was seen in training; the parts' sizes move by the duplicates at most."""
 
 from __future__ import annotations
 
@@ -36,14 +38,22 @@ def _order_key(seed: int, row_id: int) -> bytes:
 
 
 def compute_split(path: Path, head_names: list[str], multilabel: list[bool], test_pct: float, seed: int) -> SplitResult:
-    table = pq.read_table(path, columns=["row_id", *(f"label:{name}" for name in head_names)])
+    table = pq.read_table(path, columns=["row_id", "input_hash", *(f"label:{name}" for name in head_names)])
     row_ids: list[int] = table.column("row_id").to_pylist()
+    hashes: list[str] = table.column("input_hash").to_pylist()
     labels: list[list[list[str]]] = []  # per head, per row
     for name, multi in zip(head_names, multilabel, strict=True):
         column = table.column(f"label:{name}").to_pylist()
         labels.append([value or [] for value in column] if multi else [[value] if value else [] for value in column])
     n = len(row_ids)
-    order = sorted(range(n), key=lambda position: _order_key(seed, row_ids[position]))
+    # Hash order, with the copies of one input side by side (a group sorts by its first row's key), so that
+    # the fills below take a group whole.
+    group_key: dict[str, bytes] = {}
+    for position in range(n):
+        own = _order_key(seed, row_ids[position])
+        known = group_key.get(hashes[position])
+        group_key[hashes[position]] = own if known is None else min(known, own)
+    order = sorted(range(n), key=lambda position: (group_key[hashes[position]], _order_key(seed, row_ids[position])))
     rank = {position: rank for rank, position in enumerate(order)}
     target = min(n - 1, max(1, round(n * test_pct / 100))) if n >= 2 else 0
     test = [False] * n
@@ -90,6 +100,11 @@ def compute_split(path: Path, head_names: list[str], multilabel: list[bool], tes
     for rows in members.values():
         if len(rows) >= 2 and all(test[position] for position in rows):
             test[max(rows, key=lambda position: rank[position])] = False
+    # 5. Duplicates together, where the first of them (in hash order) is.
+    first_of: dict[str, bool] = {}
+    for position in order:
+        part = first_of.setdefault(hashes[position], test[position])
+        test[position] = part
 
     heads = []
     for head_index, name in enumerate(head_names):

@@ -37,4 +37,5 @@ async def register_base_model(
 async def get_base_model(
     base_model_id: BaseModelIdPath, session: SessionDep, org_id: OrgIdDep
 ) -> schemas.BaseModelInfo:
+    """One base model: its type, the methods it supports and whether it is ready to train from."""
     return service.to_schema(await service.get_for_org(session, org_id, base_model_id))

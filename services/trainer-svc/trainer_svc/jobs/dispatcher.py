@@ -323,4 +323,5 @@ def _snapshot_files(files: dict[str, Any]) -> SnapshotFiles:
         data_key=files["data_key"],
         heads=files["heads"],
         row_count=files["row_count"],
+        duplicates=files.get("duplicates"),
     )

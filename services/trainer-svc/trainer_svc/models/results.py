@@ -17,9 +17,18 @@ from modelkit.metrics import HeadInput, delta, evaluate, majority_baseline
 from trainer_svc.models.service import ModelNotFinished
 from trainer_svc.tables import TrainingModel
 
-# What a causal LM's evaluation adds: the examples each part had, rows left out (too many tokens, unusable
-# messages), and the greedy replies a deployment must reproduce.
-GENERATIVE = ("train_examples", "validation_examples", "test_examples", "left_out", "test_left_out", "parity")
+# What a causal LM's evaluation adds: the examples each part had, rows left out (a reply longer than max_length,
+# unusable messages), the greedy replies a deployment must reproduce, the run's max_length and the prompts cut.
+GENERATIVE = (
+    "train_examples",
+    "validation_examples",
+    "test_examples",
+    "left_out",
+    "test_left_out",
+    "parity",
+    "max_length",
+    "prompts_cut",
+)
 
 
 def _require_succeeded(model: TrainingModel) -> None:
@@ -120,7 +129,7 @@ async def metrics(
         "kept_heads": stored["kept_heads"],
         "training": stored["training"],
         "hardest_examples": stored.get("hardest_examples", {}),
-    } | {key: stored[key] for key in GENERATIVE if key in stored}
+    } | {key: stored[key] for key in (*GENERATIVE, "leakage") if key in stored}
 
 
 async def card(store: ObjectStore, model: TrainingModel) -> str:

@@ -59,11 +59,13 @@ async def create_model(
 
 @router.get("", response_model=Page[schemas.Model], responses=error_responses(InvalidRequest))
 async def list_models(session: SessionDep, org_id: OrgIdDep, page: PageDep) -> Page[schemas.Model]:
+    """The org's models, newest first, a page at a time."""
     return await service.list_models(session, org_id, limit=page.limit, after=page.after)
 
 
 @router.get("/{model_id}", response_model=schemas.Model, responses=error_responses(NotFound))
 async def get_model(model_id: IdPath, session: SessionDep, org_id: OrgIdDep) -> schemas.Model:
+    """One model: its status, live progress while it trains (step, epoch, loss, ETA) and a summary of its metrics."""
     return service.to_schema(await service.get_model_row(session, org_id, model_id))
 
 
@@ -73,8 +75,8 @@ async def list_events(
     session: SessionDep,
     org_id: OrgIdDep,
     settings: TrainerSettingsDep,
-    after: Annotated[int, Query(ge=0)] = 0,
-    limit: Annotated[int, Query(ge=1, le=5000)] = 500,
+    after: Annotated[int, Query(ge=0, description="the last event's seq seen: the events after it")] = 0,
+    limit: Annotated[int, Query(ge=1, le=5000, description="events per page")] = 500,
 ) -> Page[schemas.ModelEvent]:
     """The run's events in order; pass the last ``seq`` seen as ``after`` to follow it."""
     await service.get_model_row(session, org_id, model_id)
@@ -151,6 +153,7 @@ async def get_metrics(
 
 @router.get("/{model_id}/card", response_class=PlainTextResponse, responses=error_responses(NotFound, Conflict))
 async def get_card(model_id: IdPath, session: SessionDep, store: StoreDep, org_id: OrgIdDep) -> PlainTextResponse:
+    """The model card (markdown): how the model was made, its figures against the baseline, and its limitations."""
     model = await service.get_model_row(session, org_id, model_id)
     return PlainTextResponse(await results.card(store, model), media_type="text/markdown; charset=utf-8")
 

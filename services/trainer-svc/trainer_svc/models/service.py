@@ -23,6 +23,8 @@ from trainer_svc.models.repository import ModelRepository
 from trainer_svc.settings import TrainerSettings
 from trainer_svc.tables import BaseModelRow, TrainingModel
 
+TEXT_MAX_LENGTH = 512  # the position embeddings of the BERT-like encoders text classifiers start from
+
 
 class ModelNotFound(NotFound):
     pass
@@ -165,7 +167,8 @@ async def create_model(
     limits: RunLimits | None = None,
 ) -> TrainingModel:
     limits = limits or RunLimits()
-    _check_run(body, limits)
+    if body.method is not None:
+        _check_run(body, limits)
     model_type = body.model_type
     train: dict[str, Any] | None = None
     if model_type is None:  # the training snapshot's
@@ -175,14 +178,22 @@ async def create_model(
     if base.model_type != model_type:
         given = "" if body.model_type is not None else " (the training snapshot's type)"
         raise InvalidRequest(f"base_model: {base.id} is for {base.model_type}, not {model_type}{given}")
+    method = body.method
+    if method is None:  # the type's first method that the base model supports
+        known = tasks.info(model_type).methods if model_type in tasks.REGISTRY else ()
+        method = cast(schemas.Method | None, next((m for m in known if m in base.methods), None))
+        if method is None:
+            raise InvalidRequest(f"method: {base.id} supports none of {list(known)}; name one")
+        body = body.model_copy(update={"method": method})
+        _check_run(body, limits)
     try:
-        tasks.info(model_type).check_method(body.method)
+        tasks.info(model_type).check_method(method)
     except tasks.UnknownModelType as e:
         raise InvalidRequest(f"model_type: {e}") from e
     except tasks.ModelTypeError as e:  # its message names the field
         raise InvalidRequest(str(e)) from e
-    if body.method not in base.methods:
-        raise InvalidRequest(f"method: {base.id} supports {base.methods}, not {body.method!r}")
+    if method not in base.methods:
+        raise InvalidRequest(f"method: {base.id} supports {base.methods}, not {method!r}")
     if base.status in ("missing", "failed"):
         raise Conflict(f"base_model: {base.id} cannot be used: {base.error}")
     if train is None:
@@ -212,8 +223,10 @@ async def create_model(
             raise InvalidRequest(f"parent_model_id: the parent is {parent.status}; it must have succeeded")
         if parent.base_model_id != base.id:
             raise InvalidRequest(f"parent_model_id: the parent was trained on {parent.base_model_id}, not {base.id}")
-        if parent.method != body.method:
-            raise InvalidRequest(f"parent_model_id: the parent was trained with {parent.method}, not {body.method}")
+        if parent.method != method:
+            raise InvalidRequest(f"parent_model_id: the parent was trained with {parent.method}, not {method}")
+    if model_type == "text_classification" and (body.options.max_length or 0) > TEXT_MAX_LENGTH:
+        raise InvalidRequest(f"options.max_length: a text classifier reads at most {TEXT_MAX_LENGTH} tokens")
     _check_options(body, heads)
     repository = ModelRepository(session)
     # A first look at the quota, before the split and the references are made (the binding check, under the
@@ -245,7 +258,7 @@ async def create_model(
         description=body.description,
         model_type=model_type,
         base_model_id=base.id,
-        method=body.method,
+        method=method,
         train_snapshot_id=body.train_snapshot_id,
         test_snapshot_id=body.test_snapshot_id,
         test_split_pct=body.test_split_pct,
@@ -280,7 +293,7 @@ async def create_model(
             setting="AUTOML_TRAINER_MAX_ACTIVE_TRAININGS_PER_ORG",
         )
         await repository.add(model)
-        await repository.add_event(model_id, "queued", f"{body.method} on {base.name}")
+        await repository.add_event(model_id, "queued", f"{method} on {base.name}")
     except BaseException:
         for snapshot_id in referenced:
             with contextlib.suppress(Exception):

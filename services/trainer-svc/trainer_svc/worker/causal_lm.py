@@ -15,14 +15,22 @@ from typing import Any
 import numpy as np
 import pyarrow.parquet as pq
 import torch
-from transformers import PreTrainedTokenizerBase
+from transformers import AutoConfig, PreTrainedTokenizerBase
 
 from automl_common.storage import upload_directory, upload_file
 from modelkit import tasks
 from modelkit.card import CardInputs, render_model_card
 from modelkit.metrics import HeadInput, delta, evaluate
 from modelkit.tasks.llm import LLMManifest, load_model, load_tokenizer
-from modelkit.tasks.llm.chat import ChatFormatError, Encoded, Fingerprint, encode, messages_of
+from modelkit.tasks.llm.chat import (
+    ChatFormatError,
+    Encoded,
+    Fingerprint,
+    default_max_length,
+    encode,
+    fit,
+    messages_of,
+)
 from modelkit.tasks.llm.generation import GenerationParams, generate
 from modelkit.tasks.llm.training import CausalLMObjective, evaluate_loss
 from modelkit.training.loop import FitResult, train
@@ -73,6 +81,8 @@ class Encoding:
     examples: list[Encoded]
     kept: list[int]  # positions of the rows encoded
     left_out: dict[str, int]  # reason -> rows
+    rows: Conversations  # the kept rows as encoded (a long prompt cut to fit)
+    cut: int = 0  # rows whose prompt was cut to fit
 
 
 def read_conversations(path: Path) -> Conversations:
@@ -90,20 +100,38 @@ def read_conversations(path: Path) -> Conversations:
 
 
 def encode_all(tokenizer: PreTrainedTokenizerBase, rows: Conversations, max_length: int) -> Encoding:
-    examples, kept = [], []
+    """Every row as an example of at most ``max_length`` tokens: a prompt too long is cut in its middle (the
+    reply is kept whole; counted in ``cut``); a row whose reply alone does not fit is left out."""
+    examples, kept, fitted_messages = [], [], []
     left_out: dict[str, int] = {}
+    cut = 0
     for position, messages in enumerate(rows.messages):
         try:
-            encoded = encode(tokenizer, messages_of(None, None, messages))
+            fitted = fit(tokenizer, messages_of(None, None, messages), max_length)
         except ChatFormatError:
             left_out["invalid_messages"] = left_out.get("invalid_messages", 0) + 1
             continue
-        if len(encoded) > max_length:
-            left_out["too_many_tokens"] = left_out.get("too_many_tokens", 0) + 1
+        if fitted is None:
+            left_out["reply_too_long"] = left_out.get("reply_too_long", 0) + 1
             continue
-        examples.append(encoded)
+        cut += fitted.cut
+        examples.append(fitted.encoded)
         kept.append(position)
-    return Encoding(examples, kept, left_out)
+        fitted_messages.append(fitted.messages)
+    return Encoding(examples, kept, left_out, Conversations(fitted_messages, [rows.row_ids[p] for p in kept]), cut)
+
+
+def choose_max_length(tokenizer: PreTrainedTokenizerBase, rows: Conversations, context: int | None) -> int:
+    """The run's ``max_length`` when none was asked for: from the training rows' own token lengths (see
+    ``default_max_length``), within the base model's context."""
+    lengths = []
+    for messages in rows.messages:
+        try:
+            lengths.append(len(encode(tokenizer, messages_of(None, None, messages))))
+        except ChatFormatError:
+            continue
+    chosen = default_max_length(lengths)
+    return min(chosen, context) if context else chosen
 
 
 class CausalLMJob(Job):
@@ -123,6 +151,12 @@ class CausalLMJob(Job):
         except ChatFormatError as error:
             raise BadInput(f"the base model's tokenizer cannot be used: {error}") from error
         train_rows, test_rows = self.rows()
+        if options.max_length is None:  # from the training rows' lengths
+            context = getattr(AutoConfig.from_pretrained(str(base_dir)), "max_position_embeddings", None)
+            options = self.options = options.model_copy(
+                update={"max_length": choose_max_length(tokenizer, train_rows, context)}
+            )
+        assert options.max_length is not None
         train_all = encode_all(tokenizer, train_rows, options.max_length)
         test = encode_all(tokenizer, test_rows, options.max_length)
         if not train_all.examples:
@@ -143,7 +177,8 @@ class CausalLMJob(Job):
         self.report(
             "log",
             f"{len(training)} training, {len(validation)} validation and {len(test.examples)} test examples "
-            f"({sum(len(e) for e in training):,} training tokens); left out: train {train_all.left_out or 'none'}, "
+            f"({sum(len(e) for e in training):,} training tokens, max_length {options.max_length}); prompts cut "
+            f"to fit: train {train_all.cut}, test {test.cut}; left out: train {train_all.left_out or 'none'}, "
             f"test {test.left_out or 'none'}; "
             f"{sum(p.numel() for p in model.parameters() if p.requires_grad):,} trainable parameters",
         )
@@ -152,7 +187,7 @@ class CausalLMJob(Job):
         if not self.world.leader:
             return
         self.report("log", f"training done in {result.seconds:.1f} s; chosen epoch {result.best_epoch}")
-        self.finish(model, tokenizer, fingerprint, result, test, test_rows, baseline, train_all.left_out, objective)
+        self.finish(model, tokenizer, fingerprint, result, test, baseline, train_all, objective)
 
     def rows(self) -> tuple[Conversations, Conversations]:
         spec = self.spec
@@ -172,18 +207,19 @@ class CausalLMJob(Job):
         fingerprint: Fingerprint,
         result: FitResult,
         test: Encoding,
-        test_rows: Conversations,
         baseline: dict[str, float] | None,
-        left_out: dict[str, int],
+        train_all: Encoding,
         objective: CausalLMObjective,
     ) -> None:
         spec, options = self.spec, self.options
+        assert options.max_length is not None
+        left_out = train_all.left_out
         figures = (
             evaluate_loss(model, test.examples, options.max_length, objective.pad_id, options.precision)
             if test.examples
             else {}
         )
-        parity = self.parity(model, tokenizer, test_rows.take(test.kept[:PARITY_PROMPTS]))
+        parity = self.parity(model, tokenizer, test.rows.take(list(range(min(PARITY_PROMPTS, len(test.kept))))))
         out = self.work / "artifacts"
         manifest = LLMManifest(
             method=spec.method,
@@ -198,7 +234,7 @@ class CausalLMJob(Job):
 
         report: dict[str, Any] = {"overall": {}, "heads": {}}
         base_report: dict[str, Any] = {"overall": {}, "heads": {}}
-        classified = self.classify(model, tokenizer, test_rows.take(test.kept))
+        classified = self.classify(model, tokenizer, test.rows)
         if classified is not None:
             report, base_report = classified
         report["overall"] |= {key: figures.get(key) for key in ("loss", "perplexity")}
@@ -225,6 +261,8 @@ class CausalLMJob(Job):
             "validation_examples": len(objective.validation),
             "test_examples": len(test.examples),
             "test_left_out": test.left_out,
+            "max_length": options.max_length,
+            "prompts_cut": {"train": train_all.cut, "test": test.cut},
             "parity": parity,
             "training": {
                 "seconds": round(result.seconds, 3),

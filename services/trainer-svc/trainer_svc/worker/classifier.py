@@ -40,7 +40,7 @@ from modelkit.tasks.base import Preprocessor
 from modelkit.training.data import Examples, ModelInputs, validation_split
 from modelkit.training.selection import selection_name
 from modelkit.training.trainer import INFERENCE_BATCH, embed, fit, head_scores, report_for
-from trainer_svc.worker.data import SnapshotRows, heads_of, read_rows, read_split
+from trainer_svc.worker.data import SnapshotRows, heads_of, overlap, read_rows, read_split
 from trainer_svc.worker.job import BadInput, Job, LoopHooks, hyperparameters
 
 logger = logging.getLogger("automl.worker")
@@ -64,6 +64,7 @@ class Inputs:
     validation: Examples
     test: Examples
     test_rows: SnapshotRows
+    overlap: int = 0  # test rows whose input is also a training row's (leakage)
 
 
 class ClassifierJob(Job):
@@ -214,7 +215,8 @@ class ClassifierJob(Job):
             train_all.targets, self.options.validation_pct, self.options.seed
         )
         train, validation = train_all.subset(train_positions), train_all.subset(validation_positions)
-        return Inputs(model, preprocessor, base_dir, parent_dir, kept, train, validation, test, test_rows)
+        shared = overlap(train_rows.inputs, test_rows.inputs)
+        return Inputs(model, preprocessor, base_dir, parent_dir, kept, train, validation, test, test_rows, shared)
 
     def raw(self, rows: SnapshotRows) -> list[Any]:
         return self.task.raw_inputs(rows.inputs, self)
@@ -294,6 +296,7 @@ class ClassifierJob(Job):
             "stopped_early": result.stopped_early,
             "kept_heads": kept,
             "hardest_examples": self.hardest_examples(prepared, scores),
+            "leakage": {"test_rows": len(test), "test_rows_in_training": prepared.overlap},
             "training": {
                 "seconds": round(result.seconds, 3),
                 "examples_per_s": result.examples_per_s,
@@ -325,6 +328,7 @@ class ClassifierJob(Job):
                     "name": spec.train.name,
                     "row_count": spec.train.row_count,
                     "heads": spec.train.heads,
+                    "duplicates": spec.train.duplicates,
                 },
                 evaluation_data=spec.split_description or (f"test snapshot {spec.test.id}" if spec.test else ""),
                 hyperparameters=hyperparameters(spec.method, self.options, result.total_steps, INFERENCE_BATCH),
@@ -335,6 +339,7 @@ class ClassifierJob(Job):
                 selection_metric=selection_name(self.options.selection),
                 chosen_epoch=int(result.best_epoch) if result.best_epoch is not None else None,
                 description=spec.description,
+                leaked_rows=prepared.overlap,
             )
         )
         (self.work / "card.md").write_text(card)

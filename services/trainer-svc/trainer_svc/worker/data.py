@@ -70,3 +70,14 @@ def read_rows(path: Path, heads: list[HeadConfig], input_column: str) -> Snapsho
 
 def read_split(path: Path) -> NDArray[np.bool_]:
     return np.asarray(pq.read_table(path, columns=["test"]).column("test").to_pylist(), dtype=bool)
+
+
+def overlap(train: list[Any], test: list[Any]) -> int:
+    """How many test inputs are exactly a training input too (a text, an image's digest, a prompt): rows the
+    model was scored on after learning them, which make the test figures optimistic."""
+
+    def key(value: Any) -> Any:
+        return value if isinstance(value, str | bytes | int) else repr(value)
+
+    seen = {key(value) for value in train}
+    return sum(key(value) in seen for value in test)

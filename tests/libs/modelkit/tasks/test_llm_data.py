@@ -107,3 +107,23 @@ def test_rows_respect_the_length_and_overlong_examples_are_left_apart() -> None:
     assert too_long == [3]
     assert all(sum([30, 20, 50, 70, 10, 40][i] for i in row) <= 60 for row in packed.rows)
     assert sorted(i for row in packed.rows for i in row) == [0, 1, 2, 4, 5]
+
+
+def test_a_long_prompt_is_cut_in_its_middle_and_the_reply_kept_whole(tiny: Path) -> None:
+    from modelkit.tasks.llm.chat import ELLIPSIS, default_max_length, fit
+
+    tokenizer = AutoTokenizer.from_pretrained(str(tiny))
+    prompt = "is it " + " ".join(["lovely"] * 80) + " good"  # words of the tiny vocabulary
+    messages = messages_of(prompt, "yes", None)
+    whole = encode(tokenizer, messages)
+    fitted = fit(tokenizer, messages, 40)
+    assert fitted is not None and fitted.cut and len(fitted.encoded) <= 40 < len(whole)
+    content = fitted.messages[0]["content"]
+    assert content.startswith("is it lovely") and content.endswith("lovely good") and ELLIPSIS in content
+    assert labelled_tokens(tokenizer, fitted.encoded) == labelled_tokens(tokenizer, whole)  # the reply, whole
+    short = fit(tokenizer, messages_of("is it good", "yes", None), 40)
+    assert short is not None and not short.cut and short.messages == messages_of("is it good", "yes", None)
+    assert fit(tokenizer, messages_of("is it good", "yes " * 50, None), 40) is None  # the reply alone is too long
+    assert default_max_length([30] * 99 + [700]) == 128
+    assert default_max_length([150] * 50 + [300] * 50) == 320
+    assert default_max_length([5000] * 10) == 1024

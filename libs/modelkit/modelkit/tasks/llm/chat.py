@@ -117,3 +117,52 @@ def encode(tokenizer: PreTrainedTokenizerBase, messages: list[dict[str, str]]) -
         input_ids.extend(reply)
         labels.extend(reply)
     return Encoded(input_ids, labels)
+
+
+ELLIPSIS = " … "
+SHORTEST_KEPT = 8  # tokens of a prompt worth keeping; with less room the example is left out
+
+
+@dataclass(frozen=True)
+class Fitted:
+    messages: list[dict[str, str]]
+    encoded: Encoded
+    cut: bool  # whether a prompt was shortened to fit
+
+
+def fit(tokenizer: PreTrainedTokenizerBase, messages: list[dict[str, str]], max_length: int) -> Fitted | None:
+    """The example in at most ``max_length`` tokens: as it is, or with the longest prompt-side message (system
+    or user, before the last reply) cut in its middle (its start and its end kept, joined by an ellipsis: an
+    instruction is often at one end, the question at the other). The replies are never cut: None when they
+    alone do not fit."""
+    encoded = encode(tokenizer, messages)
+    if len(encoded) <= max_length:
+        return Fitted(messages, encoded, False)
+    last_reply = max(index for index, message in enumerate(messages) if message["role"] == "assistant")
+    candidates = [index for index in range(last_reply) if messages[index]["role"] != "assistant"]
+    if not candidates:
+        return None
+    longest = max(candidates, key=lambda index: len(messages[index]["content"]))
+    tokens: list[int] = list(tokenizer(messages[longest]["content"], add_special_tokens=False)["input_ids"])
+    keep = len(tokens) - (len(encoded) - max_length) - len(tokenizer(ELLIPSIS, add_special_tokens=False)["input_ids"])
+    for _ in range(4):  # re-tokenising the joint can shift a count by a token or two: shrink and try again
+        if keep < SHORTEST_KEPT:
+            return None
+        head, tail = tokens[: keep - keep // 2], tokens[len(tokens) - keep // 2 :]
+        content = str(tokenizer.decode(head)) + ELLIPSIS + str(tokenizer.decode(tail))
+        shortened = [*messages[:longest], {**messages[longest], "content": content}, *messages[longest + 1 :]]
+        encoded = encode(tokenizer, shortened)
+        if len(encoded) <= max_length:
+            return Fitted(shortened, encoded, True)
+        keep -= len(encoded) - max_length + 1
+    return None
+
+
+def default_max_length(lengths: Sequence[int], *, floor: int = 128, ceiling: int = 1024, step: int = 64) -> int:
+    """The tokens per example a run uses when none is asked for: room for 99% of the training examples (their
+    whole length, rounded up to ``step``), at least ``floor`` and at most ``ceiling``; longer prompts are cut."""
+    if not lengths:
+        return floor
+    ordered = sorted(lengths)
+    covered = ordered[max(0, -(-99 * len(ordered) // 100) - 1)]  # the 99th percentile, of the rows themselves
+    return max(floor, min(ceiling, -(-covered // step) * step))

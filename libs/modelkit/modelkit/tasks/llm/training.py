@@ -77,8 +77,11 @@ class CausalLMObjective:
         validation: Sequence[Encoded],
         pad_id: int,
     ) -> None:
+        if options.max_length is None:
+            raise ValueError("options.max_length: the run's length is chosen before training (see choose_max_length)")
         self.model = model
         self.options = options
+        self.max_length = options.max_length
         self.train = train
         self.validation = validation
         self.pad_id = pad_id
@@ -105,15 +108,13 @@ class CausalLMObjective:
         self.model.train()
 
     def loss(self, network: nn.Module, positions: NDArray[np.int64], share: float, distributed: bool) -> torch.Tensor:
-        batch = packed_batch(self.train, positions.tolist(), self.options.max_length, self.pad_id)
+        batch = packed_batch(self.train, positions.tolist(), self.max_length, self.pad_id)
         total, tokens = token_loss(network, batch, self.device)
         self.tokens_trained += int(sum(len(self.train[int(p)]) for p in positions))
         loss = total / max(1, tokens)
         return loss * share if distributed else loss
 
     def validate(self) -> tuple[dict[str, Any], float]:
-        figures = evaluate_loss(
-            self.model, self.validation, self.options.max_length, self.pad_id, self.options.precision
-        )
+        figures = evaluate_loss(self.model, self.validation, self.max_length, self.pad_id, self.options.precision)
         self.train_mode()
         return {"val_perplexity": figures["perplexity"]}, figures["loss"]

@@ -56,7 +56,7 @@ class TextClassification(ClassifierTask):
         return {"text": text if len(text) <= PREVIEW_CHARS else text[:PREVIEW_CHARS] + "…"}
 
     def preprocessor(self, base_dir: Path, options: TrainingOptions) -> TextPreprocessor:
-        return TextPreprocessor(load_tokenizer(base_dir), options.max_length)
+        return TextPreprocessor(load_tokenizer(base_dir), options.max_length or DEFAULT_MAX_LENGTH)
 
     def load_preprocessor(self, directory: Path, settings: dict[str, Any]) -> TextPreprocessor:
         max_length = int(settings.get("max_length") or DEFAULT_MAX_LENGTH)

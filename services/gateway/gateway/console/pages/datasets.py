@@ -9,23 +9,32 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
+from automl_client import errors
 from automl_client._base import path
 from gateway.console.deps import ApiDep, CsrfDep, SessionDep
 from gateway.console.render import render
 
 router = APIRouter(prefix="/datasets", include_in_schema=False)
 PAGE_ROWS = 50
+PAGE_SIZE = 25
 COLUMN_TYPES = ["text", "image", "json", "label", "number", "ignore"]
 
 
 @router.get("")
-async def datasets_page(request: Request, session: SessionDep, api: ApiDep) -> HTMLResponse:
-    items = []
-    async for dataset in api.datasets.list(limit=100):
-        items.append(dataset)
-        if len(items) >= 100:
-            break
-    return render(request, "datasets.html", session, section="datasets", datasets=items)
+async def datasets_page(
+    request: Request, session: SessionDep, api: ApiDep, after: Annotated[str | None, Query(max_length=512)] = None
+) -> HTMLResponse:
+    listed = await api.datasets.page(limit=PAGE_SIZE, after=after)
+    return render(
+        request,
+        "datasets.html",
+        session,
+        section="datasets",
+        datasets=listed.items,
+        next_cursor=listed.next,
+        first_page=after is None,
+        open_form=after is None and not listed.items,
+    )
 
 
 @router.post("/upload")
@@ -34,9 +43,14 @@ async def upload(request: Request, _: CsrfDep, api: ApiDep) -> JSONResponse:
     content_type = request.headers.get("content-type", "")
     if not content_type.startswith("multipart/form-data"):
         return JSONResponse({"error": "InvalidRequest", "detail": "upload a file as multipart/form-data"}, 422)
-    answer = await api.request(
-        "POST", "/v1/datasets", build=lambda: {"content": request.stream()}, headers={"Content-Type": content_type}
-    )
+    try:
+        answer = await api.request(
+            "POST", "/v1/datasets", build=lambda: {"content": request.stream()}, headers={"Content-Type": content_type}
+        )
+    except errors.APIError as error:  # the page's script shows the API's own reason ("line 1: column ...")
+        if isinstance(error, errors.Unauthorized):
+            raise
+        return JSONResponse({"error": error.error, "detail": error.detail}, status_code=error.status)
     body: dict[str, Any] = answer.json()
     return JSONResponse({"id": body["id"], "url": f"/datasets/{body['id']}"}, status_code=201)
 

@@ -14,33 +14,76 @@ from automl_client._base import path
 from automl_proto.inference import UsageRow
 from gateway.console.chat import relay_chat
 from gateway.console.deps import ApiDep, CsrfDep, SessionDep
-from gateway.console.forms import integer, number
+from gateway.console.forms import FormError, integer, number, refused_form
 from gateway.console.render import render
 
 router = APIRouter(include_in_schema=False)
 
 
+PAGE_SIZE = 25
+FIELDS = ("model_id", "name", "min_replicas", "max_replicas")
+
+
+async def _page(
+    request: Request,
+    session: Any,
+    api: Any,
+    *,
+    chosen_model: str | None = None,
+    after: str | None = None,
+    values: dict[str, str] | None = None,
+    form_error: FormError | None = None,
+    status_code: int = 200,
+) -> HTMLResponse:
+    """A page of the list, and the form behind "New deployment" (open, as typed, when the API refused it)."""
+    listed = await api.deployments.page(limit=PAGE_SIZE, after=after)
+    models = [item async for item in api.models.list(limit=100) if item.status == "succeeded"][:200]
+    values = dict(values or {})
+    values.setdefault("model_id", chosen_model or "")
+    return render(
+        request,
+        "deployments.html",
+        session,
+        section="deployments",
+        deployments=listed.items,
+        next_cursor=listed.next,
+        first_page=after is None,
+        models=models,
+        values=values,
+        form_error=form_error,
+        open_form=form_error is not None or chosen_model is not None or (after is None and not listed.items),
+        status_code=status_code,
+    )
+
+
 @router.get("/deployments")
 async def deployments_page(
-    request: Request, session: SessionDep, api: ApiDep, model: Annotated[str | None, Query(max_length=128)] = None
+    request: Request,
+    session: SessionDep,
+    api: ApiDep,
+    model: Annotated[str | None, Query(max_length=128)] = None,
+    after: Annotated[str | None, Query(max_length=512)] = None,
 ) -> HTMLResponse:
-    deployments = [item async for item in api.deployments.list(limit=100)][:100]
-    models = [item async for item in api.models.list(limit=100) if item.status == "succeeded"][:100]
-    return render(
-        request, "deployments.html", session, section="deployments", deployments=deployments, models=models,
-        chosen_model=model or "",
-    )  # fmt: skip
+    return await _page(request, session, api, chosen_model=model, after=after)
 
 
 @router.post("/deployments")
-async def create_deployment(request: Request, _: CsrfDep, api: ApiDep) -> Response:
+async def create_deployment(request: Request, session: CsrfDep, api: ApiDep) -> Response:
     form = await request.form()
-    deployment = await api.deployments.create(
-        model_id=str(form.get("model_id", "")),
-        name=str(form.get("name", "")),
-        min_replicas=integer(form, "min_replicas", 1),
-        max_replicas=integer(form, "max_replicas", 1),
-    )
+    typed = {key: str(value) for key, value in form.items() if isinstance(value, str) and key != "csrf_token"}
+    try:
+        deployment = await api.deployments.create(
+            model_id=typed.get("model_id", ""),
+            name=typed.get("name", ""),
+            min_replicas=integer(form, "min_replicas", 1),
+            max_replicas=integer(form, "max_replicas", 1),
+        )
+    except Exception as error:  # the user's to correct (the form again), or the console's error pages'
+
+        async def again(refused: FormError, status: int) -> Response:
+            return await _page(request, session, api, values=typed, form_error=refused, status_code=status)
+
+        return await refused_form(error, FIELDS, again)
     return RedirectResponse(f"/deployments/{path('{}', deployment.id)}", status_code=303)
 
 
@@ -68,10 +111,53 @@ async def deployment_page(
     keys = [key async for key in api.keys.list(limit=200) if key.deployment_id == deployment_id]
     usage = [row for row in (await api.usage.get()).items if row.deployment_id == deployment_id]
     flash = "The operating point is saved: predictions now use it." if saved else None
+    base = str(request.base_url).rstrip("/")
     return render(
         request, "deployment.html", session, section="deployments", deployment=deployment, keys=keys, flash=flash,
-        chart=_per_day(usage),
+        chart=_per_day(usage), endpoint=_endpoint(base, deployment), snippets=_snippets(base, deployment),
     )  # fmt: skip
+
+
+def _endpoint(base: str, deployment: Any) -> str:
+    kind = "chat/completions" if deployment.model_type == "llm" else "predict"
+    return f"{base}{path('/v1/deployments/{}', deployment.id)}/{kind}"
+
+
+def _snippets(base: str, deployment: Any) -> dict[str, str]:
+    """Requests to copy (the key from the environment, never the page): curl and the Python SDK, and for an llm
+    OpenAI's own client, which needs only the base URL."""
+    deployment_id = deployment.id
+    if deployment.model_type == "llm":
+        body = '{"messages": [{"role": "user", "content": "Hello!"}], "max_tokens": 64}'
+        return {
+            "curl": f"curl -s {_endpoint(base, deployment)} \\\n"
+            '  -H "Authorization: Bearer $AUTOML_API_KEY" -H "Content-Type: application/json" \\\n'
+            f"  -d '{body}'",
+            "python": "from automl_client import Client\n\n"
+            f'with Client("{base}") as client:  # the key from AUTOML_API_KEY\n'
+            f'    messages = [{{"role": "user", "content": "Hello!"}}]\n'
+            f'    reply = client.deployments.chat("{deployment_id}", messages=messages)\n'
+            "    print(reply.choices[0].message.content)",
+            "openai": "import os\n\nfrom openai import OpenAI\n\n"
+            f'client = OpenAI(base_url="{base}/v1/deployments/{deployment_id}", api_key=os.environ["AUTOML_API_KEY"])\n'
+            f'stream = client.chat.completions.create(model="{deployment_id}", stream=True,\n'
+            '    messages=[{"role": "user", "content": "Hello!"}])\n'
+            'for chunk in stream:\n    print(chunk.choices[0].delta.content or "", end="")',
+        }
+    example = (
+        '{"image_url": "https://example.com/photo.jpg"}'
+        if deployment.model_type == "image_classification"
+        else '"The delivery was quick and the product works well."'
+    )
+    return {
+        "curl": f"curl -s {_endpoint(base, deployment)} \\\n"
+        '  -H "Authorization: Bearer $AUTOML_API_KEY" -H "Content-Type: application/json" \\\n'
+        f"  -d '{{\"inputs\": [{example}]}}'",
+        "python": "from automl_client import Client\n\n"
+        f'with Client("{base}") as client:  # the key from AUTOML_API_KEY\n'
+        f'    answer = client.deployments.predict("{deployment_id}", [{example}])\n'
+        "    print(answer.outputs[0])",
+    }
 
 
 @router.post("/deployments/{deployment_id}/scale")

@@ -17,10 +17,11 @@ from markupsafe import Markup
 from automl_client._base import path
 from gateway.console.chat import relay_chat
 from gateway.console.deps import ApiDep, CsrfDep, SessionDep
-from gateway.console.forms import number
+from gateway.console.forms import FormError, number, refused_form
 from gateway.console.render import render
 
 router = APIRouter(prefix="/models", include_in_schema=False)
+PAGE_SIZE = 25
 _MARKDOWN = MarkdownIt("commonmark", {"html": False}).enable("table")  # raw HTML in a card is shown as text
 
 # (option, input type, one-line explanation); nested options are written "parent.child".
@@ -73,46 +74,105 @@ def _options(form: Any) -> dict[str, Any]:
     return options
 
 
-@router.get("")
-async def models_page(
-    request: Request, session: SessionDep, api: ApiDep, snapshot: Annotated[str | None, Query(max_length=128)] = None
+FIELDS = (
+    "name",
+    "description",
+    "base_model",
+    "method",
+    "train_snapshot_id",
+    "test_snapshot_id",
+    "test_split_pct",
+    "parent_model_id",
+    "options",
+    *(f"opt:{name}" for name, _, _ in OPTIONS),
+)
+
+
+async def _page(
+    request: Request,
+    session: Any,
+    api: Any,
+    *,
+    chosen_snapshot: str | None = None,
+    after: str | None = None,
+    values: dict[str, str] | None = None,
+    form_error: FormError | None = None,
+    status_code: int = 200,
 ) -> HTMLResponse:
-    models = [model async for model in api.models.list(limit=100)][:100]
-    snapshots = [item async for item in api.snapshots.list(limit=100) if item.status == "ready"][:100]
+    """The list (a page of it), and the create form behind "New model": open, with what was typed and the
+    reason beside its field, when the API refused it. Base models and test snapshots of the training
+    snapshot's type come first and are chosen by default (the page's script hides the others)."""
+    listed = await api.models.page(limit=PAGE_SIZE, after=after)
+    snapshots = [item async for item in api.snapshots.list(limit=100) if item.status == "ready"][:200]
     bases = [item async for item in api.base_models.list()]
+    values = dict(values or {})
+    chosen = values.get("train_snapshot_id") or chosen_snapshot or ""
+    snapshot = next((item for item in snapshots if item.id == chosen), snapshots[0] if snapshots else None)
+    kind = snapshot.type if snapshot is not None else None
+    if "base_model" not in values:
+        fitting = [base for base in bases if base.model_type == kind]
+        ready = [base for base in fitting if base.status == "ready"] or fitting
+        values["base_model"] = ready[0].id if ready else ""
+    values.setdefault("test_split_pct", "20")
     return render(
         request,
         "models.html",
         session,
         section="models",
-        models=models,
+        models=listed.items,
+        next_cursor=listed.next,
+        first_page=after is None,
         snapshots=snapshots,
         base_models=bases,
-        chosen_snapshot=snapshot or "",
+        chosen_snapshot=snapshot.id if snapshot is not None else "",
+        chosen_type=kind,
         options=OPTIONS,
-        parents=[model for model in models if model.status == "succeeded"],
+        parents=[item async for item in api.models.list(limit=100) if item.status == "succeeded"][:100],
+        values=values,
+        form_error=form_error,
+        open_form=form_error is not None or chosen_snapshot is not None or (after is None and not listed.items),
+        status_code=status_code,
     )
 
 
+@router.get("")
+async def models_page(
+    request: Request,
+    session: SessionDep,
+    api: ApiDep,
+    snapshot: Annotated[str | None, Query(max_length=128)] = None,
+    after: Annotated[str | None, Query(max_length=512)] = None,
+) -> HTMLResponse:
+    return await _page(request, session, api, chosen_snapshot=snapshot, after=after)
+
+
 @router.post("")
-async def create_model(request: Request, _: CsrfDep, api: ApiDep) -> Response:
+async def create_model(request: Request, session: CsrfDep, api: ApiDep) -> Response:
     form = await request.form()
-    fields: dict[str, Any] = {
-        "name": str(form.get("name", "")),
-        "description": str(form.get("description", "")),
-        "model_type": str(form.get("model_type", "text_classification")),
-        "base_model": str(form.get("base_model", "")),
-        "method": str(form.get("method", "last_layer")),
-        "train_snapshot_id": str(form.get("train_snapshot_id", "")),
-        "options": _options(form),
-    }
-    if form.get("test_snapshot_id"):
-        fields["test_snapshot_id"] = str(form.get("test_snapshot_id"))
-    else:
-        fields["test_split_pct"] = number(form, "test_split_pct", 20)
-    if form.get("parent_model_id"):
-        fields["parent_model_id"] = str(form.get("parent_model_id"))
-    model = await api.models.create(**fields)
+    typed = {key: str(value) for key, value in form.items() if isinstance(value, str) and key != "csrf_token"}
+    try:
+        fields: dict[str, Any] = {
+            "name": typed.get("name", ""),
+            "description": typed.get("description", ""),
+            "base_model": typed.get("base_model", ""),
+            "train_snapshot_id": typed.get("train_snapshot_id", ""),
+            "options": _options(form),
+        }
+        if typed.get("method"):
+            fields["method"] = typed["method"]
+        if typed.get("test_snapshot_id"):
+            fields["test_snapshot_id"] = typed["test_snapshot_id"]
+        else:
+            fields["test_split_pct"] = number(form, "test_split_pct", 20)
+        if typed.get("parent_model_id"):
+            fields["parent_model_id"] = typed["parent_model_id"]
+        model = await api.models.create(**fields)
+    except Exception as error:  # the user's to correct (the form again), or the console's error pages'
+
+        async def again(refused: FormError, status: int) -> Response:
+            return await _page(request, session, api, values=typed, form_error=refused, status_code=status)
+
+        return await refused_form(error, FIELDS, again)
     return RedirectResponse(f"/models/{path('{}', model.id)}", status_code=303)
 
 
@@ -141,6 +201,7 @@ async def model_page(request: Request, model_id: str, session: SessionDep, api: 
         report = await api.models.metrics(model_id)
         context["report"] = report
         context["metrics_data"] = report.model_dump(mode="json")  # |tojson in the page: safe inside <script>
+        context["at"] = {name: _at_context(report, name, _minority(head), None) for name, head in report.heads.items()}
         # Rendered with raw HTML disabled: what a card holds is text, never markup of its own.
         context["card"] = Markup(_MARKDOWN.render(await api.models.card(model_id)))  # noqa: S704
         deployments = [item async for item in api.deployments.list(limit=100) if item.model_id == model_id]
@@ -148,6 +209,34 @@ async def model_page(request: Request, model_id: str, session: SessionDep, api: 
     if request.headers.get("HX-Target") == "progress":
         return render(request, "model_progress.html", session, **context)
     return render(request, "model.html", session, section="models", **context)
+
+
+def _minority(head: Any) -> str | None:
+    """The class the curves open on: the rarest one present in the test rows (the one a threshold is usually for)."""
+    present = [(figures.support, name) for name, figures in head.classes.items() if figures.support > 0]
+    return min(present)[1] if present else next(iter(head.classes), None)
+
+
+def _at_context(report: Any, head_name: str, class_name: str | None, cut: float | None) -> dict[str, Any]:
+    head = report.heads[head_name]
+    change = report.delta.get("heads", {}).get(head_name, {}).get("accuracy")
+    shown = f"{class_name}@{cut:.2f}" if cut is not None else ""
+    return {"head": head, "class_name": class_name, "cut": cut, "change": change, "shown": shown}
+
+
+@router.get("/{model_id}/at")
+async def at_threshold(
+    request: Request,
+    model_id: str,
+    session: SessionDep,
+    api: ApiDep,
+    head: Annotated[str, Query(max_length=200)],
+    class_name: Annotated[str, Query(alias="class", max_length=200)],
+    threshold: Annotated[float, Query(gt=0, lt=1)],
+) -> HTMLResponse:
+    """One head's figures and confusion matrix at the slider's cut-off on one class, recomputed by the API."""
+    report = await api.models.metrics(model_id, threshold=threshold, head=head, threshold_class=class_name)
+    return render(request, "model_at.html", session, **_at_context(report, head, class_name, threshold))
 
 
 @router.get("/{model_id}/history")
@@ -171,16 +260,20 @@ async def chat(request: Request, model_id: str, session: CsrfDep) -> Response:
 async def playground(request: Request, model_id: str, session: CsrfDep, api: ApiDep) -> HTMLResponse:
     form = await request.form()
     upload = form.get("image_file")
+    shown: dict[str, Any] = {}
     if upload is not None and not isinstance(upload, str) and upload.filename:
         import base64
 
         data = await upload.read(16 * 1024 * 1024 + 1)
         value: Any = {"image_base64": base64.b64encode(data).decode()}
+        kind = upload.content_type if (upload.content_type or "").startswith("image/") else "image/png"
+        shown["scored_image"] = f"data:{kind};base64,{value['image_base64']}"
     elif form.get("image_url"):
         value = {"image_url": str(form.get("image_url"))}
+        shown["scored_url"] = value["image_url"]
     elif form.get("prompt"):
         value = {"prompt": str(form.get("prompt")), "max_new_tokens": 64}
     else:
         value = str(form.get("text") or "")
     output, remaining = await api.models.playground(model_id, value)
-    return render(request, "playground_answer.html", session, output=output.model_dump(), remaining=remaining)
+    return render(request, "playground_answer.html", session, output=output.model_dump(), remaining=remaining, **shown)

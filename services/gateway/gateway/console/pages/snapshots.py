@@ -3,53 +3,100 @@ invalid rows with their reasons, statistics), splits, and a test snapshot's comp
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from automl_client._base import path
 from gateway.console.deps import ApiDep, CsrfDep, SessionDep
-from gateway.console.forms import integer, number
+from gateway.console.forms import FormError, integer, number, refused_form
 from gateway.console.render import render
 
 router = APIRouter(prefix="/snapshots", include_in_schema=False)
 
 
-@router.get("")
-async def snapshots_page(
-    request: Request, session: SessionDep, api: ApiDep, dataset: Annotated[str | None, Query(max_length=128)] = None
+PAGE_SIZE = 25
+FIELDS = ("name", "type", "input_column", "heads", "max_invalid_row_pct", "prompt_column", "completion_column",
+          "messages_column", "dataset_id")  # fmt: skip
+
+
+async def _page(
+    request: Request,
+    session: Any,
+    api: Any,
+    *,
+    dataset: str | None = None,
+    after: str | None = None,
+    values: dict[str, Any] | None = None,
+    form_error: FormError | None = None,
+    status_code: int = 200,
 ) -> HTMLResponse:
-    snapshots = [snapshot async for snapshot in api.snapshots.list(limit=100)][:100]
-    datasets = [item async for item in api.datasets.list(limit=100) if item.status == "ready"][:100]
+    """A page of the list, and the form behind "New snapshot" (open, as typed, when the API refused it)."""
+    listed = await api.snapshots.page(limit=PAGE_SIZE, after=after)
+    datasets = [item async for item in api.datasets.list(limit=100) if item.status == "ready"][:200]
     chosen = next((item for item in datasets if item.id == dataset), None)
     return render(
         request,
         "snapshots.html",
         session,
         section="snapshots",
-        snapshots=snapshots,
+        snapshots=listed.items,
+        next_cursor=listed.next,
+        first_page=after is None,
         datasets=datasets,
         chosen=chosen,
+        values=values or {},
+        form_error=form_error,
+        open_form=form_error is not None or dataset is not None or (after is None and not listed.items),
+        status_code=status_code,
     )
 
 
+@router.get("")
+async def snapshots_page(
+    request: Request,
+    session: SessionDep,
+    api: ApiDep,
+    dataset: Annotated[str | None, Query(max_length=128)] = None,
+    after: Annotated[str | None, Query(max_length=512)] = None,
+) -> HTMLResponse:
+    return await _page(request, session, api, dataset=dataset, after=after)
+
+
 @router.post("")
-async def create_snapshot(request: Request, _: CsrfDep, api: ApiDep) -> Response:
+async def create_snapshot(request: Request, session: CsrfDep, api: ApiDep) -> Response:
     form = await request.form()
-    kind = str(form.get("type", "text_classification"))
-    heads = [{"column": str(column)} for column in form.getlist("head") if str(column)]
-    fields = {
-        "dataset_id": str(form.get("dataset_id", "")),
-        "name": str(form.get("name", "")),
-        "type": kind,
-        "heads": heads,
-        "max_invalid_row_pct": number(form, "max_invalid_row_pct", 10),
+    typed: dict[str, Any] = {
+        key: str(value) for key, value in form.items() if isinstance(value, str) and key not in ("csrf_token", "head")
     }
-    for column in ("input_column", "prompt_column", "completion_column", "messages_column"):
-        if form.get(column):
-            fields[column] = str(form.get(column))
-    snapshot = await api.snapshots.create(**fields)
+    typed["head"] = [str(column) for column in form.getlist("head") if str(column)]
+    try:
+        fields: dict[str, Any] = {
+            "dataset_id": typed.get("dataset_id", ""),
+            "name": typed.get("name", ""),
+            "type": typed.get("type", "text_classification"),
+            "heads": [{"column": column} for column in typed["head"]],
+            "max_invalid_row_pct": number(form, "max_invalid_row_pct", 10),
+        }
+        for column in ("input_column", "prompt_column", "completion_column", "messages_column"):
+            if typed.get(column):
+                fields[column] = typed[column]
+        snapshot = await api.snapshots.create(**fields)
+    except Exception as error:  # the user's to correct (the form again), or the console's error pages'
+
+        async def again(refused: FormError, status: int) -> Response:
+            return await _page(
+                request,
+                session,
+                api,
+                dataset=typed.get("dataset_id") or None,
+                values=typed,
+                form_error=refused,
+                status_code=status,
+            )
+
+        return await refused_form(error, FIELDS, again)
     return RedirectResponse(f"/snapshots/{path('{}', snapshot.id)}", status_code=303)
 
 

@@ -1,5 +1,6 @@
 // The console's progressive enhancement: the upload's progress bar, the live loss chart, the metrics page's
-// curves and threshold slider (every figure from the stored threshold table), and the usage chart. The pages
+// curves and threshold slider (the figures and confusion matrix at the cut-off recomputed by the API), and
+// the usage chart. The pages
 // work without it, only less live.
 "use strict";
 
@@ -31,11 +32,13 @@ function setupUpload() {
   });
 }
 
-function lineChart(element, title, xLabel, series, data, height) {
+function lineChart(element, title, xLabel, series, data, height, yLabel, unit) {
   element.replaceChildren();
   const width = Math.max(320, element.clientWidth || 560);
-  return new uPlot({ title, width, height: height || 240, scales: { x: { time: false } },
-    axes: [{ label: xLabel }, {}], series: [{ label: xLabel }, ...series] }, data, element);
+  // unit: both axes on 0-1 (the curves), so that two charts compare at a glance.
+  const scales = unit ? { x: { time: false, range: [0, 1] }, y: { range: [0, 1] } } : { x: { time: false } };
+  return new uPlot({ title, width, height: height || 240, scales,
+    axes: [{ label: xLabel }, { label: yLabel || "" }], series: [{ label: xLabel }, ...series] }, data, element);
 }
 
 function setupLossChart() {
@@ -52,7 +55,7 @@ function setupLossChart() {
     lineChart(element, "Loss", "step", [
       { label: "training loss", stroke: "#0b5cad", spanGaps: true },
       { label: "validation loss", stroke: "#c2410c", spanGaps: true, points: { show: true } },
-    ], [steps, at(history.steps, history.loss), at(history.val_steps, history.val_loss)]);
+    ], [steps, at(history.steps, history.loss), at(history.val_steps, history.val_loss)], 240, "loss");
   };
   draw();
   if (element.dataset.live === "true") {
@@ -78,8 +81,21 @@ function setupMetrics() {
     });
     const select = section.querySelector(".curve-class");
     const slider = section.querySelector(".threshold");
+    if (!select || !slider) return;  // a head without scores (an llm's replies): nothing to move
     const shown = section.querySelector(".threshold-value");
+    const at = section.querySelector(".at-threshold");
     const charts = { pr: null, roc: null };
+    let timer = null;
+    let asked = 0;
+    // The figures and the confusion matrix at the cut-off are the API's, recomputed on the stored scores
+    // (what a deployment with this operating point would do); the curves' point is the class's own.
+    const refresh = async (name, threshold) => {
+      const ask = ++asked;
+      const url = `${at.dataset.url}&class=${encodeURIComponent(name)}&threshold=${threshold.toFixed(2)}`;
+      const response = await fetch(url, { headers: { Accept: "text/html" } });
+      if (ask !== asked) return;  // a later move of the slider has been asked for since
+      if (response.ok) { at.innerHTML = await response.text(); }
+    };
     const update = () => {
       const name = select.value;
       const threshold = Number(slider.value);
@@ -88,15 +104,11 @@ function setupMetrics() {
       let row = table[0];
       for (const candidate of table) { if (Math.abs(candidate.threshold - threshold) < Math.abs(row.threshold - threshold)) row = candidate; }
       if (!row) return;
-      const specificity = 1 - row.fpr;
-      section.querySelector(".fig-precision").textContent = fmt(row.precision);
-      section.querySelector(".fig-recall").textContent = fmt(row.recall);
-      section.querySelector(".fig-f1").textContent = fmt(row.f1);
-      section.querySelector(".fig-specificity").textContent = fmt(specificity);
-      section.querySelector(".fig-balanced").textContent = fmt((row.recall + specificity) / 2);
       const classInput = section.querySelector(".op-class");
       if (classInput) { classInput.value = name; section.querySelector(".op-threshold").value = threshold.toFixed(2); }
       drawCurves(section, head, name, row, charts);
+      clearTimeout(timer);
+      timer = setTimeout(() => refresh(name, threshold), 120);
     };
     select.addEventListener("change", update);
     slider.addEventListener("input", update);
@@ -108,24 +120,71 @@ function drawCurves(section, head, name, row, charts) {
   if (typeof uPlot === "undefined") return;
   const pr = head.pr_curve[name];
   const roc = head.roc_curve[name];
+  const figures = head.classes[name] || {};
   const point = { show: true, size: 10, stroke: "#c2410c", fill: "#c2410c", width: 0 };
+  const chance = { label: "chance", stroke: "#8a8f98", dash: [6, 4], spanGaps: true, points: { show: false } };
   if (pr) {
-    // uPlot wants x ascending: the PR curve by recall, the threshold's point as a series of its own.
+    // uPlot wants x ascending: the PR curve by recall, the threshold's point as a series of its own; a
+    // classifier with no skill has a precision of the class's share of the test rows at every recall.
+    const prevalence = head.rows ? (figures.support || 0) / head.rows : 0;
     const pairs = pr.recall.map((r, i) => [r, pr.precision[i]]).sort((a, b) => a[0] - b[0]);
-    const xs = [...pairs.map((p) => p[0]), row.recall].sort((a, b) => a - b);
+    const xs = [...new Set([0, ...pairs.map((p) => p[0]), row.recall, 1])].sort((a, b) => a - b);
     const curve = new Map(pairs.map((p) => [p[0], p[1]]));
-    charts.pr = lineChart(section.querySelector(".pr-chart"), `Precision-recall: ${name}`, "recall",
-      [{ label: "precision", stroke: "#0b5cad", spanGaps: true }, { label: "at the threshold", stroke: "transparent", points: point }],
-      [xs, xs.map((x) => (curve.has(x) ? curve.get(x) : null)), xs.map((x) => (x === row.recall ? row.precision : null))], 260);
+    charts.pr = lineChart(section.querySelector(".pr-chart"), `Precision-recall: ${name} (AP ${fmt(figures.average_precision)})`, "recall",
+      [{ label: "precision", stroke: "#0b5cad", spanGaps: true }, { ...chance, label: `chance (${fmt(prevalence)})` },
+        { label: "at the threshold", stroke: "transparent", points: point }],
+      [xs, xs.map((x) => (curve.has(x) ? curve.get(x) : null)), xs.map(() => prevalence), xs.map((x) => (x === row.recall ? row.precision : null))],
+      260, "precision", true);
   }
   if (roc) {
     const pairs = roc.fpr.map((f, i) => [f, roc.tpr[i]]).sort((a, b) => a[0] - b[0]);
-    const xs = [...pairs.map((p) => p[0]), row.fpr].sort((a, b) => a - b);
+    const xs = [...new Set([0, ...pairs.map((p) => p[0]), row.fpr, 1])].sort((a, b) => a - b);
     const curve = new Map(pairs.map((p) => [p[0], p[1]]));
-    charts.roc = lineChart(section.querySelector(".roc-chart"), `ROC: ${name}`, "false positive rate",
-      [{ label: "true positive rate", stroke: "#0b5cad", spanGaps: true }, { label: "at the threshold", stroke: "transparent", points: point }],
-      [xs, xs.map((x) => (curve.has(x) ? curve.get(x) : null)), xs.map((x) => (x === row.fpr ? row.recall : null))], 260);
+    charts.roc = lineChart(section.querySelector(".roc-chart"), `ROC: ${name} (AUC ${fmt(figures.roc_auc)})`, "false positive rate",
+      [{ label: "true positive rate", stroke: "#0b5cad", spanGaps: true }, chance,
+        { label: "at the threshold", stroke: "transparent", points: point }],
+      [xs, xs.map((x) => (curve.has(x) ? curve.get(x) : null)), xs.map((x) => x), xs.map((x) => (x === row.fpr ? row.recall : null))],
+      260, "true positive rate", true);
   }
+}
+
+// The training form: the snapshot's type is the model's, so only base models (and test snapshots, parents)
+// of that type are offered, and only the methods the chosen base model has.
+function setupModelForm() {
+  const form = document.getElementById("model-form");
+  if (!form) return;
+  const snapshot = form.querySelector("#m-snapshot");
+  const base = form.querySelector("#m-base");
+  const method = form.querySelector("#m-method");
+  const keep = (select, fits) => {
+    let chosenFits = false;
+    for (const option of select.options) {
+      const ok = !option.value || fits(option);
+      option.hidden = !ok;
+      option.disabled = !ok;
+      if (option.selected && ok) chosenFits = true;
+    }
+    if (!chosenFits) {
+      const first = [...select.options].find((option) => !option.disabled);
+      if (first) first.selected = true;
+    }
+  };
+  const methods = () => {
+    const chosen = base.selectedOptions[0];
+    const allowed = chosen ? chosen.dataset.methods.split(",") : [];
+    keep(method, (option) => allowed.includes(option.value));
+  };
+  const types = () => {
+    const chosen = snapshot.selectedOptions[0];
+    if (!chosen) return;
+    const type = chosen.dataset.type;
+    keep(base, (option) => option.dataset.type === type);
+    for (const id of ["#m-test", "#m-parent"]) keep(form.querySelector(id), (option) => option.dataset.type === type);
+    methods();
+  };
+  snapshot.addEventListener("change", types);
+  base.addEventListener("change", methods);
+  types();
 }
 
 function setupUsage() {
@@ -209,6 +268,13 @@ document.addEventListener("change", (event) => {
     select.form.requestSubmit();
   }
 });
+// A form with data-confirm (a delete, a revoke) asks first: nothing is sent unless the user agrees.
+document.addEventListener("submit", (event) => {
+  const form = event.target;
+  if (form instanceof HTMLFormElement && form.dataset.confirm && !window.confirm(form.dataset.confirm)) {
+    event.preventDefault();
+  }
+}, true);
 document.addEventListener("htmx:afterSettle", () => {
   const progress = document.getElementById("progress");
   if (progress && ["succeeded", "failed", "cancelled"].includes(progress.dataset.status)) {
@@ -221,5 +287,6 @@ document.addEventListener("DOMContentLoaded", () => {
   setupUpload();
   setupLossChart();
   setupMetrics();
+  setupModelForm();
   setupUsage();
 });
