@@ -131,6 +131,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--requests", type=int, default=500, help="sequential requests for latency")
     parser.add_argument("--seconds", type=float, default=15.0, help="duration of each throughput run")
+    parser.add_argument("--rows", type=int, default=None, help="train on the first N messages only (a quick run)")
     args = parser.parse_args()
 
     data_dir = Path(tempfile.mkdtemp(prefix="bench-inference-"))
@@ -150,7 +151,7 @@ def main() -> None:
             org_id = client.get("/v1/orgs/me").json()["id"]
             started = time.perf_counter()
             with contextlib.redirect_stdout(io.StringIO()), Client(platform.gateway_url, platform.admin_key) as sdk:
-                snapshot_id = demo.sms_snapshot(sdk)
+                snapshot_id = demo.sms_snapshot(sdk, args.rows)
                 model_id = demo.train(sdk, snapshot_id)
             print(f"model {model_id} trained in {time.perf_counter() - started:.1f} s", flush=True)
 

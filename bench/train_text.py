@@ -144,11 +144,12 @@ def main() -> None:
     parser.add_argument("--plain-steps", type=int, default=40)
     parser.add_argument("--threads", type=int, default=0)
     parser.add_argument("--methods", default="last_layer,full,lora", help="a subset, comma-separated")
+    parser.add_argument("--rows", type=int, default=None, help="only the first N messages (a quick run)")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
     model_dir = minilm_dir(Path(tempfile.mkdtemp(prefix="bench-minilm-")))
-    data = sms_rows()
+    data = sms_rows()[: args.rows]
     texts = [text for _, text in data]
     labels = np.array([1 if label == "spam" else 0 for label, _ in data], dtype=np.int64)
     train_index, test_index = validation_split([HeadTargets(labels, False)], 20, SEED)

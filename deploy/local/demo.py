@@ -78,9 +78,10 @@ def upload(client: Client, path: Path, name: str) -> str:
     return dataset.id
 
 
-def sms_snapshot(client: Client) -> str:
-    """The SMS spam collection as a dataset and a ready snapshot; its id."""
-    dataset_id = upload(client, write_csv(Path(tempfile.mkdtemp(prefix="automl-demo-")) / "sms_spam.csv"), "sms-spam")
+def sms_snapshot(client: Client, limit: int | None = None) -> str:
+    """The SMS spam collection (its first ``limit`` messages) as a dataset and a ready snapshot; its id."""
+    csv_path = write_csv(Path(tempfile.mkdtemp(prefix="automl-demo-")) / "sms_spam.csv", limit)
+    dataset_id = upload(client, csv_path, "sms-spam")
     dataset = client.datasets.set_columns(dataset_id, {"text": "text", "label": "label"})
     show("columns, confirmed", {column.name: column.type for column in dataset.columns})
     return snapshot(client, dataset_id, "sms-spam-v1", "text_classification", "text")

@@ -104,3 +104,12 @@ def test_an_image_file_is_sent_as_base64_and_options_get_a_hint(
 
     asked = runner.invoke(app, ["models", "delete", model], input="n\n", env=env)
     assert asked.exit_code == 1 and "Delete model" in asked.output and len(seen) == 1  # nothing sent
+
+
+def test_hints_name_commands_not_routes(capsys: pytest.CaptureFixture[str]) -> None:
+    detail = "base_model: base model 'bert' not found (GET /v1/base-models lists them)"
+    error = errors.NotFound("NotFound", detail, "req_1", 404, httpx.Headers())
+    with pytest.raises(typer.Exit):
+        fail(error, as_json=False)
+    printed = capsys.readouterr().err
+    assert "(`automl base-models list` lists them)" in printed and "GET /v1" not in printed

@@ -4,6 +4,7 @@ that says what failed."""
 from __future__ import annotations
 
 import json
+import re
 import sys
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, NoReturn
@@ -73,13 +74,22 @@ def fail(error: Exception, as_json: bool) -> NoReturn:
             }
         sys.stdout.write(json.dumps(body) + "\n")
     else:
-        message = error.detail if isinstance(error, errors.APIError) else str(error)
+        message = cli_hints(error.detail if isinstance(error, errors.APIError) else str(error))
         label = error.error if isinstance(error, errors.APIError) else type(error).__name__
         # What the API says is shown as it is: a pattern like ``^[a-z]{1,12}_`` is not Rich markup.
         err_console.print(f"[bold red]{escape(label)}[/]: {escape(message)}")
         if isinstance(error, errors.APIError) and error.request_id:
             err_console.print(f"[dim]request id {escape(error.request_id)}[/]")
     raise typer.Exit(code)
+
+
+_LISTED = re.compile(r"GET /v1/([a-z-]+)\b(?![/{])")
+
+
+def cli_hints(message: str) -> str:
+    """An API message's hint in the terms of this command: "GET /v1/base-models lists them" becomes
+    "`automl base-models list` lists them" (the API's own words stay in --json)."""
+    return _LISTED.sub(lambda match: f"`automl {match.group(1)} list`", message)
 
 
 def plain(value: Any) -> Any:

@@ -191,7 +191,7 @@ def metrics_tables(report: ModelMetrics) -> list[Table]:
             cut = "argmax" if head.threshold is None else f"threshold {head.threshold:g}"
         table = Table(title=f"head {head_name} ({head.rows} test rows, {cut}; accuracy {head.accuracy:.4f})")
         for name in ("class", "precision", "recall", "specificity", "F1", "balanced acc.", "support", "AUC", "AP"):
-            table.add_column(name)
+            table.add_column(name, no_wrap=name == "class")  # a class name stays whole, the figures shrink
         for class_name, figures in head.classes.items():
             table.add_row(
                 class_name,
@@ -220,7 +220,7 @@ def metrics_tables(report: ModelMetrics) -> list[Table]:
         if head.confusion_matrix.matrix is not None:
             labels = head.confusion_matrix.labels
             confusion = Table(title=f"head {head_name}: confusion matrix (actual x predicted)")
-            confusion.add_column("actual \\ predicted")
+            confusion.add_column("actual \\ predicted", no_wrap=True)
             for label in labels:
                 confusion.add_column(label)
             unpredicted = head.confusion_matrix.unpredicted
