@@ -41,7 +41,7 @@ OPTIONS: list[tuple[str, str, str]] = [
     ("weight_decay", "number", "Pulls weights toward zero a little each step (regularisation)."),
     ("warmup_ratio", "number", "Share of the steps over which the step size rises from zero."),
     ("seed", "number", "Same seed, same data and options: the same model."),
-    ("max_length", "number", "Text: tokens read per text (longer ones are cut)."),
+    ("max_length", "number", "Tokens per example; text: 128; llm: room for 99% of the rows (long prompts cut)."),
     ("image_size", "number", "Images: the side of the centre crop in pixels; empty: the base model's."),
     ("augment", "select:false,true", "Images, full fine-tune: random crops, flips and colour changes."),
     ("validation_pct", "number", "Share of the training rows held out to validate on."),
