@@ -31,7 +31,7 @@ async def test_caller_cannot_forge_org_or_internal_token(live):
     forged = {"X-Org-Id": "org_victim", "X-Internal-Token": "guess", "X-Key-Scope": "admin"}
     async with httpx.AsyncClient(base_url=live.gateway_url) as client:
         body = (await client.get("/v1/echo", headers=bearer(live.admin_key) | forged)).json()
-    assert body["org_id"] == live.org_id
+    assert body.get("org_id") == live.org_id, body
 
 
 async def test_requires_a_key_before_reaching_the_service(live):
