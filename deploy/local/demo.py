@@ -28,7 +28,7 @@ from automl_proto import inference, models
 from deploy.local import fashion_mnist
 from deploy.local.sms_spam import write_csv
 
-console = Console(highlight=False)
+console = Console(highlight=False, soft_wrap=True)  # a step's line is not folded at 80 columns
 
 
 def show(title: str, value: Any) -> None:

@@ -113,3 +113,34 @@ def test_hints_name_commands_not_routes(capsys: pytest.CaptureFixture[str]) -> N
         fail(error, as_json=False)
     printed = capsys.readouterr().err
     assert "(`automl base-models list` lists them)" in printed and "GET /v1" not in printed
+
+
+def test_the_metrics_tables_fit_80_columns_with_every_figure_whole() -> None:
+    """`automl models metrics` in an 80-column terminal (or piped): class names and figures whole, no "…"."""
+    import numpy as np
+    from rich.console import Console
+
+    from automl_client.cli.training import metrics_tables
+    from automl_proto.metrics import ModelMetrics
+    from modelkit.metrics import HeadInput, delta, evaluate, majority_baseline
+
+    rng = np.random.default_rng(1)
+    y = rng.integers(0, 3, 300)
+    scores = np.clip(np.eye(3)[y] * 0.7 + rng.random((300, 3)) * 0.4, 0.01, None)
+    scores /= scores.sum(axis=1, keepdims=True)
+    heads = [HeadInput("label", ["ham", "spam", "[red]promo"], y, scores)]
+    report, baseline = evaluate(heads), evaluate(majority_baseline(heads))
+    metrics = ModelMetrics.model_validate(
+        {"model_id": "model_1", "threshold": None, "heads": report["heads"], "overall": report["overall"],
+         "baseline": {"name": "the majority-class predictor", **baseline}, "delta": delta(report, baseline),
+         "epochs": [], "chosen_epoch": None, "chosen_step": None, "selection": {"name": "val_f1", "value": None},
+         "stopped_early": False, "kept_heads": [], "training": {}}
+    )  # fmt: skip
+    narrow = Console(width=80, record=True)
+    for table in metrics_tables(metrics):
+        narrow.print(table)
+    text = narrow.export_text()
+    assert "…" not in text and max(len(line) for line in text.splitlines()) <= 80
+    assert text.count("[red]promo") == 3  # a class name is text, not markup: its row, column and confusion row
+    for name, figures in report["heads"]["label"]["classes"].items():
+        assert name in text and f"{figures['precision']:.4f}" in text and f"{figures['average_precision']:.4f}" in text

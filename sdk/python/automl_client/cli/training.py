@@ -5,7 +5,9 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
+from rich import box
 from rich.table import Table
+from rich.text import Text
 from typer._click.core import Context as ClickContext
 from typer.core import TyperCommand
 
@@ -189,12 +191,19 @@ def metrics_tables(report: ModelMetrics) -> list[Table]:
             cut = ", ".join(f"{name} at {value:g}" for name, value in head.cuts.items())
         else:
             cut = "argmax" if head.threshold is None else f"threshold {head.threshold:g}"
-        table = Table(title=f"head {head_name} ({head.rows} test rows, {cut}; accuracy {head.accuracy:.4f})")
-        for name in ("class", "precision", "recall", "specificity", "F1", "balanced acc.", "support", "AUC", "AP"):
-            table.add_column(name, no_wrap=name == "class")  # a class name stays whole, the figures shrink
+        # Short headings and no inner rules: the nine columns fit 80 columns with every figure whole.
+        table = Table(
+            title=f"head {head_name} ({head.rows} test rows, {cut}; accuracy {head.accuracy:.4f})",
+            caption="prec. precision, spec. specificity, bal. balanced accuracy, n test rows of the class",
+            box=box.SIMPLE_HEAD,
+            collapse_padding=True,
+            pad_edge=False,
+        )
+        for name in ("class", "prec.", "recall", "spec.", "F1", "bal.", "n", "AUC", "AP"):
+            table.add_column(name, no_wrap=True)
         for class_name, figures in head.classes.items():
             table.add_row(
-                class_name,
+                Text(class_name),
                 _figure(figures.precision),
                 _figure(figures.recall),
                 _figure(figures.specificity),
@@ -222,13 +231,13 @@ def metrics_tables(report: ModelMetrics) -> list[Table]:
             confusion = Table(title=f"head {head_name}: confusion matrix (actual x predicted)")
             confusion.add_column("actual \\ predicted", no_wrap=True)
             for label in labels:
-                confusion.add_column(label)
+                confusion.add_column(Text(label))
             unpredicted = head.confusion_matrix.unpredicted
             if unpredicted is not None and any(unpredicted):
                 confusion.add_column("(none reached)")
             for position, (label, counts) in enumerate(zip(labels, head.confusion_matrix.matrix, strict=True)):
                 extra = [str(unpredicted[position])] if unpredicted is not None and any(unpredicted) else []
-                confusion.add_row(label, *(str(count) for count in counts), *extra)
+                confusion.add_row(Text(label), *(str(count) for count in counts), *extra)
             tables.append(confusion)
     return tables
 
