@@ -47,6 +47,12 @@ def number(form: Any, name: str, default: float) -> float:
     return value
 
 
+def typed(form: Any, *leave_out: str) -> dict[str, str]:
+    """What the user typed in a form's text fields (not its CSRF token, nor ``leave_out``), to show it again."""
+    skipped = {"csrf_token", *leave_out}
+    return {key: value for key, value in form.items() if isinstance(value, str) and key not in skipped}
+
+
 @dataclass(frozen=True)
 class FormError:
     """Why a create form was refused, shown beside the field it names (``field`` None: above the form); the

@@ -54,9 +54,8 @@ class Examples:
         if "$ref" in schema:
             target = self.schemas.get(schema["$ref"].rsplit("/", 1)[-1], {})
             return self.of(target, name, depth, request=request)
-        for key in ("example",):
-            if key in schema:
-                return schema[key]
+        if "example" in schema:
+            return schema["example"]
         if schema.get("examples"):
             examples = schema["examples"]
             return examples[0] if isinstance(examples, list) else next(iter(examples.values())).get("value")

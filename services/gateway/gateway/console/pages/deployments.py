@@ -14,7 +14,7 @@ from automl_client._base import path
 from automl_proto.inference import UsageRow
 from gateway.console.chat import relay_chat
 from gateway.console.deps import ApiDep, CsrfDep, SessionDep
-from gateway.console.forms import FormError, integer, number, refused_form
+from gateway.console.forms import FormError, integer, number, refused_form, typed
 from gateway.console.render import render
 
 router = APIRouter(include_in_schema=False)
@@ -70,18 +70,18 @@ async def deployments_page(
 @router.post("/deployments")
 async def create_deployment(request: Request, session: CsrfDep, api: ApiDep) -> Response:
     form = await request.form()
-    typed = {key: str(value) for key, value in form.items() if isinstance(value, str) and key != "csrf_token"}
+    values = typed(form)
     try:
         deployment = await api.deployments.create(
-            model_id=typed.get("model_id", ""),
-            name=typed.get("name", ""),
+            model_id=values.get("model_id", ""),
+            name=values.get("name", ""),
             min_replicas=integer(form, "min_replicas", 1),
             max_replicas=integer(form, "max_replicas", 1),
         )
     except Exception as error:  # the user's to correct (the form again), or the console's error pages'
 
         async def again(refused: FormError, status: int) -> Response:
-            return await _page(request, session, api, values=typed, form_error=refused, status_code=status)
+            return await _page(request, session, api, values=values, form_error=refused, status_code=status)
 
         return await refused_form(error, FIELDS, again)
     return RedirectResponse(f"/deployments/{path('{}', deployment.id)}", status_code=303)

@@ -17,7 +17,7 @@ from markupsafe import Markup
 from automl_client._base import path
 from gateway.console.chat import relay_chat
 from gateway.console.deps import ApiDep, CsrfDep, SessionDep
-from gateway.console.forms import FormError, number, refused_form
+from gateway.console.forms import FormError, number, refused_form, typed
 from gateway.console.render import render
 
 router = APIRouter(prefix="/models", include_in_schema=False)
@@ -149,28 +149,28 @@ async def models_page(
 @router.post("")
 async def create_model(request: Request, session: CsrfDep, api: ApiDep) -> Response:
     form = await request.form()
-    typed = {key: str(value) for key, value in form.items() if isinstance(value, str) and key != "csrf_token"}
+    values = typed(form)
     try:
         fields: dict[str, Any] = {
-            "name": typed.get("name", ""),
-            "description": typed.get("description", ""),
-            "base_model": typed.get("base_model", ""),
-            "train_snapshot_id": typed.get("train_snapshot_id", ""),
+            "name": values.get("name", ""),
+            "description": values.get("description", ""),
+            "base_model": values.get("base_model", ""),
+            "train_snapshot_id": values.get("train_snapshot_id", ""),
             "options": _options(form),
         }
-        if typed.get("method"):
-            fields["method"] = typed["method"]
-        if typed.get("test_snapshot_id"):
-            fields["test_snapshot_id"] = typed["test_snapshot_id"]
+        if values.get("method"):
+            fields["method"] = values["method"]
+        if values.get("test_snapshot_id"):
+            fields["test_snapshot_id"] = values["test_snapshot_id"]
         else:
             fields["test_split_pct"] = number(form, "test_split_pct", 20)
-        if typed.get("parent_model_id"):
-            fields["parent_model_id"] = typed["parent_model_id"]
+        if values.get("parent_model_id"):
+            fields["parent_model_id"] = values["parent_model_id"]
         model = await api.models.create(**fields)
     except Exception as error:  # the user's to correct (the form again), or the console's error pages'
 
         async def again(refused: FormError, status: int) -> Response:
-            return await _page(request, session, api, values=typed, form_error=refused, status_code=status)
+            return await _page(request, session, api, values=values, form_error=refused, status_code=status)
 
         return await refused_form(error, FIELDS, again)
     return RedirectResponse(f"/models/{path('{}', model.id)}", status_code=303)

@@ -10,7 +10,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from automl_client._base import path
 from gateway.console.deps import ApiDep, CsrfDep, SessionDep
-from gateway.console.forms import FormError, integer, number, refused_form
+from gateway.console.forms import FormError, integer, number, refused_form, typed
 from gateway.console.render import render
 
 router = APIRouter(prefix="/snapshots", include_in_schema=False)
@@ -67,21 +67,21 @@ async def snapshots_page(
 @router.post("")
 async def create_snapshot(request: Request, session: CsrfDep, api: ApiDep) -> Response:
     form = await request.form()
-    typed: dict[str, Any] = {
-        key: str(value) for key, value in form.items() if isinstance(value, str) and key not in ("csrf_token", "head")
+    values: dict[str, Any] = {
+        **typed(form, "head"),
+        "head": [str(column) for column in form.getlist("head") if str(column)],
     }
-    typed["head"] = [str(column) for column in form.getlist("head") if str(column)]
     try:
         fields: dict[str, Any] = {
-            "dataset_id": typed.get("dataset_id", ""),
-            "name": typed.get("name", ""),
-            "type": typed.get("type", "text_classification"),
-            "heads": [{"column": column} for column in typed["head"]],
+            "dataset_id": values.get("dataset_id", ""),
+            "name": values.get("name", ""),
+            "type": values.get("type", "text_classification"),
+            "heads": [{"column": column} for column in values["head"]],
             "max_invalid_row_pct": number(form, "max_invalid_row_pct", 10),
         }
         for column in ("input_column", "prompt_column", "completion_column", "messages_column"):
-            if typed.get(column):
-                fields[column] = typed[column]
+            if values.get(column):
+                fields[column] = values[column]
         snapshot = await api.snapshots.create(**fields)
     except Exception as error:  # the user's to correct (the form again), or the console's error pages'
 
@@ -90,8 +90,8 @@ async def create_snapshot(request: Request, session: CsrfDep, api: ApiDep) -> Re
                 request,
                 session,
                 api,
-                dataset=typed.get("dataset_id") or None,
-                values=typed,
+                dataset=values.get("dataset_id") or None,
+                values=values,
                 form_error=refused,
                 status_code=status,
             )
