@@ -24,6 +24,18 @@ class SnapshotFiles(BaseModel):
     duplicates: dict[str, int] | None = None  # rows, groups, conflicting_groups (the snapshot's stats)
 
 
+class ReadySnapshot(SnapshotFiles):
+    """snapshot-svc's answer to ``/internal/snapshots/{id}/files``: a ready snapshot's files, its type, and
+    the file of the split asked for."""
+
+    type: str
+    split_key: str | None = None
+
+    def files(self) -> SnapshotFiles:
+        """What a job spec carries of it."""
+        return SnapshotFiles.model_validate(self.model_dump(include=set(SnapshotFiles.model_fields)))
+
+
 class BaseModelFiles(BaseModel):
     id: str
     name: str
@@ -62,3 +74,9 @@ class JobEvent(BaseModel):
     kind: EventKind
     message: str = Field(default="", max_length=20_000)
     data: dict[str, Any] = Field(default_factory=dict)
+
+
+class JobEventAnswer(BaseModel):
+    """trainer-svc's answer to an event: whether the worker should stop (the run was cancelled)."""
+
+    cancel: bool

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 from urllib.parse import quote
 
@@ -17,9 +17,12 @@ from automl_common.context import (
     request_id_var,
 )
 from automl_common.errors import AutoMLError, BadGateway, GatewayTimeout, ServiceUnavailable
+from automl_common.schemas import ErrorBody
 
 DEFAULT_TIMEOUT = httpx.Timeout(30.0, connect=5.0)
 Contract = TypeVar("Contract", bound=BaseModel)
+# What a caller makes of a refusal it expects (404, 409...): its own error, from the callee's reason.
+ErrorFor = Callable[[str], Exception]
 
 
 def upstream_error(error: httpx.TransportError, service: str) -> AutoMLError:
@@ -74,12 +77,22 @@ class InternalClient:
             raise upstream_error(error, self.service) from error
 
     async def typed(
-        self, contract: type[Contract], method: str, path: str, *, org_id: str | None = None, **kwargs: Any
+        self,
+        contract: type[Contract],
+        method: str,
+        path: str,
+        *,
+        org_id: str | None = None,
+        errors: Mapping[int, ErrorFor] | None = None,
+        **kwargs: Any,
     ) -> Contract:
-        """A call whose answer is ``contract``: any other answer (an error status, a body of another shape) is
-        this service's failure, 502."""
+        """A call whose answer is ``contract``. A status in ``errors`` becomes the caller's error with the
+        callee's reason; any other answer (an error status, a body of another shape) is the callee's failure,
+        502."""
         answer = await self.request(method, path, org_id=org_id, **kwargs)
         if answer.status_code >= 300:
+            if errors and answer.status_code in errors:
+                raise errors[answer.status_code](error_detail(answer))
             raise BadGateway(f"{self.service} answered {answer.status_code} to {method} {path}")
         try:
             return contract.model_validate_json(answer.content)
@@ -88,6 +101,14 @@ class InternalClient:
 
     async def aclose(self) -> None:
         await self.client.aclose()
+
+
+def error_detail(answer: httpx.Response) -> str:
+    """The reason in an error answer of the shape every service gives (``{"error", "detail"}``)."""
+    try:
+        return ErrorBody.model_validate_json(answer.content).detail
+    except ValidationError:
+        return f"answered {answer.status_code}"
 
 
 def url_path(template: str, *segments: str | int) -> str:

@@ -38,8 +38,11 @@ class Page(BaseModel, Generic[T]):
     next: str | None = None
 
 
-def path(template: str, *ids: str | int) -> str:
-    """``template`` with each ``{}`` replaced by one escaped segment: an id never adds a segment or a query."""
+def url_path(template: str, *ids: str | int) -> str:
+    """``template`` with each ``{}`` replaced by one escaped segment: an id never adds a segment or a query.
+
+    The same rule as the services' ``automl_common.http.url_path``; the SDK keeps its own line because it is
+    installed alone, without the platform's libraries."""
     return template.format(*(quote(str(value), safe="") for value in ids))
 
 

@@ -8,10 +8,9 @@ from inference_svc.errors import ModelNotFound, ModelNotReady
 
 
 async def model_artifacts(trainer: InternalClient, org_id: str, model_id: str) -> ModelArtifacts:
-    response = await trainer.request("GET", url_path("/internal/models/{}/artifacts", model_id), org_id=org_id)
-    if response.status_code == 404:
-        raise ModelNotFound(f"model {model_id!r} not found")
-    if response.status_code == 409:
-        raise ModelNotReady(response.json().get("detail", f"model {model_id!r} is not ready"))
-    response.raise_for_status()
-    return ModelArtifacts.model_validate(response.json())
+    def not_ready(reason: str) -> ModelNotReady:
+        return ModelNotReady(reason or f"model {model_id!r} is not ready")
+
+    path = url_path("/internal/models/{}/artifacts", model_id)
+    errors = {404: lambda _: ModelNotFound(f"model {model_id!r} not found"), 409: not_ready}
+    return await trainer.typed(ModelArtifacts, "GET", path, org_id=org_id, errors=errors)

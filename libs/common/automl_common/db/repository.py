@@ -22,6 +22,11 @@ class Repository(Generic[ModelT]):
         result: ModelT | None = await self.session.get(self.model, entity_id)
         return result
 
+    async def get_for_update(self, entity_id: str) -> ModelT | None:
+        """The entity, its row locked until the transaction ends (on Postgres; SQLite has one writer)."""
+        result: ModelT | None = await self.session.get(self.model, entity_id, with_for_update=True)
+        return result
+
     async def get_in_org(self, org_id: str, entity_id: str) -> ModelT | None:
         """The entity if it belongs to ``org_id``; another org's entity is indistinguishable from none."""
         statement = select(self.model).where(self.model.id == entity_id, self.model.org_id == org_id)

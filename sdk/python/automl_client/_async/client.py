@@ -24,8 +24,8 @@ from automl_client._base import (
     ProgressReader,
     model_of,
     parse,
-    path,
     retry_delay,
+    url_path,
 )
 from automl_client.config import Config, resolve
 from automl_client.errors import ConnectionFailed, ResourceFailed, WaitTimeout, error_from
@@ -257,10 +257,10 @@ class AsyncKeys(_Resource):
         return self._client.pages(orgs.Key, "/v1/keys", {"limit": limit})
 
     async def get(self, key_id: str) -> orgs.Key:
-        return await self._client.get(orgs.Key, path("/v1/keys/{}", key_id))
+        return await self._client.get(orgs.Key, url_path("/v1/keys/{}", key_id))
 
     async def revoke(self, key_id: str) -> orgs.Key:
-        return parse(orgs.Key, await self._client.request("DELETE", path("/v1/keys/{}", key_id)))
+        return parse(orgs.Key, await self._client.request("DELETE", url_path("/v1/keys/{}", key_id)))
 
 
 class AsyncDatasets(_Resource):
@@ -298,19 +298,19 @@ class AsyncDatasets(_Resource):
         return await self._client.page(datasets.Dataset, "/v1/datasets", limit, after)
 
     async def get(self, dataset_id: str) -> datasets.Dataset:
-        return await self._client.get(datasets.Dataset, path("/v1/datasets/{}", dataset_id))
+        return await self._client.get(datasets.Dataset, url_path("/v1/datasets/{}", dataset_id))
 
     async def delete(self, dataset_id: str) -> None:
-        await self._client.request("DELETE", path("/v1/datasets/{}", dataset_id))
+        await self._client.request("DELETE", url_path("/v1/datasets/{}", dataset_id))
 
     async def set_columns(self, dataset_id: str, columns: Mapping[str, str]) -> datasets.Dataset:
         """Confirm or correct the inferred mapping: column name -> text, image, json, label, number, ignore."""
         body = datasets.ColumnMapping.model_validate({"columns": dict(columns)})
-        url = path("/v1/datasets/{}/columns", dataset_id)
+        url = url_path("/v1/datasets/{}/columns", dataset_id)
         return parse(datasets.Dataset, await self._client.request("PUT", url, json=body))
 
     async def retry_images(self, dataset_id: str) -> datasets.Dataset:
-        url = path("/v1/datasets/{}/images/retry", dataset_id)
+        url = url_path("/v1/datasets/{}/images/retry", dataset_id)
         return parse(datasets.Dataset, await self._client.request("POST", url))
 
     async def rows_page(
@@ -323,7 +323,7 @@ class AsyncDatasets(_Resource):
         status: str | None = None,
     ) -> datasets.RowsPage:
         params = {"limit": limit, "after": after, "start": start, "status": status}
-        return await self._client.get(datasets.RowsPage, path("/v1/datasets/{}/rows", dataset_id), params)
+        return await self._client.get(datasets.RowsPage, url_path("/v1/datasets/{}/rows", dataset_id), params)
 
     async def rows(
         self, dataset_id: str, *, status: str | None = None, start: int | None = None, limit: int = 500
@@ -343,22 +343,22 @@ class AsyncDatasets(_Resource):
     async def add_rows(self, dataset_id: str, rows: Sequence[dict[str, Any]]) -> datasets.RowsPage:
         """Rows as column -> value; the answer holds the rows made."""
         body = datasets.RowsCreate.model_validate({"rows": [{"values": values} for values in rows]})
-        answer = await self._client.request("POST", path("/v1/datasets/{}/rows", dataset_id), json=body)
+        answer = await self._client.request("POST", url_path("/v1/datasets/{}/rows", dataset_id), json=body)
         return parse(datasets.RowsPage, answer)
 
     async def get_row(self, dataset_id: str, row_id: int) -> datasets.Row:
-        return await self._client.get(datasets.Row, path("/v1/datasets/{}/rows/{}", dataset_id, row_id))
+        return await self._client.get(datasets.Row, url_path("/v1/datasets/{}/rows/{}", dataset_id, row_id))
 
     async def update_row(self, dataset_id: str, row_id: int, values: dict[str, Any]) -> datasets.Row:
         body = datasets.RowValues.model_validate({"values": values})
-        url = path("/v1/datasets/{}/rows/{}", dataset_id, row_id)
+        url = url_path("/v1/datasets/{}/rows/{}", dataset_id, row_id)
         return parse(datasets.Row, await self._client.request("PATCH", url, json=body))
 
     async def delete_row(self, dataset_id: str, row_id: int) -> None:
-        await self._client.request("DELETE", path("/v1/datasets/{}/rows/{}", dataset_id, row_id))
+        await self._client.request("DELETE", url_path("/v1/datasets/{}/rows/{}", dataset_id, row_id))
 
     async def thumbnail(self, dataset_id: str, row_id: int, target: str | Path | IO[bytes]) -> Download:
-        return await self._client.download(path("/v1/datasets/{}/rows/{}/thumbnail", dataset_id, row_id), target)
+        return await self._client.download(url_path("/v1/datasets/{}/rows/{}/thumbnail", dataset_id, row_id), target)
 
     def watch(
         self, dataset_id: str, *, interval_s: float = 0.5, timeout_s: float | None = None
@@ -393,35 +393,35 @@ class AsyncSnapshots(_Resource):
         return await self._client.page(snapshots.Snapshot, "/v1/snapshots", limit, after)
 
     async def get(self, snapshot_id: str) -> snapshots.Snapshot:
-        return await self._client.get(snapshots.Snapshot, path("/v1/snapshots/{}", snapshot_id))
+        return await self._client.get(snapshots.Snapshot, url_path("/v1/snapshots/{}", snapshot_id))
 
     async def delete(self, snapshot_id: str) -> None:
-        await self._client.request("DELETE", path("/v1/snapshots/{}", snapshot_id))
+        await self._client.request("DELETE", url_path("/v1/snapshots/{}", snapshot_id))
 
     def invalid_rows(self, snapshot_id: str, *, limit: int = 500) -> AsyncIterator[snapshots.InvalidRow]:
-        url = path("/v1/snapshots/{}/invalid-rows", snapshot_id)
+        url = url_path("/v1/snapshots/{}/invalid-rows", snapshot_id)
         return self._client.pages(snapshots.InvalidRow, url, {"limit": limit})
 
     async def split(self, snapshot_id: str, *, test_pct: float, seed: int | None = None) -> snapshots.Split:
         body = snapshots.SplitCreate.model_validate(
             {"test_pct": test_pct, **({"seed": seed} if seed is not None else {})}
         )
-        url = path("/v1/snapshots/{}/splits", snapshot_id)
+        url = url_path("/v1/snapshots/{}/splits", snapshot_id)
         return parse(snapshots.Split, await self._client.request("POST", url, json=body))
 
     async def get_split(self, snapshot_id: str, split_id: str) -> snapshots.Split:
-        return await self._client.get(snapshots.Split, path("/v1/snapshots/{}/splits/{}", snapshot_id, split_id))
+        return await self._client.get(snapshots.Split, url_path("/v1/snapshots/{}/splits/{}", snapshot_id, split_id))
 
     async def compatibility(self, snapshot_id: str, test_snapshot_id: str) -> snapshots.Compatibility:
-        url = path("/v1/snapshots/{}/compatibility", snapshot_id)
+        url = url_path("/v1/snapshots/{}/compatibility", snapshot_id)
         return await self._client.get(snapshots.Compatibility, url, {"test_snapshot_id": test_snapshot_id})
 
     async def manifest(self, snapshot_id: str) -> snapshots.SnapshotManifest:
-        return await self._client.get(snapshots.SnapshotManifest, path("/v1/snapshots/{}/manifest", snapshot_id))
+        return await self._client.get(snapshots.SnapshotManifest, url_path("/v1/snapshots/{}/manifest", snapshot_id))
 
     async def download(self, snapshot_id: str, target: str | Path | IO[bytes]) -> Download:
         """The rows as Parquet."""
-        return await self._client.download(path("/v1/snapshots/{}/data", snapshot_id), target)
+        return await self._client.download(url_path("/v1/snapshots/{}/data", snapshot_id), target)
 
     def watch(
         self, snapshot_id: str, *, interval_s: float = 0.5, timeout_s: float | None = None
@@ -451,7 +451,7 @@ class AsyncBaseModels(_Resource):
         return self._client.pages(models.BaseModelInfo, "/v1/base-models")
 
     async def get(self, base_model_id: str) -> models.BaseModelInfo:
-        return await self._client.get(models.BaseModelInfo, path("/v1/base-models/{}", base_model_id))
+        return await self._client.get(models.BaseModelInfo, url_path("/v1/base-models/{}", base_model_id))
 
     async def register(self, request: models.BaseModelRegister | None = None, /, **fields: Any) -> models.BaseModelInfo:
         body = model_of(models.BaseModelRegister, request, fields)
@@ -473,16 +473,16 @@ class AsyncModels(_Resource):
         return await self._client.page(models.Model, "/v1/models", limit, after)
 
     async def get(self, model_id: str) -> models.Model:
-        return await self._client.get(models.Model, path("/v1/models/{}", model_id))
+        return await self._client.get(models.Model, url_path("/v1/models/{}", model_id))
 
     async def delete(self, model_id: str) -> None:
-        await self._client.request("DELETE", path("/v1/models/{}", model_id))
+        await self._client.request("DELETE", url_path("/v1/models/{}", model_id))
 
     async def cancel(self, model_id: str) -> models.Model:
-        return parse(models.Model, await self._client.request("POST", path("/v1/models/{}/cancel", model_id)))
+        return parse(models.Model, await self._client.request("POST", url_path("/v1/models/{}/cancel", model_id)))
 
     def events(self, model_id: str, *, limit: int = 500) -> AsyncIterator[models.ModelEvent]:
-        return self._client.pages(models.ModelEvent, path("/v1/models/{}/events", model_id), {"limit": limit})
+        return self._client.pages(models.ModelEvent, url_path("/v1/models/{}/events", model_id), {"limit": limit})
 
     async def metrics(
         self,
@@ -494,15 +494,15 @@ class AsyncModels(_Resource):
     ) -> metrics.ModelMetrics:
         """The evaluation; at ``threshold`` every figure is recomputed at that cut-off (on every class, or on
         ``threshold_class`` of ``head`` only, as a deployment's operating point)."""
-        url = path("/v1/models/{}/metrics", model_id)
+        url = url_path("/v1/models/{}/metrics", model_id)
         params = {"threshold": threshold, "head": head, "threshold_class": threshold_class}
         return await self._client.get(metrics.ModelMetrics, url, params)
 
     async def card(self, model_id: str) -> str:
-        return (await self._client.request("GET", path("/v1/models/{}/card", model_id))).text
+        return (await self._client.request("GET", url_path("/v1/models/{}/card", model_id))).text
 
     async def export(self, model_id: str, target: str | Path | IO[bytes], *, format: str = "merged") -> Download:
-        url = path("/v1/models/{}/export", model_id)
+        url = url_path("/v1/models/{}/export", model_id)
         return await self._client.download(url, target, params={"format": format})
 
     async def playground(
@@ -510,7 +510,7 @@ class AsyncModels(_Resource):
     ) -> tuple[inference.Output, int | None]:
         """One free query: the output, and how many free queries are left."""
         body = inference.PlaygroundRequest.model_validate({"input": input})
-        answer = await self._client.request("POST", path("/v1/models/{}/playground", model_id), json=body)
+        answer = await self._client.request("POST", url_path("/v1/models/{}/playground", model_id), json=body)
         remaining = answer.headers.get("x-playground-remaining")
         return _OUTPUT.validate_json(answer.content), int(remaining) if remaining is not None else None
 
@@ -549,7 +549,7 @@ class AsyncModels(_Resource):
         with ``stream=True``, its pieces as they are generated (``ChatCompletionChunk``, the last with the
         usage), as OpenAI's client streams them."""
         body = model_of(openai.ChatCompletionRequest, request, fields | ({"stream": True} if stream else {}))
-        url = path("/v1/models/{}/playground/chat/completions", model_id)
+        url = url_path("/v1/models/{}/playground/chat/completions", model_id)
         if body.stream:
             return self._client.events(openai.ChatCompletionChunk, url, body)
         answer = await self._client.request("POST", url, json=body)
@@ -590,21 +590,21 @@ class AsyncDeployments(_Resource):
         return await self._client.page(inference.Deployment, "/v1/deployments", limit, after)
 
     async def get(self, deployment_id: str) -> inference.Deployment:
-        return await self._client.get(inference.Deployment, path("/v1/deployments/{}", deployment_id))
+        return await self._client.get(inference.Deployment, url_path("/v1/deployments/{}", deployment_id))
 
     async def update(self, deployment_id: str, **fields: Any) -> inference.Deployment:
         """Scale: ``min_replicas``, ``max_replicas``..."""
         body = inference.DeploymentUpdate.model_validate(fields)
-        url = path("/v1/deployments/{}", deployment_id)
+        url = url_path("/v1/deployments/{}", deployment_id)
         return parse(inference.Deployment, await self._client.request("PATCH", url, json=body))
 
     async def delete(self, deployment_id: str) -> inference.Deployment:
-        url = path("/v1/deployments/{}", deployment_id)
+        url = url_path("/v1/deployments/{}", deployment_id)
         return parse(inference.Deployment, await self._client.request("DELETE", url))
 
     async def predict(self, deployment_id: str, inputs: Sequence[inference.PredictInput]) -> inference.PredictResponse:
         body = inference.PredictRequest.model_validate({"inputs": list(inputs)})
-        url = path("/v1/deployments/{}/predict", deployment_id)
+        url = url_path("/v1/deployments/{}/predict", deployment_id)
         return parse(inference.PredictResponse, await self._client.request("POST", url, json=body))
 
     @overload
@@ -641,7 +641,7 @@ class AsyncDeployments(_Resource):
         """OpenAI's chat completions from an llm deployment: the whole reply, or with ``stream=True`` its
         pieces as they are generated."""
         body = model_of(openai.ChatCompletionRequest, request, fields | ({"stream": True} if stream else {}))
-        url = path("/v1/deployments/{}/chat/completions", deployment_id)
+        url = url_path("/v1/deployments/{}/chat/completions", deployment_id)
         if body.stream:
             return self._client.events(openai.ChatCompletionChunk, url, body)
         return parse(openai.ChatCompletion, await self._client.request("POST", url, json=body))
@@ -650,7 +650,7 @@ class AsyncDeployments(_Resource):
         self, deployment_id: str, inputs: Sequence[inference.PredictInput], callback_url: str | None = None
     ) -> inference.Task:
         body = inference.TaskCreate.model_validate({"inputs": list(inputs), "callback_url": callback_url})
-        url = path("/v1/deployments/{}/tasks", deployment_id)
+        url = url_path("/v1/deployments/{}/tasks", deployment_id)
         return parse(inference.Task, await self._client.request("POST", url, json=body))
 
     def watch(
@@ -681,7 +681,7 @@ class AsyncDeployments(_Resource):
 
 class AsyncTasks(_Resource):
     async def get(self, task_id: str) -> inference.Task:
-        return await self._client.get(inference.Task, path("/v1/tasks/{}", task_id))
+        return await self._client.get(inference.Task, url_path("/v1/tasks/{}", task_id))
 
     async def wait(self, task_id: str, *, interval_s: float = 0.5, timeout_s: float | None = 600) -> inference.Task:
         result: inference.Task = await self._client.wait(
@@ -702,10 +702,10 @@ class AsyncBatchPredictions(_Resource):
         return self._client.pages(inference.BatchPrediction, "/v1/batch-predictions", {"limit": limit})
 
     async def get(self, batch_id: str) -> inference.BatchPrediction:
-        return await self._client.get(inference.BatchPrediction, path("/v1/batch-predictions/{}", batch_id))
+        return await self._client.get(inference.BatchPrediction, url_path("/v1/batch-predictions/{}", batch_id))
 
     async def results(self, batch_id: str, target: str | Path | IO[bytes]) -> Download:
-        return await self._client.download(path("/v1/batch-predictions/{}/results", batch_id), target)
+        return await self._client.download(url_path("/v1/batch-predictions/{}/results", batch_id), target)
 
     def watch(
         self, batch_id: str, *, interval_s: float = 1.0, timeout_s: float | None = None

@@ -24,8 +24,8 @@ from automl_client._base import (
     ProgressReader,
     model_of,
     parse,
-    path,
     retry_delay,
+    url_path,
 )
 from automl_client.config import Config, resolve
 from automl_client.errors import ConnectionFailed, ResourceFailed, WaitTimeout, error_from
@@ -256,10 +256,10 @@ class Keys(_Resource):
         return self._client.pages(orgs.Key, "/v1/keys", {"limit": limit})
 
     def get(self, key_id: str) -> orgs.Key:
-        return self._client.get(orgs.Key, path("/v1/keys/{}", key_id))
+        return self._client.get(orgs.Key, url_path("/v1/keys/{}", key_id))
 
     def revoke(self, key_id: str) -> orgs.Key:
-        return parse(orgs.Key, self._client.request("DELETE", path("/v1/keys/{}", key_id)))
+        return parse(orgs.Key, self._client.request("DELETE", url_path("/v1/keys/{}", key_id)))
 
 
 class Datasets(_Resource):
@@ -297,19 +297,19 @@ class Datasets(_Resource):
         return self._client.page(datasets.Dataset, "/v1/datasets", limit, after)
 
     def get(self, dataset_id: str) -> datasets.Dataset:
-        return self._client.get(datasets.Dataset, path("/v1/datasets/{}", dataset_id))
+        return self._client.get(datasets.Dataset, url_path("/v1/datasets/{}", dataset_id))
 
     def delete(self, dataset_id: str) -> None:
-        self._client.request("DELETE", path("/v1/datasets/{}", dataset_id))
+        self._client.request("DELETE", url_path("/v1/datasets/{}", dataset_id))
 
     def set_columns(self, dataset_id: str, columns: Mapping[str, str]) -> datasets.Dataset:
         """Confirm or correct the inferred mapping: column name -> text, image, json, label, number, ignore."""
         body = datasets.ColumnMapping.model_validate({"columns": dict(columns)})
-        url = path("/v1/datasets/{}/columns", dataset_id)
+        url = url_path("/v1/datasets/{}/columns", dataset_id)
         return parse(datasets.Dataset, self._client.request("PUT", url, json=body))
 
     def retry_images(self, dataset_id: str) -> datasets.Dataset:
-        url = path("/v1/datasets/{}/images/retry", dataset_id)
+        url = url_path("/v1/datasets/{}/images/retry", dataset_id)
         return parse(datasets.Dataset, self._client.request("POST", url))
 
     def rows_page(
@@ -322,7 +322,7 @@ class Datasets(_Resource):
         status: str | None = None,
     ) -> datasets.RowsPage:
         params = {"limit": limit, "after": after, "start": start, "status": status}
-        return self._client.get(datasets.RowsPage, path("/v1/datasets/{}/rows", dataset_id), params)
+        return self._client.get(datasets.RowsPage, url_path("/v1/datasets/{}/rows", dataset_id), params)
 
     def rows(
         self, dataset_id: str, *, status: str | None = None, start: int | None = None, limit: int = 500
@@ -341,22 +341,22 @@ class Datasets(_Resource):
     def add_rows(self, dataset_id: str, rows: Sequence[dict[str, Any]]) -> datasets.RowsPage:
         """Rows as column -> value; the answer holds the rows made."""
         body = datasets.RowsCreate.model_validate({"rows": [{"values": values} for values in rows]})
-        answer = self._client.request("POST", path("/v1/datasets/{}/rows", dataset_id), json=body)
+        answer = self._client.request("POST", url_path("/v1/datasets/{}/rows", dataset_id), json=body)
         return parse(datasets.RowsPage, answer)
 
     def get_row(self, dataset_id: str, row_id: int) -> datasets.Row:
-        return self._client.get(datasets.Row, path("/v1/datasets/{}/rows/{}", dataset_id, row_id))
+        return self._client.get(datasets.Row, url_path("/v1/datasets/{}/rows/{}", dataset_id, row_id))
 
     def update_row(self, dataset_id: str, row_id: int, values: dict[str, Any]) -> datasets.Row:
         body = datasets.RowValues.model_validate({"values": values})
-        url = path("/v1/datasets/{}/rows/{}", dataset_id, row_id)
+        url = url_path("/v1/datasets/{}/rows/{}", dataset_id, row_id)
         return parse(datasets.Row, self._client.request("PATCH", url, json=body))
 
     def delete_row(self, dataset_id: str, row_id: int) -> None:
-        self._client.request("DELETE", path("/v1/datasets/{}/rows/{}", dataset_id, row_id))
+        self._client.request("DELETE", url_path("/v1/datasets/{}/rows/{}", dataset_id, row_id))
 
     def thumbnail(self, dataset_id: str, row_id: int, target: str | Path | IO[bytes]) -> Download:
-        return self._client.download(path("/v1/datasets/{}/rows/{}/thumbnail", dataset_id, row_id), target)
+        return self._client.download(url_path("/v1/datasets/{}/rows/{}/thumbnail", dataset_id, row_id), target)
 
     def watch(
         self, dataset_id: str, *, interval_s: float = 0.5, timeout_s: float | None = None
@@ -391,35 +391,35 @@ class Snapshots(_Resource):
         return self._client.page(snapshots.Snapshot, "/v1/snapshots", limit, after)
 
     def get(self, snapshot_id: str) -> snapshots.Snapshot:
-        return self._client.get(snapshots.Snapshot, path("/v1/snapshots/{}", snapshot_id))
+        return self._client.get(snapshots.Snapshot, url_path("/v1/snapshots/{}", snapshot_id))
 
     def delete(self, snapshot_id: str) -> None:
-        self._client.request("DELETE", path("/v1/snapshots/{}", snapshot_id))
+        self._client.request("DELETE", url_path("/v1/snapshots/{}", snapshot_id))
 
     def invalid_rows(self, snapshot_id: str, *, limit: int = 500) -> Iterator[snapshots.InvalidRow]:
-        url = path("/v1/snapshots/{}/invalid-rows", snapshot_id)
+        url = url_path("/v1/snapshots/{}/invalid-rows", snapshot_id)
         return self._client.pages(snapshots.InvalidRow, url, {"limit": limit})
 
     def split(self, snapshot_id: str, *, test_pct: float, seed: int | None = None) -> snapshots.Split:
         body = snapshots.SplitCreate.model_validate(
             {"test_pct": test_pct, **({"seed": seed} if seed is not None else {})}
         )
-        url = path("/v1/snapshots/{}/splits", snapshot_id)
+        url = url_path("/v1/snapshots/{}/splits", snapshot_id)
         return parse(snapshots.Split, self._client.request("POST", url, json=body))
 
     def get_split(self, snapshot_id: str, split_id: str) -> snapshots.Split:
-        return self._client.get(snapshots.Split, path("/v1/snapshots/{}/splits/{}", snapshot_id, split_id))
+        return self._client.get(snapshots.Split, url_path("/v1/snapshots/{}/splits/{}", snapshot_id, split_id))
 
     def compatibility(self, snapshot_id: str, test_snapshot_id: str) -> snapshots.Compatibility:
-        url = path("/v1/snapshots/{}/compatibility", snapshot_id)
+        url = url_path("/v1/snapshots/{}/compatibility", snapshot_id)
         return self._client.get(snapshots.Compatibility, url, {"test_snapshot_id": test_snapshot_id})
 
     def manifest(self, snapshot_id: str) -> snapshots.SnapshotManifest:
-        return self._client.get(snapshots.SnapshotManifest, path("/v1/snapshots/{}/manifest", snapshot_id))
+        return self._client.get(snapshots.SnapshotManifest, url_path("/v1/snapshots/{}/manifest", snapshot_id))
 
     def download(self, snapshot_id: str, target: str | Path | IO[bytes]) -> Download:
         """The rows as Parquet."""
-        return self._client.download(path("/v1/snapshots/{}/data", snapshot_id), target)
+        return self._client.download(url_path("/v1/snapshots/{}/data", snapshot_id), target)
 
     def watch(
         self, snapshot_id: str, *, interval_s: float = 0.5, timeout_s: float | None = None
@@ -449,7 +449,7 @@ class BaseModels(_Resource):
         return self._client.pages(models.BaseModelInfo, "/v1/base-models")
 
     def get(self, base_model_id: str) -> models.BaseModelInfo:
-        return self._client.get(models.BaseModelInfo, path("/v1/base-models/{}", base_model_id))
+        return self._client.get(models.BaseModelInfo, url_path("/v1/base-models/{}", base_model_id))
 
     def register(self, request: models.BaseModelRegister | None = None, /, **fields: Any) -> models.BaseModelInfo:
         body = model_of(models.BaseModelRegister, request, fields)
@@ -471,16 +471,16 @@ class Models(_Resource):
         return self._client.page(models.Model, "/v1/models", limit, after)
 
     def get(self, model_id: str) -> models.Model:
-        return self._client.get(models.Model, path("/v1/models/{}", model_id))
+        return self._client.get(models.Model, url_path("/v1/models/{}", model_id))
 
     def delete(self, model_id: str) -> None:
-        self._client.request("DELETE", path("/v1/models/{}", model_id))
+        self._client.request("DELETE", url_path("/v1/models/{}", model_id))
 
     def cancel(self, model_id: str) -> models.Model:
-        return parse(models.Model, self._client.request("POST", path("/v1/models/{}/cancel", model_id)))
+        return parse(models.Model, self._client.request("POST", url_path("/v1/models/{}/cancel", model_id)))
 
     def events(self, model_id: str, *, limit: int = 500) -> Iterator[models.ModelEvent]:
-        return self._client.pages(models.ModelEvent, path("/v1/models/{}/events", model_id), {"limit": limit})
+        return self._client.pages(models.ModelEvent, url_path("/v1/models/{}/events", model_id), {"limit": limit})
 
     def metrics(
         self,
@@ -492,15 +492,15 @@ class Models(_Resource):
     ) -> metrics.ModelMetrics:
         """The evaluation; at ``threshold`` every figure is recomputed at that cut-off (on every class, or on
         ``threshold_class`` of ``head`` only, as a deployment's operating point)."""
-        url = path("/v1/models/{}/metrics", model_id)
+        url = url_path("/v1/models/{}/metrics", model_id)
         params = {"threshold": threshold, "head": head, "threshold_class": threshold_class}
         return self._client.get(metrics.ModelMetrics, url, params)
 
     def card(self, model_id: str) -> str:
-        return (self._client.request("GET", path("/v1/models/{}/card", model_id))).text
+        return (self._client.request("GET", url_path("/v1/models/{}/card", model_id))).text
 
     def export(self, model_id: str, target: str | Path | IO[bytes], *, format: str = "merged") -> Download:
-        url = path("/v1/models/{}/export", model_id)
+        url = url_path("/v1/models/{}/export", model_id)
         return self._client.download(url, target, params={"format": format})
 
     def playground(
@@ -508,7 +508,7 @@ class Models(_Resource):
     ) -> tuple[inference.Output, int | None]:
         """One free query: the output, and how many free queries are left."""
         body = inference.PlaygroundRequest.model_validate({"input": input})
-        answer = self._client.request("POST", path("/v1/models/{}/playground", model_id), json=body)
+        answer = self._client.request("POST", url_path("/v1/models/{}/playground", model_id), json=body)
         remaining = answer.headers.get("x-playground-remaining")
         return _OUTPUT.validate_json(answer.content), int(remaining) if remaining is not None else None
 
@@ -547,7 +547,7 @@ class Models(_Resource):
         with ``stream=True``, its pieces as they are generated (``ChatCompletionChunk``, the last with the
         usage), as OpenAI's client streams them."""
         body = model_of(openai.ChatCompletionRequest, request, fields | ({"stream": True} if stream else {}))
-        url = path("/v1/models/{}/playground/chat/completions", model_id)
+        url = url_path("/v1/models/{}/playground/chat/completions", model_id)
         if body.stream:
             return self._client.events(openai.ChatCompletionChunk, url, body)
         answer = self._client.request("POST", url, json=body)
@@ -588,21 +588,21 @@ class Deployments(_Resource):
         return self._client.page(inference.Deployment, "/v1/deployments", limit, after)
 
     def get(self, deployment_id: str) -> inference.Deployment:
-        return self._client.get(inference.Deployment, path("/v1/deployments/{}", deployment_id))
+        return self._client.get(inference.Deployment, url_path("/v1/deployments/{}", deployment_id))
 
     def update(self, deployment_id: str, **fields: Any) -> inference.Deployment:
         """Scale: ``min_replicas``, ``max_replicas``..."""
         body = inference.DeploymentUpdate.model_validate(fields)
-        url = path("/v1/deployments/{}", deployment_id)
+        url = url_path("/v1/deployments/{}", deployment_id)
         return parse(inference.Deployment, self._client.request("PATCH", url, json=body))
 
     def delete(self, deployment_id: str) -> inference.Deployment:
-        url = path("/v1/deployments/{}", deployment_id)
+        url = url_path("/v1/deployments/{}", deployment_id)
         return parse(inference.Deployment, self._client.request("DELETE", url))
 
     def predict(self, deployment_id: str, inputs: Sequence[inference.PredictInput]) -> inference.PredictResponse:
         body = inference.PredictRequest.model_validate({"inputs": list(inputs)})
-        url = path("/v1/deployments/{}/predict", deployment_id)
+        url = url_path("/v1/deployments/{}/predict", deployment_id)
         return parse(inference.PredictResponse, self._client.request("POST", url, json=body))
 
     @overload
@@ -639,7 +639,7 @@ class Deployments(_Resource):
         """OpenAI's chat completions from an llm deployment: the whole reply, or with ``stream=True`` its
         pieces as they are generated."""
         body = model_of(openai.ChatCompletionRequest, request, fields | ({"stream": True} if stream else {}))
-        url = path("/v1/deployments/{}/chat/completions", deployment_id)
+        url = url_path("/v1/deployments/{}/chat/completions", deployment_id)
         if body.stream:
             return self._client.events(openai.ChatCompletionChunk, url, body)
         return parse(openai.ChatCompletion, self._client.request("POST", url, json=body))
@@ -648,7 +648,7 @@ class Deployments(_Resource):
         self, deployment_id: str, inputs: Sequence[inference.PredictInput], callback_url: str | None = None
     ) -> inference.Task:
         body = inference.TaskCreate.model_validate({"inputs": list(inputs), "callback_url": callback_url})
-        url = path("/v1/deployments/{}/tasks", deployment_id)
+        url = url_path("/v1/deployments/{}/tasks", deployment_id)
         return parse(inference.Task, self._client.request("POST", url, json=body))
 
     def watch(
@@ -679,7 +679,7 @@ class Deployments(_Resource):
 
 class Tasks(_Resource):
     def get(self, task_id: str) -> inference.Task:
-        return self._client.get(inference.Task, path("/v1/tasks/{}", task_id))
+        return self._client.get(inference.Task, url_path("/v1/tasks/{}", task_id))
 
     def wait(self, task_id: str, *, interval_s: float = 0.5, timeout_s: float | None = 600) -> inference.Task:
         result: inference.Task = self._client.wait(
@@ -700,10 +700,10 @@ class BatchPredictions(_Resource):
         return self._client.pages(inference.BatchPrediction, "/v1/batch-predictions", {"limit": limit})
 
     def get(self, batch_id: str) -> inference.BatchPrediction:
-        return self._client.get(inference.BatchPrediction, path("/v1/batch-predictions/{}", batch_id))
+        return self._client.get(inference.BatchPrediction, url_path("/v1/batch-predictions/{}", batch_id))
 
     def results(self, batch_id: str, target: str | Path | IO[bytes]) -> Download:
-        return self._client.download(path("/v1/batch-predictions/{}/results", batch_id), target)
+        return self._client.download(url_path("/v1/batch-predictions/{}/results", batch_id), target)
 
     def watch(
         self, batch_id: str, *, interval_s: float = 1.0, timeout_s: float | None = None

@@ -11,9 +11,14 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from pydantic import TypeAdapter
+
 from automl_common.errors import BadGateway
 from automl_common.http import InternalClient
 from gateway.openapi.merge import ServiceDocument, merge
+
+# A service's OpenAPI document is read as what it is, one JSON object; ``merge`` walks its parts.
+OPENAPI_DOCUMENT = TypeAdapter(dict[str, Any])
 
 
 @dataclass(frozen=True)
@@ -51,9 +56,9 @@ class PublicDocument:
         if answer.status_code != 200:
             raise BadGateway(f"{source.client.service} answered {answer.status_code} for its API document")
         try:
-            document = answer.json()
-        except ValueError as e:
-            raise BadGateway(f"{source.client.service}'s API document is not JSON") from e
+            document = OPENAPI_DOCUMENT.validate_json(answer.content)
+        except ValueError as e:  # pydantic's ValidationError is one
+            raise BadGateway(f"{source.client.service}'s API document is not a JSON object") from e
         return ServiceDocument(source.client.service, source.prefixes, document)
 
     async def aclose(self) -> None:

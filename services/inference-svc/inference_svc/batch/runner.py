@@ -229,7 +229,7 @@ class BatchRunner:
             files = await snapshot_files(self.upstreams.snapshots, org_id, snapshot_id)
         except AutoMLError as e:  # gone or no longer ready since the batch was made
             raise BatchFailed(f"the snapshot cannot be read: {e.detail}") from e
-        return str(files["data_key"])
+        return files.data_key
 
     async def _progress(self, batch_id: str, rows_done: int) -> None:
         async with self.database.session() as session:

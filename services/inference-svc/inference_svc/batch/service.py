@@ -3,19 +3,19 @@ the row limit), then run in the background by ``BatchRunner``."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from automl_common.clients import DatasetsClient, SnapshotsClient
 from automl_common.db import Repository, utcnow
 from automl_common.errors import InvalidRequest
-from automl_common.http import InternalClient, url_path
+from automl_common.http import InternalClient
 from automl_common.ids import new_id
 from automl_common.quotas import enforce_org_quota
 from automl_common.schemas import Page
 from automl_common.storage import ObjectStore
 from automl_proto import inference as schemas
+from automl_proto.training import ReadySnapshot
 from inference_svc.deployments import service as deployments
 from inference_svc.errors import BatchPredictionNotFound, PlaygroundQuotaExhausted, SourceNotFound, SourceNotReady
 from inference_svc.inputs import served_type
@@ -51,48 +51,44 @@ async def to_schema(row: BatchPredictionRow, store: ObjectStore) -> schemas.Batc
     )
 
 
-async def snapshot_files(snapshots: InternalClient, org_id: str, snapshot_id: str) -> dict[str, Any]:
+async def snapshot_files(snapshots: InternalClient, org_id: str, snapshot_id: str) -> ReadySnapshot:
     """Where a ready snapshot's rows are (``data_key``), its type and row count: snapshot-svc's answer."""
-    response = await snapshots.request("GET", url_path("/internal/snapshots/{}/files", snapshot_id), org_id=org_id)
-    if response.status_code == 404:
-        raise SourceNotFound(f"snapshot_id: snapshot {snapshot_id!r} not found")
-    if response.status_code == 409:
-        raise SourceNotReady(f"snapshot_id: {response.json().get('detail', 'the snapshot is not ready')}")
-    response.raise_for_status()
-    files: dict[str, Any] = response.json()
-    return files
+    return await SnapshotsClient(snapshots).files(
+        org_id,
+        snapshot_id,
+        missing=lambda _: SourceNotFound(f"snapshot_id: snapshot {snapshot_id!r} not found"),
+        not_ready=lambda reason: SourceNotReady(f"snapshot_id: {reason}"),
+    )
 
 
 async def _snapshot_rows(snapshots: InternalClient, org_id: str, snapshot_id: str, model_type: str) -> int:
     files = await snapshot_files(snapshots, org_id, snapshot_id)
-    if files["type"] != model_type:
-        raise InvalidRequest(f"snapshot_id: a {files['type']} snapshot; this model is a {model_type} model")
-    return int(files["row_count"])
+    if files.type != model_type:
+        raise InvalidRequest(f"snapshot_id: a {files.type} snapshot; this model is a {model_type} model")
+    return files.row_count
 
 
 async def _dataset_column(
     datasets: InternalClient, org_id: str, dataset_id: str, wanted: str | None, kind: str
 ) -> tuple[str, int]:
     """The dataset column of the model's input kind ("text" or "image"): the one named, or its only one."""
-    response = await datasets.request("GET", url_path("/v1/datasets/{}", dataset_id), org_id=org_id)
-    if response.status_code == 404:
-        raise SourceNotFound(f"dataset_id: dataset {dataset_id!r} not found")
-    response.raise_for_status()
-    dataset = response.json()
-    if dataset["status"] != "ready":
-        raise SourceNotReady(f"dataset_id: the dataset is {dataset['status']}; wait until it is ready")
-    types = {column["name"]: column["type"] for column in dataset["columns"]}
+    dataset = await DatasetsClient(datasets).dataset(
+        org_id, dataset_id, missing=lambda _: SourceNotFound(f"dataset_id: dataset {dataset_id!r} not found")
+    )
+    if dataset.status != "ready":
+        raise SourceNotReady(f"dataset_id: the dataset is {dataset.status}; wait until it is ready")
+    types = {column.name: column.type for column in dataset.columns}
     if wanted is not None:
         if wanted not in types:
             raise InvalidRequest(f"input_column: the dataset has no column {wanted!r}")
         if types[wanted] != kind:
             raise InvalidRequest(f"input_column: {wanted!r} is a {types[wanted]} column; the model takes {kind}s")
-        return wanted, int(dataset["row_count"])
+        return wanted, dataset.row_count
     matching = [name for name, column_type in types.items() if column_type == kind]
     if len(matching) != 1:
         named = ", ".join(repr(name) for name in matching) or "none"
         raise InvalidRequest(f"input_column: the dataset has {len(matching)} {kind} columns ({named}); name one")
-    return matching[0], int(dataset["row_count"])
+    return matching[0], dataset.row_count
 
 
 async def create_batch(

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, BackgroundTasks, Query, Response, status
 from fastapi.responses import StreamingResponse
@@ -13,6 +13,7 @@ from automl_common.quotas import OrgQuotaExceeded
 from automl_common.responses import file_responses, object_response
 from automl_common.schemas import Page
 from automl_proto import snapshots as schemas
+from automl_proto.training import ReadySnapshot
 from snapshot_svc.deps import BuilderDep, DatasetsDep, SnapshotSettingsDep
 from snapshot_svc.snapshots import service
 
@@ -163,10 +164,12 @@ async def download_split(
     return await object_response(store, split.data_key, PARQUET)
 
 
-@internal_router.get("/{snapshot_id}/files", responses=error_responses(NotFound, Conflict))
+@internal_router.get(
+    "/{snapshot_id}/files", response_model=ReadySnapshot, responses=error_responses(NotFound, Conflict)
+)
 async def snapshot_files(
     snapshot_id: IdPath, session: SessionDep, org_id: OrgIdDep, split_id: IdQuery = None
-) -> dict[str, Any]:
+) -> ReadySnapshot:
     """trainer-svc: where a ready snapshot's rows (and one of its splits) are in the object store."""
     return await service.files(session, org_id, snapshot_id, split_id)
 

@@ -6,19 +6,20 @@ import asyncio
 import contextlib
 import tempfile
 from pathlib import Path
-from typing import Any
 
 import pyarrow.parquet as pq
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from automl_common.clients import DatasetsClient
 from automl_common.errors import Conflict, InvalidRequest, NotFound
-from automl_common.http import InternalClient, url_path
+from automl_common.http import InternalClient
 from automl_common.ids import new_id
 from automl_common.quotas import enforce_org_quota
 from automl_common.schemas import Page
 from automl_common.storage import ObjectStore, download_file
 from automl_proto import snapshots as schemas
+from automl_proto.training import ReadySnapshot
 from snapshot_svc.models import Snapshot, SnapshotReference, Split
 from snapshot_svc.settings import SnapshotSettings
 from snapshot_svc.snapshots.build import column_problems, snapshot_prefix
@@ -101,21 +102,19 @@ async def create_snapshot(
     org_id: str,
     body: schemas.SnapshotCreate,
 ) -> Snapshot:
-    response = await datasets.request("GET", url_path("/v1/datasets/{}", body.dataset_id), org_id=org_id)
-    if response.status_code == 404:
-        raise DatasetNotFound(f"dataset_id: dataset {body.dataset_id!r} not found")
-    response.raise_for_status()
-    dataset: dict[str, Any] = response.json()
-    if dataset["status"] != "ready":
-        raise DatasetNotReady(f"dataset_id: dataset {body.dataset_id!r} is {dataset['status']}; wait until it is ready")
-    if not dataset["mapping_confirmed"]:
+    dataset = await DatasetsClient(datasets).dataset(
+        org_id, body.dataset_id, missing=lambda _: DatasetNotFound(f"dataset_id: dataset {body.dataset_id!r} not found")
+    )
+    if dataset.status != "ready":
+        raise DatasetNotReady(f"dataset_id: dataset {body.dataset_id!r} is {dataset.status}; wait until it is ready")
+    if not dataset.mapping_confirmed:
         raise MappingNotConfirmed(
             f"dataset_id: confirm the column mapping of dataset {body.dataset_id!r} first "
             "(PUT /v1/datasets/{id}/columns)"
         )
     spec_dict = body.model_dump(exclude={"dataset_id", "name", "type"})
     spec = Spec.from_dict({"type": body.type, **spec_dict}, settings.max_text_chars)
-    problems = column_problems(spec, {column["name"]: column["type"] for column in dataset["columns"]})
+    problems = column_problems(spec, {column.name: column.type for column in dataset.columns})
     if problems:
         raise InvalidColumns("; ".join(problems))
     repository = SnapshotRepository(session)
@@ -216,23 +215,24 @@ async def remove_reference(session: AsyncSession, org_id: str, snapshot_id: str,
         await session.delete(reference)
 
 
-async def files(session: AsyncSession, org_id: str, snapshot_id: str, split_id: str | None) -> dict[str, Any]:
+async def files(session: AsyncSession, org_id: str, snapshot_id: str, split_id: str | None) -> ReadySnapshot:
     snapshot = await get_snapshot_row(session, org_id, snapshot_id)
     require_ready(snapshot)
-    found: dict[str, Any] = {
-        "id": snapshot.id,
-        "name": snapshot.name,
-        "type": snapshot.type,
-        "sha256": snapshot.sha256,
-        "data_key": snapshot.data_key,
-        "heads": snapshot.heads,
-        "row_count": snapshot.row_count,
-        "duplicates": (snapshot.stats or {}).get("duplicates"),
-        "split_key": None,
-    }
-    if split_id is not None:
-        found["split_key"] = (await get_split(session, org_id, snapshot_id, split_id)).data_key
-    return found
+    # a ready snapshot has both
+    assert snapshot.sha256 is not None
+    assert snapshot.data_key is not None
+    split_key = None if split_id is None else (await get_split(session, org_id, snapshot_id, split_id)).data_key
+    return ReadySnapshot(
+        id=snapshot.id,
+        name=snapshot.name,
+        type=snapshot.type,
+        sha256=snapshot.sha256,
+        data_key=snapshot.data_key,
+        heads=snapshot.heads,
+        row_count=snapshot.row_count,
+        duplicates=(snapshot.stats or {}).get("duplicates"),
+        split_key=split_key,
+    )
 
 
 def split_schema(split: Split) -> schemas.Split:

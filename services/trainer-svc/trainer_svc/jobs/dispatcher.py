@@ -21,10 +21,11 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry
 
+from automl_common.clients import SnapshotsClient
 from automl_common.db.engine import Database
 from automl_common.errors import AutoMLError
-from automl_common.http import InternalClient, url_path
-from automl_proto.training import BaseModelFiles, JobSpec, ParentModel, SnapshotFiles
+from automl_common.http import InternalClient
+from automl_proto.training import BaseModelFiles, JobSpec, ParentModel, ReadySnapshot
 from trainer_svc.base_models.builtin import BaseModelUnavailable
 from trainer_svc.base_models.service import BaseModelImporter
 from trainer_svc.jobs.backend import JobBackend, JobBackendError, JobStatus
@@ -261,15 +262,13 @@ class Dispatcher:
             await ModelRepository(session).add_event(model.id, "failed", reason)
             self.metrics.ended(model.id, "failed")
 
-    async def _files(self, org_id: str, snapshot_id: str, split_id: str | None = None) -> dict[str, Any]:
-        params = {"split_id": split_id} if split_id else {}
-        response = await self.snapshots.request(
-            "GET", url_path("/internal/snapshots/{}/files", snapshot_id), params=params, org_id=org_id
+    async def _files(self, org_id: str, snapshot_id: str, split_id: str | None = None) -> ReadySnapshot:
+        def refused(reason: str) -> SpecError:
+            return SpecError(f"snapshot {snapshot_id}: {reason}")
+
+        return await SnapshotsClient(self.snapshots).files(
+            org_id, snapshot_id, split_id=split_id, missing=refused, not_ready=refused
         )
-        if response.status_code >= 400:
-            raise SpecError(f"snapshot {snapshot_id}: {response.json().get('detail', response.status_code)}")
-        files: dict[str, Any] = response.json()
-        return files
 
     async def _spec(self, model: dict[str, Any], token: str) -> JobSpec:
         base: BaseModelRow = await self.importer.ensure_ready(model["base_model_id"])
@@ -302,9 +301,9 @@ class Dispatcher:
             model_type=model["model_type"],
             method=model["method"],
             base_model=BaseModelFiles(id=base.id, name=base.name, sha256=base.sha256, store_prefix=base.store_prefix),
-            train=_snapshot_files(train),
-            test=_snapshot_files(test) if test else None,
-            split_key=train.get("split_key"),
+            train=train.files(),
+            test=test.files() if test else None,
+            split_key=train.split_key,
             split_description=split_description,
             parent=parent,
             options=model["options"],
@@ -313,15 +312,3 @@ class Dispatcher:
             token=token,
             attempt=attempt,
         )
-
-
-def _snapshot_files(files: dict[str, Any]) -> SnapshotFiles:
-    return SnapshotFiles(
-        id=files["id"],
-        name=files.get("name", ""),
-        sha256=files["sha256"],
-        data_key=files["data_key"],
-        heads=files["heads"],
-        row_count=files["row_count"],
-        duplicates=files.get("duplicates"),
-    )

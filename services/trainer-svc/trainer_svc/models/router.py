@@ -24,7 +24,7 @@ from automl_common.schemas import Page
 from automl_proto import models as schemas
 from automl_proto.inference import ModelArtifacts
 from automl_proto.metrics import ModelMetrics
-from automl_proto.training import JobEvent
+from automl_proto.training import JobEvent, JobEventAnswer
 from trainer_svc.deps import DispatcherDep, ExporterDep, SnapshotsDep, TrainerSettingsDep
 from trainer_svc.models import results, service, worker_events
 from trainer_svc.models.export import ExportFormat
@@ -181,14 +181,14 @@ async def export_model(
     return await object_response(store, key, "application/x-tar", filename=f"{model_id}-{format}.tar")
 
 
-@jobs_router.post("/{model_id}/events", responses=error_responses(Unauthorized))
+@jobs_router.post("/{model_id}/events", response_model=JobEventAnswer, responses=error_responses(Unauthorized))
 async def post_event(
     model_id: IdPath,
     event: JobEvent,
     session: SessionDep,
     dispatcher: DispatcherDep,
     authorization: Annotated[str, Header()] = "",
-) -> dict[str, bool]:
+) -> JobEventAnswer:
     scheme, _, token = authorization.partition(" ")
     if scheme.lower() != "bearer" or not token:
         raise Unauthorized("a job token is required")

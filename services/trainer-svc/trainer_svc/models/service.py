@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import contextlib
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import cast
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from automl_common.clients import SnapshotsClient
 from automl_common.errors import Conflict, InvalidRequest, NotFound
 from automl_common.http import InternalClient, url_path
 from automl_common.ids import new_id
@@ -16,6 +17,7 @@ from automl_common.schemas import Page
 from automl_common.storage import ObjectStore
 from automl_proto import models as schemas
 from automl_proto.inference import ModelArtifacts
+from automl_proto.snapshots import Snapshot, SplitCreate
 from modelkit import tasks
 from trainer_svc.base_models import service as base_models
 from trainer_svc.models import status
@@ -91,14 +93,12 @@ async def get_model_row(session: AsyncSession, org_id: str, model_id: str) -> Tr
     return model
 
 
-async def _snapshot(snapshots: InternalClient, org_id: str, snapshot_id: str, field: str) -> dict[str, Any]:
-    response = await snapshots.request("GET", url_path("/v1/snapshots/{}", snapshot_id), org_id=org_id)
-    if response.status_code == 404:
-        raise SnapshotNotFound(f"{field}: snapshot {snapshot_id!r} not found")
-    response.raise_for_status()
-    snapshot: dict[str, Any] = response.json()
-    if snapshot["status"] != "ready":
-        raise SnapshotNotReady(f"{field}: snapshot {snapshot_id!r} is {snapshot['status']}; it must be ready")
+async def _snapshot(snapshots: InternalClient, org_id: str, snapshot_id: str, field: str) -> Snapshot:
+    snapshot = await SnapshotsClient(snapshots).snapshot(
+        org_id, snapshot_id, missing=lambda _: SnapshotNotFound(f"{field}: snapshot {snapshot_id!r} not found")
+    )
+    if snapshot.status != "ready":
+        raise SnapshotNotReady(f"{field}: snapshot {snapshot_id!r} is {snapshot.status}; it must be ready")
     return snapshot
 
 
@@ -170,10 +170,10 @@ async def create_model(
     if body.method is not None:
         _check_run(body, limits)
     model_type = body.model_type
-    train: dict[str, Any] | None = None
+    train: Snapshot | None = None
     if model_type is None:  # the training snapshot's
         train = await _snapshot(snapshots, org_id, body.train_snapshot_id, "train_snapshot_id")
-        model_type = cast(schemas.ModelType, train["type"])
+        model_type = train.type
     base = await base_models.get_for_org(session, org_id, body.base_model)
     if base.model_type != model_type:
         given = "" if body.model_type is not None else " (the training snapshot's type)"
@@ -198,21 +198,16 @@ async def create_model(
         raise Conflict(f"base_model: {base.id} cannot be used: {base.error}")
     if train is None:
         train = await _snapshot(snapshots, org_id, body.train_snapshot_id, "train_snapshot_id")
-    if train["type"] != model_type:
-        raise InvalidRequest(f"train_snapshot_id: snapshot is {train['type']}, the model {model_type}")
-    heads = {head["name"]: [c["name"] for c in head["classes"]] for head in train["heads"]}
+    if train.type != model_type:
+        raise InvalidRequest(f"train_snapshot_id: snapshot is {train.type}, the model {model_type}")
+    heads = {head.name: [c.name for c in head.classes] for head in train.heads}
     if body.test_snapshot_id is not None:
         await _snapshot(snapshots, org_id, body.test_snapshot_id, "test_snapshot_id")
-        response = await snapshots.request(
-            "GET",
-            url_path("/v1/snapshots/{}/compatibility", body.train_snapshot_id),
-            params={"test_snapshot_id": body.test_snapshot_id},
-            org_id=org_id,
+        compatibility = await SnapshotsClient(snapshots).compatibility(
+            org_id, body.train_snapshot_id, body.test_snapshot_id
         )
-        response.raise_for_status()
-        compatibility = response.json()
-        if not compatibility["compatible"]:
-            raise InvalidRequest(f"test_snapshot_id: not compatible: {'; '.join(compatibility['problems'])}")
+        if not compatibility.compatible:
+            raise InvalidRequest(f"test_snapshot_id: not compatible: {'; '.join(compatibility.problems)}")
     if body.parent_model_id is not None:
         if not tasks.info(model_type).from_parent:
             raise InvalidRequest(f"parent_model_id: {model_type} models start from their base model, not a parent")
@@ -241,16 +236,13 @@ async def create_model(
     model_id = new_id("model")
     split_id = None
     if body.test_split_pct is not None:
-        response = await snapshots.request(
-            "POST",
-            url_path("/v1/snapshots/{}/splits", body.train_snapshot_id),
-            json={"test_pct": body.test_split_pct, "seed": body.options.seed},
-            org_id=org_id,
+        split = await SnapshotsClient(snapshots).split(
+            org_id,
+            body.train_snapshot_id,
+            SplitCreate.model_construct(test_pct=body.test_split_pct, seed=body.options.seed),
+            refused=lambda reason: InvalidRequest(f"test_split_pct: {reason}"),
         )
-        if response.status_code in (400, 409, 422):
-            raise InvalidRequest(f"test_split_pct: {response.json().get('detail')}")
-        response.raise_for_status()
-        split_id = response.json()["id"]
+        split_id = split.id
     model = TrainingModel(
         id=model_id,
         org_id=org_id,

@@ -9,11 +9,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from automl_common.db.base import utcnow
 from automl_common.errors import Unauthorized
-from automl_proto.training import JobEvent
+from automl_proto.training import JobEvent, JobEventAnswer
 from trainer_svc.metrics import TrainingMetrics
 from trainer_svc.models import status
 from trainer_svc.models.repository import ModelRepository
-from trainer_svc.tables import TrainingModel
 
 PROGRESS_FIELDS = ("step", "total_steps", "epoch", "loss", "examples_per_s", "eta_s")
 
@@ -24,14 +23,14 @@ def token_hash(token: str) -> str:
 
 async def record(
     session: AsyncSession, model_id: str, token: str, event: JobEvent, metrics: TrainingMetrics | None = None
-) -> dict[str, bool]:
+) -> JobEventAnswer:
     """Apply one event. The answer tells the worker to stop when the model was cancelled or is over."""
-    model = await session.get(TrainingModel, model_id, with_for_update=True)
+    repository = ModelRepository(session)
+    model = await repository.get_for_update(model_id)
     if model is None or model.token_hash is None or not hmac.compare_digest(token_hash(token), model.token_hash):
         raise Unauthorized("unknown job or wrong job token")
     if status.is_terminal(model.status):
-        return {"cancel": True}
-    repository = ModelRepository(session)
+        return JobEventAnswer(cancel=True)
     data = dict(event.data)
     if event.kind == "started":
         status.move(model, "running", "worker")
@@ -55,4 +54,4 @@ async def record(
     if metrics is not None and event.kind in ("succeeded", "failed", "cancelled"):
         metrics.ended(model.id, event.kind)
     await repository.add_event(model.id, event.kind, event.message, data)
-    return {"cancel": model.cancel_requested}
+    return JobEventAnswer(cancel=model.cancel_requested)

@@ -9,7 +9,7 @@ from typing import Any
 
 import httpx
 
-from automl_proto.training import EventKind, JobEvent
+from automl_proto.training import EventKind, JobEvent, JobEventAnswer
 
 logger = logging.getLogger("automl.worker")
 
@@ -33,7 +33,7 @@ class EventReporter:
                 time.sleep(min(2.0**attempt * 0.1, 5.0))
                 continue
             if response.status_code < 300:
-                self.cancelled = self.cancelled or bool(response.json().get("cancel"))
+                self.cancelled = self.cancelled or JobEventAnswer.model_validate_json(response.content).cancel
                 return
             if response.status_code in (401, 404, 409):  # the job is over (cancelled, deleted): stop working
                 self.cancelled = True

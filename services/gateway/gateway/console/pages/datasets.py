@@ -10,7 +10,8 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
 from automl_client import errors
-from automl_client._base import path
+from automl_common.http import url_path
+from automl_proto.datasets import Dataset
 from gateway.console.deps import ApiDep, CsrfDep, SessionDep
 from gateway.console.render import render
 
@@ -51,8 +52,8 @@ async def upload(request: Request, _: CsrfDep, api: ApiDep) -> JSONResponse:
         if isinstance(error, errors.Unauthorized):
             raise
         return JSONResponse({"error": error.error, "detail": error.detail}, status_code=error.status)
-    body: dict[str, Any] = answer.json()
-    return JSONResponse({"id": body["id"], "url": f"/datasets/{body['id']}"}, status_code=201)
+    dataset = Dataset.model_validate_json(answer.content)
+    return JSONResponse({"id": dataset.id, "url": f"/datasets/{dataset.id}"}, status_code=201)
 
 
 @router.get("/{dataset_id}")
@@ -98,7 +99,7 @@ async def confirm_columns(request: Request, dataset_id: str, _: CsrfDep, api: Ap
         if str(name).startswith("type:") and str(value) in COLUMN_TYPES
     }
     await api.datasets.set_columns(dataset_id, mapping)
-    return RedirectResponse(f"/datasets/{path('{}', dataset_id)}", status_code=303)
+    return RedirectResponse(f"/datasets/{url_path('{}', dataset_id)}", status_code=303)
 
 
 @router.patch("/{dataset_id}/rows/{row_id}")
@@ -126,14 +127,14 @@ async def add_row(request: Request, dataset_id: str, _: CsrfDep, api: ApiDep) ->
     await api.datasets.add_rows(dataset_id, [values])
     dataset = await api.datasets.get(dataset_id)
     return RedirectResponse(
-        f"/datasets/{path('{}', dataset_id)}?start={max(0, dataset.row_count - PAGE_ROWS)}#rows", status_code=303
+        f"/datasets/{url_path('{}', dataset_id)}?start={max(0, dataset.row_count - PAGE_ROWS)}#rows", status_code=303
     )
 
 
 @router.post("/{dataset_id}/images/retry")
 async def retry_images(dataset_id: str, _: CsrfDep, api: ApiDep) -> Response:
     await api.datasets.retry_images(dataset_id)
-    return RedirectResponse(f"/datasets/{path('{}', dataset_id)}", status_code=303)
+    return RedirectResponse(f"/datasets/{url_path('{}', dataset_id)}", status_code=303)
 
 
 @router.get("/{dataset_id}/rows/{row_id}/thumbnail")
@@ -145,7 +146,7 @@ async def thumbnail(
     column: Annotated[str | None, Query(max_length=200)] = None,
 ) -> Response:
     answer = await api.request(
-        "GET", path("/v1/datasets/{}/rows/{}/thumbnail", dataset_id, row_id), params={"column": column}
+        "GET", url_path("/v1/datasets/{}/rows/{}/thumbnail", dataset_id, row_id), params={"column": column}
     )
     return Response(
         answer.content,

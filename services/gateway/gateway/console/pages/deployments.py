@@ -10,7 +10,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from automl_client._base import path
+from automl_common.http import url_path
 from automl_proto.inference import UsageRow
 from gateway.console.chat import relay_chat
 from gateway.console.deps import ApiDep, CsrfDep, SessionDep
@@ -84,7 +84,7 @@ async def create_deployment(request: Request, session: CsrfDep, api: ApiDep) -> 
             return await _page(request, session, api, values=values, form_error=refused, status_code=status)
 
         return await refused_form(error, FIELDS, again)
-    return RedirectResponse(f"/deployments/{path('{}', deployment.id)}", status_code=303)
+    return RedirectResponse(f"/deployments/{url_path('{}', deployment.id)}", status_code=303)
 
 
 @router.post("/deployments/operating-point")
@@ -100,7 +100,7 @@ async def save_operating_point(request: Request, _: CsrfDep, api: ApiDep) -> Res
         form, "threshold", 0.5
     )
     await api.deployments.update(deployment_id, operating_point={"thresholds": thresholds})
-    return RedirectResponse(f"/deployments/{path('{}', deployment_id)}?saved=1", status_code=303)
+    return RedirectResponse(f"/deployments/{url_path('{}', deployment_id)}?saved=1", status_code=303)
 
 
 @router.get("/deployments/{deployment_id}")
@@ -120,7 +120,7 @@ async def deployment_page(
 
 def _endpoint(base: str, deployment: Any) -> str:
     kind = "chat/completions" if deployment.model_type == "llm" else "predict"
-    return f"{base}{path('/v1/deployments/{}', deployment.id)}/{kind}"
+    return f"{base}{url_path('/v1/deployments/{}', deployment.id)}/{kind}"
 
 
 def _snippets(base: str, deployment: Any) -> dict[str, str]:
@@ -168,7 +168,7 @@ async def scale(request: Request, deployment_id: str, _: CsrfDep, api: ApiDep) -
         min_replicas=integer(form, "min_replicas", 0),
         max_replicas=integer(form, "max_replicas", 1),
     )
-    return RedirectResponse(f"/deployments/{path('{}', deployment_id)}", status_code=303)
+    return RedirectResponse(f"/deployments/{url_path('{}', deployment_id)}", status_code=303)
 
 
 @router.post("/deployments/{deployment_id}/delete")
@@ -189,7 +189,7 @@ async def predict(request: Request, deployment_id: str, session: CsrfDep, api: A
 @router.post("/deployments/{deployment_id}/chat")
 async def chat(request: Request, deployment_id: str, session: CsrfDep) -> Response:
     """An llm deployment's reply, streamed as it is generated."""
-    return await relay_chat(request, session, path("/v1/deployments/{}/chat/completions", deployment_id))
+    return await relay_chat(request, session, url_path("/v1/deployments/{}/chat/completions", deployment_id))
 
 
 @router.get("/keys")

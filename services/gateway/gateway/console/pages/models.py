@@ -14,7 +14,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 from markdown_it import MarkdownIt
 from markupsafe import Markup
 
-from automl_client._base import path
+from automl_common.http import url_path
 from gateway.console.chat import relay_chat
 from gateway.console.deps import ApiDep, CsrfDep, SessionDep
 from gateway.console.forms import FormError, number, refused_form, typed
@@ -173,7 +173,7 @@ async def create_model(request: Request, session: CsrfDep, api: ApiDep) -> Respo
             return await _page(request, session, api, values=values, form_error=refused, status_code=status)
 
         return await refused_form(error, FIELDS, again)
-    return RedirectResponse(f"/models/{path('{}', model.id)}", status_code=303)
+    return RedirectResponse(f"/models/{url_path('{}', model.id)}", status_code=303)
 
 
 async def _history(api: Any, model_id: str) -> dict[str, list[float | None]]:
@@ -247,13 +247,13 @@ async def history(model_id: str, _: SessionDep, api: ApiDep) -> JSONResponse:
 @router.post("/{model_id}/cancel")
 async def cancel(model_id: str, _: CsrfDep, api: ApiDep) -> Response:
     await api.models.cancel(model_id)
-    return RedirectResponse(f"/models/{path('{}', model_id)}", status_code=303)
+    return RedirectResponse(f"/models/{url_path('{}', model_id)}", status_code=303)
 
 
 @router.post("/{model_id}/chat")
 async def chat(request: Request, model_id: str, session: CsrfDep) -> Response:
     """An llm model's playground reply, streamed as it is generated (one free query each)."""
-    return await relay_chat(request, session, path("/v1/models/{}/playground/chat/completions", model_id))
+    return await relay_chat(request, session, url_path("/v1/models/{}/playground/chat/completions", model_id))
 
 
 @router.post("/{model_id}/playground")

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from automl_client._base import path
+from automl_common.http import url_path
 from gateway.console.deps import ApiDep, CsrfDep, SessionDep
 from gateway.console.forms import FormError, integer, number, refused_form, typed
 from gateway.console.render import render
@@ -97,7 +97,7 @@ async def create_snapshot(request: Request, session: CsrfDep, api: ApiDep) -> Re
             )
 
         return await refused_form(error, FIELDS, again)
-    return RedirectResponse(f"/snapshots/{path('{}', snapshot.id)}", status_code=303)
+    return RedirectResponse(f"/snapshots/{url_path('{}', snapshot.id)}", status_code=303)
 
 
 @router.get("/{snapshot_id}")
