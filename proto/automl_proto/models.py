@@ -300,7 +300,10 @@ class Model(BaseModel):
     test_split_pct: float | None
     split_id: str | None
     parent_model_id: str | None
-    options: dict[str, Any]
+    options: TrainingOptions = Field(
+        description="what the run uses: the options asked for, each left out filled with its default (an llm's "
+        "max_length once the worker has chosen it from the training rows)"
+    )
     status: ModelStatus
     progress: TrainingProgress
     metrics: dict[str, Any] | None = Field(description="summary: overall and per-head macro figures, chosen epoch")

@@ -74,6 +74,9 @@ class JobEvent(BaseModel):
     kind: EventKind
     message: str = Field(default="", max_length=20_000)
     data: dict[str, Any] = Field(default_factory=dict)
+    options: TrainingOptions | None = Field(
+        default=None, description="the options the run uses, every default filled in, once the worker knows them"
+    )
 
 
 class JobEventAnswer(BaseModel):

@@ -227,6 +227,7 @@ async def test_without_max_length_the_run_makes_room_for_its_rows(org: OrgClient
     assert model["status"] == "succeeded", model["error"]
     metrics = (await org.get(f"/v1/models/{model['id']}/metrics")).json()
     assert metrics["max_length"] >= 128 and metrics["max_length"] % 64 == 0
+    assert model["options"]["max_length"] == metrics["max_length"]  # the model shows the length the run chose
     assert metrics["left_out"] == {} and metrics["test_left_out"] == {}
     assert metrics["train_examples"] + metrics["validation_examples"] + metrics["test_examples"] == 42
 

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from automl_proto.models import METHOD_DEFAULTS, TrainingOptions
 from tests.support.platform import OrgClient, Platform
 from tests.support.training import model_request, register_tiny, review_rows, text_snapshot, wait_model
 
@@ -129,6 +130,22 @@ async def test_models_are_isolated_by_org_and_deleting_frees_the_snapshot(
     assert (await org.delete(f"/v1/models/{created['id']}")).status_code == 204
     assert (await org.get(f"/v1/models/{created['id']}")).status_code == 404
     assert (await org.delete(f"/v1/snapshots/{ready_snapshot['id']}")).status_code == 204
+
+
+async def test_a_model_shows_the_options_its_run_uses_with_the_defaults_filled_in(
+    org: OrgClient, tiny_base: dict[str, Any], ready_snapshot: dict[str, Any]
+) -> None:
+    """Asked: max_epochs only. Shown, at once and after the run: the method's defaults and the model type's
+    (a text classifier reads 128 tokens), as the worker used them."""
+    request = model_request(tiny_base["id"], ready_snapshot["id"], "last_layer", max_epochs=2)
+    created = (await org.post("/v1/models", json=request)).json()
+    expected = {"max_epochs": 2, "learning_rate": METHOD_DEFAULTS["last_layer"]["learning_rate"]}
+    expected |= {"batch_size": METHOD_DEFAULTS["last_layer"]["batch_size"], "max_length": 128, "seed": 42}
+    assert {key: created["options"].get(key) for key in expected} == expected
+    model = await wait_model(org, created["id"])
+    assert model["status"] == "succeeded", model["error"]
+    assert {key: model["options"].get(key) for key in expected} == expected
+    assert TrainingOptions.model_validate(model["options"]) == TrainingOptions.model_validate(created["options"])
 
 
 async def test_a_parent_must_have_succeeded_with_the_same_method(

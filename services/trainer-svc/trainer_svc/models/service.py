@@ -65,7 +65,7 @@ def to_schema(model: TrainingModel) -> schemas.Model:
         test_split_pct=model.test_split_pct,
         split_id=model.split_id,
         parent_model_id=model.parent_model_id,
-        options=model.options,
+        options=schemas.TrainingOptions.model_validate(model.options),
         status=model.status,
         progress=schemas.TrainingProgress(**model.progress),
         metrics=model.metrics,
@@ -256,7 +256,9 @@ async def create_model(
         test_split_pct=body.test_split_pct,
         split_id=split_id,
         parent_model_id=body.parent_model_id,
-        options=body.options.model_dump(mode="json", by_alias=True),
+        options=body.options.resolved(method, tasks.info(model_type).method_defaults.get(method)).model_dump(
+            mode="json", by_alias=True
+        ),
         status="queued",
         progress={},
         attempts=0,

@@ -32,6 +32,8 @@ async def record(
     if status.is_terminal(model.status):
         return JobEventAnswer(cancel=True)
     data = dict(event.data)
+    if event.options is not None:  # what the run uses, its defaults filled in: shown with the model
+        model.options = event.options.model_dump(mode="json", by_alias=True)
     if event.kind == "started":
         status.move(model, "running", "worker")
         model.started_at = model.started_at or utcnow()

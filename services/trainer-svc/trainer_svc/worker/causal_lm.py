@@ -156,6 +156,7 @@ class CausalLMJob(Job):
             options = self.options = options.model_copy(
                 update={"max_length": choose_max_length(tokenizer, train_rows, context)}
             )
+            self.report("log", f"max_length {options.max_length}, from the training rows' lengths", options=options)
         assert options.max_length is not None
         train_all = encode_all(tokenizer, train_rows, options.max_length)
         test = encode_all(tokenizer, test_rows, options.max_length)

@@ -57,7 +57,13 @@ class Job(ABC):
         signal.signal(signal.SIGTERM, self.on_sigterm)
         if self.settings.threads:
             torch.set_num_threads(self.settings.threads)
-        self.report("started", f"attempt {self.spec.attempt}", attempt=self.spec.attempt, world_size=self.world.size)
+        self.report(
+            "started",
+            f"attempt {self.spec.attempt}",
+            options=self.options,
+            attempt=self.spec.attempt,
+            world_size=self.world.size,
+        )
 
     # -- plumbing ---------------------------------------------------------------------------------------
     def io(self, coroutine: Any) -> Any:
@@ -70,9 +76,11 @@ class Job(ABC):
         """Cancelled (trainer-svc's answer to an event says so): stop, no checkpoint."""
         return self.reporter.cancelled
 
-    def report(self, kind: EventKind, message: str = "", **data: Any) -> None:
+    def report(
+        self, kind: EventKind, message: str = "", *, options: TrainingOptions | None = None, **data: Any
+    ) -> None:
         if self.world.leader:
-            self.reporter.send(kind, message, **data)
+            self.reporter.send(kind, message, options=options, **data)
 
     def checkpoint_due(self, step: int) -> bool:
         every_steps, every_s = self.settings.checkpoint_every_steps, self.settings.checkpoint_every_s

@@ -9,6 +9,7 @@ from typing import Any
 
 import httpx
 
+from automl_proto.models import TrainingOptions
 from automl_proto.training import EventKind, JobEvent, JobEventAnswer
 
 logger = logging.getLogger("automl.worker")
@@ -23,8 +24,9 @@ class EventReporter:
             headers={"Authorization": f"Bearer {token}"}, timeout=httpx.Timeout(10.0), transport=transport
         )
 
-    def send(self, kind: EventKind, message: str = "", **data: Any) -> None:
-        body = JobEvent(kind=kind, message=message[:20_000], data=data).model_dump(mode="json")
+    def send(self, kind: EventKind, message: str = "", *, options: TrainingOptions | None = None, **data: Any) -> None:
+        event = JobEvent(kind=kind, message=message[:20_000], data=data, options=options)
+        body = event.model_dump(mode="json", by_alias=True)
         for attempt in range(1, self.attempts + 1):
             try:
                 response = self.client.post(self.url, json=body)
