@@ -134,3 +134,49 @@ class ModelMetrics(BaseModel):
     leakage: dict[str, int] | None = Field(
         default=None, description="test_rows, and test_rows_in_training: those whose input is a training row's too"
     )
+
+
+GENERATIVE_FIELDS = (
+    "train_examples",
+    "validation_examples",
+    "test_examples",
+    "left_out",
+    "test_left_out",
+    "parity",
+    "max_length",
+    "prompts_cut",
+)
+
+
+class RunEvaluation(BaseModel):
+    """``metrics.json``: what a training run's evaluation wrote beside its artifacts. The worker writes it and
+    trainer-svc reads it back with this one type (``ModelMetrics`` is the view built from it)."""
+
+    report: dict[str, Any] = Field(description="heads (per class, averages, curves...) and overall, at each cut-off")
+    baseline: dict[str, Any]
+    baseline_name: str
+    delta: dict[str, Any]
+    epochs: list[dict[str, Any]]
+    chosen_epoch: float | None
+    chosen_step: int | None
+    selection: Selection
+    stopped_early: bool
+    kept_heads: list[str]
+    training: dict[str, Any]
+    hardest_examples: dict[str, Any] = Field(default_factory=dict)
+    leakage: dict[str, int] | None = None
+    # What a causal LM's evaluation adds (GENERATIVE_FIELDS): the examples each part had, rows left out (a reply
+    # longer than max_length, unusable messages), the greedy replies a deployment must reproduce, the run's
+    # max_length and the prompts cut.
+    train_examples: int | None = None
+    validation_examples: int | None = None
+    test_examples: int | None = None
+    left_out: dict[str, int] | None = None
+    test_left_out: dict[str, int] | None = None
+    parity: list[dict[str, Any]] | None = None
+    max_length: int | None = None
+    prompts_cut: dict[str, int] | None = None
+
+    def generative(self) -> dict[str, Any]:
+        """The causal LM's own figures, those this run has."""
+        return {name: getattr(self, name) for name in GENERATIVE_FIELDS if getattr(self, name) is not None}

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import io
-import json
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -12,23 +11,11 @@ import numpy as np
 
 from automl_common.errors import InvalidRequest, NotFound
 from automl_common.storage import ObjectNotFound, ObjectStore
+from automl_proto.metrics import ModelMetrics, RunEvaluation
 from modelkit import tasks
 from modelkit.metrics import HeadInput, delta, evaluate, majority_baseline
 from trainer_svc.models.service import ModelNotFinished
 from trainer_svc.tables import TrainingModel
-
-# What a causal LM's evaluation adds: the examples each part had, rows left out (a reply longer than max_length,
-# unusable messages), the greedy replies a deployment must reproduce, the run's max_length and the prompts cut.
-GENERATIVE = (
-    "train_examples",
-    "validation_examples",
-    "test_examples",
-    "left_out",
-    "test_left_out",
-    "parity",
-    "max_length",
-    "prompts_cut",
-)
 
 
 def _require_succeeded(model: TrainingModel) -> None:
@@ -68,14 +55,14 @@ def _check(report: dict[str, Any], cut_offs: CutOffs) -> None:
         raise InvalidRequest(f"threshold_class: {cut_offs.class_!r} is not one of the classes {sorted(classes)}")
 
 
-def _recompute(stored: dict[str, Any], scores: bytes, cut_offs: CutOffs) -> dict[str, Any]:
-    """The model's report, its baseline's and the difference, all at the cut-offs (the baseline from the scores
-    kept beside the model's; a model trained before those were kept gets the test set's majority predictor)."""
-    report = stored["report"]
-    name = stored["baseline_name"]
+def _recompute(stored: RunEvaluation, scores: bytes, cut_offs: CutOffs) -> RunEvaluation:
+    """The evaluation with the model's report, its baseline's and the difference all at the cut-offs (the
+    baseline from the scores kept beside the model's; a model trained before those were kept gets the test
+    set's majority predictor)."""
+    baseline_name = stored.baseline_name
     with np.load(io.BytesIO(scores)) as arrays:
         inputs, baselines = [], []
-        for position, (name, head) in enumerate(report["heads"].items()):
+        for position, (name, head) in enumerate(stored.report["heads"].items()):
             threshold, cuts = cut_offs.of(name)
             item = HeadInput(
                 name,
@@ -91,45 +78,47 @@ def _recompute(stored: dict[str, Any], scores: bytes, cut_offs: CutOffs) -> dict
                 baselines.append(replace(item, scores=arrays[f"baseline_{position}"].astype(np.float64)))
             else:
                 baselines.extend(majority_baseline([item]))
-                name = "the majority-class predictor (test-set class frequencies)"
+                baseline_name = "the majority-class predictor (test-set class frequencies)"
     model, baseline = evaluate(inputs), evaluate(baselines)
-    return {"report": model, "baseline": baseline, "baseline_name": name, "delta": delta(model, baseline)}
+    update = {"report": model, "baseline": baseline, "baseline_name": baseline_name, "delta": delta(model, baseline)}
+    return stored.model_copy(update=update)
 
 
-async def metrics(
-    store: ObjectStore, model: TrainingModel, cut_offs: CutOffs | None, head: str | None
-) -> dict[str, Any]:
+async def metrics(store: ObjectStore, model: TrainingModel, cut_offs: CutOffs | None, head: str | None) -> ModelMetrics:
     _require_succeeded(model)
-    stored: dict[str, Any] = json.loads(await _read(store, model.output_prefix + "metrics.json"))
+    stored = RunEvaluation.model_validate_json(await _read(store, model.output_prefix + "metrics.json"))
     if cut_offs is not None and tasks.info(model.model_type).family != "classifier":
         raise InvalidRequest(f"threshold: a {model.model_type} model's replies have no scores to apply one to")
     if cut_offs is not None:
-        _check(stored["report"], cut_offs)
+        _check(stored.report, cut_offs)
         scores = await _read(store, model.output_prefix + "scores.npz")
-        stored = stored | await asyncio.to_thread(_recompute, stored, scores, cut_offs)
-    report = stored["report"]
-    heads = report["heads"]
+        stored = await asyncio.to_thread(_recompute, stored, scores, cut_offs)
+    heads = stored.report["heads"]
     if head is not None:
         if head not in heads:
             raise InvalidRequest(f"head: {head!r} is not one of the evaluated heads {sorted(heads)}")
         heads = {head: heads[head]}
-    return {
-        "model_id": model.id,
-        "threshold": None if cut_offs is None else cut_offs.threshold,
-        "threshold_class": None if cut_offs is None else cut_offs.class_,
-        "heads": heads,
-        "overall": report["overall"],
-        "baseline": {"name": stored["baseline_name"], **stored["baseline"]},
-        "delta": stored["delta"],
-        "epochs": stored["epochs"],
-        "chosen_epoch": stored["chosen_epoch"],
-        "chosen_step": stored["chosen_step"],
-        "selection": stored["selection"],
-        "stopped_early": stored["stopped_early"],
-        "kept_heads": stored["kept_heads"],
-        "training": stored["training"],
-        "hardest_examples": stored.get("hardest_examples", {}),
-    } | {key: stored[key] for key in (*GENERATIVE, "leakage") if key in stored}
+    return ModelMetrics.model_validate(
+        {
+            "model_id": model.id,
+            "threshold": None if cut_offs is None else cut_offs.threshold,
+            "threshold_class": None if cut_offs is None else cut_offs.class_,
+            "heads": heads,
+            "overall": stored.report["overall"],
+            "baseline": {"name": stored.baseline_name, **stored.baseline},
+            "delta": stored.delta,
+            "epochs": stored.epochs,
+            "chosen_epoch": stored.chosen_epoch,
+            "chosen_step": stored.chosen_step,
+            "selection": stored.selection,
+            "stopped_early": stored.stopped_early,
+            "kept_heads": stored.kept_heads,
+            "training": stored.training,
+            "hardest_examples": stored.hardest_examples,
+            "leakage": stored.leakage,
+        }
+        | stored.generative()
+    )
 
 
 async def card(store: ObjectStore, model: TrainingModel) -> str:

@@ -148,7 +148,7 @@ async def get_metrics(
     if threshold_class is not None and threshold is None:
         raise InvalidRequest("threshold_class: give the threshold it is for")
     cut_offs = None if threshold is None else results.CutOffs(threshold, threshold_class, head)
-    return ModelMetrics.model_validate(await results.metrics(store, model, cut_offs, head))
+    return await results.metrics(store, model, cut_offs, head)
 
 
 @router.get("/{model_id}/card", response_class=PlainTextResponse, responses=error_responses(NotFound, Conflict))

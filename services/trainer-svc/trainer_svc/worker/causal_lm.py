@@ -18,6 +18,7 @@ import torch
 from transformers import AutoConfig, PreTrainedTokenizerBase
 
 from automl_common.storage import upload_directory, upload_file
+from automl_proto.metrics import RunEvaluation, Selection
 from modelkit import tasks
 from modelkit.card import CardInputs, render_model_card
 from modelkit.metrics import HeadInput, delta, evaluate
@@ -246,33 +247,33 @@ class CausalLMJob(Job):
             " (zero-shot)" if classified is not None else ""
         )
         tokens_per_s = objective.tokens_trained / result.seconds if result.seconds else None
-        metrics = {
-            "report": report,
-            "baseline": base_report,
-            "baseline_name": baseline_name,
-            "delta": change,
-            "epochs": result.history,
-            "chosen_epoch": result.best_epoch,
-            "chosen_step": result.best_step,
-            "selection": {"name": SELECTION, "value": result.best_value},
-            "stopped_early": result.stopped_early,
-            "kept_heads": [],
-            "left_out": left_out,
-            "train_examples": len(objective.train),
-            "validation_examples": len(objective.validation),
-            "test_examples": len(test.examples),
-            "test_left_out": test.left_out,
-            "max_length": options.max_length,
-            "prompts_cut": {"train": train_all.cut, "test": test.cut},
-            "parity": parity,
-            "training": {
+        evaluation = RunEvaluation(
+            report=report,
+            baseline=base_report,
+            baseline_name=baseline_name,
+            delta=change,
+            epochs=result.history,
+            chosen_epoch=result.best_epoch,
+            chosen_step=result.best_step,
+            selection=Selection(name=SELECTION, value=result.best_value),
+            stopped_early=result.stopped_early,
+            kept_heads=[],
+            left_out=left_out,
+            train_examples=len(objective.train),
+            validation_examples=len(objective.validation),
+            test_examples=len(test.examples),
+            test_left_out=test.left_out,
+            max_length=options.max_length,
+            prompts_cut={"train": train_all.cut, "test": test.cut},
+            parity=parity,
+            training={
                 "seconds": round(result.seconds, 3),
                 "examples_per_s": result.examples_per_s,
                 "tokens_per_s": round(tokens_per_s, 2) if tokens_per_s else None,
                 "embedding_s": 0.0,
             },
-        }
-        self.upload_json("metrics.json", metrics)
+        )
+        self.upload_evaluation(evaluation)
         card = render_model_card(
             CardInputs(
                 name=spec.model_name,
@@ -302,7 +303,7 @@ class CausalLMJob(Job):
             "delta_overall": change["overall"],
             "baseline": baseline_name,
             "chosen_epoch": result.best_epoch,
-            "selection": metrics["selection"],
+            "selection": evaluation.selection.model_dump(),
             "test_rows": len(test.examples),
         }
         self.reporter.send("succeeded", "training finished", metrics=summary)
@@ -352,7 +353,3 @@ class CausalLMJob(Job):
             generated = generate(model, tokenizer, prompt, params)
             out.append({"messages": prompt, "max_new_tokens": params.max_new_tokens, "output": generated.text})
         return out
-
-    def upload_json(self, name: str, data: dict[str, Any]) -> None:
-        (self.work / name).write_text(json.dumps(data, allow_nan=False))
-        self.io(upload_file(self.store, self.work / name, self.key(name), content_type="application/json"))

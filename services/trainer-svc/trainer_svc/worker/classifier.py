@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import json
 import logging
 import time
 from collections.abc import Sequence
@@ -31,6 +30,7 @@ from automl_common.storage import (
     upload_directory,
     upload_file,
 )
+from automl_proto.metrics import RunEvaluation, Selection
 from modelkit import artifacts, tasks
 from modelkit.card import CardInputs, render_model_card
 from modelkit.classifier import ClassifierSpec, HeadConfig, MultiHeadClassifier
@@ -284,31 +284,26 @@ class ClassifierJob(Job):
         artifacts.save(model, manifest, preprocessor, out)
         self.io(upload_directory(self.store, out, self.key("artifacts/")))
 
-        metrics = {
-            "report": report,
-            "baseline": baseline,
-            "baseline_name": baseline_name,
-            "delta": change,
-            "epochs": result.history,
-            "chosen_epoch": result.best_epoch,
-            "chosen_step": result.best_step,
-            "selection": {"name": selection_name(self.options.selection), "value": result.best_value},
-            "stopped_early": result.stopped_early,
-            "kept_heads": kept,
-            "hardest_examples": self.hardest_examples(prepared, scores),
-            "leakage": {"test_rows": len(test), "test_rows_in_training": prepared.overlap},
-            "training": {
+        evaluation = RunEvaluation(
+            report=report,
+            baseline=baseline,
+            baseline_name=baseline_name,
+            delta=change,
+            epochs=result.history,
+            chosen_epoch=result.best_epoch,
+            chosen_step=result.best_step,
+            selection=Selection(name=selection_name(self.options.selection), value=result.best_value),
+            stopped_early=result.stopped_early,
+            kept_heads=kept,
+            hardest_examples=self.hardest_examples(prepared, scores),
+            leakage={"test_rows": len(test), "test_rows_in_training": prepared.overlap},
+            training={
                 "seconds": round(result.seconds, 3),
                 "examples_per_s": result.examples_per_s,
                 "embedding_s": round(result.embedding_s, 3),
             },
-        }
-        (self.work / "metrics.json").write_text(json.dumps(metrics, allow_nan=False))
-        self.io(
-            upload_file(
-                self.store, self.work / "metrics.json", self.key("metrics.json"), content_type="application/json"
-            )
         )
+        self.upload_evaluation(evaluation)
         arrays: dict[str, NDArray[Any]] = {}
         for position, (item, base) in enumerate(zip(inputs, baseline_inputs, strict=True)):
             arrays[f"y_{position}"] = np.asarray(item.y_true)
@@ -357,7 +352,7 @@ class ClassifierJob(Job):
             "delta_overall": change["overall"],
             "baseline": baseline_name,
             "chosen_epoch": result.best_epoch,
-            "selection": metrics["selection"],
+            "selection": evaluation.selection.model_dump(),
             "test_rows": len(test),
         }
         self.reporter.send("succeeded", "training finished", metrics=summary)

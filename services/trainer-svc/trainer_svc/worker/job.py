@@ -17,6 +17,7 @@ from typing import Any
 import torch
 
 from automl_common.storage import ObjectNotFound, ObjectStore, download_file, download_prefix, upload_file
+from automl_proto.metrics import RunEvaluation
 from automl_proto.models import TrainingOptions
 from automl_proto.training import EventKind, JobSpec
 from modelkit import tasks
@@ -75,6 +76,15 @@ class Job(ABC):
     def should_stop(self) -> bool:
         """Cancelled (trainer-svc's answer to an event says so): stop, no checkpoint."""
         return self.reporter.cancelled
+
+    def upload_evaluation(self, evaluation: RunEvaluation) -> None:
+        """``metrics.json``, as trainer-svc reads it back (the same type)."""
+        (self.work / "metrics.json").write_text(evaluation.model_dump_json())
+        self.io(
+            upload_file(
+                self.store, self.work / "metrics.json", self.key("metrics.json"), content_type="application/json"
+            )
+        )
 
     def report(
         self, kind: EventKind, message: str = "", *, options: TrainingOptions | None = None, **data: Any
