@@ -10,8 +10,8 @@ from bench.seams import measure
 
 # What main holds now; each target is 0 (see bench/seams.py for what is counted).
 CEILINGS = {
-    "queries outside repositories": 138,
-    "hand commits": 10,
+    "queries outside repositories": 134,
+    "hand commits": 0,
     "internal reads returning dicts": 0,
     "files over 400 lines": 7,
 }

@@ -1,7 +1,7 @@
 """Async SQLAlchemy: engines, the session dependency, model base pieces, repositories, migrations."""
 
 from automl_common.db.base import NAMING_CONVENTION, JSONType, TimestampMixin, utcnow
-from automl_common.db.engine import Database, create_engine
+from automl_common.db.engine import Database, after_commit, create_engine, release
 from automl_common.db.locks import lock_org
 from automl_common.db.repository import Repository
 from automl_common.db.upsert import upsert_insert
@@ -12,8 +12,10 @@ __all__ = [
     "JSONType",
     "Repository",
     "TimestampMixin",
+    "after_commit",
     "create_engine",
     "lock_org",
+    "release",
     "upsert_insert",
     "utcnow",
 ]

@@ -1,14 +1,41 @@
-"""Engines and sessions. Created in a service's lifespan, never at import."""
+"""Engines and the unit of work. Created in a service's lifespan, never at import.
+
+Every transaction ends here: :meth:`Database.session` commits when its block ends cleanly (the request's
+session dependency and each background worker go through it) and rolls back when it raises. What must happen
+only once the writes are committed (start the background work a new row asks for) is registered with
+:func:`after_commit`; a handler that is about to wait long (a model answering, an export being built) with
+nothing left to write ends its transaction early with :func:`release`, so that it holds no connection."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
 from sqlalchemy import event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+
+AFTER_COMMIT = "automl.after_commit"
+
+
+def after_commit(session: AsyncSession, callback: Callable[[], None]) -> None:
+    """Run ``callback`` once this session's transaction has committed (never if it rolls back)."""
+    session.info.setdefault(AFTER_COMMIT, []).append(callback)
+
+
+async def release(session: AsyncSession) -> None:
+    """End the session's transaction now, keeping what was read (``expire_on_commit`` is off): the caller is
+    about to wait on something slow and must not hold a connection or a snapshot meanwhile. What it wrote so
+    far is committed, and what was registered with :func:`after_commit` runs."""
+    await _commit(session)
+
+
+async def _commit(session: AsyncSession) -> None:
+    await session.commit()
+    callbacks: list[Callable[[], None]] = session.info.pop(AFTER_COMMIT, [])
+    for callback in callbacks:
+        callback()
 
 
 def is_sqlite(url: str) -> bool:
@@ -48,15 +75,17 @@ class Database:
 
     @asynccontextmanager
     async def session(self) -> AsyncIterator[AsyncSession]:
-        """Yield a session; commit if the caller finished cleanly, roll back if it raised."""
+        """Yield a session; commit if the caller finished cleanly (then run its :func:`after_commit`
+        callbacks), roll back if it raised."""
         async with self.sessionmaker() as session:
             try:
                 yield session
             except BaseException:
+                session.info.pop(AFTER_COMMIT, None)
                 await session.rollback()
                 raise
             else:
-                await session.commit()
+                await _commit(session)
 
     async def ping(self) -> None:
         async with self.engine.connect() as connection:

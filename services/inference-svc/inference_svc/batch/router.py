@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from functools import partial
 from typing import Annotated
 
 from fastapi import APIRouter, Header, status
@@ -8,6 +9,7 @@ from fastapi.responses import StreamingResponse
 
 from automl_common.auth import OrgIdDep
 from automl_common.context import PLAYGROUND_ROWS_HEADER
+from automl_common.db import after_commit, release
 from automl_common.deps import PageDep, SessionDep, StoreDep
 from automl_common.errors import Conflict, InvalidRequest, NotFound, ServiceUnavailable, error_responses
 from automl_common.ids import IdPath
@@ -41,8 +43,7 @@ async def create_batch_prediction(
     """Predict every row of a snapshot or a dataset's text column, with a deployment or straight from a model;
     runs in the background (`progress`), results as JSON lines or CSV in the object store (`result_url`)."""
     row = await service.create_batch(session, settings, upstreams, org_id, body, playground_rows)
-    await session.commit()
-    runner.schedule(row.id)
+    after_commit(session, partial(runner.schedule, row.id))
     return await service.to_schema(row, store)
 
 
@@ -75,7 +76,7 @@ async def download_results(
     row = await service.get_batch(session, org_id, batch_id)
     if row.status != "succeeded" or row.result_key is None:
         raise BatchNotFinished(f"batch prediction {batch_id!r} is {row.status}; results come once it succeeds")
-    await session.commit()
+    await release(session)  # the download may take long: no transaction is held meanwhile
     stream = await store.open(row.result_key)
 
     async def body() -> AsyncIterator[bytes]:

@@ -1,8 +1,11 @@
 from __future__ import annotations
 
+from functools import partial
+
 from fastapi import APIRouter, status
 
 from automl_common.auth import OrgIdDep
+from automl_common.db import after_commit
 from automl_common.deps import PageDep, SessionDep
 from automl_common.errors import BadGateway, Conflict, InvalidRequest, NotFound, ServiceUnavailable, error_responses
 from automl_common.ids import IdPath
@@ -31,8 +34,7 @@ async def create_deployment(
 ) -> schemas.Deployment:
     """Serve a succeeded model on Ray Serve; `deploying` until its replicas are up."""
     row = await service.create_deployment(session, trainer, settings, manager, org_id, body)
-    await session.commit()
-    manager.schedule_deploy(row.id)
+    after_commit(session, partial(manager.schedule_deploy, row.id))
     return service.to_schema(row)
 
 
@@ -65,9 +67,8 @@ async def update_deployment(
     """Change scaling or batching (replicas are replaced in the background), the name, or the operating point
     (the cut-offs per head and class its predictions' ``predicted`` follow; versioned, applied at once)."""
     row, redeploy = await service.update_deployment(session, settings, trainer, org_id, deployment_id, body)
-    await session.commit()
     if redeploy:
-        manager.schedule_deploy(row.id)
+        after_commit(session, partial(manager.schedule_deploy, row.id))
     return service.to_schema(row)
 
 
@@ -77,8 +78,7 @@ async def delete_deployment(
 ) -> schemas.Deployment:
     """Stop serving; the deployment answers `deleting` until its replicas are gone, then 404."""
     row = await service.mark_deleting(session, org_id, deployment_id)
-    await session.commit()
-    manager.schedule_delete(row.id)
+    after_commit(session, partial(manager.schedule_delete, row.id))
     return service.to_schema(row)
 
 

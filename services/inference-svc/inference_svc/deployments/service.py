@@ -7,7 +7,7 @@ from typing import Any
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from automl_common.db import utcnow
+from automl_common.db import release, utcnow
 from automl_common.errors import AutoMLError, BadGateway, InvalidRequest
 from automl_common.http import InternalClient, url_path
 from automl_common.ids import new_id
@@ -219,7 +219,7 @@ async def predict(
         route, not_serving = ready_app(row), None
     except AutoMLError as e:
         route, not_serving = Route(""), e
-    await session.commit()  # no transaction held while images are fetched or the model answers
+    await release(session)  # no transaction held while images are fetched or the model answers
     values = await reader.read(request.inputs, model_type)  # bad inputs are named before "not ready"
     if not_serving is not None:
         raise not_serving
@@ -241,7 +241,7 @@ async def generation(
         route, not_serving = ready_app(row), None
     except AutoMLError as e:
         route, not_serving = Route(""), e
-    await session.commit()
+    await release(session)  # none held while the model generates
     if tasks.info(row.model_type).input_kind != "chat":
         raise WrongInputKind(
             f"deployment {deployment_id!r} serves a {row.model_type} model, which does not generate text; "

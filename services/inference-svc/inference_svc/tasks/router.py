@@ -1,8 +1,11 @@
 from __future__ import annotations
 
+from functools import partial
+
 from fastapi import APIRouter, status
 
 from automl_common.auth import OrgIdDep
+from automl_common.db import after_commit
 from automl_common.deps import SessionDep
 from automl_common.errors import Conflict, InvalidRequest, NotFound, error_responses
 from automl_common.ids import IdPath
@@ -32,8 +35,7 @@ async def create_task(
 ) -> schemas.Task:
     """Accept inputs now, predict in the background; the result is kept and, with `callback_url`, POSTed."""
     row = await service.create_task(session, settings, reader, callbacks, payer, deployment_id, body)
-    await session.commit()
-    runner.schedule(row.id)
+    after_commit(session, partial(runner.schedule, row.id))
     return service.to_schema(row)
 
 

@@ -2,9 +2,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 
-from automl_common.db import Repository
+from automl_common.db import Repository, upsert_insert
 from snapshot_svc.models import Snapshot, SnapshotInvalidRow, SnapshotReference, Split
 
 
@@ -34,6 +34,18 @@ class SnapshotRepository(Repository[Snapshot]):
         if len(rows) > limit:
             return rows[:limit], rows[limit - 1].position
         return rows, None
+
+    async def add_reference(self, snapshot_id: str, model_id: str) -> None:
+        """Idempotent: a reference that exists (or is added concurrently) is what was asked."""
+        statement = upsert_insert(self.session, SnapshotReference).values(snapshot_id=snapshot_id, model_id=model_id)
+        await self.session.execute(statement.on_conflict_do_nothing())
+
+    async def remove_reference(self, snapshot_id: str, model_id: str) -> None:
+        await self.session.execute(
+            delete(SnapshotReference).where(
+                SnapshotReference.snapshot_id == snapshot_id, SnapshotReference.model_id == model_id
+            )
+        )
 
     async def references(self, snapshot_id: str) -> Sequence[str]:
         statement = select(SnapshotReference.model_id).where(SnapshotReference.snapshot_id == snapshot_id)

@@ -8,7 +8,6 @@ import tempfile
 from pathlib import Path
 
 import pyarrow.parquet as pq
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from automl_common.clients import DatasetsClient
@@ -20,7 +19,7 @@ from automl_common.schemas import Page
 from automl_common.storage import ObjectStore, download_file
 from automl_proto import snapshots as schemas
 from automl_proto.training import ReadySnapshot
-from snapshot_svc.models import Snapshot, SnapshotReference, Split
+from snapshot_svc.models import Snapshot, Split
 from snapshot_svc.settings import SnapshotSettings
 from snapshot_svc.snapshots.build import column_problems, snapshot_prefix
 from snapshot_svc.snapshots.references import IMAGE_TYPES, DatasetNotFound, set_dataset_reference
@@ -200,19 +199,12 @@ async def delete_snapshot(
 
 async def add_reference(session: AsyncSession, org_id: str, snapshot_id: str, model_id: str) -> None:
     await get_snapshot_row(session, org_id, snapshot_id)
-    if model_id not in await SnapshotRepository(session).references(snapshot_id):
-        session.add(SnapshotReference(snapshot_id=snapshot_id, model_id=model_id))
-        try:
-            await session.flush()
-        except IntegrityError:  # added by a concurrent call: the reference exists, which is what was asked
-            await session.rollback()
+    await SnapshotRepository(session).add_reference(snapshot_id, model_id)
 
 
 async def remove_reference(session: AsyncSession, org_id: str, snapshot_id: str, model_id: str) -> None:
     await get_snapshot_row(session, org_id, snapshot_id)
-    reference = await session.get(SnapshotReference, (snapshot_id, model_id))
-    if reference is not None:
-        await session.delete(reference)
+    await SnapshotRepository(session).remove_reference(snapshot_id, model_id)
 
 
 async def files(session: AsyncSession, org_id: str, snapshot_id: str, split_id: str | None) -> ReadySnapshot:

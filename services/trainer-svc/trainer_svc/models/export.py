@@ -21,6 +21,7 @@ from typing import Any, Literal, get_args
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from automl_common.db import release
 from automl_common.environ import child_environment
 from automl_common.errors import InvalidRequest, RateLimited, ServiceUnavailable
 from automl_common.quotas import OrgSlots
@@ -123,8 +124,7 @@ class Exporter:
             raise InvalidRequest(f"format: adapter is for LoRA models; model {model_id!r} was trained {model.method}")
         key = f"{model.output_prefix}exports/{export_format}.tar"
         files = await artifacts_of(session, org_id, model_id)
-        # No transaction is held while the export is built (it can take minutes).
-        await session.commit()
+        await release(session)  # no transaction is held while the export is built (it can take minutes)
         if await self.store.exists(key):
             return key
         async with self.slots.taken(org_id), self._locks.setdefault(key, asyncio.Lock()):
