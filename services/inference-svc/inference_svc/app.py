@@ -13,7 +13,7 @@ from automl_common.http import InternalClient
 from automl_common.ssrf import GuardedFetcher, UrlPolicy
 from automl_common.storage import ObjectStore
 from inference_svc.batch.router import router as batch_router
-from inference_svc.batch.runner import BatchRunner
+from inference_svc.batch.worker import BatchRunner
 from inference_svc.db import VERSION_TABLE
 from inference_svc.deployments.generation import router as generation_router
 from inference_svc.deployments.manager import DeploymentManager
@@ -25,7 +25,7 @@ from inference_svc.serving import local_ray
 from inference_svc.serving.runtime import ServeRuntime
 from inference_svc.settings import InferenceSettings
 from inference_svc.tasks.router import router as tasks_router
-from inference_svc.tasks.service import TaskRunner
+from inference_svc.tasks.worker import TaskRunner
 from inference_svc.upstreams import Upstreams
 from inference_svc.usage.meter import TokenMeter
 from inference_svc.usage.router import internal_router as usage_router
@@ -95,13 +95,13 @@ def create_app(
         app.state.token_meter = token_meter
         token_meter.start()
         await manager.start()
-        await runner.resume()
-        await batch_runner.resume()
+        await runner.start()
+        await batch_runner.start()
         try:
             yield
         finally:
-            await batch_runner.aclose()
-            await runner.aclose()
+            await batch_runner.stop()
+            await runner.stop()
             await manager.aclose()
             await token_meter.aclose()
             await runtime.stop()

@@ -11,11 +11,11 @@ from automl_common.context import KEY_ID_HEADER
 from automl_common.deps import from_state
 from automl_common.http import InternalClient
 from automl_common.ssrf import GuardedFetcher
-from inference_svc.batch.runner import BatchRunner
+from inference_svc.batch.worker import BatchRunner
 from inference_svc.deployments.manager import DeploymentManager
 from inference_svc.inputs import InputReader
 from inference_svc.settings import InferenceSettings
-from inference_svc.tasks.service import TaskRunner
+from inference_svc.tasks.worker import TaskRunner
 from inference_svc.upstreams import Upstreams
 from inference_svc.usage.meter import Payer, TokenMeter
 

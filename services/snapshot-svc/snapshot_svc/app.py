@@ -14,9 +14,8 @@ from automl_common.http import InternalClient
 from automl_common.storage import ObjectStore
 from snapshot_svc.db import VERSION_TABLE
 from snapshot_svc.settings import SnapshotSettings
-from snapshot_svc.snapshots.build import SnapshotBuilder
-from snapshot_svc.snapshots.repository import SnapshotRepository
 from snapshot_svc.snapshots.router import internal_router, router
+from snapshot_svc.snapshots.worker import SnapshotBuilder
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "alembic"
 
@@ -33,13 +32,11 @@ def create_app(settings: SnapshotSettings | None = None, *, store: ObjectStore |
         builder = SnapshotBuilder(app.state.database, app.state.store, settings, datasets)
         app.state.datasets = datasets
         app.state.builder = builder
-        async with app.state.database.session() as session:
-            interrupted = await SnapshotRepository(session).in_status("creating")
-        await builder.resume_interrupted(interrupted)
+        await builder.start()
         try:
             yield
         finally:
-            await builder.aclose()
+            await builder.stop()
             await datasets.aclose()
 
     spec = ServiceSpec(

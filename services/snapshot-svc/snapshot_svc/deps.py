@@ -9,7 +9,7 @@ from fastapi import Depends
 from automl_common.deps import from_state
 from automl_common.http import InternalClient
 from snapshot_svc.settings import SnapshotSettings
-from snapshot_svc.snapshots.build import SnapshotBuilder
+from snapshot_svc.snapshots.worker import SnapshotBuilder
 
 BuilderDep = Annotated[SnapshotBuilder, Depends(from_state("builder", SnapshotBuilder))]
 DatasetsDep = Annotated[InternalClient, Depends(from_state("datasets", InternalClient))]

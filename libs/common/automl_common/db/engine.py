@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 AFTER_COMMIT = "automl.after_commit"
 
 
-def after_commit(session: AsyncSession, callback: Callable[[], None]) -> None:
+def after_commit(session: AsyncSession, callback: Callable[[], object]) -> None:
     """Run ``callback`` once this session's transaction has committed (never if it rolls back)."""
     session.info.setdefault(AFTER_COMMIT, []).append(callback)
 
@@ -33,7 +33,7 @@ async def release(session: AsyncSession) -> None:
 
 async def _commit(session: AsyncSession) -> None:
     await session.commit()
-    callbacks: list[Callable[[], None]] = session.info.pop(AFTER_COMMIT, [])
+    callbacks: list[Callable[[], object]] = session.info.pop(AFTER_COMMIT, [])
     for callback in callbacks:
         callback()
 

@@ -3,11 +3,10 @@ the row limit), then run in the background by ``BatchRunner``."""
 
 from __future__ import annotations
 
-from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from automl_common.clients import DatasetsClient, SnapshotsClient
-from automl_common.db import Repository, utcnow
+from automl_common.db import utcnow
 from automl_common.errors import InvalidRequest
 from automl_common.http import InternalClient
 from automl_common.ids import new_id
@@ -16,6 +15,7 @@ from automl_common.schemas import Page
 from automl_common.storage import ObjectStore
 from automl_proto import inference as schemas
 from automl_proto.training import ReadySnapshot
+from inference_svc.batch.repository import BatchRepository
 from inference_svc.deployments import service as deployments
 from inference_svc.errors import BatchPredictionNotFound, PlaygroundQuotaExhausted, SourceNotFound, SourceNotReady
 from inference_svc.inputs import served_type
@@ -157,32 +157,18 @@ async def create_batch(
         rows_total=rows,
         created_at=utcnow(),
     )
-    session.add(row)
-    await session.flush()
-    return row
+    return await BatchRepository(session).add(row)
 
 
 async def get_batch(session: AsyncSession, org_id: str, batch_id: str) -> BatchPredictionRow:
-    statement = select(BatchPredictionRow).where(BatchPredictionRow.id == batch_id, BatchPredictionRow.org_id == org_id)
-    row = (await session.execute(statement)).scalar()
+    row = await BatchRepository(session).get_in_org(org_id, batch_id)
     if row is None:
         raise BatchPredictionNotFound(f"batch prediction {batch_id!r} not found")
     return row
 
 
-class BatchRepository(Repository[BatchPredictionRow]):
-    model = BatchPredictionRow
-
-    async def count_active(self, org_id: str) -> int:
-        statement = select(func.count()).where(
-            BatchPredictionRow.org_id == org_id, BatchPredictionRow.status.in_(("queued", "running"))
-        )
-        return int((await self.session.execute(statement)).scalar_one())
-
-
 async def list_batches(
     session: AsyncSession, store: ObjectStore, org_id: str, *, limit: int, after: str | None
 ) -> Page[schemas.BatchPrediction]:
-    statement = select(BatchPredictionRow).where(BatchPredictionRow.org_id == org_id)
-    rows, next_cursor = await BatchRepository(session).page(statement, limit=limit, after=after)
+    rows, next_cursor = await BatchRepository(session).page_for_org(org_id, limit=limit, after=after)
     return Page[schemas.BatchPrediction](items=[await to_schema(row, store) for row in rows], next=next_cursor)

@@ -1,11 +1,13 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, insert, select, update
 
 from automl_common.db import Repository, upsert_insert
 from snapshot_svc.models import Snapshot, SnapshotInvalidRow, SnapshotReference, Split
+from snapshot_svc.snapshots.validation import InvalidRow
 
 
 class SnapshotRepository(Repository[Snapshot]):
@@ -46,6 +48,31 @@ class SnapshotRepository(Repository[Snapshot]):
                 SnapshotReference.snapshot_id == snapshot_id, SnapshotReference.model_id == model_id
             )
         )
+
+    async def set_fields(self, snapshot_id: str, **values: Any) -> None:
+        """Write ``values`` to the snapshot's row without reading it first (a build's progress, its outcome)."""
+        await self.session.execute(update(Snapshot).where(Snapshot.id == snapshot_id).values(**values))
+
+    async def add_invalid_rows(self, snapshot_id: str, invalid: list[InvalidRow]) -> None:
+        """The rows a build refused, in the dataset's order, inserted 5000 at a time."""
+        invalid.sort(key=lambda row: row.index)
+        for start in range(0, len(invalid), 5000):
+            await self.session.execute(
+                insert(SnapshotInvalidRow),
+                [
+                    {
+                        "snapshot_id": snapshot_id,
+                        "position": start + offset,
+                        "row_id": row.row_id,
+                        "index": row.index,
+                        "reasons": row.reasons,
+                    }
+                    for offset, row in enumerate(invalid[start : start + 5000])
+                ],
+            )
+
+    async def delete_invalid_rows(self, snapshot_id: str) -> None:
+        await self.session.execute(delete(SnapshotInvalidRow).where(SnapshotInvalidRow.snapshot_id == snapshot_id))
 
     async def references(self, snapshot_id: str) -> Sequence[str]:
         statement = select(SnapshotReference.model_id).where(SnapshotReference.snapshot_id == snapshot_id)

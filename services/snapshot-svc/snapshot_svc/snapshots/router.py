@@ -1,11 +1,13 @@
 from __future__ import annotations
 
+from functools import partial
 from typing import Annotated
 
-from fastapi import APIRouter, BackgroundTasks, Query, Response, status
+from fastapi import APIRouter, Query, Response, status
 from fastapi.responses import StreamingResponse
 
 from automl_common.auth import OrgIdDep
+from automl_common.db import after_commit
 from automl_common.deps import PageDep, SessionDep, StoreDep
 from automl_common.errors import BadGateway, Conflict, InvalidRequest, NotFound, ServiceUnavailable, error_responses
 from automl_common.ids import IdPath, IdQuery
@@ -35,11 +37,10 @@ async def create_snapshot(
     settings: SnapshotSettingsDep,
     builder: BuilderDep,
     org_id: OrgIdDep,
-    background: BackgroundTasks,
 ) -> schemas.Snapshot:
     """Freeze a dataset (with a confirmed mapping) into an immutable, validated export; built in the background."""
     snapshot = await service.create_snapshot(session, datasets, settings, org_id, body)
-    background.add_task(builder.schedule, snapshot.id)
+    after_commit(session, partial(builder.schedule, snapshot.id))
     return service.to_schema(snapshot)
 
 

@@ -12,26 +12,25 @@ import logging
 import shutil
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
-
-from sqlalchemy import select, update
 
 from automl_common.db import Database, utcnow
 from automl_common.errors import AutoMLError
 from automl_common.storage import ObjectStore, upload_file
-from automl_common.tasks import TaskRegistry
+from automl_common.worker import BackgroundWorker
 from automl_proto.inference import ModelArtifacts
+from inference_svc.batch.repository import BatchRepository
 from inference_svc.batch.results import CONTENT_TYPES, ResultWriter, jsonl_to_csv
 from inference_svc.batch.service import result_key, snapshot_files
 from inference_svc.batch.sources import BatchItem, SourceFailed, dataset_items, snapshot_items, with_image_bytes
 from inference_svc.deployments import service as deployments
 from inference_svc.deployments.manager import DeploymentManager
+from inference_svc.deployments.repository import DeploymentRepository
 from inference_svc.errors import DeploymentNotReady
 from inference_svc.serving.loader import ModelInput
 from inference_svc.settings import InferenceSettings
-from inference_svc.tables import BatchPredictionRow, DeploymentRow
 from inference_svc.upstreams import Upstreams
 from inference_svc.usage.meter import Payer
 from modelkit import tasks
@@ -48,7 +47,9 @@ class BatchFailed(Exception):
     pass
 
 
-class BatchRunner:
+class BatchRunner(BackgroundWorker):
+    name = "batch"
+
     def __init__(
         self,
         database: Database,
@@ -57,34 +58,23 @@ class BatchRunner:
         upstreams: Upstreams,
         settings: InferenceSettings,
     ) -> None:
-        self.database = database
+        super().__init__(database)
         self.store = store
         self.manager = manager
         self.upstreams = upstreams
         self.settings = settings
-        self.tasks = TaskRegistry()
         self._slots = asyncio.Semaphore(settings.batch_max_running)
 
     @property
     def work_dir(self) -> Path:
         return self.settings.data_dir / "batch"
 
-    async def resume(self) -> None:
-        async with self.database.session() as session:
-            rows = await session.scalars(
-                select(BatchPredictionRow.id).where(BatchPredictionRow.status.in_(("queued", "running")))
-            )
-            pending = list(rows)
-        for batch_id in pending:
-            self.schedule(batch_id)
+    async def interrupted(self) -> Sequence[str]:
+        """Runs a restart interrupted start over."""
+        async with self.transaction() as session:
+            return await BatchRepository(session).unfinished_ids()
 
-    def schedule(self, batch_id: str) -> None:
-        self.tasks.start(f"batch:{batch_id}", lambda: self._run(batch_id))
-
-    async def aclose(self) -> None:
-        await self.tasks.aclose()
-
-    async def _run(self, batch_id: str) -> None:
+    async def run(self, batch_id: str) -> None:
         async with self._slots:
             directory = self.work_dir / batch_id
             try:
@@ -100,8 +90,8 @@ class BatchRunner:
                 await asyncio.to_thread(shutil.rmtree, directory, True)
 
     async def _execute(self, batch_id: str, directory: Path) -> None:
-        async with self.database.session() as session:
-            row = await session.get(BatchPredictionRow, batch_id)
+        async with self.transaction() as session:
+            row = await BatchRepository(session).get(batch_id)
             if row is None or row.status not in ("queued", "running"):
                 return
             row.status, row.rows_done = "running", 0
@@ -196,8 +186,8 @@ class BatchRunner:
         """Wait (up to ``batch_ready_timeout_s``) for the deployment to serve, then send chunks to it."""
         deadline = time.monotonic() + self.settings.batch_ready_timeout_s
         while True:
-            async with self.database.session() as session:
-                deployment = await session.get(DeploymentRow, deployment_id)
+            async with self.transaction() as session:
+                deployment = await DeploymentRepository(session).get(deployment_id)
                 if deployment is None:
                     raise BatchFailed(f"deployment {deployment_id!r} was deleted")
                 try:
@@ -232,10 +222,8 @@ class BatchRunner:
         return files.data_key
 
     async def _progress(self, batch_id: str, rows_done: int) -> None:
-        async with self.database.session() as session:
-            await session.execute(
-                update(BatchPredictionRow).where(BatchPredictionRow.id == batch_id).values(rows_done=rows_done)
-            )
+        async with self.transaction() as session:
+            await BatchRepository(session).set_fields(batch_id, rows_done=rows_done)
 
     async def _finish(
         self, batch_id: str, *, result: str | None = None, rows: int | None = None, error: str | None = None
@@ -243,5 +231,5 @@ class BatchRunner:
         values: dict[str, Any] = {"status": "failed" if error else "succeeded", "error": error, "finished_at": utcnow()}
         if result is not None:
             values |= {"result_key": result, "rows_done": rows, "rows_total": rows}
-        async with self.database.session() as session:
-            await session.execute(update(BatchPredictionRow).where(BatchPredictionRow.id == batch_id).values(**values))
+        async with self.transaction() as session:
+            await BatchRepository(session).set_fields(batch_id, **values)
