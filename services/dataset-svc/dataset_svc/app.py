@@ -15,9 +15,9 @@ from automl_common.quotas import OrgSlots
 from automl_common.ssrf import GuardedFetcher, UrlPolicy
 from automl_common.storage import ObjectStore
 from dataset_svc.datasets.export import ExportsBusy
-from dataset_svc.datasets.ingest import Ingestor
 from dataset_svc.datasets.router import internal_router as datasets_internal_router
 from dataset_svc.datasets.router import router as datasets_router
+from dataset_svc.datasets.worker import Ingestor
 from dataset_svc.db import VERSION_TABLE
 from dataset_svc.images.router import router as images_router
 from dataset_svc.images.service import ImageIngestor
@@ -43,11 +43,11 @@ def create_app(
         app.state.export_slots = OrgSlots(
             settings.max_exports_per_org, error=ExportsBusy, what="exports being read", setting="max_exports_per_org"
         )
-        await ingestor.resume_interrupted()
+        await ingestor.start()
         try:
             yield
         finally:
-            await ingestor.aclose()
+            await ingestor.stop()
             await fetcher.aclose()
 
     spec = ServiceSpec(

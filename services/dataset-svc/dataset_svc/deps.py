@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import Depends
 
 from automl_common.deps import from_state
-from dataset_svc.datasets.ingest import Ingestor
+from dataset_svc.datasets.worker import Ingestor
 from dataset_svc.settings import DatasetSettings
 
 IngestorDep = Annotated[Ingestor, Depends(from_state("ingestor", Ingestor))]

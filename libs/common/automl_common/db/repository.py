@@ -38,6 +38,11 @@ class Repository(Generic[ModelT]):
         await self.session.flush()
         return entity
 
+    async def merge(self, entity: ModelT) -> ModelT:
+        """``entity`` (read in another session) attached to this one, its row updated from it on flush."""
+        merged: ModelT = await self.session.merge(entity)
+        return merged
+
     async def delete(self, entity: ModelT) -> None:
         await self.session.delete(entity)
         await self.session.flush()

@@ -1,9 +1,12 @@
 from __future__ import annotations
 
-from fastapi import APIRouter, BackgroundTasks, Request, Response, status
+from functools import partial
+
+from fastapi import APIRouter, Request, Response, status
 from fastapi.responses import StreamingResponse
 
 from automl_common.auth import OrgIdDep
+from automl_common.db import after_commit
 from automl_common.deps import PageDep, SessionDep, StoreDep
 from automl_common.errors import (
     BadRequest,
@@ -52,13 +55,12 @@ async def upload_dataset(
     settings: DatasetSettingsDep,
     ingestor: IngestorDep,
     org_id: OrgIdDep,
-    background: BackgroundTasks,
 ) -> schemas.Dataset:
     """Upload a CSV, TSV, JSONL, or a zip of one CSV plus images (multipart: ``file``, optional ``name``).
     The file streams to storage; parsing runs in the background (``status: processing``)."""
     upload = MultipartUpload(request, max_file_bytes=settings.max_upload_bytes)
     dataset = await service.upload_dataset(session, store, settings, org_id, upload)
-    background.add_task(ingestor.schedule, dataset.id)  # after the response: the row has been committed
+    after_commit(session, partial(ingestor.schedule, dataset.id))
     return await service.to_schema(session, dataset)
 
 
@@ -99,12 +101,11 @@ async def update_columns(
     session: SessionDep,
     ingestor: IngestorDep,
     org_id: OrgIdDep,
-    background: BackgroundTasks,
 ) -> schemas.Dataset:
     """Confirm or correct the inferred column types. A column newly mapped to ``image`` fetches its images."""
     dataset = await service.update_mapping(session, org_id, dataset_id, body)
     if dataset.status == "processing":
-        background.add_task(ingestor.schedule, dataset.id, "images")
+        after_commit(session, partial(ingestor.schedule, dataset.id, "images"))
     return await service.to_schema(session, dataset)
 
 
@@ -112,12 +113,12 @@ async def update_columns(
     "/{dataset_id}/images/retry", response_model=schemas.Dataset, responses=error_responses(NotFound, Conflict)
 )
 async def retry_images(
-    dataset_id: IdPath, session: SessionDep, ingestor: IngestorDep, org_id: OrgIdDep, background: BackgroundTasks
+    dataset_id: IdPath, session: SessionDep, ingestor: IngestorDep, org_id: OrgIdDep
 ) -> schemas.Dataset:
     """Fetch the images that failed again."""
     dataset = await service.retry_failed_images(session, org_id, dataset_id)
     if dataset.status == "processing":
-        background.add_task(ingestor.schedule, dataset.id, "images")
+        after_commit(session, partial(ingestor.schedule, dataset.id, "images"))
     return await service.to_schema(session, dataset)
 
 

@@ -15,7 +15,6 @@ from automl_common.quotas import OrgQuotaExceeded, enforce_org_quota
 from automl_common.schemas import Page
 from automl_common.storage import ObjectStore, image_key, thumbnail_key
 from automl_proto import datasets as schemas
-from dataset_svc.datasets.ingest import Ingestor, create_image_assets
 from dataset_svc.datasets.parsing import (
     CsvParser,
     JsonlParser,
@@ -25,6 +24,7 @@ from dataset_svc.datasets.parsing import (
 )
 from dataset_svc.datasets.repository import DatasetRepository
 from dataset_svc.datasets.upload import MultipartUpload
+from dataset_svc.datasets.worker import Ingestor
 from dataset_svc.images.repository import AssetRepository
 from dataset_svc.models import Dataset, DatasetColumn
 from dataset_svc.settings import DatasetSettings
@@ -262,7 +262,7 @@ async def update_mapping(
     await repository.bump_version(dataset_id)
     if new_images:
         await session.flush()
-        await create_image_assets(session, dataset_id, new_images)
+        await AssetRepository(session).add_pending_for_columns(dataset_id, new_images)
         dataset.status = "processing"
     await session.flush()
     await session.refresh(dataset)

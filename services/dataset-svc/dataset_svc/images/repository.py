@@ -11,6 +11,35 @@ from dataset_svc.models import Dataset, DatasetRow, ImageAsset
 class AssetRepository(Repository[ImageAsset]):
     model = ImageAsset
 
+    async def add_pending_for_columns(self, dataset_id: str, columns: list[str]) -> None:
+        """A pending asset for every non-empty cell of ``columns`` (rows walked by index, in pages)."""
+        after = -1
+        while True:
+            statement = (
+                select(DatasetRow.id, DatasetRow.index, DatasetRow.values)
+                .where(DatasetRow.dataset_id == dataset_id, DatasetRow.index > after, DatasetRow.status != "invalid")
+                .order_by(DatasetRow.index)
+                .limit(2000)
+            )
+            rows = (await self.session.execute(statement)).all()
+            if not rows:
+                return
+            for row_id, index, values in rows:
+                after = index
+                for column in columns:
+                    value = values.get(column)
+                    if isinstance(value, str) and value.strip():
+                        self.session.add(
+                            ImageAsset(
+                                row_id=row_id,
+                                column=column,
+                                dataset_id=dataset_id,
+                                source=value.strip(),
+                                status="pending",
+                            )
+                        )
+            await self.session.flush()
+
     async def for_rows(self, row_ids: Sequence[int]) -> Sequence[ImageAsset]:
         if not row_ids:
             return []

@@ -112,8 +112,9 @@ class ImageIngestor:
 
     async def _record(self, dataset_id: str, outcomes: list[Outcome]) -> None:
         async with self.database.session() as session:
+            assets = AssetRepository(session)
             for outcome in outcomes:
-                asset = await session.merge(outcome.asset)
+                asset = await assets.merge(outcome.asset)
                 asset.status = "failed" if outcome.reason else "ok"
                 asset.reason = outcome.reason
                 asset.sha256 = outcome.sha256

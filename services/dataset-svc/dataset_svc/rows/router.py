@@ -1,10 +1,12 @@
 from __future__ import annotations
 
+from functools import partial
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, BackgroundTasks, Query, Response, status
+from fastapi import APIRouter, Query, Response, status
 
 from automl_common.auth import OrgIdDep
+from automl_common.db import after_commit
 from automl_common.deps import SessionDep
 from automl_common.errors import Conflict, InvalidRequest, NotFound, error_responses
 from automl_common.ids import IdPath, RowIdPath
@@ -53,12 +55,11 @@ async def add_rows(
     settings: DatasetSettingsDep,
     ingestor: IngestorDep,
     org_id: OrgIdDep,
-    background: BackgroundTasks,
 ) -> schemas.RowsPage:
     """Append rows (column -> value); each is validated like an uploaded row, and the dataset's version goes up."""
     rows, images_queued = await service.add_rows(session, settings, org_id, dataset_id, body)
     if images_queued:
-        background.add_task(ingestor.schedule, dataset_id, "images")
+        after_commit(session, partial(ingestor.schedule, dataset_id, "images"))
     return schemas.RowsPage(items=rows)
 
 
@@ -71,12 +72,11 @@ async def update_row(
     settings: DatasetSettingsDep,
     ingestor: IngestorDep,
     org_id: OrgIdDep,
-    background: BackgroundTasks,
 ) -> schemas.Row:
     """Change some of a row's values (for example its label); the others stay as they are."""
     row, images_queued = await service.update_row(session, settings, org_id, dataset_id, row_id, body)
     if images_queued:
-        background.add_task(ingestor.schedule, dataset_id, "images")
+        after_commit(session, partial(ingestor.schedule, dataset_id, "images"))
     return row
 
 
