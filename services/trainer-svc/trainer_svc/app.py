@@ -17,8 +17,8 @@ from trainer_svc.base_models.router import router as base_models_router
 from trainer_svc.base_models.service import BaseModelImporter
 from trainer_svc.db import VERSION_TABLE
 from trainer_svc.jobs.backend import JobBackend
-from trainer_svc.jobs.dispatcher import Dispatcher
 from trainer_svc.jobs.local import LocalProcessBackend
+from trainer_svc.jobs.worker import Dispatcher
 from trainer_svc.metrics import TrainingMetrics
 from trainer_svc.models.export import Exporter
 from trainer_svc.models.router import internal_router, jobs_router, router
@@ -80,11 +80,11 @@ def create_app(
         )
         async with app.state.database.session() as session:
             await base_models.sync_builtins(session)
-        dispatcher.start()
+        await dispatcher.start()
         try:
             yield
         finally:
-            await dispatcher.aclose()
+            await dispatcher.stop()
             await job_backend.aclose()
             await snapshots.aclose()
 

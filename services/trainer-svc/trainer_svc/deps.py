@@ -8,7 +8,7 @@ from fastapi import Depends
 
 from automl_common.deps import from_state
 from automl_common.http import InternalClient
-from trainer_svc.jobs.dispatcher import Dispatcher
+from trainer_svc.jobs.worker import Dispatcher
 from trainer_svc.models.export import Exporter
 from trainer_svc.settings import TrainerSettings
 

@@ -2,10 +2,11 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, BackgroundTasks, Header, Query, Response, status
+from fastapi import APIRouter, Header, Query, Response, status
 from fastapi.responses import PlainTextResponse, StreamingResponse
 
 from automl_common.auth import OrgIdDep
+from automl_common.db import after_commit
 from automl_common.deps import PageDep, SessionDep, StoreDep
 from automl_common.errors import (
     BadGateway,
@@ -49,11 +50,10 @@ async def create_model(
     dispatcher: DispatcherDep,
     settings: TrainerSettingsDep,
     org_id: OrgIdDep,
-    background: BackgroundTasks,
 ) -> schemas.Model:
     """Start a training run: every input is checked now; the run waits queued for a free job slot."""
     model = await service.create_model(session, snapshots, org_id, body, service.RunLimits.of(settings))
-    background.add_task(dispatcher.wake)
+    after_commit(session, dispatcher.wake)
     return service.to_schema(model)
 
 
@@ -90,12 +90,12 @@ async def list_events(
 
 @router.post("/{model_id}/cancel", response_model=schemas.Model, responses=error_responses(NotFound, Conflict))
 async def cancel_model(
-    model_id: IdPath, session: SessionDep, dispatcher: DispatcherDep, org_id: OrgIdDep, background: BackgroundTasks
+    model_id: IdPath, session: SessionDep, dispatcher: DispatcherDep, org_id: OrgIdDep
 ) -> schemas.Model:
     """Stop the run: marked cancelled at once; its worker is stopped within the grace period."""
     model = await service.request_cancel(session, org_id, model_id)
     dispatcher.metrics.ended(model_id, "cancelled")
-    background.add_task(dispatcher.wake)
+    after_commit(session, dispatcher.wake)
     return service.to_schema(model)
 
 
@@ -114,7 +114,7 @@ async def delete_model(
     deployment serves is not deleted (409)."""
     model = await service.get_model_row(session, org_id, model_id)
     if model.job_handle is not None:
-        await dispatcher.stop(model.job_handle)
+        await dispatcher.cancel_job(model.job_handle)
     await service.delete_model(session, snapshots, store, org_id, model_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
@@ -194,7 +194,7 @@ async def post_event(
         raise Unauthorized("a job token is required")
     answer = await worker_events.record(session, model_id, token, event, dispatcher.metrics)
     if event.kind in ("succeeded", "failed", "cancelled"):
-        dispatcher.wake()
+        after_commit(session, dispatcher.wake)  # a slot is free once the outcome is stored
     return answer
 
 

@@ -12,12 +12,9 @@ finds the job running (adopted) or absent (submitted again) on its next tick."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 import secrets
 import time
-from typing import Any
 
 from prometheus_client import CollectorRegistry
 
@@ -25,6 +22,8 @@ from automl_common.clients import SnapshotsClient
 from automl_common.db.engine import Database
 from automl_common.errors import AutoMLError
 from automl_common.http import InternalClient
+from automl_common.worker import BackgroundWorker
+from automl_proto.models import TrainingOptions
 from automl_proto.training import BaseModelFiles, JobSpec, ParentModel, ReadySnapshot
 from trainer_svc.base_models.builtin import BaseModelUnavailable
 from trainer_svc.base_models.service import BaseModelImporter
@@ -44,7 +43,9 @@ class SpecError(Exception):
     pass
 
 
-class Dispatcher:
+class Dispatcher(BackgroundWorker):
+    name = "dispatcher"
+
     def __init__(
         self,
         database: Database,
@@ -54,44 +55,19 @@ class Dispatcher:
         settings: TrainerSettings,
         metrics: TrainingMetrics | None = None,
     ) -> None:
+        super().__init__(database)
+        self.tick_interval_s = settings.dispatch_interval_s
         self.metrics = metrics or TrainingMetrics(CollectorRegistry())
-        self.database = database
         self.backend = backend
         self.importer = importer
         self.snapshots = snapshots
         self.settings = settings
-        self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
         self._cancelling: set[str] = set()
         self._served: dict[str, float] = {}  # org id -> when it last got a slot (fairness between orgs)
 
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="trainer-dispatcher")
-
-    def wake(self) -> None:
-        self._wake.set()
-
-    async def stop(self, handle: str) -> None:
+    async def cancel_job(self, handle: str) -> None:
         """Stop a job now (its model is being deleted)."""
         await self.backend.cancel(handle)
-
-    async def aclose(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-
-    async def _run(self) -> None:
-        while True:
-            try:
-                await self.tick()
-            except asyncio.CancelledError:
-                raise
-            except Exception:  # one bad tick (a database hiccup) must not stop dispatching
-                logger.exception("dispatcher tick failed")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.settings.dispatch_interval_s)
-            self._wake.clear()
 
     async def tick(self) -> None:
         await self._reconcile()
@@ -99,7 +75,7 @@ class Dispatcher:
 
     # -- reconcile ----------------------------------------------------------------------------------
     async def _reconcile(self) -> None:
-        async with self.database.session() as session:
+        async with self.transaction() as session:
             models = [
                 m for m in await ModelRepository(session).in_status("queued", "running", "cancelled") if m.job_handle
             ]
@@ -128,15 +104,15 @@ class Dispatcher:
     async def _release(self, model_id: str, handle: str) -> None:
         self._cancelling.discard(handle)
         self.backend.forget(handle)
-        async with self.database.session() as session:
-            model = await session.get(TrainingModel, model_id)
+        async with self.transaction() as session:
+            model = await ModelRepository(session).get(model_id)
             if model is not None and model.job_handle == handle:
                 model.job_handle = None
 
     async def _waiting(self, model_id: str, reason: str | None) -> None:
         """A job the backend has not started yet (no GPU free, queued in Kueue, pulling its image)."""
-        async with self.database.session() as session:
-            model = await session.get(TrainingModel, model_id)
+        async with self.transaction() as session:
+            model = await ModelRepository(session).get(model_id)
             if model is None or model.status != "queued" or model.progress.get("waiting") == reason:
                 return
             model.progress = {**model.progress, "waiting": reason}
@@ -146,8 +122,8 @@ class Dispatcher:
     async def _unsubmitted(self, model_id: str, handle: str, reason: str) -> None:
         """The recorded job was never created (or its creation failed and may succeed later): the model stays
         queued and is submitted again, as the same attempt, on a later tick."""
-        async with self.database.session() as session:
-            model = await session.get(TrainingModel, model_id, with_for_update=True)
+        async with self.transaction() as session:
+            model = await ModelRepository(session).get_for_update(model_id)
             if model is None or model.job_handle != handle:
                 return
             model.job_handle, model.token_hash = None, None
@@ -160,8 +136,8 @@ class Dispatcher:
         if status.state == "failed":
             await self.backend.cancel(handle)  # a job failed by its status (an image that never pulls) stops
         self.backend.forget(handle)
-        async with self.database.session() as session:
-            model = await session.get(TrainingModel, model_id, with_for_update=True)
+        async with self.transaction() as session:
+            model = await ModelRepository(session).get_for_update(model_id)
             if model is None or model.job_handle != handle:
                 return
             model.job_handle = None
@@ -186,7 +162,7 @@ class Dispatcher:
     # -- start ----------------------------------------------------------------------------------------
     async def _start_queued(self) -> None:
         """Free slots to queued runs in ``fair_order``; every run still waiting is told its place in line."""
-        async with self.database.session() as session:
+        async with self.transaction() as session:
             repository = ModelRepository(session)
             queued = [Queued(m.id, m.org_id) for m in await repository.in_status("queued") if m.job_handle is None]
             holding = await repository.jobs_held_by_org()
@@ -203,7 +179,7 @@ class Dispatcher:
         if not waiting:
             return
         places = {model_id: position for position, model_id in enumerate(waiting)}
-        async with self.database.session() as session:
+        async with self.transaction() as session:
             for model in await ModelRepository(session).in_status("queued"):  # one read for all of them
                 position = places.get(model.id)
                 if position is None or model.job_handle is not None:
@@ -216,21 +192,20 @@ class Dispatcher:
                     }
 
     async def _submit(self, model_id: str) -> None:
-        async with self.database.session() as session:
-            model = await session.get(TrainingModel, model_id)
-            if model is None or model.status != "queued" or model.job_handle is not None:
+        async with self.transaction() as session:
+            queued = await ModelRepository(session).get(model_id)
+            if queued is None or queued.status != "queued" or queued.job_handle is not None:
                 return
-            snapshot = {c.name: getattr(model, c.name) for c in TrainingModel.__table__.columns}
         token = secrets.token_urlsafe(32)
         try:
-            spec = await self._spec(snapshot, token)
+            spec = await self._spec(queued, token)  # what was read stays readable (expire_on_commit is off)
         except (SpecError, BaseModelUnavailable, AutoMLError) as error:
             await self._fail(model_id, f"could not start: {error}")
             return
         handle = self.backend.handle_for(spec)
         # Recorded first (a short transaction), submitted after it, with no row lock held.
-        async with self.database.session() as session:
-            model = await session.get(TrainingModel, model_id, with_for_update=True)
+        async with self.transaction() as session:
+            model = await ModelRepository(session).get_for_update(model_id)
             if model is None or model.status != "queued" or model.job_handle is not None:
                 return
             model.job_handle = handle
@@ -246,14 +221,14 @@ class Dispatcher:
             else:
                 await self._fail(model_id, f"could not start: {error}", handle)
             return
-        async with self.database.session() as session:
+        async with self.transaction() as session:
             await ModelRepository(session).add_event(
                 model_id, "submitted", f"attempt {spec.attempt}", {"job_id": spec.job_id, "handle": handle}
             )
 
     async def _fail(self, model_id: str, reason: str, handle: str | None = None) -> None:
-        async with self.database.session() as session:
-            model = await session.get(TrainingModel, model_id)
+        async with self.transaction() as session:
+            model = await ModelRepository(session).get(model_id)
             if model is None or run_status.is_terminal(model.status):
                 return
             if handle is not None and model.job_handle == handle:
@@ -270,45 +245,46 @@ class Dispatcher:
             org_id, snapshot_id, split_id=split_id, missing=refused, not_ready=refused
         )
 
-    async def _spec(self, model: dict[str, Any], token: str) -> JobSpec:
-        base: BaseModelRow = await self.importer.ensure_ready(model["base_model_id"])
+    async def _spec(self, model: TrainingModel, token: str) -> JobSpec:
+        base: BaseModelRow = await self.importer.ensure_ready(model.base_model_id)
         assert base.sha256 is not None
         assert base.store_prefix is not None
-        train = await self._files(model["org_id"], model["train_snapshot_id"], model["split_id"])
-        test = await self._files(model["org_id"], model["test_snapshot_id"]) if model["test_snapshot_id"] else None
+        train = await self._files(model.org_id, model.train_snapshot_id, model.split_id)
+        test = await self._files(model.org_id, model.test_snapshot_id) if model.test_snapshot_id else None
         parent = None
-        if model["parent_model_id"]:
-            async with self.database.session() as session:
-                parent_row = await session.get(TrainingModel, model["parent_model_id"])
+        if model.parent_model_id:
+            async with self.transaction() as session:
+                parent_row = await ModelRepository(session).get(model.parent_model_id)
             if parent_row is None or parent_row.status != "succeeded":
-                raise SpecError(f"the parent model {model['parent_model_id']} is gone")
+                raise SpecError(f"the parent model {model.parent_model_id} is gone")
             parent = ParentModel(
                 id=parent_row.id, name=parent_row.name, artifacts_prefix=parent_row.output_prefix + "artifacts/"
             )
-        attempt = int(model["attempts"]) + 1
+        options = TrainingOptions.model_validate(model.options)
+        attempt = model.attempts + 1
         split_description = ""
-        if model["split_id"]:
+        if model.split_id:
             split_description = (
-                f"{model['test_split_pct']:g}% stratified split of snapshot {model['train_snapshot_id']} "
-                f"(split {model['split_id']}, seed {model['options'].get('seed')})"
+                f"{model.test_split_pct:g}% stratified split of snapshot {model.train_snapshot_id} "
+                f"(split {model.split_id}, seed {options.seed})"
             )
         return JobSpec(
-            job_id=f"{model['id']}-{attempt}",
-            model_id=model["id"],
-            org_id=model["org_id"],
-            model_name=model["name"],
-            description=model["description"],
-            model_type=model["model_type"],
-            method=model["method"],
+            job_id=f"{model.id}-{attempt}",
+            model_id=model.id,
+            org_id=model.org_id,
+            model_name=model.name,
+            description=model.description,
+            model_type=model.model_type,
+            method=model.method,
             base_model=BaseModelFiles(id=base.id, name=base.name, sha256=base.sha256, store_prefix=base.store_prefix),
             train=train.files(),
             test=test.files() if test else None,
             split_key=train.split_key,
             split_description=split_description,
             parent=parent,
-            options=model["options"],
-            output_prefix=model["output_prefix"],
-            events_url=f"{self.settings.resolved_public_url}/jobs/{model['id']}/events",
+            options=options,
+            output_prefix=model.output_prefix,
+            events_url=f"{self.settings.resolved_public_url}/jobs/{model.id}/events",
             token=token,
             attempt=attempt,
         )
