@@ -15,9 +15,10 @@ from automl_common.storage import ObjectStore
 from inference_svc.batch.router import router as batch_router
 from inference_svc.batch.worker import BatchRunner
 from inference_svc.db import VERSION_TABLE
+from inference_svc.deployments.calls import ServeCalls
 from inference_svc.deployments.generation import router as generation_router
-from inference_svc.deployments.manager import DeploymentManager
 from inference_svc.deployments.router import router as deployments_router
+from inference_svc.deployments.worker import DeploymentManager
 from inference_svc.inputs import InputReader
 from inference_svc.metrics import InferenceMetrics
 from inference_svc.playground.router import internal_router as playground_router
@@ -75,21 +76,17 @@ def create_app(
             token_path=settings.data_dir / "ray.token",
         )
         token_meter = TokenMeter(app.state.database, settings.usage_flush_interval_s)
-        manager = DeploymentManager(
-            app.state.database,
-            runtime,
-            settings,
-            InferenceMetrics(app.state.metrics_registry),
-            token_meter,
-            upstreams.trainer,
-        )
-        runner = TaskRunner(app.state.database, manager, callbacks, settings)
-        batch_runner = BatchRunner(app.state.database, app.state.store, manager, upstreams, settings)
+        metrics = InferenceMetrics(app.state.metrics_registry)
+        calls = ServeCalls(runtime, settings, metrics, token_meter)
+        manager = DeploymentManager(app.state.database, calls, settings, metrics, upstreams.trainer)
+        runner = TaskRunner(app.state.database, calls, callbacks, settings)
+        batch_runner = BatchRunner(app.state.database, app.state.store, calls, upstreams, settings)
         app.state.upstreams = upstreams
         app.state.trainer = upstreams.trainer
         app.state.callbacks = callbacks
         app.state.inputs = InputReader(settings, images)
         app.state.manager = manager
+        app.state.serve_calls = calls
         app.state.task_runner = runner
         app.state.batch_runner = batch_runner
         app.state.token_meter = token_meter
@@ -102,7 +99,7 @@ def create_app(
         finally:
             await batch_runner.stop()
             await runner.stop()
-            await manager.aclose()
+            await manager.stop()
             await token_meter.aclose()
             await runtime.stop()
             await callbacks.aclose()

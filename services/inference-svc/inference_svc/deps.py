@@ -12,7 +12,8 @@ from automl_common.deps import from_state
 from automl_common.http import InternalClient
 from automl_common.ssrf import GuardedFetcher
 from inference_svc.batch.worker import BatchRunner
-from inference_svc.deployments.manager import DeploymentManager
+from inference_svc.deployments.calls import ServeCalls
+from inference_svc.deployments.worker import DeploymentManager
 from inference_svc.inputs import InputReader
 from inference_svc.settings import InferenceSettings
 from inference_svc.tasks.worker import TaskRunner
@@ -20,6 +21,7 @@ from inference_svc.upstreams import Upstreams
 from inference_svc.usage.meter import Payer, TokenMeter
 
 ManagerDep = Annotated[DeploymentManager, Depends(from_state("manager", DeploymentManager))]
+ServeCallsDep = Annotated[ServeCalls, Depends(from_state("serve_calls", ServeCalls))]
 TrainerDep = Annotated[InternalClient, Depends(from_state("trainer", InternalClient))]
 InferenceSettingsDep = Annotated[InferenceSettings, Depends(from_state("settings", InferenceSettings))]
 CallbacksDep = Annotated[GuardedFetcher, Depends(from_state("callbacks", GuardedFetcher))]

@@ -192,7 +192,7 @@ async def test_a_batch_left_running_by_a_stop_starts_over_at_start_up(
 
     # What a stopped service leaves behind: the row still running, part done, no result. Start-up resumes it.
     app = inference_platform.apps["inference"]
-    loop = app.state.manager._reconciler.get_loop()  # the service's own event loop
+    loop = app.state.manager._ticker.get_loop()  # the service's own event loop
 
     async def left_running_then_start_up() -> None:
         async with app.state.database.session() as session:

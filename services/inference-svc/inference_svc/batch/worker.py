@@ -26,7 +26,7 @@ from inference_svc.batch.results import CONTENT_TYPES, ResultWriter, jsonl_to_cs
 from inference_svc.batch.service import result_key, snapshot_files
 from inference_svc.batch.sources import BatchItem, SourceFailed, dataset_items, snapshot_items, with_image_bytes
 from inference_svc.deployments import service as deployments
-from inference_svc.deployments.manager import DeploymentManager
+from inference_svc.deployments.calls import ServeCalls
 from inference_svc.deployments.repository import DeploymentRepository
 from inference_svc.errors import DeploymentNotReady
 from inference_svc.serving.loader import ModelInput
@@ -54,13 +54,13 @@ class BatchRunner(BackgroundWorker):
         self,
         database: Database,
         store: ObjectStore,
-        manager: DeploymentManager,
+        calls: ServeCalls,
         upstreams: Upstreams,
         settings: InferenceSettings,
     ) -> None:
         super().__init__(database)
         self.store = store
-        self.manager = manager
+        self.calls = calls
         self.upstreams = upstreams
         self.settings = settings
         self._slots = asyncio.Semaphore(settings.batch_max_running)
@@ -204,13 +204,13 @@ class BatchRunner(BackgroundWorker):
             await asyncio.sleep(1.0)
 
         async def predict(values: list[ModelInput]) -> list[dict[str, Any]]:
-            return await self.manager.predict(deployment_id, route, values, payer)
+            return await self.calls.predict(deployment_id, route, values, payer)
 
         return predict
 
     def _playground_predict(self, artifacts: ModelArtifacts, payer: Payer) -> Predict:
         async def predict(values: list[ModelInput]) -> list[dict[str, Any]]:
-            return await self.manager.playground(artifacts, values, payer)
+            return await self.calls.playground(artifacts, values, payer)
 
         return predict
 

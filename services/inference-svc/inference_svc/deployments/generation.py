@@ -22,8 +22,8 @@ from automl_common.ids import IdPath, new_id
 from automl_proto import openai
 from automl_proto.inference import PromptInput
 from inference_svc.deployments import service
-from inference_svc.deployments.manager import DeploymentManager
-from inference_svc.deps import InputsDep, ManagerDep, PayerDep
+from inference_svc.deployments.calls import ServeCalls
+from inference_svc.deps import InputsDep, PayerDep, ServeCallsDep
 from inference_svc.inputs import InputReader
 from inference_svc.usage.meter import Payer
 
@@ -81,7 +81,7 @@ async def _answer(
     body: openai.ChatCompletionRequest | openai.CompletionRequest,
     deployment_id: str,
     session: AsyncSession,
-    manager: DeploymentManager,
+    calls: ServeCalls,
     reader: InputReader,
     payer: Payer,
 ) -> Any:
@@ -90,9 +90,9 @@ async def _answer(
     )
     head = {"id": new_id(api.id_prefix), "created": int(time.time()), "model": deployment_id}
     if body.stream:
-        replies = await primed(manager.stream(deployment_id, route, request, payer))
+        replies = await primed(calls.stream(deployment_id, route, request, payer))
         return StreamingResponse(events(api, head, replies), media_type="text/event-stream")
-    [reply] = await manager.predict(deployment_id, route, [request], payer)
+    [reply] = await calls.predict(deployment_id, route, [request], payer)
     return whole(api, head, reply)
 
 
@@ -150,12 +150,12 @@ async def chat_completions(
     deployment_id: IdPath,
     body: openai.ChatCompletionRequest,
     session: SessionDep,
-    manager: ManagerDep,
+    calls: ServeCallsDep,
     reader: InputsDep,
     payer: PayerDep,
 ) -> Any:
     """The deployment's reply to a conversation, as OpenAI's chat completions API gives it."""
-    return await _answer(CHAT, body, deployment_id, session, manager, reader, payer)
+    return await _answer(CHAT, body, deployment_id, session, calls, reader, payer)
 
 
 @router.post(
@@ -167,10 +167,10 @@ async def completions(
     deployment_id: IdPath,
     body: openai.CompletionRequest,
     session: SessionDep,
-    manager: ManagerDep,
+    calls: ServeCallsDep,
     reader: InputsDep,
     payer: PayerDep,
 ) -> Any:
     """The deployment's reply to a prompt (taken as one user turn through the model's chat template, as it was
     trained), as OpenAI's completions API gives it."""
-    return await _answer(COMPLETION, body, deployment_id, session, manager, reader, payer)
+    return await _answer(COMPLETION, body, deployment_id, session, calls, reader, payer)

@@ -27,3 +27,17 @@ class DeploymentRepository(Repository[DeploymentRow]):
         if excluding is not None:
             statement = statement.where(DeploymentRow.id != excluding)
         return int((await self.session.execute(statement)).scalar_one())
+
+    async def in_status(self, *statuses: str) -> Sequence[DeploymentRow]:
+        return (await self.session.scalars(select(DeploymentRow).where(DeploymentRow.status.in_(statuses)))).all()
+
+    async def shared_scaling(self, app_name: str, excluding: str | None = None) -> tuple[int, int]:
+        """The replicas a shared app is to have: the largest min and max its live deployments ask for ((0, 0)
+        when none is left)."""
+        statement = select(DeploymentRow.min_replicas, DeploymentRow.max_replicas).where(
+            DeploymentRow.serve_app == app_name, DeploymentRow.status.in_(("deploying", "ready"))
+        )
+        if excluding is not None:
+            statement = statement.where(DeploymentRow.id != excluding)
+        rows = (await self.session.execute(statement)).all()
+        return (max(row[0] for row in rows), max(row[1] for row in rows)) if rows else (0, 0)

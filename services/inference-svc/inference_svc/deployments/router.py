@@ -13,7 +13,7 @@ from automl_common.quotas import OrgQuotaExceeded
 from automl_common.schemas import Page
 from automl_proto import inference as schemas
 from inference_svc.deployments import service
-from inference_svc.deps import InferenceSettingsDep, InputsDep, ManagerDep, PayerDep, TrainerDep
+from inference_svc.deps import InferenceSettingsDep, InputsDep, ManagerDep, PayerDep, ServeCallsDep, TrainerDep
 
 router = APIRouter(prefix="/v1/deployments", tags=["deployments"])
 
@@ -33,7 +33,7 @@ async def create_deployment(
     org_id: OrgIdDep,
 ) -> schemas.Deployment:
     """Serve a succeeded model on Ray Serve; `deploying` until its replicas are up."""
-    row = await service.create_deployment(session, trainer, settings, manager, org_id, body)
+    row = await service.create_deployment(session, trainer, settings, manager.calls, org_id, body)
     after_commit(session, partial(manager.schedule_deploy, row.id))
     return service.to_schema(row)
 
@@ -91,10 +91,10 @@ async def predict(
     deployment_id: IdPath,
     body: schemas.PredictRequest,
     session: SessionDep,
-    manager: ManagerDep,
+    calls: ServeCallsDep,
     reader: InputsDep,
     payer: PayerDep,
 ) -> schemas.PredictResponse:
     """Per input and head: every class's score (highest first) and the predicted classes. Text models take
     strings; image models ``{"image_url": ...}`` (fetched with the SSRF guard) or ``{"image_base64": ...}``."""
-    return await service.predict(session, manager, reader, payer, deployment_id, body)
+    return await service.predict(session, calls, reader, payer, deployment_id, body)

@@ -16,7 +16,7 @@ from automl_common.schemas import Page
 from automl_proto import inference as schemas
 from automl_proto.inference import PromptInput
 from inference_svc.deployments import operating_point
-from inference_svc.deployments.manager import DeploymentManager, Route
+from inference_svc.deployments.calls import Route, ServeCalls
 from inference_svc.deployments.repository import DeploymentRepository
 from inference_svc.errors import (
     DeploymentFailed,
@@ -97,7 +97,7 @@ async def create_deployment(
     session: AsyncSession,
     trainer: InternalClient,
     settings: InferenceSettings,
-    manager: DeploymentManager,
+    calls: ServeCalls,
     org_id: str,
     request: schemas.DeploymentCreate,
 ) -> DeploymentRow:
@@ -129,9 +129,9 @@ async def create_deployment(
         name=request.name,
         model_id=artifacts.model_id,
         model_type=artifacts.model_type,
-        app_name=manager.app_name(deployment_id),
+        app_name=calls.app_name(deployment_id),
         share_base=request.share_base,
-        serve_app=manager.shared_app_name(org_id, artifacts.base_model_sha256) if request.share_base else None,
+        serve_app=calls.shared_app_name(org_id, artifacts.base_model_sha256) if request.share_base else None,
         status="deploying",
         artifacts=artifacts.model_dump(),
         generation=1,
@@ -207,7 +207,7 @@ async def mark_deleting(session: AsyncSession, org_id: str, deployment_id: str) 
 
 async def predict(
     session: AsyncSession,
-    manager: DeploymentManager,
+    calls: ServeCalls,
     reader: InputReader,
     payer: Payer,
     deployment_id: str,
@@ -223,7 +223,7 @@ async def predict(
     values = await reader.read(request.inputs, model_type)  # bad inputs are named before "not ready"
     if not_serving is not None:
         raise not_serving
-    outputs = await manager.predict(deployment_id, route, values, payer)
+    outputs = await calls.predict(deployment_id, route, values, payer)
     return schemas.PredictResponse.model_validate({"outputs": outputs})
 
 

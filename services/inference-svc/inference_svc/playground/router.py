@@ -28,7 +28,7 @@ from inference_svc.deployments.generation import (
     prompt_of,
     whole,
 )
-from inference_svc.deps import InputsDep, ManagerDep, PayerDep, TrainerDep
+from inference_svc.deps import InputsDep, PayerDep, ServeCallsDep, TrainerDep
 from inference_svc.errors import WrongInputKind
 from inference_svc.models_client import model_artifacts
 from modelkit import tasks
@@ -45,7 +45,7 @@ async def playground_predict(
     model_id: IdPath,
     body: schemas.PlaygroundRequest,
     trainer: TrainerDep,
-    manager: ManagerDep,
+    calls: ServeCallsDep,
     reader: InputsDep,
     payer: PayerDep,
 ) -> schemas.Output:
@@ -55,11 +55,11 @@ async def playground_predict(
     artifacts = await model_artifacts(trainer, org_id, model_id)
     values = await reader.read([body.input], artifacts.model_type, max_inputs=1)
     if tasks.info(artifacts.model_type).family != "causal_lm":  # one forward pass: nothing to hold a replica
-        return schemas.output_of((await manager.playground(artifacts, values, payer))[0])
-    slots = manager.playground_slots
+        return schemas.output_of((await calls.playground(artifacts, values, payer))[0])
+    slots = calls.playground_slots
     slots.take(org_id)
     try:
-        outputs = await manager.playground(artifacts, values, payer)
+        outputs = await calls.playground(artifacts, values, payer)
     finally:
         slots.give_back(org_id)
     return schemas.output_of(outputs[0])
@@ -77,7 +77,7 @@ async def playground_chat(
     model_id: IdPath,
     body: openai.ChatCompletionRequest,
     trainer: TrainerDep,
-    manager: ManagerDep,
+    calls: ServeCallsDep,
     reader: InputsDep,
     payer: PayerDep,
 ) -> Any:
@@ -89,17 +89,17 @@ async def playground_chat(
         raise WrongInputKind(f"model {model_id!r} is a {artifacts.model_type} model, which does not generate text")
     request = reader.prompt(0, prompt_of(body), artifacts.model_type, max_tokens_given=max_tokens_given(body))
     head = {"id": new_id(CHAT.id_prefix), "created": int(time.time()), "model": model_id}
-    slots = manager.playground_slots
+    slots = calls.playground_slots
     slots.take(org_id)
     if body.stream:
         try:
-            replies = await primed(manager.playground_stream(artifacts, request, payer))
+            replies = await primed(calls.playground_stream(artifacts, request, payer))
         except BaseException:
             slots.give_back(org_id)
             raise
         return StreamingResponse(slots.held_while(org_id, events(CHAT, head, replies)), media_type="text/event-stream")
     try:
-        [reply] = await manager.playground(artifacts, [request], payer)
+        [reply] = await calls.playground(artifacts, [request], payer)
     finally:
         slots.give_back(org_id)
     return whole(CHAT, head, reply)

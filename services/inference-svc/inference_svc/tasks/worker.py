@@ -12,7 +12,7 @@ from automl_common.db import Database, utcnow
 from automl_common.ssrf import FetchError, GuardedFetcher
 from automl_common.worker import BackgroundWorker
 from inference_svc.deployments import service as deployments
-from inference_svc.deployments.manager import DeploymentManager
+from inference_svc.deployments.calls import ServeCalls
 from inference_svc.deployments.repository import DeploymentRepository
 from inference_svc.errors import DeploymentNotReady
 from inference_svc.inputs import restored
@@ -31,12 +31,12 @@ class TaskRunner(BackgroundWorker):
     def __init__(
         self,
         database: Database,
-        manager: DeploymentManager,
+        calls: ServeCalls,
         callbacks: GuardedFetcher,
         settings: InferenceSettings,
     ) -> None:
         super().__init__(database)
-        self.manager = manager
+        self.calls = calls
         self.callbacks = callbacks
         self.settings = settings
 
@@ -81,7 +81,7 @@ class TaskRunner(BackgroundWorker):
                     return None, str(e)
             if route is not None:
                 try:
-                    return await self.manager.predict(deployment.id, route, inputs, payer), None
+                    return await self.calls.predict(deployment.id, route, inputs, payer), None
                 except Exception as e:
                     return None, str(e)
             if asyncio.get_running_loop().time() > deadline:
