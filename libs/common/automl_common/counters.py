@@ -5,23 +5,17 @@ gateway's calls per day, key and deployment, inference-svc's tokens."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import logging
 from collections.abc import Mapping, Sequence
-from datetime import date
-from typing import Any, TypeVar
+from typing import Any
 
-from sqlalchemy import func, select
-from sqlalchemy.orm import DeclarativeBase
-
-from automl_common.db import Database, Repository, upsert_insert
-
-logger = logging.getLogger("automl.counters")
+from automl_common.db import Database
+from automl_common.db.counters import add_increments
+from automl_common.worker import BackgroundWorker
 
 
-class IncrementalCounters:
+class IncrementalCounters(BackgroundWorker):
     """Rows of ``table`` keyed by its ``keys`` columns: ``sums`` columns are added to, ``maxima`` columns keep
-    the largest value seen."""
+    the largest value seen. Each tick (every ``flush_interval_s``) and the stop write what was counted."""
 
     def __init__(
         self,
@@ -32,15 +26,15 @@ class IncrementalCounters:
         maxima: Sequence[str] = (),
         flush_interval_s: float = 5.0,
     ) -> None:
-        self.database = database
+        super().__init__(database)
+        self.name = f"flush-{table.name}"
+        self.tick_interval_s = flush_interval_s
         self.table = table
         self.keys = tuple(keys)
         self.sums = tuple(sums)
         self.maxima = tuple(maxima)
-        self.flush_interval_s = flush_interval_s
         self._pending: dict[tuple[Any, ...], dict[str, float]] = {}
         self._lock = asyncio.Lock()
-        self._task: asyncio.Task[None] | None = None
 
     def add(self, key: tuple[Any, ...], values: Mapping[str, float]) -> None:
         counts = self._pending.setdefault(key, dict.fromkeys(self.sums + self.maxima, 0))
@@ -52,23 +46,11 @@ class IncrementalCounters:
         for name in self.maxima:
             counts[name] = max(counts[name], values.get(name, 0))
 
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._flush_forever(), name=f"flush-{self.table.name}")
+    async def tick(self) -> None:
+        await self.flush()  # a failed write keeps what it had for the next one
 
-    async def aclose(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+    async def on_stop(self) -> None:
         await self.flush()
-
-    async def _flush_forever(self) -> None:
-        while True:
-            await asyncio.sleep(self.flush_interval_s)
-            try:
-                await self.flush()
-            except Exception:
-                logger.exception("writing %s failed; kept for the next flush", self.table.name)
 
     async def flush(self) -> None:
         async with self._lock:
@@ -76,36 +58,9 @@ class IncrementalCounters:
             if not pending:
                 return
             try:
-                async with self.database.session() as session:
-                    postgres = session.get_bind().dialect.name == "postgresql"
-                    greatest = func.greatest if postgres else func.max  # SQLite's max of two values
-                    columns = self.table.c
-                    for key, counts in sorted(pending.items()):
-                        statement = upsert_insert(session, self.table).values(
-                            dict(zip(self.keys, key, strict=True)) | counts
-                        )
-                        added = {name: columns[name] + statement.excluded[name] for name in self.sums}
-                        kept = {name: greatest(columns[name], statement.excluded[name]) for name in self.maxima}
-                        await session.execute(
-                            statement.on_conflict_do_update(index_elements=list(self.keys), set_=added | kept)
-                        )
+                async with self.transaction() as session:
+                    await add_increments(session, self.table, self.keys, self.sums, self.maxima, pending)
             except BaseException:
                 for key, counts in pending.items():  # kept for the next try
                     self._merge(self._pending.setdefault(key, dict.fromkeys(self.sums + self.maxima, 0)), counts)
                 raise
-
-
-DailyRow = TypeVar("DailyRow", bound=DeclarativeBase)
-
-
-class DailyCountsRepository(Repository[DailyRow]):
-    """Rows counted per day, org, deployment and key (``day``, ``org_id``, ``deployment_id``, ``key_id``)."""
-
-    async def days_of_org(self, org_id: str, first: date, last: date) -> Sequence[DailyRow]:
-        table = self.model
-        statement = (
-            select(table)
-            .where(table.org_id == org_id, table.day >= first, table.day <= last)
-            .order_by(table.day, table.deployment_id, table.key_id)
-        )
-        return (await self.session.scalars(statement)).all()

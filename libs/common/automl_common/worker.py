@@ -15,7 +15,7 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from contextlib import asynccontextmanager
-from typing import Any, ClassVar
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -26,7 +26,7 @@ logger = logging.getLogger("automl.worker")
 
 
 class BackgroundWorker:
-    name: ClassVar[str] = "worker"
+    name: str = "worker"  # names its runs and its tick task
     tick_interval_s: float | None = None  # None: no periodic tick
 
     def __init__(self, database: Database) -> None:

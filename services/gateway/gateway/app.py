@@ -109,7 +109,7 @@ def create_app(settings: GatewaySettings | None = None, *, store: ObjectStore | 
             settings.openapi_cache_ttl_s,
         )
         app.state.usage_meter = UsageMeter(app.state.database, settings.usage_flush_interval_s)
-        app.state.usage_meter.start()
+        await app.state.usage_meter.start()
         purger = asyncio.create_task(_purge_forever(app, settings), name="purge")
         try:
             yield
@@ -117,7 +117,7 @@ def create_app(settings: GatewaySettings | None = None, *, store: ObjectStore | 
             purger.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await purger
-            await app.state.usage_meter.aclose()
+            await app.state.usage_meter.stop()
             await app.state.inference.aclose()
             await app.state.public_document.aclose()
             for upstream in upstreams.values():

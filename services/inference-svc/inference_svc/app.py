@@ -90,7 +90,7 @@ def create_app(
         app.state.task_runner = runner
         app.state.batch_runner = batch_runner
         app.state.token_meter = token_meter
-        token_meter.start()
+        await token_meter.start()
         await manager.start()
         await runner.start()
         await batch_runner.start()
@@ -100,7 +100,7 @@ def create_app(
             await batch_runner.stop()
             await runner.stop()
             await manager.stop()
-            await token_meter.aclose()
+            await token_meter.stop()
             await runtime.stop()
             await callbacks.aclose()
             await images.aclose()

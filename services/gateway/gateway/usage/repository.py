@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from automl_common.counters import DailyCountsRepository
+from automl_common.db.counters import DailyCountsRepository
 from gateway.models import DailyUsage
 
 
