@@ -34,21 +34,18 @@ from automl_proto.metrics import RunEvaluation, Selection
 from modelkit import artifacts, tasks
 from modelkit.card import CardInputs, render_model_card
 from modelkit.classifier import ClassifierSpec, HeadConfig, MultiHeadClassifier
-from modelkit.examples import hardest
-from modelkit.metrics import HeadInput, delta, evaluate, majority_baseline
 from modelkit.tasks.base import Preprocessor
 from modelkit.training.data import Examples, ModelInputs, validation_split
 from modelkit.training.selection import selection_name
-from modelkit.training.trainer import INFERENCE_BATCH, embed, fit, head_scores, report_for
+from modelkit.training.trainer import INFERENCE_BATCH, fit
 from trainer_svc.worker.data import SnapshotRows, heads_of, overlap, read_rows, read_split
+from trainer_svc.worker.evaluation import evaluate_run, hardest_examples
 from trainer_svc.worker.job import BadInput, Job, LoopHooks, hyperparameters
 
 logger = logging.getLogger("automl.worker")
 
 
-HARDEST_PER_CLASS = 3
 FILE_DOWNLOADS = 16
-HARDEST_MAX_CLASSES = 50
 
 
 @dataclass
@@ -245,58 +242,25 @@ class ClassifierJob(Job):
 
     # -- evaluation and outputs -------------------------------------------------------------------------
     def finish(self, prepared: Inputs, result: Any) -> None:
+        """Evaluate on the test rows against the baseline, then write the artifacts, metrics.json, the scores
+        (kept so the figures can be recomputed at any cut-off), the card, and report ``succeeded``."""
         spec = self.spec
-        model, preprocessor, base_dir, parent_dir = (
-            prepared.model,
-            prepared.preprocessor,
-            prepared.base_dir,
-            prepared.parent_dir,
-        )
-        test, test_rows, train, kept = prepared.test, prepared.test_rows, prepared.train, prepared.kept
-        scores = head_scores(model, embed(model, test.inputs, precision=self.options.precision))
-        report = report_for(model, test, scores)
-        evaluated = [head for head in model.spec.heads if head.name in report["heads"]]
-        inputs = [
-            HeadInput(head.name, head.classes, target.values, head_scores_, head.multilabel)
-            for head, target, head_scores_ in zip(model.spec.heads, test.targets, scores, strict=True)
-            if head.name in report["heads"]
-        ]
-        priors = _priors(model, train)
-        baseline_inputs = majority_baseline(inputs, priors)
-        baseline_name = "the majority-class predictor (training-set class frequencies)"
-        if parent_dir is not None and spec.parent is not None:
-            baseline_inputs = self._parent_baseline(parent_dir, base_dir, test_rows, inputs, baseline_inputs)
-            baseline_name = f"the parent model {spec.parent.name} ({spec.parent.id}) on the same test rows"
-        baseline = evaluate(baseline_inputs)
-        change = delta(report, baseline)
-
-        out = self.work / "artifacts"
-        manifest = artifacts.ArtifactManifest(
-            method=spec.method,
-            base_model_id=spec.base_model.id,
-            base_model_sha256=spec.base_model.sha256,
-            spec=model.spec,
-            model_type=spec.model_type,
-        )
-        merge = getattr(model.encoder, "merge_and_unload", None)
-        if merge is not None and spec.method != "lora":  # a LoRA parent's adapter, folded into a full fine-tune
-            model.encoder = merge()
-        artifacts.save(model, manifest, preprocessor, out)
-        self.io(upload_directory(self.store, out, self.key("artifacts/")))
-
+        parent_label = f"{spec.parent.name} ({spec.parent.id})" if spec.parent is not None else ""
+        scored = evaluate_run(prepared, self.options.precision, self.parent_scores, parent_label)
+        self.save_artifacts(prepared)
         evaluation = RunEvaluation(
-            report=report,
-            baseline=baseline,
-            baseline_name=baseline_name,
-            delta=change,
+            report=scored.report,
+            baseline=scored.baseline,
+            baseline_name=scored.baseline_name,
+            delta=scored.change,
             epochs=result.history,
             chosen_epoch=result.best_epoch,
             chosen_step=result.best_step,
             selection=Selection(name=selection_name(self.options.selection), value=result.best_value),
             stopped_early=result.stopped_early,
-            kept_heads=kept,
-            hardest_examples=self.hardest_examples(prepared, scores),
-            leakage={"test_rows": len(test), "test_rows_in_training": prepared.overlap},
+            kept_heads=prepared.kept,
+            hardest_examples=hardest_examples(self.task, prepared, scored.scores),
+            leakage={"test_rows": len(prepared.test), "test_rows_in_training": prepared.overlap},
             training={
                 "seconds": round(result.seconds, 3),
                 "examples_per_s": result.examples_per_s,
@@ -304,13 +268,7 @@ class ClassifierJob(Job):
             },
         )
         self.upload_evaluation(evaluation)
-        arrays: dict[str, NDArray[Any]] = {}
-        for position, (item, base) in enumerate(zip(inputs, baseline_inputs, strict=True)):
-            arrays[f"y_{position}"] = np.asarray(item.y_true)
-            arrays[f"scores_{position}"] = np.asarray(item.scores, dtype=np.float32)
-            # The baseline's scores too, so that the improvement at another cut-off is recomputed as well.
-            arrays[f"baseline_{position}"] = np.asarray(base.scores, dtype=np.float32)
-        np.savez_compressed(self.work / "scores.npz", **arrays)  # type: ignore[arg-type]
+        np.savez_compressed(self.work / "scores.npz", **scored.arrays())  # type: ignore[arg-type]
         self.io(upload_file(self.store, self.work / "scores.npz", self.key("scores.npz")))
         card = render_model_card(
             CardInputs(
@@ -327,11 +285,11 @@ class ClassifierJob(Job):
                 },
                 evaluation_data=spec.split_description or (f"test snapshot {spec.test.id}" if spec.test else ""),
                 hyperparameters=hyperparameters(spec.method, self.options, result.total_steps, INFERENCE_BATCH),
-                report=report,
-                delta=change,
-                baseline=baseline_name,
+                report=scored.report,
+                delta=scored.change,
+                baseline=scored.baseline_name,
                 epochs=result.history,
-                selection_metric=selection_name(self.options.selection),
+                selection_metric=evaluation.selection.name,
                 chosen_epoch=int(result.best_epoch) if result.best_epoch is not None else None,
                 description=spec.description,
                 leaked_rows=prepared.overlap,
@@ -339,89 +297,30 @@ class ClassifierJob(Job):
         )
         (self.work / "card.md").write_text(card)
         self.io(upload_file(self.store, self.work / "card.md", self.key("card.md"), content_type="text/markdown"))
-        summary = {
-            "overall": report["overall"],
-            "heads": {
-                head.name: {
-                    "f1": report["heads"][head.name]["macro"]["f1"],
-                    "accuracy": report["heads"][head.name]["accuracy"],
-                    "loss": report["heads"][head.name]["loss"],
-                }
-                for head in evaluated
-            },
-            "delta_overall": change["overall"],
-            "baseline": baseline_name,
-            "chosen_epoch": result.best_epoch,
-            "selection": evaluation.selection.model_dump(),
-            "test_rows": len(test),
-        }
+        summary = scored.summary(evaluation.selection.model_dump(), result.best_epoch, len(prepared.test))
         self.reporter.send("succeeded", "training finished", metrics=summary)
 
-    def hardest_examples(self, prepared: Inputs, scores: list[NDArray[np.float64]]) -> dict[str, Any]:
-        """Per evaluated head and class, the test rows scored lowest for their own class, as the type shows
-        them (the text's start, a thumbnail) with the row's snapshot id."""
-        test, rows = prepared.test, prepared.test_rows
-        out: dict[str, Any] = {}
-        for head, target, head_scores_ in zip(prepared.model.spec.heads, test.targets, scores, strict=True):
-            if not target.labelled().any():
-                continue
-            per_class = hardest(head, target, head_scores_, HARDEST_PER_CLASS)
-            out[head.name] = {
-                name: [
-                    {
-                        "row_id": rows.row_ids[example.position] if rows.row_ids else None,
-                        "score": example.score,
-                        "predicted": example.predicted,
-                        **self.task.preview(rows.inputs[example.position], test.inputs, example.position),
-                    }
-                    for example in examples
-                ]
-                for name, examples in list(per_class.items())[:HARDEST_MAX_CLASSES]
-            }
-        return out
+    def save_artifacts(self, prepared: Inputs) -> None:
+        spec, model = self.spec, prepared.model
+        out = self.work / "artifacts"
+        manifest = artifacts.ArtifactManifest(
+            method=spec.method,
+            base_model_id=spec.base_model.id,
+            base_model_sha256=spec.base_model.sha256,
+            spec=model.spec,
+            model_type=spec.model_type,
+        )
+        merge = getattr(model.encoder, "merge_and_unload", None)
+        if merge is not None and spec.method != "lora":  # a LoRA parent's adapter, folded into a full fine-tune
+            model.encoder = merge()
+        artifacts.save(model, manifest, prepared.preprocessor, out)
+        self.io(upload_directory(self.store, out, self.key("artifacts/")))
 
-    def _parent_baseline(
-        self,
-        parent_dir: Path,
-        base_dir: Path,
-        test_rows: SnapshotRows,
-        inputs: list[HeadInput],
-        fallback: list[HeadInput],
-    ) -> list[HeadInput]:
-        """The parent's scores on the same rows for the heads it has; the majority predictor for new heads."""
+    def parent_scores(self, prepared: Inputs) -> tuple[list[HeadConfig], list[NDArray[np.float64]]] | None:
+        """The parent model's heads and scores on the test rows (the baseline of a retrained model)."""
+        if prepared.parent_dir is None or self.spec.parent is None:
+            return None
         from modelkit.predict import ClassifierPredictor
 
-        parent = ClassifierPredictor.load(parent_dir, base_dir, str(self.world.device()))
-        parent_scores = parent.scores(self.raw(test_rows))
-        by_name = {
-            head.name: (head, scores) for head, scores in zip(parent.model.spec.heads, parent_scores, strict=True)
-        }
-        out = []
-        for item, majority in zip(inputs, fallback, strict=True):
-            if item.name not in by_name:
-                out.append(majority)
-                continue
-            head, scores = by_name[item.name]
-            columns = np.zeros((len(test_rows.inputs), len(item.labels)))
-            for position, label in enumerate(item.labels):
-                if label in head.classes:
-                    columns[:, position] = scores[:, head.classes.index(label)]
-            if not item.multilabel:
-                sums = columns.sum(axis=1, keepdims=True)
-                columns = np.where(sums > 0, columns / np.maximum(sums, 1e-12), 1.0 / len(item.labels))
-            out.append(HeadInput(item.name, item.labels, item.y_true, columns, item.multilabel, item.threshold))
-        return out
-
-
-def _priors(model: MultiHeadClassifier, train: Examples) -> dict[str, list[float]]:
-    priors: dict[str, list[float]] = {}
-    for head, target in zip(model.spec.heads, train.targets, strict=True):
-        labelled = target.values[target.labelled()]
-        if not len(labelled):
-            continue
-        if head.multilabel:
-            priors[head.name] = labelled.mean(axis=0).tolist()
-        else:
-            counts = np.bincount(labelled, minlength=len(head.classes)).astype(float)
-            priors[head.name] = (counts / counts.sum()).tolist()
-    return priors
+        parent = ClassifierPredictor.load(prepared.parent_dir, prepared.base_dir, str(self.world.device()))
+        return list(parent.model.spec.heads), parent.scores(self.raw(prepared.test_rows))
