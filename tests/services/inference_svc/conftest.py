@@ -4,6 +4,7 @@ the module: Ray apps and a trained model are slow to make), an org, and a tiny m
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -11,7 +12,9 @@ from typing import Any
 
 import pytest
 
+from tests.support.llm import llm_request, llm_snapshot, yes_no_records
 from tests.support.platform import OrgClient, Platform, run_platform
+from tests.support.tiny_models import build_tiny_llama
 from tests.support.training import model_request, register_tiny, review_rows, text_snapshot, wait_model
 from tests.support.whole import module_postgres_url
 
@@ -102,3 +105,59 @@ async def wait_replicas(
         if time.monotonic() > deadline:
             raise TimeoutError(f"replicas still {body['replicas']} (wanted {running} running)")
         await asyncio.sleep(0.2)
+
+
+# -- an llm model and its deployment (test_llm_serving) -------------------------------------------------
+PAIRS = {"prompt_column": "prompt", "completion_column": "completion"}
+
+
+@pytest.fixture(scope="module")
+async def llm_model(
+    org: OrgClient, inference_platform: Platform, tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, Any]:
+    llama = build_tiny_llama(tmp_path_factory.mktemp("tiny-llama") / "model")
+    base = await register_tiny(org, inference_platform, llama, name="tiny-llama", model_type="llm")
+    snapshot = await llm_snapshot(org, yes_no_records(160, seed=1), **PAIRS)
+    request = llm_request(base["id"], snapshot["id"], "lora", max_epochs=4, learning_rate=2e-2, lora={"dropout": 0.0})
+    response = await org.post("/v1/models", json=request)
+    assert response.status_code == 201, response.text
+    model = await wait_model(org, response.json()["id"])
+    assert model["status"] == "succeeded", model
+    return model
+
+
+@pytest.fixture(scope="module")
+async def llm_deployment(org: OrgClient, llm_model: dict[str, Any]) -> dict[str, Any]:
+    return await deploy(org, llm_model["id"], min_replicas=1)
+
+
+def events_of(body: str) -> list[Any]:
+    """The data of each server-sent event, ``[DONE]`` as a string."""
+    out: list[Any] = []
+    for event in body.split("\n\n"):
+        if event.startswith("data: "):
+            data = event.removeprefix("data: ")
+            out.append(data if data == "[DONE]" else json.loads(data))
+    return out
+
+
+@pytest.fixture(scope="module")
+async def reversed_model(org: OrgClient, llm_model: dict[str, Any]) -> dict[str, Any]:
+    """A second LoRA model of the same base, trained to answer the other way round."""
+    rows = [row | {"completion": "no" if row["completion"] == "yes" else "yes"} for row in yes_no_records(160, 1)]
+    snapshot = await llm_snapshot(org, rows, **PAIRS)
+    base_id = llm_model["base_model"]
+    request = llm_request(base_id, snapshot["id"], "lora", max_epochs=4, learning_rate=2e-2, lora={"dropout": 0.0})
+    model = await wait_model(org, (await org.post("/v1/models", json=request)).json()["id"])
+    assert model["status"] == "succeeded", model
+    return model
+
+
+async def tokens_of(org: OrgClient, deployment_id: str, key_id: str | None = None) -> tuple[int, int]:
+    """(prompt, completion) tokens metered in /v1/usage for the deployment (and key)."""
+    rows = [
+        row
+        for row in (await org.get("/v1/usage")).json()["items"]
+        if row["deployment_id"] == deployment_id and key_id in (None, row["key_id"])
+    ]
+    return sum(row["prompt_tokens"] for row in rows), sum(row["completion_tokens"] for row in rows)

@@ -15,45 +15,11 @@ import pytest
 from automl_client import AsyncClient
 from automl_client.config import Config
 from automl_common.storage import create_store
-from tests.services.inference_svc.conftest import deploy
+from tests.services.inference_svc.conftest import deploy, events_of, tokens_of
 from tests.services.inference_svc.test_tasks_keys_usage import wait_task
-from tests.support.llm import llm_request, llm_snapshot, yes_no_records
 from tests.support.platform import OrgClient, Platform
-from tests.support.tiny_models import build_tiny_llama
-from tests.support.training import register_tiny, wait_model
 
 pytestmark = pytest.mark.slow
-PAIRS = {"prompt_column": "prompt", "completion_column": "completion"}
-
-
-@pytest.fixture(scope="module")
-async def llm_model(
-    org: OrgClient, inference_platform: Platform, tmp_path_factory: pytest.TempPathFactory
-) -> dict[str, Any]:
-    llama = build_tiny_llama(tmp_path_factory.mktemp("tiny-llama") / "model")
-    base = await register_tiny(org, inference_platform, llama, name="tiny-llama", model_type="llm")
-    snapshot = await llm_snapshot(org, yes_no_records(160, seed=1), **PAIRS)
-    request = llm_request(base["id"], snapshot["id"], "lora", max_epochs=4, learning_rate=2e-2, lora={"dropout": 0.0})
-    response = await org.post("/v1/models", json=request)
-    assert response.status_code == 201, response.text
-    model = await wait_model(org, response.json()["id"])
-    assert model["status"] == "succeeded", model
-    return model
-
-
-@pytest.fixture(scope="module")
-async def llm_deployment(org: OrgClient, llm_model: dict[str, Any]) -> dict[str, Any]:
-    return await deploy(org, llm_model["id"], min_replicas=1)
-
-
-def events_of(body: str) -> list[Any]:
-    """The data of each server-sent event, ``[DONE]`` as a string."""
-    out: list[Any] = []
-    for event in body.split("\n\n"):
-        if event.startswith("data: "):
-            data = event.removeprefix("data: ")
-            out.append(data if data == "[DONE]" else json.loads(data))
-    return out
 
 
 async def test_the_playground_answers_a_prompt_and_meters_its_tokens(org: OrgClient, llm_model: dict[str, Any]) -> None:
@@ -66,12 +32,9 @@ async def test_the_playground_answers_a_prompt_and_meters_its_tokens(org: OrgCli
     second = await org.post(path, json={"input": {"messages": [{"role": "user", "content": "is it awful"}]}})
     assert second.json()["text"] == "no"
     assert int(second.headers["x-playground-remaining"]) == int(first.headers["x-playground-remaining"]) - 1
-    usage = [row for row in (await org.get("/v1/usage")).json()["items"] if row["deployment_id"] == llm_model["id"]]
-    assert sum(row["completion_tokens"] for row in usage) == 2
-    assert (
-        sum(row["prompt_tokens"] for row in usage)
-        == reply["usage"]["prompt_tokens"] + second.json()["usage"]["prompt_tokens"]
-    )
+    prompt_tokens, completion_tokens = await tokens_of(org, llm_model["id"])
+    assert completion_tokens == 2
+    assert prompt_tokens == reply["usage"]["prompt_tokens"] + second.json()["usage"]["prompt_tokens"]
     refused = await org.post(path, json={"input": "is it lovely"})  # a text, not a prompt
     assert refused.status_code == 422 and "takes a prompt or messages" in refused.json()["detail"]
 
@@ -106,18 +69,6 @@ async def test_the_playground_chats_whole_or_streamed_within_its_quota(
     async with AsyncClient(config=Config(url=str(org.base_url).rstrip("/"), api_key=key)) as sdk:
         reply, remaining = await sdk.models.chat(llm_model["id"], **question)
     assert reply.choices[0].message.content == "yes" and remaining == left - 3
-
-
-@pytest.fixture(scope="module")
-async def reversed_model(org: OrgClient, llm_model: dict[str, Any]) -> dict[str, Any]:
-    """A second LoRA model of the same base, trained to answer the other way round."""
-    rows = [row | {"completion": "no" if row["completion"] == "yes" else "yes"} for row in yes_no_records(160, 1)]
-    snapshot = await llm_snapshot(org, rows, **PAIRS)
-    base_id = llm_model["base_model"]
-    request = llm_request(base_id, snapshot["id"], "lora", max_epochs=4, learning_rate=2e-2, lora={"dropout": 0.0})
-    model = await wait_model(org, (await org.post("/v1/models", json=request)).json()["id"])
-    assert model["status"] == "succeeded", model
-    return model
 
 
 async def test_lora_models_of_one_base_share_one_playground_replica(
@@ -293,16 +244,6 @@ async def test_shared_base_deployments_serve_their_adapters_from_one_app(
 
     refused = await org.post("/v1/deployments", json={"model_id": trained_model["id"], "name": "x", "share_base": True})
     assert refused.status_code == 422 and "only LoRA llm models share a base model" in refused.json()["detail"]
-
-
-async def tokens_of(org: OrgClient, deployment_id: str, key_id: str | None = None) -> tuple[int, int]:
-    """(prompt, completion) tokens metered in /v1/usage for the deployment (and key)."""
-    rows = [
-        row
-        for row in (await org.get("/v1/usage")).json()["items"]
-        if row["deployment_id"] == deployment_id and key_id in (None, row["key_id"])
-    ]
-    return sum(row["prompt_tokens"] for row in rows), sum(row["completion_tokens"] for row in rows)
 
 
 async def test_an_async_task_generates_its_replies_and_they_are_metered(

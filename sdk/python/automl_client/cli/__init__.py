@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from automl_client.cli import data, serving, training
+from automl_client.cli import access, data, serving, training
 from automl_client.cli.output import EXIT_CODES_HELP
 from automl_client.cli.state import SETTINGS, handled
 
@@ -44,8 +44,8 @@ app.add_typer(training.models, name="models")
 app.add_typer(serving.deployments, name="deployments")
 app.add_typer(serving.batch_predictions, name="batch-predictions")
 app.add_typer(serving.tasks, name="tasks")
-app.add_typer(serving.keys, name="keys")
-app.add_typer(serving.orgs, name="orgs")
+app.add_typer(access.keys, name="keys")
+app.add_typer(access.orgs, name="orgs")
 app.command("playground")(handled(serving.playground))
 app.command("deploy")(handled(serving.deploy))
 app.command("predict")(handled(serving.predict))
