@@ -33,6 +33,7 @@ from gateway.openapi.router import STATIC_DIR, STATIC_URL
 from gateway.openapi.router import router as openapi_router
 from gateway.orgs.router import router as orgs_router
 from gateway.playground.router import router as playground_router
+from gateway.playground.service import PlaygroundQuotas
 from gateway.proxy.router import ProxyMiddleware, Upstream
 from gateway.ratelimit import TokenBucketLimiter
 from gateway.settings import GatewaySettings
@@ -109,6 +110,9 @@ def create_app(settings: GatewaySettings | None = None, *, store: ObjectStore | 
             settings.openapi_cache_ttl_s,
         )
         app.state.usage_meter = UsageMeter(app.state.database, settings.usage_flush_interval_s)
+        app.state.playground_quotas = PlaygroundQuotas(
+            app.state.database, app.state.usage_meter, app.state.playground_exhausted, settings.playground_quota
+        )
         await app.state.usage_meter.start()
         purger = asyncio.create_task(_purge_forever(app, settings), name="purge")
         try:

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from fastapi import APIRouter, Request, status
+from fastapi import APIRouter, status
 
 from automl_common.deps import PageDep, SessionDep
 from automl_common.errors import (
@@ -14,13 +14,13 @@ from automl_common.errors import (
     Unauthorized,
     error_responses,
 )
-from automl_common.http import InternalClient, url_path
+from automl_common.http import url_path
 from automl_common.ids import IdPath
 from automl_common.schemas import Page
 from automl_proto.orgs import Key, KeyCreate, KeyCreated
-from gateway.auth import AdminDep, Authenticator
+from gateway.auth import AdminDep
+from gateway.deps import AuthenticatorDep, GatewaySettingsDep, InferenceDep
 from gateway.keys import service
-from gateway.settings import GatewaySettings
 
 router = APIRouter(prefix="/v1/keys", tags=["keys"])
 _AUTH_ERRORS = (Unauthorized, Forbidden, RateLimited)
@@ -32,11 +32,16 @@ _AUTH_ERRORS = (Unauthorized, Forbidden, RateLimited)
     response_model=KeyCreated,
     responses=error_responses(*_AUTH_ERRORS, MalformedJSON, InvalidRequest),
 )
-async def create_key(body: KeyCreate, request: Request, session: SessionDep, principal: AdminDep) -> KeyCreated:
+async def create_key(
+    body: KeyCreate,
+    session: SessionDep,
+    principal: AdminDep,
+    inference: InferenceDep,
+    settings: GatewaySettingsDep,
+) -> KeyCreated:
     """Create a key. The answer holds the key itself; it is never shown again. A deployment-scoped key must
     name a deployment of the org."""
     if body.scope == "deployment" and body.deployment_id is not None:
-        inference: InternalClient = request.app.state.inference
         found = await inference.request(
             "GET", url_path("/v1/deployments/{}", body.deployment_id), org_id=principal.org_id
         )
@@ -44,7 +49,6 @@ async def create_key(body: KeyCreate, request: Request, session: SessionDep, pri
             raise InvalidRequest(f"deployment_id: deployment {body.deployment_id!r} not found in this org")
         if found.status_code >= 400:
             raise BadGateway(f"could not check deployment_id: inference-svc answered {found.status_code}")
-    settings: GatewaySettings = request.app.state.settings
     return await service.create_key(
         session, principal.org_id, body, settings.max_keys_per_org, maker_expires_at=principal.expires_at
     )
@@ -63,9 +67,8 @@ async def get_key(key_id: IdPath, session: SessionDep, principal: AdminDep) -> K
 
 
 @router.delete("/{key_id}", response_model=Key, responses=error_responses(*_AUTH_ERRORS, NotFound, Conflict))
-async def revoke_key(key_id: IdPath, request: Request, session: SessionDep, principal: AdminDep) -> Key:
+async def revoke_key(key_id: IdPath, session: SessionDep, principal: AdminDep, authenticator: AuthenticatorDep) -> Key:
     """Revoke a key; it stops working at once here, and within the key cache TTL on other replicas."""
     key = await service.revoke_key(session, principal.org_id, key_id)
-    authenticator: Authenticator = request.app.state.authenticator
     authenticator.forget_key(key_id)
     return key

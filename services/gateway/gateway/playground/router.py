@@ -5,11 +5,10 @@ inference-svc: `POST /v1/models/{id}/playground` (one query each) and batch pred
 
 from __future__ import annotations
 
-import time
 from collections.abc import AsyncIterator
 
 import httpx
-from fastapi import APIRouter, Request, Response, status
+from fastapi import APIRouter, Response, status
 from fastapi.responses import StreamingResponse
 
 from automl_common.context import KEY_ID_HEADER, PLAYGROUND_ROWS_HEADER
@@ -26,22 +25,16 @@ from automl_common.errors import (
     Unauthorized,
     error_responses,
 )
-from automl_common.http import InternalClient, upstream_error, url_path
+from automl_common.http import upstream_error, url_path
 from automl_common.ids import IdPath
 from automl_proto import inference as schemas
 from automl_proto import openai
 from gateway.auth import AdminDep, Principal
-from gateway.playground import quota
-from gateway.settings import GatewaySettings
-from gateway.usage.meter import UsageMeter
+from gateway.deps import InferenceDep, PlaygroundDep
+from gateway.playground.service import REMAINING_HEADER, PlaygroundQuotaExhausted
 
 router = APIRouter()
-REMAINING_HEADER = "X-Playground-Remaining"
 REMAINING_HEADERS = {REMAINING_HEADER: {"description": "free queries left", "schema": {"type": "integer"}}}
-
-
-class PlaygroundQuotaExhausted(AutoMLError):
-    status_code = 429
 
 
 # What either playground endpoint can answer besides its reply: the gateway's own refusals and inference-svc's.
@@ -59,29 +52,6 @@ PLAYGROUND_ERRORS = error_responses(
 )
 
 
-def _exhausted(request: Request, limit: int, model_id: str) -> PlaygroundQuotaExhausted:
-    request.app.state.playground_exhausted.inc()
-    return PlaygroundQuotaExhausted(
-        f"the {limit} free playground queries of model {model_id!r} are used up; deploy the model "
-        "(POST /v1/deployments) to keep predicting",
-        headers={REMAINING_HEADER: "0"},
-    )
-
-
-def _meter(request: Request, principal: Principal, model_id: str, status_code: int, began: float, count: int) -> None:
-    """The call in ``/v1/usage`` (an llm's tokens are counted by inference-svc, which generates them)."""
-    meter: UsageMeter = request.app.state.usage_meter
-    latency_ms = (time.perf_counter() - began) * 1000
-    meter.record(principal.org_id, model_id, principal.key_id, status_code, latency_ms, count)
-
-
-def _spent(status_code: int) -> bool:
-    """Whether a playground query is used up: answered, or timed out (its generation may have run, on the
-    shared replica, until its deadline). A refusal (4xx), or a model that could not be reached or could not
-    answer (502, 503), gives the query back."""
-    return status_code < 400 or status_code == 504
-
-
 def _forwarded(principal: Principal) -> dict[str, str]:
     return {"Content-Type": "application/json", KEY_ID_HEADER: principal.key_id}
 
@@ -93,19 +63,16 @@ def _forwarded(principal: Principal) -> dict[str, str]:
     responses=PLAYGROUND_ERRORS | {200: {"headers": REMAINING_HEADERS}},
 )
 async def playground(
-    model_id: IdPath, body: schemas.PlaygroundRequest, request: Request, principal: AdminDep
+    model_id: IdPath,
+    body: schemas.PlaygroundRequest,
+    principal: AdminDep,
+    quotas: PlaygroundDep,
+    inference: InferenceDep,
 ) -> Response:
     """One prediction from a trained model without deploying it, while its free quota lasts: scores per head and
     class, or an llm's reply. The answer's ``X-Playground-Remaining`` header says how many free queries are left."""
-    settings: GatewaySettings = request.app.state.settings
-    database = request.app.state.database
-    limit = settings.playground_quota
-    began = time.perf_counter()
-    async with database.session() as session:
-        remaining = await quota.take(session, principal.org_id, model_id, limit)
-    if remaining is None:
-        raise _exhausted(request, limit, model_id)
-    inference: InternalClient = request.app.state.inference
+    reservation = quotas.reservation(principal, model_id)
+    await reservation.take_one()
     try:
         answer = await inference.request(
             "POST",
@@ -115,20 +82,9 @@ async def playground(
             headers=_forwarded(principal),
         )
     except AutoMLError as error:
-        if not _spent(error.status_code):
-            async with database.session() as session:
-                remaining = await quota.give_back(session, principal.org_id, model_id, limit)
-        error.headers[REMAINING_HEADER] = str(remaining)
-        _meter(request, principal, model_id, error.status_code, began, 1)
+        error.headers[REMAINING_HEADER] = str(await reservation.settle(error.status_code))
         raise
-    if not _spent(answer.status_code):
-        async with database.session() as session:
-            remaining = await quota.give_back(session, principal.org_id, model_id, limit)
-            if answer.status_code == 404:
-                await quota.forget_unused(session, principal.org_id, model_id)
-    if answer.status_code != 404:  # an unknown model is nobody's usage
-        _meter(request, principal, model_id, answer.status_code, began, 1)
-    headers = {REMAINING_HEADER: str(remaining)}
+    headers = {REMAINING_HEADER: str(await reservation.settle(answer.status_code))}
     if "retry-after" in answer.headers:
         headers["Retry-After"] = answer.headers["retry-after"]
     return Response(answer.content, answer.status_code, headers=headers, media_type="application/json")
@@ -148,19 +104,16 @@ async def playground(
     },
 )
 async def playground_chat(
-    model_id: IdPath, body: openai.ChatCompletionRequest, request: Request, principal: AdminDep
+    model_id: IdPath,
+    body: openai.ChatCompletionRequest,
+    principal: AdminDep,
+    quotas: PlaygroundDep,
+    inference: InferenceDep,
 ) -> Response:
     """An llm model's reply to a conversation before it is deployed, as a deployment's chat completions give it
     (``stream: true``: server-sent events as it is generated), while its free quota lasts (one query each)."""
-    settings: GatewaySettings = request.app.state.settings
-    database = request.app.state.database
-    limit = settings.playground_quota
-    began = time.perf_counter()
-    async with database.session() as session:
-        remaining = await quota.take(session, principal.org_id, model_id, limit)
-    if remaining is None:
-        raise _exhausted(request, limit, model_id)
-    inference: InternalClient = request.app.state.inference
+    reservation = quotas.reservation(principal, model_id)
+    remaining = await reservation.take_one()
     call = inference.client.build_request(
         "POST",
         url_path("/internal/playground/{}/chat/completions", model_id),
@@ -171,24 +124,13 @@ async def playground_chat(
         answer = await inference.client.send(call, stream=True)
     except httpx.TransportError as error:
         failure = upstream_error(error, inference.service)
-        if not _spent(failure.status_code):
-            async with database.session() as session:
-                remaining = await quota.give_back(session, principal.org_id, model_id, limit)
-        failure.headers[REMAINING_HEADER] = str(remaining)
-        _meter(request, principal, model_id, failure.status_code, began, 1)
+        failure.headers[REMAINING_HEADER] = str(await reservation.settle(failure.status_code))
         raise failure from error
     content_type = answer.headers.get("content-type", "application/json")
-    headers = {REMAINING_HEADER: str(remaining)}
     if answer.status_code >= 400 or not content_type.startswith("text/event-stream"):
         content = await answer.aread()
         await answer.aclose()
-        if not _spent(answer.status_code):
-            async with database.session() as session:
-                headers[REMAINING_HEADER] = str(await quota.give_back(session, principal.org_id, model_id, limit))
-                if answer.status_code == 404:
-                    await quota.forget_unused(session, principal.org_id, model_id)
-        if answer.status_code != 404:
-            _meter(request, principal, model_id, answer.status_code, began, 1)
+        headers = {REMAINING_HEADER: str(await reservation.settle(answer.status_code))}
         return Response(content, answer.status_code, headers=headers, media_type=content_type)
 
     async def relay() -> AsyncIterator[bytes]:
@@ -197,9 +139,9 @@ async def playground_chat(
                 yield chunk
         finally:
             await answer.aclose()
-            _meter(request, principal, model_id, answer.status_code, began, 1)
+            reservation.meter(answer.status_code)
 
-    return StreamingResponse(relay(), headers=headers, media_type=content_type)
+    return StreamingResponse(relay(), headers={REMAINING_HEADER: str(remaining)}, media_type=content_type)
 
 
 @router.post(
@@ -212,42 +154,33 @@ async def playground_chat(
     ),
 )
 async def create_batch_prediction(
-    body: schemas.BatchPredictionCreate, request: Request, principal: AdminDep
+    body: schemas.BatchPredictionCreate, principal: AdminDep, quotas: PlaygroundDep, inference: InferenceDep
 ) -> Response:
     """Predict every row of a snapshot or a dataset's text column, with a deployment or straight from a model
     (each row then uses one of the model's free playground queries); runs in the background."""
-    settings: GatewaySettings = request.app.state.settings
-    database = request.app.state.database
-    inference: InternalClient = request.app.state.inference
-    began = time.perf_counter()
-    reserved = 0
-    if body.model_id is not None:
+    reservation = None if body.model_id is None else quotas.reservation(principal, body.model_id)
+    if reservation is not None:
         # The batch's size is known once inference-svc has read its source: reserve what is left, let
         # inference-svc refuse a larger batch, and give back what the batch does not use.
-        async with database.session() as session:
-            reserved = await quota.take_all(session, principal.org_id, body.model_id, settings.playground_quota)
-        if reserved == 0:
-            raise _exhausted(request, settings.playground_quota, body.model_id)
-    used = 0
-    answer: httpx.Response | None = None
+        await reservation.take_all()
     try:
         answer = await inference.request(
             "POST",
             "/v1/batch-predictions",
             org_id=principal.org_id,
             content=body.model_dump_json(exclude_unset=True),
-            headers={"Content-Type": "application/json", PLAYGROUND_ROWS_HEADER: str(reserved)},
+            headers={
+                "Content-Type": "application/json",
+                PLAYGROUND_ROWS_HEADER: str(reservation.reserved if reservation else 0),
+            },
         )
-        if answer.status_code == status.HTTP_202_ACCEPTED and body.model_id is not None:
+    except AutoMLError as error:
+        if reservation is not None:
+            await reservation.settle(error.status_code, used=0)
+        raise
+    if reservation is not None:
+        used = 0
+        if answer.status_code == status.HTTP_202_ACCEPTED:
             used = schemas.BatchPrediction.model_validate_json(answer.content).progress.rows_total or 0
-    finally:
-        if body.model_id is not None:
-            async with database.session() as session:
-                await quota.give_back_many(
-                    session, principal.org_id, body.model_id, reserved - used, settings.playground_quota
-                )
-                if answer is not None and answer.status_code == 404:
-                    await quota.forget_unused(session, principal.org_id, body.model_id)
-    if body.model_id is not None and answer.status_code != 404:
-        _meter(request, principal, body.model_id, answer.status_code, began, max(used, 1))
+        await reservation.settle(answer.status_code, used=used)
     return Response(answer.content, answer.status_code, media_type="application/json")

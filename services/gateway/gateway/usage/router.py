@@ -3,7 +3,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query
 
 from automl_common.deps import SessionDep
 from automl_common.errors import (
@@ -15,10 +15,9 @@ from automl_common.errors import (
     Unauthorized,
     error_responses,
 )
-from automl_common.http import InternalClient
 from automl_proto.inference import TokenUsageDays, Usage, UsageRow
 from gateway.auth import AdminDep
-from gateway.usage.meter import UsageMeter
+from gateway.deps import InferenceDep, UsageMeterDep
 from gateway.usage.repository import UsageRepository
 
 router = APIRouter(prefix="/v1/usage", tags=["usage"])
@@ -32,9 +31,10 @@ RowKey = tuple[date, str, str]  # day, deployment, key
     responses=error_responses(Unauthorized, Forbidden, RateLimited, InvalidRequest, BadGateway, ServiceUnavailable),
 )
 async def usage(
-    request: Request,
     session: SessionDep,
     principal: AdminDep,
+    meter: UsageMeterDep,
+    inference: InferenceDep,
     from_: Annotated[date | None, Query(alias="from", description="first day (UTC); default 30 days ago")] = None,
     to: Annotated[date | None, Query(description="last day (UTC), included; default today")] = None,
 ) -> Usage:
@@ -46,9 +46,7 @@ async def usage(
         raise InvalidRequest(f"from: {first} is after to ({last})")
     if (last - first).days > MAX_DAYS:
         raise InvalidRequest(f"from/to: at most {MAX_DAYS} days at once")
-    meter: UsageMeter = request.app.state.usage_meter
     await meter.flush()  # this replica's latest counts too
-    inference: InternalClient = request.app.state.inference
     tokens = await inference.typed(
         TokenUsageDays,
         "GET",
