@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 import re
 from collections.abc import AsyncIterator
@@ -23,10 +21,9 @@ from automl_common.limits import BodyLimit
 from automl_common.storage import ObjectStore
 from gateway import console
 from gateway.auth import Authenticator, KeyGuessingGuard
-from gateway.console.ended import purge_ended
 from gateway.db import VERSION_TABLE
 from gateway.headers import SecurityHeadersMiddleware
-from gateway.idempotency import IdempotencyMiddleware, purge_expired
+from gateway.idempotency import IdempotencyMiddleware
 from gateway.keys.router import router as keys_router
 from gateway.openapi.document import PublicDocument, Source
 from gateway.openapi.router import STATIC_DIR, STATIC_URL
@@ -39,6 +36,7 @@ from gateway.ratelimit import TokenBucketLimiter
 from gateway.settings import GatewaySettings
 from gateway.usage.meter import UsageMeter
 from gateway.usage.router import router as usage_router
+from gateway.worker import Purger
 
 # Answered by the gateway itself, which meters them against the free playground quota.
 LOCAL_PATHS = [
@@ -48,17 +46,6 @@ LOCAL_PATHS = [
 ]
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "alembic"
 logger = logging.getLogger("automl.gateway")
-
-
-async def _purge_forever(app: FastAPI, settings: GatewaySettings) -> None:
-    """Records past their use: idempotent answers older than their TTL, signed-out sessions past expiry."""
-    while True:
-        try:
-            await purge_expired(app.state.database, settings.idempotency_ttl_s)
-            await purge_ended(app.state.database)
-        except Exception:  # next time, then
-            logger.exception("purging expired records failed")
-        await asyncio.sleep(3600)
 
 
 def create_app(settings: GatewaySettings | None = None, *, store: ObjectStore | None = None) -> FastAPI:
@@ -114,13 +101,12 @@ def create_app(settings: GatewaySettings | None = None, *, store: ObjectStore | 
             app.state.database, app.state.usage_meter, app.state.playground_exhausted, settings.playground_quota
         )
         await app.state.usage_meter.start()
-        purger = asyncio.create_task(_purge_forever(app, settings), name="purge")
+        purger = Purger(app.state.database, settings.idempotency_ttl_s)
+        await purger.start()
         try:
             yield
         finally:
-            purger.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await purger
+            await purger.stop()
             await app.state.usage_meter.stop()
             await app.state.inference.aclose()
             await app.state.public_document.aclose()

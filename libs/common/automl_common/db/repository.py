@@ -38,6 +38,10 @@ class Repository(Generic[ModelT]):
         await self.session.flush()
         return entity
 
+    async def flush(self) -> None:
+        """Write what was changed now, so that a constraint it breaks is an error here, not at the commit."""
+        await self.session.flush()
+
     async def merge(self, entity: ModelT) -> ModelT:
         """``entity`` (read in another session) attached to this one, its row updated from it on flush."""
         merged: ModelT = await self.session.merge(entity)

@@ -130,5 +130,5 @@ async def revoke_key(session: AsyncSession, org_id: str, key_id: str) -> Key:
                     "first, then revoke this one"
                 )
         row.revoked_at = utcnow()
-        await session.flush()
+        await repository.flush()
     return to_schema(row)

@@ -24,14 +24,13 @@ import re
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import delete, update
-from sqlalchemy.exc import IntegrityError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from automl_common.asgi import header_value, request_id_of, send_error
 from automl_common.db import Database, utcnow
 from automl_common.errors import AutoMLError, Conflict, Forbidden, InvalidRequest, Unauthorized
 from gateway.auth import Authenticator, check_scope, credentials_from_header
+from gateway.idempotency.repository import IdempotencyRepository
 from gateway.models import IdempotencyRecord
 
 logger = logging.getLogger("automl.gateway.idempotency")
@@ -218,38 +217,20 @@ class IdempotencyMiddleware:
         (an expired or abandoned one is replaced and claimed)."""
         for _ in range(3):
             now = utcnow()
-            try:
-                async with database.session() as session:
-                    session.add(
-                        IdempotencyRecord(
-                            org_id=org_id,
-                            key=key,
-                            method=method,
-                            path=path,
-                            state="in_progress",
-                            created_at=now,
-                            updated_at=now,
-                        )
-                    )
-                return None
-            except IntegrityError:
-                pass
             async with database.session() as session:
-                found = await session.get(IdempotencyRecord, (org_id, key))
+                claimed = await IdempotencyRepository(session).claim(org_id, key, method, path, now)
+            if claimed:
+                return None
+            async with database.session() as session:
+                repository = IdempotencyRepository(session)
+                found = await repository.find(org_id, key)
                 if found is None:
                     continue  # deleted meanwhile: claim again
                 expired = found.created_at + self.ttl <= now
                 abandoned = found.state == "in_progress" and found.updated_at + self.stale_after <= now
                 if not (expired or abandoned):
                     return found
-                # Replaced only if still the record just read (another retry may be taking it over too).
-                await session.execute(
-                    delete(IdempotencyRecord).where(
-                        IdempotencyRecord.org_id == org_id,
-                        IdempotencyRecord.key == key,
-                        IdempotencyRecord.updated_at == found.updated_at,
-                    )
-                )
+                await repository.delete_if_unchanged(org_id, key, found.updated_at)
         raise IdempotencyKeyInProgress("a request with this Idempotency-Key is in progress; retry later")
 
     async def _answer_retry(
@@ -296,17 +277,13 @@ class IdempotencyMiddleware:
             return False
         body_to_keep = _without_secret(body) if _holds_secret(path, captured.status) else body
         async with database.session() as session:
-            await session.execute(
-                update(IdempotencyRecord)
-                .where(IdempotencyRecord.org_id == org_id, IdempotencyRecord.key == key)
-                .values(
-                    state="done",
-                    request_hash=hasher.hexdigest(),
-                    status_code=captured.status,
-                    content_type=captured.content_type,
-                    body=body_to_keep,
-                    updated_at=utcnow(),
-                )
+            await IdempotencyRepository(session).finish(
+                org_id,
+                key,
+                request_hash=hasher.hexdigest(),
+                status_code=captured.status,
+                content_type=captured.content_type,
+                body=body_to_keep,
             )
         return True
 
@@ -317,35 +294,13 @@ class IdempotencyMiddleware:
             await asyncio.sleep(interval)
             try:
                 async with database.session() as session:
-                    await session.execute(
-                        update(IdempotencyRecord)
-                        .where(
-                            IdempotencyRecord.org_id == org_id,
-                            IdempotencyRecord.key == key,
-                            IdempotencyRecord.state == "in_progress",
-                        )
-                        .values(updated_at=utcnow())
-                    )
+                    await IdempotencyRepository(session).touch(org_id, key)
             except Exception:  # a missed beat only shortens the record's lease
                 logger.exception("idempotency heartbeat failed")
 
     async def _forget(self, database: Database, org_id: str, key: str) -> None:
         try:
             async with database.session() as session:
-                await session.execute(
-                    delete(IdempotencyRecord).where(
-                        IdempotencyRecord.org_id == org_id,
-                        IdempotencyRecord.key == key,
-                        IdempotencyRecord.state == "in_progress",
-                    )
-                )
+                await IdempotencyRepository(session).forget_in_progress(org_id, key)
         except Exception:  # the record then goes stale and is taken over
             logger.exception("could not release an idempotency record")
-
-
-async def purge_expired(database: Database, ttl_s: float) -> int:
-    """Delete records older than ``ttl_s`` (run now and then from the gateway's lifespan)."""
-    cutoff = utcnow() - timedelta(seconds=ttl_s)
-    async with database.session() as session:
-        result = await session.execute(delete(IdempotencyRecord).where(IdempotencyRecord.created_at < cutoff))
-    return int(result.rowcount or 0)  # type: ignore[attr-defined]
