@@ -42,6 +42,10 @@ class Repository(Generic[ModelT]):
         """Write what was changed now, so that a constraint it breaks is an error here, not at the commit."""
         await self.session.flush()
 
+    async def refresh(self, entity: Any) -> None:
+        """Read ``entity``'s row again (columns the database computed or another statement changed)."""
+        await self.session.refresh(entity)
+
     async def merge(self, entity: ModelT) -> ModelT:
         """``entity`` (read in another session) attached to this one, its row updated from it on flush."""
         merged: ModelT = await self.session.merge(entity)

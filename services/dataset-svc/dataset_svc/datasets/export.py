@@ -11,43 +11,17 @@ import json
 from collections.abc import AsyncIterator
 from typing import Any
 
-from sqlalchemy import ColumnElement, Text, cast, exists, func, select, type_coerce
-
 from automl_common.db import Database
 from automl_common.errors import RateLimited
 from automl_proto import datasets as schemas
-from dataset_svc.datasets.repository import DatasetRepository
+from dataset_svc.datasets.repository import ExportRepository
 from dataset_svc.datasets.service import column_schema
-from dataset_svc.models import Dataset, DatasetRow, ImageAsset
 
 PAGE = 5000
 
 
 class ExportsBusy(RateLimited):
     """The org reads as many exports at once as it may (``max_exports_per_org``)."""
-
-
-def _row_columns(dialect: str) -> tuple[Any, ...]:
-    """Row columns, with ``values`` and ``errors`` as the stored JSON text (not parsed by the driver)."""
-    values: ColumnElement[str]
-    errors: ColumnElement[str]
-    if dialect == "postgresql":
-        values, errors = cast(DatasetRow.values, Text), cast(DatasetRow.errors, Text)
-    else:
-        values = type_coerce(func.json(DatasetRow.values), Text)
-        errors = type_coerce(func.json(DatasetRow.errors), Text)
-    return (DatasetRow.id, DatasetRow.index, DatasetRow.line, values, DatasetRow.status, errors)
-
-
-_ASSET_COLUMNS = (
-    ImageAsset.row_id,
-    ImageAsset.column,
-    ImageAsset.status,
-    ImageAsset.sha256,
-    ImageAsset.reason,
-    ImageAsset.width,
-    ImageAsset.height,
-)
 
 
 async def export_lines(database: Database, dataset_id: str) -> AsyncIterator[bytes]:
@@ -57,41 +31,26 @@ async def export_lines(database: Database, dataset_id: str) -> AsyncIterator[byt
     the trailer then says ``complete: false`` (snapshot-svc reads again)."""
     dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
     async with database.sessionmaker() as session:
-        dataset = await session.get(Dataset, dataset_id)
+        repository = ExportRepository(session)
+        dataset = await repository.get(dataset_id)
         assert dataset is not None
         start_version = dataset.version
-        columns = [column_schema(column) for column in await DatasetRepository(session).columns(dataset_id)]
-        has_assets = bool((await session.execute(select(exists().where(ImageAsset.dataset_id == dataset_id)))).scalar())
-        dialect = (await session.connection()).dialect.name
+        columns = [column_schema(column) for column in await repository.columns(dataset_id)]
+        has_assets = await repository.has_assets(dataset_id)
+        row_columns = await repository.row_columns()
     header = schemas.ExportHeader(dataset_id=dataset_id, version=start_version, columns=columns)
     yield header.model_dump_json().encode() + b"\n"
     after = -1
     count = 0
-    row_columns = _row_columns(dialect)
     while True:
         async with database.sessionmaker() as session:
-            statement = (
-                select(*row_columns)
-                .where(DatasetRow.dataset_id == dataset_id, DatasetRow.index > after)
-                .order_by(DatasetRow.index)
-                .limit(PAGE)
-            )
-            rows = (await session.execute(statement)).all()
+            repository = ExportRepository(session)
+            rows = await repository.rows_after(dataset_id, after, PAGE, row_columns)
             assets: dict[int, dict[str, Any]] = {}
             if rows and has_assets:
-                asset_rows = await session.execute(
-                    select(*_ASSET_COLUMNS).where(ImageAsset.row_id.in_([row[0] for row in rows]))
-                )
-                for row_id, column, status, sha256, reason, width, height in asset_rows:
-                    assets.setdefault(row_id, {})[column] = {
-                        "status": status,
-                        "sha256": sha256,
-                        "reason": reason,
-                        "width": width,
-                        "height": height,
-                    }
+                assets = await repository.assets_of_rows([row[0] for row in rows])
             if not rows:
-                version = (await session.execute(select(Dataset.version).where(Dataset.id == dataset_id))).scalar()
+                version = await repository.version(dataset_id)
         if not rows:
             break
         # ids, indexes and lines are integers and statuses a fixed set of words: safe to format directly.

@@ -1,11 +1,12 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import ColumnElement, Text, cast, delete, exists, func, select, type_coerce, update
 
 from automl_common.db import Repository, upsert_insert, utcnow
-from dataset_svc.models import Dataset, DatasetColumn, DatasetReference, ImageAsset
+from dataset_svc.models import Dataset, DatasetColumn, DatasetReference, DatasetRow, ImageAsset
 
 
 class DatasetRepository(Repository[Dataset]):
@@ -62,3 +63,66 @@ class DatasetRepository(Repository[Dataset]):
 
     async def in_status(self, status: str) -> Sequence[str]:
         return (await self.session.execute(select(Dataset.id).where(Dataset.status == status))).scalars().all()
+
+
+def row_columns_for(dialect: str) -> tuple[Any, ...]:
+    """Row columns, with ``values`` and ``errors`` as the stored JSON text (not parsed by the driver)."""
+    values: ColumnElement[str]
+    errors: ColumnElement[str]
+    if dialect == "postgresql":
+        values, errors = cast(DatasetRow.values, Text), cast(DatasetRow.errors, Text)
+    else:
+        values = type_coerce(func.json(DatasetRow.values), Text)
+        errors = type_coerce(func.json(DatasetRow.errors), Text)
+    return (DatasetRow.id, DatasetRow.index, DatasetRow.line, values, DatasetRow.status, errors)
+
+
+_ASSET_COLUMNS = (
+    ImageAsset.row_id,
+    ImageAsset.column,
+    ImageAsset.status,
+    ImageAsset.sha256,
+    ImageAsset.reason,
+    ImageAsset.width,
+    ImageAsset.height,
+)
+
+
+class ExportRepository(DatasetRepository):
+    """The export's reads: plain column selects, each row's stored JSON passed through as the database's text."""
+
+    async def has_assets(self, dataset_id: str) -> bool:
+        return bool((await self.session.execute(select(exists().where(ImageAsset.dataset_id == dataset_id)))).scalar())
+
+    async def row_columns(self) -> tuple[Any, ...]:
+        return row_columns_for((await self.session.connection()).dialect.name)
+
+    async def rows_after(self, dataset_id: str, after: int, limit: int, columns: tuple[Any, ...]) -> Sequence[Any]:
+        """Up to ``limit`` rows past index ``after``, in index order, as ``columns``."""
+        statement = (
+            select(*columns)
+            .where(DatasetRow.dataset_id == dataset_id, DatasetRow.index > after)
+            .order_by(DatasetRow.index)
+            .limit(limit)
+        )
+        return (await self.session.execute(statement)).all()
+
+    async def assets_of_rows(self, row_ids: list[int]) -> dict[int, dict[str, Any]]:
+        """Per row, per image column: whether its image arrived, its hash and size, or why not."""
+        assets: dict[int, dict[str, Any]] = {}
+        found = await self.session.execute(select(*_ASSET_COLUMNS).where(ImageAsset.row_id.in_(row_ids)))
+        for row_id, column, status, sha256, reason, width, height in found:
+            assets.setdefault(row_id, {})[column] = {
+                "status": status,
+                "sha256": sha256,
+                "reason": reason,
+                "width": width,
+                "height": height,
+            }
+        return assets
+
+    async def version(self, dataset_id: str) -> int | None:
+        version: int | None = (
+            await self.session.execute(select(Dataset.version).where(Dataset.id == dataset_id))
+        ).scalar()
+        return version

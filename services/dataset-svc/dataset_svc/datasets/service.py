@@ -218,7 +218,6 @@ async def delete_dataset(
     for sha256 in unshared:
         keys += [image_key(org_id, sha256), thumbnail_key(org_id, sha256, settings.thumbnail_size)]
     await DatasetRepository(session).delete(dataset)  # rows, columns and assets go by ON DELETE CASCADE
-    await session.flush()
     for key in keys:
         await store.delete(key)
 
@@ -261,11 +260,11 @@ async def update_mapping(
     dataset.mapping_confirmed = True
     await repository.bump_version(dataset_id)
     if new_images:
-        await session.flush()
+        await repository.flush()
         await AssetRepository(session).add_pending_for_columns(dataset_id, new_images)
         dataset.status = "processing"
-    await session.flush()
-    await session.refresh(dataset)
+    await repository.flush()
+    await repository.refresh(dataset)
     return dataset
 
 
@@ -276,5 +275,5 @@ async def retry_failed_images(session: AsyncSession, org_id: str, dataset_id: st
     if (await assets.counts(dataset_id)).get("failed", 0):
         await assets.mark_failed_pending(dataset_id)
         dataset.status = "processing"
-        await session.flush()
+        await assets.flush()
     return dataset

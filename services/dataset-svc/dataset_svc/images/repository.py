@@ -11,6 +11,16 @@ from dataset_svc.models import Dataset, DatasetRow, ImageAsset
 class AssetRepository(Repository[ImageAsset]):
     model = ImageAsset
 
+    async def replace_cell(self, row_id: int, column: str, asset: ImageAsset | None) -> None:
+        """The asset of one cell: the one there is dropped; ``asset`` (if any) takes its place."""
+        if asset is None:
+            existing = await self.session.get(ImageAsset, (row_id, column))
+            if existing is not None:
+                await self.session.delete(existing)
+                await self.session.flush()
+            return
+        self.session.add(asset)
+
     async def add_pending_for_columns(self, dataset_id: str, columns: list[str]) -> None:
         """A pending asset for every non-empty cell of ``columns`` (rows walked by index, in pages)."""
         after = -1

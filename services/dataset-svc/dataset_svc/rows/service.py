@@ -103,15 +103,15 @@ async def _checked_values(
 async def _reset_images(session: AsyncSession, dataset: Dataset, row: DatasetRow, image_columns: list[str]) -> bool:
     """Queue the edited image cells for fetching; True if any was queued."""
     queued = False
+    assets = AssetRepository(session)
     for column in image_columns:
-        existing = await session.get(ImageAsset, (row.id, column))
-        if existing is not None:
-            await session.delete(existing)
+        await assets.replace_cell(row.id, column, None)
         value = row.values.get(column)
         if isinstance(value, str) and value.strip():
-            session.add(
-                ImageAsset(row_id=row.id, column=column, dataset_id=dataset.id, source=value.strip(), status="pending")
+            asset = ImageAsset(
+                row_id=row.id, column=column, dataset_id=dataset.id, source=value.strip(), status="pending"
             )
+            await assets.replace_cell(row.id, column, asset)
             queued = True
     return queued
 
@@ -133,8 +133,7 @@ async def add_rows(
             dataset_id=dataset.id, index=dataset.next_index, line=None, values=values, status="ok", errors=None
         )
         dataset.next_index += 1
-        session.add(row)
-        await session.flush()
+        await RowRepository(session).add(row)
         images_queued |= await _reset_images(session, dataset, row, image_columns)
         created.append(row)
     dataset.row_count += len(created)
@@ -171,7 +170,7 @@ async def delete_row(session: AsyncSession, org_id: str, dataset_id: str, row_id
         raise RowNotFound(f"row {row_id} not found in dataset {dataset_id!r}")
     if row.status == "invalid":
         dataset.invalid_row_count = max(0, dataset.invalid_row_count - 1)
-    await session.delete(row)
+    await RowRepository(session).delete(row)
     dataset.row_count -= 1
     await _after_edit(session, dataset, False)
 
@@ -179,6 +178,7 @@ async def delete_row(session: AsyncSession, org_id: str, dataset_id: str, row_id
 async def _after_edit(session: AsyncSession, dataset: Dataset, images_queued: bool) -> None:
     if images_queued:
         dataset.status = "processing"
-    await session.flush()
-    await DatasetRepository(session).bump_version(dataset.id)
-    await session.refresh(dataset)
+    repository = DatasetRepository(session)
+    await repository.flush()
+    await repository.bump_version(dataset.id)
+    await repository.refresh(dataset)

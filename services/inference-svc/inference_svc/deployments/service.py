@@ -194,14 +194,14 @@ async def update_deployment(
         row.status, row.error = "deploying", None
         row.generation += 1
     row.updated_at = utcnow()
-    await session.flush()
+    await DeploymentRepository(session).flush()
     return row, redeploy
 
 
 async def mark_deleting(session: AsyncSession, org_id: str, deployment_id: str) -> DeploymentRow:
     row = await get_row(session, org_id, deployment_id)
     row.status, row.updated_at = "deleting", utcnow()
-    await session.flush()
+    await DeploymentRepository(session).flush()
     return row
 
 

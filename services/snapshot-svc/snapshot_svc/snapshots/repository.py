@@ -74,6 +74,10 @@ class SnapshotRepository(Repository[Snapshot]):
     async def delete_invalid_rows(self, snapshot_id: str) -> None:
         await self.session.execute(delete(SnapshotInvalidRow).where(SnapshotInvalidRow.snapshot_id == snapshot_id))
 
+    async def add_split(self, split: Split) -> None:
+        self.session.add(split)
+        await self.session.flush()
+
     async def references(self, snapshot_id: str) -> Sequence[str]:
         statement = select(SnapshotReference.model_id).where(SnapshotReference.snapshot_id == snapshot_id)
         return (await self.session.execute(statement)).scalars().all()

@@ -277,8 +277,7 @@ async def create_split(
         heads=result.heads,
         data_key=key,
     )
-    session.add(split)
-    await session.flush()
+    await SnapshotRepository(session).add_split(split)
     return split
 
 

@@ -11,7 +11,6 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
-from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from automl_common.db.engine import Database
@@ -21,6 +20,7 @@ from automl_common.storage import ObjectStore, download_prefix, upload_directory
 from automl_proto import models as schemas
 from modelkit import tasks
 from trainer_svc.base_models.builtin import BUILTINS, BaseModelUnavailable
+from trainer_svc.base_models.repository import BaseModelRepository
 from trainer_svc.tables import BaseModelRow
 
 logger = logging.getLogger("automl.trainer.base_models")
@@ -47,11 +47,12 @@ def to_schema(row: BaseModelRow) -> schemas.BaseModelInfo:
 
 async def sync_builtins(session: AsyncSession) -> None:
     """One row per built-in model; its status says whether its package is installed."""
+    repository = BaseModelRepository(session)
     for builtin in BUILTINS.values():
-        row = await session.get(BaseModelRow, builtin.id)
+        row = await repository.get(builtin.id)
         installed = builtin.installed()
         if row is None:
-            session.add(
+            await repository.add(
                 BaseModelRow(
                     id=builtin.id,
                     org_id=None,
@@ -67,18 +68,15 @@ async def sync_builtins(session: AsyncSession) -> None:
         elif row.status in ("missing", "available", "failed") and row.sha256 is None:
             row.status = "available" if installed else "missing"
             row.error = None if installed else f"not installed here: {builtin.install_hint}"
-    await session.flush()
+    await repository.flush()
 
 
 async def list_for_org(session: AsyncSession, org_id: str) -> Sequence[BaseModelRow]:
-    statement = select(BaseModelRow).where(or_(BaseModelRow.org_id.is_(None), BaseModelRow.org_id == org_id))
-    return (
-        (await session.execute(statement.order_by(BaseModelRow.org_id.is_not(None), BaseModelRow.id))).scalars().all()
-    )
+    return await BaseModelRepository(session).for_org(org_id)
 
 
 async def get_for_org(session: AsyncSession, org_id: str, base_model_id: str) -> BaseModelRow:
-    row = await session.get(BaseModelRow, base_model_id)
+    row = await BaseModelRepository(session).get(base_model_id)
     if row is None or row.org_id not in (None, org_id):
         raise BaseModelNotFound(f"base_model: base model {base_model_id!r} not found (GET /v1/base-models lists them)")
     return row
@@ -108,9 +106,7 @@ async def register(session: AsyncSession, org_id: str, body: schemas.BaseModelRe
         source=source,
         status="importing",
     )
-    session.add(row)
-    await session.flush()
-    return row
+    return await BaseModelRepository(session).add(row)
 
 
 def _methods_of(model_type: str, wanted: Sequence[str] | None) -> list[str]:
@@ -172,7 +168,7 @@ class BaseModelImporter:
         lock = self._locks.setdefault(base_model_id, asyncio.Lock())
         async with lock:
             async with self.database.session() as session:
-                row = await session.get(BaseModelRow, base_model_id)
+                row = await BaseModelRepository(session).get(base_model_id)
                 if row is None:
                     raise BaseModelUnavailable(f"base model {base_model_id} no longer exists")
                 if row.status == "ready":
@@ -185,12 +181,12 @@ class BaseModelImporter:
                 sha256, prefix = await self._import(base_model_id, source, model_type)
             except (BaseModelUnavailable, OSError) as error:
                 async with self.database.session() as session:
-                    row = await session.get(BaseModelRow, base_model_id)
+                    row = await BaseModelRepository(session).get(base_model_id)
                     assert row is not None
                     row.status, row.error = "failed", str(error)
                 raise BaseModelUnavailable(str(error)) from error
             async with self.database.session() as session:
-                row = await session.get(BaseModelRow, base_model_id)
+                row = await BaseModelRepository(session).get(base_model_id)
                 assert row is not None
                 row.status, row.sha256, row.store_prefix, row.error = "ready", sha256, prefix, None
                 return row

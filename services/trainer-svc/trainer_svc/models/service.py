@@ -20,10 +20,11 @@ from automl_proto.inference import ModelArtifacts
 from automl_proto.snapshots import Snapshot, SplitCreate
 from modelkit import tasks
 from trainer_svc.base_models import service as base_models
+from trainer_svc.base_models.repository import BaseModelRepository
 from trainer_svc.models import status
 from trainer_svc.models.repository import ModelRepository
 from trainer_svc.settings import TrainerSettings
-from trainer_svc.tables import BaseModelRow, TrainingModel
+from trainer_svc.tables import TrainingModel
 
 TEXT_MAX_LENGTH = 512  # the position embeddings of the BERT-like encoders text classifiers start from
 
@@ -356,7 +357,7 @@ async def artifacts_of(session: AsyncSession, org_id: str, model_id: str) -> Mod
     model = await get_model_row(session, org_id, model_id)
     if model.status != "succeeded":
         raise ModelNotReady(f"model {model_id!r} is {model.status}; only a succeeded model can serve predictions")
-    base = await session.get(BaseModelRow, model.base_model_id)
+    base = await BaseModelRepository(session).get(model.base_model_id)
     if base is None or base.sha256 is None or base.store_prefix is None:
         raise ModelNotReady(f"the base model of {model_id!r} is no longer available")
     return ModelArtifacts(
