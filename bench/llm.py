@@ -31,16 +31,16 @@ import torch
 
 from automl_proto.models import LoraOptions, TrainingOptions
 from bench.train_text import Hooks
-from modelkit import tasks
-from modelkit.tasks.llm import LLMManifest, load_model, load_tokenizer
-from modelkit.tasks.llm.adapters import AdapterPool
-from modelkit.tasks.llm.chat import IGNORE, Encoded, Fingerprint, encode, messages_of
-from modelkit.tasks.llm.generation import GenerationParams, Piece, generate
-from modelkit.tasks.llm.training import CausalLMObjective
+from modelkit import model_types
+from modelkit.model_types.llm import LLMManifest, load_model, load_tokenizer
+from modelkit.model_types.llm.adapters import AdapterPool
+from modelkit.model_types.llm.chat import IGNORE, Encoded, Fingerprint, encode, messages_of
+from modelkit.model_types.llm.generation import GenerationParams, Piece, generate
+from modelkit.model_types.llm.training import CausalLMObjective
 from modelkit.training.loop import train
 from trainer_svc.base_models.builtin import BUILTINS
 
-LLM = tasks.causal_lm("llm")
+LLM = model_types.causal_lm("llm")
 BATCH = 8
 MAX_LENGTH = 64
 SEED = 1

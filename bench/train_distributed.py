@@ -26,8 +26,8 @@ from automl_proto.models import TrainingOptions
 from bench.train_text import Hooks, minilm_dir, new_model
 from deploy.local.sms_spam import rows as sms_rows
 from modelkit.losses import HeadTargets
-from modelkit.tasks.text_classification import load_tokenizer
-from modelkit.tasks.text_classification.tokens import TokenizedTexts, tokenize
+from modelkit.model_types.text_classification import load_tokenizer
+from modelkit.model_types.text_classification.tokens import TokenizedTexts, tokenize
 from modelkit.training.data import Examples, validation_split
 from modelkit.training.distributed import init_from_environment, leave
 from modelkit.training.trainer import fit

@@ -33,7 +33,7 @@ from sklearn.metrics import accuracy_score, f1_score
 from automl_proto.models import TrainingOptions
 from bench.train_text import Hooks
 from deploy.local import fashion_mnist
-from modelkit import tasks
+from modelkit import model_types
 from modelkit.classifier import ClassifierSpec, HeadConfig, MultiHeadClassifier
 from modelkit.losses import HeadTargets
 from modelkit.training.data import Examples, validation_split
@@ -42,7 +42,7 @@ from trainer_svc.base_models.builtin import BUILTINS
 
 CLASSES = fashion_mnist.CLASSES
 SEED = 1
-IMAGES = tasks.classifier("image_classification")
+IMAGES = model_types.classifier("image_classification")
 
 
 def fashion(train_count: int, test_count: int) -> tuple[list[bytes], NDArray[np.int64], list[bytes], NDArray[np.int64]]:

@@ -28,12 +28,12 @@ from sklearn.metrics import f1_score
 
 from automl_proto.models import LoraOptions, TrainingOptions
 from deploy.local.sms_spam import rows as sms_rows
-from modelkit import tasks
+from modelkit import model_types
 from modelkit.classifier import ClassifierSpec, HeadConfig, MultiHeadClassifier
 from modelkit.losses import HeadTargets
-from modelkit.tasks.text_classification import load_tokenizer
-from modelkit.tasks.text_classification.encoder import load_encoder
-from modelkit.tasks.text_classification.tokens import tokenize
+from modelkit.model_types.text_classification import load_tokenizer
+from modelkit.model_types.text_classification.encoder import load_encoder
+from modelkit.model_types.text_classification.tokens import tokenize
 from modelkit.training.data import Examples, validation_split
 from modelkit.training.loop import NoHooks
 from modelkit.training.trainer import embed, fit, head_scores
@@ -62,7 +62,7 @@ def minilm_dir(work: Path) -> Path:
 
 def new_model(model_dir: Path, method: str) -> MultiHeadClassifier:
     torch.manual_seed(SEED)
-    text = tasks.classifier("text_classification")
+    text = model_types.classifier("text_classification")
     spec = ClassifierSpec([HeadConfig("label", ["ham", "spam"])], text.encoder_config(model_dir))
     model = text.classifier(text.load_encoder(model_dir), spec)
     text.apply_method(model, method, LoraOptions())

@@ -29,13 +29,15 @@ STEPS = 48
 def prepare(setup: Setup, work: Path) -> tuple[int, int]:
     """The base model and tokenised data every run reads; returns (batch, max length)."""
     from automl_proto.models import TrainingOptions
-    from modelkit import tasks
+    from modelkit import model_types
 
     size = models.TINY_BERT if setup.tiny else models.MINILM_L6
     batch, length = (8, 16) if setup.tiny else (32, 128)
     steps = 6 if setup.tiny else STEPS
     base_dir = models.text_encoder(size, work / "base")
-    preprocessor = tasks.classifier("text_classification").preprocessor(base_dir, TrainingOptions(max_length=length))
+    preprocessor = model_types.classifier("text_classification").preprocessor(
+        base_dir, TrainingOptions(max_length=length)
+    )
     preprocessor.encode(models.texts(size, batch * steps, length)).save(work / "tokens.npz")
     np.save(work / "labels.npy", np.random.default_rng(4).integers(0, 4, batch * steps))
     return batch, length
@@ -46,7 +48,7 @@ def rank(work: Path, device: str, backend: str, batch: int, label: str) -> None:
     from automl_proto.models import TrainingOptions
     from bench.gpu.text import build
     from modelkit.losses import HeadTargets
-    from modelkit.tasks.text_classification.tokens import TokenizedTexts
+    from modelkit.model_types.text_classification.tokens import TokenizedTexts
     from modelkit.training.data import Examples
     from modelkit.training.distributed import init_from_environment, leave
     from modelkit.training.loop import NoHooks

@@ -13,11 +13,11 @@ import torch
 from automl_proto.models import TrainingOptions
 from bench.gpu import models
 from bench.gpu.common import Setup, gib, number, peak_memory, sized
-from modelkit import tasks
+from modelkit import model_types
 from modelkit.classifier import ClassifierSpec, HeadConfig, MultiHeadClassifier
 from modelkit.losses import HeadTargets
-from modelkit.tasks.image_classification.backbones import IMAGENET_MEAN, IMAGENET_STD
-from modelkit.tasks.image_classification.tensors import ImageTensors
+from modelkit.model_types.image_classification.backbones import IMAGENET_MEAN, IMAGENET_STD
+from modelkit.model_types.image_classification.tensors import ImageTensors
 from modelkit.training.data import Examples
 from modelkit.training.loop import NoHooks
 from modelkit.training.trainer import fit
@@ -26,7 +26,7 @@ CLASSES = [str(digit) for digit in range(10)]
 
 
 def build(base_dir: Path, device: torch.device) -> MultiHeadClassifier:
-    task = tasks.classifier("image_classification")
+    task = model_types.classifier("image_classification")
     torch.manual_seed(0)
     model = task.classifier(
         task.load_encoder(base_dir), ClassifierSpec([HeadConfig("label", CLASSES)], task.encoder_config(base_dir))

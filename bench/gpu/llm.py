@@ -20,12 +20,12 @@ import torch
 from automl_proto.models import TrainingOptions
 from bench.gpu import models
 from bench.gpu.common import Setup, gib, number, peak_memory, percentile, sized, timed
-from modelkit import tasks
-from modelkit.tasks.llm import LLMManifest, load_model, load_tokenizer
-from modelkit.tasks.llm.adapters import AdapterPool
-from modelkit.tasks.llm.chat import Encoded, Fingerprint, encode, messages_of
-from modelkit.tasks.llm.predict import GeneratorPredictor
-from modelkit.tasks.llm.training import CausalLMObjective
+from modelkit import model_types
+from modelkit.model_types.llm import LLMManifest, load_model, load_tokenizer
+from modelkit.model_types.llm.adapters import AdapterPool
+from modelkit.model_types.llm.chat import Encoded, Fingerprint, encode, messages_of
+from modelkit.model_types.llm.predict import GeneratorPredictor
+from modelkit.model_types.llm.training import CausalLMObjective
 from modelkit.training.loop import NoHooks, train
 
 ADAPTERS = 20
@@ -44,7 +44,7 @@ def encoded(
 
 def lora_model(base_dir: Path, device: torch.device) -> torch.nn.Module:
     torch.manual_seed(0)
-    model = tasks.causal_lm("llm").apply_method(load_model(base_dir), "lora", None)
+    model = model_types.causal_lm("llm").apply_method(load_model(base_dir), "lora", None)
     model.to(device)
     return model
 
@@ -81,7 +81,7 @@ def run(setup: Setup) -> str:
         # The adapter as the worker saves it, then as a replica loads it.
         artifact = work / "model"
         manifest = LLMManifest("lora", "base", "0" * 64, Fingerprint.of(tokenizer).__dict__, max_length)
-        tasks.causal_lm("llm").save(model, tokenizer, manifest, artifact)
+        model_types.causal_lm("llm").save(model, tokenizer, manifest, artifact)
         del model, objective
         predictor = GeneratorPredictor.load(artifact, base_dir, str(setup.device))
         new_tokens = 16 if setup.tiny else 256

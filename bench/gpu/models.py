@@ -165,7 +165,7 @@ def conversations(config: dict[str, Any], count: int, prompt_words: int, reply_w
 
 
 def image_backbone(config: dict[str, Any], directory: Path, seed: int = 0) -> Path:
-    from modelkit.tasks.image_classification import backbones
+    from modelkit.model_types.image_classification import backbones
 
     torch.manual_seed(seed)
     backbones.save(backbones.build(config), directory)

@@ -17,7 +17,7 @@ from automl_proto.models import TrainingOptions
 from bench.gpu import models
 from bench.gpu.common import Setup, number, percentile
 from inference_svc.serving.torch_thread import TorchThread
-from modelkit import artifacts, tasks
+from modelkit import artifacts, model_types
 from modelkit.classifier import ClassifierSpec, HeadConfig
 from modelkit.predict import ClassifierPredictor
 
@@ -28,7 +28,7 @@ CPU_THREADS = 4  # a CPU replica's torch threads in the baseline (the platform's
 
 def save_model(base_dir: Path, out: Path) -> None:
     """A last-layer model as the worker writes one (random heads: serving cost does not depend on them)."""
-    task = tasks.classifier("text_classification")
+    task = model_types.classifier("text_classification")
     torch.manual_seed(0)
     spec = ClassifierSpec(
         [HeadConfig("toxic", ["no", "yes"]), HeadConfig("topic", ["a", "b", "c"])], task.encoder_config(base_dir)

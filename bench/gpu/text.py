@@ -18,7 +18,7 @@ import torch
 from automl_proto.models import TrainingOptions
 from bench.gpu import models
 from bench.gpu.common import Setup, gib, number, peak_memory, sized
-from modelkit import tasks
+from modelkit import model_types
 from modelkit.classifier import ClassifierSpec, HeadConfig, MultiHeadClassifier
 from modelkit.losses import HeadTargets
 from modelkit.training.data import Examples
@@ -32,7 +32,7 @@ CLASSES = ["a", "b", "c", "d"]
 
 def build(base_dir: Path, device: torch.device) -> MultiHeadClassifier:
     """The classifier the worker builds for a full fine-tune, with the same heads' weights every time."""
-    task = tasks.classifier("text_classification")
+    task = model_types.classifier("text_classification")
     torch.manual_seed(0)
     spec = ClassifierSpec([HeadConfig("label", CLASSES)], task.encoder_config(base_dir))
     model = task.classifier(task.load_encoder(base_dir), spec)
@@ -43,7 +43,7 @@ def build(base_dir: Path, device: torch.device) -> MultiHeadClassifier:
 def examples(
     base_dir: Path, size: models.TextEncoderSize, count: int, length: int, options: TrainingOptions
 ) -> Examples:
-    preprocessor = tasks.classifier("text_classification").preprocessor(base_dir, options)
+    preprocessor = model_types.classifier("text_classification").preprocessor(base_dir, options)
     labels = np.random.default_rng(1).integers(0, len(CLASSES), count)
     return Examples(preprocessor.encode(models.texts(size, count, length)), [HeadTargets(labels, False)])
 

@@ -99,7 +99,7 @@ def test_the_self_check_runs_every_part_through_the_platforms_code(tmp_path: Pat
 @pytest.mark.slow
 def test_a_broken_part_fails_loudly_and_the_others_still_run(tmp_path: Path) -> None:
     # The shared-base adapter pool: only the llm part uses it.
-    env = sabotaged(tmp_path, GPU_CHECK_BREAK="modelkit.tasks.llm.adapters:AdapterPool.generate")
+    env = sabotaged(tmp_path, GPU_CHECK_BREAK="modelkit.model_types.llm.adapters:AdapterPool.generate")
     done = gpu_check("--cpu", "--tiny", "--parts", "llm_lora,image_full", env=env)
     assert done.returncode == 1
     lines = lines_of(done.stdout)
@@ -117,7 +117,7 @@ def test_every_part_fails_loudly_when_its_code_breaks_and_a_hung_part_is_stopped
         GPU_CHECK_BREAK=",".join(
             [
                 "modelkit.training.trainer:fit",  # text, image, and the distributed ranks
-                "modelkit.tasks.llm.training:CausalLMObjective.loss",
+                "modelkit.model_types.llm.training:CausalLMObjective.loss",
             ]
         ),
         GPU_CHECK_HANG="modelkit.predict:ClassifierPredictor.predict",  # serving

@@ -9,16 +9,16 @@ from typing import Any
 import numpy as np
 import torch
 
-from modelkit import tasks
+from modelkit import model_types
 from modelkit.classifier import ClassifierSpec, HeadConfig, MultiHeadClassifier
 from modelkit.losses import HeadTargets
-from modelkit.tasks.text_classification import load_tokenizer
-from modelkit.tasks.text_classification.tokens import tokenize
+from modelkit.model_types.text_classification import load_tokenizer
+from modelkit.model_types.text_classification.tokens import tokenize
 from modelkit.training.data import Examples
 from modelkit.training.loop import NoHooks
 from tests.support.tiny_models import NEGATIVE, POSITIVE
 
-TEXT = tasks.classifier("text_classification")
+TEXT = model_types.classifier("text_classification")
 
 
 class Hooks(NoHooks):

@@ -84,7 +84,7 @@ def build_tiny_image_model(target: Path) -> Path:
     """A 2-block MobileNetV2 (random weights, 32 px) in the folder format image base models use."""
     import torch
 
-    from modelkit.tasks.image_classification import backbones
+    from modelkit.model_types.image_classification import backbones
 
     torch.manual_seed(0)
     backbones.save(backbones.build(TINY_IMAGE_CONFIG), target)

@@ -20,9 +20,36 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from automl_common.db.engine import Database
-from automl_common.tasks import TaskRegistry
 
 logger = logging.getLogger("automl.worker")
+
+
+class Runs:
+    """At most one asyncio task per key, cancellable, all cancelled at the end."""
+
+    def __init__(self) -> None:
+        self.tasks: dict[str, asyncio.Task[None]] = {}
+
+    def start(self, key: str, work: Callable[[], Coroutine[Any, Any, None]]) -> bool:
+        """Run ``work()`` for ``key`` unless it is already running; True if it was started."""
+        running = self.tasks.get(key)
+        if running is not None and not running.done():
+            return False
+        task = asyncio.create_task(work(), name=key)
+        self.tasks[key] = task
+        task.add_done_callback(lambda _: self.tasks.pop(key, None) if self.tasks.get(key) is task else None)
+        return True
+
+    async def cancel(self, key: str) -> None:
+        task = self.tasks.pop(key, None)
+        if task is not None and not task.done():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    async def aclose(self) -> None:
+        for key in list(self.tasks):
+            await self.cancel(key)
 
 
 class BackgroundWorker:
@@ -31,7 +58,7 @@ class BackgroundWorker:
 
     def __init__(self, database: Database) -> None:
         self.database = database
-        self.runs = TaskRegistry()
+        self.runs = Runs()
         self._wake = asyncio.Event()
         self._ticker: asyncio.Task[None] | None = None
 

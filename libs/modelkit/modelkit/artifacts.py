@@ -22,9 +22,9 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from modelkit import tasks
+from modelkit import model_types
 from modelkit.classifier import ClassifierSpec, MultiHeadClassifier
-from modelkit.tasks.base import Preprocessor
+from modelkit.model_types.base import Preprocessor
 
 FORMAT_VERSION = 1
 
@@ -71,7 +71,7 @@ def head_state(model: MultiHeadClassifier) -> dict[str, torch.Tensor]:
 
 
 def save(model: MultiHeadClassifier, manifest: ArtifactManifest, preprocessor: Preprocessor, out: Path) -> None:
-    task = tasks.classifier(manifest.model_type)
+    task = model_types.classifier(manifest.model_type)
     out.mkdir(parents=True, exist_ok=True)
     save_file(head_state(model), str(out / "heads.safetensors"))
     if manifest.method == "full":
@@ -94,8 +94,8 @@ def load(
     unless the model is a full fine-tune). With ``merge`` a LoRA adapter is folded into the weights."""
     manifest = ArtifactManifest.read(directory)
     try:
-        task = tasks.classifier(manifest.model_type)
-    except tasks.UnknownModelType as e:
+        task = model_types.classifier(manifest.model_type)
+    except model_types.UnknownModelType as e:
         raise ArtifactError(str(e)) from e
     if manifest.method == "full":
         encoder: nn.Module = task.load_encoder(directory / "encoder")

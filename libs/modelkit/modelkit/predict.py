@@ -13,7 +13,7 @@ import torch
 
 from modelkit import artifacts
 from modelkit.classifier import MultiHeadClassifier
-from modelkit.tasks.base import Preprocessor
+from modelkit.model_types.base import Preprocessor
 from modelkit.training.trainer import embed, head_scores
 
 

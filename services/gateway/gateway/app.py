@@ -31,7 +31,7 @@ from gateway.openapi.router import router as openapi_router
 from gateway.orgs.router import router as orgs_router
 from gateway.playground.router import router as playground_router
 from gateway.playground.service import PlaygroundQuotas
-from gateway.proxy.router import ProxyMiddleware, Upstream
+from gateway.proxy.middleware import ProxyMiddleware, Upstream
 from gateway.ratelimit import TokenBucketLimiter
 from gateway.settings import GatewaySettings
 from gateway.usage.meter import UsageMeter

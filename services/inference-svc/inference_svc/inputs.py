@@ -17,7 +17,7 @@ from automl_proto.inference import ImageInput, PredictInput, PromptInput
 from inference_svc.errors import ImageRefused, TextTooLong, TooManyInputs, WrongInputKind
 from inference_svc.serving.loader import ModelInput
 from inference_svc.settings import InferenceSettings
-from modelkit import tasks
+from modelkit import model_types
 
 
 def _kind(value: PredictInput) -> str:
@@ -28,11 +28,11 @@ def _kind(value: PredictInput) -> str:
     return "a text"
 
 
-def served_type(model_type: str, field: str = "model_id") -> tasks.TaskInfo:
+def served_type(model_type: str, field: str = "model_id") -> model_types.TaskInfo:
     """The registry's line for a model type this service can serve; a clear 400 for one it cannot."""
     try:
-        return tasks.info(model_type)
-    except tasks.UnknownModelType as e:
+        return model_types.info(model_type)
+    except model_types.UnknownModelType as e:
         raise InvalidRequest(f"{field}: {e}") from e
 
 
@@ -51,8 +51,8 @@ class InputReader:
         if len(inputs) > limit:
             raise TooManyInputs(f"inputs: {len(inputs)} inputs in one call; at most {limit} (send several calls)")
         try:
-            kind = tasks.info(model_type).input_kind
-        except tasks.UnknownModelType as e:
+            kind = model_types.info(model_type).input_kind
+        except model_types.UnknownModelType as e:
             raise WrongInputKind(str(e)) from e
         if kind == "image":
             return list(await asyncio.gather(*(self.image(position, value) for position, value in enumerate(inputs))))
@@ -122,7 +122,7 @@ class InputReader:
                 raise ImageRefused(f"{field}: {e.detail}") from e
         if len(data) > limit:
             raise ImageRefused(f"{field}: {len(data)} bytes; at most {limit}")
-        from modelkit.tasks.image_classification.images import ImageError, open_image
+        from modelkit.model_types.image_classification.images import ImageError, open_image
 
         try:
             await asyncio.to_thread(open_image, data, self.settings.max_image_pixels)

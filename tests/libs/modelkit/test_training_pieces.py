@@ -10,17 +10,17 @@ import pytest
 import torch
 
 from automl_proto.models import Selection, TrainingOptions
-from modelkit import artifacts, tasks
+from modelkit import artifacts, model_types
 from modelkit.classifier import ClassifierSpec, HeadConfig
 from modelkit.losses import HeadTargets, balanced_weights, head_loss, multi_head_loss
+from modelkit.model_types.text_classification import TextPreprocessor, load_tokenizer
+from modelkit.model_types.text_classification.tokens import tokenize
 from modelkit.predict import ClassifierPredictor
-from modelkit.tasks.text_classification import TextPreprocessor, load_tokenizer
-from modelkit.tasks.text_classification.tokens import tokenize
 from modelkit.training.data import validation_split
 from modelkit.training.selection import Selector, selection_name, selection_value
 from tests.support.tiny_models import build_tiny_bert
 
-TEXT = tasks.classifier("text_classification")
+TEXT = model_types.classifier("text_classification")
 
 
 def test_unlabelled_rows_are_left_out_of_a_heads_loss() -> None:

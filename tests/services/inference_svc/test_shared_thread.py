@@ -11,10 +11,10 @@ import pytest
 
 from inference_svc.serving.replicas import PlaygroundReplica
 from inference_svc.serving.torch_thread import TorchThread
-from modelkit.tasks.llm import LLMManifest, load_model, load_tokenizer
-from modelkit.tasks.llm.chat import Fingerprint
-from modelkit.tasks.llm.generation import Piece
-from modelkit.tasks.llm.predict import GeneratorPredictor
+from modelkit.model_types.llm import LLMManifest, load_model, load_tokenizer
+from modelkit.model_types.llm.chat import Fingerprint
+from modelkit.model_types.llm.generation import Piece
+from modelkit.model_types.llm.predict import GeneratorPredictor
 from tests.support.tiny_models import build_tiny_llama
 
 

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from typing import Any
 
 from inference_svc.serving.replicas import streamed
-from modelkit.tasks.llm.generation import OnText, Piece
+from modelkit.model_types.llm.generation import OnText, Piece
 
 
 async def test_a_dropped_stream_tells_the_generation_to_stop() -> None:

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from modelkit.tasks.llm import load_model, load_tokenizer
-from modelkit.tasks.llm.generation import GenerationParams, generate
+from modelkit.model_types.llm import load_model, load_tokenizer
+from modelkit.model_types.llm.generation import GenerationParams, generate
 from trainer_svc.base_models.builtin import BUILTINS, BaseModelUnavailable, join_split_zip
 from trainer_svc.base_models.service import check_model_folder, content_hash
 

@@ -55,7 +55,8 @@ async def current_session(request: Request) -> Session:
     return session
 
 
-SessionDep = Annotated[Session, Depends(current_session)]
+# The signed-in browser's console session (a cookie), not a database session (``automl_common.deps.SessionDep``).
+ConsoleSessionDep = Annotated[Session, Depends(current_session)]
 
 
 def api_client(request: Request, key: str) -> AsyncClient:
@@ -65,7 +66,7 @@ def api_client(request: Request, key: str) -> AsyncClient:
     return AsyncClient(config=Config(url=INTERNAL_BASE, api_key=key, timeout_s=60, max_retries=0), transport=transport)
 
 
-async def api(request: Request, session: SessionDep) -> AsyncIterator[AsyncClient]:
+async def api(request: Request, session: ConsoleSessionDep) -> AsyncIterator[AsyncClient]:
     async with api_client(request, session.key) as client:
         yield client
 
@@ -73,7 +74,7 @@ async def api(request: Request, session: SessionDep) -> AsyncIterator[AsyncClien
 ApiDep = Annotated[AsyncClient, Depends(api)]
 
 
-async def check_csrf(request: Request, session: SessionDep) -> Session:
+async def check_csrf(request: Request, session: ConsoleSessionDep) -> Session:
     """Every state-changing request: the token from a form field or the htmx header must match the session's."""
     token = request.headers.get(CSRF_HEADER)
     if token is None and request.headers.get("content-type", "").startswith(

@@ -18,7 +18,7 @@ import pyarrow.parquet as pq
 from automl_common.http import InternalClient, url_path
 from automl_common.lines import LineSplitter
 from automl_common.storage import ObjectNotFound, ObjectStore, download_file, image_key
-from modelkit import tasks
+from modelkit import model_types
 
 __all__ = ["BatchItem", "SourceFailed", "dataset_items", "snapshot_items", "with_image_bytes"]
 
@@ -54,7 +54,7 @@ async def snapshot_items(
     store: ObjectStore, data_key: str, path: Path, *, model_type: str, chunk_rows: int, max_chars: int
 ) -> AsyncIterator[list[BatchItem]]:
     """The rows' input column is the model type's (the registry's ``snapshot_column``)."""
-    info = tasks.info(model_type)
+    info = model_types.info(model_type)
     column, input_kind = info.snapshot_column, info.input_kind
     await download_file(store, data_key, path)
     parquet = await asyncio.to_thread(pq.ParquetFile, path)
@@ -123,7 +123,7 @@ async def with_image_bytes(
 ) -> AsyncIterator[list[BatchItem]]:
     """Each image row's bytes from the org's images in the store, checked as an image; a row whose image is
     gone or unreadable carries the reason instead."""
-    from modelkit.tasks.image_classification.images import ImageError, open_image
+    from modelkit.model_types.image_classification.images import ImageError, open_image
 
     async def load(item: BatchItem) -> BatchItem:
         if not isinstance(item.value, str):

@@ -33,7 +33,7 @@ from inference_svc.serving.loader import ModelInput
 from inference_svc.settings import InferenceSettings
 from inference_svc.upstreams import Upstreams
 from inference_svc.usage.meter import Payer
-from modelkit import tasks
+from modelkit import model_types
 
 logger = logging.getLogger("automl.inference.batch")
 
@@ -106,7 +106,7 @@ class BatchRunner(BackgroundWorker):
             predict = await self._deployment_predict(deployment_id, payer)
         else:
             predict = self._playground_predict(artifacts, payer)
-        input_kind = tasks.info(artifacts.model_type).input_kind
+        input_kind = model_types.info(artifacts.model_type).input_kind
         if snapshot_id is not None:
             data_key = await self._snapshot_key(org_id, snapshot_id)
             items = snapshot_items(

@@ -24,7 +24,7 @@ from inference_svc.serving.replicas import ReplicaResources, adapters_app, playg
 from inference_svc.serving.runtime import ServeRuntime
 from inference_svc.settings import InferenceSettings
 from inference_svc.usage.meter import Payer, TokenMeter
-from modelkit import tasks
+from modelkit import model_types
 from modelkit.errors import PromptTooLong as ModelPromptTooLong
 
 logger = logging.getLogger("automl.inference.deployments")
@@ -165,7 +165,7 @@ class ServeCalls:
         model's adapter app (the base held once for all of them). An llm's tokens are billed to ``payer``,
         under the model's id."""
         source = self.source(artifacts)
-        if tasks.info(artifacts.model_type).family == "causal_lm" and artifacts.method == "lora":
+        if model_types.info(artifacts.model_type).family == "causal_lm" and artifacts.method == "lora":
             app_name = await self.ensure_adapters(source)
             call = self.runtime.with_source(app_name, source, inputs)
         else:

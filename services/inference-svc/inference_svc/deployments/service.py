@@ -30,7 +30,7 @@ from inference_svc.models_client import model_artifacts
 from inference_svc.settings import InferenceSettings
 from inference_svc.tables import DeploymentRow
 from inference_svc.usage.meter import Payer
-from modelkit import tasks
+from modelkit import model_types
 
 _SCALING = ("min_replicas", "max_replicas", "target_ongoing_requests", "max_batch_size", "batch_wait_timeout_ms")
 
@@ -242,7 +242,7 @@ async def generation(
     except AutoMLError as e:
         route, not_serving = Route(""), e
     await release(session)  # none held while the model generates
-    if tasks.info(row.model_type).input_kind != "chat":
+    if model_types.info(row.model_type).input_kind != "chat":
         raise WrongInputKind(
             f"deployment {deployment_id!r} serves a {row.model_type} model, which does not generate text; "
             "call its /predict"

@@ -18,7 +18,7 @@ from inference_svc.deployments.repository import DeploymentRepository
 from inference_svc.metrics import InferenceMetrics
 from inference_svc.serving.replicas import APP_BUILDERS, BatchingConfig, adapters_app
 from inference_svc.settings import InferenceSettings
-from modelkit import tasks
+from modelkit import model_types
 
 logger = logging.getLogger("automl.inference.deployments")
 
@@ -84,7 +84,7 @@ class DeploymentManager(BackgroundWorker):
                     if row is None or row.status != "deploying":
                         return
                     generation, app_name = row.generation, row.serving_app
-                    family = tasks.info(row.model_type).family
+                    family = model_types.info(row.model_type).family
                     artifacts = ModelArtifacts.model_validate(row.artifacts)
                     shared = artifacts if row.share_base else None
                     low = high = 0

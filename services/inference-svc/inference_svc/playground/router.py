@@ -31,7 +31,7 @@ from inference_svc.deployments.generation import (
 from inference_svc.deps import InputsDep, PayerDep, ServeCallsDep, TrainerDep
 from inference_svc.errors import WrongInputKind
 from inference_svc.models_client import model_artifacts
-from modelkit import tasks
+from modelkit import model_types
 
 internal_router = APIRouter(prefix="/internal/playground", tags=["internal"], include_in_schema=False)
 
@@ -54,7 +54,7 @@ async def playground_predict(
     org_id = payer.org_id
     artifacts = await model_artifacts(trainer, org_id, model_id)
     values = await reader.read([body.input], artifacts.model_type, max_inputs=1)
-    if tasks.info(artifacts.model_type).family != "causal_lm":  # one forward pass: nothing to hold a replica
+    if model_types.info(artifacts.model_type).family != "causal_lm":  # one forward pass: nothing to hold a replica
         return schemas.output_of((await calls.playground(artifacts, values, payer))[0])
     slots = calls.playground_slots
     slots.take(org_id)
@@ -85,7 +85,7 @@ async def playground_chat(
     (``stream: true``: server-sent events as it is generated; the last one holds the token usage)."""
     org_id = payer.org_id
     artifacts = await model_artifacts(trainer, org_id, model_id)
-    if tasks.info(artifacts.model_type).input_kind != "chat":
+    if model_types.info(artifacts.model_type).input_kind != "chat":
         raise WrongInputKind(f"model {model_id!r} is a {artifacts.model_type} model, which does not generate text")
     request = reader.prompt(0, prompt_of(body), artifacts.model_type, max_tokens_given=max_tokens_given(body))
     head = {"id": new_id(CHAT.id_prefix), "created": int(time.time()), "model": model_id}

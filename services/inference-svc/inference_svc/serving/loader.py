@@ -68,14 +68,14 @@ async def fetch_model_files(source: ModelSource, *, base_only: bool = False) -> 
 async def load_predictor(source: ModelSource, thread: TorchThread, device: str = "cpu") -> Predictor:
     """The predictor of the model's family (the registry's ``family``) on ``device``: scores from a
     classifier, replies from a causal LM."""
-    from modelkit import tasks
+    from modelkit import model_types
+    from modelkit.model_types.llm.predict import GeneratorPredictor
     from modelkit.predict import ClassifierPredictor
-    from modelkit.tasks.llm.predict import GeneratorPredictor
 
-    predictors: dict[tasks.Family, Callable[[Path, Path | None, str], Predictor]] = {
+    predictors: dict[model_types.Family, Callable[[Path, Path | None, str], Predictor]] = {
         "classifier": ClassifierPredictor.load,
         "causal_lm": GeneratorPredictor.load,
     }
-    load = predictors[tasks.info(source.artifacts.model_type).family]
+    load = predictors[model_types.info(source.artifacts.model_type).family]
     model_dir, base_dir = await fetch_model_files(source)
     return await thread.run(load, model_dir, base_dir, device)

@@ -25,8 +25,8 @@ from inference_svc.serving.loader import (
 from inference_svc.serving.torch_thread import TorchThread
 
 if TYPE_CHECKING:
-    from modelkit.tasks.llm.generation import OnText, Piece
-    from modelkit.tasks.llm.predict import GeneratorPredictor
+    from modelkit.model_types.llm.generation import OnText, Piece
+    from modelkit.model_types.llm.predict import GeneratorPredictor
 
 # How long a reply on a replica shared by several orgs generates, while others wait, before yielding to them.
 GENERATION_SLICE_S = 0.5
@@ -113,7 +113,7 @@ class GeneratorReplica:
     order the requests came); ``stream`` hands the reply over piece by piece as it is generated."""
 
     async def __init__(self, source: ModelSource, torch_threads: int, device: str) -> None:  # type: ignore[misc]
-        from modelkit.tasks.llm.predict import GeneratorPredictor
+        from modelkit.model_types.llm.predict import GeneratorPredictor
 
         self.thread = TorchThread(torch_threads)
         model_dir, base_dir = await fetch_model_files(source)
@@ -146,7 +146,7 @@ class AdapterReplica:
     async def __init__(  # type: ignore[misc]
         self, base: ModelSource, torch_threads: int, max_adapters: int, device: str, slice_s: float
     ) -> None:
-        from modelkit.tasks.llm.adapters import AdapterPool
+        from modelkit.model_types.llm.adapters import AdapterPool
 
         self.thread = TorchThread(torch_threads)
         _, base_dir = await fetch_model_files(base, base_only=True)
@@ -208,7 +208,7 @@ async def streamed(
 
 
 def _generator(predictor: Predictor) -> GeneratorPredictor | None:
-    from modelkit.tasks.llm.predict import GeneratorPredictor
+    from modelkit.model_types.llm.predict import GeneratorPredictor
 
     return predictor if isinstance(predictor, GeneratorPredictor) else None
 
@@ -255,7 +255,7 @@ class PlaygroundReplica:
     ) -> dict[str, Any]:
         """A reply generated in slices on the replica's one torch thread, which every org's models share: once
         other calls wait for the thread, it yields to them after ``slice_s`` (then goes on, behind them)."""
-        from modelkit.tasks.llm.predict import answer
+        from modelkit.model_types.llm.predict import answer
 
         generation = await self.thread.run(predictor.begin, request, on_text, cancelled)
         while not await self.thread.run(generation.advance, predictor.model, self.thread.turn_over(self.slice_s)):
@@ -371,5 +371,5 @@ def playground_app(*, max_replicas: int, resources: ReplicaResources) -> Applica
     return app
 
 
-# The Serve app for each model family the registry names (``modelkit.tasks``).
+# The Serve app for each model family the registry names (``modelkit.model_types``).
 APP_BUILDERS = {"classifier": classifier_app, "causal_lm": generator_app}

@@ -100,7 +100,7 @@ def _image_backbone(package: str, weights: str, config: dict[str, Any]) -> Calla
     def materialise(target: Path) -> None:
         import torch
 
-        from modelkit.tasks.image_classification import backbones
+        from modelkit.model_types.image_classification import backbones
 
         state = torch.load(_package_file(package, weights), map_location="cpu", weights_only=True)
         backbones.import_torchvision_weights(state, config, target)
@@ -110,7 +110,7 @@ def _image_backbone(package: str, weights: str, config: dict[str, Any]) -> Calla
 
 def _from_gguf(package: str, name: str) -> Callable[[Path], None]:
     def materialise(target: Path) -> None:
-        from modelkit.tasks.llm import import_gguf
+        from modelkit.model_types.llm import import_gguf
 
         import_gguf(_package_file(package, name), target)
 

@@ -18,7 +18,7 @@ from automl_common.errors import InvalidRequest, NotFound
 from automl_common.ids import new_id
 from automl_common.storage import ObjectStore, download_prefix, upload_directory, validate_key
 from automl_proto import models as schemas
-from modelkit import tasks
+from modelkit import model_types
 from trainer_svc.base_models.builtin import BUILTINS, BaseModelUnavailable
 from trainer_svc.base_models.repository import BaseModelRepository
 from trainer_svc.tables import BaseModelRow
@@ -111,7 +111,7 @@ async def register(session: AsyncSession, org_id: str, body: schemas.BaseModelRe
 
 def _methods_of(model_type: str, wanted: Sequence[str] | None) -> list[str]:
     """What a registered model offers: what was asked, each a method its type has (all of them by default)."""
-    available = tasks.info(model_type).methods
+    available = model_types.info(model_type).methods
     if wanted is None:
         return list(available)
     refused = [method for method in wanted if method not in available]
@@ -134,8 +134,8 @@ def content_hash(directory: Path) -> str:
 
 def check_model_folder(directory: Path, model_type: str) -> None:
     try:
-        tasks.task(model_type).check_base_model(directory)
-    except tasks.ModelTypeError as e:
+        model_types.task(model_type).check_base_model(directory)
+    except model_types.ModelTypeError as e:
         raise BaseModelUnavailable(str(e)) from e
 
 

@@ -26,7 +26,7 @@ from automl_common.environ import child_environment
 from automl_common.errors import InvalidRequest, RateLimited, ServiceUnavailable
 from automl_common.quotas import OrgSlots
 from automl_common.storage import ObjectStore, download_prefix, upload_file
-from modelkit import tasks
+from modelkit import model_types
 from trainer_svc.models.service import ModelNotFinished, artifacts_of, get_model_row
 
 ExportFormat = Literal["merged", "adapter"]
@@ -34,7 +34,7 @@ ExportFormat = Literal["merged", "adapter"]
 
 def _build(model_id: str, export_format: ExportFormat, artifacts: Path, base: Path, tar_path: Path) -> None:
     folder = tar_path.parent / model_id
-    llm = tasks.causal_lm("llm")
+    llm = model_types.causal_lm("llm")
     if export_format == "merged":
         model, tokenizer, _ = llm.load(artifacts, base, merge=True)
         model.save_pretrained(str(folder))  # type: ignore[operator]
@@ -118,7 +118,7 @@ class Exporter:
         method = model.method
         if model.status != "succeeded":
             raise ModelNotFinished(f"model {model_id!r} is {model.status}; it can be exported once it has succeeded")
-        if tasks.info(model.model_type).family != "causal_lm":
+        if model_types.info(model.model_type).family != "causal_lm":
             raise InvalidRequest(f"format: exports are of llm models; model {model_id!r} is a {model.model_type}")
         if export_format == "adapter" and model.method != "lora":
             raise InvalidRequest(f"format: adapter is for LoRA models; model {model_id!r} was trained {model.method}")

@@ -12,7 +12,7 @@ import numpy as np
 from automl_common.errors import InvalidRequest, NotFound
 from automl_common.storage import ObjectNotFound, ObjectStore
 from automl_proto.metrics import ModelMetrics, RunEvaluation
-from modelkit import tasks
+from modelkit import model_types
 from modelkit.metrics import HeadInput, delta, evaluate, majority_baseline
 from trainer_svc.models.service import ModelNotFinished
 from trainer_svc.tables import TrainingModel
@@ -87,7 +87,7 @@ def _recompute(stored: RunEvaluation, scores: bytes, cut_offs: CutOffs) -> RunEv
 async def metrics(store: ObjectStore, model: TrainingModel, cut_offs: CutOffs | None, head: str | None) -> ModelMetrics:
     _require_succeeded(model)
     stored = RunEvaluation.model_validate_json(await _read(store, model.output_prefix + "metrics.json"))
-    if cut_offs is not None and tasks.info(model.model_type).family != "classifier":
+    if cut_offs is not None and model_types.info(model.model_type).family != "classifier":
         raise InvalidRequest(f"threshold: a {model.model_type} model's replies have no scores to apply one to")
     if cut_offs is not None:
         _check(stored.report, cut_offs)

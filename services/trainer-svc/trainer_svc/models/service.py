@@ -18,7 +18,7 @@ from automl_common.storage import ObjectStore
 from automl_proto import models as schemas
 from automl_proto.inference import ModelArtifacts
 from automl_proto.snapshots import Snapshot, SplitCreate
-from modelkit import tasks
+from modelkit import model_types
 from trainer_svc.base_models import service as base_models
 from trainer_svc.base_models.repository import BaseModelRepository
 from trainer_svc.models import status
@@ -181,17 +181,17 @@ async def create_model(
         raise InvalidRequest(f"base_model: {base.id} is for {base.model_type}, not {model_type}{given}")
     method = body.method
     if method is None:  # the type's first method that the base model supports
-        known = tasks.info(model_type).methods if model_type in tasks.REGISTRY else ()
+        known = model_types.info(model_type).methods if model_type in model_types.REGISTRY else ()
         method = cast(schemas.Method | None, next((m for m in known if m in base.methods), None))
         if method is None:
             raise InvalidRequest(f"method: {base.id} supports none of {list(known)}; name one")
         body = body.model_copy(update={"method": method})
         _check_run(body, limits)
     try:
-        tasks.info(model_type).check_method(method)
-    except tasks.UnknownModelType as e:
+        model_types.info(model_type).check_method(method)
+    except model_types.UnknownModelType as e:
         raise InvalidRequest(f"model_type: {e}") from e
-    except tasks.ModelTypeError as e:  # its message names the field
+    except model_types.ModelTypeError as e:  # its message names the field
         raise InvalidRequest(str(e)) from e
     if method not in base.methods:
         raise InvalidRequest(f"method: {base.id} supports {base.methods}, not {method!r}")
@@ -210,7 +210,7 @@ async def create_model(
         if not compatibility.compatible:
             raise InvalidRequest(f"test_snapshot_id: not compatible: {'; '.join(compatibility.problems)}")
     if body.parent_model_id is not None:
-        if not tasks.info(model_type).from_parent:
+        if not model_types.info(model_type).from_parent:
             raise InvalidRequest(f"parent_model_id: {model_type} models start from their base model, not a parent")
         parent = await ModelRepository(session).get_in_org(org_id, body.parent_model_id)
         if parent is None:
@@ -257,7 +257,7 @@ async def create_model(
         test_split_pct=body.test_split_pct,
         split_id=split_id,
         parent_model_id=body.parent_model_id,
-        options=body.options.resolved(method, tasks.info(model_type).method_defaults.get(method)).model_dump(
+        options=body.options.resolved(method, model_types.info(model_type).method_defaults.get(method)).model_dump(
             mode="json", by_alias=True
         ),
         status="queued",

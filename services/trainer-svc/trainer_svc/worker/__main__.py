@@ -23,7 +23,7 @@ from transformers.utils import logging as transformers_logging
 
 from automl_common.storage import ScopedStore, StoreScope, create_store, org_images_prefix
 from automl_proto.training import JobSpec
-from modelkit import tasks
+from modelkit import model_types
 from modelkit.training.distributed import DeviceUnavailable, init_from_environment, leave
 from modelkit.training.loop import TrainingCancelled, TrainingInterrupted
 from trainer_svc.jobs.exits import WorkerExit
@@ -37,7 +37,7 @@ from trainer_svc.worker.settings import WorkerSettings
 logger = logging.getLogger("automl.worker")
 
 # Each model family's training driver (the registry says a type's family).
-DRIVERS: dict[tasks.Family, type[Job]] = {"classifier": ClassifierJob, "causal_lm": CausalLMJob}
+DRIVERS: dict[model_types.Family, type[Job]] = {"classifier": ClassifierJob, "causal_lm": CausalLMJob}
 
 
 def read_spec(argv: list[str]) -> JobSpec:
@@ -59,7 +59,7 @@ def store_scope(spec: JobSpec) -> StoreScope:
             spec.split_key,
             _folder(spec.parent.artifacts_prefix) if spec.parent else None,
             # an image snapshot's files (its rows name them by content hash)
-            org_images_prefix(spec.org_id) if tasks.info(spec.model_type).input_kind == "image" else None,
+            org_images_prefix(spec.org_id) if model_types.info(spec.model_type).input_kind == "image" else None,
         ),
         write=(_folder(spec.output_prefix),),
     )
@@ -99,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
         reporter.close()
         return WorkerExit.FAILED
     store = ScopedStore(asyncio.run(create_store(settings)), store_scope(spec))
-    job = DRIVERS[tasks.info(spec.model_type).family](spec, settings, store, reporter, world)
+    job = DRIVERS[model_types.info(spec.model_type).family](spec, settings, store, reporter, world)
     try:
         job.run()
         return WorkerExit.OK

@@ -19,11 +19,11 @@ from transformers import AutoConfig, PreTrainedTokenizerBase
 
 from automl_common.storage import upload_directory, upload_file
 from automl_proto.metrics import RunEvaluation, Selection
-from modelkit import tasks
+from modelkit import model_types
 from modelkit.card import CardInputs, render_model_card
 from modelkit.metrics import HeadInput, delta, evaluate
-from modelkit.tasks.llm import LLMManifest, load_model, load_tokenizer
-from modelkit.tasks.llm.chat import (
+from modelkit.model_types.llm import LLMManifest, load_model, load_tokenizer
+from modelkit.model_types.llm.chat import (
     ChatFormatError,
     Encoded,
     Fingerprint,
@@ -32,8 +32,8 @@ from modelkit.tasks.llm.chat import (
     fit,
     messages_of,
 )
-from modelkit.tasks.llm.generation import GenerationParams, generate
-from modelkit.tasks.llm.training import CausalLMObjective, evaluate_loss
+from modelkit.model_types.llm.generation import GenerationParams, generate
+from modelkit.model_types.llm.training import CausalLMObjective, evaluate_loss
 from modelkit.training.loop import FitResult, train
 from trainer_svc.worker.data import read_split
 from trainer_svc.worker.job import BadInput, Job, LoopHooks, hyperparameters
@@ -138,7 +138,7 @@ def choose_max_length(tokenizer: PreTrainedTokenizerBase, rows: Conversations, c
 class CausalLMJob(Job):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.task = tasks.causal_lm(self.spec.model_type)
+        self.task = model_types.causal_lm(self.spec.model_type)
 
     def run(self) -> None:
         spec, options = self.spec, self.options

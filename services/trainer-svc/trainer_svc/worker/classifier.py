@@ -1,6 +1,6 @@
 """One classifier's training job, start to finish: fetch, pre-process, build, train (resuming from a
 checkpoint), evaluate, write the artifacts, metrics and card, report. What depends on the model type (reading
-its inputs, pre-processing them, its encoder) comes from the registry (``modelkit.tasks``); this module is its
+its inputs, pre-processing them, its encoder) comes from the registry (``modelkit.model_types``); this module is its
 driver.
 
 Under torch.distributed every rank runs this; rank 0 prepares the inputs first (downloads, the cache of
@@ -31,10 +31,10 @@ from automl_common.storage import (
     upload_file,
 )
 from automl_proto.metrics import RunEvaluation, Selection
-from modelkit import artifacts, tasks
+from modelkit import artifacts, model_types
 from modelkit.card import CardInputs, render_model_card
 from modelkit.classifier import ClassifierSpec, HeadConfig, MultiHeadClassifier
-from modelkit.tasks.base import Preprocessor
+from modelkit.model_types.base import Preprocessor
 from modelkit.training.data import Examples, ModelInputs, validation_split
 from modelkit.training.selection import selection_name
 from modelkit.training.trainer import INFERENCE_BATCH, fit
@@ -69,7 +69,7 @@ class ClassifierJob(Job):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.task = tasks.classifier(self.spec.model_type)
+        self.task = model_types.classifier(self.spec.model_type)
 
     # -- inputs -----------------------------------------------------------------------------------------
     def encoded(self, preprocessor: Preprocessor, raw: list[Any], content: str) -> ModelInputs:
@@ -82,7 +82,7 @@ class ClassifierJob(Job):
             return preprocessor.load_inputs(path)
         try:
             inputs = preprocessor.encode(raw)
-        except tasks.ModelTypeError as error:  # an input the type cannot read (a corrupt image)
+        except model_types.ModelTypeError as error:  # an input the type cannot read (a corrupt image)
             raise BadInput(f"the snapshot holds an input that cannot be used: {error}") from error
         path.parent.mkdir(parents=True, exist_ok=True)
         partial = path.with_name(f".{path.stem}.{time.time_ns()}.npz")

@@ -18,7 +18,7 @@ from modelkit.training.data import Examples
 from modelkit.training.trainer import embed, head_scores, report_for
 
 if TYPE_CHECKING:
-    from modelkit.tasks.base import ClassifierTask
+    from modelkit.model_types.base import ClassifierTask
     from trainer_svc.worker.classifier import Inputs
 
 HARDEST_PER_CLASS = 3

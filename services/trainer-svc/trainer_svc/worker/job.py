@@ -20,7 +20,7 @@ from automl_common.storage import ObjectNotFound, ObjectStore, download_file, do
 from automl_proto.metrics import RunEvaluation
 from automl_proto.models import TrainingOptions
 from automl_proto.training import EventKind, JobSpec
-from modelkit import tasks
+from modelkit import model_types
 from modelkit.training.distributed import World
 from trainer_svc.worker.reporter import EventReporter
 from trainer_svc.worker.settings import WorkerSettings
@@ -48,7 +48,9 @@ class Job(ABC):
         self.stop_requested = False
         self.last_checkpoint = time.monotonic()
         self.work = Path(tempfile.mkdtemp(prefix="automl-job-"))
-        self.options = spec.options.resolved(spec.method, tasks.info(spec.model_type).method_defaults.get(spec.method))
+        self.options = spec.options.resolved(
+            spec.method, model_types.info(spec.model_type).method_defaults.get(spec.method)
+        )
 
     @abstractmethod
     def run(self) -> None:

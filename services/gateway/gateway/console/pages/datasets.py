@@ -12,7 +12,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 from automl_client import errors
 from automl_common.http import url_path
 from automl_proto.datasets import Dataset
-from gateway.console.deps import ApiDep, CsrfDep, SessionDep
+from gateway.console.deps import ApiDep, ConsoleSessionDep, CsrfDep
 from gateway.console.render import render
 
 router = APIRouter(prefix="/datasets", include_in_schema=False)
@@ -23,7 +23,10 @@ COLUMN_TYPES = ["text", "image", "json", "label", "number", "ignore"]
 
 @router.get("")
 async def datasets_page(
-    request: Request, session: SessionDep, api: ApiDep, after: Annotated[str | None, Query(max_length=512)] = None
+    request: Request,
+    session: ConsoleSessionDep,
+    api: ApiDep,
+    after: Annotated[str | None, Query(max_length=512)] = None,
 ) -> HTMLResponse:
     listed = await api.datasets.page(limit=PAGE_SIZE, after=after)
     return render(
@@ -60,7 +63,7 @@ async def upload(request: Request, _: CsrfDep, api: ApiDep) -> JSONResponse:
 async def dataset_page(
     request: Request,
     dataset_id: str,
-    session: SessionDep,
+    session: ConsoleSessionDep,
     api: ApiDep,
     start: Annotated[int | None, Query(ge=0)] = None,
     after: Annotated[str | None, Query(max_length=128)] = None,
@@ -141,7 +144,7 @@ async def retry_images(dataset_id: str, _: CsrfDep, api: ApiDep) -> Response:
 async def thumbnail(
     dataset_id: str,
     row_id: int,
-    _: SessionDep,
+    _: ConsoleSessionDep,
     api: ApiDep,
     column: Annotated[str | None, Query(max_length=200)] = None,
 ) -> Response:

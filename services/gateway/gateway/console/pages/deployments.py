@@ -13,7 +13,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from automl_common.http import url_path
 from automl_proto.inference import UsageRow
 from gateway.console.chat import relay_chat
-from gateway.console.deps import ApiDep, CsrfDep, SessionDep
+from gateway.console.deps import ApiDep, ConsoleSessionDep, CsrfDep
 from gateway.console.forms import FormError, integer, number, refused_form, typed
 from gateway.console.render import render
 
@@ -59,7 +59,7 @@ async def _page(
 @router.get("/deployments")
 async def deployments_page(
     request: Request,
-    session: SessionDep,
+    session: ConsoleSessionDep,
     api: ApiDep,
     model: Annotated[str | None, Query(max_length=128)] = None,
     after: Annotated[str | None, Query(max_length=512)] = None,
@@ -105,7 +105,7 @@ async def save_operating_point(request: Request, _: CsrfDep, api: ApiDep) -> Res
 
 @router.get("/deployments/{deployment_id}")
 async def deployment_page(
-    request: Request, deployment_id: str, session: SessionDep, api: ApiDep, saved: int = 0
+    request: Request, deployment_id: str, session: ConsoleSessionDep, api: ApiDep, saved: int = 0
 ) -> HTMLResponse:
     deployment = await api.deployments.get(deployment_id)
     keys = [key async for key in api.keys.list(limit=200) if key.deployment_id == deployment_id]
@@ -193,7 +193,7 @@ async def chat(request: Request, deployment_id: str, session: CsrfDep) -> Respon
 
 
 @router.get("/keys")
-async def keys_page(request: Request, session: SessionDep, api: ApiDep) -> HTMLResponse:
+async def keys_page(request: Request, session: ConsoleSessionDep, api: ApiDep) -> HTMLResponse:
     keys = [key async for key in api.keys.list(limit=200)]
     deployments = [item async for item in api.deployments.list(limit=100)]
     return render(request, "keys.html", session, section="keys", keys=keys, deployments=deployments)
@@ -218,7 +218,7 @@ async def revoke_key(key_id: str, _: CsrfDep, api: ApiDep) -> Response:
 
 
 @router.get("/usage")
-async def usage_page(request: Request, session: SessionDep, api: ApiDep) -> HTMLResponse:
+async def usage_page(request: Request, session: ConsoleSessionDep, api: ApiDep) -> HTMLResponse:
     usage = await api.usage.get()
     return render(request, "usage.html", session, section="usage", usage=usage.items, chart=_per_day(usage.items))
 

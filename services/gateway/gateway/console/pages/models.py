@@ -16,7 +16,7 @@ from markupsafe import Markup
 
 from automl_common.http import url_path
 from gateway.console.chat import relay_chat
-from gateway.console.deps import ApiDep, CsrfDep, SessionDep
+from gateway.console.deps import ApiDep, ConsoleSessionDep, CsrfDep
 from gateway.console.forms import FormError, number, refused_form, typed
 from gateway.console.render import render
 
@@ -138,7 +138,7 @@ async def _page(
 @router.get("")
 async def models_page(
     request: Request,
-    session: SessionDep,
+    session: ConsoleSessionDep,
     api: ApiDep,
     snapshot: Annotated[str | None, Query(max_length=128)] = None,
     after: Annotated[str | None, Query(max_length=512)] = None,
@@ -194,7 +194,7 @@ async def _history(api: Any, model_id: str) -> dict[str, list[float | None]]:
 
 
 @router.get("/{model_id}")
-async def model_page(request: Request, model_id: str, session: SessionDep, api: ApiDep) -> HTMLResponse:
+async def model_page(request: Request, model_id: str, session: ConsoleSessionDep, api: ApiDep) -> HTMLResponse:
     model = await api.models.get(model_id)
     context: dict[str, Any] = {"model": model}
     if model.status == "succeeded":
@@ -228,7 +228,7 @@ def _at_context(report: Any, head_name: str, class_name: str | None, cut: float 
 async def at_threshold(
     request: Request,
     model_id: str,
-    session: SessionDep,
+    session: ConsoleSessionDep,
     api: ApiDep,
     head: Annotated[str, Query(max_length=200)],
     class_name: Annotated[str, Query(alias="class", max_length=200)],
@@ -240,7 +240,7 @@ async def at_threshold(
 
 
 @router.get("/{model_id}/history")
-async def history(model_id: str, _: SessionDep, api: ApiDep) -> JSONResponse:
+async def history(model_id: str, _: ConsoleSessionDep, api: ApiDep) -> JSONResponse:
     return JSONResponse(await _history(api, model_id))
 
 

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from automl_common.http import url_path
-from gateway.console.deps import ApiDep, CsrfDep, SessionDep
+from gateway.console.deps import ApiDep, ConsoleSessionDep, CsrfDep
 from gateway.console.forms import FormError, integer, number, refused_form, typed
 from gateway.console.render import render
 
@@ -56,7 +56,7 @@ async def _page(
 @router.get("")
 async def snapshots_page(
     request: Request,
-    session: SessionDep,
+    session: ConsoleSessionDep,
     api: ApiDep,
     dataset: Annotated[str | None, Query(max_length=128)] = None,
     after: Annotated[str | None, Query(max_length=512)] = None,
@@ -104,7 +104,7 @@ async def create_snapshot(request: Request, session: CsrfDep, api: ApiDep) -> Re
 async def snapshot_page(
     request: Request,
     snapshot_id: str,
-    session: SessionDep,
+    session: ConsoleSessionDep,
     api: ApiDep,
     test_snapshot_id: Annotated[str | None, Query(max_length=128)] = None,
 ) -> HTMLResponse:

@@ -14,11 +14,11 @@ from torch import nn
 
 from automl_proto.models import TrainingOptions
 from modelkit.classifier import ClassifierSpec, EncoderConfig, MultiHeadClassifier
-from modelkit.tasks import ModelTypeError
-from modelkit.tasks.base import ClassifierTask, InputFiles, Preprocessor
-from modelkit.tasks.image_classification import backbones
-from modelkit.tasks.image_classification.images import DEFAULT_MAX_PIXELS, ImageError, decode, thumbnail_jpeg
-from modelkit.tasks.image_classification.tensors import Augment, ImageTensors
+from modelkit.model_types import ModelTypeError
+from modelkit.model_types.base import ClassifierTask, InputFiles, Preprocessor
+from modelkit.model_types.image_classification import backbones
+from modelkit.model_types.image_classification.images import DEFAULT_MAX_PIXELS, ImageError, decode, thumbnail_jpeg
+from modelkit.model_types.image_classification.tensors import Augment, ImageTensors
 from modelkit.training.data import ModelInputs
 
 DEFAULT_IMAGE_SIZE = 224

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from modelkit.errors import PromptTooLong
-from modelkit.tasks.llm import load_model, load_tokenizer
-from modelkit.tasks.llm.generation import GenerationParams, Piece, context_length, generate
+from modelkit.model_types.llm import load_model, load_tokenizer
+from modelkit.model_types.llm.generation import GenerationParams, Piece, context_length, generate
 from tests.support.tiny_models import build_tiny_llama
 
 
@@ -65,7 +65,7 @@ def test_a_generation_stops_when_its_caller_goes_away_or_its_time_runs_out(tiny:
 
 
 def test_a_pooled_request_whose_caller_left_is_never_generated(tiny: Path, tmp_path: Path) -> None:
-    from modelkit.tasks.llm.adapters import AdapterPool, GenerationCancelled
+    from modelkit.model_types.llm.adapters import AdapterPool, GenerationCancelled
 
     pool = AdapterPool(tiny, max_adapters=1)
     with pytest.raises(GenerationCancelled):

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import torch
 
-from modelkit.tasks.llm.chat import IGNORE, Encoded
+from modelkit.model_types.llm.chat import IGNORE, Encoded
 
 
 @dataclass(frozen=True)

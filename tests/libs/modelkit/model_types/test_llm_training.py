@@ -13,16 +13,16 @@ import pytest
 import torch
 
 from automl_proto.models import LoraOptions, TrainingOptions
-from modelkit import tasks
-from modelkit.tasks import ModelTypeError
-from modelkit.tasks.llm import ArtifactMismatch, LLMManifest, load_model, load_tokenizer
-from modelkit.tasks.llm.chat import Encoded, Fingerprint, encode, messages_of
-from modelkit.tasks.llm.generation import GenerationParams, generate
-from modelkit.tasks.llm.training import CausalLMObjective, evaluate_loss
+from modelkit import model_types
+from modelkit.model_types import ModelTypeError
+from modelkit.model_types.llm import ArtifactMismatch, LLMManifest, load_model, load_tokenizer
+from modelkit.model_types.llm.chat import Encoded, Fingerprint, encode, messages_of
+from modelkit.model_types.llm.generation import GenerationParams, generate
+from modelkit.model_types.llm.training import CausalLMObjective, evaluate_loss
 from modelkit.training.loop import FitResult, NoHooks, train
 from tests.support.tiny_models import NEGATIVE, POSITIVE, build_tiny_llama
 
-LLM = tasks.causal_lm("llm")
+LLM = model_types.causal_lm("llm")
 
 
 class Hooks(NoHooks):

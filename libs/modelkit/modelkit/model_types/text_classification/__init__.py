@@ -11,10 +11,10 @@ from transformers import AutoTokenizer, PreTrainedTokenizerBase
 
 from automl_proto.models import TrainingOptions
 from modelkit.classifier import ClassifierSpec, EncoderConfig, MultiHeadClassifier
-from modelkit.tasks import ModelTypeError
-from modelkit.tasks.base import ClassifierTask, InputFiles, Preprocessor, read_config
-from modelkit.tasks.text_classification.encoder import TextClassifier, load_encoder, read_encoder_config
-from modelkit.tasks.text_classification.tokens import TokenizedTexts, tokenize
+from modelkit.model_types import ModelTypeError
+from modelkit.model_types.base import ClassifierTask, InputFiles, Preprocessor, read_config
+from modelkit.model_types.text_classification.encoder import TextClassifier, load_encoder, read_encoder_config
+from modelkit.model_types.text_classification.tokens import TokenizedTexts, tokenize
 from modelkit.training.data import ModelInputs
 
 DEFAULT_MAX_LENGTH = 128

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from modelkit.tasks.llm import load_model, load_tokenizer
-from modelkit.tasks.llm.generation import Generation, GenerationParams, Piece, generate
+from modelkit.model_types.llm import load_model, load_tokenizer
+from modelkit.model_types.llm.generation import Generation, GenerationParams, Piece, generate
 from tests.support.tiny_models import build_tiny_llama
 
 

@@ -13,14 +13,14 @@ import torch
 from PIL import Image
 
 from automl_proto.models import TrainingOptions
-from modelkit import artifacts, tasks
+from modelkit import artifacts, model_types
 from modelkit.classifier import ClassifierSpec, HeadConfig
 from modelkit.losses import HeadTargets
+from modelkit.model_types.base import Preprocessor
+from modelkit.model_types.image_classification import backbones
+from modelkit.model_types.image_classification.images import ImageError, decode, open_image
+from modelkit.model_types.image_classification.tensors import Augment, ImageTensors
 from modelkit.predict import ClassifierPredictor
-from modelkit.tasks.base import Preprocessor
-from modelkit.tasks.image_classification import backbones
-from modelkit.tasks.image_classification.images import ImageError, decode, open_image
-from modelkit.tasks.image_classification.tensors import Augment, ImageTensors
 from modelkit.training.data import Examples
 from modelkit.training.trainer import embed, fit, head_scores
 from tests.support.images import COLOURS, labelled_images
@@ -28,7 +28,7 @@ from tests.support.loop import Hooks
 from tests.support.tiny_models import build_tiny_image_model
 from trainer_svc.base_models.builtin import BUILTINS
 
-IMAGES = tasks.classifier("image_classification")
+IMAGES = model_types.classifier("image_classification")
 
 
 def encoded(image: Image.Image, fmt: str = "PNG", **save: Any) -> bytes:
@@ -111,10 +111,10 @@ def test_the_shipped_weights_load_into_the_backbones(tmp_path: Path, builtin: st
 def test_a_folder_that_does_not_fit_its_config_is_refused(tmp_path: Path) -> None:
     folder = build_tiny_image_model(tmp_path / "tiny")
     (folder / "config.json").write_text('{"model_type": "mobilenet_v2", "width_mult": 0.5}')
-    with pytest.raises(tasks.ModelTypeError, match="does not fit the config"):
+    with pytest.raises(model_types.ModelTypeError, match="does not fit the config"):
         IMAGES.check_base_model(folder)
     (folder / "config.json").write_text('{"model_type": "resnet50"}')
-    with pytest.raises(tasks.ModelTypeError, match="unknown image backbone 'resnet50'"):
+    with pytest.raises(model_types.ModelTypeError, match="unknown image backbone 'resnet50'"):
         IMAGES.check_base_model(folder)
 
 
@@ -123,7 +123,7 @@ def test_lora_is_refused_for_images(tmp_path: Path) -> None:
     model = IMAGES.classifier(
         IMAGES.load_encoder(base), ClassifierSpec([HeadConfig("c", ["a", "b"])], IMAGES.encoder_config(base))
     )
-    with pytest.raises(tasks.ModelTypeError, match="'lora' is not available for image_classification models"):
+    with pytest.raises(model_types.ModelTypeError, match="'lora' is not available for image_classification models"):
         IMAGES.apply_method(model, "lora")
 
 

@@ -22,10 +22,10 @@ from typing import Any
 import torch
 from peft import PeftModel
 
-from modelkit.tasks.llm import ArtifactMismatch, LLMManifest, load_model, load_tokenizer
-from modelkit.tasks.llm.chat import Fingerprint
-from modelkit.tasks.llm.generation import Generation, OnText, prompt_messages
-from modelkit.tasks.llm.predict import answer, params_of
+from modelkit.model_types.llm import ArtifactMismatch, LLMManifest, load_model, load_tokenizer
+from modelkit.model_types.llm.chat import Fingerprint
+from modelkit.model_types.llm.generation import Generation, OnText, prompt_messages
+from modelkit.model_types.llm.predict import answer, params_of
 
 
 class GenerationCancelled(Exception):

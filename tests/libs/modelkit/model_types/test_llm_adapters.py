@@ -1,4 +1,4 @@
-"""Many LoRA models on one base (modelkit.tasks.llm.adapters): under concurrent requests for three adapters
+"""Many LoRA models on one base (modelkit.model_types.llm.adapters): under concurrent requests for three adapters
 with room for two, each reply is the one its model gives loaded alone, the pool never holds more than its
 bound, waiting requests are grouped by adapter, and models it cannot share a base with are refused."""
 
@@ -16,17 +16,17 @@ import pytest
 import torch
 
 from automl_proto.models import LoraOptions, TrainingOptions
-from modelkit import tasks
-from modelkit.tasks.llm import ArtifactMismatch, LLMManifest, load_model, load_tokenizer
-from modelkit.tasks.llm.adapters import AdapterPool
-from modelkit.tasks.llm.chat import Fingerprint, encode, messages_of
-from modelkit.tasks.llm.generation import GenerationParams, Piece, generate
-from modelkit.tasks.llm.training import CausalLMObjective
+from modelkit import model_types
+from modelkit.model_types.llm import ArtifactMismatch, LLMManifest, load_model, load_tokenizer
+from modelkit.model_types.llm.adapters import AdapterPool
+from modelkit.model_types.llm.chat import Fingerprint, encode, messages_of
+from modelkit.model_types.llm.generation import GenerationParams, Piece, generate
+from modelkit.model_types.llm.training import CausalLMObjective
 from modelkit.training.loop import train
-from tests.libs.modelkit.tasks.test_llm_training import Hooks
+from tests.libs.modelkit.model_types.test_llm_training import Hooks
 from tests.support.tiny_models import NEGATIVE, POSITIVE, build_tiny_llama
 
-LLM = tasks.causal_lm("llm")
+LLM = model_types.causal_lm("llm")
 # Three models: they answer the same questions differently.
 ANSWERS = {"plain": ("yes", "no"), "reversed": ("no", "yes"), "unsure": ("maybe", "maybe no")}
 

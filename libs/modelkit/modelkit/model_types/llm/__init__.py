@@ -16,9 +16,9 @@ import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
 
 from automl_proto.models import LoraOptions
-from modelkit.tasks import ModelTypeError
-from modelkit.tasks.base import ModelTask, read_config
-from modelkit.tasks.llm.chat import ChatFormatError, Fingerprint
+from modelkit.model_types import ModelTypeError
+from modelkit.model_types.base import ModelTask, read_config
+from modelkit.model_types.llm.chat import ChatFormatError, Fingerprint
 
 WEIGHT_PATTERNS = ("*.safetensors", "*.bin")
 # Attention and MLP projections of Llama-style models (Llama, Mistral, Qwen, SmolLM...); others name theirs.

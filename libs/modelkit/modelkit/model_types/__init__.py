@@ -9,8 +9,8 @@ from functools import cache
 from typing import TYPE_CHECKING, Any, Literal
 
 if TYPE_CHECKING:
-    from modelkit.tasks.base import ClassifierTask, ModelTask
-    from modelkit.tasks.llm import CausalLMTask
+    from modelkit.model_types.base import ClassifierTask, ModelTask
+    from modelkit.model_types.llm import CausalLMTask
 
 InputKind = Literal["text", "image", "chat"]
 # Which training driver, artifact layout and replica a type takes: a multi-head classifier over an encoder, or
@@ -66,7 +66,7 @@ REGISTRY: dict[str, TaskInfo] = {
             "text",
             ("last_layer", "lora", "full"),
             "classifier",
-            "modelkit.tasks.text_classification:TextClassification",
+            "modelkit.model_types.text_classification:TextClassification",
             {method: {"max_length": 128} for method in ("last_layer", "lora", "full")},
         ),
         TaskInfo(
@@ -75,7 +75,7 @@ REGISTRY: dict[str, TaskInfo] = {
             "image_sha256",
             ("last_layer", "full"),  # peft's LoRA targets attention projections: a convnet has none
             "classifier",
-            "modelkit.tasks.image_classification:ImageClassification",
+            "modelkit.model_types.image_classification:ImageClassification",
             {
                 # cached features: large batches cost less per example (fewer optimiser steps on 2 cores)
                 "last_layer": {"batch_size": 256},
@@ -89,7 +89,7 @@ REGISTRY: dict[str, TaskInfo] = {
             "prompt",  # or "messages": the worker reads whichever the snapshot has
             ("lora", "full"),
             "causal_lm",
-            "modelkit.tasks.llm:CausalLMTask",
+            "modelkit.model_types.llm:CausalLMTask",
             {
                 # a step's examples are packed into rows of max_length tokens: a few examples fill one
                 "lora": {"learning_rate": 2e-4, "batch_size": 8, "max_epochs": 3},
@@ -117,7 +117,7 @@ def task(name: str) -> ModelTask:
 
 def classifier(name: str) -> ClassifierTask:
     """A classification type (its family checked), for the code that trains and serves classifiers."""
-    from modelkit.tasks.base import ClassifierTask
+    from modelkit.model_types.base import ClassifierTask
 
     loaded = task(name)
     if not isinstance(loaded, ClassifierTask):
@@ -127,7 +127,7 @@ def classifier(name: str) -> ClassifierTask:
 
 def causal_lm(name: str) -> CausalLMTask:
     """A generative type (its family checked), for the code that trains and serves causal LMs."""
-    from modelkit.tasks.llm import CausalLMTask
+    from modelkit.model_types.llm import CausalLMTask
 
     loaded = task(name)
     if not isinstance(loaded, CausalLMTask):

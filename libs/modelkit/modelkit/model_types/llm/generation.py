@@ -15,7 +15,7 @@ from transformers import PreTrainedTokenizerBase, StoppingCriteria, StoppingCrit
 from transformers.generation.streamers import BaseStreamer
 
 from modelkit.errors import PromptTooLong
-from modelkit.tasks.llm.chat import messages_of, render
+from modelkit.model_types.llm.chat import messages_of, render
 from modelkit.training.loop import device_of
 
 FinishReason = Literal["stop", "length"]

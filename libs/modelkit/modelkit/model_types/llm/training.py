@@ -14,8 +14,8 @@ from numpy.typing import NDArray
 from torch import nn
 
 from automl_proto.models import Precision, TrainingOptions
-from modelkit.tasks.llm.chat import IGNORE, Encoded
-from modelkit.tasks.llm.packing import pack
+from modelkit.model_types.llm.chat import IGNORE, Encoded
+from modelkit.model_types.llm.packing import pack
 from modelkit.training.loop import autocast, device_of
 
 EVAL_ROWS = 8  # packed rows per evaluation batch

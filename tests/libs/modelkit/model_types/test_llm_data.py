@@ -10,8 +10,8 @@ import pytest
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from modelkit.tasks.llm.chat import IGNORE, ChatFormatError, Encoded, Fingerprint, encode, messages_of
-from modelkit.tasks.llm.packing import pack
+from modelkit.model_types.llm.chat import IGNORE, ChatFormatError, Encoded, Fingerprint, encode, messages_of
+from modelkit.model_types.llm.packing import pack
 from tests.support.tiny_models import build_tiny_llama
 
 
@@ -110,7 +110,7 @@ def test_rows_respect_the_length_and_overlong_examples_are_left_apart() -> None:
 
 
 def test_a_long_prompt_is_cut_in_its_middle_and_the_reply_kept_whole(tiny: Path) -> None:
-    from modelkit.tasks.llm.chat import ELLIPSIS, default_max_length, fit
+    from modelkit.model_types.llm.chat import ELLIPSIS, default_max_length, fit
 
     tokenizer = AutoTokenizer.from_pretrained(str(tiny))
     prompt = "is it " + " ".join(["lovely"] * 80) + " good"  # words of the tiny vocabulary

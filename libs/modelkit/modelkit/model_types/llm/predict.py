@@ -13,9 +13,9 @@ from typing import Any
 import torch
 from transformers import PreTrainedTokenizerBase
 
-from modelkit.tasks import causal_lm
-from modelkit.tasks.llm import LLMManifest
-from modelkit.tasks.llm.generation import (
+from modelkit.model_types import causal_lm
+from modelkit.model_types.llm import LLMManifest
+from modelkit.model_types.llm.generation import (
     Generated,
     Generation,
     GenerationParams,
