@@ -40,7 +40,7 @@ from modelkit.model_types.llm.training import CausalLMObjective
 from modelkit.training.loop import train
 from trainer_svc.base_models.builtin import BUILTINS
 
-LLM = model_types.causal_lm("llm")
+LLM = model_types.llm_task("llm")
 BATCH = 8
 MAX_LENGTH = 64
 SEED = 1

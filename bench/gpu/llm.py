@@ -2,7 +2,7 @@
 
 - LoRA training (the registry's llm type: its chat encoding, packing and ``CausalLMObjective`` on the shared
   loop) at the default precision (bf16 on a GPU that has it): tokens/s and peak GPU memory;
-- the trained adapter saved as the worker saves it and loaded as a replica loads it (``GeneratorPredictor``,
+- the trained adapter saved as the worker saves it and loaded as a replica loads it (``LLMPredictor``,
   merged, on the device): greedy generation tokens/s;
 - ``ADAPTERS`` adapters on one ``AdapterPool`` (the shared-base replica's): the first token of each
   adapter's first request (cold: the adapter loaded) and of its second (warm), p50."""
@@ -24,7 +24,7 @@ from modelkit import model_types
 from modelkit.model_types.llm import LLMManifest, load_model, load_tokenizer
 from modelkit.model_types.llm.adapters import AdapterPool
 from modelkit.model_types.llm.chat import Encoded, Fingerprint, encode, messages_of
-from modelkit.model_types.llm.predict import GeneratorPredictor
+from modelkit.model_types.llm.predict import LLMPredictor
 from modelkit.model_types.llm.training import CausalLMObjective
 from modelkit.training.loop import NoHooks, train
 
@@ -44,7 +44,7 @@ def encoded(
 
 def lora_model(base_dir: Path, device: torch.device) -> torch.nn.Module:
     torch.manual_seed(0)
-    model = model_types.causal_lm("llm").apply_method(load_model(base_dir), "lora", None)
+    model = model_types.llm_task("llm").apply_method(load_model(base_dir), "lora", None)
     model.to(device)
     return model
 
@@ -81,9 +81,9 @@ def run(setup: Setup) -> str:
         # The adapter as the worker saves it, then as a replica loads it.
         artifact = work / "model"
         manifest = LLMManifest("lora", "base", "0" * 64, Fingerprint.of(tokenizer).__dict__, max_length)
-        model_types.causal_lm("llm").save(model, tokenizer, manifest, artifact)
+        model_types.llm_task("llm").save(model, tokenizer, manifest, artifact)
         del model, objective
-        predictor = GeneratorPredictor.load(artifact, base_dir, str(setup.device))
+        predictor = LLMPredictor.load(artifact, base_dir, str(setup.device))
         new_tokens = 16 if setup.tiny else 256
         predictor.generate({"messages": [PROMPT], "max_new_tokens": 8})  # warm-up
         request = {"messages": [PROMPT], "max_new_tokens": new_tokens}

@@ -5,6 +5,7 @@ reports to ``events_url`` with ``Authorization: Bearer <token>``; trainer-svc ke
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
@@ -68,6 +69,42 @@ class JobSpec(BaseModel):
     events_url: str
     token: str
     attempt: int = 1
+
+
+@dataclass(frozen=True)
+class RunLayout:
+    """Where a training run keeps its outputs, under its ``output_prefix``: the worker writes them and
+    trainer-svc reads them by these same names."""
+
+    prefix: str
+
+    @property
+    def artifacts(self) -> str:
+        """The model's files, as a deployment loads them (a folder)."""
+        return self.prefix + "artifacts/"
+
+    @property
+    def metrics(self) -> str:
+        """``metrics.json``: a ``automl_proto.metrics.RunEvaluation``."""
+        return self.prefix + "metrics.json"
+
+    @property
+    def scores(self) -> str:
+        """``scores.npz``: per head the test labels, the model's scores and the baseline's."""
+        return self.prefix + "scores.npz"
+
+    @property
+    def card(self) -> str:
+        return self.prefix + "card.md"
+
+    @property
+    def checkpoint(self) -> str:
+        """The last checkpoint, a preempted run resumes from."""
+        return self.prefix + "checkpoints/last.pt"
+
+    def export(self, export_format: str) -> str:
+        """An llm model's export (``merged`` or ``adapter``), built on first request."""
+        return f"{self.prefix}exports/{export_format}.tar"
 
 
 class JobEvent(BaseModel):

@@ -14,7 +14,7 @@ from inference_svc.serving.torch_thread import TorchThread
 from modelkit.model_types.llm import LLMManifest, load_model, load_tokenizer
 from modelkit.model_types.llm.chat import Fingerprint
 from modelkit.model_types.llm.generation import Piece
-from modelkit.model_types.llm.predict import GeneratorPredictor
+from modelkit.model_types.llm.predict import LLMPredictor
 from tests.support.tiny_models import build_tiny_llama
 
 
@@ -41,15 +41,15 @@ async def test_a_call_is_told_to_turn_over_the_thread_once_another_waits() -> No
 
 
 @pytest.fixture(scope="module")
-def babbler(tmp_path_factory: pytest.TempPathFactory) -> GeneratorPredictor:
+def babbler(tmp_path_factory: pytest.TempPathFactory) -> LLMPredictor:
     """A whole model (random weights: long replies) as the playground replica holds it."""
     folder = build_tiny_llama(tmp_path_factory.mktemp("llama") / "model")
     tokenizer = load_tokenizer(folder)
     manifest = LLMManifest("full", "bm_tiny", "0" * 64, Fingerprint.of(tokenizer).__dict__, 32)
-    return GeneratorPredictor(load_model(folder), tokenizer, manifest)
+    return LLMPredictor(load_model(folder), tokenizer, manifest)
 
 
-async def test_a_long_reply_yields_the_thread_to_a_short_one(babbler: GeneratorPredictor) -> None:
+async def test_a_long_reply_yields_the_thread_to_a_short_one(babbler: LLMPredictor) -> None:
     """The finding: one org's long playground reply held the shared replica, and the next caller, of any org,
     waited behind all of it."""
     replica = PlaygroundReplica(torch_threads=1, device="cpu", slice_s=0.01)

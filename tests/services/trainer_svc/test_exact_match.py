@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 from sklearn.metrics import accuracy_score, precision_recall_fscore_support
 
-from trainer_svc.worker.causal_lm import OTHER, exact_match_report
+from trainer_svc.worker.llm import OTHER, exact_match_report
 
 
 @pytest.mark.parametrize(

@@ -100,7 +100,7 @@ async def test_lora_on_prompt_and_completion_learns_and_is_measured(
     artifacts = tmp_path / "artifacts"
     await download_prefix(store, f"orgs/{org.org_id}/models/{model['id']}/artifacts/", artifacts)
     assert (artifacts / "adapter" / "adapter_config.json").is_file(), stored
-    loaded, tokenizer, manifest = model_types.causal_lm("llm").load(artifacts, tiny_llama)
+    loaded, tokenizer, manifest = model_types.llm_task("llm").load(artifacts, tiny_llama)
     assert manifest.method == "lora" and manifest.max_length == MAX_LENGTH
     for item in parity:
         reply = generate(loaded, tokenizer, item["messages"], GenerationParams(max_new_tokens=item["max_new_tokens"]))

@@ -10,12 +10,12 @@ from typing import TYPE_CHECKING, Any, Literal
 
 if TYPE_CHECKING:
     from modelkit.model_types.base import ClassifierTask, ModelTask
-    from modelkit.model_types.llm import CausalLMTask
+    from modelkit.model_types.llm import LLMTask
 
 InputKind = Literal["text", "image", "chat"]
 # Which training driver, artifact layout and replica a type takes: a multi-head classifier over an encoder, or
 # a causal language model that generates.
-Family = Literal["classifier", "causal_lm"]
+Family = Literal["classifier", "llm"]
 
 
 class ModelTypeError(Exception):
@@ -88,8 +88,8 @@ REGISTRY: dict[str, TaskInfo] = {
             "chat",
             "prompt",  # or "messages": the worker reads whichever the snapshot has
             ("lora", "full"),
-            "causal_lm",
-            "modelkit.model_types.llm:CausalLMTask",
+            "llm",
+            "modelkit.model_types.llm:LLMTask",
             {
                 # a step's examples are packed into rows of max_length tokens: a few examples fill one
                 "lora": {"learning_rate": 2e-4, "batch_size": 8, "max_epochs": 3},
@@ -125,11 +125,11 @@ def classifier(name: str) -> ClassifierTask:
     return loaded
 
 
-def causal_lm(name: str) -> CausalLMTask:
+def llm_task(name: str) -> LLMTask:
     """A generative type (its family checked), for the code that trains and serves causal LMs."""
-    from modelkit.model_types.llm import CausalLMTask
+    from modelkit.model_types.llm import LLMTask
 
     loaded = task(name)
-    if not isinstance(loaded, CausalLMTask):
+    if not isinstance(loaded, LLMTask):
         raise ModelTypeError(f"{name} models are not causal language models")
     return loaded

@@ -116,7 +116,7 @@ async def create_deployment(
     )
     await _enforce_replicas(session, settings, org_id, request.max_replicas)
     family = served_type(artifacts.model_type).family
-    if request.share_base and (family != "causal_lm" or artifacts.method != "lora"):
+    if request.share_base and (family != "llm" or artifacts.method != "lora"):
         raise InvalidRequest(
             f"share_base: only LoRA llm models share a base model; {request.model_id!r} is a "
             f"{artifacts.method} {artifacts.model_type} model"

@@ -112,7 +112,7 @@ class DeploymentManager(BackgroundWorker):
                         await self.runtime.run(app_name, app)
                         if shared is not None:
                             self._shared_scales[app_name] = (low, high)
-                    if family == "causal_lm":
+                    if family == "llm":
                         error = await self._parity(Route(app_name, shared))
                 except Exception as e:  # Serve reports a failed deploy (a replica that cannot start) this way
                     logger.warning("deployment %s failed: %s", deployment_id, e)

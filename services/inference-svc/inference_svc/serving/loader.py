@@ -69,12 +69,12 @@ async def load_predictor(source: ModelSource, thread: TorchThread, device: str =
     """The predictor of the model's family (the registry's ``family``) on ``device``: scores from a
     classifier, replies from a causal LM."""
     from modelkit import model_types
-    from modelkit.model_types.llm.predict import GeneratorPredictor
+    from modelkit.model_types.llm.predict import LLMPredictor
     from modelkit.predict import ClassifierPredictor
 
     predictors: dict[model_types.Family, Callable[[Path, Path | None, str], Predictor]] = {
         "classifier": ClassifierPredictor.load,
-        "causal_lm": GeneratorPredictor.load,
+        "llm": LLMPredictor.load,
     }
     load = predictors[model_types.info(source.artifacts.model_type).family]
     model_dir, base_dir = await fetch_model_files(source)

@@ -26,7 +26,7 @@ from inference_svc.serving.torch_thread import TorchThread
 
 if TYPE_CHECKING:
     from modelkit.model_types.llm.generation import OnText, Piece
-    from modelkit.model_types.llm.predict import GeneratorPredictor
+    from modelkit.model_types.llm.predict import LLMPredictor
 
 # How long a reply on a replica shared by several orgs generates, while others wait, before yielding to them.
 GENERATION_SLICE_S = 0.5
@@ -108,16 +108,16 @@ class ClassifierReplica:
             raise RuntimeError("no model loaded")
 
 
-class GeneratorReplica:
+class LLMReplica:
     """One causal LM. Each request is generated alone (one forward pass per token on the torch thread, in the
     order the requests came); ``stream`` hands the reply over piece by piece as it is generated."""
 
     async def __init__(self, source: ModelSource, torch_threads: int, device: str) -> None:  # type: ignore[misc]
-        from modelkit.model_types.llm.predict import GeneratorPredictor
+        from modelkit.model_types.llm.predict import LLMPredictor
 
         self.thread = TorchThread(torch_threads)
         model_dir, base_dir = await fetch_model_files(source)
-        self.predictor: GeneratorPredictor = await self.thread.run(GeneratorPredictor.load, model_dir, base_dir, device)
+        self.predictor: LLMPredictor = await self.thread.run(LLMPredictor.load, model_dir, base_dir, device)
 
     def reconfigure(self, config: dict[str, Any]) -> None:
         """Batching settings are a classifier's; a generator takes its requests one at a time."""
@@ -163,7 +163,7 @@ class AdapterReplica:
         ]
 
     async def stream(self, source: ModelSource, request: dict[str, Any]) -> AsyncIterator[dict[str, Any]]:
-        """As ``GeneratorReplica.stream``, with the model's adapter."""
+        """As ``LLMReplica.stream``, with the model's adapter."""
         model_dir, _ = await fetch_model_files(source)
         model_id = source.artifacts.model_id
         async for item in streamed(
@@ -207,10 +207,10 @@ async def streamed(
         gone.set()
 
 
-def _generator(predictor: Predictor) -> GeneratorPredictor | None:
-    from modelkit.model_types.llm.predict import GeneratorPredictor
+def _llm_predictor(predictor: Predictor) -> LLMPredictor | None:
+    from modelkit.model_types.llm.predict import LLMPredictor
 
-    return predictor if isinstance(predictor, GeneratorPredictor) else None
+    return predictor if isinstance(predictor, LLMPredictor) else None
 
 
 class PlaygroundReplica:
@@ -231,16 +231,16 @@ class PlaygroundReplica:
         # The loader sees only the id; the request brings where the model's files are.
         self._sources[model_id] = source
         predictor = await self._model(model_id)
-        generator = _generator(predictor)
+        generator = _llm_predictor(predictor)
         if generator is None:  # one forward pass: nothing to share the thread for
             return await self.thread.run(predictor.predict, list(inputs))
         return [await self._generated(generator, dict(request)) for request in inputs]  # type: ignore[arg-type]
 
     async def stream(self, source: ModelSource, request: dict[str, Any]) -> AsyncIterator[dict[str, Any]]:
-        """A whole llm model's reply piece by piece (as ``GeneratorReplica.stream``)."""
+        """A whole llm model's reply piece by piece (as ``LLMReplica.stream``)."""
         model_id = serve.get_multiplexed_model_id()
         self._sources[model_id] = source
-        generator = _generator(await self._model(model_id))
+        generator = _llm_predictor(await self._model(model_id))
         if generator is None:
             raise TypeError(f"model {model_id!r} does not generate text")
         async for item in streamed(lambda emit, gone: self._generated(generator, request, emit, gone)):
@@ -248,7 +248,7 @@ class PlaygroundReplica:
 
     async def _generated(
         self,
-        predictor: GeneratorPredictor,
+        predictor: LLMPredictor,
         request: dict[str, Any],
         on_text: OnText | None = None,
         cancelled: Callable[[], bool] | None = None,
@@ -315,14 +315,14 @@ def classifier_app(
     )
 
 
-def generator_app(
+def llm_app(
     source: ModelSource, *, target_ongoing_requests: float, batching: BatchingConfig, **options: Any
 ) -> Application:
     # A reply takes many forward passes: few requests are worth queueing on one replica.
     max_ongoing = max(int(4 * target_ongoing_requests), 16)
     return _model_app(
-        GeneratorReplica,
-        "generator",
+        LLMReplica,
+        "llm",
         max_ongoing,
         source,
         target_ongoing_requests=target_ongoing_requests,
@@ -372,4 +372,4 @@ def playground_app(*, max_replicas: int, resources: ReplicaResources) -> Applica
 
 
 # The Serve app for each model family the registry names (``modelkit.model_types``).
-APP_BUILDERS = {"classifier": classifier_app, "causal_lm": generator_app}
+APP_BUILDERS = {"classifier": classifier_app, "llm": llm_app}

@@ -194,7 +194,7 @@ class ServeRuntime:
     async def stream(
         self, app_name: str, request: dict[str, Any], source: Any = None
     ) -> AsyncGenerator[dict[str, Any]]:
-        """A generator replica's reply piece by piece (``GeneratorReplica.stream``; with ``source``, a shared
+        """An llm replica's reply piece by piece (``LLMReplica.stream``; with ``source``, a shared
         app's for that model, ``AdapterReplica.stream``)."""
         handle = await self.handle(app_name)
         streaming = handle.options(stream=True)

@@ -24,7 +24,7 @@ from automl_common.errors import AutoMLError
 from automl_common.http import InternalClient
 from automl_common.worker import BackgroundWorker
 from automl_proto.models import TrainingOptions
-from automl_proto.training import BaseModelFiles, JobSpec, ParentModel, ReadySnapshot
+from automl_proto.training import BaseModelFiles, JobSpec, ParentModel, ReadySnapshot, RunLayout
 from trainer_svc.base_models.builtin import BaseModelUnavailable
 from trainer_svc.base_models.service import BaseModelImporter
 from trainer_svc.jobs.backend import JobBackend, JobBackendError, JobStatus
@@ -258,7 +258,7 @@ class Dispatcher(BackgroundWorker):
             if parent_row is None or parent_row.status != "succeeded":
                 raise SpecError(f"the parent model {model.parent_model_id} is gone")
             parent = ParentModel(
-                id=parent_row.id, name=parent_row.name, artifacts_prefix=parent_row.output_prefix + "artifacts/"
+                id=parent_row.id, name=parent_row.name, artifacts_prefix=RunLayout(parent_row.output_prefix).artifacts
             )
         options = TrainingOptions.model_validate(model.options)
         attempt = model.attempts + 1

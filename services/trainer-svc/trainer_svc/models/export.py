@@ -26,6 +26,7 @@ from automl_common.environ import child_environment
 from automl_common.errors import InvalidRequest, RateLimited, ServiceUnavailable
 from automl_common.quotas import OrgSlots
 from automl_common.storage import ObjectStore, download_prefix, upload_file
+from automl_proto.training import RunLayout
 from modelkit import model_types
 from trainer_svc.models.service import ModelNotFinished, artifacts_of, get_model_row
 
@@ -34,7 +35,7 @@ ExportFormat = Literal["merged", "adapter"]
 
 def _build(model_id: str, export_format: ExportFormat, artifacts: Path, base: Path, tar_path: Path) -> None:
     folder = tar_path.parent / model_id
-    llm = model_types.causal_lm("llm")
+    llm = model_types.llm_task("llm")
     if export_format == "merged":
         model, tokenizer, _ = llm.load(artifacts, base, merge=True)
         model.save_pretrained(str(folder))  # type: ignore[operator]
@@ -118,11 +119,11 @@ class Exporter:
         method = model.method
         if model.status != "succeeded":
             raise ModelNotFinished(f"model {model_id!r} is {model.status}; it can be exported once it has succeeded")
-        if model_types.info(model.model_type).family != "causal_lm":
+        if model_types.info(model.model_type).family != "llm":
             raise InvalidRequest(f"format: exports are of llm models; model {model_id!r} is a {model.model_type}")
         if export_format == "adapter" and model.method != "lora":
             raise InvalidRequest(f"format: adapter is for LoRA models; model {model_id!r} was trained {model.method}")
-        key = f"{model.output_prefix}exports/{export_format}.tar"
+        key = RunLayout(model.output_prefix).export(export_format)
         files = await artifacts_of(session, org_id, model_id)
         await release(session)  # no transaction is held while the export is built (it can take minutes)
         if await self.store.exists(key):

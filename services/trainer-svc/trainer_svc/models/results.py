@@ -12,6 +12,7 @@ import numpy as np
 from automl_common.errors import InvalidRequest, NotFound
 from automl_common.storage import ObjectNotFound, ObjectStore
 from automl_proto.metrics import ModelMetrics, RunEvaluation
+from automl_proto.training import RunLayout
 from modelkit import model_types
 from modelkit.metrics import HeadInput, delta, evaluate, majority_baseline
 from trainer_svc.models.service import ModelNotFinished
@@ -86,12 +87,12 @@ def _recompute(stored: RunEvaluation, scores: bytes, cut_offs: CutOffs) -> RunEv
 
 async def metrics(store: ObjectStore, model: TrainingModel, cut_offs: CutOffs | None, head: str | None) -> ModelMetrics:
     _require_succeeded(model)
-    stored = RunEvaluation.model_validate_json(await _read(store, model.output_prefix + "metrics.json"))
+    stored = RunEvaluation.model_validate_json(await _read(store, RunLayout(model.output_prefix).metrics))
     if cut_offs is not None and model_types.info(model.model_type).family != "classifier":
         raise InvalidRequest(f"threshold: a {model.model_type} model's replies have no scores to apply one to")
     if cut_offs is not None:
         _check(stored.report, cut_offs)
-        scores = await _read(store, model.output_prefix + "scores.npz")
+        scores = await _read(store, RunLayout(model.output_prefix).scores)
         stored = await asyncio.to_thread(_recompute, stored, scores, cut_offs)
     heads = stored.report["heads"]
     if head is not None:
@@ -123,4 +124,4 @@ async def metrics(store: ObjectStore, model: TrainingModel, cut_offs: CutOffs | 
 
 async def card(store: ObjectStore, model: TrainingModel) -> str:
     _require_succeeded(model)
-    return (await _read(store, model.output_prefix + "card.md")).decode()
+    return (await _read(store, RunLayout(model.output_prefix).card)).decode()

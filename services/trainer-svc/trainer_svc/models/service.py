@@ -18,6 +18,7 @@ from automl_common.storage import ObjectStore
 from automl_proto import models as schemas
 from automl_proto.inference import ModelArtifacts
 from automl_proto.snapshots import Snapshot, SplitCreate
+from automl_proto.training import RunLayout
 from modelkit import model_types
 from trainer_svc.base_models import service as base_models
 from trainer_svc.base_models.repository import BaseModelRepository
@@ -366,7 +367,7 @@ async def artifacts_of(session: AsyncSession, org_id: str, model_id: str) -> Mod
         model_type=model.model_type,
         method=model.method,
         status=model.status,
-        artifacts_prefix=model.output_prefix + "artifacts/",
+        artifacts_prefix=RunLayout(model.output_prefix).artifacts,
         base_model_sha256=base.sha256,
         base_model_prefix=base.store_prefix,
     )

@@ -27,17 +27,17 @@ from modelkit import model_types
 from modelkit.training.distributed import DeviceUnavailable, init_from_environment, leave
 from modelkit.training.loop import TrainingCancelled, TrainingInterrupted
 from trainer_svc.jobs.exits import WorkerExit
-from trainer_svc.worker.causal_lm import CausalLMJob
 from trainer_svc.worker.classifier import ClassifierJob
 from trainer_svc.worker.job import BadInput, Job
 from trainer_svc.worker.launch import die_with_launcher, launch, world_of
+from trainer_svc.worker.llm import LLMJob
 from trainer_svc.worker.reporter import EventReporter
 from trainer_svc.worker.settings import WorkerSettings
 
 logger = logging.getLogger("automl.worker")
 
 # Each model family's training driver (the registry says a type's family).
-DRIVERS: dict[model_types.Family, type[Job]] = {"classifier": ClassifierJob, "causal_lm": CausalLMJob}
+DRIVERS: dict[model_types.Family, type[Job]] = {"classifier": ClassifierJob, "llm": LLMJob}
 
 
 def read_spec(argv: list[str]) -> JobSpec:

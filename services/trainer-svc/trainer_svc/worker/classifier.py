@@ -269,7 +269,7 @@ class ClassifierJob(Job):
         )
         self.upload_evaluation(evaluation)
         np.savez_compressed(self.work / "scores.npz", **scored.arrays())  # type: ignore[arg-type]
-        self.io(upload_file(self.store, self.work / "scores.npz", self.key("scores.npz")))
+        self.io(upload_file(self.store, self.work / "scores.npz", self.layout.scores))
         card = render_model_card(
             CardInputs(
                 name=spec.model_name,
@@ -296,7 +296,7 @@ class ClassifierJob(Job):
             )
         )
         (self.work / "card.md").write_text(card)
-        self.io(upload_file(self.store, self.work / "card.md", self.key("card.md"), content_type="text/markdown"))
+        self.io(upload_file(self.store, self.work / "card.md", self.layout.card, content_type="text/markdown"))
         summary = scored.summary(evaluation.selection.model_dump(), result.best_epoch, len(prepared.test))
         self.reporter.send("succeeded", "training finished", metrics=summary)
 
@@ -314,7 +314,7 @@ class ClassifierJob(Job):
         if merge is not None and spec.method != "lora":  # a LoRA parent's adapter, folded into a full fine-tune
             model.encoder = merge()
         artifacts.save(model, manifest, prepared.preprocessor, out)
-        self.io(upload_directory(self.store, out, self.key("artifacts/")))
+        self.io(upload_directory(self.store, out, self.layout.artifacts))
 
     def parent_scores(self, prepared: Inputs) -> tuple[list[HeadConfig], list[NDArray[np.float64]]] | None:
         """The parent model's heads and scores on the test rows (the baseline of a retrained model)."""

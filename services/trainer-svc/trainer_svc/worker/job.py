@@ -1,6 +1,6 @@
 """What every training driver shares: the job's plumbing (its event reporter, store, signals, working folder),
 fetching the base model and the snapshot's files, and checkpoints. A model family's driver (``classifier``,
-``causal_lm``) subclasses ``Job`` with its own ``run``."""
+``llm``) subclasses ``Job`` with its own ``run``."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ import torch
 from automl_common.storage import ObjectNotFound, ObjectStore, download_file, download_prefix, upload_file
 from automl_proto.metrics import RunEvaluation
 from automl_proto.models import TrainingOptions
-from automl_proto.training import EventKind, JobSpec
+from automl_proto.training import EventKind, JobSpec, RunLayout
 from modelkit import model_types
 from modelkit.training.distributed import World
 from trainer_svc.worker.reporter import EventReporter
@@ -83,9 +83,7 @@ class Job(ABC):
         """``metrics.json``, as trainer-svc reads it back (the same type)."""
         (self.work / "metrics.json").write_text(evaluation.model_dump_json())
         self.io(
-            upload_file(
-                self.store, self.work / "metrics.json", self.key("metrics.json"), content_type="application/json"
-            )
+            upload_file(self.store, self.work / "metrics.json", self.layout.metrics, content_type="application/json")
         )
 
     def report(
@@ -100,8 +98,9 @@ class Job(ABC):
             return True
         return bool(every_s) and time.monotonic() - self.last_checkpoint >= every_s
 
-    def key(self, name: str) -> str:
-        return self.spec.output_prefix + name
+    @property
+    def layout(self) -> RunLayout:
+        return RunLayout(self.spec.output_prefix)
 
     def close(self) -> None:
         self.runner.close()
@@ -126,7 +125,7 @@ class Job(ABC):
     def load_checkpoint(self) -> dict[str, Any] | None:
         path = self.work / "checkpoint.pt"
         try:
-            self.io(download_file(self.store, self.key("checkpoints/last.pt"), path))
+            self.io(download_file(self.store, self.layout.checkpoint, path))
         except ObjectNotFound:
             return None
         checkpoint: dict[str, Any] = torch.load(path, weights_only=True, map_location="cpu")
@@ -146,7 +145,7 @@ class Job(ABC):
         """The store replaces ``last.pt`` whole: a kill mid-upload leaves the previous checkpoint."""
         path = self.work / "checkpoint.pt"
         torch.save(checkpoint, path)
-        self.io(upload_file(self.store, path, self.key("checkpoints/last.pt")))
+        self.io(upload_file(self.store, path, self.layout.checkpoint))
         path.unlink()
         self.last_checkpoint = time.monotonic()
         where = f"epoch {checkpoint['epoch']}" + (f", batch {checkpoint['batch']}" if checkpoint.get("batch") else "")

@@ -26,7 +26,7 @@ from modelkit.training.loop import train
 from tests.libs.modelkit.model_types.test_llm_training import Hooks
 from tests.support.tiny_models import NEGATIVE, POSITIVE, build_tiny_llama
 
-LLM = model_types.causal_lm("llm")
+LLM = model_types.llm_task("llm")
 # Three models: they answer the same questions differently.
 ANSWERS = {"plain": ("yes", "no"), "reversed": ("no", "yes"), "unsure": ("maybe", "maybe no")}
 

@@ -22,7 +22,7 @@ from modelkit.model_types.llm.training import CausalLMObjective, evaluate_loss
 from modelkit.training.loop import FitResult, NoHooks, train
 from tests.support.tiny_models import NEGATIVE, POSITIVE, build_tiny_llama
 
-LLM = model_types.causal_lm("llm")
+LLM = model_types.llm_task("llm")
 
 
 class Hooks(NoHooks):

@@ -37,7 +37,7 @@ class LLMManifest:
     fingerprint: dict[str, Any]
     max_length: int
     model_type: str = "llm"
-    family: str = "causal_lm"
+    family: str = "llm"
     extra: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> str:
@@ -86,7 +86,7 @@ def lora_targets(model: torch.nn.Module, lora: LoraOptions) -> list[str] | str:
     return found or "all-linear"
 
 
-class CausalLMTask(ModelTask):
+class LLMTask(ModelTask):
     name = "llm"
 
     def check_base_model(self, folder: Path) -> None:
@@ -155,4 +155,4 @@ class CausalLMTask(ModelTask):
         return model, tokenizer, manifest
 
 
-__all__ = ["ArtifactMismatch", "CausalLMTask", "ChatFormatError", "LLMManifest", "load_model", "load_tokenizer"]
+__all__ = ["ArtifactMismatch", "ChatFormatError", "LLMManifest", "LLMTask", "load_model", "load_tokenizer"]

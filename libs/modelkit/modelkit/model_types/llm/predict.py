@@ -13,7 +13,7 @@ from typing import Any
 import torch
 from transformers import PreTrainedTokenizerBase
 
-from modelkit.model_types import causal_lm
+from modelkit.model_types import llm_task
 from modelkit.model_types.llm import LLMManifest
 from modelkit.model_types.llm.generation import (
     Generated,
@@ -52,7 +52,7 @@ def answer(generated: Generated) -> dict[str, Any]:
     }
 
 
-class GeneratorPredictor:
+class LLMPredictor:
     def __init__(
         self,
         model: torch.nn.Module,
@@ -66,9 +66,9 @@ class GeneratorPredictor:
         self.parity = parity or []
 
     @classmethod
-    def load(cls, directory: Path, base_dir: Path | None, device: str = "cpu") -> GeneratorPredictor:
+    def load(cls, directory: Path, base_dir: Path | None, device: str = "cpu") -> LLMPredictor:
         """On ``device``, in fp32 as the worker generated its parity replies (greedy replies must match)."""
-        model, tokenizer, manifest = causal_lm(LLMManifest.read(directory).model_type).load(directory, base_dir)
+        model, tokenizer, manifest = llm_task(LLMManifest.read(directory).model_type).load(directory, base_dir)
         model.to(device)
         parity_file = directory / "parity.json"
         parity = json.loads(parity_file.read_text()) if parity_file.is_file() else []

@@ -1,4 +1,4 @@
-"""One causal LM's training job (the ``causal_lm`` family): the snapshot's prompt / completion pairs or chat
+"""One causal LM's training job (the ``llm`` family): the snapshot's prompt / completion pairs or chat
 messages through the base model's chat template (loss on the replies only), examples longer than
 ``max_length`` tokens left out and counted, LoRA or full training through the shared loop with the eval loss
 and perplexity per evaluation, then the test loss and perplexity against the base model's on the same rows,
@@ -135,10 +135,10 @@ def choose_max_length(tokenizer: PreTrainedTokenizerBase, rows: Conversations, c
     return min(chosen, context) if context else chosen
 
 
-class CausalLMJob(Job):
+class LLMJob(Job):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.task = model_types.causal_lm(self.spec.model_type)
+        self.task = model_types.llm_task(self.spec.model_type)
 
     def run(self) -> None:
         spec, options = self.spec, self.options
@@ -232,7 +232,7 @@ class CausalLMJob(Job):
         )
         self.task.save(model, tokenizer, manifest, out)
         (out / "parity.json").write_text(json.dumps(parity))
-        self.io(upload_directory(self.store, out, self.key("artifacts/")))
+        self.io(upload_directory(self.store, out, self.layout.artifacts))
 
         report: dict[str, Any] = {"overall": {}, "heads": {}}
         base_report: dict[str, Any] = {"overall": {}, "heads": {}}
@@ -293,7 +293,7 @@ class CausalLMJob(Job):
             )
         )
         (self.work / "card.md").write_text(card)
-        self.io(upload_file(self.store, self.work / "card.md", self.key("card.md"), content_type="text/markdown"))
+        self.io(upload_file(self.store, self.work / "card.md", self.layout.card, content_type="text/markdown"))
         summary = {
             "overall": overall,
             "heads": {
