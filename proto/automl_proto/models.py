@@ -8,8 +8,9 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from automl_proto.ids import ResourceId
+from automl_proto.model_types import NAMES, ModelTypeName
 
-ModelType = Literal["text_classification", "image_classification", "llm"]
+ModelType = ModelTypeName  # one of automl_proto.model_types.NAMES
 Method = Literal["last_layer", "lora", "full"]
 ModelStatus = Literal["queued", "running", "succeeded", "failed", "cancelled"]
 BaseModelStatus = Literal["available", "importing", "ready", "failed", "missing"]
@@ -54,9 +55,7 @@ class BaseModelRegister(BaseModel):
     )
 
     name: str = Field(description="the base model's name in the org (1-200 characters)", min_length=1, max_length=200)
-    model_type: ModelType = Field(
-        default="text_classification", description="what it is for: text_classification, image_classification or llm"
-    )
+    model_type: ModelType = Field(default="text_classification", description=f"what it is for: {', '.join(NAMES)}")
     store_path: str | None = Field(
         default=None,
         min_length=1,

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from automl_proto import model_types
 from automl_proto.ids import ResourceId
+from automl_proto.model_types import COLUMN_FIELDS, NAMES, ModelTypeName
 
-SnapshotType = Literal["text_classification", "image_classification", "llm"]
+SnapshotType = ModelTypeName  # one of automl_proto.model_types.NAMES
 SnapshotStatus = Literal["creating", "ready", "failed"]
 
 # Why a row was left out of a snapshot (the keys of ``invalid_reasons``).
@@ -55,7 +58,7 @@ class SnapshotCreate(BaseModel):
 
     dataset_id: ResourceId = Field(description="the ready dataset, with its column mapping confirmed")
     name: str = Field(description="the snapshot's name (1-200 characters)", min_length=1, max_length=200)
-    type: SnapshotType = Field(description="the model type it is for: text_classification, image_classification or llm")
+    type: SnapshotType = Field(description=f"the model type it is for: {', '.join(NAMES)}")
     input_column: str | None = Field(
         description="classification: the text or image column the model reads", default=None, max_length=200
     )
@@ -77,25 +80,29 @@ class SnapshotCreate(BaseModel):
         description="the snapshot fails when more than this share of the rows is invalid", default=10.0, ge=0, le=100
     )
 
+    def columns(self) -> dict[str, str]:
+        """The column fields given (``input_column`` -> the dataset column)."""
+        return {name: value for name in COLUMN_FIELDS if (value := getattr(self, name, None))}
+
     @model_validator(mode="after")
     def _columns_fit_the_type(self) -> SnapshotCreate:
-        if self.type in ("text_classification", "image_classification"):
-            if not self.input_column:
-                raise ValueError(f"input_column is required for {self.type}")
-            if not self.heads:
-                raise ValueError(f"at least one head is required for {self.type}")
-            if self.prompt_column or self.completion_column or self.messages_column:
-                raise ValueError("prompt_column, completion_column and messages_column are for llm snapshots")
-        else:
-            pair = bool(self.prompt_column and self.completion_column)
-            if pair == bool(self.messages_column) or (bool(self.prompt_column) != bool(self.completion_column)):
-                raise ValueError("an llm snapshot needs prompt_column and completion_column, or messages_column")
-            if self.input_column or self.heads:
-                raise ValueError("input_column and heads are for classification snapshots")
+        rule = model_types.info(self.type).snapshot
+        named = self.columns()
+        if rule.form(set(named)) is None:
+            others = sorted(set(named) - set(rule.fields))
+            if others:
+                raise ValueError(
+                    f"{', '.join(others)}: not a column of {self.type} snapshots (they take {rule.describe()})"
+                )
+            raise ValueError(f"a {self.type} snapshot needs {rule.describe()}")
+        if rule.heads and not self.heads:
+            raise ValueError(f"at least one head is required for {self.type}")
+        if not rule.heads and self.heads:
+            raise ValueError(f"heads: {self.type} snapshots have no label heads")
         names = [head.column for head in self.heads]
         if len(set(names)) != len(names):
             raise ValueError("each head must name a different column")
-        if self.input_column in names:
+        if set(named.values()) & set(names):
             raise ValueError("the input column cannot also be a head")
         return self
 
@@ -139,10 +146,18 @@ class Snapshot(BaseModel):
 
 
 class ManifestColumns(BaseModel):
+    """The dataset columns a snapshot read, by the request field that named each (``input`` for
+    ``input_column``)."""
+
     input: str | None
     prompt: str | None
     completion: str | None
     messages: str | None
+
+    @classmethod
+    def of(cls, column: Callable[[str], str | None]) -> ManifestColumns:
+        """From the dataset column named for each field (``input_column``), or None."""
+        return cls(**{name.removesuffix("_column"): column(name) for name in COLUMN_FIELDS})
 
 
 class SnapshotManifest(BaseModel):

@@ -28,7 +28,7 @@ def _kind(value: PredictInput) -> str:
     return "a text"
 
 
-def served_type(model_type: str, field: str = "model_id") -> model_types.TaskInfo:
+def served_type(model_type: str, field: str = "model_id") -> model_types.ModelTypeInfo:
     """The registry's line for a model type this service can serve; a clear 400 for one it cannot."""
     try:
         return model_types.info(model_type)

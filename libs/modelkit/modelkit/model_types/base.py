@@ -1,7 +1,7 @@
 """What a model type supplies, so that the worker, trainer-svc, the replicas and batch predictions ask it
 instead of comparing type names. Every type: its methods and a check of a base model's folder. A classifier
 (``ClassifierTask``): how its inputs are read from a snapshot and pre-processed, and its encoder (built from a
-base model, saved and loaded); its family (``TaskInfo.family``) says which training driver and which replica
+base model, saved and loaded); its family (``ModelTypeInfo.family``) says which training driver and which replica
 take it. A causal LM (``modelkit.model_types.llm``) supplies its own."""
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from torch import nn
 
 from automl_proto.models import LoraOptions, TrainingOptions
 from modelkit.classifier import ClassifierSpec, EncoderConfig, MultiHeadClassifier
-from modelkit.model_types import ModelTypeError, TaskInfo, info
+from modelkit.model_types import ModelTypeError, ModelTypeInfo, info
 from modelkit.training.data import ModelInputs
 
 
@@ -60,10 +60,10 @@ class Preprocessor(ABC):
 
 
 class ModelTask(ABC):
-    name: ClassVar[str]  # its line in the registry (``modelkit.model_types.REGISTRY``) says its methods and inputs
+    name: ClassVar[str]  # its line in the table (``automl_proto.model_types.TABLE``) says its methods and inputs
 
     @property
-    def info(self) -> TaskInfo:
+    def info(self) -> ModelTypeInfo:
         return info(self.name)
 
     @property

@@ -12,6 +12,7 @@ from automl_client.cli.live import UploadBar
 from automl_client.cli.output import console, emit_json, listing, show
 from automl_client.cli.state import Json, Quiet, Yes, client, confirm, handled, resolve
 from automl_proto import datasets as dataset_schemas
+from automl_proto import model_types
 
 datasets = typer.Typer(help="Upload data, confirm its columns, read and edit its rows.", no_args_is_help=True)
 snapshots = typer.Typer(help="Immutable, validated exports of a dataset for one model type.", no_args_is_help=True)
@@ -185,9 +186,7 @@ def snapshots_get(snapshot_id: str, as_json: Json = False, quiet: Quiet = False)
 def snapshots_create(
     dataset: Annotated[str, typer.Option("--dataset", help="the dataset's id")],
     name: Annotated[str, typer.Option("--name")],
-    snapshot_type: Annotated[str, typer.Option("--type", help="text_classification, image_classification, llm")] = (
-        "text_classification"
-    ),
+    snapshot_type: Annotated[str, typer.Option("--type", help=", ".join(model_types.NAMES))] = model_types.NAMES[0],
     input_column: Annotated[str | None, typer.Option("--input-column")] = None,
     head: Annotated[list[str] | None, typer.Option("--head", help="a label column (repeat for several heads)")] = None,
     prompt_column: Annotated[str | None, typer.Option("--prompt-column")] = None,

@@ -15,6 +15,7 @@ from automl_client.cli.live import follow_training
 from automl_client.cli.output import console, emit_json, listing, show
 from automl_client.cli.state import Json, Quiet, Yes, client, confirm, handled, parse_pairs, resolve
 from automl_client.errors import ResourceFailed
+from automl_proto import model_types
 from automl_proto.metrics import ModelMetrics
 from automl_proto.models import TrainingOptions
 
@@ -83,7 +84,7 @@ def models_create(
     ] = None,
     model_type: Annotated[
         str | None,
-        typer.Option("--type", help="text_classification, image_classification, llm; default: the snapshot's"),
+        typer.Option("--type", help=f"{', '.join(model_types.NAMES)}; default: the snapshot's"),
     ] = None,
     test_snapshot: Annotated[str | None, typer.Option("--test-snapshot")] = None,
     test_split_pct: Annotated[float | None, typer.Option("--test-split-pct")] = None,

@@ -165,7 +165,7 @@ class ServeCalls:
         model's adapter app (the base held once for all of them). An llm's tokens are billed to ``payer``,
         under the model's id."""
         source = self.source(artifacts)
-        if model_types.info(artifacts.model_type).family == "llm" and artifacts.method == "lora":
+        if model_types.info(artifacts.model_type).can("shares_base") and artifacts.method == "lora":
             app_name = await self.ensure_adapters(source)
             call = self.runtime.with_source(app_name, source, inputs)
         else:

@@ -115,8 +115,8 @@ async def create_deployment(
         setting="AUTOML_INFERENCE_MAX_DEPLOYMENTS_PER_ORG",
     )
     await _enforce_replicas(session, settings, org_id, request.max_replicas)
-    family = served_type(artifacts.model_type).family
-    if request.share_base and (family != "llm" or artifacts.method != "lora"):
+    shares_base = served_type(artifacts.model_type).can("shares_base")
+    if request.share_base and (not shares_base or artifacts.method != "lora"):
         raise InvalidRequest(
             f"share_base: only LoRA llm models share a base model; {request.model_id!r} is a "
             f"{artifacts.method} {artifacts.model_type} model"

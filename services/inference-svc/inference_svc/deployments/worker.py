@@ -84,7 +84,7 @@ class DeploymentManager(BackgroundWorker):
                     if row is None or row.status != "deploying":
                         return
                     generation, app_name = row.generation, row.serving_app
-                    family = model_types.info(row.model_type).family
+                    line = model_types.info(row.model_type)
                     artifacts = ModelArtifacts.model_validate(row.artifacts)
                     shared = artifacts if row.share_base else None
                     low = high = 0
@@ -98,7 +98,7 @@ class DeploymentManager(BackgroundWorker):
                             max_replicas=high,
                         )
                     else:
-                        app = APP_BUILDERS[family](
+                        app = APP_BUILDERS[line.family](
                             self.calls.source(artifacts),
                             min_replicas=row.min_replicas,
                             max_replicas=row.max_replicas,
@@ -112,7 +112,7 @@ class DeploymentManager(BackgroundWorker):
                         await self.runtime.run(app_name, app)
                         if shared is not None:
                             self._shared_scales[app_name] = (low, high)
-                    if family == "llm":
+                    if line.can("generates"):  # a replica's replies must be the model's own (its parity check)
                         error = await self._parity(Route(app_name, shared))
                 except Exception as e:  # Serve reports a failed deploy (a replica that cannot start) this way
                     logger.warning("deployment %s failed: %s", deployment_id, e)

@@ -54,7 +54,7 @@ async def playground_predict(
     org_id = payer.org_id
     artifacts = await model_artifacts(trainer, org_id, model_id)
     values = await reader.read([body.input], artifacts.model_type, max_inputs=1)
-    if model_types.info(artifacts.model_type).family != "llm":  # one forward pass: nothing to hold a replica
+    if not model_types.info(artifacts.model_type).can("generates"):  # one forward pass: no replica to hold
         return schemas.output_of((await calls.playground(artifacts, values, payer))[0])
     slots = calls.playground_slots
     slots.take(org_id)

@@ -46,16 +46,7 @@ def check_columns(spec: Spec, columns: list[dict[str, Any]]) -> None:
 
 
 def column_problems(spec: Spec, types: dict[str, str]) -> list[str]:
-    wanted: list[tuple[str, str | None, tuple[str, ...]]] = []
-    if spec.type == "text_classification":
-        wanted.append(("input_column", spec.input_column, ("text",)))
-    elif spec.type == "image_classification":
-        wanted.append(("input_column", spec.input_column, ("image",)))
-    elif spec.messages_column is not None:
-        wanted.append(("messages_column", spec.messages_column, ("json", "text")))
-    else:
-        wanted.append(("prompt_column", spec.prompt_column, ("text",)))
-        wanted.append(("completion_column", spec.completion_column, ("text",)))
+    wanted = [(column.field, name, column.mapped_as) for column, name in spec.columns]
     for index, head in enumerate(spec.heads):
         allowed: tuple[str, ...] = (
             ("label", "text", "json", "number") if head.multilabel else ("label", "number", "text")

@@ -30,13 +30,17 @@ def head_field(index: int) -> str:
     return f"head_{index}"
 
 
+def input_field(index: int) -> str:
+    """Pass 1's name for the form's ``index``-th input column (the final file names it as the type stores it)."""
+    return f"input_{index}"
+
+
 def pass1_schema(spec: Spec) -> pa.Schema:
     fields = [
         pa.field("row_id", pa.int64()),
         pa.field("index", pa.int64()),
-        pa.field("input", pa.string()),
+        *(pa.field(input_field(index), pa.string()) for index in range(len(spec.columns))),
         pa.field("input_hash", pa.string()),
-        pa.field("completion", pa.string()),
         pa.field("text_length", pa.int32()),
         pa.field("image_width", pa.int32()),
         pa.field("image_height", pa.int32()),
@@ -49,22 +53,13 @@ def final_schema(spec: Spec) -> pa.Schema:
     fields = [
         pa.field("row_id", pa.int64()),
         pa.field("index", pa.int64()),
-        pa.field(_input_name(spec), pa.string()),
+        pa.field(spec.stored[0], pa.string()),
         pa.field("input_hash", pa.string()),
+        *(pa.field(name, pa.string()) for name in spec.stored[1:]),
     ]
-    if spec.completion_column is not None:
-        fields.append(pa.field("completion", pa.string()))
     for head in spec.heads:
         fields.append(pa.field(f"label:{head.column}", pa.list_(pa.string()) if head.multilabel else pa.string()))
     return pa.schema(fields)
-
-
-def _input_name(spec: Spec) -> str:
-    if spec.type == "image_classification":
-        return "image_sha256"
-    if spec.type == "llm":
-        return "messages" if spec.messages_column else "prompt"
-    return "text"
 
 
 @dataclass
@@ -99,7 +94,7 @@ class Pass1:
         for row in valid:
             for head_index, labels in enumerate(row.labels):
                 self.counts[head_index].update(labels)
-            self._hasher.update(canonical(row.index, row.input, row.completion, row.labels))
+            self._hasher.update(canonical(row.index, row.values, row.labels))
             if row.text_length is not None:
                 self.lengths[row.text_length] += 1
             if row.image_size is not None:
@@ -108,9 +103,8 @@ class Pass1:
         columns: dict[str, list[Any]] = {
             "row_id": [row.row_id for row in valid],
             "index": [row.index for row in valid],
-            "input": [row.input for row in valid],
+            **{input_field(i): [row.values[i] for row in valid] for i in range(len(self.spec.columns))},
             "input_hash": [row.input_hash for row in valid],
-            "completion": [row.completion for row in valid],
             "text_length": [row.text_length for row in valid],
             "image_width": [row.image_size[0] if row.image_size else None for row in valid],
             "image_height": [row.image_size[1] if row.image_size else None for row in valid],
@@ -136,9 +130,11 @@ class Final:
     dropped: list[InvalidRow]
 
 
-def canonical(index: int, value: str, completion: str | None, labels: list[list[str]]) -> bytes:
-    """One row in the form the content hash is taken over (independent of the Parquet writer)."""
-    return orjson.dumps([index, value, completion, labels]) + b"\n"
+def canonical(index: int, values: list[str], labels: list[list[str]]) -> bytes:
+    """One row in the form the content hash is taken over (independent of the Parquet writer). A one-column
+    form is padded with a null, so that a snapshot's hash is the one it had when the form was (input,
+    completion or null)."""
+    return orjson.dumps([index, *values, *([None] if len(values) == 1 else []), labels]) + b"\n"
 
 
 def _stats(lengths: Counter[int], widths: Counter[int], heights: Counter[int]) -> dict[str, Any]:
@@ -167,11 +163,11 @@ def _rewrite_columns(spec: Spec, batch: pa.RecordBatch) -> pa.Table:
     columns: dict[str, Any] = {
         "row_id": batch.column("row_id"),
         "index": batch.column("index"),
-        _input_name(spec): batch.column("input"),
+        spec.stored[0]: batch.column(input_field(0)),
         "input_hash": batch.column("input_hash"),
     }
-    if spec.completion_column is not None:
-        columns["completion"] = batch.column("completion")
+    for index, name in enumerate(spec.stored[1:], start=1):
+        columns[name] = batch.column(input_field(index))
     for head_index, head in enumerate(spec.heads):
         labels = batch.column(head_field(head_index))
         if not head.multilabel:
@@ -259,10 +255,10 @@ def _finalize(first: Pass1, path: Path, min_examples: int) -> Final:
                     continue
                 out["row_id"].append(row_id)
                 out["index"].append(data["index"][position])
-                out[_input_name(spec)].append(data["input"][position])
+                inputs = [data[input_field(index)][position] for index in range(len(spec.columns))]
+                for name, cell in zip(spec.stored, inputs, strict=True):
+                    out[name].append(cell)
                 out["input_hash"].append(data["input_hash"][position])
-                if spec.completion_column is not None:
-                    out["completion"].append(data["completion"][position])
                 for head_index, head in enumerate(spec.heads):
                     counts[head_index].update(labels[head_index])
                     value: Any = (
@@ -271,9 +267,7 @@ def _finalize(first: Pass1, path: Path, min_examples: int) -> Final:
                         else (labels[head_index][0] if labels[head_index] else None)
                     )
                     out[f"label:{head.column}"].append(value)
-                hasher.update(
-                    canonical(data["index"][position], data["input"][position], data["completion"][position], labels)
-                )
+                hasher.update(canonical(data["index"][position], inputs, labels))
                 if data["text_length"][position] is not None:
                     lengths[data["text_length"][position]] += 1
                 if data["image_width"][position] is not None:

@@ -5,8 +5,13 @@ from __future__ import annotations
 
 from automl_common.errors import NotFound
 from automl_common.http import InternalClient, url_path
+from automl_proto import model_types
 
-IMAGE_TYPES = frozenset({"image_classification"})
+
+def holds_images(model_type: str) -> bool:
+    """Whether a snapshot of the type reads images from its dataset (a column its rule reads as an image)."""
+    rule = model_types.info(model_type).snapshot
+    return any(column.reader == "image" for form in rule.forms for column in form)
 
 
 class DatasetNotFound(NotFound):

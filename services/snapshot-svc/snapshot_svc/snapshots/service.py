@@ -18,11 +18,12 @@ from automl_common.quotas import enforce_org_quota
 from automl_common.schemas import Page
 from automl_common.storage import ObjectStore, download_file
 from automl_proto import snapshots as schemas
+from automl_proto.model_types import COLUMN_FIELDS
 from automl_proto.training import ReadySnapshot
 from snapshot_svc.models import Snapshot, Split
 from snapshot_svc.settings import SnapshotSettings
 from snapshot_svc.snapshots.build import column_problems, snapshot_prefix
-from snapshot_svc.snapshots.references import IMAGE_TYPES, DatasetNotFound, set_dataset_reference
+from snapshot_svc.snapshots.references import DatasetNotFound, holds_images, set_dataset_reference
 from snapshot_svc.snapshots.repository import SnapshotRepository
 from snapshot_svc.snapshots.splits import compute_split, write_split
 from snapshot_svc.snapshots.validation import Spec
@@ -64,10 +65,7 @@ def to_schema(snapshot: Snapshot) -> schemas.Snapshot:
         dataset_id=snapshot.dataset_id,
         dataset_version=snapshot.dataset_version,
         type=snapshot.type,
-        input_column=spec.get("input_column"),
-        prompt_column=spec.get("prompt_column"),
-        completion_column=spec.get("completion_column"),
-        messages_column=spec.get("messages_column"),
+        **{name: spec.get(name) for name in COLUMN_FIELDS},
         max_invalid_row_pct=spec.get("max_invalid_row_pct", 10.0),
         status=snapshot.status,
         progress=schemas.SnapshotProgress(rows_read=snapshot.rows_read),
@@ -135,8 +133,8 @@ async def create_snapshot(
     # An image snapshot's images stay in dataset-svc: the dataset is kept while the snapshot exists. The hold
     # is asked for before this service takes any lock or writes anything (none is held across the call), and
     # let go if the snapshot is refused or cannot be stored.
-    holds_images = body.type in IMAGE_TYPES
-    if holds_images:
+    images_held = holds_images(body.type)
+    if images_held:
         await set_dataset_reference(datasets, "PUT", org_id, body.dataset_id, snapshot.id)
     try:
         await enforce_org_quota(
@@ -151,7 +149,7 @@ async def create_snapshot(
         )
         await repository.add(snapshot)
     except BaseException:
-        if holds_images:
+        if images_held:
             with contextlib.suppress(Exception):
                 await set_dataset_reference(datasets, "DELETE", org_id, body.dataset_id, snapshot.id)
         raise
@@ -191,7 +189,7 @@ async def delete_snapshot(
         )
     # The dataset's hold is let go first: no lock of ours is held across the call, and if it fails nothing
     # is deleted.
-    if snapshot.type in IMAGE_TYPES:
+    if holds_images(snapshot.type):
         await set_dataset_reference(datasets, "DELETE", org_id, snapshot.dataset_id, snapshot_id)
     await SnapshotRepository(session).delete(snapshot)
     await store.delete_prefix(snapshot_prefix(org_id, snapshot_id))

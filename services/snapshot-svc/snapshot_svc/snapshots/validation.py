@@ -1,50 +1,65 @@
 """Row validation for a snapshot: pure functions from a dataset export row to a snapshot row or reasons.
 
-A row needs its input and at least one labelled head. A row without a label for some head simply has no
+Which columns a row has and how each cell is read is the type's snapshot rule (``automl_proto.model_types``):
+this module has one reader per kind of cell, and no type's name. A row needs its inputs and, where the type
+has heads, at least one labelled head. A row without a label for some head simply has no
 label there: partial labels are normal (a row may teach one head only)."""
 
 from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from automl_common import jsonlimits
+from automl_proto import model_types
+from automl_proto.model_types import CellReader, SnapshotColumn
 from automl_proto.snapshots import HeadSpec
 
 
 @dataclass(frozen=True)
 class Spec:
+    """A snapshot's request, as the build reads it: its type's columns (the form the request named, each with
+    the dataset column it reads) and its heads."""
+
     type: str
-    input_column: str | None
-    prompt_column: str | None
-    completion_column: str | None
-    messages_column: str | None
+    columns: tuple[tuple[SnapshotColumn, str], ...]
     heads: tuple[HeadSpec, ...]
     max_text_chars: int
 
     @classmethod
     def from_dict(cls, spec: dict[str, Any], max_text_chars: int) -> Spec:
+        rule = model_types.info(spec["type"]).snapshot
+        named = {name: str(spec[name]) for name in rule.fields if spec.get(name)}
+        form = rule.form(set(named))
+        if form is None:  # requests are checked against the same rule (``SnapshotCreate``)
+            raise ValueError(f"a {spec['type']} snapshot needs {rule.describe()}")
         return cls(
             type=spec["type"],
-            input_column=spec.get("input_column"),
-            prompt_column=spec.get("prompt_column"),
-            completion_column=spec.get("completion_column"),
-            messages_column=spec.get("messages_column"),
+            columns=tuple((column, named[column.field]) for column in form),
             heads=tuple(HeadSpec(**head) for head in spec.get("heads", [])),
             max_text_chars=max_text_chars,
         )
+
+    def column(self, field_name: str) -> str | None:
+        """The dataset column the request named for ``field_name`` (``input_column``), if it named one."""
+        return next((name for column, name in self.columns if column.field == field_name), None)
+
+    @property
+    def stored(self) -> list[str]:
+        """The snapshot's own columns for the inputs, in the form's order."""
+        return [column.stored_as for column, _ in self.columns]
 
 
 @dataclass
 class ValidRow:
     row_id: int
     index: int
-    input: str  # the text, the image's sha256, the prompt, or the messages as JSON
-    input_hash: str  # for leakage between snapshots
+    values: list[str]  # per column of the form: the text, the image's sha256, the messages as JSON
+    input_hash: str  # of the first (for leakage between snapshots)
     labels: list[list[str]]  # per head, its classes (empty: no label for that head)
-    completion: str | None = None
     text_length: int | None = None
     image_size: tuple[int, int] | None = None
 
@@ -107,62 +122,59 @@ def _valid_messages(value: Any) -> bool:
     )
 
 
+@dataclass
+class Cell:
+    """One input cell as read: its value for the snapshot, or why the row is left out."""
+
+    value: str
+    reasons: list[str] = field(default_factory=list)
+    text_length: int | None = None
+    image_size: tuple[int, int] | None = None
+
+
+def _read_text(row: dict[str, Any], column: str) -> Cell:
+    value = _text((row.get("values") or {}).get(column))
+    return Cell(value, [] if value.strip() else ["missing_input"], text_length=len(value))
+
+
+def _read_image(row: dict[str, Any], column: str) -> Cell:
+    """An image column's cell is its source (a URL or a path in the zip); the dataset fetched it into an asset."""
+    asset = (row.get("assets") or {}).get(column)
+    if not _text((row.get("values") or {}).get(column)).strip():
+        return Cell("", ["missing_input"])
+    if asset is None or asset.get("status") != "ok" or not asset.get("sha256"):
+        return Cell("", ["image_not_fetched"])
+    size = (int(asset["width"]), int(asset["height"])) if asset.get("width") and asset.get("height") else None
+    return Cell(str(asset["sha256"]), image_size=size)
+
+
+def _read_messages(row: dict[str, Any], column: str) -> Cell:
+    raw = (row.get("values") or {}).get(column)
+    value = raw if isinstance(raw, str) else json.dumps(raw)
+    if raw is None or (isinstance(raw, str) and not raw.strip()):
+        return Cell(value, ["missing_input"], text_length=len(value))
+    return Cell(value, [] if _valid_messages(raw) else ["invalid_messages"], text_length=len(value))
+
+
+READERS: dict[CellReader, Callable[[dict[str, Any], str], Cell]] = {
+    "text": _read_text,
+    "image": _read_image,
+    "messages": _read_messages,
+}
+
+
 def validate_row(row: dict[str, Any], spec: Spec) -> ValidRow | InvalidRow:
     row_id, index = int(row["id"]), int(row["index"])
     if row.get("status") == "invalid":
         return InvalidRow(row_id, index, ["invalid_in_dataset"])
     values: dict[str, Any] = row.get("values") or {}
-    reasons: list[str] = []
-    completion: str | None = None
-    text_length: int | None = None
-    image_size: tuple[int, int] | None = None
-
-    if spec.type == "image_classification":
-        assert spec.input_column is not None
-        asset = (row.get("assets") or {}).get(spec.input_column)
-        source = _text(values.get(spec.input_column)).strip()
-        if not source:
-            reasons.append("missing_input")
-            value = ""
-        elif asset is None or asset.get("status") != "ok" or not asset.get("sha256"):
-            reasons.append("image_not_fetched")
-            value = ""
-        else:
-            value = str(asset["sha256"])
-            if asset.get("width") and asset.get("height"):
-                image_size = (int(asset["width"]), int(asset["height"]))
-        hashed = value
-    elif spec.type == "text_classification":
-        assert spec.input_column is not None
-        value = _text(values.get(spec.input_column))
-        if not value.strip():
-            reasons.append("missing_input")
-        elif len(value) > spec.max_text_chars:
-            reasons.append("text_too_long")
-        text_length = len(value)
-        hashed = value
-    elif spec.messages_column is not None:
-        raw = values.get(spec.messages_column)
-        if raw is None or (isinstance(raw, str) and not raw.strip()):
-            reasons.append("missing_input")
-        elif not _valid_messages(raw):
-            reasons.append("invalid_messages")
-        value = raw if isinstance(raw, str) else json.dumps(raw)
-        if len(value) > spec.max_text_chars:
-            reasons.append("text_too_long")
-        text_length = len(value)
-        hashed = value
-    else:
-        assert spec.prompt_column is not None
-        assert spec.completion_column is not None
-        value = _text(values.get(spec.prompt_column))
-        completion = _text(values.get(spec.completion_column))
-        if not value.strip() or not completion.strip():
-            reasons.append("missing_input")
-        elif len(value) + len(completion) > spec.max_text_chars:
-            reasons.append("text_too_long")
-        text_length = len(value) + len(completion)
-        hashed = value
+    cells = [READERS[column.reader](row, name) for column, name in spec.columns]
+    reasons = [reason for cell in cells for reason in cell.reasons]
+    lengths = [cell.text_length for cell in cells if cell.text_length is not None]
+    text_length = sum(lengths) if lengths else None
+    if text_length is not None and text_length > spec.max_text_chars and "missing_input" not in reasons:
+        reasons.append("text_too_long")
+    image_size = next((cell.image_size for cell in cells if cell.image_size is not None), None)
 
     labels: list[list[str]] = []
     for head in spec.heads:
@@ -175,4 +187,5 @@ def validate_row(row: dict[str, Any], spec: Spec) -> ValidRow | InvalidRow:
         reasons.append("no_label")
     if reasons:
         return InvalidRow(row_id, index, sorted(set(reasons)))
-    return ValidRow(row_id, index, value, input_hash(hashed), labels, completion, text_length, image_size)
+    inputs = [cell.value for cell in cells]
+    return ValidRow(row_id, index, inputs, input_hash(inputs[0]), labels, text_length, image_size)

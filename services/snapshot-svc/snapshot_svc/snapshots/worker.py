@@ -25,7 +25,7 @@ from automl_proto import snapshots as schemas
 from snapshot_svc.settings import SnapshotSettings
 from snapshot_svc.snapshots.build import ExportRead, check_columns, data_key, file_chunks, manifest_key, snapshot_prefix
 from snapshot_svc.snapshots.materialise import Pass1, SnapshotBuildError, finalize
-from snapshot_svc.snapshots.references import IMAGE_TYPES, set_dataset_reference
+from snapshot_svc.snapshots.references import holds_images, set_dataset_reference
 from snapshot_svc.snapshots.repository import SnapshotRepository
 from snapshot_svc.snapshots.validation import InvalidRow, Spec, ValidRow, validate_row
 
@@ -103,12 +103,7 @@ class SnapshotBuilder(BackgroundWorker):
         manifest = schemas.SnapshotManifest(
             snapshot_id=snapshot_id,
             type=spec.type,
-            columns=schemas.ManifestColumns(
-                input=spec.input_column,
-                prompt=spec.prompt_column,
-                completion=spec.completion_column,
-                messages=spec.messages_column,
-            ),
+            columns=schemas.ManifestColumns.of(spec.column),
             heads=final.heads,
             dataset_id=dataset_id,
             dataset_version=read.version,
@@ -201,7 +196,7 @@ class SnapshotBuilder(BackgroundWorker):
         await self.store.delete_prefix(snapshot_prefix(org_id, snapshot_id))
         async with self.transaction() as session:
             failed = await SnapshotRepository(session).get(snapshot_id)
-        if failed is not None and failed.type in IMAGE_TYPES:  # a failed snapshot keeps nothing, no hold either
+        if failed is not None and holds_images(failed.type):  # a failed snapshot keeps nothing, no hold either
             with contextlib.suppress(Exception):
                 await set_dataset_reference(self.datasets, "DELETE", org_id, failed.dataset_id, snapshot_id)
         async with self.transaction() as session:

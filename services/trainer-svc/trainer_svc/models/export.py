@@ -119,7 +119,7 @@ class Exporter:
         method = model.method
         if model.status != "succeeded":
             raise ModelNotFinished(f"model {model_id!r} is {model.status}; it can be exported once it has succeeded")
-        if model_types.info(model.model_type).family != "llm":
+        if not model_types.info(model.model_type).can("exportable"):
             raise InvalidRequest(f"format: exports are of llm models; model {model_id!r} is a {model.model_type}")
         if export_format == "adapter" and model.method != "lora":
             raise InvalidRequest(f"format: adapter is for LoRA models; model {model_id!r} was trained {model.method}")

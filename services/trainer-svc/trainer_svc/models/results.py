@@ -88,7 +88,7 @@ def _recompute(stored: RunEvaluation, scores: bytes, cut_offs: CutOffs) -> RunEv
 async def metrics(store: ObjectStore, model: TrainingModel, cut_offs: CutOffs | None, head: str | None) -> ModelMetrics:
     _require_succeeded(model)
     stored = RunEvaluation.model_validate_json(await _read(store, RunLayout(model.output_prefix).metrics))
-    if cut_offs is not None and model_types.info(model.model_type).family != "classifier":
+    if cut_offs is not None and not model_types.info(model.model_type).can("thresholds"):
         raise InvalidRequest(f"threshold: a {model.model_type} model's replies have no scores to apply one to")
     if cut_offs is not None:
         _check(stored.report, cut_offs)

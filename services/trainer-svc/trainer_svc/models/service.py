@@ -182,7 +182,7 @@ async def create_model(
         raise InvalidRequest(f"base_model: {base.id} is for {base.model_type}, not {model_type}{given}")
     method = body.method
     if method is None:  # the type's first method that the base model supports
-        known = model_types.info(model_type).methods if model_type in model_types.REGISTRY else ()
+        known = model_types.info(model_type).methods if model_type in model_types.TABLE else ()
         method = cast(schemas.Method | None, next((m for m in known if m in base.methods), None))
         if method is None:
             raise InvalidRequest(f"method: {base.id} supports none of {list(known)}; name one")
@@ -211,7 +211,7 @@ async def create_model(
         if not compatibility.compatible:
             raise InvalidRequest(f"test_snapshot_id: not compatible: {'; '.join(compatibility.problems)}")
     if body.parent_model_id is not None:
-        if not model_types.info(model_type).from_parent:
+        if not model_types.info(model_type).can("from_parent"):
             raise InvalidRequest(f"parent_model_id: {model_type} models start from their base model, not a parent")
         parent = await ModelRepository(session).get_in_org(org_id, body.parent_model_id)
         if parent is None:

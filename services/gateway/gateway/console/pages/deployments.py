@@ -11,6 +11,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from automl_common.http import url_path
+from automl_proto import model_types
 from automl_proto.inference import UsageRow
 from gateway.console.chat import relay_chat
 from gateway.console.deps import ApiDep, ConsoleSessionDep, CsrfDep
@@ -114,12 +115,13 @@ async def deployment_page(
     base = str(request.base_url).rstrip("/")
     return render(
         request, "deployment.html", session, section="deployments", deployment=deployment, keys=keys, flash=flash,
+        input_kind=model_types.info(deployment.model_type).input_kind,
         chart=_per_day(usage), endpoint=_endpoint(base, deployment), snippets=_snippets(base, deployment),
     )  # fmt: skip
 
 
 def _endpoint(base: str, deployment: Any) -> str:
-    kind = "chat/completions" if deployment.model_type == "llm" else "predict"
+    kind = "chat/completions" if model_types.info(deployment.model_type).input_kind == "chat" else "predict"
     return f"{base}{url_path('/v1/deployments/{}', deployment.id)}/{kind}"
 
 
@@ -127,7 +129,8 @@ def _snippets(base: str, deployment: Any) -> dict[str, str]:
     """Requests to copy (the key from the environment, never the page): curl and the Python SDK, and for an llm
     OpenAI's own client, which needs only the base URL."""
     deployment_id = deployment.id
-    if deployment.model_type == "llm":
+    input_kind = model_types.info(deployment.model_type).input_kind
+    if input_kind == "chat":
         body = '{"messages": [{"role": "user", "content": "Hello!"}], "max_tokens": 64}'
         return {
             "curl": f"curl -s {_endpoint(base, deployment)} \\\n"
@@ -146,7 +149,7 @@ def _snippets(base: str, deployment: Any) -> dict[str, str]:
         }
     example = (
         '{"image_url": "https://example.com/photo.jpg"}'
-        if deployment.model_type == "image_classification"
+        if input_kind == "image"
         else '"The delivery was quick and the product works well."'
     )
     return {

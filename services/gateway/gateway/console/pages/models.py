@@ -15,6 +15,7 @@ from markdown_it import MarkdownIt
 from markupsafe import Markup
 
 from automl_common.http import url_path
+from automl_proto import model_types
 from gateway.console.chat import relay_chat
 from gateway.console.deps import ApiDep, ConsoleSessionDep, CsrfDep
 from gateway.console.forms import FormError, number, refused_form, typed
@@ -196,7 +197,7 @@ async def _history(api: Any, model_id: str) -> dict[str, list[float | None]]:
 @router.get("/{model_id}")
 async def model_page(request: Request, model_id: str, session: ConsoleSessionDep, api: ApiDep) -> HTMLResponse:
     model = await api.models.get(model_id)
-    context: dict[str, Any] = {"model": model}
+    context: dict[str, Any] = {"model": model, "input_kind": model_types.info(model.model_type).input_kind}
     if model.status == "succeeded":
         report = await api.models.metrics(model_id)
         context["report"] = report

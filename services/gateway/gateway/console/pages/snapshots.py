@@ -3,12 +3,14 @@ invalid rows with their reasons, statistics), splits, and a test snapshot's comp
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from automl_common.http import url_path
+from automl_proto.model_types import COLUMN_FIELDS, NAMES, TABLE
 from gateway.console.deps import ApiDep, ConsoleSessionDep, CsrfDep
 from gateway.console.forms import FormError, integer, number, refused_form, typed
 from gateway.console.render import render
@@ -17,8 +19,37 @@ router = APIRouter(prefix="/snapshots", include_in_schema=False)
 
 
 PAGE_SIZE = 25
-FIELDS = ("name", "type", "input_column", "heads", "max_invalid_row_pct", "prompt_column", "completion_column",
-          "messages_column", "dataset_id")  # fmt: skip
+FIELDS = ("name", "type", "heads", "max_invalid_row_pct", "dataset_id", *COLUMN_FIELDS)
+
+
+@dataclass(frozen=True)
+class ColumnField:
+    """A column field of the form, from the model-type table: the dataset columns that fit it, and the types
+    that read it."""
+
+    name: str  # input_column
+    mapped_as: tuple[str, ...]
+    types: tuple[str, ...]
+
+
+COLUMN_FORM = [
+    ColumnField(
+        name,
+        tuple(dict.fromkeys(kind for c in columns for kind in c.mapped_as)),
+        tuple(line.name for line in TABLE.values() if name in line.snapshot.fields),
+    )
+    for name in COLUMN_FIELDS
+    if (columns := [c for line in TABLE.values() for form in line.snapshot.forms for c in form if c.field == name])
+]
+
+
+def _default_type(chosen: Any) -> str:
+    """The first type that reads the kind of column the dataset has: images, else texts."""
+    kinds = {column.type for column in chosen.columns} if chosen is not None else set()
+    for line in TABLE.values():
+        if any(c.reader == "image" and kinds & set(c.mapped_as) for form in line.snapshot.forms for c in form):
+            return line.name
+    return NAMES[0]
 
 
 async def _page(
@@ -46,6 +77,10 @@ async def _page(
         first_page=after is None,
         datasets=datasets,
         chosen=chosen,
+        model_types=list(TABLE.values()),
+        default_type=_default_type(chosen),
+        input_field=COLUMN_FORM[0],
+        other_fields=COLUMN_FORM[1:],
         values=values or {},
         form_error=form_error,
         open_form=form_error is not None or dataset is not None or (after is None and not listed.items),
@@ -75,11 +110,11 @@ async def create_snapshot(request: Request, session: CsrfDep, api: ApiDep) -> Re
         fields: dict[str, Any] = {
             "dataset_id": values.get("dataset_id", ""),
             "name": values.get("name", ""),
-            "type": values.get("type", "text_classification"),
+            "type": values.get("type", NAMES[0]),
             "heads": [{"column": column} for column in values["head"]],
             "max_invalid_row_pct": number(form, "max_invalid_row_pct", 10),
         }
-        for column in ("input_column", "prompt_column", "completion_column", "messages_column"):
+        for column in COLUMN_FIELDS:
             if values.get(column):
                 fields[column] = values[column]
         snapshot = await api.snapshots.create(**fields)
