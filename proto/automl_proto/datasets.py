@@ -8,10 +8,25 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-ColumnType = Literal["text", "image", "json", "label", "number", "ignore"]
+# "boxes": a JSON list of labelled boxes (``LabelledBox``), an image's objects for detection
+ColumnType = Literal["text", "image", "json", "label", "number", "boxes", "ignore"]
 DatasetStatus = Literal["processing", "ready", "failed"]
 RowStatus = Literal["ok", "invalid", "image_failed"]
 JsonValue = str | int | float | bool | None | dict[str, Any] | list[Any]
+
+
+class LabelledBox(BaseModel):
+    """One object in an image: its class, and its box in the image's pixels."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    label: str | None = Field(
+        max_length=200, description="the object's class; null where the annotation file named an unknown category"
+    )
+    box: tuple[float, float, float, float] = Field(description="[x_min, y_min, x_max, y_max] in pixels")
+
+
+BOXES_DESCRIPTION = 'a list of {"label": ..., "box": [x_min, y_min, x_max, y_max]} in the image\'s pixels'
 
 
 class Column(BaseModel):

@@ -17,7 +17,7 @@ from pydantic import AfterValidator, WithJsonSchema
 InputKind = Literal["text", "image", "chat"]
 # Which training driver, artifact layout and replica a type takes: a multi-head classifier over an encoder, or
 # a causal language model that generates.
-Family = Literal["classifier", "llm"]
+Family = Literal["classifier", "llm", "detector"]
 Capability = Literal[
     "thresholds",  # its scores are probabilities a deployment cuts at operating points (per head and class)
     "exportable",  # its models are exported as a merged model or an adapter (``/v1/models/{id}/export``)
@@ -26,8 +26,8 @@ Capability = Literal[
     "generates",  # a call generates tokens (the playground holds a replica, answers stream)
 ]
 # How snapshot-svc reads one cell of a snapshot column: a text, an image fetched into the dataset (its
-# sha256), a JSON list of chat messages.
-CellReader = Literal["text", "image", "messages"]
+# sha256), a JSON list of chat messages, an image's labelled boxes (checked against the image read before).
+CellReader = Literal["text", "image", "messages", "boxes"]
 
 
 class ModelTypeError(Exception):
@@ -155,6 +155,28 @@ TABLE: dict[str, ModelTypeInfo] = {
                 "full": {"learning_rate": 2e-5, "batch_size": 8, "max_epochs": 2},
             },
             frozenset({"exportable", "shares_base", "generates"}),
+        ),
+        ModelTypeInfo(
+            "object_detection",
+            "object detection (images with labelled boxes)",
+            "detector",
+            "image",
+            SnapshotRule(
+                forms=(
+                    (
+                        SnapshotColumn("input_column", "image", "image_sha256", ("image",)),
+                        SnapshotColumn("boxes_column", "boxes", "boxes", ("boxes",)),
+                    ),
+                ),
+                heads=False,  # the classes are the boxes' labels
+            ),
+            ("last_layer", "full"),  # LoRA: a convnet has no attention projections for it
+            "modelkit.model_types.object_detection:ObjectDetection",
+            {
+                "last_layer": {"learning_rate": 2e-3, "batch_size": 16, "max_epochs": 12},
+                "full": {"learning_rate": 1e-3, "batch_size": 16, "max_epochs": 12},
+            },
+            frozenset(),
         ),
     )
 }

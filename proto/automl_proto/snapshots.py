@@ -25,6 +25,10 @@ INVALID_REASONS = (
     "unparseable_multilabel",
     "class_too_rare",
     "invalid_messages",
+    "invalid_boxes",
+    "box_outside_image",
+    "box_empty",
+    "unknown_category",
 )
 
 
@@ -72,6 +76,9 @@ class SnapshotCreate(BaseModel):
         description="llm: a JSON column of chat messages, instead of prompt and completion",
         default=None,
         max_length=200,
+    )
+    boxes_column: str | None = Field(
+        description="object_detection: the boxes column (with input_column, the image)", default=None, max_length=200
     )
     heads: list[HeadSpec] = Field(
         description="classification: the label columns, one head each", default_factory=list, max_length=50
@@ -132,6 +139,7 @@ class Snapshot(BaseModel):
     prompt_column: str | None
     completion_column: str | None
     messages_column: str | None
+    boxes_column: str | None = None
     max_invalid_row_pct: float
     status: SnapshotStatus
     progress: SnapshotProgress
@@ -153,6 +161,7 @@ class ManifestColumns(BaseModel):
     prompt: str | None
     completion: str | None
     messages: str | None
+    boxes: str | None = None
 
     @classmethod
     def of(cls, column: Callable[[str], str | None]) -> ManifestColumns:

@@ -38,6 +38,10 @@ class DatasetSettings(ServiceSettings):
     allow_private_image_urls: bool = Field(
         default=False, description="let image URLs reach private and loopback addresses (local demos only)"
     )
+    max_boxes_per_image: int = Field(default=1000, ge=1, description="most labelled boxes in one image's cell")
+    annotations_max_bytes: int = Field(
+        default=512 * 1024**2, ge=1024, description="largest COCO annotation file in a detection zip"
+    )
     zip_max_members: int = Field(default=200_000, ge=1)
     zip_max_uncompressed_bytes: int = Field(default=20 * 1024**3, ge=1)
     zip_max_ratio: float = Field(

@@ -11,7 +11,7 @@ from typing import Any
 
 from automl_common import jsonlimits
 
-COLUMN_TYPES = ("text", "image", "json", "label", "number", "ignore")
+COLUMN_TYPES = ("text", "image", "json", "label", "number", "boxes", "ignore")
 DISTINCT_CAP = 10_000
 SAMPLE_COUNT = 5
 SAMPLE_CHARS = 200
@@ -39,6 +39,8 @@ class ColumnStats:
     numeric: int = 0
     integer: int = 0
     json_like: int = 0
+    boxes_like: int = 0  # lists of labelled boxes (``LabelledBox``)
+    boxes_seen: int = 0  # of which not empty
     urls: int = 0
     image_urls: int = 0
     zip_images: int = 0
@@ -54,6 +56,9 @@ class ColumnStats:
         self.non_empty += 1
         if isinstance(value, dict | list):
             self.json_like += 1
+            if is_boxes(value):
+                self.boxes_like += 1
+                self.boxes_seen += bool(value)
             text = json.dumps(value, sort_keys=True)
         elif isinstance(value, bool):
             text = str(value).lower()
@@ -94,6 +99,8 @@ class ColumnStats:
             return "image"
         if self.urls >= 0.9 * n and (self.image_urls >= 0.5 * n or _IMAGE_NAME_HINT.search(self.name)):
             return "image"
+        if self.boxes_like >= 0.9 * n and self.boxes_seen:
+            return "boxes"
         if self.json_like >= 0.9 * n:
             return "json"
         few = not self.distinct_capped and self.distinct_count <= LABEL_MAX_DISTINCT
@@ -105,6 +112,13 @@ class ColumnStats:
                 return "ignore"
             return "number"
         return "text"
+
+
+def is_boxes(value: Any) -> bool:
+    """A list of ``{"label": ..., "box": [four numbers]}`` (an object detection row's objects)."""
+    return isinstance(value, list) and all(
+        isinstance(item, dict) and isinstance(item.get("box"), list) and len(item["box"]) == 4 for item in value
+    )
 
 
 def _is_number(text: str) -> bool:

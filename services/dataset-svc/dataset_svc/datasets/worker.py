@@ -19,7 +19,7 @@ from automl_common.worker import BackgroundWorker
 from dataset_svc.datasets.ingest import IngestFailed, ParseSummary, parse_records, put_until
 from dataset_svc.datasets.parsing import UploadFormatError
 from dataset_svc.datasets.repository import DatasetRepository
-from dataset_svc.datasets.zipped import CHUNK, member_chunks, open_zip, table_format
+from dataset_svc.datasets.zipped import CHUNK, open_zip, table_chunks
 from dataset_svc.images.repository import AssetRepository
 from dataset_svc.images.service import ImageIngestor, ZipImages
 from dataset_svc.models import DatasetColumn
@@ -91,9 +91,8 @@ class Ingestor(BackgroundWorker):
 
         async with open_zip(self.store, self.settings, source_format, source_key) as zip_images:
             if zip_images is not None:
-                table = zip_images.table
-                chunks = member_chunks(zip_images.archive, table)
-                summary = await self._parse(dataset_id, chunks, table_format(table), zip_images)
+                parser_format, chunks = table_chunks(zip_images.archive, zip_images.table, self.settings)
+                summary = await self._parse(dataset_id, chunks, parser_format, zip_images)
             else:
                 summary = await self._parse(dataset_id, None, source_format, None, source_key=source_key)
             self._check_summary(summary)

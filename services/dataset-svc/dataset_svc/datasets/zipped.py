@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 from automl_common.storage import ObjectStore
+from dataset_svc.datasets import detection
 from dataset_svc.datasets.parsing import UploadFormatError
 from dataset_svc.images.service import ZipImages
 from dataset_svc.settings import DatasetSettings
@@ -63,14 +64,16 @@ def check_zip(settings: DatasetSettings, archive: zipfile.ZipFile) -> None:
 
 
 def table_name(archive: zipfile.ZipFile) -> str:
-    tables = [
-        info.filename
-        for info in archive.infolist()
-        if not info.is_dir() and info.filename.lower().endswith(TABLE_FORMATS) and "__MACOSX" not in info.filename
+    """The zip's one table: a CSV, TSV or JSONL file, or else (object detection) a COCO annotation file."""
+    files = [info.filename for info in archive.infolist() if not info.is_dir() and "__MACOSX" not in info.filename]
+    tables = [name for name in files if name.lower().endswith(TABLE_FORMATS)] or [
+        name for name in files if detection.is_annotation_file(name)
     ]
     if len(tables) != 1:
         found = ", ".join(tables[:5]) or "none"
-        raise UploadFormatError(f"the zip must hold exactly one CSV, TSV or JSONL file (found: {found})")
+        raise UploadFormatError(
+            f"the zip must hold exactly one CSV, TSV or JSONL file, or one COCO annotation file (found: {found})"
+        )
     return tables[0]
 
 
@@ -78,6 +81,17 @@ def table_format(table: str) -> str:
     """The parser a zip's table takes, from its name."""
     lowered = table.lower()
     return "jsonl" if lowered.endswith((".jsonl", ".ndjson")) else ("tsv" if lowered.endswith(".tsv") else "csv")
+
+
+def table_chunks(archive: zipfile.ZipFile, table: str, settings: DatasetSettings) -> tuple[str, Iterator[bytes]]:
+    """The table's format and bytes: the member as it is, or a detection layout (a COCO file, a CSV of one box
+    per row) as JSON lines of one image each."""
+    limits = (settings.annotations_max_bytes, settings.max_boxes_per_image)
+    if detection.is_annotation_file(table):
+        return "jsonl", detection.coco_lines(archive, table, *limits)
+    if detection.has_box_header(archive, table):
+        return "jsonl", detection.box_csv_lines(archive, table, *limits)
+    return table_format(table), member_chunks(archive, table)
 
 
 def member_chunks(archive: zipfile.ZipFile, name: str) -> Iterator[bytes]:

@@ -5,10 +5,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from automl_common import jsonlimits
 from automl_common.errors import InvalidRequest, NotFound
 from automl_proto import datasets as schemas
+from automl_proto.datasets import BOXES_DESCRIPTION, LabelledBox
 from dataset_svc.datasets.repository import DatasetRepository
 from dataset_svc.datasets.service import UnknownColumn, get_dataset_row, require_ready
 from dataset_svc.images.repository import AssetRepository
@@ -95,9 +98,36 @@ async def _checked_values(
     for name, value in values.items():
         if isinstance(value, str) and len(value) > settings.max_field_chars:
             raise InvalidRequest(f"{where}.values.{name}: longer than {settings.max_field_chars} characters")
-        if isinstance(value, dict | list) and columns[name].type != "json":
+        if columns[name].type == "boxes":
+            values[name] = checked_boxes(value, settings.max_boxes_per_image, f"{where}.values.{name}")
+        elif isinstance(value, dict | list) and columns[name].type != "json":
             raise InvalidRequest(f"{where}.values.{name}: objects and lists are only allowed in json columns")
     return values, [name for name in values if columns[name].type == "image"]
+
+
+def checked_boxes(value: Any, max_boxes: int, where: str) -> list[dict[str, Any]]:
+    """An edited boxes cell: a list of labelled boxes (its shape only: whether each box fits its image is the
+    snapshot's to say, as for uploaded boxes)."""
+    if isinstance(value, str):
+        try:
+            value = jsonlimits.loads(value) if value.strip() else []
+        except ValueError as error:
+            raise InvalidRequest(f"{where}: not valid JSON ({error})") from error
+    if value is None:
+        value = []
+    if not isinstance(value, list):
+        raise InvalidRequest(f"{where}: must be {BOXES_DESCRIPTION}")
+    if len(value) > max_boxes:
+        raise InvalidRequest(f"{where}: {len(value)} boxes, more than the limit of {max_boxes}")
+    boxes = []
+    for index, item in enumerate(value):
+        try:
+            boxes.append(LabelledBox.model_validate(item).model_dump(mode="json"))
+        except ValidationError as error:
+            problem = error.errors()[0]
+            path = ".".join(str(part) for part in (index, *problem["loc"]))
+            raise InvalidRequest(f"{where}.{path}: {problem['msg']} (each box is {BOXES_DESCRIPTION})") from None
+    return boxes
 
 
 async def _reset_images(session: AsyncSession, dataset: Dataset, row: DatasetRow, image_columns: list[str]) -> bool:

@@ -44,6 +44,7 @@ def pass1_schema(spec: Spec) -> pa.Schema:
         pa.field("text_length", pa.int32()),
         pa.field("image_width", pa.int32()),
         pa.field("image_height", pa.int32()),
+        pa.field("objects", pa.list_(pa.string())),
     ]
     fields += [pa.field(head_field(index), pa.list_(pa.string())) for index in range(len(spec.heads))]
     return pa.schema(fields)
@@ -73,6 +74,8 @@ class Pass1:
     lengths: Counter[int] = field(default_factory=Counter)
     widths: Counter[int] = field(default_factory=Counter)
     heights: Counter[int] = field(default_factory=Counter)
+    objects: Counter[str] = field(default_factory=Counter)  # a detection snapshot's instances per class
+    objects_per_image: Counter[int] = field(default_factory=Counter)
     _writer: pq.ParquetWriter | None = None
     _hasher: Any = None
 
@@ -100,6 +103,9 @@ class Pass1:
             if row.image_size is not None:
                 self.widths[row.image_size[0]] += 1
                 self.heights[row.image_size[1]] += 1
+            if row.objects is not None:
+                self.objects.update(row.objects)
+                self.objects_per_image[len(row.objects)] += 1
         columns: dict[str, list[Any]] = {
             "row_id": [row.row_id for row in valid],
             "index": [row.index for row in valid],
@@ -108,6 +114,7 @@ class Pass1:
             "text_length": [row.text_length for row in valid],
             "image_width": [row.image_size[0] if row.image_size else None for row in valid],
             "image_height": [row.image_size[1] if row.image_size else None for row in valid],
+            "objects": [row.objects for row in valid],
         }
         for head_index in range(len(self.spec.heads)):
             columns[head_field(head_index)] = [row.labels[head_index] for row in valid]
@@ -137,7 +144,15 @@ def canonical(index: int, values: list[str], labels: list[list[str]]) -> bytes:
     return orjson.dumps([index, *values, *([None] if len(values) == 1 else []), labels]) + b"\n"
 
 
-def _stats(lengths: Counter[int], widths: Counter[int], heights: Counter[int]) -> dict[str, Any]:
+def _stats(first: Pass1) -> dict[str, Any]:
+    stats = _sizes(first.lengths, first.widths, first.heights)
+    if first.objects_per_image:
+        stats["objects_per_image"] = distribution(first.objects_per_image)
+        stats["images_without_objects"] = first.objects_per_image.get(0, 0)
+    return stats
+
+
+def _sizes(lengths: Counter[int], widths: Counter[int], heights: Counter[int]) -> dict[str, Any]:
     stats: dict[str, Any] = {}
     if lengths:
         stats["text_length"] = distribution(lengths)
@@ -147,14 +162,19 @@ def _stats(lengths: Counter[int], widths: Counter[int], heights: Counter[int]) -
     return stats
 
 
-def _heads(spec: Spec, counts: list[Counter[str]]) -> list[dict[str, Any]]:
+def _heads(spec: Spec, counts: list[Counter[str]], objects: Counter[str]) -> list[dict[str, Any]]:
+    """The label heads' classes with their rows, and a detection snapshot's object classes with their
+    instances (one head, named after the boxes column)."""
+    heads = [(head.column, head.multilabel, counts[index]) for index, head in enumerate(spec.heads)]
+    if spec.objects_column is not None:
+        heads.append((spec.objects_column, True, objects))
     return [
         {
-            "name": head.column,
-            "multilabel": head.multilabel,
-            "classes": [{"name": name, "count": count} for name, count in sorted(counts[index].items())],
+            "name": name,
+            "multilabel": multilabel,
+            "classes": [{"name": label, "count": count} for label, count in sorted(classes.items())],
         }
-        for index, head in enumerate(spec.heads)
+        for name, multilabel, classes in heads
     ]
 
 
@@ -219,6 +239,8 @@ def _finalize(first: Pass1, path: Path, min_examples: int) -> Final:
         kept_classes.append(kept)
     if first.rows == 0:
         raise SnapshotBuildError("no valid rows: every row was left out (see invalid_reasons)")
+    if spec.objects_column is not None and not first.objects:
+        raise SnapshotBuildError(f"no image has a box in column {spec.objects_column!r}: a detector learns from boxes")
     if all(len(kept) == len(head_counts) for kept, head_counts in zip(kept_classes, first.counts, strict=True)):
         # The usual case: every class is kept, so the rows are pass 1's; only the columns change shape.
         with pq.ParquetWriter(path, final_schema(spec)) as writer:
@@ -227,8 +249,8 @@ def _finalize(first: Pass1, path: Path, min_examples: int) -> Final:
         return Final(
             rows=first.rows,
             sha256=first.sha256,
-            heads=_heads(spec, first.counts),
-            stats=_stats(first.lengths, first.widths, first.heights),
+            heads=_heads(spec, first.counts, first.objects),
+            stats=_stats(first),
             dropped=[],
         )
 
@@ -279,8 +301,8 @@ def _finalize(first: Pass1, path: Path, min_examples: int) -> Final:
     return Final(
         rows=rows,
         sha256=hasher.hexdigest(),
-        heads=_heads(spec, counts),
-        stats=_stats(lengths, widths, heights),
+        heads=_heads(spec, counts, first.objects),  # a detection snapshot has no label heads to drop rows by
+        stats=_sizes(lengths, widths, heights),
         dropped=dropped,
     )
 

@@ -13,8 +13,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from pydantic import ValidationError
+
 from automl_common import jsonlimits
 from automl_proto import model_types
+from automl_proto.datasets import LabelledBox
 from automl_proto.model_types import CellReader, SnapshotColumn
 from automl_proto.snapshots import HeadSpec
 
@@ -48,6 +51,11 @@ class Spec:
         return next((name for column, name in self.columns if column.field == field_name), None)
 
     @property
+    def objects_column(self) -> str | None:
+        """The dataset column of a detection snapshot's boxes: its labels are the snapshot's classes."""
+        return next((name for column, name in self.columns if column.reader == "boxes"), None)
+
+    @property
     def stored(self) -> list[str]:
         """The snapshot's own columns for the inputs, in the form's order."""
         return [column.stored_as for column, _ in self.columns]
@@ -62,6 +70,7 @@ class ValidRow:
     labels: list[list[str]]  # per head, its classes (empty: no label for that head)
     text_length: int | None = None
     image_size: tuple[int, int] | None = None
+    objects: list[str] | None = None  # a detection row's boxes' classes
 
 
 @dataclass
@@ -130,14 +139,15 @@ class Cell:
     reasons: list[str] = field(default_factory=list)
     text_length: int | None = None
     image_size: tuple[int, int] | None = None
+    objects: list[str] | None = None  # the classes of the objects it names (boxes)
 
 
-def _read_text(row: dict[str, Any], column: str) -> Cell:
+def _read_text(row: dict[str, Any], column: str, before: list[Cell]) -> Cell:
     value = _text((row.get("values") or {}).get(column))
     return Cell(value, [] if value.strip() else ["missing_input"], text_length=len(value))
 
 
-def _read_image(row: dict[str, Any], column: str) -> Cell:
+def _read_image(row: dict[str, Any], column: str, before: list[Cell]) -> Cell:
     """An image column's cell is its source (a URL or a path in the zip); the dataset fetched it into an asset."""
     asset = (row.get("assets") or {}).get(column)
     if not _text((row.get("values") or {}).get(column)).strip():
@@ -148,7 +158,7 @@ def _read_image(row: dict[str, Any], column: str) -> Cell:
     return Cell(str(asset["sha256"]), image_size=size)
 
 
-def _read_messages(row: dict[str, Any], column: str) -> Cell:
+def _read_messages(row: dict[str, Any], column: str, before: list[Cell]) -> Cell:
     raw = (row.get("values") or {}).get(column)
     value = raw if isinstance(raw, str) else json.dumps(raw)
     if raw is None or (isinstance(raw, str) and not raw.strip()):
@@ -156,10 +166,41 @@ def _read_messages(row: dict[str, Any], column: str) -> Cell:
     return Cell(value, [] if _valid_messages(raw) else ["invalid_messages"], text_length=len(value))
 
 
-READERS: dict[CellReader, Callable[[dict[str, Any], str], Cell]] = {
+def _box_problem(box: LabelledBox, size: tuple[int, int] | None) -> str | None:
+    x_min, y_min, x_max, y_max = box.box
+    if not box.label or not box.label.strip():
+        return "unknown_category"
+    if x_max <= x_min or y_max <= y_min:
+        return "box_empty"
+    if x_min < 0 or y_min < 0 or (size is not None and (x_max > size[0] or y_max > size[1])):
+        return "box_outside_image"
+    return None
+
+
+def _read_boxes(row: dict[str, Any], column: str, before: list[Cell]) -> Cell:
+    """An image's labelled boxes, each inside the image read before it (its size from the dataset's asset),
+    of positive area and with a class. No box is a valid row: an image without objects."""
+    raw = (row.get("values") or {}).get(column)
+    if isinstance(raw, str):
+        try:
+            raw = jsonlimits.loads(raw) if raw.strip() else []
+        except ValueError:
+            return Cell("", ["invalid_boxes"])
+    try:
+        boxes = [LabelledBox.model_validate(item) for item in (raw or [])]
+    except (ValidationError, TypeError):
+        return Cell("", ["invalid_boxes"])
+    size = next((cell.image_size for cell in before if cell.image_size is not None), None)
+    reasons = sorted({problem for box in boxes if (problem := _box_problem(box, size)) is not None})
+    value = json.dumps([box.model_dump(mode="json") for box in boxes], separators=(",", ":"))
+    return Cell(value, reasons, objects=[str(box.label).strip() for box in boxes])
+
+
+READERS: dict[CellReader, Callable[[dict[str, Any], str, list[Cell]], Cell]] = {
     "text": _read_text,
     "image": _read_image,
     "messages": _read_messages,
+    "boxes": _read_boxes,
 }
 
 
@@ -168,7 +209,9 @@ def validate_row(row: dict[str, Any], spec: Spec) -> ValidRow | InvalidRow:
     if row.get("status") == "invalid":
         return InvalidRow(row_id, index, ["invalid_in_dataset"])
     values: dict[str, Any] = row.get("values") or {}
-    cells = [READERS[column.reader](row, name) for column, name in spec.columns]
+    cells: list[Cell] = []
+    for column, name in spec.columns:
+        cells.append(READERS[column.reader](row, name, cells))
     reasons = [reason for cell in cells for reason in cell.reasons]
     lengths = [cell.text_length for cell in cells if cell.text_length is not None]
     text_length = sum(lengths) if lengths else None
@@ -188,4 +231,5 @@ def validate_row(row: dict[str, Any], spec: Spec) -> ValidRow | InvalidRow:
     if reasons:
         return InvalidRow(row_id, index, sorted(set(reasons)))
     inputs = [cell.value for cell in cells]
-    return ValidRow(row_id, index, inputs, input_hash(inputs[0]), labels, text_length, image_size)
+    objects = next((cell.objects for cell in cells if cell.objects is not None), None)
+    return ValidRow(row_id, index, inputs, input_hash(inputs[0]), labels, text_length, image_size, objects)

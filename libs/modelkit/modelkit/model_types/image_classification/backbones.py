@@ -96,6 +96,11 @@ class MobileNetV2(nn.Module):
     def forward(self, pixels: torch.Tensor) -> torch.Tensor:
         return functional.adaptive_avg_pool2d(self.features(pixels), 1).flatten(1)
 
+    def stages(self, pixels: torch.Tensor) -> list[torch.Tensor]:
+        """The last feature map at each resolution, finest first (strides 2, 4, 8, 16, 32): a detector's
+        pyramid is built from them."""
+        return _last_per_resolution(pixels, list(self.features))
+
 
 # -- EfficientNet-Lite0 (efficientnet_pytorch's names) ----------------------------------------------------
 class SameConv2d(nn.Conv2d):
@@ -168,6 +173,25 @@ class EfficientNetLite(nn.Module):
         assert isinstance(x, torch.Tensor)
         x = functional.relu6(self._bn1(self._conv_head(x)))
         return functional.adaptive_avg_pool2d(x, 1).flatten(1)
+
+    def stages(self, pixels: torch.Tensor) -> list[torch.Tensor]:
+        """As ``MobileNetV2.stages``."""
+        stem = functional.relu6(self._bn0(self._conv_stem(pixels)))
+        head = nn.Sequential(self._conv_head, self._bn1, nn.ReLU6())
+        return _last_per_resolution(stem, [*self._blocks, head], first=stem)
+
+
+def _last_per_resolution(
+    x: torch.Tensor, layers: list[nn.Module], first: torch.Tensor | None = None
+) -> list[torch.Tensor]:
+    maps: list[torch.Tensor] = [first] if first is not None else []
+    for layer in layers:
+        x = layer(x)
+        if maps and maps[-1].shape[-2:] == x.shape[-2:]:
+            maps[-1] = x
+        else:
+            maps.append(x)
+    return maps
 
 
 # -- folders ------------------------------------------------------------------------------------------------
