@@ -108,6 +108,28 @@ class OverallMetrics(BaseModel):
     perplexity: float | None = None
 
 
+class DetectionImage(BaseModel):
+    row_id: int | None = Field(description="the dataset row of the test image")
+    score: float = Field(description="F1 of its detections (score >= 0.3) against its boxes, matched at IoU 0.5")
+    image: str = Field(description="a JPEG data URL: its boxes in green, the model's detections in red")
+
+
+class DetectionReport(BaseModel):
+    """An object detector's test figures, named as the metric guide names them."""
+
+    metrics: dict[str, float | None] = Field(
+        description="COCO box metrics by pycocotools: coco/bbox_mAP, coco/bbox_mAP_50, coco/bbox_mAP_75, "
+        "coco/bbox_mAP_s, coco/bbox_mAP_m, coco/bbox_mAP_l, coco/bbox_AR@1, @10, @100 ...; null: not measurable "
+        "(no test object of that size)"
+    )
+    per_class: dict[str, dict[str, float | None]] = Field(description="per class: AP, AP_50, AP_75")
+    pr_curves: dict[str, dict[str, list[float]]] = Field(description="per class at IoU 0.5: recall, precision")
+    test_images: int
+    test_objects: int
+    best_images: list[DetectionImage] = Field(default_factory=list)
+    worst_images: list[DetectionImage] = Field(default_factory=list)
+
+
 class Selection(BaseModel):
     name: str
     value: float | None
@@ -134,6 +156,7 @@ class ModelMetrics(BaseModel):
     leakage: dict[str, int] | None = Field(
         default=None, description="test_rows, and test_rows_in_training: those whose input is a training row's too"
     )
+    detection: DetectionReport | None = Field(default=None, description="an object detector's COCO figures")
 
 
 GENERATIVE_FIELDS = (
@@ -165,6 +188,7 @@ class RunEvaluation(BaseModel):
     training: dict[str, Any]
     hardest_examples: dict[str, Any] = Field(default_factory=dict)
     leakage: dict[str, int] | None = None
+    detection: DetectionReport | None = None  # an object detector's figures (its report has no heads)
     # What a causal LM's evaluation adds (GENERATIVE_FIELDS): the examples each part had, rows left out (a reply
     # longer than max_length, unusable messages), the greedy replies a deployment must reproduce, the run's
     # max_length and the prompts cut.

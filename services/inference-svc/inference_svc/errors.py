@@ -37,6 +37,10 @@ class ModelNotReady(Conflict):
     pass
 
 
+class ModelNotServable(InvalidRequest):
+    """A model of a family this release has no predictor for."""
+
+
 class DeploymentNotReady(ServiceUnavailable):
     def __init__(self, detail: str, retry_after_s: int = 2) -> None:
         super().__init__(detail, headers={"Retry-After": str(retry_after_s)})

@@ -117,6 +117,7 @@ async def metrics(store: ObjectStore, model: TrainingModel, cut_offs: CutOffs | 
             "training": stored.training,
             "hardest_examples": stored.hardest_examples,
             "leakage": stored.leakage,
+            "detection": stored.detection,
         }
         | stored.generative()
     )

@@ -29,6 +29,10 @@ from trainer_svc.tables import TrainingModel
 
 TEXT_MAX_LENGTH = 512  # the position embeddings of the BERT-like encoders text classifiers start from
 
+# The families the training worker has a driver for (``trainer_svc.worker.__main__.DRIVERS``, which imports
+# torch): a type of another family has its datasets, snapshots and modelkit code, and is refused here by name.
+TRAINED_FAMILIES: frozenset[str] = frozenset({"classifier", "llm", "detector"})
+
 
 class ModelNotFound(NotFound):
     pass
@@ -194,6 +198,8 @@ async def create_model(
         raise InvalidRequest(f"model_type: {e}") from e
     except model_types.ModelTypeError as e:  # its message names the field
         raise InvalidRequest(str(e)) from e
+    if model_types.info(model_type).family not in TRAINED_FAMILIES:
+        raise InvalidRequest(f"model_type: {model_type} models cannot be trained yet (no training driver for them)")
     if method not in base.methods:
         raise InvalidRequest(f"method: {base.id} supports {base.methods}, not {method!r}")
     if base.status in ("missing", "failed"):

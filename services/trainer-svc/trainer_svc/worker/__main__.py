@@ -28,6 +28,7 @@ from modelkit.training.distributed import DeviceUnavailable, init_from_environme
 from modelkit.training.loop import TrainingCancelled, TrainingInterrupted
 from trainer_svc.jobs.exits import WorkerExit
 from trainer_svc.worker.classifier import ClassifierJob
+from trainer_svc.worker.detection import DetectionJob
 from trainer_svc.worker.job import BadInput, Job
 from trainer_svc.worker.launch import die_with_launcher, launch, world_of
 from trainer_svc.worker.llm import LLMJob
@@ -37,7 +38,7 @@ from trainer_svc.worker.settings import WorkerSettings
 logger = logging.getLogger("automl.worker")
 
 # Each model family's training driver (the registry says a type's family).
-DRIVERS: dict[model_types.Family, type[Job]] = {"classifier": ClassifierJob, "llm": LLMJob}
+DRIVERS: dict[model_types.Family, type[Job]] = {"classifier": ClassifierJob, "llm": LLMJob, "detector": DetectionJob}
 
 
 def read_spec(argv: list[str]) -> JobSpec:

@@ -9,11 +9,9 @@ checkpoints and, once training is over, evaluates and writes the outputs."""
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import logging
 import time
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,10 +21,7 @@ import torch
 from numpy.typing import NDArray
 
 from automl_common.storage import (
-    ObjectNotFound,
-    download_file,
     download_prefix,
-    image_key,
     upload_directory,
     upload_file,
 )
@@ -43,9 +38,6 @@ from trainer_svc.worker.evaluation import evaluate_run, hardest_examples
 from trainer_svc.worker.job import BadInput, Job, LoopHooks, hyperparameters
 
 logger = logging.getLogger("automl.worker")
-
-
-FILE_DOWNLOADS = 16
 
 
 @dataclass
@@ -217,28 +209,6 @@ class ClassifierJob(Job):
 
     def raw(self, rows: SnapshotRows) -> list[Any]:
         return self.task.raw_inputs(rows.inputs, self)
-
-    def files(self, sha256s: Sequence[str]) -> list[Path]:
-        """A snapshot's images (by content hash) from the org's part of the store, cached across runs; the
-        missing ones fetched concurrently (``FILE_DOWNLOADS`` at a time)."""
-        folder = self.settings.cache_dir.resolve() / "files" / self.spec.org_id
-        paths = [folder / sha256 for sha256 in sha256s]
-        missing = {path.name: path for path in paths if not path.is_file()}
-        limit = asyncio.Semaphore(FILE_DOWNLOADS)
-
-        async def fetch(sha256: str, path: Path) -> None:
-            async with limit:
-                try:
-                    await download_file(self.store, image_key(self.spec.org_id, sha256), path)
-                except ObjectNotFound as error:
-                    raise BadInput(f"the image {sha256} of the snapshot is gone from the store: {error}") from error
-
-        async def fetch_all() -> None:
-            await asyncio.gather(*(fetch(sha256, path) for sha256, path in missing.items()))
-
-        if missing:
-            self.io(fetch_all())
-        return paths
 
     # -- evaluation and outputs -------------------------------------------------------------------------
     def finish(self, prepared: Inputs, result: Any) -> None:

@@ -10,13 +10,21 @@ import signal
 import tempfile
 import time
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from pathlib import Path
 from types import FrameType
 from typing import Any
 
 import torch
 
-from automl_common.storage import ObjectNotFound, ObjectStore, download_file, download_prefix, upload_file
+from automl_common.storage import (
+    ObjectNotFound,
+    ObjectStore,
+    download_file,
+    download_prefix,
+    image_key,
+    upload_file,
+)
 from automl_proto.metrics import RunEvaluation
 from automl_proto.models import TrainingOptions
 from automl_proto.training import EventKind, JobSpec, RunLayout
@@ -24,6 +32,8 @@ from modelkit import model_types
 from modelkit.training.distributed import World
 from trainer_svc.worker.reporter import EventReporter
 from trainer_svc.worker.settings import WorkerSettings
+
+FILE_DOWNLOADS = 16
 
 
 class BadInput(Exception):
@@ -121,6 +131,28 @@ class Job(ABC):
         except ObjectNotFound as error:
             raise BadInput(f"the snapshot file {data_key} is gone: {error}") from error
         return path
+
+    def files(self, sha256s: Sequence[str]) -> list[Path]:
+        """A snapshot's images (by content hash) from the org's part of the store, cached across runs; the
+        missing ones fetched concurrently (``FILE_DOWNLOADS`` at a time)."""
+        folder = self.settings.cache_dir.resolve() / "files" / self.spec.org_id
+        paths = [folder / sha256 for sha256 in sha256s]
+        missing = {path.name: path for path in paths if not path.is_file()}
+        limit = asyncio.Semaphore(FILE_DOWNLOADS)
+
+        async def fetch(sha256: str, path: Path) -> None:
+            async with limit:
+                try:
+                    await download_file(self.store, image_key(self.spec.org_id, sha256), path)
+                except ObjectNotFound as error:
+                    raise BadInput(f"the image {sha256} of the snapshot is gone from the store: {error}") from error
+
+        async def fetch_all() -> None:
+            await asyncio.gather(*(fetch(sha256, path) for sha256, path in missing.items()))
+
+        if missing:
+            self.io(fetch_all())
+        return paths
 
     def load_checkpoint(self) -> dict[str, Any] | None:
         path = self.work / "checkpoint.pt"
