@@ -27,6 +27,16 @@ class ImageInput(BaseModel):
     image_base64: str | None = Field(
         description="the image file's bytes, base64 (at most 16 MiB)", default=None, max_length=16 * 1024 * 1024
     )
+    score_threshold: float | None = Field(
+        default=None,
+        ge=0,
+        le=1,
+        description="object detection only: keep detections scoring at least this (default: the deployment's cut-off "
+        "per class, else 0.3)",
+    )
+    max_detections: int | None = Field(
+        default=None, ge=1, le=1000, description="object detection only: the most detections kept (default 100)"
+    )
 
     @model_validator(mode="after")
     def _one_source(self) -> ImageInput:
@@ -224,6 +234,18 @@ class Prediction(BaseModel):
     heads: dict[str, HeadPrediction]
 
 
+class Detection(BaseModel):
+    label: str
+    score: float
+    box: list[float] = Field(description="[x_min, y_min, x_max, y_max] in the input image's pixels")
+
+
+class Detections(BaseModel):
+    """An object detector's answer: the objects found, best first."""
+
+    detections: list[Detection]
+
+
 class TokenUsage(BaseModel):
     prompt_tokens: int
     completion_tokens: int
@@ -238,7 +260,7 @@ class Generation(BaseModel):
     usage: TokenUsage
 
 
-Output = Prediction | Generation
+Output = Prediction | Generation | Detections
 _OUTPUT: TypeAdapter[Output] = TypeAdapter(Output)
 
 

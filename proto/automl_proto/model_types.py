@@ -24,6 +24,8 @@ Capability = Literal[
     "shares_base",  # LoRA models of one base share a replica, their adapters switched per request
     "from_parent",  # a model may start from a parent model of the org (retraining heads)
     "generates",  # a call generates tokens (the playground holds a replica, answers stream)
+    "detects",  # an answer is the image's objects as boxes: a call may set score_threshold and max_detections,
+    # and a deployment's operating point is a score cut-off per class (head ``objects``)
 ]
 # How snapshot-svc reads one cell of a snapshot column: a text, an image fetched into the dataset (its
 # sha256), a JSON list of chat messages, an image's labelled boxes (checked against the image read before).
@@ -176,7 +178,7 @@ TABLE: dict[str, ModelTypeInfo] = {
                 "last_layer": {"learning_rate": 2e-3, "batch_size": 16, "max_epochs": 12},
                 "full": {"learning_rate": 1e-3, "batch_size": 16, "max_epochs": 12},
             },
-            frozenset(),
+            frozenset({"detects"}),
         ),
     )
 }

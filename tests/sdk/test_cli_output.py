@@ -144,3 +144,14 @@ def test_the_metrics_tables_fit_80_columns_with_every_figure_whole() -> None:
     assert text.count("[red]promo") == 3  # a class name is text, not markup: its row, column and confusion row
     for name, figures in report["heads"]["label"]["classes"].items():
         assert name in text and f"{figures['precision']:.4f}" in text and f"{figures['average_precision']:.4f}" in text
+
+
+def test_a_detectors_answer_prints_one_line_per_object(capsys: pytest.CaptureFixture[str]) -> None:
+    from automl_client.cli.serving import _print_output
+    from automl_proto import inference
+
+    found = inference.Detection(label="[logo]", score=0.91234, box=[1.5, 2.0, 30.25, 40.0])
+    _print_output(inference.Detections(detections=[found]))
+    _print_output(inference.Detections(detections=[]))
+    printed = capsys.readouterr().out
+    assert "[logo] 0.912  [1.5, 2, 30.25, 40]" in printed and "no objects found" in printed

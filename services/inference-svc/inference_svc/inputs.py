@@ -55,7 +55,12 @@ class InputReader:
         except model_types.UnknownModelType as e:
             raise WrongInputKind(str(e)) from e
         if kind == "image":
-            return list(await asyncio.gather(*(self.image(position, value) for position, value in enumerate(inputs))))
+            detects = model_types.info(model_type).can("detects")
+            return list(
+                await asyncio.gather(
+                    *(self.image_ask(position, value, model_type, detects) for position, value in enumerate(inputs))
+                )
+            )
         if kind == "chat":
             return [self.prompt(position, value, model_type) for position, value in enumerate(inputs)]
         out: list[ModelInput] = []
@@ -98,6 +103,20 @@ class InputReader:
             "max_new_tokens_given": given,
         }
 
+    async def image_ask(self, position: int, value: PredictInput, model_type: str, detects: bool) -> ModelInput:
+        """An image's bytes; for a detector, with what the caller keeps of its detections."""
+        data = await self.image(position, value)
+        assert isinstance(value, ImageInput)
+        options = value.model_dump(include={"score_threshold", "max_detections"}, exclude_none=True)
+        if detects:
+            return {"image": data, **options} if options else data
+        if options:
+            raise InvalidRequest(
+                f"inputs[{position}].{next(iter(options))}: only object detection models take it "
+                f"(this model is {model_type})"
+            )
+        return data
+
     async def image(self, position: int, value: PredictInput) -> bytes:
         if not isinstance(value, ImageInput):
             raise WrongInputKind(
@@ -131,15 +150,27 @@ class InputReader:
         return data
 
 
+def _stored(value: ModelInput) -> Any:
+    if isinstance(value, bytes):
+        return {"image_base64": base64.b64encode(value).decode()}
+    if isinstance(value, dict) and isinstance(value.get("image"), bytes):  # a detector's image with its options
+        return {key: item for key, item in value.items() if key != "image"} | _stored(value["image"])
+    return value
+
+
 def stored(values: Sequence[ModelInput]) -> list[Any]:
-    """Inputs as a task row keeps them (JSON): texts and generation requests as they are, images as base64."""
-    return [
-        {"image_base64": base64.b64encode(value).decode()} if isinstance(value, bytes) else value for value in values
-    ]
+    """Inputs as a task row keeps them (JSON): texts and generation requests as they are, images as base64
+    (with a detector's options beside)."""
+    return [_stored(value) for value in values]
+
+
+def _restored(value: Any) -> ModelInput:
+    if isinstance(value, dict) and "image_base64" in value:
+        image = base64.b64decode(value["image_base64"])
+        options = {key: item for key, item in value.items() if key != "image_base64"}
+        return {"image": image, **options} if options else image
+    return value  # type: ignore[no-any-return]
 
 
 def restored(values: Sequence[Any]) -> list[ModelInput]:
-    return [
-        base64.b64decode(value["image_base64"]) if isinstance(value, dict) and "image_base64" in value else value
-        for value in values
-    ]
+    return [_restored(value) for value in values]

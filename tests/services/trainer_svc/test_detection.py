@@ -5,14 +5,12 @@ from __future__ import annotations
 
 from typing import Any
 
-import pytest
 from fastapi import FastAPI
 
 from automl_common.http import InternalClient
 from automl_proto import model_types
 from automl_proto.metrics import ModelMetrics
 from automl_proto.models import Model
-from inference_svc.errors import ModelNotServable
 from inference_svc.models_client import SERVED_FAMILIES, model_artifacts
 from inference_svc.serving.replicas import APP_BUILDERS
 from tests.services.dataset_svc.test_upload import upload_and_wait
@@ -91,11 +89,11 @@ async def test_a_detector_trains_and_reports_cocos_figures(org: OrgClient, train
     assert 'src="data:image/jpeg;base64,' in page
 
     # Every path of inference-svc to a model (deployments, playground, batch) asks trainer-svc where its files
-    # are: a detector is refused there by name until its predictor is in a release.
+    # are, and finds a detector servable (tests/services/inference_svc/test_detection_serving.py serves one).
     trainer = InternalClient("trainer", trainer_platform.service_urls["trainer"], INTERNAL_TOKEN)
     try:
-        with pytest.raises(ModelNotServable, match=r"is an object_detection model; serving those is not in this"):
-            await model_artifacts(trainer, org.org_id, model["id"])
+        artifacts = await model_artifacts(trainer, org.org_id, model["id"])
     finally:
         await trainer.client.aclose()
-    assert set(APP_BUILDERS) == SERVED_FAMILIES
+    assert artifacts.model_type == "object_detection" and artifacts.method == "last_layer"
+    assert set(APP_BUILDERS) == SERVED_FAMILIES == TRAINED_FAMILIES

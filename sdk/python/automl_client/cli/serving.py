@@ -49,6 +49,13 @@ def _print_output(output: inference.Output) -> None:
     if isinstance(output, inference.Generation):
         console.print(escape(output.text))
         return
+    if isinstance(output, inference.Detections):
+        for found in output.detections:
+            box = ", ".join(f"{value:g}" for value in found.box)
+            console.print(f"[bold]{escape(found.label)}[/] {found.score:.3f}  [{escape(box)}]")
+        if not output.detections:
+            console.print("no objects found")
+        return
     for head, prediction in output.heads.items():
         scores = ", ".join(f"{label} {score:.3f}" for label, score in prediction.scores.items())
         console.print(f"[bold]{escape(head)}[/]: {escape(', '.join(prediction.predicted) or '-')}  ({escape(scores)})")

@@ -2,8 +2,10 @@
 are turned into a table at the end (its columns, one per head and class, are known only once rows are in).
 
 JSON lines: ``{"index", "row_id", "heads": {<head>: {"predicted": [...], "scores": {<class>: p}}}}``, or
-``{"index", "row_id", "error"}`` for a row that could not be predicted. CSV: ``index,row_id,error``, then per
-head ``<head>`` (the predicted classes joined by ``|``) and ``<head>:<class>`` (each class's score)."""
+``{"index", "row_id", "error"}`` for a row that could not be predicted; a detector's rows hold
+``"detections"`` instead of ``"heads"``. CSV: ``index,row_id,error``, then per head ``<head>`` (the predicted
+classes joined by ``|``) and ``<head>:<class>`` (each class's score); a detector's, ``detections`` (the row's
+detections as JSON)."""
 
 from __future__ import annotations
 
@@ -16,6 +18,7 @@ import orjson
 
 from inference_svc.batch.sources import BatchItem
 
+DETECTIONS = "detections"  # a detector's one CSV column
 CONTENT_TYPES = {"jsonl": "application/x-ndjson", "csv": "text/csv"}
 
 
@@ -31,6 +34,8 @@ class ResultWriter:
             line: dict[str, Any] = {"index": item.index, "row_id": item.row_id}
             if output is None:
                 line["error"] = item.error
+            elif "detections" in output:
+                line["detections"] = output["detections"]
             else:
                 line["heads"] = output["heads"]
             lines.append(orjson.dumps(line))
@@ -46,7 +51,10 @@ def _columns(path: Path) -> list[tuple[str, str | None]]:
     columns: dict[tuple[str, str | None], None] = {}
     with path.open("rb") as lines:
         for line in lines:
-            for head, answer in orjson.loads(line).get("heads", {}).items():
+            row = orjson.loads(line)
+            if "detections" in row:
+                columns.setdefault((DETECTIONS, None))
+            for head, answer in row.get("heads", {}).items():
                 columns.setdefault((head, None))
                 for name in sorted(answer["scores"]):
                     columns.setdefault((head, name))
@@ -66,7 +74,9 @@ def jsonl_to_csv(source: Path, target: Path) -> None:
             cells: list[Any] = [row["index"], row["row_id"], row.get("error") or ""]
             for head, name in columns:
                 answer = heads.get(head)
-                if answer is None:
+                if head == DETECTIONS and name is None:
+                    cells.append(orjson.dumps(row["detections"]).decode() if "detections" in row else "")
+                elif answer is None:
                     cells.append("")
                 elif name is None:
                     cells.append("|".join(answer["predicted"]))

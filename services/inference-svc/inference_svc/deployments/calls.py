@@ -126,6 +126,8 @@ class ServeCalls:
         self, deployment_id: str, route: Route, inputs: Sequence[ModelInput], payer: Payer
     ) -> list[dict[str, Any]]:
         """The deployment's outputs for ``inputs``; an llm's tokens billed to ``payer``."""
+        if route.operating_point is not None:
+            inputs = route.operating_point.asked(list(inputs))
         outputs: list[dict[str, Any]] = await self._timed(deployment_id, self.call(route, inputs), len(inputs))
         self.tokens.record_outputs(payer, deployment_id, outputs)
         return route.operating_point.apply(outputs) if route.operating_point is not None else outputs

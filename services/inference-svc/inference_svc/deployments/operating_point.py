@@ -1,6 +1,8 @@
 """A deployment's operating point: checked against the model's heads and classes when it is set (the
 evaluation trainer-svc keeps says which heads are multi-label), and applied to every prediction of the
-deployment (predict, tasks, batch predictions) by re-deciding ``predicted`` from the scores."""
+deployment (predict, tasks, batch predictions) by re-deciding ``predicted`` from the scores. A detector's is a
+score cut-off per class on its one head, ``objects``: sent with each image to the replica, which keeps the
+detections at or above their class's cut-off (unless the call sets its own ``score_threshold``)."""
 
 from __future__ import annotations
 
@@ -12,19 +14,36 @@ from automl_common.http import InternalClient, url_path
 from automl_proto.inference import OperatingPointUpdate
 from automl_proto.metrics import ModelMetrics
 from inference_svc.errors import ModelNotFound
+from inference_svc.serving.loader import ModelInput
 from modelkit.metrics.decision import decide_one
+
+# A detector's operating point names one head: its classes are the boxes' labels.
+OBJECTS_HEAD = "objects"
 
 
 @dataclass(frozen=True)
 class Rule:
     thresholds: dict[str, dict[str, float]]
     multilabel: dict[str, bool]
+    detects: bool = False
 
     @classmethod
     def of(cls, stored: dict[str, Any] | None) -> Rule | None:
         if not stored or not stored.get("thresholds"):
             return None
-        return cls(stored["thresholds"], stored.get("multilabel", {}))
+        return cls(stored["thresholds"], stored.get("multilabel", {}), bool(stored.get("detects", False)))
+
+    def asked(self, inputs: list[ModelInput]) -> list[ModelInput]:
+        """A detector's inputs with the per-class cut-offs the replica applies."""
+        cuts = self.thresholds.get(OBJECTS_HEAD)
+        if not self.detects or not cuts:
+            return inputs
+        out: list[ModelInput] = []
+        for value in inputs:
+            if isinstance(value, bytes):
+                value = {"image": value}
+            out.append({**value, "class_thresholds": cuts} if isinstance(value, dict) else value)
+        return out
 
     def apply(self, outputs: list[dict[str, Any]]) -> list[dict[str, Any]]:
         for output in outputs:
@@ -55,6 +74,8 @@ async def checked(trainer: InternalClient, org_id: str, model_id: str, update: O
     if answer.status_code != 200:
         raise InvalidRequest(f"operating_point: the model's evaluation cannot be read ({answer.status_code})")
     report = ModelMetrics.model_validate_json(answer.content)
+    if report.detection is not None:
+        return _detection_cuts(report, update)
     multilabel: dict[str, bool] = {}
     for head, cuts in update.thresholds.items():
         evaluated = report.heads.get(head)
@@ -65,3 +86,14 @@ async def checked(trainer: InternalClient, org_id: str, model_id: str, update: O
             raise InvalidRequest(f"operating_point.thresholds.{head}: {unknown} are not classes of the head")
         multilabel[head] = evaluated.multilabel
     return {"thresholds": update.thresholds, "multilabel": multilabel}
+
+
+def _detection_cuts(report: ModelMetrics, update: OperatingPointUpdate) -> dict[str, Any]:
+    assert report.detection is not None
+    for head, cuts in update.thresholds.items():
+        if head != OBJECTS_HEAD:
+            raise InvalidRequest(f"operating_point.thresholds: a detector's one head is {OBJECTS_HEAD!r}, not {head!r}")
+        unknown = sorted(set(cuts) - set(report.detection.per_class))
+        if unknown:
+            raise InvalidRequest(f"operating_point.thresholds.{head}: {unknown} are not the detector's classes")
+    return {"thresholds": update.thresholds, "multilabel": {}, "detects": True}

@@ -71,9 +71,10 @@ class BatchingConfig:
         return {"max_batch_size": self.max_batch_size, "batch_wait_timeout_s": self.batch_wait_timeout_s}
 
 
-class ClassifierReplica:
-    """One model; single inputs from concurrent requests are gathered into batches for one forward pass
-    (``DynamicBatcher``: a batch forms when the model is free, from what arrived meanwhile)."""
+class BatchedReplica:
+    """One model that answers an input in one forward pass (a classifier, a detector); single inputs from
+    concurrent requests are gathered into batches for one forward pass (``DynamicBatcher``: a batch forms when
+    the model is free, from what arrived meanwhile)."""
 
     # Serve awaits async constructors.
     async def __init__(self, source: ModelSource, torch_threads: int, device: str) -> None:  # type: ignore[misc]
@@ -305,8 +306,24 @@ def classifier_app(
     # replica full retries with backoff sleeps (measured: idle CPU, 10 req/s where the replica does 35).
     max_ongoing = max(2 * batching.max_batch_size, int(4 * target_ongoing_requests), 64)
     return _model_app(
-        ClassifierReplica,
+        BatchedReplica,
         "classifier",
+        max_ongoing,
+        source,
+        target_ongoing_requests=target_ongoing_requests,
+        batching=batching,
+        **options,
+    )
+
+
+def detector_app(
+    source: ModelSource, *, target_ongoing_requests: float, batching: BatchingConfig, **options: Any
+) -> Application:
+    """A detector's images are batched as a classifier's inputs are (one forward pass per batch)."""
+    max_ongoing = max(2 * batching.max_batch_size, int(4 * target_ongoing_requests), 64)
+    return _model_app(
+        BatchedReplica,
+        "detector",
         max_ongoing,
         source,
         target_ongoing_requests=target_ongoing_requests,
@@ -372,4 +389,4 @@ def playground_app(*, max_replicas: int, resources: ReplicaResources) -> Applica
 
 
 # The Serve app for each model family the registry names (``modelkit.model_types``).
-APP_BUILDERS = {"classifier": classifier_app, "llm": llm_app}
+APP_BUILDERS = {"classifier": classifier_app, "llm": llm_app, "detector": detector_app}
