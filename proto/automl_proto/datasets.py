@@ -8,8 +8,11 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-# "boxes": a JSON list of labelled boxes (``LabelledBox``), an image's objects for detection
-ColumnType = Literal["text", "image", "json", "label", "number", "boxes", "ignore"]
+# "boxes": a JSON list of labelled boxes (``LabelledBox``), an image's objects for detection; "mask": an image
+# whose pixel values are class indexes (a segmentation mask), fetched into the dataset as images are
+ColumnType = Literal["text", "image", "json", "label", "number", "boxes", "mask", "ignore"]
+# The column types whose cells name an image file (a URL or a path in the zip) that the dataset fetches and keeps.
+IMAGE_COLUMN_TYPES: tuple[str, ...] = ("image", "mask")
 DatasetStatus = Literal["processing", "ready", "failed"]
 RowStatus = Literal["ok", "invalid", "image_failed"]
 JsonValue = str | int | float | bool | None | dict[str, Any] | list[Any]
@@ -80,6 +83,9 @@ class Asset(BaseModel):
     reason: str | None
     width: int | None = None
     height: int | None = None
+    histogram: dict[str, int] | None = Field(
+        default=None, description="a one-channel image's (a mask's) pixels per value; null for colour images"
+    )
 
 
 class Row(BaseModel):

@@ -246,6 +246,14 @@ class Detections(BaseModel):
     detections: list[Detection]
 
 
+class Segmentation(BaseModel):
+    """A semantic segmenter's answer: a class per pixel of the input image."""
+
+    mask_png_base64: str = Field(description="a one-channel PNG of the image's size; pixel value i is classes[i]")
+    classes: list[str]
+    pixel_shares: dict[str, float] = Field(description="each class's share of the image's pixels")
+
+
 class TokenUsage(BaseModel):
     prompt_tokens: int
     completion_tokens: int
@@ -260,7 +268,7 @@ class Generation(BaseModel):
     usage: TokenUsage
 
 
-Output = Prediction | Generation | Detections
+Output = Prediction | Generation | Detections | Segmentation
 _OUTPUT: TypeAdapter[Output] = TypeAdapter(Output)
 
 

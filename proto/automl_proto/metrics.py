@@ -130,6 +130,28 @@ class DetectionReport(BaseModel):
     worst_images: list[DetectionImage] = Field(default_factory=list)
 
 
+class SegmentationImage(BaseModel):
+    row_id: int | None = Field(description="the dataset row of the test image")
+    score: float = Field(description="the share of its scored pixels the model classified right")
+    image: str = Field(description="a JPEG data URL: the image, its true mask over it (left) and the model's (right)")
+
+
+class SegmentationReport(BaseModel):
+    """A semantic segmenter's test figures, named as the metric guide (MMSegmentation) names them, as fractions of
+    1, from the pixel confusion matrix at each test image's own size (pixels marked 255 not scored)."""
+
+    metrics: dict[str, float] = Field(description="aAcc, mIoU, mAcc")
+    classes: list[str] = Field(description="by index: the mask's pixel value i is classes[i]")
+    per_class: dict[str, dict[str, float | int | None]] = Field(
+        description="per class: IoU, Acc (null: the class is in neither the truth nor the prediction), pixels"
+    )
+    confusion_matrix: list[list[int]] = Field(description="pixels, truth by row and prediction by column")
+    test_images: int
+    worst_images: list[SegmentationImage] = Field(
+        default_factory=list, description="the test images it gets most wrong"
+    )
+
+
 class Selection(BaseModel):
     name: str
     value: float | None
@@ -157,6 +179,9 @@ class ModelMetrics(BaseModel):
         default=None, description="test_rows, and test_rows_in_training: those whose input is a training row's too"
     )
     detection: DetectionReport | None = Field(default=None, description="an object detector's COCO figures")
+    segmentation: SegmentationReport | None = Field(
+        default=None, description="a semantic segmenter's aAcc, mIoU, mAcc, per class, confusion matrix"
+    )
 
 
 GENERATIVE_FIELDS = (
@@ -189,6 +214,7 @@ class RunEvaluation(BaseModel):
     hardest_examples: dict[str, Any] = Field(default_factory=dict)
     leakage: dict[str, int] | None = None
     detection: DetectionReport | None = None  # an object detector's figures (its report has no heads)
+    segmentation: SegmentationReport | None = None  # a semantic segmenter's figures (no heads either)
     # What a causal LM's evaluation adds (GENERATIVE_FIELDS): the examples each part had, rows left out (a reply
     # longer than max_length, unusable messages), the greedy replies a deployment must reproduce, the run's
     # max_length and the prompts cut.

@@ -16,8 +16,8 @@ from pydantic import AfterValidator, WithJsonSchema
 
 InputKind = Literal["text", "image", "chat"]
 # Which training driver, artifact layout and replica a type takes: a multi-head classifier over an encoder, or
-# a causal language model that generates.
-Family = Literal["classifier", "llm", "detector"]
+# a causal language model that generates, a detector of boxes, a segmenter of pixels.
+Family = Literal["classifier", "llm", "detector", "segmenter"]
 Capability = Literal[
     "thresholds",  # its scores are probabilities a deployment cuts at operating points (per head and class)
     "exportable",  # its models are exported as a merged model or an adapter (``/v1/models/{id}/export``)
@@ -28,8 +28,9 @@ Capability = Literal[
     # and a deployment's operating point is a score cut-off per class (head ``objects``)
 ]
 # How snapshot-svc reads one cell of a snapshot column: a text, an image fetched into the dataset (its
-# sha256), a JSON list of chat messages, an image's labelled boxes (checked against the image read before).
-CellReader = Literal["text", "image", "messages", "boxes"]
+# sha256), a JSON list of chat messages, an image's labelled boxes (checked against the image read before), a
+# segmentation mask (an image of class indexes, checked against the image and the classes), the class names.
+CellReader = Literal["text", "image", "messages", "boxes", "mask", "classes"]
 
 
 class ModelTypeError(Exception):
@@ -48,6 +49,7 @@ class SnapshotColumn:
     reader: CellReader
     stored_as: str  # the snapshot's Parquet column
     mapped_as: tuple[str, ...]  # the dataset column types it may be mapped as
+    default: str | None = None  # the dataset column read when the request names none (an upload's layout)
 
 
 @dataclass(frozen=True)
@@ -63,15 +65,19 @@ class SnapshotRule:
         return tuple(dict.fromkeys(column.field for form in self.forms for column in form))
 
     def form(self, named: set[str]) -> tuple[SnapshotColumn, ...] | None:
-        """The form whose columns are exactly the fields ``named`` (None: no form fits)."""
+        """The form whose columns are exactly the fields ``named``, with or without those that have a default
+        (None: no form fits)."""
         for form in self.forms:
-            if {column.field for column in form} == named:
+            required = {column.field for column in form if column.default is None}
+            if required <= named <= {column.field for column in form}:
                 return form
         return None
 
     def describe(self) -> str:
         """The forms in words: ``prompt_column and completion_column, or messages_column``."""
-        return ", or ".join(" and ".join(column.field for column in form) for form in self.forms)
+        return ", or ".join(
+            " and ".join(column.field for column in form if column.default is None) for form in self.forms
+        )
 
 
 @dataclass(frozen=True)
@@ -179,6 +185,30 @@ TABLE: dict[str, ModelTypeInfo] = {
                 "full": {"learning_rate": 1e-3, "batch_size": 16, "max_epochs": 12},
             },
             frozenset({"detects"}),
+        ),
+        ModelTypeInfo(
+            "semantic_segmentation",
+            "semantic segmentation (images with a class per pixel)",
+            "segmenter",
+            "image",
+            SnapshotRule(
+                forms=(
+                    (
+                        SnapshotColumn("input_column", "image", "image_sha256", ("image",)),
+                        # labels.txt of the upload, the same list in every row: line i is class i's name
+                        SnapshotColumn("classes_column", "classes", "classes", ("json", "text"), default="classes"),
+                        SnapshotColumn("mask_column", "mask", "mask_sha256", ("mask",)),
+                    ),
+                ),
+                heads=False,  # the classes are the masks' pixel values
+            ),
+            ("last_layer", "full"),
+            "modelkit.model_types.semantic_segmentation:SemanticSegmentation",
+            {
+                "last_layer": {"learning_rate": 5e-3, "batch_size": 16, "max_epochs": 12},
+                "full": {"learning_rate": 2e-3, "batch_size": 16, "max_epochs": 12},
+            },
+            frozenset(),
         ),
     )
 }

@@ -29,6 +29,12 @@ INVALID_REASONS = (
     "box_outside_image",
     "box_empty",
     "unknown_category",
+    "mask_not_fetched",
+    "mask_not_one_channel",
+    "mask_size_mismatch",
+    "mask_value_unknown",
+    "invalid_classes",
+    "classes_differ",
 )
 
 
@@ -80,6 +86,17 @@ class SnapshotCreate(BaseModel):
     boxes_column: str | None = Field(
         description="object_detection: the boxes column (with input_column, the image)", default=None, max_length=200
     )
+    mask_column: str | None = Field(
+        description="semantic_segmentation: the mask column (with input_column, the image)",
+        default=None,
+        max_length=200,
+    )
+    classes_column: str | None = Field(
+        description="semantic_segmentation: the column of class names (default 'classes', as an upload with "
+        "labels.txt names it)",
+        default=None,
+        max_length=200,
+    )
     heads: list[HeadSpec] = Field(
         description="classification: the label columns, one head each", default_factory=list, max_length=50
     )
@@ -95,13 +112,18 @@ class SnapshotCreate(BaseModel):
     def _columns_fit_the_type(self) -> SnapshotCreate:
         rule = model_types.info(self.type).snapshot
         named = self.columns()
-        if rule.form(set(named)) is None:
+        form = rule.form(set(named))
+        if form is None:
             others = sorted(set(named) - set(rule.fields))
             if others:
                 raise ValueError(
                     f"{', '.join(others)}: not a column of {self.type} snapshots (they take {rule.describe()})"
                 )
             raise ValueError(f"a {self.type} snapshot needs {rule.describe()}")
+        for column in form:
+            if column.default is not None and column.field not in named:
+                setattr(self, column.field, column.default)
+        named = self.columns()
         if rule.heads and not self.heads:
             raise ValueError(f"at least one head is required for {self.type}")
         if not rule.heads and self.heads:
@@ -140,6 +162,8 @@ class Snapshot(BaseModel):
     completion_column: str | None
     messages_column: str | None
     boxes_column: str | None = None
+    mask_column: str | None = None
+    classes_column: str | None = None
     max_invalid_row_pct: float
     status: SnapshotStatus
     progress: SnapshotProgress
@@ -162,6 +186,8 @@ class ManifestColumns(BaseModel):
     completion: str | None
     messages: str | None
     boxes: str | None = None
+    mask: str | None = None
+    classes: str | None = None
 
     @classmethod
     def of(cls, column: Callable[[str], str | None]) -> ManifestColumns:

@@ -10,7 +10,7 @@ from inference_svc.errors import ModelNotFound, ModelNotReady, ModelNotServable
 # The families a replica has a predictor for (``serving.loader`` and ``serving.replicas.APP_BUILDERS``, which
 # import torch and Ray): every path to a model (deployments, playground, batch) starts here, so a model of
 # another family is refused here, by name.
-SERVED_FAMILIES: frozenset[str] = frozenset({"classifier", "llm", "detector"})
+SERVED_FAMILIES: frozenset[str] = frozenset({"classifier", "llm", "detector", "segmenter"})
 
 
 async def model_artifacts(trainer: InternalClient, org_id: str, model_id: str) -> ModelArtifacts:

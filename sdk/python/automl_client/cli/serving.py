@@ -49,6 +49,10 @@ def _print_output(output: inference.Output) -> None:
     if isinstance(output, inference.Generation):
         console.print(escape(output.text))
         return
+    if isinstance(output, inference.Segmentation):
+        shares = sorted(output.pixel_shares.items(), key=lambda item: -item[1])
+        console.print(", ".join(f"[bold]{escape(name)}[/] {share:.1%}" for name, share in shares if share > 0))
+        return
     if isinstance(output, inference.Detections):
         for found in output.detections:
             box = ", ".join(f"{value:g}" for value in found.box)

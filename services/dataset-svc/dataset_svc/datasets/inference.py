@@ -11,7 +11,7 @@ from typing import Any
 
 from automl_common import jsonlimits
 
-COLUMN_TYPES = ("text", "image", "json", "label", "number", "boxes", "ignore")
+COLUMN_TYPES = ("text", "image", "json", "label", "number", "boxes", "mask", "ignore")
 DISTINCT_CAP = 10_000
 SAMPLE_COUNT = 5
 SAMPLE_CHARS = 200
@@ -21,6 +21,7 @@ LABEL_MAX_CHARS = 64
 _IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".gif", ".webp", ".bmp")
 _URL = re.compile(r"^https?://[^\s/$.?#][^\s]*$", re.IGNORECASE)
 _IMAGE_NAME_HINT = re.compile(r"(image|img|photo|picture|thumbnail|avatar)", re.IGNORECASE)
+_MASK_NAME_HINT = re.compile(r"(mask|label_?map|segmentation)", re.IGNORECASE)  # images of class indexes
 
 
 def is_url(value: str) -> bool:
@@ -95,10 +96,9 @@ class ColumnStats:
         n = self.non_empty
         if n == 0:
             return "ignore"
-        if self.zip_images >= 0.9 * n or (self.zip_images >= 0.5 * n and _IMAGE_NAME_HINT.search(self.name)):
-            return "image"
-        if self.urls >= 0.9 * n and (self.image_urls >= 0.5 * n or _IMAGE_NAME_HINT.search(self.name)):
-            return "image"
+        images = self.zip_images >= 0.9 * n or (self.zip_images >= 0.5 * n and _IMAGE_NAME_HINT.search(self.name))
+        if images or (self.urls >= 0.9 * n and (self.image_urls >= 0.5 * n or _IMAGE_NAME_HINT.search(self.name))):
+            return "mask" if _MASK_NAME_HINT.search(self.name) else "image"
         if self.boxes_like >= 0.9 * n and self.boxes_seen:
             return "boxes"
         if self.json_like >= 0.9 * n:

@@ -85,6 +85,7 @@ _ASSET_COLUMNS = (
     ImageAsset.reason,
     ImageAsset.width,
     ImageAsset.height,
+    ImageAsset.histogram,
 )
 
 
@@ -111,13 +112,14 @@ class ExportRepository(DatasetRepository):
         """Per row, per image column: whether its image arrived, its hash and size, or why not."""
         assets: dict[int, dict[str, Any]] = {}
         found = await self.session.execute(select(*_ASSET_COLUMNS).where(ImageAsset.row_id.in_(row_ids)))
-        for row_id, column, status, sha256, reason, width, height in found:
+        for row_id, column, status, sha256, reason, width, height, histogram in found:
             assets.setdefault(row_id, {})[column] = {
                 "status": status,
                 "sha256": sha256,
                 "reason": reason,
                 "width": width,
                 "height": height,
+                "histogram": histogram,
             }
         return assets
 

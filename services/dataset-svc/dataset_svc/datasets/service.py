@@ -15,6 +15,7 @@ from automl_common.quotas import OrgQuotaExceeded, enforce_org_quota
 from automl_common.schemas import Page
 from automl_common.storage import ObjectStore, image_key, thumbnail_key
 from automl_proto import datasets as schemas
+from automl_proto.datasets import IMAGE_COLUMN_TYPES
 from dataset_svc.datasets.parsing import (
     CsvParser,
     JsonlParser,
@@ -252,9 +253,10 @@ async def update_mapping(
         column = columns[name]
         if column.type == column_type:
             continue
-        if column_type == "image":
+        fetched_before, fetched_now = column.type in IMAGE_COLUMN_TYPES, column_type in IMAGE_COLUMN_TYPES
+        if fetched_now and not fetched_before:
             new_images.append(name)
-        elif column.type == "image":
+        elif fetched_before and not fetched_now:
             await assets.delete_column(dataset_id, name)
         column.type = column_type
     dataset.mapping_confirmed = True

@@ -16,6 +16,7 @@ from typing import Literal
 from automl_common.db import Database
 from automl_common.storage import ObjectStore
 from automl_common.worker import BackgroundWorker
+from automl_proto.datasets import IMAGE_COLUMN_TYPES
 from dataset_svc.datasets.ingest import IngestFailed, ParseSummary, parse_records, put_until
 from dataset_svc.datasets.parsing import UploadFormatError
 from dataset_svc.datasets.repository import DatasetRepository
@@ -195,7 +196,7 @@ class Ingestor(BackgroundWorker):
             dataset.row_count = summary.rows
             dataset.invalid_row_count = summary.invalid
             dataset.next_index = summary.rows
-        return [column.name for column in columns if column.type == "image"]
+        return [column.name for column in columns if column.type in IMAGE_COLUMN_TYPES]
 
     async def _create_assets(self, dataset_id: str, columns: list[str]) -> None:
         async with self.transaction() as session:

@@ -4,13 +4,14 @@ unpacked size, compression ratio) and opened from a local copy, since a zip need
 from __future__ import annotations
 
 import contextlib
+import posixpath
 import tempfile
 import zipfile
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 from automl_common.storage import ObjectStore
-from dataset_svc.datasets import detection
+from dataset_svc.datasets import detection, segmentation
 from dataset_svc.datasets.parsing import UploadFormatError
 from dataset_svc.images.service import ZipImages
 from dataset_svc.settings import DatasetSettings
@@ -64,15 +65,19 @@ def check_zip(settings: DatasetSettings, archive: zipfile.ZipFile) -> None:
 
 
 def table_name(archive: zipfile.ZipFile) -> str:
-    """The zip's one table: a CSV, TSV or JSONL file, or else (object detection) a COCO annotation file."""
+    """The zip's one table: a CSV, TSV or JSONL file, or else a COCO annotation file (object detection), or else
+    the labels.txt of images/ and masks/ (semantic segmentation)."""
     files = [info.filename for info in archive.infolist() if not info.is_dir() and "__MACOSX" not in info.filename]
     tables = [name for name in files if name.lower().endswith(TABLE_FORMATS)] or [
         name for name in files if detection.is_annotation_file(name)
     ]
+    if not tables and (labels := segmentation.labels_file(files)) is not None:
+        return labels
     if len(tables) != 1:
         found = ", ".join(tables[:5]) or "none"
         raise UploadFormatError(
-            f"the zip must hold exactly one CSV, TSV or JSONL file, or one COCO annotation file (found: {found})"
+            "the zip must hold exactly one CSV, TSV or JSONL file, one COCO annotation file, or images/, masks/ "
+            f"and labels.txt (found: {found})"
         )
     return tables[0]
 
@@ -85,8 +90,10 @@ def table_format(table: str) -> str:
 
 def table_chunks(archive: zipfile.ZipFile, table: str, settings: DatasetSettings) -> tuple[str, Iterator[bytes]]:
     """The table's format and bytes: the member as it is, or a detection layout (a COCO file, a CSV of one box
-    per row) as JSON lines of one image each."""
+    per row) or the segmentation layout as JSON lines of one image each."""
     limits = (settings.annotations_max_bytes, settings.max_boxes_per_image)
+    if posixpath.basename(table) == segmentation.LABELS_FILE and not table.lower().endswith(TABLE_FORMATS):
+        return "jsonl", segmentation.lines(archive, table)
     if detection.is_annotation_file(table):
         return "jsonl", detection.coco_lines(archive, table, *limits)
     if detection.has_box_header(archive, table):

@@ -67,6 +67,7 @@ class Outcome:
     height: int | None = None
     size: int | None = None
     reason: str | None = None
+    histogram: dict[str, int] | None = None
 
 
 class ImageIngestor:
@@ -108,7 +109,7 @@ class ImageIngestor:
         key = image_key(org_id, digest)
         if not await self.store.exists(key):  # stored once per org, however many rows use it
             await self.store.put(key, data, content_type=info.content_type)
-        return Outcome(asset, digest, info.content_type, info.width, info.height, len(data))
+        return Outcome(asset, digest, info.content_type, info.width, info.height, len(data), histogram=info.histogram)
 
     async def _record(self, dataset_id: str, outcomes: list[Outcome]) -> None:
         async with self.database.session() as session:
@@ -120,6 +121,7 @@ class ImageIngestor:
                 asset.sha256 = outcome.sha256
                 asset.content_type = outcome.content_type
                 asset.width, asset.height, asset.size = outcome.width, outcome.height, outcome.size
+                asset.histogram = outcome.histogram
 
     async def refresh_row_statuses(self, dataset_id: str) -> None:
         """A row whose image failed is ``image_failed``; one whose images all arrived is ``ok`` again."""

@@ -29,6 +29,7 @@ class ImageInfo:
     content_type: str
     width: int
     height: int
+    histogram: dict[str, int] | None = None  # a one-channel image's pixels per value
 
 
 def sniff_content_type(data: bytes) -> str | None:
@@ -50,11 +51,19 @@ def inspect_image(data: bytes, *, max_pixels: int) -> ImageInfo:
             if width * height > max_pixels:
                 raise ImageError("too_large", f"{width}x{height} pixels is over the limit of {max_pixels}")
             image.load()
+            histogram = _histogram(image)
     except ImageError:
         raise
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError) as error:
         raise ImageError("not_an_image", f"the image cannot be decoded: {error}"[:300]) from error
-    return ImageInfo(content_type, width, height)
+    return ImageInfo(content_type, width, height, histogram)
+
+
+def _histogram(image: Image.Image) -> dict[str, int] | None:
+    """A grey or palette image's pixels per value (a mask's per class index); None for other modes."""
+    if image.mode not in ("L", "P"):
+        return None
+    return {str(value): count for value, count in enumerate(image.histogram()[:256]) if count}
 
 
 def make_thumbnail(data: bytes, size: int) -> tuple[bytes, str]:

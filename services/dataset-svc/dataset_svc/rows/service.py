@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from automl_common import jsonlimits
 from automl_common.errors import InvalidRequest, NotFound
 from automl_proto import datasets as schemas
-from automl_proto.datasets import BOXES_DESCRIPTION, LabelledBox
+from automl_proto.datasets import BOXES_DESCRIPTION, IMAGE_COLUMN_TYPES, LabelledBox
 from dataset_svc.datasets.repository import DatasetRepository
 from dataset_svc.datasets.service import UnknownColumn, get_dataset_row, require_ready
 from dataset_svc.images.repository import AssetRepository
@@ -47,6 +47,7 @@ async def to_schemas(session: AsyncSession, rows: Sequence[DatasetRow]) -> list[
             reason=asset.reason,
             width=asset.width,
             height=asset.height,
+            histogram=asset.histogram,
         )
     return [
         schemas.Row(
@@ -102,7 +103,7 @@ async def _checked_values(
             values[name] = checked_boxes(value, settings.max_boxes_per_image, f"{where}.values.{name}")
         elif isinstance(value, dict | list) and columns[name].type != "json":
             raise InvalidRequest(f"{where}.values.{name}: objects and lists are only allowed in json columns")
-    return values, [name for name in values if columns[name].type == "image"]
+    return values, [name for name in values if columns[name].type in IMAGE_COLUMN_TYPES]
 
 
 def checked_boxes(value: Any, max_boxes: int, where: str) -> list[dict[str, Any]]:

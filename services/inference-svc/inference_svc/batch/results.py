@@ -2,10 +2,10 @@
 are turned into a table at the end (its columns, one per head and class, are known only once rows are in).
 
 JSON lines: ``{"index", "row_id", "heads": {<head>: {"predicted": [...], "scores": {<class>: p}}}}``, or
-``{"index", "row_id", "error"}`` for a row that could not be predicted; a detector's rows hold
-``"detections"`` instead of ``"heads"``. CSV: ``index,row_id,error``, then per head ``<head>`` (the predicted
-classes joined by ``|``) and ``<head>:<class>`` (each class's score); a detector's, ``detections`` (the row's
-detections as JSON)."""
+``{"index", "row_id", "error"}`` for a row that could not be predicted; other models' rows hold their answer's
+fields instead of ``"heads"`` (a detector's ``"detections"``; a segmenter's ``"mask_png_base64"``,
+``"classes"``, ``"pixel_shares"``). CSV: ``index,row_id,error``, then per head ``<head>`` (the predicted classes
+joined by ``|``) and ``<head>:<class>`` (each class's score); for other models, a column per field (JSON)."""
 
 from __future__ import annotations
 
@@ -18,7 +18,8 @@ import orjson
 
 from inference_svc.batch.sources import BatchItem
 
-DETECTIONS = "detections"  # a detector's one CSV column
+FIELD = ""  # a column of a model's answer that has no heads (a detector's, a segmenter's)
+ROW_FIELDS = ("index", "row_id", "error", "heads")
 CONTENT_TYPES = {"jsonl": "application/x-ndjson", "csv": "text/csv"}
 
 
@@ -34,10 +35,8 @@ class ResultWriter:
             line: dict[str, Any] = {"index": item.index, "row_id": item.row_id}
             if output is None:
                 line["error"] = item.error
-            elif "detections" in output:
-                line["detections"] = output["detections"]
             else:
-                line["heads"] = output["heads"]
+                line.update(output)
             lines.append(orjson.dumps(line))
         self._file.write(b"\n".join(lines) + b"\n")
         self.rows += len(items)
@@ -52,8 +51,9 @@ def _columns(path: Path) -> list[tuple[str, str | None]]:
     with path.open("rb") as lines:
         for line in lines:
             row = orjson.loads(line)
-            if "detections" in row:
-                columns.setdefault((DETECTIONS, None))
+            for name in row:
+                if name not in ROW_FIELDS:
+                    columns.setdefault((FIELD, name))
             for head, answer in row.get("heads", {}).items():
                 columns.setdefault((head, None))
                 for name in sorted(answer["scores"]):
@@ -66,7 +66,12 @@ def jsonl_to_csv(source: Path, target: Path) -> None:
     with source.open("rb") as lines, target.open("w", newline="", encoding="utf-8") as out:
         writer = csv.writer(out)
         writer.writerow(
-            ["index", "row_id", "error", *(head if name is None else f"{head}:{name}" for head, name in columns)]
+            [
+                "index",
+                "row_id",
+                "error",
+                *(name if head == FIELD else head if name is None else f"{head}:{name}" for head, name in columns),
+            ]
         )
         for line in lines:
             row = orjson.loads(line)
@@ -74,8 +79,11 @@ def jsonl_to_csv(source: Path, target: Path) -> None:
             cells: list[Any] = [row["index"], row["row_id"], row.get("error") or ""]
             for head, name in columns:
                 answer = heads.get(head)
-                if head == DETECTIONS and name is None:
-                    cells.append(orjson.dumps(row["detections"]).decode() if "detections" in row else "")
+                if head == FIELD:
+                    value = row.get(name)
+                    cells.append(
+                        "" if value is None else value if isinstance(value, str) else orjson.dumps(value).decode()
+                    )
                 elif answer is None:
                     cells.append("")
                 elif name is None:
@@ -84,3 +92,10 @@ def jsonl_to_csv(source: Path, target: Path) -> None:
                     score = answer["scores"].get(name)
                     cells.append("" if score is None else f"{score:.6g}")
             writer.writerow(cells)
+
+
+def _cell(value: Any) -> str:
+    """A field of a model's answer in a CSV cell: a text as it is, anything else as JSON."""
+    if value is None:
+        return ""
+    return value if isinstance(value, str) else orjson.dumps(value).decode()

@@ -67,16 +67,18 @@ async def fetch_model_files(source: ModelSource, *, base_only: bool = False) -> 
 
 async def load_predictor(source: ModelSource, thread: TorchThread, device: str = "cpu") -> Predictor:
     """The predictor of the model's family (the registry's ``family``) on ``device``: scores from a
-    classifier, replies from a causal LM, boxes from a detector."""
+    classifier, replies from a causal LM, boxes from a detector, masks from a segmenter."""
     from modelkit import model_types
     from modelkit.model_types.llm.predict import LLMPredictor
     from modelkit.model_types.object_detection.predict import DetectorPredictor
+    from modelkit.model_types.semantic_segmentation.predict import SegmenterPredictor
     from modelkit.predict import ClassifierPredictor
 
     predictors: dict[model_types.Family, Callable[[Path, Path | None, str], Predictor]] = {
         "classifier": ClassifierPredictor.load,
         "llm": LLMPredictor.load,
         "detector": DetectorPredictor.load,
+        "segmenter": SegmenterPredictor.load,
     }
     load = predictors[model_types.info(source.artifacts.model_type).family]
     model_dir, base_dir = await fetch_model_files(source)

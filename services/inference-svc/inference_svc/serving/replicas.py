@@ -299,37 +299,27 @@ def _model_app(
     return app
 
 
-def classifier_app(
-    source: ModelSource, *, target_ongoing_requests: float, batching: BatchingConfig, **options: Any
-) -> Application:
-    # Requests wait in the replica's batch queue, not in the caller's router: a router finding every
-    # replica full retries with backoff sleeps (measured: idle CPU, 10 req/s where the replica does 35).
-    max_ongoing = max(2 * batching.max_batch_size, int(4 * target_ongoing_requests), 64)
-    return _model_app(
-        BatchedReplica,
-        "classifier",
-        max_ongoing,
-        source,
-        target_ongoing_requests=target_ongoing_requests,
-        batching=batching,
-        **options,
-    )
+def _batched_app(family: str) -> Callable[..., Application]:
+    """The app builder of a family whose model answers an input in one forward pass (a classifier, a detector,
+    a segmenter): its inputs batched on the replica."""
 
+    def build(
+        source: ModelSource, *, target_ongoing_requests: float, batching: BatchingConfig, **options: Any
+    ) -> Application:
+        # Requests wait in the replica's batch queue, not in the caller's router: a router finding every
+        # replica full retries with backoff sleeps (measured: idle CPU, 10 req/s where the replica does 35).
+        max_ongoing = max(2 * batching.max_batch_size, int(4 * target_ongoing_requests), 64)
+        return _model_app(
+            BatchedReplica,
+            family,
+            max_ongoing,
+            source,
+            target_ongoing_requests=target_ongoing_requests,
+            batching=batching,
+            **options,
+        )
 
-def detector_app(
-    source: ModelSource, *, target_ongoing_requests: float, batching: BatchingConfig, **options: Any
-) -> Application:
-    """A detector's images are batched as a classifier's inputs are (one forward pass per batch)."""
-    max_ongoing = max(2 * batching.max_batch_size, int(4 * target_ongoing_requests), 64)
-    return _model_app(
-        BatchedReplica,
-        "detector",
-        max_ongoing,
-        source,
-        target_ongoing_requests=target_ongoing_requests,
-        batching=batching,
-        **options,
-    )
+    return build
 
 
 def llm_app(
@@ -389,4 +379,9 @@ def playground_app(*, max_replicas: int, resources: ReplicaResources) -> Applica
 
 
 # The Serve app for each model family the registry names (``modelkit.model_types``).
-APP_BUILDERS = {"classifier": classifier_app, "llm": llm_app, "detector": detector_app}
+APP_BUILDERS: dict[str, Callable[..., Application]] = {
+    "classifier": _batched_app("classifier"),
+    "llm": llm_app,
+    "detector": _batched_app("detector"),
+    "segmenter": _batched_app("segmenter"),
+}

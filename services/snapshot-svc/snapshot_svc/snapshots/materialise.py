@@ -76,6 +76,9 @@ class Pass1:
     heights: Counter[int] = field(default_factory=Counter)
     objects: Counter[str] = field(default_factory=Counter)  # a detection snapshot's instances per class
     objects_per_image: Counter[int] = field(default_factory=Counter)
+    class_pixels: Counter[str] = field(default_factory=Counter)  # a segmentation snapshot's pixels per class
+    images_per_class: Counter[str] = field(default_factory=Counter)
+    classes: str | None = None  # a segmentation snapshot's class names (JSON), the first valid row's
     _writer: pq.ParquetWriter | None = None
     _hasher: Any = None
 
@@ -90,6 +93,8 @@ class Pass1:
         return str(self._hasher.hexdigest())
 
     def add(self, valid: list[ValidRow], invalid: list[InvalidRow]) -> None:
+        valid, differ = self._same_classes(valid)
+        invalid = [*invalid, *differ]
         self.invalid.extend(invalid)
         self.rows_read += len(valid) + len(invalid)
         if not valid:
@@ -106,6 +111,9 @@ class Pass1:
             if row.objects is not None:
                 self.objects.update(row.objects)
                 self.objects_per_image[len(row.objects)] += 1
+            if row.pixels is not None:
+                self.class_pixels.update(row.pixels)
+                self.images_per_class.update(name for name, count in row.pixels.items() if count)
         columns: dict[str, list[Any]] = {
             "row_id": [row.row_id for row in valid],
             "index": [row.index for row in valid],
@@ -121,6 +129,19 @@ class Pass1:
         assert self._writer is not None
         self._writer.write_table(pa.table(columns, schema=pass1_schema(self.spec)), row_group_size=ROW_GROUP_ROWS)
         self.rows += len(valid)
+
+    def _same_classes(self, valid: list[ValidRow]) -> tuple[list[ValidRow], list[InvalidRow]]:
+        """A segmentation snapshot has one list of classes: a row naming others is left out."""
+        kept: list[ValidRow] = []
+        differ: list[InvalidRow] = []
+        for row in valid:
+            if row.classes is not None:
+                self.classes = self.classes or row.classes
+                if row.classes != self.classes:
+                    differ.append(InvalidRow(row.row_id, row.index, ["classes_differ"]))
+                    continue
+            kept.append(row)
+        return kept, differ
 
     def close(self) -> None:
         if self._writer is not None:
@@ -149,6 +170,11 @@ def _stats(first: Pass1) -> dict[str, Any]:
     if first.objects_per_image:
         stats["objects_per_image"] = distribution(first.objects_per_image)
         stats["images_without_objects"] = first.objects_per_image.get(0, 0)
+    if first.class_pixels:
+        total = sum(first.class_pixels.values())
+        shares = sorted(first.class_pixels.items())
+        stats["class_pixel_share"] = {name: round(count / total, 6) for name, count in shares}
+        stats["images_per_class"] = dict(sorted(first.images_per_class.items()))
     return stats
 
 
@@ -168,6 +194,8 @@ def _heads(spec: Spec, counts: list[Counter[str]], objects: Counter[str]) -> lis
     heads = [(head.column, head.multilabel, counts[index]) for index, head in enumerate(spec.heads)]
     if spec.objects_column is not None:
         heads.append((spec.objects_column, True, objects))
+    if spec.mask_column is not None:  # the classes by the images they appear in
+        heads.append((spec.mask_column, True, objects))
     return [
         {
             "name": name,
@@ -249,7 +277,7 @@ def _finalize(first: Pass1, path: Path, min_examples: int) -> Final:
         return Final(
             rows=first.rows,
             sha256=first.sha256,
-            heads=_heads(spec, first.counts, first.objects),
+            heads=_heads(spec, first.counts, first.objects or first.images_per_class),
             stats=_stats(first),
             dropped=[],
         )

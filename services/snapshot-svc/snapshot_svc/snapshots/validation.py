@@ -21,6 +21,9 @@ from automl_proto.datasets import LabelledBox
 from automl_proto.model_types import CellReader, SnapshotColumn
 from automl_proto.snapshots import HeadSpec
 
+IGNORED_PIXEL = 255  # a mask pixel that is not scored
+MAX_MASK_CLASSES = 255  # class indexes 0-254
+
 
 @dataclass(frozen=True)
 class Spec:
@@ -56,6 +59,11 @@ class Spec:
         return next((name for column, name in self.columns if column.reader == "boxes"), None)
 
     @property
+    def mask_column(self) -> str | None:
+        """The dataset column of a segmentation snapshot's masks: its classes' images are counted under it."""
+        return next((name for column, name in self.columns if column.reader == "mask"), None)
+
+    @property
     def stored(self) -> list[str]:
         """The snapshot's own columns for the inputs, in the form's order."""
         return [column.stored_as for column, _ in self.columns]
@@ -71,6 +79,8 @@ class ValidRow:
     text_length: int | None = None
     image_size: tuple[int, int] | None = None
     objects: list[str] | None = None  # a detection row's boxes' classes
+    pixels: dict[str, int] | None = None  # a segmentation row's pixels per class
+    classes: str | None = None  # a segmentation row's class names (JSON): one list for the whole snapshot
 
 
 @dataclass
@@ -140,6 +150,8 @@ class Cell:
     text_length: int | None = None
     image_size: tuple[int, int] | None = None
     objects: list[str] | None = None  # the classes of the objects it names (boxes)
+    classes: list[str] | None = None  # the class names, by index (a segmentation row's)
+    pixels: dict[str, int] | None = None  # a mask's pixels per class name
 
 
 def _read_text(row: dict[str, Any], column: str, before: list[Cell]) -> Cell:
@@ -196,11 +208,63 @@ def _read_boxes(row: dict[str, Any], column: str, before: list[Cell]) -> Cell:
     return Cell(value, reasons, objects=[str(box.label).strip() for box in boxes])
 
 
+def _read_classes(row: dict[str, Any], column: str, before: list[Cell]) -> Cell:
+    """The class names by index (an upload's labels.txt): a non-empty list of distinct names."""
+    raw = (row.get("values") or {}).get(column)
+    if isinstance(raw, str):
+        try:
+            raw = jsonlimits.loads(raw) if raw.strip() else None
+        except ValueError:
+            raw = None
+    valid = (
+        isinstance(raw, list)
+        and 0 < len(raw) <= MAX_MASK_CLASSES
+        and all(isinstance(name, str) and 0 < len(name.strip()) <= 200 for name in raw)
+        and len({name.strip() for name in raw}) == len(raw)
+    )
+    if not valid or not isinstance(raw, list):
+        return Cell("", ["invalid_classes"])
+    names = [name.strip() for name in raw]
+    return Cell(json.dumps(names, separators=(",", ":")), classes=names)
+
+
+def _read_mask(row: dict[str, Any], column: str, before: list[Cell]) -> Cell:
+    """A mask (an image the dataset fetched, with its pixels per value read then): one channel, its image's
+    size, and every value a class index of the row's classes (read before it) or 255 (not scored)."""
+    if not _text((row.get("values") or {}).get(column)).strip():
+        return Cell("", ["missing_input"])
+    asset = (row.get("assets") or {}).get(column)
+    if asset is None or asset.get("status") != "ok" or not asset.get("sha256"):
+        return Cell("", ["mask_not_fetched"])
+    histogram = asset.get("histogram")
+    if not isinstance(histogram, dict):
+        return Cell("", ["mask_not_one_channel"])
+    reasons = []
+    image = next((cell.image_size for cell in before if cell.image_size is not None), None)
+    size = (int(asset["width"]), int(asset["height"])) if asset.get("width") and asset.get("height") else None
+    if image is not None and size != image:
+        reasons.append("mask_size_mismatch")
+    names = next((cell.classes for cell in before if cell.classes is not None), None)
+    pixels: dict[str, int] = {}
+    if names is not None:
+        for value, count in histogram.items():
+            index = int(value)
+            if index == IGNORED_PIXEL:
+                continue
+            if index >= len(names):
+                reasons.append("mask_value_unknown")
+                break
+            pixels[names[index]] = int(count)
+    return Cell(str(asset["sha256"]), reasons, pixels=pixels)
+
+
 READERS: dict[CellReader, Callable[[dict[str, Any], str, list[Cell]], Cell]] = {
     "text": _read_text,
     "image": _read_image,
     "messages": _read_messages,
     "boxes": _read_boxes,
+    "classes": _read_classes,
+    "mask": _read_mask,
 }
 
 
@@ -232,4 +296,8 @@ def validate_row(row: dict[str, Any], spec: Spec) -> ValidRow | InvalidRow:
         return InvalidRow(row_id, index, sorted(set(reasons)))
     inputs = [cell.value for cell in cells]
     objects = next((cell.objects for cell in cells if cell.objects is not None), None)
-    return ValidRow(row_id, index, inputs, input_hash(inputs[0]), labels, text_length, image_size, objects)
+    pixels = next((cell.pixels for cell in cells if cell.pixels is not None), None)
+    classes = next((cell.value for cell in cells if cell.classes is not None), None)
+    return ValidRow(
+        row_id, index, inputs, input_hash(inputs[0]), labels, text_length, image_size, objects, pixels, classes
+    )

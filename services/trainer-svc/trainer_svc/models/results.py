@@ -118,6 +118,7 @@ async def metrics(store: ObjectStore, model: TrainingModel, cut_offs: CutOffs | 
             "hardest_examples": stored.hardest_examples,
             "leakage": stored.leakage,
             "detection": stored.detection,
+            "segmentation": stored.segmentation,
         }
         | stored.generative()
     )

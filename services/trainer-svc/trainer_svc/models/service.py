@@ -31,7 +31,7 @@ TEXT_MAX_LENGTH = 512  # the position embeddings of the BERT-like encoders text 
 
 # The families the training worker has a driver for (``trainer_svc.worker.__main__.DRIVERS``, which imports
 # torch): a type of another family has its datasets, snapshots and modelkit code, and is refused here by name.
-TRAINED_FAMILIES: frozenset[str] = frozenset({"classifier", "llm", "detector"})
+TRAINED_FAMILIES: frozenset[str] = frozenset({"classifier", "llm", "detector", "segmenter"})
 
 
 class ModelNotFound(NotFound):

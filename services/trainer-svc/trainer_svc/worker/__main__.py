@@ -33,12 +33,18 @@ from trainer_svc.worker.job import BadInput, Job
 from trainer_svc.worker.launch import die_with_launcher, launch, world_of
 from trainer_svc.worker.llm import LLMJob
 from trainer_svc.worker.reporter import EventReporter
+from trainer_svc.worker.segmentation import SegmentationJob
 from trainer_svc.worker.settings import WorkerSettings
 
 logger = logging.getLogger("automl.worker")
 
 # Each model family's training driver (the registry says a type's family).
-DRIVERS: dict[model_types.Family, type[Job]] = {"classifier": ClassifierJob, "llm": LLMJob, "detector": DetectionJob}
+DRIVERS: dict[model_types.Family, type[Job]] = {
+    "classifier": ClassifierJob,
+    "llm": LLMJob,
+    "detector": DetectionJob,
+    "segmenter": SegmentationJob,
+}
 
 
 def read_spec(argv: list[str]) -> JobSpec:

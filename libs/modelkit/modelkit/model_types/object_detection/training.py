@@ -14,6 +14,7 @@ import torch
 from modelkit.model_types.object_detection.data import BoxAugment, DetectionImages, to_image
 from modelkit.model_types.object_detection.model import CenterNet
 from modelkit.model_types.object_detection.targets import Detections, decode, encode, losses
+from modelkit.training.loop import cosine_schedule
 
 
 @dataclass
@@ -96,14 +97,7 @@ def fit(
     optimizer = torch.optim.AdamW(trainable, lr=settings.learning_rate, weight_decay=settings.weight_decay)
     steps_per_epoch = max(1, math.ceil(len(train) / settings.batch_size))
     total_steps = steps_per_epoch * settings.max_epochs
-    warmup = max(1, int(total_steps * settings.warmup_ratio))
-
-    def rate(step: int) -> float:
-        if step < warmup:
-            return (step + 1) / warmup
-        return 0.5 * (1 + math.cos(math.pi * (step - warmup) / max(1, total_steps - warmup)))
-
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, rate)
+    scheduler = cosine_schedule(optimizer, max(1, int(total_steps * settings.warmup_ratio)), total_steps)
     augment = BoxAugment(settings.seed) if settings.augment else None
     history: list[EpochLosses] = []
     for epoch in range(1, settings.max_epochs + 1):

@@ -1,0 +1,59 @@
+"""The segmenter: LR-ASPP's head (Howard et al., "Searching for MobileNetV3", 2019) on an image backbone. The
+backbone's last map (stride 32) goes through a 1x1 convolution gated by its own global average (the "lite"
+ASPP), is upsampled to a finer map (stride 8) and classified there with that map's own 1x1 classifier; the
+logits are upsampled to the input's size.
+
+Why LR-ASPP rather than DeepLabV3+: two 1x1 branches and one gate are the whole head (a few thousand weights per
+class), which suits last-layer training on a frozen backbone and keeps a CPU forward pass close to the
+backbone's own cost; the stride-8 branch gives the boundaries the stride-32 map cannot."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch.nn import functional
+
+IGNORE_INDEX = 255  # a mask pixel with this value is not scored
+
+
+class LRASPP(nn.Module):
+    def __init__(self, backbone: nn.Module, num_classes: int, image_size: int, width: int = 128) -> None:
+        super().__init__()
+        self.backbone = backbone
+        self.num_classes = num_classes
+        with torch.no_grad():
+            was_training = backbone.training
+            backbone.eval()
+            stages = self._stages(torch.zeros(1, 3, image_size, image_size))
+            backbone.train(was_training)
+        low, high = stages
+        self.project = nn.Sequential(
+            nn.Conv2d(high.shape[1], width, 1, bias=False), nn.BatchNorm2d(width), nn.ReLU(inplace=True)
+        )
+        self.gate = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Conv2d(high.shape[1], width, 1), nn.Sigmoid())
+        self.low_classifier = nn.Conv2d(low.shape[1], num_classes, 1)
+        self.high_classifier = nn.Conv2d(width, num_classes, 1)
+
+    def _stages(self, pixels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The finer map (stride 8, or the finest a small backbone has) and the last one."""
+        stages: list[torch.Tensor] = self.backbone.stages(pixels)  # type: ignore[operator]
+        return stages[max(0, len(stages) - 3)], stages[-1]
+
+    def forward(self, pixels: torch.Tensor) -> torch.Tensor:
+        """(N, classes, H, W) logits at the input's size."""
+        low, high = self._stages(pixels)
+        x = self.project(high) * self.gate(high)
+        x = functional.interpolate(x, size=low.shape[-2:], mode="bilinear", align_corners=False)
+        logits = self.low_classifier(low) + self.high_classifier(x)
+        return functional.interpolate(logits, size=pixels.shape[-2:], mode="bilinear", align_corners=False)
+
+    def freeze_backbone(self) -> None:
+        """The last-layer method: the backbone's weights and batch statistics stay as they are."""
+        self.backbone.requires_grad_(False)
+        self.backbone.eval()
+
+    def train(self, mode: bool = True) -> LRASPP:
+        super().train(mode)
+        if mode and not any(parameter.requires_grad for parameter in self.backbone.parameters()):
+            self.backbone.eval()
+        return self
