@@ -10,7 +10,9 @@ import zipfile
 
 import numpy as np
 import pyarrow.parquet as pq
+from PIL import Image
 
+from automl_common import palette
 from tests.services.dataset_svc.test_upload import upload_and_wait
 from tests.services.snapshot_svc.test_snapshots import snapshot
 from tests.support.segmentation import LABELS, mask_of, png, scenes, segmentation_zip
@@ -36,6 +38,11 @@ async def test_a_segmentation_zip_snapshots_with_every_mask_checked(platform):
         rows = (await client.get(f"/v1/datasets/{dataset['id']}/rows")).json()["items"]
         assert rows[0]["values"] == {"image": "set/images/0.png", "mask": "set/masks/0.png", "classes": LABELS}
         assert rows[0]["assets"]["mask"]["histogram"]["0"] > 0  # read once, when the dataset fetched it
+        preview = await client.get(f"/v1/datasets/{dataset['id']}/rows/{rows[0]['id']}/thumbnail?column=mask")
+        assert preview.status_code == 200 and preview.headers["content-type"] == "image/png"
+        drawn = np.asarray(Image.open(io.BytesIO(preview.content)).convert("RGB")).reshape(-1, 3)
+        colours = {tuple(int(value) for value in pixel) for pixel in np.unique(drawn, axis=0)}
+        assert len(colours) > 1 and colours <= {palette.colour(index) for index in (0, 1, 2, 255)}  # class colours
 
         snap = await snapshot(client, dataset["id"], max_invalid_row_pct=30, **SEGMENTATION)
         assert snap["status"] == "ready", snap

@@ -12,5 +12,6 @@ def image_key(org_id: str, sha256: str) -> str:
     return org_images_prefix(org_id) + sha256
 
 
-def thumbnail_key(org_id: str, sha256: str, size: int) -> str:
-    return f"orgs/{org_id}/thumbnails/{sha256}-{size}"
+def thumbnail_key(org_id: str, sha256: str, size: int, kind: str = "") -> str:
+    """A preview's key; ``kind`` tells previews of the same bytes drawn differently apart (``mask``)."""
+    return f"orgs/{org_id}/thumbnails/{sha256}-{size}{f'-{kind}' if kind else ''}"

@@ -11,6 +11,7 @@ from automl_common.errors import NotFound, error_responses
 from automl_common.ids import IdPath, RowIdPath
 from automl_common.responses import file_responses
 from automl_common.storage import ObjectNotFound, image_key, thumbnail_key
+from dataset_svc.datasets.repository import DatasetRepository
 from dataset_svc.datasets.service import get_dataset_row
 from dataset_svc.deps import DatasetSettingsDep
 from dataset_svc.images.repository import AssetRepository
@@ -47,14 +48,16 @@ async def thumbnail(
     asset = next((a for a in assets if column is None or a.column == column), None)
     if asset is None or asset.status != "ok" or asset.sha256 is None:
         raise ImageNotAvailable(f"row {row_id} has no stored image{f' in column {column!r}' if column else ''}")
-    key = thumbnail_key(org_id, asset.sha256, settings.thumbnail_size)
+    types = {item.name: item.type for item in await DatasetRepository(session).columns(dataset_id)}
+    mask = types.get(asset.column) == "mask"
+    key = thumbnail_key(org_id, asset.sha256, settings.thumbnail_size, "mask" if mask else "")
     try:
         async with await store.open(key) as stream:
             data = b"".join([chunk async for chunk in stream])
             content_type = stream.info.content_type
     except ObjectNotFound:
         original = await store.get_bytes(image_key(org_id, asset.sha256))
-        data, content_type = await asyncio.to_thread(make_thumbnail, original, settings.thumbnail_size)
+        data, content_type = await asyncio.to_thread(make_thumbnail, original, settings.thumbnail_size, mask=mask)
         await store.put(key, data, content_type=content_type)
     if content_type is None:
         content_type = "image/png" if data.startswith(b"\x89PNG") else "image/jpeg"

@@ -8,6 +8,8 @@ from dataclasses import dataclass
 
 from PIL import Image, UnidentifiedImageError
 
+from automl_common import palette
+
 _SIGNATURES = (
     (b"\xff\xd8\xff", "image/jpeg"),
     (b"\x89PNG\r\n\x1a\n", "image/png"),
@@ -66,7 +68,11 @@ def _histogram(image: Image.Image) -> dict[str, int] | None:
     return {str(value): count for value, count in enumerate(image.histogram()[:256]) if count}
 
 
-def make_thumbnail(data: bytes, size: int) -> tuple[bytes, str]:
+def make_thumbnail(data: bytes, size: int, *, mask: bool = False) -> tuple[bytes, str]:
+    """A preview of at most ``size`` pixels a side; a mask's (one channel, values class indexes) in the class
+    colours (``automl_common.palette``), resized without blending classes."""
+    if mask:
+        return _mask_thumbnail(data, size)
     with Image.open(io.BytesIO(data)) as image:
         image.thumbnail((size, size))
         has_alpha = image.mode in ("RGBA", "LA", "P")
@@ -76,3 +82,15 @@ def make_thumbnail(data: bytes, size: int) -> tuple[bytes, str]:
             return output.getvalue(), "image/png"
         image.convert("RGB").save(output, format="JPEG", quality=85)
         return output.getvalue(), "image/jpeg"
+
+
+def _mask_thumbnail(data: bytes, size: int) -> tuple[bytes, str]:
+    with Image.open(io.BytesIO(data)) as image:
+        if image.mode not in ("L", "P"):
+            return make_thumbnail(data, size)  # not a mask after all: shown as the image it is
+        image.thumbnail((size, size), resample=Image.Resampling.NEAREST)
+        indexed = Image.frombytes("P", image.size, image.tobytes())  # one byte per pixel: the class index
+        indexed.putpalette(palette.palette())
+        output = io.BytesIO()
+        indexed.save(output, format="PNG", optimize=True)
+        return output.getvalue(), "image/png"

@@ -18,6 +18,7 @@ import pyarrow.parquet as pq
 from numpy.typing import NDArray
 from PIL import Image
 
+from automl_common import palette
 from automl_common.storage import upload_directory, upload_file
 from automl_proto.metrics import RunEvaluation, SegmentationImage, SegmentationReport, Selection
 from modelkit import model_types
@@ -30,6 +31,7 @@ from modelkit.model_types.semantic_segmentation.training import validation_loss 
 from trainer_svc.worker.data import overlap, read_split
 from trainer_svc.worker.job import BadInput, Job
 
+_COLOURS = np.array([palette.colour(index) for index in range(256)], dtype=np.uint8)
 SHOWN_IMAGES = 4
 SHOWN_SIDE = 192
 
@@ -206,19 +208,11 @@ def _pixel_accuracy(truth: NDArray[np.uint8], predicted: NDArray[np.uint8], num_
     return float(np.trace(matrix) / total) if total else 1.0
 
 
-# A colour per class index (class 0, usually the background, left uncoloured).
-_PALETTE = np.array(
-    [(0, 0, 0), (230, 25, 75), (60, 180, 75), (255, 225, 25), (0, 130, 200), (245, 130, 48), (145, 30, 180),
-     (70, 240, 240), (240, 50, 230), (210, 245, 60), (250, 190, 212), (0, 128, 128)],
-    dtype=np.uint8,
-)  # fmt: skip
-
-
 def overlay(pixels: NDArray[np.uint8], mask: NDArray[np.uint8]) -> Image.Image:
     """The image (3, s, s) with the mask's classes coloured over it at half strength."""
     image = Image.fromarray(pixels.transpose(1, 2, 0))
     resized = np.asarray(Image.fromarray(mask).resize(image.size, Image.Resampling.NEAREST))
-    colours = _PALETTE[resized % len(_PALETTE)]
+    colours = _COLOURS[resized]
     base = np.asarray(image, dtype=np.float32)
     shaded = np.where(((resized > 0) & (resized != IGNORE_INDEX))[..., None], 0.5 * base + 0.5 * colours, base)
     return Image.fromarray(shaded.astype(np.uint8))

@@ -14,6 +14,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 from markdown_it import MarkdownIt
 from markupsafe import Markup
 
+from automl_common import palette
 from automl_common.http import url_path
 from automl_proto import model_types
 from gateway.console.chat import relay_chat
@@ -277,4 +278,7 @@ async def playground(request: Request, model_id: str, session: CsrfDep, api: Api
     else:
         value = str(form.get("text") or "")
     output, remaining = await api.models.playground(model_id, value)
-    return render(request, "playground_answer.html", session, output=output.model_dump(), remaining=remaining, **shown)
+    return render(
+        request, "playground_answer.html", session, output=output.model_dump(), remaining=remaining,
+        class_colours=[palette.hex_colour(index) for index in range(256)], **shown,
+    )  # fmt: skip

@@ -290,3 +290,58 @@ document.addEventListener("DOMContentLoaded", () => {
   setupModelForm();
   setupUsage();
 });
+
+// A detector's boxes and a segmenter's mask, drawn over the image the playground scored: the boxes are in the
+// image's own pixels (an SVG with its view box), the mask a PNG of class indexes coloured class by class.
+function drawAnswers(root) {
+  for (const figure of root.querySelectorAll("figure.drawn")) {
+    const image = figure.querySelector("img");
+    if (!image || figure.dataset.drawn) continue;
+    figure.dataset.drawn = "1";
+    const draw = () => (figure.dataset.detections ? drawBoxes(figure, image) : drawMask(figure, image));
+    if (image.complete && image.naturalWidth) draw(); else image.addEventListener("load", draw);
+  }
+}
+
+function drawBoxes(figure, image) {
+  const ns = "http://www.w3.org/2000/svg";
+  const svg = document.createElementNS(ns, "svg");
+  svg.setAttribute("viewBox", `0 0 ${image.naturalWidth} ${image.naturalHeight}`);
+  svg.setAttribute("preserveAspectRatio", "none");
+  for (const found of JSON.parse(figure.dataset.detections)) {
+    const [x0, y0, x1, y1] = found.box;
+    const rect = document.createElementNS(ns, "rect");
+    for (const [name, value] of [["x", x0], ["y", y0], ["width", x1 - x0], ["height", y1 - y0]]) rect.setAttribute(name, value);
+    rect.setAttribute("vector-effect", "non-scaling-stroke");
+    const text = document.createElementNS(ns, "text");
+    text.setAttribute("x", x0);
+    text.setAttribute("y", Math.max(12, y0 - 2));
+    text.textContent = `${found.label} ${found.score.toFixed(2)}`;
+    svg.append(rect, text);
+  }
+  figure.append(svg);
+}
+
+function drawMask(figure, image) {
+  const colours = JSON.parse(figure.dataset.colours).map((hex) => [1, 3, 5].map((at) => parseInt(hex.slice(at, at + 2), 16)));
+  const mask = new Image();
+  mask.addEventListener("load", () => {
+    const canvas = document.createElement("canvas");
+    canvas.width = mask.naturalWidth;
+    canvas.height = mask.naturalHeight;
+    const context = canvas.getContext("2d");
+    context.drawImage(mask, 0, 0);
+    const pixels = context.getImageData(0, 0, canvas.width, canvas.height);
+    for (let at = 0; at < pixels.data.length; at += 4) {
+      const index = pixels.data[at];  // a grey PNG: red = green = blue = the class index
+      const [r, g, b] = colours[index] || [255, 255, 255];
+      pixels.data.set([r, g, b, index === 0 ? 0 : 128], at);  // class 0 (the background) left clear
+    }
+    context.putImageData(pixels, 0, 0);
+    figure.append(canvas);
+  });
+  mask.src = figure.dataset.mask;
+}
+
+document.addEventListener("htmx:afterSettle", (event) => drawAnswers(event.target instanceof Element ? event.target : document));
+document.addEventListener("DOMContentLoaded", () => drawAnswers(document));
