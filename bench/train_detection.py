@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from automl_proto.models import TrainingOptions
-from bench.garment_canvases import CLASSES, SEED, canvases
+from deploy.local.garment_canvases import CLASSES, SEED, canvases
 from modelkit import model_types
 from modelkit.model_types.object_detection import ObjectDetection
 from modelkit.model_types.object_detection import data as detection_data

