@@ -20,7 +20,7 @@ InputKind = Literal["text", "image", "chat"]
 Family = Literal["classifier", "llm", "detector", "segmenter"]
 Capability = Literal[
     "thresholds",  # its scores are probabilities a deployment cuts at operating points (per head and class)
-    "exportable",  # its models are exported as a merged model or an adapter (``/v1/models/{id}/export``)
+    "exportable",  # its models are exported (``/v1/models/{id}/export``): merged or an adapter; a vision model's folder
     "shares_base",  # LoRA models of one base share a replica, their adapters switched per request
     "from_parent",  # a model may start from a parent model of the org (retraining heads)
     "generates",  # a call generates tokens (the playground holds a replica, answers stream)
@@ -184,7 +184,7 @@ TABLE: dict[str, ModelTypeInfo] = {
                 "last_layer": {"learning_rate": 2e-3, "batch_size": 16, "max_epochs": 12},
                 "full": {"learning_rate": 1e-3, "batch_size": 16, "max_epochs": 12},
             },
-            frozenset({"detects"}),
+            frozenset({"detects", "exportable"}),
         ),
         ModelTypeInfo(
             "semantic_segmentation",
@@ -208,7 +208,7 @@ TABLE: dict[str, ModelTypeInfo] = {
                 "last_layer": {"learning_rate": 5e-3, "batch_size": 16, "max_epochs": 12},
                 "full": {"learning_rate": 2e-3, "batch_size": 16, "max_epochs": 12},
             },
-            frozenset(),
+            frozenset({"exportable"}),
         ),
     )
 }

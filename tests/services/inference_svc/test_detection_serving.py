@@ -8,7 +8,9 @@ import base64
 import csv
 import io
 import json
+import tarfile
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -147,3 +149,25 @@ async def test_the_playground_and_batch_predictions_answer_with_detections(
     rows = list(csv.DictReader(io.StringIO((await results_of(org, batch)).decode())))
     assert len(rows) == 64 and list(rows[0]) == ["index", "row_id", "error", "detections"]
     assert isinstance(json.loads(rows[0]["detections"]), list)
+
+
+async def test_an_exported_detector_answers_as_the_served_one(
+    org: OrgClient, detector: dict[str, Any], tmp_path: Path
+) -> None:
+    from modelkit.model_types.object_detection.predict import DetectorPredictor
+
+    exported = await org.get(f"/v1/models/{detector['id']}/export")
+    assert exported.status_code == 200 and exported.headers["content-type"] == "application/x-tar", exported.text
+    with tarfile.open(fileobj=io.BytesIO(exported.content)) as archive:
+        archive.extractall(tmp_path, filter="data")
+    folder = tmp_path / detector["id"]
+    assert {path.name for path in folder.iterdir()} >= {"detector.json", "model.safetensors"}
+    local = DetectorPredictor.load(folder).predict(
+        [{"image": SCENE.png(), "score_threshold": 0.0, "max_detections": 3}]
+    )
+    played = await org.post(
+        f"/v1/models/{detector['id']}/playground",
+        json={"input": b64(SCENE.png(), score_threshold=0.0, max_detections=3)},
+    )
+    assert played.status_code == 200, played.text
+    assert local[0] == played.json()

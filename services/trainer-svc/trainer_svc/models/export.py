@@ -1,7 +1,9 @@
 """A succeeded llm model as files plain ``transformers`` loads: ``merged`` (a LoRA adapter folded into its base
 model's weights, or a full fine-tune's weights; safetensors with the tokenizer and its chat template) or
-``adapter`` (a LoRA model's peft adapter and tokenizer, to load over the base model). Built once per model and
-format in a process of its own (``python -m trainer_svc.models.export``: loading and merging a model takes
+``adapter`` (a LoRA model's peft adapter and tokenizer, to load over the base model). A detector's or a
+segmenter's ``merged`` export is its one folder: its manifest (classes, input size, normalisation, backbone)
+and every weight in one safetensors file, which modelkit (or plain torch with the manifest) loads. Built once
+per model and format in a process of its own (``python -m trainer_svc.models.export``: loading and merging a model takes
 hundreds of MiB, which go with that process, not trainer-svc's), kept in the store beside the model's
 artifacts (deleted with the model), and streamed as an uncompressed tar of one folder named after the model.
 Builds are bounded: ``max_exports_per_org`` at once per org (429 beyond), ``max_exports`` at once in all (the
@@ -33,10 +35,14 @@ from trainer_svc.models.service import ModelNotFinished, artifacts_of, get_model
 ExportFormat = Literal["merged", "adapter"]
 
 
-def _build(model_id: str, export_format: ExportFormat, artifacts: Path, base: Path, tar_path: Path) -> None:
+def _build(
+    model_id: str, model_type: str, export_format: ExportFormat, artifacts: Path, base: Path, tar_path: Path
+) -> None:
     folder = tar_path.parent / model_id
-    llm = model_types.llm_task("llm")
-    if export_format == "merged":
+    if model_types.info(model_type).family != "llm":  # every weight is in the model's own folder already
+        shutil.copytree(artifacts, folder)
+    elif export_format == "merged":
+        llm = model_types.llm_task(model_type)
         model, tokenizer, _ = llm.load(artifacts, base, merge=True)
         model.save_pretrained(str(folder))  # type: ignore[operator]
         tokenizer.save_pretrained(str(folder))
@@ -56,7 +62,13 @@ class ExportFailed(ServiceUnavailable):
 
 
 async def build_apart(
-    model_id: str, export_format: ExportFormat, artifacts: Path, base: Path, tar_path: Path, timeout_s: float
+    model_id: str,
+    model_type: str,
+    export_format: ExportFormat,
+    artifacts: Path,
+    base: Path,
+    tar_path: Path,
+    timeout_s: float,
 ) -> None:
     """``_build`` in a child process (only what it needs of the environment: no token, no database)."""
     child = await asyncio.create_subprocess_exec(
@@ -64,6 +76,7 @@ async def build_apart(
         "-m",
         "trainer_svc.models.export",
         model_id,
+        model_type,
         export_format,
         str(artifacts),
         str(base),
@@ -120,7 +133,7 @@ class Exporter:
         if model.status != "succeeded":
             raise ModelNotFinished(f"model {model_id!r} is {model.status}; it can be exported once it has succeeded")
         if not model_types.info(model.model_type).can("exportable"):
-            raise InvalidRequest(f"format: exports are of llm models; model {model_id!r} is a {model.model_type}")
+            raise InvalidRequest(f"format: {model.model_type} models are not exported; model {model_id!r} is one")
         if export_format == "adapter" and model.method != "lora":
             raise InvalidRequest(f"format: adapter is for LoRA models; model {model_id!r} was trained {model.method}")
         key = RunLayout(model.output_prefix).export(export_format)
@@ -130,10 +143,12 @@ class Exporter:
             return key
         async with self.slots.taken(org_id), self._locks.setdefault(key, asyncio.Lock()):
             if not await self.store.exists(key):  # built meanwhile by a request that held the lock
-                await self._make(model_id, export_format, method, files, key)
+                await self._make(model_id, model.model_type, export_format, method, files, key)
         return key
 
-    async def _make(self, model_id: str, export_format: ExportFormat, method: str, files: Any, key: str) -> None:
+    async def _make(
+        self, model_id: str, model_type: str, export_format: ExportFormat, method: str, files: Any, key: str
+    ) -> None:
         with tempfile.TemporaryDirectory(prefix="automl-export-") as work:
             folder = Path(work)
             await download_prefix(self.store, files.artifacts_prefix, folder / "artifacts")
@@ -141,17 +156,19 @@ class Exporter:
                 await download_prefix(self.store, files.base_model_prefix, folder / "base")
             tar_path = folder / "out" / f"{model_id}.tar"
             tar_path.parent.mkdir()
-            await build_apart(model_id, export_format, folder / "artifacts", folder / "base", tar_path, self.timeout_s)
+            await build_apart(
+                model_id, model_type, export_format, folder / "artifacts", folder / "base", tar_path, self.timeout_s
+            )
             await upload_file(self.store, tar_path, key, content_type="application/x-tar")
 
 
 def main(argv: list[str]) -> int:
-    """``python -m trainer_svc.models.export MODEL_ID FORMAT ARTIFACTS BASE TAR``: build one export."""
-    model_id, export_format, artifacts, base, tar_path = argv
+    """``python -m trainer_svc.models.export MODEL_ID MODEL_TYPE FORMAT ARTIFACTS BASE TAR``: build one export."""
+    model_id, model_type, export_format, artifacts, base, tar_path = argv
     if export_format not in get_args(ExportFormat):
         print(f"unknown format {export_format!r}", file=sys.stderr)
         return 2
-    _build(model_id, export_format, Path(artifacts), Path(base), Path(tar_path))  # type: ignore[arg-type]
+    _build(model_id, model_type, export_format, Path(artifacts), Path(base), Path(tar_path))  # type: ignore[arg-type]
     return 0
 
 
