@@ -10,9 +10,15 @@ from typing import Any
 
 import pytest
 
+from automl_proto.training import JobSpec
+from tests.services.dataset_svc.test_upload import upload_and_wait
+from tests.services.snapshot_svc.test_snapshots import snapshot
+from tests.support.detection import coco_zip
 from tests.support.kube import ApiServer, Controller, api_server, kubeconfig
-from tests.support.platform import OrgClient
-from tests.support.training import events, model_request, review_rows, text_snapshot
+from tests.support.platform import OrgClient, Platform
+from tests.support.segmentation import scenes, segmentation_zip
+from tests.support.tiny_models import build_tiny_image_model
+from tests.support.training import events, model_request, register_tiny, review_rows, text_snapshot
 from tests.support.waiting import until
 
 __all__ = ["api_server"]
@@ -112,3 +118,48 @@ async def test_runs_the_platform_cannot_make_are_refused(org: OrgClient, tiny_ba
         response = await org.post("/v1/models", json=model_request(tiny_base["id"], snapshot["id"], method, **options))
         assert response.status_code == 422, response.text
         assert expected in response.json()["detail"], response.json()
+
+
+async def test_detectors_and_segmenters_are_jobs_as_classifiers_are(
+    org: OrgClient, trainer_platform: Platform, api_server: ApiServer, tmp_path: Path
+) -> None:
+    """The Job runs the same worker (its driver from the type's family): the spec in its Secret names the type,
+    its images are the snapshot's, and its GPUs are asked for as for any model."""
+    cluster = Controller(api_server, NAMESPACE)
+    folder = build_tiny_image_model(tmp_path / "tiny")
+    uploads = {
+        "object_detection": (coco_zip(scenes(12)), {"boxes_column": "boxes"}),
+        "semantic_segmentation": (segmentation_zip(scenes(12)), {"mask_column": "mask"}),
+    }
+    for model_type, (content, columns) in uploads.items():
+        base = await register_tiny(org, trainer_platform, folder, name=f"tiny-{model_type}", model_type=model_type)
+        dataset = await upload_and_wait(org, f"{model_type}.zip", content)
+        inferred = {column["name"]: column["inferred_type"] for column in dataset["columns"]}
+        await org.put(f"/v1/datasets/{dataset['id']}/columns", json={"columns": inferred})
+        await org.wait_dataset(dataset["id"])
+        snap = await snapshot(org, dataset["id"], type=model_type, input_column="image", heads=[], **columns)
+        assert snap["status"] == "ready", snap
+        created = await org.post("/v1/models", json=model_request(base["id"], snap["id"], "full", gpus=1))
+        assert created.status_code == 201, created.text
+        model_id = created.json()["id"]
+
+        async def job_of(model_id: str = model_id) -> str | None:
+            named = [
+                name
+                for name in cluster.jobs()
+                if cluster.job(name)["metadata"]["labels"]["automl.dev/model"] == model_id
+            ]
+            return named[0] if named else None
+
+        name = await until(job_of, f"no Job was created for the {model_type} model")
+        container = cluster.job(name)["spec"]["template"]["spec"]["containers"][0]
+        assert container["resources"]["limits"]["nvidia.com/gpu"] == "1"
+        secret = cluster.object("v1/secrets", f"{name}-spec")
+        spec = JobSpec.model_validate_json(secret["stringData"]["spec.json"])
+        assert spec.model_type == model_type and spec.train.id == snap["id"]
+        assert (await org.post(f"/v1/models/{model_id}/cancel")).status_code == 200
+
+        async def deleted(name: str = name) -> bool:  # nothing of the run left in flight when the test ends
+            return name not in cluster.jobs()
+
+        await until(deleted, "the Job was not deleted")
