@@ -72,6 +72,7 @@ bench: install datasets
 	$(PY) -m bench.train_distributed
 	$(PY) -m bench.train_image
 	$(PY) -m bench.train_detection
+	$(PY) -m bench.train_segmentation
 	$(PY) -m bench.llm
 	$(PY) -m bench.inference
 	$(PY) -m bench.console

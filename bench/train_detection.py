@@ -24,13 +24,13 @@ from pathlib import Path
 
 import numpy as np
 
-from automl_proto.models import TrainingOptions
+from bench.vision_runs import run_settings
 from deploy.local.garment_canvases import CLASSES, SEED, canvases
 from modelkit import model_types
 from modelkit.model_types.object_detection import ObjectDetection
 from modelkit.model_types.object_detection import data as detection_data
 from modelkit.model_types.object_detection.coco import ImageDetections, ImageTruth, evaluate
-from modelkit.model_types.object_detection.training import FitSettings, detect, fit
+from modelkit.model_types.object_detection.training import detect, fit
 from trainer_svc.base_models.builtin import BUILTINS
 
 TARGET_S = 15 * 60
@@ -40,16 +40,11 @@ def run_method(
     method: str, base_dir: Path, train: detection_data.DetectionImages, validation: detection_data.DetectionImages,
     test: detection_data.DetectionImages, truths: list[ImageTruth], args: argparse.Namespace,
 ) -> tuple[float, dict[str, float | None]]:  # fmt: skip
-    options = TrainingOptions(image_size=args.canvas).resolved(
-        method, model_types.info("object_detection").method_defaults.get(method)
-    )
     epochs = args.epochs_full if method == "full" else args.epochs_last_layer
+    options, settings = run_settings("object_detection", method, args.canvas, epochs)
     task = model_types.task("object_detection")
     assert isinstance(task, ObjectDetection)
     model, manifest = task.build(base_dir, CLASSES, options, method)
-    assert options.batch_size is not None
-    assert options.learning_rate is not None
-    settings = FitSettings(epochs, options.batch_size, options.learning_rate, seed=SEED, augment=True)
     started = time.monotonic()
 
     def shown(epoch: object) -> None:

@@ -23,10 +23,9 @@ from pathlib import Path
 
 import numpy as np
 
-from automl_proto.models import TrainingOptions
+from bench.vision_runs import run_settings
 from deploy.local.garment_canvases import CLASSES, SEED, canvases
 from modelkit import model_types
-from modelkit.model_types.object_detection.training import FitSettings
 from modelkit.model_types.semantic_segmentation import SemanticSegmentation
 from modelkit.model_types.semantic_segmentation import data as segmentation_data
 from modelkit.model_types.semantic_segmentation.metrics import SegmentationFigures, figures
@@ -42,16 +41,11 @@ def run_method(
     validation: segmentation_data.SegmentationImages, test: segmentation_data.SegmentationImages,
     args: argparse.Namespace,
 ) -> tuple[float, SegmentationFigures]:  # fmt: skip
-    options = TrainingOptions(image_size=args.canvas).resolved(
-        method, model_types.info("semantic_segmentation").method_defaults.get(method)
-    )
     epochs = args.epochs_full if method == "full" else args.epochs_last_layer
+    options, settings = run_settings("semantic_segmentation", method, args.canvas, epochs)
     task = model_types.task("semantic_segmentation")
     assert isinstance(task, SemanticSegmentation)
     model, manifest = task.build(base_dir, NAMES, options, method)
-    assert options.batch_size is not None
-    assert options.learning_rate is not None
-    settings = FitSettings(epochs, options.batch_size, options.learning_rate, seed=SEED, augment=True)
     started = time.monotonic()
 
     def shown(epoch: object) -> None:

@@ -181,8 +181,8 @@ TABLE: dict[str, ModelTypeInfo] = {
             ("last_layer", "full"),  # LoRA: a convnet has no attention projections for it
             "modelkit.model_types.object_detection:ObjectDetection",
             {
-                "last_layer": {"learning_rate": 2e-3, "batch_size": 16, "max_epochs": 12},
-                "full": {"learning_rate": 1e-3, "batch_size": 16, "max_epochs": 12},
+                "last_layer": {"learning_rate": 2e-3, "batch_size": 16, "max_epochs": 12, "augment": True},
+                "full": {"learning_rate": 1e-3, "batch_size": 16, "max_epochs": 12, "augment": True},
             },
             frozenset({"detects", "exportable"}),
         ),
@@ -205,8 +205,8 @@ TABLE: dict[str, ModelTypeInfo] = {
             ("last_layer", "full"),
             "modelkit.model_types.semantic_segmentation:SemanticSegmentation",
             {
-                "last_layer": {"learning_rate": 5e-3, "batch_size": 16, "max_epochs": 12},
-                "full": {"learning_rate": 2e-3, "batch_size": 16, "max_epochs": 12},
+                "last_layer": {"learning_rate": 5e-3, "batch_size": 16, "max_epochs": 12, "augment": True},
+                "full": {"learning_rate": 2e-3, "batch_size": 16, "max_epochs": 12, "augment": True},
             },
             frozenset({"exportable"}),
         ),

@@ -184,9 +184,11 @@ class TrainingOptions(BaseModel):
     image_size: int | None = Field(
         default=None, ge=32, le=512, description="images: the side of the centre crop; default: the base model's"
     )
-    augment: bool = Field(
-        default=False,
-        description="images, full fine-tune: random resized crops, flips and colour jitter while training",
+    augment: bool | None = Field(
+        default=None,
+        description="images: random crops or zooms and flips while training (a full fine-tune of a classifier also "
+        "jitters colours; boxes and masks move with the image); default: on for detection and segmentation, "
+        "off for classification",
     )
     validation_pct: float = Field(default=10.0, ge=1, le=50, description="of the training rows, held out")
     lora: LoraOptions = Field(

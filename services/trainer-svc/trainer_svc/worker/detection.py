@@ -17,21 +17,22 @@ import pyarrow.parquet as pq
 from numpy.typing import NDArray
 from PIL import Image, ImageDraw
 
-from automl_common.storage import upload_directory, upload_file
 from automl_proto.metrics import DetectionImage, DetectionReport, RunEvaluation, Selection
 from modelkit import model_types
 from modelkit.model_types.object_detection import ObjectDetection
 from modelkit.model_types.object_detection import data as detection_data
 from modelkit.model_types.object_detection.coco import ImageDetections, ImageTruth, evaluate, image_score
-from modelkit.model_types.object_detection.training import EpochLosses, FitSettings, detect, evaluate_loss, fit
-from trainer_svc.worker.data import overlap, read_split
-from trainer_svc.worker.job import BadInput, Job
+from modelkit.model_types.object_detection.training import EpochLosses, detect, evaluate_loss, fit
+from modelkit.model_types.vision import FitSettings
+from trainer_svc.worker.data import overlap
+from trainer_svc.worker.job import BadInput
+from trainer_svc.worker.vision import VisionJob
 
 SHOWN_IMAGES = 4  # best and worst test images in the report
 SHOWN_SIDE = 256
 
 
-class DetectionJob(Job):
+class DetectionJob(VisionJob):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         task = model_types.task(self.spec.model_type)
@@ -59,17 +60,13 @@ class DetectionJob(Job):
         self.start()
         base_dir = self.base_model_dir()
         images, boxes, labels, row_ids = self.read(self.snapshot_file(spec.train.data_key, "train.parquet"))
-        if spec.test is not None:
+        train_positions, test_positions = self.parts(len(images))
+        if test_positions is None:
+            assert spec.test is not None
             test_images, test_boxes, test_labels, test_rows = self.read(
                 self.snapshot_file(spec.test.data_key, "test.parquet")
             )
-            train_positions = list(range(len(images)))
         else:
-            if spec.split_key is None:
-                raise BadInput("the spec has neither a test snapshot nor a split")
-            mask = read_split(self.snapshot_file(spec.split_key, "split.parquet"))
-            test_positions = np.flatnonzero(mask).tolist()
-            train_positions = np.flatnonzero(~mask).tolist()
             test_images = [images[p] for p in test_positions]
             test_boxes, test_labels = [boxes[p] for p in test_positions], [labels[p] for p in test_positions]
             test_rows = [row_ids[p] for p in test_positions]
@@ -85,27 +82,15 @@ class DetectionJob(Job):
             size,
         )
         test = detection_data.load(self.files(test_images), test_boxes, test_labels, size)
-        order = np.random.default_rng(options.seed).permutation(len(everything))
-        held = max(1, round(len(everything) * options.validation_pct / 100)) if len(everything) > 4 else 0
-        train, validation = everything.subset(order[held:].tolist()), everything.subset(order[:held].tolist())
+        kept, held = self.validation_part(len(everything))
+        train, validation = everything.subset(kept), everything.subset(held)
         trainable = sum(parameter.numel() for parameter in model.parameters() if parameter.requires_grad)
         self.report(
             "log",
             f"{len(train)} training, {len(validation)} validation and {len(test)} test images; {len(self.classes)} "
             f"classes; {trainable:,} trainable parameters; input {size} px",
         )
-        assert options.max_epochs is not None
-        assert options.batch_size is not None
-        assert options.learning_rate is not None
-        settings = FitSettings(
-            max_epochs=options.max_epochs,
-            batch_size=options.batch_size,
-            learning_rate=options.learning_rate,
-            weight_decay=options.weight_decay,
-            warmup_ratio=options.warmup_ratio,
-            seed=options.seed,
-            augment=options.augment,
-        )
+        settings = FitSettings.of(options)
         steps_per_epoch = -(-len(train) // settings.batch_size)
 
         def on_epoch(epoch: EpochLosses) -> None:
@@ -141,12 +126,6 @@ class DetectionJob(Job):
             best_images=[shown(p) for p in ranked[::-1][:SHOWN_IMAGES]],
             worst_images=[shown(p) for p in ranked[:SHOWN_IMAGES]],
         )
-        out = self.work / "artifacts"
-        self.task.save(model, manifest, out)
-        (out / "model.json").write_text(
-            json.dumps({"model_type": spec.model_type, "method": spec.method, "base_model_id": spec.base_model.id})
-        )
-        self.io(upload_directory(self.store, out, self.layout.artifacts))
         last = history[-1] if history else None
         evaluation = RunEvaluation(
             report={"heads": {}, "overall": {"loss": test_loss[2] if test_loss else None}},
@@ -166,9 +145,7 @@ class DetectionJob(Job):
             leakage={"test_rows": len(test), "test_rows_in_training": overlap(trained_images, test_images)},
             detection=report,
         )
-        self.upload_evaluation(evaluation)
-        (self.work / "card.md").write_text(self.card(report, history, seconds))
-        self.io(upload_file(self.store, self.work / "card.md", self.layout.card, content_type="text/markdown"))
+        self.publish(self.task, model, manifest, evaluation, self.card(report, history, seconds))
         summary = {name: report.metrics[name] for name in ("coco/bbox_mAP", "coco/bbox_mAP_50", "coco/bbox_mAP_75")}
         self.reporter.send("succeeded", "training finished", metrics=summary)
 

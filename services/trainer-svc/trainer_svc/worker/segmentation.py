@@ -19,24 +19,25 @@ from numpy.typing import NDArray
 from PIL import Image
 
 from automl_common import palette
-from automl_common.storage import upload_directory, upload_file
 from automl_proto.metrics import RunEvaluation, SegmentationImage, SegmentationReport, Selection
 from modelkit import model_types
 from modelkit.model_types.semantic_segmentation import SemanticSegmentation
 from modelkit.model_types.semantic_segmentation import data as segmentation_data
 from modelkit.model_types.semantic_segmentation.metrics import SegmentationFigures, confusion, figures
 from modelkit.model_types.semantic_segmentation.model import IGNORE_INDEX
-from modelkit.model_types.semantic_segmentation.training import EpochFigures, FitSettings, evaluate, fit
+from modelkit.model_types.semantic_segmentation.training import EpochFigures, evaluate, fit
 from modelkit.model_types.semantic_segmentation.training import validation_loss as mean_loss
-from trainer_svc.worker.data import overlap, read_split
-from trainer_svc.worker.job import BadInput, Job
+from modelkit.model_types.vision import FitSettings
+from trainer_svc.worker.data import overlap
+from trainer_svc.worker.job import BadInput
+from trainer_svc.worker.vision import VisionJob
 
 _COLOURS = np.array([palette.colour(index) for index in range(256)], dtype=np.uint8)
 SHOWN_IMAGES = 4
 SHOWN_SIDE = 192
 
 
-class SegmentationJob(Job):
+class SegmentationJob(VisionJob):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         task = model_types.task(self.spec.model_type)
@@ -61,19 +62,15 @@ class SegmentationJob(Job):
         self.start()
         base_dir = self.base_model_dir()
         images, masks, row_ids, classes = self.read(self.snapshot_file(spec.train.data_key, "train.parquet"))
-        if spec.test is not None:
+        train_positions, test_positions = self.parts(len(images))
+        if test_positions is None:
+            assert spec.test is not None
             test_images, test_masks, test_rows, test_classes = self.read(
                 self.snapshot_file(spec.test.data_key, "test.parquet")
             )
             if test_classes and test_classes != classes:
                 raise BadInput(f"the test snapshot's classes {test_classes} are not the training snapshot's {classes}")
-            train_positions = list(range(len(images)))
         else:
-            if spec.split_key is None:
-                raise BadInput("the spec has neither a test snapshot nor a split")
-            split = read_split(self.snapshot_file(spec.split_key, "split.parquet"))
-            test_positions = np.flatnonzero(split).tolist()
-            train_positions = np.flatnonzero(~split).tolist()
             test_images, test_masks = [images[p] for p in test_positions], [masks[p] for p in test_positions]
             test_rows = [row_ids[p] for p in test_positions]
         if not train_positions or not classes:
@@ -85,27 +82,15 @@ class SegmentationJob(Job):
             self.files(trained_images), self.files([masks[p] for p in train_positions]), size
         )
         test = segmentation_data.load(self.files(test_images), self.files(test_masks), size)
-        order = np.random.default_rng(options.seed).permutation(len(everything))
-        held = max(1, round(len(everything) * options.validation_pct / 100)) if len(everything) > 4 else 0
-        train, validation = everything.subset(order[held:].tolist()), everything.subset(order[:held].tolist())
+        kept, held = self.validation_part(len(everything))
+        train, validation = everything.subset(kept), everything.subset(held)
         trainable = sum(parameter.numel() for parameter in model.parameters() if parameter.requires_grad)
         self.report(
             "log",
             f"{len(train)} training, {len(validation)} validation and {len(test)} test images; {len(classes)} "
             f"classes; {trainable:,} trainable parameters; input {size} px",
         )
-        assert options.max_epochs is not None
-        assert options.batch_size is not None
-        assert options.learning_rate is not None
-        settings = FitSettings(
-            max_epochs=options.max_epochs,
-            batch_size=options.batch_size,
-            learning_rate=options.learning_rate,
-            weight_decay=options.weight_decay,
-            warmup_ratio=options.warmup_ratio,
-            seed=options.seed,
-            augment=options.augment,
-        )
+        settings = FitSettings.of(options)
         steps_per_epoch = -(-len(train) // settings.batch_size)
 
         def on_epoch(epoch: EpochFigures) -> None:
@@ -143,12 +128,6 @@ class SegmentationJob(Job):
                 for p in worst
             ],
         )
-        out = self.work / "artifacts"
-        self.task.save(model, manifest, out)
-        (out / "model.json").write_text(
-            json.dumps({"model_type": spec.model_type, "method": spec.method, "base_model_id": spec.base_model.id})
-        )
-        self.io(upload_directory(self.store, out, self.layout.artifacts))
         last = history[-1] if history else None
         evaluation = RunEvaluation(
             report={"heads": {}, "overall": {"loss": test_loss}},
@@ -168,9 +147,7 @@ class SegmentationJob(Job):
             leakage={"test_rows": len(test), "test_rows_in_training": overlap(trained_images, test_images)},
             segmentation=report,
         )
-        self.upload_evaluation(evaluation)
-        (self.work / "card.md").write_text(self.card(found, classes, history, seconds))
-        self.io(upload_file(self.store, self.work / "card.md", self.layout.card, content_type="text/markdown"))
+        self.publish(self.task, model, manifest, evaluation, self.card(found, classes, history, seconds))
         self.reporter.send("succeeded", "training finished", metrics=dict(report.metrics))
 
     def card(self, found: SegmentationFigures, classes: list[str], history: list[EpochFigures], seconds: float) -> str:

@@ -14,6 +14,8 @@ import torch
 from torch import nn
 from torch.nn import functional
 
+from modelkit.model_types.vision import HeadOnBackbone
+
 HEAT_BIAS = -2.19  # sigmoid(-2.19) = 0.1: the heat maps start low, as CenterNet initialises them
 OUTPUT_STRIDE = 4
 
@@ -34,16 +36,12 @@ def _head(width: int, out: int, bias: float = 0.0) -> nn.Sequential:
     return head
 
 
-class CenterNet(nn.Module):
+class CenterNet(HeadOnBackbone):
     def __init__(self, backbone: nn.Module, num_classes: int, image_size: int, width: int = 64) -> None:
         super().__init__()
         self.backbone = backbone
         self.num_classes = num_classes
-        with torch.no_grad():
-            was_training = backbone.training
-            backbone.eval()
-            maps = self._pyramid(torch.zeros(1, 3, image_size, image_size))
-            backbone.train(was_training)
+        maps = self.probe(image_size)[-3:]
         finest_stride = image_size // maps[0].shape[-1]
         self.upsample = max(1, finest_stride // OUTPUT_STRIDE)
         self.stride = finest_stride // self.upsample
@@ -53,12 +51,8 @@ class CenterNet(nn.Module):
         self.size = _head(width, 2)
         self.offset = _head(width, 2)
 
-    def _pyramid(self, pixels: torch.Tensor) -> list[torch.Tensor]:
-        stages: list[torch.Tensor] = self.backbone.stages(pixels)  # type: ignore[operator]
-        return stages[-3:]
-
     def forward(self, pixels: torch.Tensor) -> DetectorOutput:
-        maps = self._pyramid(pixels)
+        maps = self.stages(pixels)[-3:]
         x = self.lateral[-1](maps[-1])
         for lateral, feature in zip(list(self.lateral)[-2::-1], maps[-2::-1], strict=True):
             x = functional.interpolate(x, size=feature.shape[-2:], mode="nearest") + lateral(feature)
@@ -66,14 +60,3 @@ class CenterNet(nn.Module):
             x = functional.interpolate(x, scale_factor=self.upsample, mode="bilinear", align_corners=False)
         x = self.smooth(x)
         return DetectorOutput(self.heat(x), functional.relu(self.size(x)), self.offset(x))
-
-    def freeze_backbone(self) -> None:
-        """The last-layer method: the backbone's weights and batch statistics stay as they are."""
-        self.backbone.requires_grad_(False)
-        self.backbone.eval()
-
-    def train(self, mode: bool = True) -> CenterNet:
-        super().train(mode)
-        if mode and not any(parameter.requires_grad for parameter in self.backbone.parameters()):
-            self.backbone.eval()  # a frozen backbone keeps its batch-norm statistics
-        return self

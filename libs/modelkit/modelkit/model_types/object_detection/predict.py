@@ -16,11 +16,12 @@ import numpy as np
 import torch
 
 from modelkit.model_types.image_classification.images import DEFAULT_MAX_PIXELS
-from modelkit.model_types.object_detection import DetectorManifest, ObjectDetection
+from modelkit.model_types.object_detection import ObjectDetection
 from modelkit.model_types.object_detection.data import decode as decode_image
 from modelkit.model_types.object_detection.data import to_image
 from modelkit.model_types.object_detection.model import CenterNet
 from modelkit.model_types.object_detection.targets import decode
+from modelkit.model_types.vision import VisionManifest
 
 DEFAULT_SCORE_THRESHOLD = 0.3
 DEFAULT_MAX_DETECTIONS = 100
@@ -56,7 +57,7 @@ class DetectionAsk:
 
 
 class DetectorPredictor:
-    def __init__(self, model: CenterNet, manifest: DetectorManifest, device: str = "cpu") -> None:
+    def __init__(self, model: CenterNet, manifest: VisionManifest, device: str = "cpu") -> None:
         self.model = model
         self.manifest = manifest
         self.device = device

@@ -1,11 +1,10 @@
-"""Training a detector and running it: AdamW with a warm-up and a cosine decay, the CenterNet losses per
-epoch under the metric guide's names (``loss_cls``, ``loss_bbox``, ``loss``), and detections in the original
-images' pixels."""
+"""Training a detector and running it: AdamW with a warm-up and a cosine decay (``vision.Optimisation``), the
+CenterNet losses per epoch under the metric guide's names (``loss_cls``, ``loss_bbox``, ``loss``), and
+detections in the original images' pixels."""
 
 from __future__ import annotations
 
-import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -14,18 +13,9 @@ import torch
 from modelkit.model_types.object_detection.data import BoxAugment, DetectionImages, to_image
 from modelkit.model_types.object_detection.model import CenterNet
 from modelkit.model_types.object_detection.targets import Detections, decode, encode, losses
-from modelkit.training.loop import cosine_schedule
+from modelkit.model_types.vision import FitSettings, Normalise, Optimisation
 
-
-@dataclass
-class FitSettings:
-    max_epochs: int
-    batch_size: int
-    learning_rate: float
-    weight_decay: float = 1e-4
-    warmup_ratio: float = 0.05
-    seed: int = 42
-    augment: bool = True
+__all__ = ["EpochLosses", "FitSettings", "Normalise", "detect", "evaluate_loss", "fit"]
 
 
 @dataclass
@@ -37,15 +27,6 @@ class EpochLosses:
     val_loss: float | None = None
     val_loss_cls: float | None = None
     val_loss_bbox: float | None = None
-
-
-class Normalise:
-    def __init__(self, mean: Sequence[float], std: Sequence[float]) -> None:
-        self.mean = torch.tensor(mean).view(1, 3, 1, 1) * 255
-        self.std = torch.tensor(std).view(1, 3, 1, 1) * 255
-
-    def __call__(self, pixels: torch.Tensor) -> torch.Tensor:
-        return (pixels.float() - self.mean) / self.std
 
 
 def _batch(
@@ -91,27 +72,17 @@ def fit(
     on_epoch: Callable[[EpochLosses], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
 ) -> list[EpochLosses]:
-    torch.manual_seed(settings.seed)
-    order = np.random.default_rng(settings.seed)
-    trainable = [parameter for parameter in model.parameters() if parameter.requires_grad]
-    optimizer = torch.optim.AdamW(trainable, lr=settings.learning_rate, weight_decay=settings.weight_decay)
-    steps_per_epoch = max(1, math.ceil(len(train) / settings.batch_size))
-    total_steps = steps_per_epoch * settings.max_epochs
-    scheduler = cosine_schedule(optimizer, max(1, int(total_steps * settings.warmup_ratio)), total_steps)
+    run = Optimisation.of(model, settings, len(train))
     augment = BoxAugment(settings.seed) if settings.augment else None
     history: list[EpochLosses] = []
     for epoch in range(1, settings.max_epochs + 1):
         model.train()
         sums, seen = np.zeros(3), 0
-        permutation = order.permutation(len(train))
+        permutation = run.order.permutation(len(train))
         for start in range(0, len(train), settings.batch_size):
             positions = [int(position) for position in permutation[start : start + settings.batch_size]]
             loss_cls, loss_bbox, loss = _batch(model, train, positions, normalise, augment)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()  # type: ignore[no-untyped-call]
-            torch.nn.utils.clip_grad_norm_(trainable, 10.0)
-            optimizer.step()
-            scheduler.step()
+            run.step(loss, max_norm=10.0)
             sums += np.array([part.item() for part in (loss_cls.detach(), loss_bbox.detach(), loss.detach())]) * len(
                 positions
             )

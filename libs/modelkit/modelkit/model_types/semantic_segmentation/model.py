@@ -13,20 +13,17 @@ import torch
 from torch import nn
 from torch.nn import functional
 
+from modelkit.model_types.vision import HeadOnBackbone
+
 IGNORE_INDEX = 255  # a mask pixel with this value is not scored
 
 
-class LRASPP(nn.Module):
+class LRASPP(HeadOnBackbone):
     def __init__(self, backbone: nn.Module, num_classes: int, image_size: int, width: int = 128) -> None:
         super().__init__()
         self.backbone = backbone
         self.num_classes = num_classes
-        with torch.no_grad():
-            was_training = backbone.training
-            backbone.eval()
-            stages = self._stages(torch.zeros(1, 3, image_size, image_size))
-            backbone.train(was_training)
-        low, high = stages
+        low, high = self._stages(self.probe(image_size))
         self.project = nn.Sequential(
             nn.Conv2d(high.shape[1], width, 1, bias=False), nn.BatchNorm2d(width), nn.ReLU(inplace=True)
         )
@@ -34,26 +31,15 @@ class LRASPP(nn.Module):
         self.low_classifier = nn.Conv2d(low.shape[1], num_classes, 1)
         self.high_classifier = nn.Conv2d(width, num_classes, 1)
 
-    def _stages(self, pixels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    @staticmethod
+    def _stages(stages: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
         """The finer map (stride 8, or the finest a small backbone has) and the last one."""
-        stages: list[torch.Tensor] = self.backbone.stages(pixels)  # type: ignore[operator]
         return stages[max(0, len(stages) - 3)], stages[-1]
 
     def forward(self, pixels: torch.Tensor) -> torch.Tensor:
         """(N, classes, H, W) logits at the input's size."""
-        low, high = self._stages(pixels)
+        low, high = self._stages(self.stages(pixels))
         x = self.project(high) * self.gate(high)
         x = functional.interpolate(x, size=low.shape[-2:], mode="bilinear", align_corners=False)
         logits = self.low_classifier(low) + self.high_classifier(x)
         return functional.interpolate(logits, size=pixels.shape[-2:], mode="bilinear", align_corners=False)
-
-    def freeze_backbone(self) -> None:
-        """The last-layer method: the backbone's weights and batch statistics stay as they are."""
-        self.backbone.requires_grad_(False)
-        self.backbone.eval()
-
-    def train(self, mode: bool = True) -> LRASPP:
-        super().train(mode)
-        if mode and not any(parameter.requires_grad for parameter in self.backbone.parameters()):
-            self.backbone.eval()
-        return self

@@ -5,7 +5,6 @@ the pixel confusion matrix at each image's own size."""
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
@@ -14,11 +13,10 @@ import torch
 from numpy.typing import NDArray
 from torch.nn import functional
 
-from modelkit.model_types.object_detection.training import FitSettings, Normalise
 from modelkit.model_types.semantic_segmentation.data import MaskAugment, SegmentationImages
 from modelkit.model_types.semantic_segmentation.metrics import confusion
 from modelkit.model_types.semantic_segmentation.model import IGNORE_INDEX, LRASPP
-from modelkit.training.loop import cosine_schedule
+from modelkit.model_types.vision import FitSettings, Normalise, Optimisation
 
 __all__ = ["EpochFigures", "FitSettings", "evaluate", "fit", "predict_masks"]
 
@@ -90,26 +88,18 @@ def fit(
     on_epoch: Callable[[EpochFigures], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
 ) -> list[EpochFigures]:
-    torch.manual_seed(settings.seed)
-    order = np.random.default_rng(settings.seed)
-    trainable = [parameter for parameter in model.parameters() if parameter.requires_grad]
-    optimizer = torch.optim.AdamW(trainable, lr=settings.learning_rate, weight_decay=settings.weight_decay)
-    total_steps = max(1, math.ceil(len(train) / settings.batch_size)) * settings.max_epochs
-    scheduler = cosine_schedule(optimizer, max(1, int(total_steps * settings.warmup_ratio)), total_steps)
+    run = Optimisation.of(model, settings, len(train))
     augment = MaskAugment(settings.seed) if settings.augment else None
     history: list[EpochFigures] = []
     for epoch in range(1, settings.max_epochs + 1):
         model.train()
         loss_sum, seen, hits, scored = 0.0, 0, 0, 0
-        permutation = order.permutation(len(train))
+        permutation = run.order.permutation(len(train))
         for start in range(0, len(train), settings.batch_size):
             positions = [int(position) for position in permutation[start : start + settings.batch_size]]
             pixels, masks = _batch(train, positions, normalise, augment)
             loss, batch_hits, batch_scored = _loss_and_hits(model, pixels, masks)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()  # type: ignore[no-untyped-call]
-            optimizer.step()
-            scheduler.step()
+            run.step(loss)
             loss_sum += loss.item() * len(positions)
             seen += len(positions)
             hits, scored = hits + batch_hits, scored + batch_scored

@@ -45,7 +45,7 @@ OPTIONS: list[tuple[str, str, str]] = [
     ("seed", "number", "Same seed, same data and options: the same model."),
     ("max_length", "number", "Tokens per example; text: 128; llm: room for 99% of the rows (long prompts cut)."),
     ("image_size", "number", "Images: the side of the centre crop in pixels; empty: the base model's."),
-    ("augment", "select:false,true", "Images, full fine-tune: random crops, flips and colour changes."),
+    ("augment", "select:false,true", "Images: random crops or zooms and flips; default: on for boxes and masks."),
     ("validation_pct", "number", "Share of the training rows held out to validate on."),
     ("lora.r", "number", "LoRA: the rank of the adapters (capacity)."),
     ("lora.alpha", "number", "LoRA: the scale of the adapters' updates."),
