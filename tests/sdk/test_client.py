@@ -287,10 +287,13 @@ def test_the_async_client(org: Org) -> None:
     assert "async" in names
 
 
-def test_a_wait_that_runs_out_of_time_says_so(org: Org) -> None:
+def test_a_wait_that_runs_out_of_time_says_so(org: Org, monkeypatch: pytest.MonkeyPatch) -> None:
     with Client(org.url, org.key) as client:
         dataset = client.datasets.upload(org.csv)
+        # Still processing, however fast this machine ingests it (a busy one could finish before the first look).
+        monkeypatch.setattr(client.datasets, "get", lambda dataset_id: dataset)
         with pytest.raises(errors.WaitTimeout) as timed_out:
-            client.datasets.wait(dataset.id, timeout_s=0, interval_s=0.05)
-        assert timed_out.value.last.id == dataset.id
+            client.datasets.wait(dataset.id, timeout_s=0.2, interval_s=0.05)
+        assert timed_out.value.last.id == dataset.id and timed_out.value.last.status == "processing"
+        monkeypatch.undo()
         client.datasets.wait(dataset.id)
