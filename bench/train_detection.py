@@ -59,13 +59,13 @@ def run_method(
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--train", type=int, default=600)
+    parser.add_argument("--train", type=int, default=1200)
     parser.add_argument("--test", type=int, default=300)
     parser.add_argument("--canvas", type=int, default=128)
     parser.add_argument("--min-side", type=int, default=28)
     parser.add_argument("--max-side", type=int, default=56)
-    parser.add_argument("--epochs-last-layer", type=int, default=12)
-    parser.add_argument("--epochs-full", type=int, default=12)
+    parser.add_argument("--epochs-last-layer", type=int, default=16)
+    parser.add_argument("--epochs-full", type=int, default=24)
     parser.add_argument("--synthetic", action="store_true")
     args = parser.parse_args()
 
