@@ -3,11 +3,22 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Any, Literal
+from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from automl_proto.ids import ResourceId
+
+# What a model answers (proto.outputs), named here too: callers take every inference contract from here.
+from automl_proto.outputs import Detection as Detection
+from automl_proto.outputs import Detections as Detections
+from automl_proto.outputs import Generation as Generation
+from automl_proto.outputs import HeadPrediction as HeadPrediction
+from automl_proto.outputs import Output as Output
+from automl_proto.outputs import Prediction as Prediction
+from automl_proto.outputs import Segmentation as Segmentation
+from automl_proto.outputs import TokenUsage as TokenUsage
+from automl_proto.outputs import output_of as output_of
 
 DeploymentStatus = Literal["deploying", "ready", "failed", "deleting"]
 TaskStatus = Literal["queued", "running", "succeeded", "failed"]
@@ -223,58 +234,6 @@ class PredictRequest(BaseModel):
     inputs: list[PredictInput] = Field(
         min_length=1, description="texts; images for image models; prompts or messages for llm models"
     )
-
-
-class HeadPrediction(BaseModel):
-    predicted: list[str] = Field(description="by the model's thresholds: one class, or any number when multi-label")
-    scores: dict[str, float] = Field(description="every class, highest first")
-
-
-class Prediction(BaseModel):
-    heads: dict[str, HeadPrediction]
-
-
-class Detection(BaseModel):
-    label: str
-    score: float
-    box: list[float] = Field(description="[x_min, y_min, x_max, y_max] in the input image's pixels")
-
-
-class Detections(BaseModel):
-    """An object detector's answer: the objects found, best first."""
-
-    detections: list[Detection]
-
-
-class Segmentation(BaseModel):
-    """A semantic segmenter's answer: a class per pixel of the input image."""
-
-    mask_png_base64: str = Field(description="a one-channel PNG of the image's size; pixel value i is classes[i]")
-    classes: list[str]
-    pixel_shares: dict[str, float] = Field(description="each class's share of the image's pixels")
-
-
-class TokenUsage(BaseModel):
-    prompt_tokens: int
-    completion_tokens: int
-    total_tokens: int
-
-
-class Generation(BaseModel):
-    """An llm model's reply."""
-
-    text: str
-    finish_reason: Literal["stop", "length"]
-    usage: TokenUsage
-
-
-Output = Prediction | Generation | Detections | Segmentation
-_OUTPUT: TypeAdapter[Output] = TypeAdapter(Output)
-
-
-def output_of(data: Any) -> Output:
-    """A replica's answer for one input, as its schema."""
-    return _OUTPUT.validate_python(data)
 
 
 class PredictResponse(BaseModel):
