@@ -60,6 +60,8 @@ async def test_both_methods_train_and_report_the_guides_figures(
     org: OrgClient, segmenters: dict[str, dict[str, Any]]
 ) -> None:
     for model in segmenters.values():
+        progress = model["progress"]  # the progress line: epochs, steps, loss, speed
+        assert progress["epoch"] == 10 and progress["loss"] > 0 and progress["step"] == progress["total_steps"]
         metrics = (await org.get(f"/v1/models/{model['id']}/metrics")).json()
         report = metrics["segmentation"]
         assert set(report["metrics"]) == {"aAcc", "mIoU", "mAcc"}

@@ -68,7 +68,8 @@ async def test_a_detector_trains_and_reports_cocos_figures(org: OrgClient, train
         assert created.status_code == 201, created.text
         model = await wait_model(org, created.json()["id"])
         assert model["status"] == "succeeded", model
-        assert model["options"]["batch_size"] == 16  # the type's default, filled in
+        assert model["options"]["batch_size"] == 16 and model["options"]["augment"]  # the type's defaults, filled in
+        assert model["progress"]["epoch"] == 6 and model["progress"]["loss"] > 0
         metrics = (await org.get(f"/v1/models/{model['id']}/metrics")).json()
         detection = metrics["detection"]
         assert set(GUIDE_NAMES) <= set(detection["metrics"])

@@ -95,6 +95,7 @@ class DetectionJob(VisionJob):
 
         def on_epoch(epoch: EpochLosses) -> None:
             self.report("epoch", "", step=epoch.epoch * steps_per_epoch, **vars(epoch))
+            self.progress(epoch.epoch, epoch.loss, settings, len(train), started)
 
         started = time.monotonic()
         history = fit(

@@ -96,6 +96,7 @@ class SegmentationJob(VisionJob):
         def on_epoch(epoch: EpochFigures) -> None:
             named: dict[str, Any] = epoch.named()
             self.report("epoch", "", step=epoch.epoch * steps_per_epoch, **named)
+            self.progress(epoch.epoch, epoch.train_loss, settings, len(train), started)
 
         started = time.monotonic()
         history = fit(

@@ -5,12 +5,13 @@ from the run's options, and publishing the model (its folder, ``model.json``, th
 from __future__ import annotations
 
 import json
+import time
 
 import numpy as np
 
 from automl_common.storage import upload_directory, upload_file
 from automl_proto.metrics import RunEvaluation
-from modelkit.model_types.vision import BackboneHeadTask, Network, VisionManifest
+from modelkit.model_types.vision import BackboneHeadTask, FitSettings, Network, VisionManifest
 from trainer_svc.worker.data import read_split
 from trainer_svc.worker.job import BadInput, Job
 
@@ -32,6 +33,16 @@ class VisionJob(Job):
         order = np.random.default_rng(self.options.seed).permutation(count)
         held = max(1, round(count * self.options.validation_pct / 100)) if count > 4 else 0
         return order[held:].tolist(), order[:held].tolist()
+
+    def progress(self, epoch: int, loss: float, settings: FitSettings, examples: int, started: float) -> None:
+        """The run's progress after an epoch (the model's progress line: epoch, step, loss, speed, time left)."""
+        steps_per_epoch = -(-examples // settings.batch_size)
+        elapsed = max(time.monotonic() - started, 1e-6)
+        self.report(
+            "progress", "", step=epoch * steps_per_epoch, total_steps=settings.max_epochs * steps_per_epoch,
+            epoch=float(epoch), loss=round(loss, 6), examples_per_s=round(examples * epoch / elapsed, 2),
+            eta_s=round(elapsed / epoch * (settings.max_epochs - epoch), 1),
+        )  # fmt: skip
 
     def publish(
         self,
