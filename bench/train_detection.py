@@ -65,7 +65,7 @@ def main() -> None:
     parser.add_argument("--min-side", type=int, default=28)
     parser.add_argument("--max-side", type=int, default=56)
     parser.add_argument("--epochs-last-layer", type=int, default=16)
-    parser.add_argument("--epochs-full", type=int, default=24)
+    parser.add_argument("--epochs-full", type=int, default=28)
     parser.add_argument("--synthetic", action="store_true")
     args = parser.parse_args()
 
