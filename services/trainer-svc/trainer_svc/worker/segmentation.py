@@ -84,12 +84,7 @@ class SegmentationJob(VisionJob):
         test = segmentation_data.load(self.files(test_images), self.files(test_masks), size)
         kept, held = self.validation_part(len(everything))
         train, validation = everything.subset(kept), everything.subset(held)
-        trainable = sum(parameter.numel() for parameter in model.parameters() if parameter.requires_grad)
-        self.report(
-            "log",
-            f"{len(train)} training, {len(validation)} validation and {len(test)} test images; {len(classes)} "
-            f"classes; {trainable:,} trainable parameters; input {size} px",
-        )
+        self.describe(model, len(train), len(validation), len(test), len(classes), size)
         settings = FitSettings.of(options)
         steps_per_epoch = -(-len(train) // settings.batch_size)
 

@@ -11,7 +11,7 @@ import numpy as np
 
 from automl_common.storage import upload_directory, upload_file
 from automl_proto.metrics import RunEvaluation
-from modelkit.model_types.vision import BackboneHeadTask, FitSettings, Network, VisionManifest
+from modelkit.model_types.vision import BackboneHeadTask, FitSettings, HeadOnBackbone, Network, VisionManifest
 from trainer_svc.worker.data import read_split
 from trainer_svc.worker.job import BadInput, Job
 
@@ -33,6 +33,15 @@ class VisionJob(Job):
         order = np.random.default_rng(self.options.seed).permutation(count)
         held = max(1, round(count * self.options.validation_pct / 100)) if count > 4 else 0
         return order[held:].tolist(), order[:held].tolist()
+
+    def describe(self, model: HeadOnBackbone, train: int, validation: int, test: int, classes: int, size: int) -> None:
+        """The run's log line before training: its parts, classes, trainable weights and input size."""
+        trainable = sum(parameter.numel() for parameter in model.parameters() if parameter.requires_grad)
+        self.report(
+            "log",
+            f"{train} training, {validation} validation and {test} test images; {classes} classes; "
+            f"{trainable:,} trainable parameters; input {size} px",
+        )
 
     def progress(self, epoch: int, loss: float, settings: FitSettings, examples: int, started: float) -> None:
         """The run's progress after an epoch (the model's progress line: epoch, step, loss, speed, time left)."""

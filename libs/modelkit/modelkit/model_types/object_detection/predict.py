@@ -76,9 +76,8 @@ class DetectorPredictor:
             return []
         size = self.manifest.image_size
         decoded = [decode_image(ask.image, size, max_pixels) for ask in asks]
-        pixels = torch.from_numpy(np.stack([pixels for pixels, _, _ in decoded])).to(self.device)
-        normalise = self.normalise
-        normalised = (pixels.float() - normalise.mean.to(self.device)) / normalise.std.to(self.device)
+        pixels = torch.from_numpy(np.stack([pixels for pixels, _, _ in decoded]))
+        normalised = self.normalise(pixels).to(self.device)
         most = max(ask.max_detections for ask in asks)
         found = decode(self.model(normalised), self.model.stride, most)
         classes = self.manifest.classes
