@@ -14,13 +14,13 @@ from modelkit.model_types.image_classification.images import DEFAULT_MAX_PIXELS
 from modelkit.model_types.object_detection.data import decode as decode_image
 from modelkit.model_types.semantic_segmentation import SemanticSegmentation
 from modelkit.model_types.semantic_segmentation.data import mask_png
-from modelkit.model_types.semantic_segmentation.model import LRASPP
+from modelkit.model_types.semantic_segmentation.model import Segmenter
 from modelkit.model_types.semantic_segmentation.training import predict_masks
 from modelkit.model_types.vision import VisionManifest
 
 
 class SegmenterPredictor:
-    def __init__(self, model: LRASPP, manifest: VisionManifest, device: str = "cpu") -> None:
+    def __init__(self, model: Segmenter, manifest: VisionManifest, device: str = "cpu") -> None:
         self.model = model
         self.manifest = manifest
 

@@ -15,7 +15,7 @@ from torch.nn import functional
 
 from modelkit.model_types.semantic_segmentation.data import MaskAugment, SegmentationImages
 from modelkit.model_types.semantic_segmentation.metrics import confusion
-from modelkit.model_types.semantic_segmentation.model import IGNORE_INDEX, LRASPP
+from modelkit.model_types.semantic_segmentation.model import IGNORE_INDEX, Segmenter
 from modelkit.model_types.vision import FitSettings, Normalise, Optimisation
 
 __all__ = ["EpochFigures", "FitSettings", "evaluate", "fit", "predict_masks"]
@@ -54,7 +54,7 @@ def _batch(
     return normalise(torch.stack(pixels)), torch.stack(masks)
 
 
-def _loss_and_hits(model: LRASPP, pixels: torch.Tensor, masks: torch.Tensor) -> tuple[torch.Tensor, int, int]:
+def _loss_and_hits(model: Segmenter, pixels: torch.Tensor, masks: torch.Tensor) -> tuple[torch.Tensor, int, int]:
     logits = model(pixels)
     loss = functional.cross_entropy(logits, masks, ignore_index=IGNORE_INDEX)
     scored = masks != IGNORE_INDEX
@@ -63,7 +63,7 @@ def _loss_and_hits(model: LRASPP, pixels: torch.Tensor, masks: torch.Tensor) -> 
 
 
 @torch.no_grad()
-def validation_loss(model: LRASPP, images: SegmentationImages, normalise: Normalise, batch_size: int) -> float:
+def validation_loss(model: Segmenter, images: SegmentationImages, normalise: Normalise, batch_size: int) -> float:
     model.eval()
     total, seen = 0.0, 0
     for positions in _chunks(len(images), batch_size):
@@ -80,7 +80,7 @@ def _chunks(count: int, size: int) -> Iterator[list[int]]:
 
 
 def fit(
-    model: LRASPP,
+    model: Segmenter,
     train: SegmentationImages,
     validation: SegmentationImages | None,
     settings: FitSettings,
@@ -120,7 +120,11 @@ def fit(
 
 @torch.no_grad()
 def predict_masks(
-    model: LRASPP, pixels: NDArray[np.uint8], sizes: list[tuple[int, int]], normalise: Normalise, batch_size: int = 16
+    model: Segmenter,
+    pixels: NDArray[np.uint8],
+    sizes: list[tuple[int, int]],
+    normalise: Normalise,
+    batch_size: int = 16,
 ) -> Iterator[tuple[NDArray[np.uint8], NDArray[np.float32]]]:
     """Per image: its predicted mask at its own (width, height), and each class's share of its pixels."""
     model.eval()
@@ -139,7 +143,7 @@ def predict_masks(
 
 
 def evaluate(
-    model: LRASPP, images: SegmentationImages, normalise: Normalise, batch_size: int = 16
+    model: Segmenter, images: SegmentationImages, normalise: Normalise, batch_size: int = 16
 ) -> tuple[NDArray[np.int64], list[NDArray[np.uint8]]]:
     """The pixel confusion matrix over the images (at each one's own size), and the predicted masks."""
     sizes = [(int(mask.shape[1]), int(mask.shape[0])) for mask in images.originals]
