@@ -35,13 +35,16 @@ class ModelInputs(Protocol):
 class Examples:
     inputs: ModelInputs
     targets: list[HeadTargets]
+    keys: list[bytes] | None = None  # each input's digest (``embedding_cache.row_key``), where known
 
     def __len__(self) -> int:
         return len(self.inputs)
 
     def subset(self, positions: NDArray[np.int64]) -> Examples:
         return Examples(
-            self.inputs.subset(positions), [HeadTargets(t.values[positions], t.multilabel) for t in self.targets]
+            self.inputs.subset(positions),
+            [HeadTargets(t.values[positions], t.multilabel) for t in self.targets],
+            [self.keys[int(p)] for p in positions] if self.keys is not None else None,
         )
 
     def target_tensors(self, positions: NDArray[np.int64]) -> list[torch.Tensor]:

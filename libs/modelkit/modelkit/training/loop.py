@@ -134,6 +134,7 @@ class FitResult:
     seconds: float = 0.0
     examples_per_s: float | None = None
     embedding_s: float = 0.0
+    embedded_rows: int = 0  # rows a frozen encoder embedded (the others came from an embedding cache)
 
 
 def trainable_state(model: nn.Module) -> dict[str, torch.Tensor]:

@@ -23,6 +23,7 @@ from modelkit.classifier import MultiHeadClassifier, probabilities
 from modelkit.losses import balanced_weights, multi_head_loss
 from modelkit.metrics import HeadInput, evaluate
 from modelkit.training.data import Examples, ModelInputs
+from modelkit.training.embedding_cache import Embedded, EmbeddingCache
 from modelkit.training.loop import FitResult, Hooks, autocast, device_of
 from modelkit.training.loop import train as train_loop
 from modelkit.training.selection import selection_name, selection_value
@@ -49,6 +50,16 @@ def embed(
             pooled = model.embed(**{name: tensor.to(device) for name, tensor in batch.items()})
         out[torch.from_numpy(positions)] = pooled.float().cpu()
     return out
+
+
+def embed_examples(
+    model: MultiHeadClassifier, examples: Examples, precision: Precision, cache: EmbeddingCache | None
+) -> Embedded:
+    """``embed`` over the examples, through ``cache`` where there is one and the examples' keys are known."""
+    if cache is not None and examples.keys is not None:
+        hidden = model.spec.encoder.hidden_size
+        return cache.embed(examples.inputs, examples.keys, hidden, lambda part: embed(model, part, precision=precision))
+    return Embedded(embed(model, examples.inputs, precision=precision), len(examples))
 
 
 @torch.no_grad()
@@ -90,9 +101,12 @@ class ClassifierObjective:
     """A multi-head classifier's heads (and encoder, unless frozen) against its examples' labels."""
 
     def __init__(
-        self, model: MultiHeadClassifier, method: str, options: TrainingOptions, train: Examples, validation: Examples
-    ) -> None:
+        self, model: MultiHeadClassifier, method: str, options: TrainingOptions, train: Examples, validation: Examples,
+        cache: EmbeddingCache | None = None,
+    ) -> None:  # fmt: skip
         self.model = model
+        self.cache = cache  # where the frozen encoder's embeddings are kept between runs
+        self.embedded = 0  # rows the frozen encoder embedded (the others came from ``cache``)
         self.method = method
         self.options = options
         self.train = train
@@ -121,10 +135,11 @@ class ClassifierObjective:
             return 0.0
         begin = time.perf_counter()
         precision = self.options.precision
-        self.train_embeddings = embed(self.model, self.train.inputs, precision=precision)
-        self.validation_embeddings = (
-            embed(self.model, self.validation.inputs, precision=precision) if len(self.validation) else None
-        )
+        train = embed_examples(self.model, self.train, precision, self.cache)
+        self.train_embeddings, self.embedded = train.vectors, train.computed
+        if len(self.validation):
+            validation = embed_examples(self.model, self.validation, precision, self.cache)
+            self.validation_embeddings, self.embedded = validation.vectors, self.embedded + validation.computed
         return time.perf_counter() - begin
 
     def parameter_groups(self, options: TrainingOptions) -> list[dict[str, Any]]:
@@ -175,9 +190,13 @@ def fit(
     validation: Examples,
     hooks: Hooks,
     resume: dict[str, Any] | None = None,
+    cache: EmbeddingCache | None = None,
 ) -> FitResult:
     """Train ``model`` in place (its trainable parameters must already be set by the method) and return the
-    history and the selected weights. ``resume`` is a checkpoint given earlier to ``hooks.checkpoint``."""
+    history and the selected weights. ``resume`` is a checkpoint given earlier to ``hooks.checkpoint``;
+    ``cache`` keeps the frozen encoder's embeddings between runs (last layer, examples with keys)."""
     options = options.resolved(method)
-    objective = ClassifierObjective(model, method, options, train, validation)
-    return train_loop(objective, options, hooks, resume)
+    objective = ClassifierObjective(model, method, options, train, validation, cache)
+    result = train_loop(objective, options, hooks, resume)
+    result.embedded_rows = objective.embedded
+    return result

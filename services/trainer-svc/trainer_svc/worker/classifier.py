@@ -31,6 +31,8 @@ from modelkit.card import CardInputs, render_model_card
 from modelkit.classifier import ClassifierSpec, HeadConfig, MultiHeadClassifier
 from modelkit.model_types.base import Preprocessor
 from modelkit.training.data import Examples, ModelInputs, validation_split
+from modelkit.training.embedding_cache import EmbeddingCache, row_key
+from modelkit.training.loop import resolve_precision
 from modelkit.training.selection import selection_name
 from modelkit.training.trainer import INFERENCE_BATCH, fit
 from trainer_svc.worker.data import SnapshotRows, heads_of, overlap, read_rows, read_split
@@ -54,6 +56,7 @@ class Inputs:
     test: Examples
     test_rows: SnapshotRows
     overlap: int = 0  # test rows whose input is also a training row's (leakage)
+    cache: EmbeddingCache | None = None  # the frozen encoder's embeddings kept between runs (last layer)
 
 
 class ClassifierJob(Job):
@@ -81,6 +84,28 @@ class ClassifierJob(Job):
         inputs.save(partial)
         partial.replace(path)
         return inputs
+
+    def embedding_cache(self, preprocessor: Preprocessor, parent_dir: Path | None) -> EmbeddingCache | None:
+        """Where a last-layer run keeps its frozen encoder's embeddings for the next run on the same base model
+        (a head retrained on an edited dataset embeds only the rows that changed): in the org's own folder, by
+        type, base model, pre-processing, precision and device. None where the encoder trains, or is a parent's
+        fine-tuned one."""
+        if self.spec.method != "last_layer" or self.settings.embedding_cache_bytes == 0:
+            return None
+        if parent_dir is not None and artifacts.ArtifactManifest.read(parent_dir).method != "last_layer":
+            return None
+        device = self.world.device()
+        identity = ":".join(
+            (
+                self.spec.model_type,
+                self.spec.base_model.sha256,
+                preprocessor.cache_key(),
+                resolve_precision(self.options.precision, device),
+                device.type,
+            )
+        )
+        root = self.settings.cache_dir.resolve() / "embeddings" / self.spec.org_id
+        return EmbeddingCache(root, identity, self.settings.embedding_cache_bytes)
 
     def parent_dir(self) -> Path | None:
         if self.spec.parent is None:
@@ -168,10 +193,18 @@ class ClassifierJob(Job):
         )
         resume = self.load_checkpoint()
         result = fit(
-            inputs.model, spec.method, self.options, inputs.train, inputs.validation, LoopHooks(self), resume=resume
-        )
+            inputs.model, spec.method, self.options, inputs.train, inputs.validation, LoopHooks(self), resume=resume,
+            cache=inputs.cache,
+        )  # fmt: skip
         if not self.world.leader:
             return
+        if inputs.cache is not None:
+            rows = len(inputs.train) + len(inputs.validation)
+            self.report(
+                "log",
+                f"embedded {result.embedded_rows} of {rows} training and validation rows in {result.embedding_s:.1f} s"
+                f" (the others' embeddings kept from earlier runs on this base model)",
+            )
         self.report("log", f"training done in {result.seconds:.1f} s; chosen epoch {result.best_epoch}")
         self.finish(inputs, result)
 
@@ -198,14 +231,25 @@ class ClassifierJob(Job):
             test_content = f"{spec.train.sha256}:{spec.split_key}:test"
         if not train_rows.inputs:
             raise BadInput("the training snapshot has no rows to train on")
-        train_all = Examples(self.encoded(preprocessor, self.raw(train_rows), train_content), train_rows.targets)
-        test = Examples(self.encoded(preprocessor, self.raw(test_rows), test_content), test_rows.targets)
+        train_all = Examples(
+            self.encoded(preprocessor, self.raw(train_rows), train_content),
+            train_rows.targets,
+            [row_key(value) for value in train_rows.inputs],
+        )
+        test = Examples(
+            self.encoded(preprocessor, self.raw(test_rows), test_content),
+            test_rows.targets,
+            [row_key(value) for value in test_rows.inputs],
+        )
         train_positions, validation_positions = validation_split(
             train_all.targets, self.options.validation_pct, self.options.seed
         )
         train, validation = train_all.subset(train_positions), train_all.subset(validation_positions)
         shared = overlap(train_rows.inputs, test_rows.inputs)
-        return Inputs(model, preprocessor, base_dir, parent_dir, kept, train, validation, test, test_rows, shared)
+        cache = self.embedding_cache(preprocessor, parent_dir)
+        return Inputs(
+            model, preprocessor, base_dir, parent_dir, kept, train, validation, test, test_rows, shared, cache
+        )
 
     def raw(self, rows: SnapshotRows) -> list[Any]:
         return self.task.raw_inputs(rows.inputs, self)

@@ -15,7 +15,7 @@ from modelkit.classifier import HeadConfig, MultiHeadClassifier
 from modelkit.examples import hardest
 from modelkit.metrics import HeadInput, delta, evaluate, majority_baseline
 from modelkit.training.data import Examples
-from modelkit.training.trainer import embed, head_scores, report_for
+from modelkit.training.trainer import embed_examples, head_scores, report_for
 
 if TYPE_CHECKING:
     from modelkit.model_types.base import ClassifierTask
@@ -66,7 +66,7 @@ class Scored:
 
 def evaluate_run(prepared: Inputs, precision: Any, parent_scores: ParentScores, parent_label: str = "") -> Scored:
     model, test = prepared.model, prepared.test
-    scores = head_scores(model, embed(model, test.inputs, precision=precision))
+    scores = head_scores(model, embed_examples(model, test, precision, prepared.cache).vectors)
     report = report_for(model, test, scores)
     inputs = [
         HeadInput(head.name, head.classes, target.values, head_scores_, head.multilabel)

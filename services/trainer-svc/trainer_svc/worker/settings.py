@@ -17,6 +17,9 @@ class WorkerSettings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="AUTOML_WORKER_", extra="ignore")
 
     cache_dir: Path = Field(default=Path(".automl/cache"), description="base models and token ids, by content hash")
+    embedding_cache_bytes: int = Field(
+        default=2 * 1024**3, ge=0, description="a frozen encoder's embeddings kept between runs, per org; 0: off"
+    )
     threads: int = Field(default=0, ge=0, le=256, description="torch threads; 0: torch's default")
     event_attempts: int = Field(default=5, ge=1, le=50)
     checkpoint_every_steps: int = Field(default=0, ge=0, description="also checkpoint every N steps; 0: off")
