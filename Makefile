@@ -69,6 +69,7 @@ bench: install datasets
 	$(PY) -m bench.snapshot_build
 	$(PY) -m bench.metrics
 	$(PY) -m bench.train_text
+	$(PY) -m bench.retrain_embeddings
 	$(PY) -m bench.train_distributed
 	$(PY) -m bench.train_image
 	$(PY) -m bench.train_detection

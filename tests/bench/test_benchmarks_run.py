@@ -25,6 +25,7 @@ QUICK = [
         ["--rows", "200", "--epochs-last-layer", "2", "--epochs-lora", "1", "--epochs-full", "1", "--plain-steps", "3"],
         "ratio",
     ),
+    ("bench.retrain_embeddings", ["--rows", "200", "--edited", "2"], "ratio"),
     ("bench.train_distributed", ["--rows", "64"], "ratio"),
     (
         "bench.train_image",

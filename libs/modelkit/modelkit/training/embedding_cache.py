@@ -58,19 +58,25 @@ class EmbeddingCache:
         if len(keys) != len(inputs):
             raise ValueError(f"{len(keys)} keys for {len(inputs)} inputs")
         out = torch.empty(len(inputs), hidden)
-        wanted = {key: position for position, key in enumerate(keys)}
+        wanted: dict[bytes, list[int]] = {}
+        for position, key in enumerate(keys):
+            wanted.setdefault(key, []).append(position)  # an input twice in the rows: both filled
         found = np.zeros(len(inputs), dtype=bool)
         for chunk in self._chunks():
             chunk_keys, vectors = self._read(chunk)
             if vectors is None or vectors.shape[1] != hidden:
                 continue
-            positions_of = (wanted.get(key.tobytes()) for key in chunk_keys)
-            hits = [(row, at) for row, at in enumerate(positions_of) if at is not None and not found[at]]
-            if not hits:
+            rows, positions = [], []
+            for row, key in enumerate(chunk_keys):
+                for position in wanted.get(key.tobytes(), ()):
+                    if not found[position]:
+                        rows.append(row)
+                        positions.append(position)
+            if not rows:
                 continue
-            rows, positions = (np.array(column, dtype=np.int64) for column in zip(*hits, strict=True))
-            out[torch.from_numpy(positions)] = torch.from_numpy(vectors[rows].astype(np.float32))
-            found[positions] = True
+            at = np.array(positions, dtype=np.int64)
+            out[torch.from_numpy(at)] = torch.from_numpy(vectors[np.array(rows, dtype=np.int64)].astype(np.float32))
+            found[at] = True
             _touch(chunk)
         missing = np.flatnonzero(~found)
         if len(missing):

@@ -75,6 +75,7 @@ def test_a_retrained_head_embeds_only_the_edited_rows_and_learns_the_same(base: 
 
 def test_cached_embeddings_equal_the_encoders_and_another_encoders_are_apart(base: Path, tmp_path: Path) -> None:
     rows, labels = texts(24)
+    rows[3] = rows[1]  # an input twice in the rows: both read from the cache
     data = examples(base, rows, labels)
     encoder = last_layer(base)
     fresh = embed(encoder, data.inputs)
