@@ -12,7 +12,7 @@ import numpy as np
 import torch
 
 from modelkit import artifacts
-from modelkit.classifier import MultiHeadClassifier
+from modelkit.classifier import HeadConfig, MultiHeadClassifier
 from modelkit.model_types.base import Preprocessor
 from modelkit.training.trainer import embed, head_scores
 
@@ -36,16 +36,20 @@ class ClassifierPredictor:
         return head_scores(self.model, embed(self.model, self.preprocessor.encode(raw)))
 
     def predict(self, raw: Sequence[Any]) -> list[dict[str, Any]]:
-        per_head = self.scores(raw)
-        outputs: list[dict[str, Any]] = [{"heads": {}} for _ in raw]
-        for head, matrix in zip(self.model.spec.heads, per_head, strict=True):
-            for row, output in zip(matrix, outputs, strict=True):
-                order = np.argsort(-row, kind="stable")
-                if head.multilabel:
-                    thresholds = head.thresholds or [0.5] * len(head.classes)
-                    predicted = [head.classes[i] for i in order if row[i] >= thresholds[i]]
-                else:
-                    predicted = [head.classes[int(order[0])]]
-                scores = {head.classes[i]: round(float(row[i]), 6) for i in order}
-                output["heads"][head.name] = {"predicted": predicted, "scores": scores}
-        return outputs
+        return answers(self.model.spec.heads, self.scores(raw), len(raw))
+
+
+def answers(heads: Sequence[HeadConfig], per_head: list[np.ndarray[Any, Any]], count: int) -> list[dict[str, Any]]:
+    """Per input, each head's scores (best first) and predicted classes, from each head's score matrix."""
+    outputs: list[dict[str, Any]] = [{"heads": {}} for _ in range(count)]
+    for head, matrix in zip(heads, per_head, strict=True):
+        for row, output in zip(matrix, outputs, strict=True):
+            order = np.argsort(-row, kind="stable")
+            if head.multilabel:
+                thresholds = head.thresholds or [0.5] * len(head.classes)
+                predicted = [head.classes[i] for i in order if row[i] >= thresholds[i]]
+            else:
+                predicted = [head.classes[int(order[0])]]
+            scores = {head.classes[i]: round(float(row[i]), 6) for i in order}
+            output["heads"][head.name] = {"predicted": predicted, "scores": scores}
+    return outputs
