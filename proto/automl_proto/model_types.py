@@ -22,6 +22,7 @@ Capability = Literal[
     "thresholds",  # its scores are probabilities a deployment cuts at operating points (per head and class)
     "exportable",  # its models are exported (``/v1/models/{id}/export``): merged or an adapter; a vision model's folder
     "shares_base",  # LoRA models of one base share a replica, their adapters switched per request
+    "shares_encoder",  # last-layer models of one base share a replica: its encoder held once, their heads apart
     "from_parent",  # a model may start from a parent model of the org (retraining heads)
     "generates",  # a call generates tokens (the playground holds a replica, answers stream)
     "detects",  # an answer is the image's objects as boxes: a call may set score_threshold and max_detections,
@@ -122,7 +123,7 @@ TABLE: dict[str, ModelTypeInfo] = {
             ("last_layer", "lora", "full"),
             "modelkit.model_types.text_classification:TextClassification",
             {method: {"max_length": 128} for method in ("last_layer", "lora", "full")},
-            frozenset({"thresholds", "from_parent"}),
+            frozenset({"thresholds", "from_parent", "shares_encoder"}),
         ),
         ModelTypeInfo(
             "image_classification",
@@ -138,7 +139,7 @@ TABLE: dict[str, ModelTypeInfo] = {
                 # a convnet's batch norms and small weights fine-tune at a larger rate than a transformer's
                 "full": {"learning_rate": 1e-3, "max_epochs": 3},
             },
-            frozenset({"thresholds", "from_parent"}),
+            frozenset({"thresholds", "from_parent", "shares_encoder"}),
         ),
         ModelTypeInfo(
             "llm",

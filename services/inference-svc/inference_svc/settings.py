@@ -63,6 +63,14 @@ class InferenceSettings(ServiceSettings):
     playground_max_adapters: int = Field(
         default=8, ge=1, le=1024, description="LoRA llm adapters one base model's playground replica keeps loaded"
     )
+    playground_shared_heads: bool = Field(
+        default=True,
+        description="the playground answers last-layer classifiers on one replica per base model (its encoder "
+        "held once, each model's heads loaded beside it); false: each model loaded whole, as other models are",
+    )
+    playground_max_head_bytes: int = Field(
+        default=512 * 1024**2, ge=1024, le=64 * 1024**3, description="heads one shared-encoder replica keeps loaded"
+    )
 
     max_inputs_per_request: int = Field(default=64, ge=1, le=10_000, description="inputs in one predict call")
     max_text_chars: int = Field(default=20_000, ge=1, le=1_000_000, description="characters of one text input")

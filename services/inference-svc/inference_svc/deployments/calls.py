@@ -20,7 +20,7 @@ from inference_svc.deployments.operating_point import Rule
 from inference_svc.errors import PlaygroundBusy, PredictionFailed, PromptTooLong
 from inference_svc.metrics import InferenceMetrics
 from inference_svc.serving.loader import ModelInput, ModelSource
-from inference_svc.serving.replicas import ReplicaResources, adapters_app, playground_app
+from inference_svc.serving.replicas import ReplicaResources, adapters_app, playground_app, shared_heads_app
 from inference_svc.serving.runtime import ServeRuntime
 from inference_svc.settings import InferenceSettings
 from inference_svc.usage.meter import Payer, TokenMeter
@@ -67,6 +67,7 @@ class ServeCalls:
         )
         self._playground_ready: asyncio.Task[None] | None = None
         self._adapters_ready: dict[str, asyncio.Task[None]] = {}  # by base model sha256
+        self._heads_ready: dict[str, asyncio.Task[None]] = {}  # by base model sha256
         self.resources = ReplicaResources(
             num_cpus=settings.replica_num_cpus,
             num_gpus=settings.replica_num_gpus,
@@ -78,7 +79,7 @@ class ServeCalls:
         )
 
     async def aclose(self) -> None:
-        for task in (self._playground_ready, *self._adapters_ready.values()):
+        for task in (self._playground_ready, *self._adapters_ready.values(), *self._heads_ready.values()):
             if task is not None:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
@@ -163,12 +164,17 @@ class ServeCalls:
     async def playground(
         self, artifacts: ModelArtifacts, inputs: Sequence[ModelInput], payer: Payer
     ) -> list[dict[str, Any]]:
-        """Classifiers and whole llm models on the shared multiplexed app; LoRA llm models on their base
-        model's adapter app (the base held once for all of them). An llm's tokens are billed to ``payer``,
-        under the model's id."""
+        """Last-layer classifiers on their base model's shared-encoder app (the encoder held once for all of
+        them; unless ``playground_shared_heads`` is off); LoRA llm models on their base model's adapter app;
+        the other models on the shared multiplexed app. An llm's tokens are billed to ``payer``, under the
+        model's id."""
         source = self.source(artifacts)
-        if model_types.info(artifacts.model_type).can("shares_base") and artifacts.method == "lora":
+        line = model_types.info(artifacts.model_type)
+        if line.can("shares_base") and artifacts.method == "lora":
             app_name = await self.ensure_adapters(source)
+            call = self.runtime.with_source(app_name, source, inputs)
+        elif line.can("shares_encoder") and artifacts.method == "last_layer" and self.settings.playground_shared_heads:
+            app_name = await self.ensure_heads(source)
             call = self.runtime.with_source(app_name, source, inputs)
         else:
             await self.ensure_playground()
@@ -207,6 +213,22 @@ class ServeCalls:
                 max_replicas=1,
             )
             ready = self._adapters_ready[sha] = asyncio.create_task(self.runtime.run(app_name, app))
+        await asyncio.shield(ready)
+        return app_name
+
+    async def ensure_heads(self, source: ModelSource) -> str:
+        """The shared-encoder app of the source's base model, deployed on first use (once per base model)."""
+        artifacts = source.artifacts
+        key = artifacts.base_model_sha256
+        app_name = f"{self.settings.serve_app_prefix}-heads-{key[:16]}"
+        ready = self._heads_ready.get(key)
+        if ready is None or (ready.done() and ready.exception() is not None):
+            app = shared_heads_app(
+                self.base_source(artifacts),
+                max_head_bytes=self.settings.playground_max_head_bytes,
+                resources=self.resources,
+            )
+            ready = self._heads_ready[key] = asyncio.create_task(self.runtime.run(app_name, app))
         await asyncio.shield(ready)
         return app_name
 

@@ -43,14 +43,17 @@ def _as_prefix(prefix: str) -> str:
     return prefix if prefix.endswith("/") else prefix + "/"
 
 
-async def fetch_model_files(source: ModelSource, *, base_only: bool = False) -> tuple[Path, Path | None]:
+async def fetch_model_files(
+    source: ModelSource, *, base_only: bool = False, heads_only: bool = False
+) -> tuple[Path, Path | None]:
     """The model's folder and (unless a full fine-tune) its base model's folder, downloaded once; with
-    ``base_only``, the base model's alone."""
+    ``base_only``, the base model's alone; with ``heads_only``, the model's alone (a replica that holds the
+    base already)."""
     artifacts = source.artifacts
     model_dir = source.cache_dir / "models" / artifacts.model_id
     base_dir = source.cache_dir / "base-models" / artifacts.base_model_sha256
     wanted = [] if base_only else [(artifacts.artifacts_prefix, model_dir)]
-    if artifacts.method != "full" or base_only:
+    if (artifacts.method != "full" or base_only) and not heads_only:
         wanted.append((artifacts.base_model_prefix, base_dir))
     missing = [(prefix, directory) for prefix, directory in wanted if not directory.is_dir()]
     if missing:

@@ -9,6 +9,7 @@ import json
 import threading
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ray import serve
@@ -177,6 +178,45 @@ class AdapterReplica:
         model_dir, _ = await fetch_model_files(source)
         parity = model_dir / "parity.json"
         return list(json.loads(parity.read_text())) if parity.is_file() else []
+
+    def check_health(self) -> None:
+        return None
+
+
+class SharedHeadsReplica:
+    """Every last-layer classifier of one base model (the playground's): the encoder held once
+    (``modelkit.shared_encoder``), each model's heads loaded on its first request into a least-recently-used set
+    bounded by bytes. Inputs of any of its models are batched together (``DynamicBatcher``), embedded in one
+    encoder pass and scored by each input's own model's heads. Each request brings where its model's files are."""
+
+    async def __init__(  # type: ignore[misc]
+        self, base: ModelSource, torch_threads: int, max_head_bytes: int, device: str
+    ) -> None:
+        from modelkit.shared_encoder import SharedEncoder
+
+        self.thread = TorchThread(torch_threads)
+        _, base_dir = await fetch_model_files(base, base_only=True)
+        assert base_dir is not None
+        self.folders: dict[str, Path] = {}  # model id -> its downloaded folder
+        artifacts = base.artifacts
+        self.shared = await self.thread.run(
+            SharedEncoder, base_dir, artifacts.model_type, artifacts.base_model_sha256, self.folders.__getitem__,
+            device, max_head_bytes,
+        )  # fmt: skip
+        self.batcher: DynamicBatcher[tuple[str, ModelInput], dict[str, Any]] | None = None
+
+    async def _forward(self, items: list[tuple[str, ModelInput]]) -> list[dict[str, Any]]:
+        return await self.thread.run(self.shared.predict, items)
+
+    async def predict(self, source: ModelSource, inputs: Sequence[ModelInput]) -> list[dict[str, Any]]:
+        model_id = source.artifacts.model_id
+        if model_id not in self.folders:
+            self.folders[model_id], _ = await fetch_model_files(source, heads_only=True)
+        if model_id not in self.shared.models:  # a model that cannot load fails its own call, not a batch
+            await self.thread.run(self.shared.load, model_id)
+        if self.batcher is None:  # made on the loop that serves requests
+            self.batcher = DynamicBatcher(self._forward, max_batch_size=64, batch_wait_timeout_s=0.0)
+        return list(await asyncio.gather(*(self.batcher.submit((model_id, value)) for value in inputs)))
 
     def check_health(self) -> None:
         return None
@@ -357,6 +397,24 @@ def adapters_app(
     app: Application = deployment.bind(
         base, resources.torch_threads, max_adapters, resources.device, resources.generation_slice_s
     )
+    return app
+
+
+def shared_heads_app(base: ModelSource, *, max_head_bytes: int, resources: ReplicaResources) -> Application:
+    deployment = serve.deployment(
+        name="heads",
+        autoscaling_config={
+            "min_replicas": 1,
+            "max_replicas": 1,
+            "initial_replicas": 1,
+            "upscale_delay_s": resources.upscale_delay_s,
+            "downscale_delay_s": resources.downscale_delay_s,
+        },
+        max_ongoing_requests=256,  # requests wait in the replica's batch queue (as ``_batched_app``'s)
+        ray_actor_options=resources.actor_options(),
+        health_check_period_s=resources.health_check_period_s,
+    )(SharedHeadsReplica)
+    app: Application = deployment.bind(base, resources.torch_threads, max_head_bytes, resources.device)
     return app
 
 
