@@ -172,9 +172,10 @@ class DeploymentCreate(Scaling):
     name: str = Field(description="the deployment's name (1-100 characters)", min_length=1, max_length=100)
     share_base: bool = Field(
         default=False,
-        description="LoRA llm models: served from the org's one replica set for their base model, which holds "
-        "the base once and loads each such deployment's adapter per request (scaled to the largest "
-        "min_replicas and max_replicas its deployments ask for)",
+        description="LoRA llm models and last-layer classifiers: served from the org's one replica set for "
+        "their base model, which holds the base once and loads each such deployment's adapter (an llm) or heads "
+        "(a classifier) beside it, a batch mixing its deployments' inputs (scaled to the largest min_replicas "
+        "and max_replicas its deployments ask for)",
     )
 
 

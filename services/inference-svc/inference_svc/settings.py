@@ -63,6 +63,12 @@ class InferenceSettings(ServiceSettings):
     playground_max_adapters: int = Field(
         default=8, ge=1, le=1024, description="LoRA llm adapters one base model's playground replica keeps loaded"
     )
+    shared_max_head_bytes: int = Field(
+        default=512 * 1024**2,
+        ge=1024,
+        le=64 * 1024**3,
+        description="classifier heads a shared-base deployment replica keeps loaded (its org's last-layer models)",
+    )
     playground_shared_heads: bool = Field(
         default=True,
         description="the playground answers last-layer classifiers on one replica per base model (its encoder "

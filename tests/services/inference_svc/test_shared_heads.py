@@ -13,6 +13,7 @@ import pytest
 
 from automl_common.storage import FilesystemStore, download_prefix
 from modelkit.predict import ClassifierPredictor
+from tests.services.inference_svc.conftest import deploy
 from tests.support.platform import OrgClient, Platform
 from tests.support.training import model_request, register_tiny, review_rows, text_snapshot, wait_model
 
@@ -73,3 +74,47 @@ async def test_two_orgs_last_layer_models_share_one_encoder_and_keep_their_own_h
     # One shared-encoder app for both orgs' models (one base model); the multiplexed playground never needed.
     assert len([name for name in apps if name.startswith(f"{prefix}-heads-")]) == 1, sorted(apps)
     assert f"{prefix}-playground" not in apps, sorted(apps)
+
+
+async def test_shared_base_deployments_of_classifiers_answer_from_one_app_with_their_own_operating_points(
+    org: OrgClient, inference_platform: Platform, trained_model: dict[str, Any], tiny_bert: Path, tmp_path: Path
+) -> None:
+    base = await register_tiny(org, inference_platform, tiny_bert, name="tiny-bert-again")  # the same weights
+    snapshot = await text_snapshot(org, review_rows(120, seed=12), [{"column": "topic"}])
+    created = await org.post("/v1/models", json=model_request(base["id"], snapshot["id"], max_epochs=20))
+    topics = await wait_model(org, created.json()["id"])
+    assert topics["status"] == "succeeded", topics["error"]
+
+    first = await deploy(org, trained_model["id"], share_base=True, min_replicas=1)
+    second = await deploy(org, topics["id"], share_base=True, min_replicas=1)
+    assert first["share_base"] and second["share_base"]
+    state = inference_platform.apps["inference"].state
+    prefix = state.settings.serve_app_prefix
+    apps = await state.manager.runtime.states()
+    assert len([name for name in apps if name.startswith(f"{prefix}-shared-")]) == 1, sorted(apps)
+
+    strict = {"thresholds": {"sentiment": {"positive": 0.99, "negative": 0.99}}}
+    updated = await org.patch(f"/v1/deployments/{first['id']}", json={"operating_point": strict})
+    assert updated.status_code == 200, updated.text
+    answers = await asyncio.gather(
+        org.post(f"/v1/deployments/{first['id']}/predict", json={"inputs": TEXTS}),
+        org.post(f"/v1/deployments/{second['id']}/predict", json={"inputs": TEXTS}),
+    )
+    assert all(answer.status_code == 200 for answer in answers), [answer.text for answer in answers]
+    ours, theirs = (answer.json()["outputs"] for answer in answers)
+    ours_alone = await alone(inference_platform, org, trained_model["id"], tiny_bert, tmp_path / "ours")
+    topics_alone = await alone(inference_platform, org, topics["id"], tiny_bert, tmp_path / "topics")
+    for index, (mine, other) in enumerate(zip(ours, theirs, strict=True)):
+        assert_same(other, topics_alone[index])
+        scores = mine["heads"]["sentiment"]["scores"]
+        for label, score in scores.items():
+            assert score == pytest.approx(ours_alone[index]["heads"]["sentiment"]["scores"][label], abs=1e-5)
+        # The first deployment's own operating point, applied to its own heads' scores.
+        assert mine["heads"]["sentiment"]["predicted"] == [name for name in scores if scores[name] >= 0.99][:1]
+
+    full = await org.post("/v1/models", json=model_request(base["id"], snapshot["id"], "full", max_epochs=1))
+    full_model = await wait_model(org, full.json()["id"])
+    assert full_model["status"] == "succeeded", full_model["error"]
+    refused = await org.post("/v1/deployments", json={"model_id": full_model["id"], "name": "x", "share_base": True})
+    assert refused.status_code == 422
+    assert "only LoRA llm models and last-layer classifiers share a base model" in refused.json()["detail"]

@@ -61,6 +61,15 @@ def to_schema(row: DeploymentRow) -> schemas.Deployment:
     )
 
 
+def shares_base(artifacts: schemas.ModelArtifacts) -> bool:
+    """Whether the model can be served from its base model's shared replicas: a LoRA llm (its adapter) or a
+    last-layer classifier (its heads)."""
+    line = served_type(artifacts.model_type)
+    return (line.can("shares_base") and artifacts.method == "lora") or (
+        line.can("shares_encoder") and artifacts.method == "last_layer"
+    )
+
+
 def _check_replicas(max_replicas: int, settings: InferenceSettings) -> None:
     if max_replicas > settings.max_replicas_per_deployment:
         raise InvalidRequest(
@@ -115,11 +124,10 @@ async def create_deployment(
         setting="AUTOML_INFERENCE_MAX_DEPLOYMENTS_PER_ORG",
     )
     await _enforce_replicas(session, settings, org_id, request.max_replicas)
-    shares_base = served_type(artifacts.model_type).can("shares_base")
-    if request.share_base and (not shares_base or artifacts.method != "lora"):
+    if request.share_base and not shares_base(artifacts):
         raise InvalidRequest(
-            f"share_base: only LoRA llm models share a base model; {request.model_id!r} is a "
-            f"{artifacts.method} {artifacts.model_type} model"
+            f"share_base: only LoRA llm models and last-layer classifiers share a base model; "
+            f"{request.model_id!r} is a {artifacts.method} {artifacts.model_type} model"
         )
     deployment_id = new_id("dep")
     now = utcnow()

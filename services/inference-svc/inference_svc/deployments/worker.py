@@ -16,7 +16,7 @@ from automl_proto.inference import ModelArtifacts
 from inference_svc.deployments.calls import Route, ServeCalls
 from inference_svc.deployments.repository import DeploymentRepository
 from inference_svc.metrics import InferenceMetrics
-from inference_svc.serving.replicas import APP_BUILDERS, BatchingConfig, adapters_app
+from inference_svc.serving.replicas import APP_BUILDERS, BatchingConfig, adapters_app, shared_heads_app
 from inference_svc.settings import InferenceSettings
 from modelkit import model_types
 
@@ -88,11 +88,20 @@ class DeploymentManager(BackgroundWorker):
                     artifacts = ModelArtifacts.model_validate(row.artifacts)
                     shared = artifacts if row.share_base else None
                     low = high = 0
-                    if shared is not None:
+                    if shared is not None and line.family == "llm":
                         low, high = await DeploymentRepository(session).shared_scaling(app_name)
                         app = adapters_app(
                             self.calls.base_source(artifacts),
                             max_adapters=self.settings.shared_max_adapters,
+                            resources=self.calls.resources,
+                            min_replicas=low,
+                            max_replicas=high,
+                        )
+                    elif shared is not None:  # last-layer classifiers: their heads on one encoder
+                        low, high = await DeploymentRepository(session).shared_scaling(app_name)
+                        app = shared_heads_app(
+                            self.calls.base_source(artifacts),
+                            max_head_bytes=self.settings.shared_max_head_bytes,
                             resources=self.calls.resources,
                             min_replicas=low,
                             max_replicas=high,

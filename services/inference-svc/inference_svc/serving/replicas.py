@@ -400,13 +400,17 @@ def adapters_app(
     return app
 
 
-def shared_heads_app(base: ModelSource, *, max_head_bytes: int, resources: ReplicaResources) -> Application:
+def shared_heads_app(
+    base: ModelSource, *, max_head_bytes: int, resources: ReplicaResources, min_replicas: int = 1, max_replicas: int = 1
+) -> Application:
+    """The replicas of one base model's last-layer classifiers (the playground's, or an org's shared-base
+    deployments'), autoscaled on the total load of all of them."""
     deployment = serve.deployment(
         name="heads",
         autoscaling_config={
-            "min_replicas": 1,
-            "max_replicas": 1,
-            "initial_replicas": 1,
+            "min_replicas": min_replicas,
+            "max_replicas": max(max_replicas, 1),
+            "initial_replicas": max(min_replicas, 1),
             "upscale_delay_s": resources.upscale_delay_s,
             "downscale_delay_s": resources.downscale_delay_s,
         },
