@@ -210,9 +210,11 @@ async def test_shared_base_deployments_serve_their_adapters_from_one_app(
     adapter (each passed its parity check through it); deleting one leaves the other answering, and the app
     goes with the last."""
     runtime = inference_platform.apps["inference"].state.manager.runtime
+    # Serve apps outlive a platform on the process's one Ray: count this platform's only (its prefix).
+    own = f"{inference_platform.apps['inference'].state.settings.serve_app_prefix}-shared-"
 
     async def shared_apps() -> list[str]:
-        return [name for name in await runtime.states() if "-shared-" in name]
+        return [name for name in await runtime.states() if name.startswith(own)]
 
     first = await deploy(org, llm_model["id"], share_base=True, min_replicas=1)
     second = await deploy(org, reversed_model["id"], share_base=True, min_replicas=1)

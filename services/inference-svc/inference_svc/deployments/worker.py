@@ -8,6 +8,8 @@ from __future__ import annotations
 import asyncio
 import logging
 
+from ray.serve.deployment import Application
+
 from automl_common.db import Database, utcnow
 from automl_common.errors import AutoMLError
 from automl_common.http import InternalClient, url_path
@@ -88,24 +90,9 @@ class DeploymentManager(BackgroundWorker):
                     artifacts = ModelArtifacts.model_validate(row.artifacts)
                     shared = artifacts if row.share_base else None
                     low = high = 0
-                    if shared is not None and line.family == "llm":
+                    if shared is not None:
                         low, high = await DeploymentRepository(session).shared_scaling(app_name)
-                        app = adapters_app(
-                            self.calls.base_source(artifacts),
-                            max_adapters=self.settings.shared_max_adapters,
-                            resources=self.calls.resources,
-                            min_replicas=low,
-                            max_replicas=high,
-                        )
-                    elif shared is not None:  # last-layer classifiers: their heads on one encoder
-                        low, high = await DeploymentRepository(session).shared_scaling(app_name)
-                        app = shared_heads_app(
-                            self.calls.base_source(artifacts),
-                            max_head_bytes=self.settings.shared_max_head_bytes,
-                            resources=self.calls.resources,
-                            min_replicas=low,
-                            max_replicas=high,
-                        )
+                        app = self.shared_app(artifacts, line.family, low, high)
                     else:
                         app = APP_BUILDERS[line.family](
                             self.calls.source(artifacts),
@@ -136,6 +123,20 @@ class DeploymentManager(BackgroundWorker):
                     row.error = error
                     row.updated_at = utcnow()
                     return
+
+    def shared_app(self, artifacts: ModelArtifacts, family: str, low: int, high: int) -> Application:
+        """The org's app of the model's base model: LoRA llm adapters, or last-layer classifiers' heads."""
+        base = self.calls.base_source(artifacts)
+        resources = self.calls.resources
+        if family == "llm":
+            max_adapters = self.settings.shared_max_adapters
+            return adapters_app(
+                base, max_adapters=max_adapters, resources=resources, min_replicas=low, max_replicas=high
+            )
+        max_head_bytes = self.settings.shared_max_head_bytes
+        return shared_heads_app(
+            base, max_head_bytes=max_head_bytes, resources=resources, min_replicas=low, max_replicas=high
+        )
 
     async def _parity(self, route: Route) -> str | None:
         """The replies the worker generated for held-out prompts at the end of training, asked again of the

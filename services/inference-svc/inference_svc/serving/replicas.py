@@ -378,11 +378,13 @@ def llm_app(
     )
 
 
-def adapters_app(
-    base: ModelSource, *, max_adapters: int, resources: ReplicaResources, min_replicas: int, max_replicas: int
-) -> Application:
-    deployment = serve.deployment(
-        name="adapters",
+def _base_app(
+    replica: type, name: str, resources: ReplicaResources, min_replicas: int, max_replicas: int, max_ongoing: int
+) -> Any:
+    """A base model's shared replicas (an adapter app, a shared-encoder app): autoscaled on the total load of
+    the models they serve."""
+    return serve.deployment(
+        name=name,
         autoscaling_config={
             "min_replicas": min_replicas,
             "max_replicas": max(max_replicas, 1),
@@ -390,10 +392,16 @@ def adapters_app(
             "upscale_delay_s": resources.upscale_delay_s,
             "downscale_delay_s": resources.downscale_delay_s,
         },
-        max_ongoing_requests=64,
+        max_ongoing_requests=max_ongoing,
         ray_actor_options=resources.actor_options(),
         health_check_period_s=resources.health_check_period_s,
-    )(AdapterReplica)
+    )(replica)
+
+
+def adapters_app(
+    base: ModelSource, *, max_adapters: int, resources: ReplicaResources, min_replicas: int, max_replicas: int
+) -> Application:
+    deployment = _base_app(AdapterReplica, "adapters", resources, min_replicas, max_replicas, 64)
     app: Application = deployment.bind(
         base, resources.torch_threads, max_adapters, resources.device, resources.generation_slice_s
     )
@@ -404,20 +412,8 @@ def shared_heads_app(
     base: ModelSource, *, max_head_bytes: int, resources: ReplicaResources, min_replicas: int = 1, max_replicas: int = 1
 ) -> Application:
     """The replicas of one base model's last-layer classifiers (the playground's, or an org's shared-base
-    deployments'), autoscaled on the total load of all of them."""
-    deployment = serve.deployment(
-        name="heads",
-        autoscaling_config={
-            "min_replicas": min_replicas,
-            "max_replicas": max(max_replicas, 1),
-            "initial_replicas": max(min_replicas, 1),
-            "upscale_delay_s": resources.upscale_delay_s,
-            "downscale_delay_s": resources.downscale_delay_s,
-        },
-        max_ongoing_requests=256,  # requests wait in the replica's batch queue (as ``_batched_app``'s)
-        ray_actor_options=resources.actor_options(),
-        health_check_period_s=resources.health_check_period_s,
-    )(SharedHeadsReplica)
+    deployments'). Requests wait in the replica's batch queue (as ``_batched_app``'s), so many may be ongoing."""
+    deployment = _base_app(SharedHeadsReplica, "heads", resources, min_replicas, max_replicas, 256)
     app: Application = deployment.bind(base, resources.torch_threads, max_head_bytes, resources.device)
     return app
 
