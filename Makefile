@@ -76,6 +76,7 @@ bench: install datasets
 	$(PY) -m bench.train_segmentation
 	$(PY) -m bench.llm
 	$(PY) -m bench.inference
+	$(PY) -m bench.serving_scale
 	$(PY) -m bench.console
 	$(PY) -m bench.neighbours
 	bash bench/gpu.sh

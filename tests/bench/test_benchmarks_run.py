@@ -88,6 +88,7 @@ QUICK = [
     ),
     ("bench.llm", ["--pairs", "8", "--adapters", "2"], "ratio"),
     ("bench.inference", ["--rows", "300", "--requests", "20", "--seconds", "1"], "ratio"),
+    ("bench.serving_scale", ["--models", "20", "--first-calls", "3", "--requests", "64"], "ratio"),
     ("bench.console", ["--rows", "3000"], "ratio"),
     ("bench.neighbours", ["--seconds", "2"], "ratio"),
 ]
