@@ -7,7 +7,7 @@ from automl_proto import model_types
 from automl_proto.inference import ModelArtifacts
 from inference_svc.errors import ModelNotFound, ModelNotReady, ModelNotServable
 
-# The families a replica has a predictor for (``serving.loader`` and ``serving.replicas.APP_BUILDERS``, which
+# The families a replica has a predictor for (``serving.loader`` and ``serving.apps.APP_BUILDERS``, which
 # import torch and Ray): every path to a model (deployments, playground, batch) starts here, so a model of
 # another family is refused here, by name.
 SERVED_FAMILIES: frozenset[str] = frozenset({"classifier", "llm", "detector", "segmenter"})

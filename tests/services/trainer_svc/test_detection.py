@@ -12,7 +12,7 @@ from automl_proto import model_types
 from automl_proto.metrics import ModelMetrics
 from automl_proto.models import Model
 from inference_svc.models_client import SERVED_FAMILIES, model_artifacts
-from inference_svc.serving.replicas import APP_BUILDERS
+from inference_svc.serving.apps import APP_BUILDERS
 from tests.services.dataset_svc.test_upload import upload_and_wait
 from tests.services.snapshot_svc.test_snapshots import snapshot
 from tests.support.api import INTERNAL_TOKEN

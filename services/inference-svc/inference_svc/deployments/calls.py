@@ -19,8 +19,9 @@ from automl_proto.inference import ModelArtifacts
 from inference_svc.deployments.operating_point import Rule
 from inference_svc.errors import PlaygroundBusy, PredictionFailed, PromptTooLong
 from inference_svc.metrics import InferenceMetrics
+from inference_svc.serving.apps import adapters_app, playground_app, shared_heads_app
 from inference_svc.serving.loader import ModelInput, ModelSource
-from inference_svc.serving.replicas import ReplicaResources, adapters_app, playground_app, shared_heads_app
+from inference_svc.serving.replicas import ReplicaResources
 from inference_svc.serving.runtime import ServeRuntime
 from inference_svc.settings import InferenceSettings
 from inference_svc.usage.meter import Payer, TokenMeter

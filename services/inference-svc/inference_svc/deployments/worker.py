@@ -18,7 +18,8 @@ from automl_proto.inference import ModelArtifacts
 from inference_svc.deployments.calls import Route, ServeCalls
 from inference_svc.deployments.repository import DeploymentRepository
 from inference_svc.metrics import InferenceMetrics
-from inference_svc.serving.replicas import APP_BUILDERS, BatchingConfig, adapters_app, shared_heads_app
+from inference_svc.serving.apps import APP_BUILDERS, adapters_app, shared_heads_app
+from inference_svc.serving.replicas import BatchingConfig
 from inference_svc.settings import InferenceSettings
 from modelkit import model_types
 
