@@ -154,7 +154,14 @@ async def test_detectors_and_segmenters_are_jobs_as_classifiers_are(
         name = await until(job_of, f"no Job was created for the {model_type} model")
         container = cluster.job(name)["spec"]["template"]["spec"]["containers"][0]
         assert container["resources"]["limits"]["nvidia.com/gpu"] == "1"
-        secret = cluster.object("v1/secrets", f"{name}-spec")
+
+        async def spec_secret(name: str = name) -> dict[str, Any] | None:  # put once the Job exists (its owner)
+            try:
+                return cluster.object("v1/secrets", f"{name}-spec")
+            except KeyError:
+                return None
+
+        secret = await until(spec_secret, f"no spec Secret for the {model_type} model's Job")
         spec = JobSpec.model_validate_json(secret["stringData"]["spec.json"])
         assert spec.model_type == model_type and spec.train.id == snap["id"]
         assert (await org.post(f"/v1/models/{model_id}/cancel")).status_code == 200
