@@ -22,6 +22,7 @@ import time
 from pathlib import Path
 
 import torch
+from safetensors.torch import save_file
 
 from bench.train_text import minilm_dir
 from deploy.local.sms_spam import rows as sms_rows
@@ -61,8 +62,6 @@ def save_models(base: Path, root: Path, count: int) -> list[Path]:
             for layer in model.heads:
                 for parameter in layer.parameters():
                     parameter.normal_(0, 0.1)
-        from safetensors.torch import save_file
-
         save_file(artifacts.head_state(model), str(folder / "heads.safetensors"))
         folders.append(folder)
     return folders
