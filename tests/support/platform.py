@@ -27,6 +27,23 @@ TRAINER_TEST_DEFAULTS: dict[str, Any] = {
     "max_concurrent_jobs": 2,
 }
 
+
+def delete_serve_apps(prefix: str) -> None:
+    """Delete (without waiting) every Serve app of the process's Ray whose name starts with ``prefix``."""
+    import ray
+    from ray import serve
+    from ray.serve.context import _get_global_client
+
+    if not ray.is_initialized():
+        return
+    client = _get_global_client(raise_if_no_controller_running=False)
+    if client is None:
+        return
+    names = [name for name in client.get_serve_details().get("applications", {}) if name.startswith(prefix)]
+    for name in names:
+        serve.delete(name, _blocking=False)
+
+
 # One local Ray per test process (inference-svc starts it on first use); replicas small, scaling quick.
 INFERENCE_TEST_DEFAULTS: dict[str, Any] = {
     "ray_num_cpus": 2,
@@ -36,6 +53,10 @@ INFERENCE_TEST_DEFAULTS: dict[str, Any] = {
     "downscale_delay_s": 3.0,
     "reconcile_interval_s": 0.3,
     "callback_backoff_s": 0.2,
+    # The tests of one deployment's own replicas (scaling, batching, failures) deploy last-layer classifiers:
+    # here such a deployment gets its own replicas unless it asks to share; test_shared_heads turns the
+    # platform's default (shared) back on and tests it.
+    "share_classifiers_by_default": False,
 }
 
 
@@ -181,6 +202,9 @@ def run_platform(
                 )
             )
             apps["inference"] = create_inference_app(inference_settings, store=store)
+            # Runs once the server has stopped: this platform's Serve apps go, so that the replicas left by one
+            # test module do not hold the shared Ray's CPUs that the next module's replicas wait for.
+            stack.callback(delete_serve_apps, inference_settings.serve_app_prefix)
             service_urls["inference"] = stack.enter_context(running_server(apps["inference"], timeout_s=120))
         gateway_settings = GatewaySettings(
             **service_env(

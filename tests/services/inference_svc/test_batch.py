@@ -208,4 +208,23 @@ async def test_a_batch_left_running_by_a_stop_starts_over_at_start_up(
     assert again["status"] == "succeeded", again
     assert again["progress"] == {"rows_done": 160, "rows_total": 160}
     assert again["finished_at"] > first["finished_at"]
-    assert await results_of(org, again) == before
+    # The same answers, row by row; a row's scores may differ in their last digits, as its batch-mates in the
+    # encoder's padded batches may not be the same the second time (seen once: a 1e-16 difference).
+    assert_same_lines(await results_of(org, again), before)
+
+
+def assert_same_lines(got: bytes, want: bytes) -> None:
+    got_rows, want_rows = ([json.loads(line) for line in blob.decode().splitlines()] for blob in (got, want))
+    assert len(got_rows) == len(want_rows)
+    for mine, theirs in zip(got_rows, want_rows, strict=True):
+        assert _close(mine, theirs), (mine, theirs)
+
+
+def _close(got: Any, want: Any) -> bool:
+    if isinstance(got, dict) and isinstance(want, dict):
+        return got.keys() == want.keys() and all(_close(got[key], want[key]) for key in got)
+    if isinstance(got, list) and isinstance(want, list):
+        return len(got) == len(want) and all(_close(a, b) for a, b in zip(got, want, strict=True))
+    if isinstance(got, float) and isinstance(want, float):
+        return abs(got - want) <= 1e-6
+    return bool(got == want)

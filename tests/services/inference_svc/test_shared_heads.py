@@ -21,6 +21,11 @@ TEXTS = ["great lovely football match", "awful song", "the election was sad", "a
 
 
 @pytest.fixture(scope="module")
+def inference_overrides() -> dict[str, Any]:
+    return {"share_classifiers_by_default": True}  # the platform's own default (the test platform's is off)
+
+
+@pytest.fixture(scope="module")
 def gateway_overrides() -> dict[str, Any]:
     return {"rate_limit_per_s": 10_000, "rate_limit_burst": 10_000}
 
@@ -85,13 +90,16 @@ async def test_shared_base_deployments_of_classifiers_answer_from_one_app_with_t
     topics = await wait_model(org, created.json()["id"])
     assert topics["status"] == "succeeded", topics["error"]
 
-    first = await deploy(org, trained_model["id"], share_base=True, min_replicas=1)
+    first = await deploy(org, trained_model["id"], min_replicas=1)  # shared by default: a last-layer classifier
     second = await deploy(org, topics["id"], share_base=True, min_replicas=1)
     assert first["share_base"] and second["share_base"]
+    own = await org.post("/v1/deployments", json={"model_id": topics["id"], "name": "own", "share_base": False})
+    assert own.status_code == 201 and own.json()["share_base"] is False, own.text
     state = inference_platform.apps["inference"].state
     prefix = state.settings.serve_app_prefix
     apps = await state.manager.runtime.states()
     assert len([name for name in apps if name.startswith(f"{prefix}-shared-")]) == 1, sorted(apps)
+    assert (await org.delete(f"/v1/deployments/{own.json()['id']}")).status_code == 202
 
     strict = {"thresholds": {"sentiment": {"positive": 0.99, "negative": 0.99}}}
     updated = await org.patch(f"/v1/deployments/{first['id']}", json={"operating_point": strict})
@@ -118,3 +126,6 @@ async def test_shared_base_deployments_of_classifiers_answer_from_one_app_with_t
     refused = await org.post("/v1/deployments", json={"model_id": full_model["id"], "name": "x", "share_base": True})
     assert refused.status_code == 422
     assert "only LoRA llm models and last-layer classifiers share a base model" in refused.json()["detail"]
+    whole = await org.post("/v1/deployments", json={"model_id": full_model["id"], "name": "x"})
+    assert whole.status_code == 201 and whole.json()["share_base"] is False, whole.text  # its own replicas
+    assert (await org.delete(f"/v1/deployments/{whole.json()['id']}")).status_code == 202

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from trainer_svc.jobs.local import LocalProcessBackend
@@ -22,6 +23,11 @@ async def test_a_job_from_before_a_restart_is_found_running_then_lost(tmp_path: 
         start_new_session=True,  # as the backend starts its workers
     )
     try:
+        # Until the child has exec'd, its command line is still this process's (seen once in CI: "lost").
+        cmdline = Path(f"/proc/{process.pid}/cmdline")
+        deadline = time.monotonic() + 10
+        while job_id.encode() not in cmdline.read_bytes() and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
         fresh = backend(tmp_path)  # a new trainer-svc: it never started this process
         (tmp_path / job_id).mkdir()
         (tmp_path / job_id / "pid").write_text(str(process.pid))  # as submit() records it
