@@ -170,12 +170,14 @@ class DeploymentCreate(Scaling):
     model_config = _STRICT
     model_id: ResourceId = Field(description="the succeeded model to serve")
     name: str = Field(description="the deployment's name (1-100 characters)", min_length=1, max_length=100)
-    share_base: bool = Field(
-        default=False,
+    share_base: bool | None = Field(
+        default=None,
         description="LoRA llm models and last-layer classifiers: served from the org's one replica set for "
         "their base model, which holds the base once and loads each such deployment's adapter (an llm) or heads "
         "(a classifier) beside it, a batch mixing its deployments' inputs (scaled to the largest min_replicas "
-        "and max_replicas its deployments ask for)",
+        "and max_replicas its deployments ask for). Left out: true for a last-layer classifier (unless the "
+        "platform's AUTOML_INFERENCE_SHARE_CLASSIFIERS_BY_DEFAULT is false), false for any other model; false: "
+        "replicas of the deployment's own",
     )
 
 

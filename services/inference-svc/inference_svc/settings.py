@@ -69,6 +69,12 @@ class InferenceSettings(ServiceSettings):
         le=64 * 1024**3,
         description="classifier heads a shared-base deployment replica keeps loaded (its org's last-layer models)",
     )
+    share_classifiers_by_default: bool = Field(
+        default=True,
+        description="a deployment of a last-layer classifier that does not say share_base is served from its "
+        "org's shared replicas for its base model (the encoder held once, its heads beside it); false: such a "
+        "deployment gets replicas of its own unless it asks for share_base",
+    )
     playground_shared_heads: bool = Field(
         default=True,
         description="the playground answers last-layer classifiers on one replica per base model (its encoder "

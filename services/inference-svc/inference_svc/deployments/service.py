@@ -65,9 +65,12 @@ def shares_base(artifacts: schemas.ModelArtifacts) -> bool:
     """Whether the model can be served from its base model's shared replicas: a LoRA llm (its adapter) or a
     last-layer classifier (its heads)."""
     line = served_type(artifacts.model_type)
-    return (line.can("shares_base") and artifacts.method == "lora") or (
-        line.can("shares_encoder") and artifacts.method == "last_layer"
-    )
+    return (line.can("shares_base") and artifacts.method == "lora") or shares_encoder(artifacts)
+
+
+def shares_encoder(artifacts: schemas.ModelArtifacts) -> bool:
+    """Whether the model is a classifier whose encoder is its base model's, frozen: its heads are all it adds."""
+    return served_type(artifacts.model_type).can("shares_encoder") and artifacts.method == "last_layer"
 
 
 def _check_replicas(max_replicas: int, settings: InferenceSettings) -> None:
@@ -124,7 +127,10 @@ async def create_deployment(
         setting="AUTOML_INFERENCE_MAX_DEPLOYMENTS_PER_ORG",
     )
     await _enforce_replicas(session, settings, org_id, request.max_replicas)
-    if request.share_base and not shares_base(artifacts):
+    share = request.share_base
+    if share is None:
+        share = settings.share_classifiers_by_default and shares_encoder(artifacts)
+    elif share and not shares_base(artifacts):
         raise InvalidRequest(
             f"share_base: only LoRA llm models and last-layer classifiers share a base model; "
             f"{request.model_id!r} is a {artifacts.method} {artifacts.model_type} model"
@@ -138,8 +144,8 @@ async def create_deployment(
         model_id=artifacts.model_id,
         model_type=artifacts.model_type,
         app_name=calls.app_name(deployment_id),
-        share_base=request.share_base,
-        serve_app=calls.shared_app_name(org_id, artifacts.base_model_sha256) if request.share_base else None,
+        share_base=share,
+        serve_app=calls.shared_app_name(org_id, artifacts.base_model_sha256) if share else None,
         status="deploying",
         artifacts=artifacts.model_dump(),
         generation=1,
