@@ -69,7 +69,6 @@ bench: install datasets
 	$(PY) -m bench.snapshot_build
 	$(PY) -m bench.metrics
 	$(PY) -m bench.train_text
-	$(PY) -m bench.retrain_embeddings
 	$(PY) -m bench.train_distributed
 	$(PY) -m bench.train_image
 	$(PY) -m bench.train_detection
@@ -77,6 +76,7 @@ bench: install datasets
 	$(PY) -m bench.llm
 	$(PY) -m bench.inference
 	$(PY) -m bench.serving_scale
+	$(PY) -m bench.lora_sharing
 	$(PY) -m bench.console
 	$(PY) -m bench.neighbours
 	bash bench/gpu.sh

@@ -51,16 +51,13 @@ def typical_text() -> str:
     return texts[len(texts) // 2]
 
 
-def deploy(client: httpx.Client, model_id: str, name: str, max_batch_size: int) -> str:
+def deploy(client: httpx.Client, model_id: str, name: str, max_batch_size: int, share_base: bool | None = False) -> str:
+    """One replica (``share_base`` False: its own, whose batching the throughput figures compare; None: the
+    platform's default for the model)."""
+    request = {"model_id": model_id, "name": name, "min_replicas": 1, "max_replicas": 1}
     created = client.post(
         "/v1/deployments",
-        json={
-            "model_id": model_id,
-            "name": name,
-            "min_replicas": 1,
-            "max_replicas": 1,
-            "max_batch_size": max_batch_size,
-        },
+        json=request | {"max_batch_size": max_batch_size} | ({} if share_base is None else {"share_base": share_base}),
     )
     created.raise_for_status()
     return str(created.json()["id"])

@@ -51,16 +51,13 @@ def train(model_dir: Path, texts: list[str], labels: np.ndarray, cache: Embeddin
     return time.perf_counter() - started, result.embedded_rows
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--rows", type=int, default=5000)
-    parser.add_argument("--edited", type=float, default=1.0, help="percent of the rows edited before retraining")
-    args = parser.parse_args()
-    data = sms_rows()[: args.rows]
+def measure(rows: int, edited_pct: float) -> None:
+    """Train, edit ``edited_pct`` percent of the rows, retrain; print both times and their ratio."""
+    data = sms_rows()[:rows]
     texts = [text for _, text in data]
     labels = np.array([1 if label == "spam" else 0 for label, _ in data])
     rng = np.random.default_rng(SEED)
-    changed = rng.choice(len(texts), size=max(1, round(len(texts) * args.edited / 100)), replace=False)
+    changed = rng.choice(len(texts), size=max(1, round(len(texts) * edited_pct / 100)), replace=False)
     edited = list(texts)
     for position in changed:
         edited[position] = f"{edited[position]} (edited)"
@@ -69,10 +66,18 @@ def main() -> None:
         cache = EmbeddingCache(Path(work) / "cache", "text_classification:minilm-l6:fp32:cpu")
         first_s, first_rows = train(model_dir, texts, labels, cache)
         second_s, second_rows = train(model_dir, edited, labels, cache)
-    print(f"{len(texts)} texts; {len(changed)} edited ({args.edited:g}%)")
+    print(f"{len(texts)} texts; {len(changed)} edited ({edited_pct:g}%)")
     print(f"first training:  {first_s:6.2f} s, {first_rows} rows embedded")
     print(f"retraining:      {second_s:6.2f} s, {second_rows} rows embedded (the others from the cache)")
     print(f"retraining / first training (its baseline): ratio {second_s / first_s:.3f} (target <= {TARGET})")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rows", type=int, default=5000)
+    parser.add_argument("--edited", type=float, default=1.0, help="percent of the rows edited before retraining")
+    args = parser.parse_args()
+    measure(args.rows, args.edited)
 
 
 if __name__ == "__main__":

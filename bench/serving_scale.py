@@ -5,10 +5,14 @@
   so the models one replica serves within 1 GB (target >= 1,000);
 - the first predict of a model not yet loaded (its heads read from its folder), against today's cold start
   of the same model in the same run (``ClassifierPredictor.load``: the encoder loaded with it). Target < 20 ms;
-- throughput with requests spread over 100 models, against the same requests to one model. Target >= 0.8x.
+- throughput with requests spread over 100 models, against the same requests to one model. Target >= 0.8x;
+- then ``bench.serving_gateway``: predict p50 through the gateway against the predictor in process, Ray
+  Serve's throughput-optimized mode off and on (``--modes``; ``--modes none`` skips it). Target <= +4 ms;
+- then ``bench.retrain_embeddings``: retraining a head after editing 1% of the rows against the first training
+  (``--retrain-rows``). Target <= 0.1x.
 
 Each model has two heads (3 and 5 classes) of random weights, saved as the worker saves a last-layer model.
-Run: `python -m bench.serving_scale [--models 1000]`.
+Run: `python -m bench.serving_scale [--models 1000]` (about 10 min).
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from pathlib import Path
 import torch
 from safetensors.torch import save_file
 
+from bench import retrain_embeddings, serving_gateway
 from bench.train_text import minilm_dir
 from deploy.local.sms_spam import rows as sms_rows
 from modelkit import artifacts, model_types
@@ -82,7 +87,20 @@ def main() -> None:
     parser.add_argument("--first-calls", type=int, default=20)
     parser.add_argument("--requests", type=int, default=1024)
     parser.add_argument("--batch", type=int, default=32)
+    parser.add_argument("--modes", default="off,on", help="RAY_SERVE_THROUGHPUT_OPTIMIZED modes to run; none")
+    parser.add_argument("--gateway-rows", type=int, default=1000, help="messages the gateway's model trains on")
+    parser.add_argument("--gateway-requests", type=int, default=500)
+    parser.add_argument("--retrain-rows", type=int, default=5000)
     args = parser.parse_args()
+    in_process(args)
+    modes = [mode == "on" for mode in args.modes.split(",") if mode in ("off", "on")]
+    if modes:
+        figures = [serving_gateway.measure(mode, args.gateway_rows, args.gateway_requests) for mode in modes]
+        serving_gateway.report(figures)
+    retrain_embeddings.measure(args.retrain_rows, 1.0)
+
+
+def in_process(args: argparse.Namespace) -> None:
     torch.set_num_threads(2)
     texts = [text for _, text in sms_rows()[: args.requests]]
     with tempfile.TemporaryDirectory(prefix="bench-serving-scale-") as work:

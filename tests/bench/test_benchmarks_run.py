@@ -15,6 +15,17 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.slow
 
+SCALE_GATEWAY_AND_RETRAIN = [
+    "--modes",
+    "on",
+    "--gateway-rows",
+    "200",
+    "--gateway-requests",
+    "10",
+    "--retrain-rows",
+    "200",
+]
+
 # (module, quick arguments, a word its last figures print)
 QUICK = [
     ("bench.metrics", ["--rows", "3000"], "faster"),
@@ -25,7 +36,6 @@ QUICK = [
         ["--rows", "200", "--epochs-last-layer", "2", "--epochs-lora", "1", "--epochs-full", "1", "--plain-steps", "3"],
         "ratio",
     ),
-    ("bench.retrain_embeddings", ["--rows", "200", "--edited", "2"], "ratio"),
     ("bench.train_distributed", ["--rows", "64"], "ratio"),
     (
         "bench.train_image",
@@ -88,7 +98,12 @@ QUICK = [
     ),
     ("bench.llm", ["--pairs", "8", "--adapters", "2"], "ratio"),
     ("bench.inference", ["--rows", "300", "--requests", "20", "--seconds", "1"], "ratio"),
-    ("bench.serving_scale", ["--models", "20", "--first-calls", "3", "--requests", "64"], "ratio"),
+    (
+        "bench.serving_scale",
+        ["--models", "20", "--first-calls", "3", "--requests", "64", *SCALE_GATEWAY_AND_RETRAIN],
+        "retraining / first training",
+    ),
+    ("bench.lora_sharing", ["--models", "2", "--requests", "8", "--batch", "4"], "ratio"),
     ("bench.console", ["--rows", "3000"], "ratio"),
     ("bench.neighbours", ["--seconds", "2"], "ratio"),
 ]

@@ -190,6 +190,14 @@ def test_ray_ingress_monitoring_notes_and_helm_test(rendered: dict[str, Any]) ->
     minimal = objects_of(rendered["minimal"], "Deployment")["demo-automl-inference"]
     assert "AUTOML_INFERENCE_REPLICA_NUM_GPUS" not in env_of(minimal["spec"]["template"]["spec"]["containers"][0])
     assert env["RAY_AUTH_TOKEN"] == {"secretKeyRef": {"name": "demo-automl-ray-token", "key": "RAY_AUTH_TOKEN"}}
+    # Serve's throughput-optimized path is read by the handles (inference-svc) and the replicas (Ray pods) alike.
+    assert env["RAY_SERVE_THROUGHPUT_OPTIMIZED"] == "1"
+    head = ray["spec"]["headGroupSpec"]["template"]["spec"]["containers"][0]
+    assert (
+        env_of(head)["RAY_SERVE_THROUGHPUT_OPTIMIZED"]
+        == env_of(worker["containers"][0])["RAY_SERVE_THROUGHPUT_OPTIMIZED"]
+        == "1"
+    )
     ingress = objects_of(everything, "Ingress")["demo-automl"]
     assert ingress["spec"]["tls"] == [{"hosts": ["automl.example.com"], "secretName": "demo-automl-tls"}]
     assert {path["backend"]["service"]["name"] for path in ingress["spec"]["rules"][0]["http"]["paths"]} == {
