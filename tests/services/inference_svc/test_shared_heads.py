@@ -110,6 +110,10 @@ async def test_shared_base_deployments_of_classifiers_answer_from_one_app_with_t
     )
     assert all(answer.status_code == 200 for answer in answers), [answer.text for answer in answers]
     ours, theirs = (answer.json()["outputs"] for answer in answers)
+    # Metered per deployment, as any deployment is: one request each, though one app answered both.
+    usage = (await org.get("/v1/usage")).json()["items"]
+    for deployment in (first, second):
+        assert sum(row["requests"] for row in usage if row["deployment_id"] == deployment["id"]) == 1, usage
     ours_alone = await alone(inference_platform, org, trained_model["id"], tiny_bert, tmp_path / "ours")
     topics_alone = await alone(inference_platform, org, topics["id"], tiny_bert, tmp_path / "topics")
     for index, (mine, other) in enumerate(zip(ours, theirs, strict=True)):
