@@ -59,6 +59,7 @@ EVERYTHING: dict[str, Any] = {
             "tolerations": [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}],
             "priorityClassName": "training",
             "kueueQueue": "gpu-queue",
+            "embeddingCacheClaim": "automl-embeddings",
             "deadlineSeconds": 43200,
         }
     },

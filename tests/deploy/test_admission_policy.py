@@ -72,6 +72,10 @@ def rendered_run(chart: dict[str, Any], monkeypatch: pytest.MonkeyPatch, tmp_pat
 def test_a_training_runs_job_and_secret_pass(chart: dict[str, Any], rendered_run: dict[str, Any]) -> None:
     jobs = Policy(chart["policies"]["demo-automl-training-jobs"])
     secrets = Policy(chart["policies"]["demo-automl-training-secrets"])
+    # The run mounts its org's folder of the embedding cache's claim (the chart's values name one).
+    assert {"name": "embeddings", "persistentVolumeClaim": {"claimName": "automl-embeddings"}} in rendered_run["job"][
+        "spec"
+    ]["template"]["spec"]["volumes"]
     assert jobs.refusals(rendered_run["job"]) == []
     assert secrets.refusals(rendered_run["secret"]) == []
     # Anyone else's Jobs are not this policy's business.
@@ -84,6 +88,15 @@ def with_pod(job: dict[str, Any], change: Callable[[dict[str, Any]], None]) -> d
     changed = copy.deepcopy(job)
     change(changed["spec"]["template"]["spec"])
     return changed
+
+
+def mount_embeddings(pod: dict[str, Any], sub_path: str | None) -> None:
+    """The embedding cache's claim mounted at ``sub_path`` (None: the whole claim)."""
+    for mount in pod["containers"][0]["volumeMounts"]:
+        if mount["name"] == "embeddings":
+            mount.pop("subPath")
+            if sub_path is not None:
+                mount["subPath"] = sub_path
 
 
 HOSTILE_PODS: dict[str, tuple[Callable[[dict[str, Any]], None], str]] = {
@@ -103,6 +116,12 @@ HOSTILE_PODS: dict[str, tuple[Callable[[dict[str, Any]], None], str]] = {
         "scratch space only",
     ),
     "a host path": (lambda pod: pod["volumes"].append({"name": "h", "hostPath": {"path": "/"}}), "scratch space"),
+    "another claim": (
+        lambda pod: pod["volumes"].append({"name": "c", "persistentVolumeClaim": {"claimName": "postgres-data"}}),
+        "scratch space",
+    ),
+    "the whole embedding cache": (lambda pod: mount_embeddings(pod, None), "its own org's folder"),
+    "another org's embeddings": (lambda pod: mount_embeddings(pod, "org_someone_else"), "its own org's folder"),
     "another account": (lambda pod: pod.update(serviceAccountName="demo-automl-trainer"), "worker account"),
     "a mounted token": (lambda pod: pod.update(automountServiceAccountToken=True), "worker account"),
     "an init container": (lambda pod: pod.update(initContainers=[{"name": "i", "image": "x"}]), "no other"),

@@ -73,6 +73,14 @@ class TrainerSettings(ServiceSettings):
     k8s_backoff_limit: int = Field(default=0, ge=0, le=10, description="pod failures a Job itself retries")
     k8s_ttl_s: int = Field(default=3600, ge=0, description="a finished Job is deleted after this long")
     k8s_termination_grace_s: int = Field(default=60, ge=1, le=3600, description="SIGTERM to SIGKILL in a pod")
+    k8s_embedding_cache_claim: str | None = Field(
+        default=None,
+        description="a ReadWriteMany PersistentVolumeClaim where last-layer runs keep their frozen encoder's "
+        "embeddings between Jobs, each Job mounting its own org's folder of it only; default: none (a Job's "
+        "embeddings last as long as it does)",
+        max_length=253,
+        pattern=r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$",
+    )
     k8s_config_map: str | None = Field(default=None, description="envFrom: the worker's settings")
     k8s_secret: str | None = Field(default=None, description="envFrom: the worker's store credentials")
     k8s_rendezvous_port: int = Field(default=29500, ge=1, le=65535)

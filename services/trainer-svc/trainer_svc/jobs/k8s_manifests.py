@@ -5,9 +5,10 @@ a deadline (the model's option within the setting's maximum), a TTL, and a pod f
 Job at once on the worker's bad-input exit code and ignores disruptions (preemption, eviction: the pod is
 replaced and the worker resumes from its checkpoint). GPUs are ``nvidia.com/gpu`` limits; CPU and memory
 requests and limits, node selector, tolerations and priority class come from the settings; with a Kueue queue
-the Job is created suspended, labelled for the queue. The job spec (it holds the job's token) lives in a
-Secret owned by the Job, so both go together. Several nodes: an Indexed Job and a headless Service for the
-rendezvous."""
+the Job is created suspended, labelled for the queue. With an embedding cache claim, the pod mounts its org's
+folder of it where the worker keeps that org's embeddings, so a retraining in another Job reads them. The job
+spec (it holds the job's token) lives in a Secret owned by the Job, so both go together. Several nodes: an
+Indexed Job and a headless Service for the rendezvous."""
 
 from __future__ import annotations
 
@@ -136,6 +137,12 @@ def render(spec: JobSpec, settings: TrainerSettings, namespace: str) -> dict[str
             {"name": "shm", "mountPath": POD_SHM},
         ],
     }
+    if settings.k8s_embedding_cache_claim and spec.org_id:
+        # Where the worker keeps its org's embeddings (cache dir / embeddings / org): that org's folder of the
+        # shared claim, and nothing else of it.
+        container["volumeMounts"].append(
+            {"name": "embeddings", "mountPath": f"{POD_CACHE}/embeddings/{spec.org_id}", "subPath": spec.org_id}
+        )
     if topology.nodes > 1:
         container["ports"] = [{"name": "rendezvous", "containerPort": settings.k8s_rendezvous_port}]
     pod_spec: dict[str, Any] = {
@@ -150,6 +157,9 @@ def render(spec: JobSpec, settings: TrainerSettings, namespace: str) -> dict[str
         ],
         "securityContext": {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}},
     }
+    if settings.k8s_embedding_cache_claim and spec.org_id:
+        claim = {"claimName": settings.k8s_embedding_cache_claim}
+        pod_spec["volumes"].append({"name": "embeddings", "persistentVolumeClaim": claim})
     if settings.k8s_service_account:
         pod_spec["serviceAccountName"] = settings.k8s_service_account
     if settings.k8s_node_selector:

@@ -158,6 +158,30 @@ async def test_a_job_without_gpus_trains_on_the_cpu_and_sees_no_gpu_of_its_node(
     await jobs.aclose()
 
 
+async def test_with_an_embedding_cache_claim_a_job_mounts_its_orgs_folder_of_it_only(
+    api_server: ApiServer, cluster: Controller, tmp_path: Path
+) -> None:
+    jobs = KubernetesBackend(settings_for(api_server, tmp_path, k8s_embedding_cache_claim="automl-embeddings"))
+    await jobs.submit(spec := job_spec())
+    pod = cluster.job(job_name(spec))["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    env = {item["name"]: item.get("value") for item in container["env"]}
+    (mount,) = [mount for mount in container["volumeMounts"] if mount["name"] == "embeddings"]
+    # Where the worker keeps the org's embeddings (its cache dir / embeddings / org), and that org's folder only.
+    assert mount == {
+        "name": "embeddings",
+        "mountPath": f"{env['AUTOML_WORKER_CACHE_DIR']}/embeddings/{spec.org_id}",
+        "subPath": spec.org_id,
+    }
+    assert {"name": "embeddings", "persistentVolumeClaim": {"claimName": "automl-embeddings"}} in pod["volumes"]
+    await jobs.aclose()
+    without = KubernetesBackend(settings_for(api_server, tmp_path))
+    await without.submit(other := job_spec(attempt=2))
+    pod = cluster.job(job_name(other))["spec"]["template"]["spec"]
+    assert "embeddings" not in {volume["name"] for volume in pod["volumes"]}
+    await without.aclose()
+
+
 async def test_the_deadline_is_the_settings_unless_the_model_asks_less(
     api_server: ApiServer, cluster: Controller, tmp_path: Path
 ) -> None:
