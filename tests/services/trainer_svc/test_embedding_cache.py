@@ -1,6 +1,7 @@
 """Last-layer retraining through the platform reads the org's embedding cache: the same rows again embed
 nothing, a snapshot with one row edited embeds that row alone, and another org training on the very same rows
-embeds them all (an org's cached embeddings are its own)."""
+embeds them all (an org's cached embeddings are its own). A retraining from the previous model continues from
+its heads, in the method's continued epochs unless the options say otherwise."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from automl_proto.models import CONTINUED_MAX_EPOCHS
 from tests.support.platform import OrgClient, Platform
 from tests.support.training import events, model_request, register_tiny, review_rows, text_snapshot, wait_model
 
@@ -50,3 +52,33 @@ async def test_retraining_embeds_only_changed_rows_and_orgs_do_not_share(
         other_base = await register_tiny(other, trainer_platform, tiny_bert)
         same_rows = await text_snapshot(other, rows, HEADS)
         assert await embedded(other, other_base, same_rows) == (total, total)
+
+
+async def test_a_retraining_from_the_previous_model_continues_from_its_heads(
+    org: OrgClient, trainer_platform: Platform, tiny_base: dict[str, Any]
+) -> None:
+    rows = review_rows(120, seed=22)
+    first = await text_snapshot(org, rows, HEADS)
+    request = model_request(tiny_base["id"], first["id"], "last_layer", max_epochs=30)
+    parent = await wait_model(org, (await org.post("/v1/models", json=request)).json()["id"])
+    assert parent["status"] == "succeeded", parent["error"]
+    edited = [dict(row) for row in rows]
+    edited[3]["text"] = "an edited review " + edited[3]["text"]
+    second = await text_snapshot(org, edited, HEADS)
+
+    async def retrained(**options: Any) -> tuple[int, list[str]]:
+        request = model_request(tiny_base["id"], second["id"], "last_layer", **options) | {
+            "parent_model_id": parent["id"]
+        }
+        child = await wait_model(org, (await org.post("/v1/models", json=request)).json()["id"])
+        assert child["status"] == "succeeded", child["error"]
+        epochs = (await org.get(f"/v1/models/{child['id']}/metrics")).json()["epochs"]
+        return len(epochs), [event["message"] for event in await events(org, child["id"]) if event["kind"] == "log"]
+
+    epochs, logged = await retrained()
+    assert epochs == CONTINUED_MAX_EPOCHS["last_layer"] < 100  # not the method's default of a run from scratch
+    assert any(line.startswith("continuing from the parent's heads") for line in logged), logged
+    assert any(re.match(r"embedded [01] of \d+ training and validation rows", line) for line in logged), logged
+    epochs, logged = await retrained(max_epochs=3)  # the options' own count wins
+    assert epochs == 3
+    assert not any(line.startswith("continuing from the parent's heads") for line in logged), logged

@@ -108,6 +108,25 @@ async def _snapshot(snapshots: InternalClient, org_id: str, snapshot_id: str, fi
     return snapshot
 
 
+async def _continued_epochs(
+    snapshots: InternalClient, org_id: str, body: schemas.ModelCreate, method: str, train: Snapshot, parent_train: str
+) -> int | None:
+    """The method's continued epochs (``CONTINUED_MAX_EPOCHS``) for a run from a parent whose every head starts
+    from the parent's (each of its classes one the parent was trained on), unless the options give max_epochs;
+    None for any other run."""
+    epochs = schemas.CONTINUED_MAX_EPOCHS.get(method)
+    if epochs is None or body.options.max_epochs is not None:
+        return None
+    theirs = {head.name: head for head in (await _snapshot(snapshots, org_id, parent_train, "parent_model_id")).heads}
+    for head in train.heads:
+        parent_head = theirs.get(head.name)
+        if parent_head is None or parent_head.multilabel != head.multilabel:
+            return None
+        if not {c.name for c in head.classes} <= {c.name for c in parent_head.classes}:
+            return None
+    return epochs
+
+
 @dataclass(frozen=True)
 class RunLimits:
     """What one run may ask of the job backend."""
@@ -216,6 +235,7 @@ async def create_model(
         )
         if not compatibility.compatible:
             raise InvalidRequest(f"test_snapshot_id: not compatible: {'; '.join(compatibility.problems)}")
+    continued = None  # the epochs of a run that continues from its parent's heads
     if body.parent_model_id is not None:
         if not model_types.info(model_type).can("from_parent"):
             raise InvalidRequest(f"parent_model_id: {model_type} models start from their base model, not a parent")
@@ -228,6 +248,7 @@ async def create_model(
             raise InvalidRequest(f"parent_model_id: the parent was trained on {parent.base_model_id}, not {base.id}")
         if parent.method != method:
             raise InvalidRequest(f"parent_model_id: the parent was trained with {parent.method}, not {method}")
+        continued = await _continued_epochs(snapshots, org_id, body, method, train, parent.train_snapshot_id)
     if model_type == "text_classification" and (body.options.max_length or 0) > TEXT_MAX_LENGTH:
         raise InvalidRequest(f"options.max_length: a text classifier reads at most {TEXT_MAX_LENGTH} tokens")
     _check_options(body, heads)
@@ -241,6 +262,9 @@ async def create_model(
             "(setting AUTOML_TRAINER_MAX_ACTIVE_TRAININGS_PER_ORG). Free some first, or ask the operator"
         )
 
+    options = body.options.resolved(method, model_types.info(model_type).method_defaults.get(method))
+    if continued is not None:
+        options = options.model_copy(update={"max_epochs": continued})
     model_id = new_id("model")
     split_id = None
     if body.test_split_pct is not None:
@@ -264,9 +288,7 @@ async def create_model(
         test_split_pct=body.test_split_pct,
         split_id=split_id,
         parent_model_id=body.parent_model_id,
-        options=body.options.resolved(method, model_types.info(model_type).method_defaults.get(method)).model_dump(
-            mode="json", by_alias=True
-        ),
+        options=options.model_dump(mode="json", by_alias=True),
         status="queued",
         progress={},
         attempts=0,
@@ -296,6 +318,10 @@ async def create_model(
         )
         await repository.add(model)
         await repository.add_event(model_id, "queued", f"{method} on {base.name}")
+        if continued is not None:
+            await repository.add_event(
+                model_id, "log", f"continuing from the parent's heads: {continued} epochs (max_epochs overrides)"
+            )
     except BaseException:
         for snapshot_id in referenced:
             with contextlib.suppress(Exception):
