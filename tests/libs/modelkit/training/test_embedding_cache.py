@@ -68,9 +68,12 @@ def test_a_retrained_head_embeds_only_the_edited_rows_and_learns_the_same(base: 
     plain.keys = None  # no keys: no cache
     uncached = fit(plain_model, "last_layer", OPTIONS, plain, empty, Hooks(), cache=cache)
     assert uncached.embedded_rows == len(rows)
-    assert [epoch["train_loss"] for epoch in retrained.history] == [epoch["train_loss"] for epoch in uncached.history]
+    # The same training: the edited row was embedded alone here and in a padded batch there, so its embedding
+    # may differ in the last bits (the matrix products sum in another order), no more.
+    losses = [epoch["train_loss"] for epoch in uncached.history]
+    assert [epoch["train_loss"] for epoch in retrained.history] == pytest.approx(losses, rel=1e-5)
     for (name, want), (_, got) in zip(plain_model.named_parameters(), cached_model.named_parameters(), strict=True):
-        torch.testing.assert_close(got, want, rtol=0, atol=0, msg=name)
+        torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-5, msg=name)
 
 
 def test_cached_embeddings_equal_the_encoders_and_another_encoders_are_apart(base: Path, tmp_path: Path) -> None:
