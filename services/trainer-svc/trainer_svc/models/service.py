@@ -9,7 +9,7 @@ from typing import cast
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from automl_common.clients import SnapshotsClient
-from automl_common.errors import Conflict, InvalidRequest, NotFound
+from automl_common.errors import Conflict, InvalidRequest
 from automl_common.http import InternalClient, url_path
 from automl_common.ids import new_id
 from automl_common.quotas import OrgQuotaExceeded, enforce_org_quota
@@ -23,6 +23,7 @@ from modelkit import model_types
 from trainer_svc.base_models import service as base_models
 from trainer_svc.base_models.repository import BaseModelRepository
 from trainer_svc.models import status
+from trainer_svc.models.inputs import ModelNotFound, check_parent, ready_snapshot
 from trainer_svc.models.repository import ModelRepository
 from trainer_svc.settings import TrainerSettings
 from trainer_svc.tables import TrainingModel
@@ -32,18 +33,6 @@ TEXT_MAX_LENGTH = 512  # the position embeddings of the BERT-like encoders text 
 # The families the training worker has a driver for (``trainer_svc.worker.__main__.DRIVERS``, which imports
 # torch): a type of another family has its datasets, snapshots and modelkit code, and is refused here by name.
 TRAINED_FAMILIES: frozenset[str] = frozenset({"classifier", "llm", "detector", "segmenter"})
-
-
-class ModelNotFound(NotFound):
-    pass
-
-
-class SnapshotNotFound(NotFound):
-    pass
-
-
-class SnapshotNotReady(Conflict):
-    pass
 
 
 class ModelInUse(Conflict):
@@ -97,34 +86,6 @@ async def get_model_row(session: AsyncSession, org_id: str, model_id: str) -> Tr
     if model is None:
         raise ModelNotFound(f"model {model_id!r} not found")
     return model
-
-
-async def _snapshot(snapshots: InternalClient, org_id: str, snapshot_id: str, field: str) -> Snapshot:
-    snapshot = await SnapshotsClient(snapshots).snapshot(
-        org_id, snapshot_id, missing=lambda _: SnapshotNotFound(f"{field}: snapshot {snapshot_id!r} not found")
-    )
-    if snapshot.status != "ready":
-        raise SnapshotNotReady(f"{field}: snapshot {snapshot_id!r} is {snapshot.status}; it must be ready")
-    return snapshot
-
-
-async def _continued_epochs(
-    snapshots: InternalClient, org_id: str, body: schemas.ModelCreate, method: str, train: Snapshot, parent_train: str
-) -> int | None:
-    """The method's continued epochs (``CONTINUED_MAX_EPOCHS``) for a run from a parent whose every head starts
-    from the parent's (each of its classes one the parent was trained on), unless the options give max_epochs;
-    None for any other run."""
-    epochs = schemas.CONTINUED_MAX_EPOCHS.get(method)
-    if epochs is None or body.options.max_epochs is not None:
-        return None
-    theirs = {head.name: head for head in (await _snapshot(snapshots, org_id, parent_train, "parent_model_id")).heads}
-    for head in train.heads:
-        parent_head = theirs.get(head.name)
-        if parent_head is None or parent_head.multilabel != head.multilabel:
-            return None
-        if not {c.name for c in head.classes} <= {c.name for c in parent_head.classes}:
-            return None
-    return epochs
 
 
 @dataclass(frozen=True)
@@ -197,7 +158,7 @@ async def create_model(
     model_type = body.model_type
     train: Snapshot | None = None
     if model_type is None:  # the training snapshot's
-        train = await _snapshot(snapshots, org_id, body.train_snapshot_id, "train_snapshot_id")
+        train = await ready_snapshot(snapshots, org_id, body.train_snapshot_id, "train_snapshot_id")
         model_type = train.type
     base = await base_models.get_for_org(session, org_id, body.base_model)
     if base.model_type != model_type:
@@ -224,12 +185,12 @@ async def create_model(
     if base.status in ("missing", "failed"):
         raise Conflict(f"base_model: {base.id} cannot be used: {base.error}")
     if train is None:
-        train = await _snapshot(snapshots, org_id, body.train_snapshot_id, "train_snapshot_id")
+        train = await ready_snapshot(snapshots, org_id, body.train_snapshot_id, "train_snapshot_id")
     if train.type != model_type:
         raise InvalidRequest(f"train_snapshot_id: snapshot is {train.type}, the model {model_type}")
     heads = {head.name: [c.name for c in head.classes] for head in train.heads}
     if body.test_snapshot_id is not None:
-        await _snapshot(snapshots, org_id, body.test_snapshot_id, "test_snapshot_id")
+        await ready_snapshot(snapshots, org_id, body.test_snapshot_id, "test_snapshot_id")
         compatibility = await SnapshotsClient(snapshots).compatibility(
             org_id, body.train_snapshot_id, body.test_snapshot_id
         )
@@ -237,18 +198,7 @@ async def create_model(
             raise InvalidRequest(f"test_snapshot_id: not compatible: {'; '.join(compatibility.problems)}")
     continued = None  # the epochs of a run that continues from its parent's heads
     if body.parent_model_id is not None:
-        if not model_types.info(model_type).can("from_parent"):
-            raise InvalidRequest(f"parent_model_id: {model_type} models start from their base model, not a parent")
-        parent = await ModelRepository(session).get_in_org(org_id, body.parent_model_id)
-        if parent is None:
-            raise ModelNotFound(f"parent_model_id: model {body.parent_model_id!r} not found")
-        if parent.status != "succeeded":
-            raise InvalidRequest(f"parent_model_id: the parent is {parent.status}; it must have succeeded")
-        if parent.base_model_id != base.id:
-            raise InvalidRequest(f"parent_model_id: the parent was trained on {parent.base_model_id}, not {base.id}")
-        if parent.method != method:
-            raise InvalidRequest(f"parent_model_id: the parent was trained with {parent.method}, not {method}")
-        continued = await _continued_epochs(snapshots, org_id, body, method, train, parent.train_snapshot_id)
+        continued = await check_parent(session, snapshots, org_id, body, model_type, base.id, method, train)
     if model_type == "text_classification" and (body.options.max_length or 0) > TEXT_MAX_LENGTH:
         raise InvalidRequest(f"options.max_length: a text classifier reads at most {TEXT_MAX_LENGTH} tokens")
     _check_options(body, heads)
