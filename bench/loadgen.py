@@ -80,7 +80,34 @@ async def measure_latency(host: str, port: int, raw: bytes, *, count: int, warmu
                 raise RuntimeError(f"status {status}")
     finally:
         await connection.close()
-    samples.sort()
+    return _latency(samples)
+
+
+async def measure_interleaved(
+    host: str, requests: dict[str, tuple[int, bytes]], *, count: int, warmup: int
+) -> dict[str, LatencyResult]:
+    """Sequential requests to several paths (name: port, raw request), one keep-alive connection each, taken
+    in turn (one request to each, again and again), so that what drifts during the run (caches warming, the
+    machine's other load) weighs on every path alike; the latency of each."""
+    connections = {name: await Connection.open(host, port) for name, (port, _) in requests.items()}
+    samples: dict[str, list[float]] = {name: [] for name in requests}
+    try:
+        for round_ in range(warmup + count):
+            for name, (_, raw) in requests.items():
+                started = time.perf_counter()
+                status = await connections[name].send(raw)
+                if status != 200:
+                    raise RuntimeError(f"{name}: status {status}")
+                if round_ >= warmup:
+                    samples[name].append((time.perf_counter() - started) * 1000)
+    finally:
+        for connection in connections.values():
+            await connection.close()
+    return {name: _latency(found) for name, found in samples.items()}
+
+
+def _latency(samples: list[float]) -> LatencyResult:
+    samples = sorted(samples)
     return LatencyResult(
         p50_ms=samples[len(samples) // 2],
         p99_ms=samples[int(len(samples) * 0.99)],

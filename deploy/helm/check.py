@@ -48,6 +48,7 @@ EVERYTHING: dict[str, Any] = {
         "autoscaling": {"enabled": True},
         "ray": {
             "replicaGpus": 0.5,
+            "serveThroughputOptimized": True,
             "kuberay": {"enabled": True, "workers": {"gpus": 1, "nodeSelector": {"gpu": "l4"}}},
         },
     },

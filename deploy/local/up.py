@@ -51,9 +51,6 @@ def port_of(service: Service) -> int:
 
 def service_env(data_dir: Path, internal_token: str) -> dict[str, str]:
     env = dict(os.environ, AUTOML_MODE="local", AUTOML_DATA_DIR=str(data_dir), AUTOML_INTERNAL_TOKEN=internal_token)
-    # Ray Serve's throughput-optimized request path (read by inference-svc's handles and, inherited, by the
-    # local Ray it starts): a predict through the gateway measured 0.89x the p50 with it off (bench/serving_gateway).
-    env.setdefault("RAY_SERVE_THROUGHPUT_OPTIMIZED", "1")
     for service in SERVICES:
         if service.name != "gateway":
             short = service.env_prefix.removeprefix("AUTOML_").removesuffix("_")

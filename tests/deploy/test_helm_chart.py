@@ -189,8 +189,10 @@ def test_ray_ingress_monitoring_notes_and_helm_test(rendered: dict[str, Any]) ->
     assert env["AUTOML_INFERENCE_REPLICA_NUM_GPUS"] == "0.5"  # replicas ask Ray for a GPU and load on CUDA
     minimal = objects_of(rendered["minimal"], "Deployment")["demo-automl-inference"]
     assert "AUTOML_INFERENCE_REPLICA_NUM_GPUS" not in env_of(minimal["spec"]["template"]["spec"]["containers"][0])
+    assert env_of(minimal["spec"]["template"]["spec"]["containers"][0])["RAY_SERVE_THROUGHPUT_OPTIMIZED"] == "0"
     assert env["RAY_AUTH_TOKEN"] == {"secretKeyRef": {"name": "demo-automl-ray-token", "key": "RAY_AUTH_TOKEN"}}
-    # Serve's throughput-optimized path is read by the handles (inference-svc) and the replicas (Ray pods) alike.
+    # Serve's throughput-optimized path, where asked, is read by the handles (inference-svc) and the replicas
+    # (Ray pods) alike; off by default.
     assert env["RAY_SERVE_THROUGHPUT_OPTIMIZED"] == "1"
     head = ray["spec"]["headGroupSpec"]["template"]["spec"]["containers"][0]
     assert (
