@@ -209,7 +209,7 @@ async def test_a_batch_left_running_by_a_stop_starts_over_at_start_up(
     assert again["progress"] == {"rows_done": 160, "rows_total": 160}
     assert again["finished_at"] > first["finished_at"]
     # The same answers, row by row; a row's scores may differ in their last digits, as its batch-mates in the
-    # encoder's padded batches may not be the same the second time (seen once: a 1e-16 difference).
+    # encoder's padded batches may not be the same the second time (seen: a score one unit off in its 6th decimal).
     assert_same_lines(await results_of(org, again), before)
 
 
@@ -226,5 +226,5 @@ def _close(got: Any, want: Any) -> bool:
     if isinstance(got, list) and isinstance(want, list):
         return len(got) == len(want) and all(_close(a, b) for a, b in zip(got, want, strict=True))
     if isinstance(got, float) and isinstance(want, float):
-        return abs(got - want) <= 1e-6
+        return abs(got - want) <= 1e-5  # scores are rounded to 6 decimals: one unit of the last may differ
     return bool(got == want)
